@@ -1,0 +1,31 @@
+"""harness: an LLM-as-judge evaluation harness.
+
+The notebook API is as thin as the CLI: `harness.run(task, judge=...)` runs a task and
+`harness.load_run(dir)` reads a run directory back as DataFrames.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from harness.api import LoadedRun
+
+
+def run(task: str, **kwargs: Any) -> LoadedRun:
+    """Run (or resume) a task file; see `harness.api.run` for the arguments."""
+    from harness.api import run as _run
+
+    return _run(task, **kwargs)
+
+
+def load_run(path: str) -> LoadedRun:
+    """Read a finished run directory: `.verdicts`, `.scores`, `.ranking`, `.manifest`."""
+    from harness.api import load_run as _load_run
+
+    return _load_run(path)
+
+
+__all__ = ["__version__", "run", "load_run"]

@@ -1,0 +1,100 @@
+"""The `harness` command. Thin: parses arguments, calls the library, maps errors to exit codes.
+
+Exit codes: 0 ok, 1 the run failed (stored verdicts are kept; rerun to resume), 2 bad input
+(one line naming the file and field), 130 interrupted (rerun with the same --out to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from harness import __version__
+from harness.errors import BadInput, RunFailed
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description="LLM-as-judge evaluation harness")
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    parser.add_argument("--block-plugin", action="append", default=[], metavar="NAME",
+                        help="do not load this plugin (repeatable)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="judge a task and write a run directory (resumes with the same --out)")
+    run.add_argument("task", help="task file, e.g. tasks/demo.yaml")
+    run.add_argument("--judge", help="judge spec: local, openai:MODEL, or a plugin's backend (default: the task's)")
+    run.add_argument("--base-url", help="OpenAI-compatible server URL for openai:MODEL (key from OPENAI_API_KEY)")
+    run.add_argument("--out", help="run directory (default results/<task>/<timestamp>); reuse it to resume")
+    run.add_argument("--limit", type=int, help="judge only the first N items")
+    run.add_argument("--concurrency", type=int, help="calls in flight at once for this judge")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a task file field, e.g. --set options.length_k=500")
+    run.add_argument("--no-progress", action="store_true", help="no progress display")
+
+    tasks = commands.add_parser("tasks", help="list task files")
+    tasks.add_argument("directory", nargs="?", default="tasks")
+
+    commands.add_parser("plugins", help="list loaded plugins, where they come from, and their hooks")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _dispatch(args)
+    except BadInput as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return 2
+    except RunFailed as exc:
+        print(f"harness: run failed: {exc}", file=sys.stderr)
+        print("harness: everything judged so far is stored; run the same command with the same --out to resume",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nharness: interrupted; stored verdicts are kept; rerun with the same --out to resume", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: keep the message short, the traceback on request
+        if os.environ.get("HARNESS_DEBUG"):
+            raise
+        print(f"harness: internal error: {type(exc).__name__}: {exc} (set HARNESS_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from harness.plugins import load_plugins
+
+    plugins = load_plugins(blocked=tuple(args.block_plugin))
+    for failed in plugins.failures:
+        print(f"harness: warning: plugin {failed.name!r} skipped: {failed.error}", file=sys.stderr)
+    if args.command == "run":
+        return _run(args, plugins)
+    if args.command == "tasks":
+        from harness.commands import list_tasks
+
+        return list_tasks(Path(args.directory), plugins)
+    from harness.commands import list_plugins
+
+    return list_plugins(plugins)
+
+
+def _run(args: argparse.Namespace, plugins) -> int:  # noqa: ANN001
+    from harness.commands import print_run_result
+    from harness.execute import RunOptions, run_task
+
+    options = RunOptions(
+        judge=args.judge, base_url=args.base_url, out=args.out, limit=args.limit, concurrency=args.concurrency,
+        overrides=tuple(args.overrides), progress=not args.no_progress,
+    )
+    if args.limit is not None and args.limit < 1:
+        raise BadInput("--limit must be at least 1")
+    result = run_task(args.task, options, plugins)
+    print_run_result(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""What the listing commands and a finished run print for people (rich tables on stdout)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.errors import BadInput
+from harness.plugins import LoadedPlugins
+from harness.registry import Registry
+from harness.tasks import find_task_files, read_task_file
+
+
+def _console() -> Console:
+    return Console(soft_wrap=False, width=None if Console().is_terminal else 120)
+
+
+def list_tasks(directory: Path, plugins: LoadedPlugins) -> int:
+    if not directory.is_dir():
+        raise BadInput(f"{directory}: no such directory")
+    known = Registry.collect(plugins.manager).task_kinds
+    table = Table(title=f"task files in {directory}")
+    for column in ("file", "name", "protocol", "judge", "dataset", "description"):
+        table.add_column(column)
+    for path in find_task_files(directory):
+        try:
+            spec = read_task_file(path)
+        except BadInput as exc:
+            table.add_row(path.name, "", "", "", "", f"[red]invalid: {exc}[/red]")
+            continue
+        protocol = spec.protocol if spec.protocol in known else f"{spec.protocol} (not loaded)"
+        table.add_row(path.name, spec.name, protocol, spec.judge, spec.dataset.path, spec.description)
+    _console().print(table)
+    return 0
+
+
+def list_plugins(plugins: LoadedPlugins) -> int:
+    table = Table(title="plugins")
+    for column in ("name", "source", "hooks", "status"):
+        table.add_column(column)
+    for info in plugins.plugins:
+        status = f"[red]skipped: {info.error}[/red]" if info.error else ("built-in" if info.builtin else "loaded")
+        table.add_row(info.name, info.source, "\n".join(info.hooks), status)
+    console = _console()
+    console.print(table)
+    registry = Registry.collect(plugins.manager)
+    console.print("protocols: " + ", ".join(sorted(registry.task_kinds)))
+    console.print("judge backends: " + ", ".join(sorted(registry.judges)))
+    return 0
+
+
+def _interval(row: Any, value: str, low: str, high: str, digits: int) -> str:
+    if value not in row or _missing(row[value]):
+        return "-"
+    text = f"{row[value]:.{digits}f}"
+    if not _missing(row.get(low)) and not _missing(row.get(high)):
+        text += f" [{row[low]:.{digits}f}, {row[high]:.{digits}f}]"
+    return text
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def print_run_result(result: Any) -> None:
+    """The ranking with intervals, the protocol's columns, and the judge's diagnostics."""
+    console = _console()
+    scores = result.aggregate.scores.set_index("model")
+    table = Table(title=f"{result.loaded.spec.name}: ranking (Bradley-Terry, 95% bootstrap CI over items)")
+    for column in ("rank", "model", "rating [CI]", "score [CI]", "win rate", "E[score]", "n", "invalid"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for _, row in result.aggregate.ranking.iterrows():
+        extra = scores.loc[row["model"]] if row["model"] in scores.index else {}
+        table.add_row(
+            str(row["rank"]), row["model"], _interval(row, "score", "ci_low", "ci_high", 0),
+            _interval(extra, "score", "ci_low", "ci_high", 1),
+            _interval(extra, "win_rate", "", "", 1), _interval(extra, "expected_reward", "", "", 1),
+            str(row["n"]), str(extra.get("invalid", 0) if len(extra) else 0),
+        )
+    console.print(table)
+    summary = result.aggregate.summary
+    counts = result.manifest.get("counts", {})
+    facts = [f"verdicts ok {counts.get('ok', 0)}, invalid {counts.get('invalid', 0)}, failed {counts.get('failed', 0)}"]
+    if "position_consistency" in summary:
+        facts.append(f"position consistency {summary['position_consistency']:.0%}"
+                     f" (same winner {summary['position_consistency_winner']:.0%})")
+    if "first_position_win_rate" in summary:
+        facts.append(f"first position wins {summary['first_position_win_rate']:.0%}")
+    console.print("; ".join(facts))
+    console.print(f"score = the protocol's score (pairwise: WB-Reward, -100..100); run directory: {result.directory}")

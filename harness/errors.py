@@ -1,0 +1,15 @@
+"""Errors the CLI turns into exit codes, so users see one clear line and never a traceback."""
+
+
+class BadInput(Exception):
+    """The user's input is wrong (task file, dataset, option): exit code 2.
+
+    The message names the file and the field, and fits on one line.
+    """
+
+
+class RunFailed(Exception):
+    """The run could not finish (fatal judge error, stopped early): exit code 1.
+
+    Everything stored before the failure stays stored; rerunning resumes.
+    """

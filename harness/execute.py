@@ -1,0 +1,213 @@
+"""Run one task end to end: load, judge what is not judged yet, aggregate, write the run directory.
+
+Running the same task into the same directory resumes: requests already stored as `ok` or
+`invalid` are not sent again, and the exports are rebuilt from the store, so a resumed run ends
+with the same files as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.errors import BadInput, RunFailed
+from harness.judges.base import JudgeBackend, JudgeError
+from harness.models import JudgeRequest, JudgeSpec
+from harness.plugins import LoadedPlugins, load_plugins
+from harness.progress import Progress
+from harness.protocol import Aggregate
+from harness.registry import Registry
+from harness.runner import CallStats, RetryPolicy, Runner
+from harness.store import RunDirectory
+from harness.tasks import LoadedTask, load_task
+
+
+@dataclass
+class RunOptions:
+    judge: str | None = None
+    base_url: str | None = None
+    out: str | Path | None = None
+    limit: int | None = None
+    concurrency: int | None = None
+    overrides: tuple[str, ...] = ()
+    progress: bool = True
+    retry: RetryPolicy = RetryPolicy()
+
+
+@dataclass
+class RunResult:
+    directory: Path
+    manifest: dict[str, Any]
+    aggregate: Aggregate
+    loaded: LoadedTask
+
+    @property
+    def scores(self):  # noqa: ANN201 - pandas DataFrame
+        return self.aggregate.scores
+
+    @property
+    def ranking(self):  # noqa: ANN201
+        return self.aggregate.ranking
+
+
+def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins | None = None) -> RunResult:
+    plugins = plugins or load_plugins()
+    pm = plugins.manager
+    registry = Registry.collect(pm)
+    loaded = load_task(
+        task_path, registry, overrides=options.overrides, limit=options.limit,
+        prepare_jinja=lambda env: pm.hook.harness_prepare_jinja_environment(env=env),
+    )
+    judge_spec = _judge_spec(loaded, options)
+    backend = registry.judge_factory(judge_spec.backend)(judge_spec)
+    requests = _build_requests(loaded, pm)
+    directory = Path(options.out) if options.out else _default_directory(loaded.spec.name)
+    with RunDirectory(directory) as store:
+        fingerprint = _fingerprint(loaded, backend)
+        _check_resumable(store, fingerprint)
+        pending = [r for r in requests if not store.is_done(r.key)]
+        manifest = _manifest(loaded, backend, requests, fingerprint, store.read_manifest())
+        invocation: dict[str, Any] = {"started": _now(), "pending_at_start": len(pending)}
+        manifest["invocations"].append(invocation)
+        manifest["status"] = "running"
+        store.write_manifest(manifest)
+        started = time.monotonic()
+        stats = CallStats()
+        try:
+            if pending:
+                stats = _judge(loaded, backend, store, pending, len(requests), options, pm)
+            status = "finished"
+        except RunFailed as exc:
+            status, invocation["error"] = "failed", str(exc)
+            raise
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            verdicts = store.verdicts_for(r.key for r in requests)
+            invocation.update(
+                finished=_now(), wall_s=round(time.monotonic() - started, 3), status=status,
+                calls=stats.calls, retries=stats.retries, errors=stats.errors,
+            )
+            manifest["status"] = status
+            manifest["counts"] = _counts(verdicts, len(requests))
+            manifest["tokens"] = {"in": sum(v.tokens_in for v in verdicts), "out": sum(v.tokens_out for v in verdicts)}
+            store.write_manifest(manifest)
+        aggregate = loaded.task.aggregate(verdicts)
+        store.write_exports(verdicts, aggregate.scores, aggregate.ranking)
+        manifest["summary"] = aggregate.summary
+        store.write_manifest(manifest)
+    result = RunResult(directory=directory, manifest=manifest, aggregate=aggregate, loaded=loaded)
+    pm.hook.harness_run_finished(run=result)
+    return result
+
+
+def _judge_spec(loaded: LoadedTask, options: RunOptions) -> JudgeSpec:
+    settings: dict[str, Any] = {}
+    if options.base_url:
+        settings["base_url"] = options.base_url
+    if options.concurrency:
+        if options.concurrency < 1:
+            raise BadInput("--concurrency must be at least 1")
+        settings["concurrency"] = options.concurrency
+    try:
+        return JudgeSpec.parse(options.judge or loaded.spec.judge, **settings)
+    except ValueError as exc:
+        raise BadInput(f"--judge: {exc}") from None
+
+
+def _build_requests(loaded: LoadedTask, pm: Any) -> list[JudgeRequest]:
+    requests = loaded.task.build_requests()
+    for replaced in pm.hook.harness_modify_requests(task=loaded.task, requests=requests):
+        if replaced is not None:
+            requests = list(replaced)
+    ids = [r.id for r in requests]
+    if len(set(ids)) != len(ids):
+        raise BadInput(f"{loaded.path}: the protocol built two requests with the same id")
+    return requests
+
+
+def _judge(
+    loaded: LoadedTask, backend: JudgeBackend, store: RunDirectory, pending: list[JudgeRequest],
+    total: int, options: RunOptions, pm: Any,
+) -> CallStats:
+    async def main() -> CallStats:
+        try:
+            await backend.start()
+        except JudgeError as exc:
+            raise RunFailed(f"judge {backend.label}: {exc}") from None
+        try:
+            with Progress(total, already_done=total - len(pending), enabled=options.progress) as progress:
+                runner = Runner(
+                    loaded.task, backend, store, retry=options.retry, progress=progress,
+                    on_verdict=lambda v: pm.hook.harness_verdict_recorded(verdict=v),
+                )
+                return await runner.run(pending)
+        finally:
+            await backend.close()
+
+    return asyncio.run(main())
+
+
+def _default_directory(task_name: str) -> Path:
+    return Path("results") / task_name / datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def _fingerprint(loaded: LoadedTask, backend: JudgeBackend) -> str:
+    """What must match for stored verdicts to be reused: judge, protocol and prompt."""
+    parts = {
+        "judge": backend.label,
+        "protocol": loaded.kind.name,
+        "protocol_version": loaded.task.version,
+        "template": loaded.task.prompts.source_hash,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _check_resumable(store: RunDirectory, fingerprint: str) -> None:
+    previous = store.read_manifest()
+    if previous is not None and previous.get("fingerprint") != fingerprint:
+        raise BadInput(
+            f"--out {store.path}: holds a run with another judge, protocol or prompt; "
+            "choose another --out to keep both"
+        )
+
+
+def _manifest(
+    loaded: LoadedTask, backend: JudgeBackend, requests: list[JudgeRequest], fingerprint: str,
+    previous: dict[str, Any] | None,
+) -> dict[str, Any]:
+    models = sorted({m for item in loaded.items for m in item.answers})
+    return {
+        "harness_version": __version__,
+        "fingerprint": fingerprint,
+        "task_file": str(loaded.path),
+        "task": loaded.spec.model_dump(mode="json"),
+        "protocol": {"name": loaded.kind.name, "version": loaded.task.version,
+                     "config": loaded.config.model_dump(mode="json")},
+        "template": {"name": loaded.task.prompts.template_name, "sha256_16": loaded.task.prompts.source_hash},
+        "judge": backend.describe(),
+        "dataset": {"items": len(loaded.items), "models": models},
+        "requests": len(requests),
+        "environment": {"python": sys.version.split()[0], "platform": platform.platform()},
+        "invocations": list(previous.get("invocations", [])) if previous else [],
+    }
+
+
+def _counts(verdicts: list[Any], total: int) -> dict[str, int]:
+    counts = {status: sum(v.status == status for v in verdicts) for status in ("ok", "invalid", "failed")}
+    counts["pending"] = total - sum(counts.values())
+    return counts
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

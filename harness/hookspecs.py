@@ -1,0 +1,70 @@
+"""Every hook a plugin can implement. Specs only: no behaviour lives here.
+
+Plugins register *things* (task kinds, judge backends) through `register` callbacks, and most
+behaviour lives on those registered classes (a task kind builds requests, parses outputs and
+aggregates). The remaining hooks let a plugin observe or adjust a run without owning it.
+Every hook name starts with `harness_`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
+
+    from harness.models import JudgeRequest, Verdict
+    from harness.protocol import TaskKind
+    from harness.registry import JudgeFactory
+
+hookspec = pluggy.HookspecMarker("harness")
+hookimpl = pluggy.HookimplMarker("harness")
+
+
+@hookspec
+def harness_register_task_kinds(register: Callable[[TaskKind], None]) -> None:
+    """Register judge protocols (task kinds).
+
+    Call `register(TaskKind(name=..., config_model=..., task_class=...))` once per protocol. The
+    name is what task files put in `protocol:`; the pydantic config model validates their
+    `options:`. Registering a name twice is an error reported with both plugin names.
+    """
+
+
+@hookspec
+def harness_register_judges(register: Callable[[str, JudgeFactory], None]) -> None:
+    """Register judge backends.
+
+    Call `register(name, factory)`; `factory(spec: JudgeSpec) -> JudgeBackend`. The name is the
+    part of a judge spec before the colon (`openai` in `openai:gpt-4o`). Import heavy SDKs inside
+    the factory or the backend's `start()`, never at module import.
+    """
+
+
+@hookspec
+def harness_prepare_jinja_environment(env: SandboxedEnvironment) -> None:
+    """Add filters, tests or globals to the sandboxed environment that renders judge prompts."""
+
+
+@hookspec
+def harness_modify_requests(task: Any, requests: list[JudgeRequest]) -> list[JudgeRequest] | None:
+    """Adjust the judge requests of a run before any is sent.
+
+    Return a new list to replace the requests (for example to subsample or to add a system
+    message), or None to leave them. Plugins run in registration order, each seeing the
+    previous one's result. Changing a request changes its cache key, so a resumed run treats it
+    as a new call.
+    """
+
+
+@hookspec
+def harness_verdict_recorded(verdict: Verdict) -> None:
+    """Observe a verdict right after it was stored durably (streaming dashboards, logging)."""
+
+
+@hookspec
+def harness_run_finished(run: Any) -> None:
+    """Observe a finished run (`run.directory`, `run.manifest`, `run.scores`); for exporters."""

@@ -1,0 +1,73 @@
+"""The contract every judge backend meets.
+
+Backends only talk to a model and classify what went wrong; the runner owns retries, storage and
+progress. That split keeps retry policy in one place and makes new backends small.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from harness.models import JudgeRequest, JudgeResponse, JudgeSpec
+
+
+class JudgeError(Exception):
+    """A judge call that did not produce an output. `retryable` tells the runner what to do."""
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class TransientJudgeError(JudgeError):
+    """Worth retrying: rate limits, 5xx, timeouts, dropped connections, malformed bodies."""
+
+    retryable = True
+
+
+class FatalJudgeError(JudgeError):
+    """Retrying cannot help (bad key, unknown model, bad request): the run stops."""
+
+    retryable = False
+
+
+class RequestRejected(JudgeError):
+    """This one request cannot be judged (too long for the context): stored as failed, run goes on."""
+
+    retryable = False
+
+
+class JudgeBackend(ABC):
+    """An async judge. `concurrency` bounds how many calls the runner keeps in flight."""
+
+    #: Features the backend honours: "logprobs", "choices" (constrained output).
+    capabilities: frozenset[str] = frozenset()
+
+    def __init__(self, spec: JudgeSpec):
+        self.spec = spec
+
+    @property
+    def concurrency(self) -> int:
+        return self.spec.concurrency
+
+    @property
+    def label(self) -> str:
+        return self.spec.label
+
+    async def start(self) -> None:
+        """Load a model or open a client; called once before the first request."""
+
+    @abstractmethod
+    async def complete(self, request: JudgeRequest) -> JudgeResponse:
+        """Answer one request or raise a JudgeError subclass."""
+
+    async def close(self) -> None:
+        """Release what start() acquired; called even when the run fails."""
+
+    def describe(self) -> dict[str, object]:
+        """Facts about the backend for run.json (model file, versions); never secrets."""
+        return {"spec": self.spec.public_dict()}

@@ -1,0 +1,216 @@
+"""Pydantic models shared by the core and plugins.
+
+Everything that crosses a module boundary is one of these: they validate user input at the edge
+(TaskSpec, JudgeSpec) and keep in-flight data immutable (JudgeRequest, JudgeResponse, Verdict).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Role = Literal["system", "user", "assistant"]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    role: Role
+    content: str
+
+
+class Item(BaseModel):
+    """One instruction with every model's answer to it.
+
+    `conversation` holds the turns before the answer (ending with a user turn); for a single-turn
+    item it is just the instruction. `answers` maps model name to that model's final reply.
+    """
+
+    model_config = ConfigDict(frozen=True)
+    id: str
+    conversation: tuple[Message, ...]
+    answers: dict[str, str]
+    reference: str | None = None
+    category: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def instruction(self) -> str:
+        """The last user turn: what the answers respond to."""
+        return self.conversation[-1].content
+
+
+class DatasetSpec(BaseModel):
+    """Where the items come from and which columns mean what."""
+
+    model_config = ConfigDict(extra="forbid")
+    path: str
+    format: Literal["auto", "jsonl", "csv", "parquet"] = "auto"
+    id_field: str = "id"
+    instruction_field: str = "instruction"
+    conversation_field: str = "conversation"
+    reference_field: str = "reference"
+    category_field: str = "category"
+    answers_field: str = "answers"
+    model_field: str = "model"
+    answer_field: str = "answer"
+    models: list[str] | None = None
+
+
+class TaskSpec(BaseModel):
+    """A task file after validation. `options` is checked by the protocol plugin's own model."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    protocol: str
+    dataset: DatasetSpec
+    judge: str = "local"
+    template: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not value or any(c in value for c in "/\\") or value.startswith("."):
+            raise ValueError("must be a plain name (no slashes, not starting with '.')")
+        return value
+
+
+class JudgeSpec(BaseModel):
+    """Which judge to ask: `backend[:model]` plus the settings a backend needs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    backend: str
+    model: str | None = None
+    base_url: str | None = None
+    concurrency: int = Field(default=8, ge=1)
+    timeout_s: float = Field(default=120.0, gt=0)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, spec: str, **settings: Any) -> JudgeSpec:
+        """`local`, `openai:gpt-4o`, `vllm:meta-llama/...`: the backend name, then its model."""
+        backend, _, model = spec.strip().partition(":")
+        if not backend:
+            raise ValueError(f"judge spec {spec!r} has no backend name")
+        return cls(backend=backend, model=model or None, **settings)
+
+    @property
+    def label(self) -> str:
+        """The spec as a user writes it; never carries a key or URL credentials."""
+        return f"{self.backend}:{self.model}" if self.model else self.backend
+
+    def public_dict(self) -> dict[str, Any]:
+        """What may be written to a run directory: no secrets, no credentials in URLs."""
+        data = self.model_dump()
+        data["base_url"] = strip_url_credentials(self.base_url)
+        data["options"] = {k: v for k, v in self.options.items() if not _looks_secret(k)}
+        return data
+
+
+class Sampling(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    temperature: float = 0.0
+    max_tokens: int = 512
+    logprobs: bool = False
+    top_logprobs: int = 0
+    seed: int | None = 0
+
+
+class OutputChoices(BaseModel):
+    """Restrict the judge's output to one of these exact strings, where the backend can.
+
+    A backend that cannot enforce it ignores it; the protocol's parser still checks the text.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    choices: tuple[str, ...]
+
+
+class JudgeRequest(BaseModel):
+    """One judge call. `key` is a content hash, so the same call is recognised across runs."""
+
+    model_config = ConfigDict(frozen=True)
+    id: str
+    item_id: str
+    messages: tuple[Message, ...]
+    sampling: Sampling = Sampling()
+    constraint: OutputChoices | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        payload = {
+            "id": self.id,
+            "messages": [m.model_dump() for m in self.messages],
+            "sampling": self.sampling.model_dump(),
+            "constraint": self.constraint.model_dump() if self.constraint else None,
+        }
+        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
+        return hashlib.sha256(blob).hexdigest()[:32]
+
+
+class TokenLogprob(BaseModel):
+    """One generated token with its log-probability and the top alternatives at that position."""
+
+    model_config = ConfigDict(frozen=True)
+    token: str
+    logprob: float
+    top: dict[str, float] = Field(default_factory=dict)
+
+
+class JudgeResponse(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    text: str
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    model: str | None = None
+    latency_s: float = 0.0
+
+
+VerdictStatus = Literal["ok", "invalid", "failed"]
+
+
+class Verdict(BaseModel):
+    """What a protocol made of one judge call.
+
+    `ok`: a parsed verdict. `invalid`: the judge answered but the output did not parse; it is
+    counted, never scored. `failed`: the call itself failed after retries; it is retried on the
+    next run and never scored. Protocol-specific fields live in `data`.
+    """
+
+    model_config = ConfigDict(frozen=True)
+    request_id: str
+    request_key: str
+    item_id: str
+    judge: str
+    status: VerdictStatus
+    data: dict[str, Any] = Field(default_factory=dict)
+    output: str | None = None
+    error: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+
+
+_SECRET_WORDS = ("key", "token", "secret", "password", "authorization")
+
+
+def _looks_secret(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
+def strip_url_credentials(url: str | None) -> str | None:
+    """Drop `user:pass@` and secret-looking query parameters from a URL before it is stored."""
+    if not url:
+        return url
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if not _looks_secret(k)])
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

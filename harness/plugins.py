@@ -1,0 +1,129 @@
+"""A fresh pluggy PluginManager per run, loading built-ins and third-party plugins alike.
+
+Built-in plugins are entry points in the `harness` group of this project's own distribution, so
+they load exactly as a third-party package's do. A plugin that fails to import or declares a
+hook that does not exist is reported by name and skipped; the rest keeps working.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from harness import hookspecs
+
+ENTRY_POINT_GROUP = "harness"
+#: Set to 1 to load only the built-in plugins (like PYTEST_DISABLE_PLUGIN_AUTOLOAD).
+DISABLE_AUTOLOAD_ENV = "HARNESS_DISABLE_PLUGIN_AUTOLOAD"
+BUILTIN_DISTRIBUTION = "harness-eval"
+
+
+@dataclass
+class PluginInfo:
+    """One plugin as `harness plugins` shows it."""
+
+    name: str
+    source: str
+    hooks: list[str] = field(default_factory=list)
+    error: str | None = None
+    builtin: bool = False
+
+
+@dataclass
+class LoadedPlugins:
+    manager: pluggy.PluginManager
+    plugins: list[PluginInfo]
+
+    @property
+    def failures(self) -> list[PluginInfo]:
+        return [p for p in self.plugins if p.error]
+
+
+def new_plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("harness")
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def load_plugins(
+    *,
+    blocked: tuple[str, ...] | list[str] = (),
+    extra: tuple[Any, ...] | list[Any] = (),
+    autoload: bool | None = None,
+) -> LoadedPlugins:
+    """Build a plugin manager with every entry point of the `harness` group, minus `blocked`.
+
+    `extra`: plugin objects registered directly (tests, notebooks). `autoload=False` (or the
+    environment variable HARNESS_DISABLE_PLUGIN_AUTOLOAD=1) loads only the built-ins.
+    """
+    if autoload is None:
+        autoload = os.environ.get(DISABLE_AUTOLOAD_ENV, "") in ("", "0")
+    pm = new_plugin_manager()
+    infos: list[PluginInfo] = []
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=_entry_point_order):
+        builtin = _is_builtin(ep)
+        if ep.name in blocked or (not autoload and not builtin):
+            continue
+        infos.append(_load_entry_point(pm, ep, builtin))
+    for plugin in extra:
+        name = getattr(plugin, "__name__", None) or type(plugin).__name__
+        infos.append(_register(pm, plugin, name, "registered directly", builtin=False))
+    return LoadedPlugins(manager=pm, plugins=infos)
+
+
+def _entry_point_order(ep: EntryPoint) -> tuple[int, str]:
+    return (0 if _is_builtin(ep) else 1, ep.name)
+
+
+def _is_builtin(ep: EntryPoint) -> bool:
+    dist = ep.dist
+    return dist is not None and dist.metadata["Name"] == BUILTIN_DISTRIBUTION
+
+
+def _describe_source(ep: EntryPoint) -> str:
+    dist = ep.dist
+    where = f"{dist.metadata['Name']} {dist.version}" if dist is not None else "unknown distribution"
+    return f"{where} (entry point {ep.value})"
+
+
+def _load_entry_point(pm: pluggy.PluginManager, ep: EntryPoint, builtin: bool) -> PluginInfo:
+    source = _describe_source(ep)
+    try:
+        plugin = ep.load()
+    except Exception as exc:  # a broken third-party plugin must not take the core down
+        return PluginInfo(ep.name, source, error=_one_line(exc), builtin=builtin)
+    return _register(pm, plugin, ep.name, source, builtin)
+
+
+def _register(pm: pluggy.PluginManager, plugin: Any, name: str, source: str, builtin: bool) -> PluginInfo:
+    if pm.has_plugin(name):
+        return PluginInfo(name, source, error="a plugin with this name is already loaded", builtin=builtin)
+    try:
+        pm.register(plugin, name=name)
+        _check_hook_names(pm, plugin)
+    except Exception as exc:
+        if pm.is_registered(plugin):
+            pm.unregister(plugin)
+        return PluginInfo(name, source, error=_one_line(exc), builtin=builtin)
+    hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+    return PluginInfo(name, source, hooks=hooks, builtin=builtin)
+
+
+def _check_hook_names(pm: pluggy.PluginManager, plugin: Any) -> None:
+    """Reject `harness_*` functions that match no hookspec: almost always a typo."""
+    attrs = vars(plugin) if isinstance(plugin, ModuleType) else {n: getattr(plugin, n) for n in dir(plugin)}
+    for attr in attrs:
+        if attr.startswith("harness_") and callable(attrs[attr]):
+            caller = getattr(pm.hook, attr, None)
+            if caller is None or not caller.has_spec():
+                raise ValueError(f"unknown hook {attr!r} (no such hookspec)")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__

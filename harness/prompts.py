@@ -1,0 +1,93 @@
+"""Render judge prompts with a sandboxed, strict jinja2 environment.
+
+Templates live in `prompts/` (shipped inside the wheel as `harness_prompts`) and next to task
+files; a task's own directory is searched first, so a custom template can `{% extends %}` a
+built-in one. A template defines `{% block system %}` (optional) and `{% block user %}`; a
+template without blocks is the user message as a whole.
+
+Answers under evaluation are untrusted. The `fence` filter wraps them in tags carrying a nonce
+derived from their own text, so an answer cannot close its fence early (it would have to contain
+a hash of itself) and the judge sees clearly where quoted material ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from harness.errors import BadInput
+from harness.models import Message
+
+
+def builtin_prompt_dir() -> Path:
+    return Path(str(files("harness_prompts")))
+
+
+def fence(text: str, label: str) -> str:
+    """Wrap untrusted text in `<label-nonce>` ... `</label-nonce>` tags."""
+    tag = re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_") or "text"
+    nonce = hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
+    return f"<{tag}_{nonce}>\n{text}\n</{tag}_{nonce}>"
+
+
+def make_environment(search_path: Sequence[Path], prepare: Callable[[SandboxedEnvironment], Any] | None = None) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader([str(p) for p in search_path]),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["fence"] = fence
+    if prepare is not None:
+        prepare(env)
+    return env
+
+
+class PromptRenderer:
+    """Loads one template once and renders it into chat messages."""
+
+    def __init__(self, env: SandboxedEnvironment, template_name: str):
+        self.template_name = template_name
+        try:
+            self.template = env.get_template(template_name)
+        except jinja2.TemplateNotFound as exc:
+            raise BadInput(f"template: {template_name!r} not found (missing {exc.name!r})") from None
+        except jinja2.TemplateSyntaxError as exc:
+            where = Path(exc.filename).name if exc.filename else template_name
+            raise BadInput(f"template {where}:{exc.lineno}: jinja syntax error: {exc.message}") from None
+
+    def render(self, **variables: Any) -> tuple[Message, ...]:
+        try:
+            blocks = self.template.blocks
+            if "user" not in blocks:
+                return (Message(role="user", content=self.template.render(**variables).strip()),)
+            context = self.template.new_context(variables)
+            messages = []
+            for role in ("system", "user"):
+                if role in blocks:
+                    text = "".join(blocks[role](context)).strip()
+                    if text:
+                        messages.append(Message(role=role, content=text))
+            return tuple(messages)
+        except jinja2.UndefinedError as exc:
+            raise BadInput(f"template {self.template_name}: {exc.message}") from None
+        except jinja2.exceptions.SecurityError as exc:
+            raise BadInput(f"template {self.template_name}: blocked by the sandbox: {exc}") from None
+        except jinja2.TemplateError as exc:
+            raise BadInput(f"template {self.template_name}: {exc}") from None
+
+    @property
+    def source_hash(self) -> str:
+        """Identifies the template's text in run.json, so changed prompts are visible."""
+        filename = self.template.filename
+        data = Path(filename).read_bytes() if filename else self.template_name.encode()
+        return hashlib.sha256(data).hexdigest()[:16]

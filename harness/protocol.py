@@ -1,0 +1,80 @@
+"""What a judge protocol (task kind) implements.
+
+The core knows nothing about pairwise comparison or rubrics: it asks the task for requests,
+hands judge outputs back to it for parsing, and asks it to aggregate the stored verdicts.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pandas as pd
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from harness.models import Item, JudgeRequest, JudgeResponse, TaskSpec, Verdict
+    from harness.prompts import PromptRenderer
+
+
+class InvalidOutput(Exception):
+    """The judge answered, but not in a form the protocol can read. Stored as `invalid`."""
+
+
+@dataclass
+class Aggregate:
+    """A protocol's numbers for one run.
+
+    `scores`: one row per model (model, score, ci_low, ci_high, n, protocol columns).
+    `ranking`: model, rank, score, ci_low, ci_high, n. `summary`: facts for run.json and the
+    printed table (position consistency, invalid counts, ...).
+    """
+
+    scores: pd.DataFrame
+    ranking: pd.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+class Task(ABC):
+    """A protocol bound to one task file and its items."""
+
+    #: Bump when parsing or prompts change meaning, so stored judgments are not mixed up.
+    version: ClassVar[str] = "1"
+    #: The template used when the task file names none (a file in prompts/).
+    default_template: ClassVar[str | None] = None
+
+    def __init__(self, spec: TaskSpec, config: BaseModel, items: list[Item], prompts: PromptRenderer):
+        self.spec = spec
+        self.config = config
+        self.items = items
+        self.prompts = prompts
+
+    @abstractmethod
+    def build_requests(self) -> list[JudgeRequest]:
+        """Every judge call the task needs, in a stable order."""
+
+    @abstractmethod
+    def parse(self, request: JudgeRequest, response: JudgeResponse) -> dict[str, Any]:
+        """Turn the judge's own output into verdict data, or raise InvalidOutput.
+
+        Only `response` may be read for the verdict: the answers under evaluation are in the
+        request and are untrusted text.
+        """
+
+    @abstractmethod
+    def aggregate(self, verdicts: list[Verdict]) -> Aggregate:
+        """Scores and ranking from stored verdicts (invalid and failed ones counted, not scored)."""
+
+    def check(self) -> None:
+        """Validate the task against its items before any call (raise harness.errors.BadInput)."""
+
+
+@dataclass(frozen=True)
+class TaskKind:
+    """A protocol as a plugin registers it."""
+
+    name: str
+    config_model: type[BaseModel]
+    task_class: type[Task]
+    description: str = ""

@@ -1,0 +1,51 @@
+"""Percentile bootstrap of per-group means, resampling items (prompts), not single judgments.
+
+Judgments of one item are correlated (same instruction, both orders, several opponents), so
+the item is the unit of resampling; resampling single judgments would give intervals too narrow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def item_bootstrap_counts(n_items: int, n_rounds: int, seed: int) -> np.ndarray:
+    """How often each item is drawn in each round: shape (n_rounds, n_items)."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n_items, np.full(n_items, 1.0 / n_items), size=n_rounds)
+
+
+def bootstrap_group_means(
+    frame: pd.DataFrame,
+    *,
+    item: str,
+    group: str,
+    value: str,
+    n_rounds: int = 1000,
+    seed: int = 0,
+    ci: float = 0.95,
+) -> pd.DataFrame:
+    """Columns group, mean, ci_low, ci_high, n (rows with a NaN value are left out)."""
+    columns = [group, "mean", "ci_low", "ci_high", "n"]
+    frame = frame[frame[value].notna()]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    item_codes, items = pd.factorize(frame[item], sort=True)
+    group_codes, groups = pd.factorize(frame[group], sort=True)
+    sums = np.zeros((len(items), len(groups)))
+    counts = np.zeros((len(items), len(groups)))
+    np.add.at(sums, (item_codes, group_codes), frame[value].to_numpy(dtype=float))
+    np.add.at(counts, (item_codes, group_codes), 1.0)
+    mean = sums.sum(axis=0) / counts.sum(axis=0)
+    if n_rounds > 0:
+        draws = item_bootstrap_counts(len(items), n_rounds, seed)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            boot = (draws @ sums) / (draws @ counts)
+        alpha = (1.0 - ci) / 2.0
+        low, high = np.nanquantile(boot, [alpha, 1.0 - alpha], axis=0)
+    else:
+        low = high = np.full(len(groups), np.nan)
+    return pd.DataFrame(
+        {group: list(groups), "mean": mean, "ci_low": low, "ci_high": high, "n": counts.sum(axis=0).astype(int)}
+    )

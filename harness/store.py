@@ -1,0 +1,158 @@
+"""The run directory: a crash-safe verdict store, the manifest, and the exported files.
+
+Verdicts go to `store.jsonl`, one JSON line each, flushed and fsynced before the next call is
+counted as done, so a SIGKILL loses at most the calls in flight. A line torn by a kill is cut
+off when the store is reopened. The last record of a request key wins, so a failed call that
+succeeds on a rerun simply supersedes its failure. Exports are written to a temporary file and
+renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.errors import BadInput
+from harness.models import Verdict
+
+STORE_FILE = "store.jsonl"
+MANIFEST_FILE = "run.json"
+VERDICTS_FILE = "verdicts.jsonl"
+SCORES_FILE = "scores.csv"
+RANKING_FILE = "ranking.csv"
+LOCK_FILE = ".lock"
+DONE_STATUSES = frozenset({"ok", "invalid"})
+
+
+class RunDirectory:
+    """One run's folder. Use as a context manager: it holds an exclusive lock while open."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._lock_handle: Any = None
+        self._store_handle: Any = None
+        self._records: dict[str, Verdict] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> RunDirectory:
+        self.open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BadInput(f"--out {self.path}: cannot create the directory ({exc.strerror})") from None
+        self._lock_handle = (self.path / LOCK_FILE).open("a")
+        try:
+            fcntl.flock(self._lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_handle.close()
+            raise BadInput(f"--out {self.path}: another harness process is using this run directory") from None
+        store = self.path / STORE_FILE
+        _repair_torn_tail(store)
+        self._records = read_store(store)
+        self._store_handle = store.open("a", encoding="utf-8")
+
+    def close(self) -> None:
+        if self._store_handle is not None:
+            self._store_handle.close()
+            self._store_handle = None
+        if self._lock_handle is not None:
+            fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    # -- verdicts ----------------------------------------------------------------------------
+    def append(self, verdict: Verdict) -> None:
+        """Store one verdict durably before returning."""
+        line = json.dumps(verdict.model_dump(mode="json"), ensure_ascii=False, sort_keys=True)
+        self._store_handle.write(line + "\n")
+        self._store_handle.flush()
+        os.fsync(self._store_handle.fileno())
+        self._records[verdict.request_key] = verdict
+
+    def get(self, key: str) -> Verdict | None:
+        return self._records.get(key)
+
+    def is_done(self, key: str) -> bool:
+        record = self._records.get(key)
+        return record is not None and record.status in DONE_STATUSES
+
+    def verdicts_for(self, keys: Iterable[str]) -> list[Verdict]:
+        """The latest record of each key, in the given order; keys never called are skipped."""
+        return [self._records[k] for k in keys if k in self._records]
+
+    # -- manifest and exports ----------------------------------------------------------------
+    def read_manifest(self) -> dict[str, Any] | None:
+        path = self.path / MANIFEST_FILE
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            raise BadInput(f"{path}: run.json is not valid JSON; use another --out") from None
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        _atomic_write(self.path / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+
+    def write_exports(self, verdicts: list[Verdict], scores: pd.DataFrame, ranking: pd.DataFrame) -> None:
+        lines = "".join(
+            json.dumps(v.model_dump(mode="json"), ensure_ascii=False, sort_keys=True) + "\n" for v in verdicts
+        )
+        _atomic_write(self.path / VERDICTS_FILE, lines)
+        _atomic_write(self.path / SCORES_FILE, frame_to_csv(scores))
+        _atomic_write(self.path / RANKING_FILE, frame_to_csv(ranking))
+
+
+def frame_to_csv(frame: pd.DataFrame) -> str:
+    """CSV with fixed float precision, so identical numbers give identical bytes everywhere."""
+    return frame.to_csv(index=False, float_format="%.6f", lineterminator="\n")
+
+
+def read_store(path: Path) -> dict[str, Verdict]:
+    """Every complete record of a store file, the last one of each key winning."""
+    records: dict[str, Verdict] = {}
+    if not path.exists():
+        return records
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.endswith("\n"):
+                break  # a torn last line: the call it held was in flight
+            try:
+                verdict = Verdict.model_validate_json(line)
+            except ValueError:
+                raise BadInput(f"{path}:{number}: corrupt record; the store was edited by hand?") from None
+            records[verdict.request_key] = verdict
+    return records
+
+
+def _repair_torn_tail(path: Path) -> None:
+    """Cut a partial last line left by a kill mid-write, so appends start on a fresh line."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as handle:
+        data = handle.read()
+        if data.endswith(b"\n"):
+            return
+        handle.truncate(data.rfind(b"\n") + 1)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,138 @@
+"""Load a task file into a ready task: spec, protocol config, items, prompt renderer.
+
+Every problem a user can make in a task file comes back as one BadInput line naming the file
+and the field, never a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from harness.datasets import load_items
+from harness.errors import BadInput
+from harness.models import Item, TaskSpec
+from harness.prompts import PromptRenderer, builtin_prompt_dir, make_environment
+from harness.protocol import Task, TaskKind
+from harness.registry import Registry
+
+
+@dataclass
+class LoadedTask:
+    path: Path
+    spec: TaskSpec
+    kind: TaskKind
+    config: BaseModel
+    items: list[Item]
+    task: Task
+
+
+def read_task_file(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> TaskSpec:
+    """Parse and validate the YAML; `overrides` are `dotted.key=value` strings from `--set`."""
+    name = _display(path)
+    if not path.is_file():
+        raise BadInput(f"{name}: no such task file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{name}: cannot read ({exc.__class__.__name__})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise BadInput(f"{name}{line}: YAML syntax error: {problem}") from None
+    if raw is None:
+        raise BadInput(f"{name}: the file is empty")
+    if not isinstance(raw, dict):
+        raise BadInput(f"{name}: a task file must be a mapping of keys to values")
+    for override in overrides:
+        _apply_override(raw, override)
+    try:
+        return TaskSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise BadInput(f"{name}: {describe_validation_error(exc)}") from None
+
+
+def load_task(
+    path: str | Path,
+    registry: Registry,
+    *,
+    overrides: list[str] | tuple[str, ...] = (),
+    prepare_jinja: Any = None,
+    limit: int | None = None,
+) -> LoadedTask:
+    path = Path(path)
+    name = _display(path)
+    spec = read_task_file(path, overrides)
+    kind = registry.task_kind(spec.protocol, f"{name}: protocol")
+    try:
+        config = kind.config_model.model_validate(spec.options)
+    except ValidationError as exc:
+        raise BadInput(f"{name}: {describe_validation_error(exc, prefix='options')}") from None
+    base_dir = path.resolve().parent
+    template = spec.template or kind.task_class.default_template
+    if template is None:
+        raise BadInput(f"{name}: template: the protocol {kind.name!r} has no default template; set one")
+    env = make_environment([base_dir, builtin_prompt_dir()], prepare_jinja)
+    try:
+        renderer = PromptRenderer(env, template)
+        items = load_items(spec.dataset, base_dir)
+    except BadInput as exc:
+        raise BadInput(f"{name}: {exc}") from None
+    if limit is not None:
+        if limit < 1:
+            raise BadInput("--limit must be at least 1")
+        items = items[:limit]
+    task = kind.task_class(spec, config, items, renderer)
+    try:
+        task.check()
+    except BadInput as exc:
+        raise BadInput(f"{name}: {exc}") from None
+    return LoadedTask(path=path, spec=spec, kind=kind, config=config, items=items, task=task)
+
+
+def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """The first pydantic error as `field.path: message`, in a user's words."""
+    error = exc.errors()[0]
+    loc = ".".join(str(p) for p in (prefix, *error["loc"]) if p != "")
+    if error["type"] == "extra_forbidden":
+        return f"{loc}: unknown key"
+    if error["type"] == "missing":
+        return f"{loc}: required but missing"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{loc}: {message}" if loc else message
+
+
+def _apply_override(raw: dict[str, Any], override: str) -> None:
+    key, sep, value = override.partition("=")
+    if not sep or not key.strip():
+        raise BadInput(f"--set {override!r}: expected KEY=VALUE")
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        parsed = value
+    node = raw
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise BadInput(f"--set {override!r}: {part!r} is not a mapping")
+        node = child
+    node[parts[-1]] = parsed
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def find_task_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.glob("*.yaml")) + sorted(p for p in root.glob("*.yml"))

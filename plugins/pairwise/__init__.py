@@ -1,0 +1,22 @@
+"""Pairwise comparison: a judge compares two answers, in both orders, on a five-level scale."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from harness.hookspecs import hookimpl
+from harness.protocol import TaskKind
+from harness_plugins.pairwise.config import PairwiseConfig
+from harness_plugins.pairwise.task import PairwiseTask
+
+
+@hookimpl
+def harness_register_task_kinds(register: Callable[[TaskKind], None]) -> None:
+    register(
+        TaskKind(
+            name="pairwise",
+            config_model=PairwiseConfig,
+            task_class=PairwiseTask,
+            description="compare two answers in both orders; WB-Reward and Bradley-Terry ranking",
+        )
+    )

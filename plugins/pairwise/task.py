@@ -1,0 +1,87 @@
+"""The pairwise task: requests in both orders, parsing, and aggregation."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from harness.models import JudgeRequest, JudgeResponse, OutputChoices, Sampling, Verdict
+from harness.protocol import Aggregate, Task
+from harness_plugins.pairwise.aggregate import aggregate_pairwise
+from harness_plugins.pairwise.config import PairwiseConfig
+from harness_plugins.pairwise.pairs import choose_pairs
+from harness_plugins.pairwise.verdicts import level_distribution, parse_level, scale_choices
+
+
+def ordered_models(answer_sets: list[dict[str, str]]) -> list[str]:
+    """Every model that answered any item, in order of first appearance."""
+    models: dict[str, None] = {}
+    for answers in answer_sets:
+        models.update(dict.fromkeys(answers))
+    return list(models)
+
+
+class PairwiseTask(Task):
+    version: ClassVar[str] = "1"
+    default_template: ClassVar[str | None] = "pairwise.jinja"
+    config: PairwiseConfig
+
+    def check(self) -> None:
+        self.pairs = choose_pairs(ordered_models([item.answers for item in self.items]), self.config.baselines)
+
+    def build_requests(self) -> list[JudgeRequest]:
+        cfg = self.config
+        constrained = not cfg.reasoning and cfg.verdict_format == "scale"
+        sampling = Sampling(
+            temperature=cfg.temperature,
+            max_tokens=min(cfg.max_tokens, 16) if constrained else cfg.max_tokens,
+            logprobs=cfg.logprobs,
+            top_logprobs=cfg.top_logprobs if cfg.logprobs else 0,
+        )
+        constraint = OutputChoices(choices=scale_choices()) if constrained else None
+        requests = []
+        for item in self.items:
+            for first, second in self.pairs:
+                if first not in item.answers or second not in item.answers:
+                    continue
+                for order, (model_a, model_b) in (("ab", (first, second)), ("ba", (second, first))):
+                    answer_a, answer_b = item.answers[model_a], item.answers[model_b]
+                    messages = self.prompts.render(
+                        instruction=item.instruction,
+                        conversation=[m.model_dump() for m in item.conversation],
+                        reference=item.reference,
+                        category=item.category,
+                        answer_a=answer_a,
+                        answer_b=answer_b,
+                        verdict_format=cfg.verdict_format,
+                        reasoning=cfg.reasoning,
+                    )
+                    requests.append(
+                        JudgeRequest(
+                            id=f"{item.id}::{first}::{second}::{order}",
+                            item_id=item.id,
+                            messages=messages,
+                            sampling=sampling,
+                            constraint=constraint,
+                            meta={
+                                "model_a": model_a,
+                                "model_b": model_b,
+                                "order": order,
+                                "len_a": len(answer_a),
+                                "len_b": len(answer_b),
+                                "category": item.category,
+                            },
+                        )
+                    )
+        return requests
+
+    def parse(self, request: JudgeRequest, response: JudgeResponse) -> dict[str, Any]:
+        level, offset = parse_level(response.text, self.config.verdict_format)
+        data: dict[str, Any] = {"level": level}
+        if self.config.verdict_format == "scale":
+            probs = level_distribution(response, offset)
+            if probs is not None:
+                data["probs"] = probs
+        return data
+
+    def aggregate(self, verdicts: list[Verdict]) -> Aggregate:
+        return aggregate_pairwise(verdicts, self.config)

@@ -1,0 +1,119 @@
+"""Pairwise verdict levels, how they are read from a judge's output, and what they are worth.
+
+The judge writes its verdict as `[[N]]` on a five-point scale (1 = A much better ... 5 = B much
+better). A single digit is one token for every common tokenizer, so the top log-probabilities
+at that one position give the judge's full distribution over the five levels, on any backend
+that returns logprobs, even after free-text reasoning. Arena-Hard style labels (`[[A>>B]]`) are
+also understood, for templates that ask for them, but they span several tokens, so no
+distribution is derived from them.
+
+Only the judge's own output is parsed. Several verdict marks that disagree make the output
+invalid rather than a guess.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Literal
+
+from harness.models import JudgeResponse, TokenLogprob
+from harness.protocol import InvalidOutput
+
+LEVELS: tuple[str, ...] = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
+SCALE: dict[str, str] = {str(i + 1): level for i, level in enumerate(LEVELS)}
+#: Reward of position A for each level (WildBench WB-Reward); position B gets the negative.
+REWARD_A: dict[str, int] = {"A>>B": 100, "A>B": 50, "A=B": 0, "B>A": -50, "B>>A": -100}
+LABEL_ALIASES: dict[str, str] = {
+    "A>>B": "A>>B", "A>B": "A>B", "A=B": "A=B", "B=A": "A=B", "B>A": "B>A", "B>>A": "B>>A",
+    "A<B": "B>A", "A<<B": "B>>A", "B<A": "A>B", "B<<A": "A>>B",
+}
+
+VerdictFormat = Literal["scale", "labels"]
+
+_SCALE_MARK = re.compile(r"\[\[\s*([1-5])\s*\]\]")
+_LABEL_MARK = re.compile(r"\[\[\s*([AB]\s*(?:>>|<<|>|<|=)\s*[AB])\s*\]\]")
+
+
+def scale_choices() -> tuple[str, ...]:
+    """Exact outputs a constrained judge may give when it answers with the verdict only."""
+    return tuple(f"[[{digit}]]" for digit in SCALE)
+
+
+def parse_level(text: str, verdict_format: VerdictFormat) -> tuple[str, int]:
+    """The verdict level in the judge's output and the character offset of its mark."""
+    if verdict_format == "scale":
+        marks = [(SCALE[m.group(1)], m.start(1)) for m in _SCALE_MARK.finditer(text)]
+    else:
+        marks = []
+        for m in _LABEL_MARK.finditer(text):
+            label = re.sub(r"\s+", "", m.group(1))
+            if label in LABEL_ALIASES:
+                marks.append((LABEL_ALIASES[label], m.start(1)))
+    if not marks:
+        raise InvalidOutput("no verdict mark found in the judge output")
+    levels = {level for level, _ in marks}
+    if len(levels) > 1:
+        raise InvalidOutput(f"conflicting verdict marks: {', '.join(sorted(levels))}")
+    return marks[-1]
+
+
+def level_distribution(response: JudgeResponse, mark_offset: int) -> dict[str, float] | None:
+    """P(level) from the top logprobs at the token holding the verdict digit, renormalised.
+
+    None when the backend gave no logprobs, the digit shares its token with other text, or the
+    alternatives at that position hold no scale digit besides the chosen one.
+    """
+    if not response.logprobs:
+        return None
+    token = _token_at(response.logprobs, response.text, mark_offset)
+    if token is None or token.token.strip() not in SCALE:
+        return None
+    candidates = dict(token.top)
+    candidates.setdefault(token.token, token.logprob)
+    probs: dict[str, float] = {}
+    for text, logprob in candidates.items():
+        digit = text.strip()
+        if digit in SCALE and math.isfinite(logprob):
+            level = SCALE[digit]
+            probs[level] = probs.get(level, 0.0) + math.exp(logprob)
+    total = sum(probs.values())
+    if total <= 0:
+        return None
+    return {level: round(probs.get(level, 0.0) / total, 6) for level in LEVELS}
+
+
+def _token_at(tokens: tuple[TokenLogprob, ...], text: str, offset: int) -> TokenLogprob | None:
+    """The generated token covering character `offset` of the output, if tokens spell the text."""
+    position = 0
+    for token in tokens:
+        end = position + len(token.token)
+        if position <= offset < end:
+            return token if text[position:end] == token.token else None
+        position = end
+    return None
+
+
+def apply_length_rule(level: str, len_a: int, len_b: int, k: int) -> str:
+    """WildBench: a 'slightly better' verdict becomes a tie when the winner is > K chars longer."""
+    if k < 0:
+        return level
+    if level == "A>B" and len_a - len_b > k:
+        return "A=B"
+    if level == "B>A" and len_b - len_a > k:
+        return "A=B"
+    return level
+
+
+def adjust_distribution(probs: dict[str, float], len_a: int, len_b: int, k: int) -> dict[str, float]:
+    """The length rule applied to a distribution: moved mass goes to the tie."""
+    adjusted = dict(probs)
+    for level in ("A>B", "B>A"):
+        if apply_length_rule(level, len_a, len_b, k) == "A=B":
+            adjusted["A=B"] = adjusted.get("A=B", 0.0) + adjusted.get(level, 0.0)
+            adjusted[level] = 0.0
+    return adjusted
+
+
+def expected_reward_a(probs: dict[str, float]) -> float:
+    return sum(p * REWARD_A[level] for level, p in probs.items())
