@@ -91,4 +91,6 @@ def print_run_result(result: Any) -> None:
     if "first_position_win_rate" in summary:
         facts.append(f"first position wins {summary['first_position_win_rate']:.0%}")
     console.print("; ".join(facts))
-    console.print(f"score = the protocol's score (pairwise: WB-Reward, -100..100); run directory: {result.directory}")
+    if "score_note" in summary:
+        console.print(summary["score_note"])
+    console.print(f"run directory: {result.directory}")

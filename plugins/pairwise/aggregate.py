@@ -28,7 +28,13 @@ SCORE_COLUMNS = [
 
 
 def judged_battles(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFrame:
-    """One row per parsed verdict, the length rule applied, rewards from position A's side."""
+    """One row per parsed verdict, the length rule applied, from position A's side.
+
+    Each verdict is a distribution over the five levels: a point mass at the parsed level, or,
+    with `soft`, the judge's logprob distribution when it has one. `reward_a` (used for the
+    score) and the Bradley-Terry win/loss mass are expectations under it; `hard_reward_a` is
+    always the parsed verdict's (WB-Reward), `expected_a` always the distribution's.
+    """
     rows = []
     for v in verdicts:
         if v.status != "ok":
@@ -36,36 +42,46 @@ def judged_battles(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFr
         d = v.data
         level = apply_length_rule(d["level"], d["len_a"], d["len_b"], config.length_k)
         probs = d.get("probs")
-        expected = (
-            expected_reward_a(adjust_distribution(probs, d["len_a"], d["len_b"], config.length_k))
-            if probs else np.nan
-        )
+        soft = adjust_distribution(probs, d["len_a"], d["len_b"], config.length_k) if probs else None
+        used = soft if (config.soft and soft) else {level: 1.0}
+        wins = sum(p * _weight(lvl, config) * _share_a(lvl) for lvl, p in used.items())
+        losses = sum(p * _weight(lvl, config) * (1.0 - _share_a(lvl)) for lvl, p in used.items())
         rows.append({
             "item_id": v.item_id, "request_id": v.request_id, "model_a": d["model_a"], "model_b": d["model_b"],
-            "raw_level": d["level"], "level": level, "reward_a": REWARD_A[level], "expected_a": expected,
+            "raw_level": d["level"], "level": level, "hard_reward_a": REWARD_A[level],
+            "reward_a": expected_reward_a(used), "expected_a": expected_reward_a(soft) if soft else np.nan,
+            "bt_score_a": wins / (wins + losses), "bt_weight": wins + losses,
         })
-    return pd.DataFrame(rows, columns=["item_id", "request_id", "model_a", "model_b", "raw_level", "level", "reward_a", "expected_a"])
+    columns = ["item_id", "request_id", "model_a", "model_b", "raw_level", "level", "hard_reward_a",
+               "reward_a", "expected_a", "bt_score_a", "bt_weight"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _share_a(level: str) -> float:
+    return {"A>>B": 1.0, "A>B": 1.0, "A=B": 0.5, "B>A": 0.0, "B>>A": 0.0}[level]
+
+
+def _weight(level: str, config: PairwiseConfig) -> float:
+    return config.strong_weight if level in ("A>>B", "B>>A") else 1.0
 
 
 def per_model_rows(battles: pd.DataFrame) -> pd.DataFrame:
     """Each battle twice, once from each model's side."""
     side_a = pd.DataFrame({
-        "item_id": battles["item_id"], "model": battles["model_a"],
-        "reward": battles["reward_a"], "expected": battles["expected_a"],
+        "item_id": battles["item_id"], "model": battles["model_a"], "reward": battles["reward_a"],
+        "hard": battles["hard_reward_a"], "expected": battles["expected_a"],
     })
     side_b = pd.DataFrame({
-        "item_id": battles["item_id"], "model": battles["model_b"],
-        "reward": -battles["reward_a"], "expected": -battles["expected_a"],
+        "item_id": battles["item_id"], "model": battles["model_b"], "reward": -battles["reward_a"],
+        "hard": -battles["hard_reward_a"], "expected": -battles["expected_a"],
     })
     return pd.concat([side_a, side_b], ignore_index=True)
 
 
-def bradley_terry_battles(battles: pd.DataFrame, strong_weight: float) -> pd.DataFrame:
-    score_a = np.sign(battles["reward_a"].to_numpy()) * 0.5 + 0.5
-    weight = np.where(battles["reward_a"].abs().to_numpy() == 100, strong_weight, 1.0)
+def bradley_terry_battles(battles: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "item_id": battles["item_id"], "model_a": battles["model_a"], "model_b": battles["model_b"],
-        "score_a": score_a, "weight": weight,
+        "score_a": battles["bt_score_a"], "weight": battles["bt_weight"],
     })
 
 
@@ -111,19 +127,19 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig):
     scores["ci_low"] = reward["ci_low"]
     scores["ci_high"] = reward["ci_high"]
     scores["n"] = reward["n"]
-    scores["wb_reward"] = reward["mean"]
-    scores["expected_reward"] = sides.groupby("model")["expected"].mean()
-    outcome = sides.groupby("model")["reward"]
-    scores["win_rate"] = outcome.apply(lambda r: 100.0 * ((r > 0).sum() + 0.5 * (r == 0).sum()) / len(r))
+    by_model = sides.groupby("model")
+    scores["wb_reward"] = by_model["hard"].mean()
+    scores["expected_reward"] = by_model["expected"].mean()
+    scores["win_rate"] = by_model["hard"].apply(lambda r: 100.0 * ((r > 0).sum() + 0.5 * (r == 0).sum()) / len(r))
     for value, column in OUTCOME_COLUMNS.items():
-        scores[column] = sides[sides["reward"] == value].groupby("model").size()
+        scores[column] = sides[sides["hard"] == value].groupby("model").size()
     scores["invalid"] = problem_counts(verdicts, "invalid")
     scores["failed"] = problem_counts(verdicts, "failed")
     count_columns = ["n", *OUTCOME_COLUMNS.values(), "invalid", "failed"]
     scores[count_columns] = scores[count_columns].fillna(0).astype(int)
     scores = scores.reset_index().sort_values(["score", "model"], ascending=[False, True], na_position="last")
     ranking = bradley_terry_table(
-        bradley_terry_battles(battles, config.strong_weight),
+        bradley_terry_battles(battles),
         n_bootstrap=config.n_bootstrap,
         seed=config.seed,
         anchor=config.baselines[0] if config.baselines else None,
@@ -131,6 +147,12 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig):
     summary = {
         "verdicts": {s: sum(v.status == s for v in verdicts) for s in ("ok", "invalid", "failed")},
         "length_k": config.length_k,
+        "soft": config.soft,
+        "score_note": (
+            "rating: Bradley-Terry on the Elo scale; score: "
+            + ("expected WB-Reward under the judge's logprobs (soft)" if config.soft else "WB-Reward")
+            + ", -100..100, from each model's side; win rate: parsed verdicts, ties half"
+        ),
         "baselines": config.baselines,
         **position_stats(battles),
     }

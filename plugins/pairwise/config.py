@@ -18,8 +18,13 @@ class PairwiseConfig(BaseModel):
     length_k: int = Field(default=-1, ge=-1)
     #: How many battles a "much better" verdict counts as in the Bradley-Terry fit (Arena-Hard: 3).
     strong_weight: float = Field(default=3.0, gt=0)
-    #: `scale`: the judge answers [[1]]..[[5]] (logprob distribution possible); `labels`: [[A>>B]].
-    verdict_format: Literal["scale", "labels"] = "scale"
+    #: `scale`: the judge answers [[1]]..[[5]] (a logprob distribution over the five levels);
+    #: `labels`: Arena-Hard style [[A>>B]]; `binary`: a forced choice A or B (AlpacaEval style).
+    verdict_format: Literal["scale", "labels", "binary"] = "scale"
+    #: Score with the expected outcome under the judge's logprob distribution instead of its
+    #: single verdict (AlpacaEval's weighted judge). Averaged over both orders, this cancels a
+    #: judge's first-position preference; verdicts without logprobs count as certain.
+    soft: bool = False
     #: Let the judge explain before its verdict. Off: the output is the verdict only (constrained
     #: where the backend can), which suits very small judges.
     reasoning: bool = True

@@ -9,7 +9,7 @@ from harness.protocol import Aggregate, Task
 from harness_plugins.pairwise.aggregate import aggregate_pairwise
 from harness_plugins.pairwise.config import PairwiseConfig
 from harness_plugins.pairwise.pairs import choose_pairs
-from harness_plugins.pairwise.verdicts import level_distribution, parse_level, scale_choices
+from harness_plugins.pairwise.verdicts import SYMBOLS, level_distribution, parse_level, verdict_choices
 
 
 def ordered_models(answer_sets: list[dict[str, str]]) -> list[str]:
@@ -30,14 +30,15 @@ class PairwiseTask(Task):
 
     def build_requests(self) -> list[JudgeRequest]:
         cfg = self.config
-        constrained = not cfg.reasoning and cfg.verdict_format == "scale"
+        choices = None if cfg.reasoning else verdict_choices(cfg.verdict_format)
+        constrained = choices is not None
         sampling = Sampling(
             temperature=cfg.temperature,
             max_tokens=min(cfg.max_tokens, 16) if constrained else cfg.max_tokens,
             logprobs=cfg.logprobs,
             top_logprobs=cfg.top_logprobs if cfg.logprobs else 0,
         )
-        constraint = OutputChoices(choices=scale_choices()) if constrained else None
+        constraint = OutputChoices(choices=choices) if choices else None
         requests = []
         for item in self.items:
             for first, second in self.pairs:
@@ -77,8 +78,9 @@ class PairwiseTask(Task):
     def parse(self, request: JudgeRequest, response: JudgeResponse) -> dict[str, Any]:
         level, offset = parse_level(response.text, self.config.verdict_format)
         data: dict[str, Any] = {"level": level}
-        if self.config.verdict_format == "scale":
-            probs = level_distribution(response, offset)
+        symbols = SYMBOLS.get(self.config.verdict_format)
+        if symbols is not None:
+            probs = level_distribution(response, offset, symbols)
             if probs is not None:
                 data["probs"] = probs
         return data

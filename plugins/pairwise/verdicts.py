@@ -5,7 +5,9 @@ better). A single digit is one token for every common tokenizer, so the top log-
 at that one position give the judge's full distribution over the five levels, on any backend
 that returns logprobs, even after free-text reasoning. Arena-Hard style labels (`[[A>>B]]`) are
 also understood, for templates that ask for them, but they span several tokens, so no
-distribution is derived from them.
+distribution is derived from them. The `binary` format is a forced choice, `A` or `B` (bare, or
+marked `[[A]]`): the AlpacaEval-style judge whose soft preference comes from the logprobs of
+that single letter. It has no "slightly", so a win counts as much better.
 
 Only the judge's own output is parsed. Several verdict marks that disagree make the output
 invalid rather than a guess.
@@ -22,6 +24,7 @@ from harness.protocol import InvalidOutput
 
 LEVELS: tuple[str, ...] = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
 SCALE: dict[str, str] = {str(i + 1): level for i, level in enumerate(LEVELS)}
+BINARY: dict[str, str] = {"A": "A>>B", "B": "B>>A"}
 #: Reward of position A for each level (WildBench WB-Reward); position B gets the negative.
 REWARD_A: dict[str, int] = {"A>>B": 100, "A>B": 50, "A=B": 0, "B>A": -50, "B>>A": -100}
 LABEL_ALIASES: dict[str, str] = {
@@ -29,21 +32,33 @@ LABEL_ALIASES: dict[str, str] = {
     "A<B": "B>A", "A<<B": "B>>A", "B<A": "A>B", "B<<A": "A>>B",
 }
 
-VerdictFormat = Literal["scale", "labels"]
+VerdictFormat = Literal["scale", "labels", "binary"]
+#: The single-token symbols of each format whose logprobs give a distribution over levels.
+SYMBOLS: dict[str, dict[str, str]] = {"scale": SCALE, "binary": BINARY}
 
 _SCALE_MARK = re.compile(r"\[\[\s*([1-5])\s*\]\]")
+_BINARY_MARK = re.compile(r"\[\[\s*([AB])\s*\]\]")
 _LABEL_MARK = re.compile(r"\[\[\s*([AB]\s*(?:>>|<<|>|<|=)\s*[AB])\s*\]\]")
 
 
-def scale_choices() -> tuple[str, ...]:
+def verdict_choices(verdict_format: VerdictFormat) -> tuple[str, ...] | None:
     """Exact outputs a constrained judge may give when it answers with the verdict only."""
-    return tuple(f"[[{digit}]]" for digit in SCALE)
+    if verdict_format == "scale":
+        return tuple(f"[[{digit}]]" for digit in SCALE)
+    if verdict_format == "binary":
+        return tuple(BINARY)
+    return None
 
 
 def parse_level(text: str, verdict_format: VerdictFormat) -> tuple[str, int]:
     """The verdict level in the judge's output and the character offset of its mark."""
     if verdict_format == "scale":
         marks = [(SCALE[m.group(1)], m.start(1)) for m in _SCALE_MARK.finditer(text)]
+    elif verdict_format == "binary":
+        stripped = text.strip()
+        if stripped in BINARY:
+            return BINARY[stripped], text.index(stripped)
+        marks = [(BINARY[m.group(1)], m.start(1)) for m in _BINARY_MARK.finditer(text)]
     else:
         marks = []
         for m in _LABEL_MARK.finditer(text):
@@ -58,24 +73,26 @@ def parse_level(text: str, verdict_format: VerdictFormat) -> tuple[str, int]:
     return marks[-1]
 
 
-def level_distribution(response: JudgeResponse, mark_offset: int) -> dict[str, float] | None:
-    """P(level) from the top logprobs at the token holding the verdict digit, renormalised.
+def level_distribution(
+    response: JudgeResponse, mark_offset: int, symbols: dict[str, str]
+) -> dict[str, float] | None:
+    """P(level) from the top logprobs at the token holding the verdict symbol, renormalised.
 
-    None when the backend gave no logprobs, the digit shares its token with other text, or the
-    alternatives at that position hold no scale digit besides the chosen one.
+    `symbols` maps token text to level (SCALE or BINARY). None when the backend gave no
+    logprobs or the symbol shares its token with other text.
     """
     if not response.logprobs:
         return None
     token = _token_at(response.logprobs, response.text, mark_offset)
-    if token is None or token.token.strip() not in SCALE:
+    if token is None or token.token.strip() not in symbols:
         return None
     candidates = dict(token.top)
     candidates.setdefault(token.token, token.logprob)
     probs: dict[str, float] = {}
     for text, logprob in candidates.items():
-        digit = text.strip()
-        if digit in SCALE and math.isfinite(logprob):
-            level = SCALE[digit]
+        symbol = text.strip()
+        if symbol in symbols and math.isfinite(logprob):
+            level = symbols[symbol]
             probs[level] = probs.get(level, 0.0) + math.exp(logprob)
     total = sum(probs.values())
     if total <= 0:

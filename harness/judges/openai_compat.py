@@ -1,0 +1,268 @@
+"""A judge behind any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, llama.cpp, ...).
+
+The backend's real job is classifying failures: the runner retries what is transient (rate limits,
+5xx, timeouts, broken bodies) and stops on what is fatal (bad key, unknown model), so a wrong
+class either wastes a run or hides a misconfiguration. The SDK's own retries are off for the same
+reason. Response bodies are parsed here rather than by the SDK, so a malformed body is always
+seen and classified instead of surfacing as an unrelated exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import math
+import os
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from importlib import metadata
+from typing import Any
+
+from harness.judges.base import FatalJudgeError, JudgeBackend, TransientJudgeError
+from harness.models import JudgeRequest, JudgeResponse, JudgeSpec, TokenLogprob
+
+#: Sent to local servers that need no key; the SDK refuses to build a client without one.
+PLACEHOLDER_KEY = "sk-no-key-required"
+_TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
+_MAX_ERROR_CHARS = 200
+
+
+class OpenAIBackend(JudgeBackend):
+    """Chat completions over HTTP with the official `openai` SDK (imported in `start()`)."""
+
+    capabilities = frozenset({"logprobs"})
+
+    def __init__(self, spec: JudgeSpec):
+        super().__init__(spec)
+        self._client: Any = None
+        self._openai: Any = None
+        self._secret: str | None = None
+        self._slots: asyncio.Semaphore | None = None
+
+    def __repr__(self) -> str:
+        return f"OpenAIBackend({self.label!r})"
+
+    async def start(self) -> None:
+        if not self.spec.model:
+            raise FatalJudgeError(f"judge {self.label!r} names no model: write it as openai:MODEL")
+        key = self._api_key()
+        import openai
+
+        self._openai = openai
+        self._secret = key if key != PLACEHOLDER_KEY else None
+        self._slots = asyncio.Semaphore(self.spec.concurrency)
+        self._client = openai.AsyncOpenAI(
+            base_url=self.spec.base_url,
+            api_key=key,
+            timeout=self.spec.timeout_s,
+            max_retries=0,
+            http_client=self._http_client(openai),
+        )
+
+    def _http_client(self, openai: Any) -> Any:
+        """The SDK's HTTP client with a pool wide enough for `concurrency` calls at once.
+
+        `options.transport: aiohttp` swaps in the SDK's aiohttp transport (needs `aiohttp`), which
+        costs about half the CPU per call of the default httpx pool at high request rates.
+        """
+        limits = _pool_limits(openai, self.spec.concurrency)
+        transport = self.spec.options.get("transport", "httpx")
+        if transport == "httpx":
+            return openai.DefaultAsyncHttpxClient(limits=limits)
+        if transport != "aiohttp":
+            raise FatalJudgeError(f"judge {self.label!r}: unknown transport {transport!r} (httpx or aiohttp)")
+        try:
+            import aiohttp  # noqa: F401
+        except ImportError:
+            raise FatalJudgeError(f"judge {self.label!r}: transport aiohttp needs `pip install aiohttp`") from None
+        return openai.DefaultAioHttpClient(limits=limits)
+
+    def _api_key(self) -> str:
+        """OPENAI_API_KEY, or a placeholder for a local server; no key for api.openai.com is fatal."""
+        key = os.environ.get("OPENAI_API_KEY", "").strip()
+        if key:
+            return key
+        if self.spec.base_url:
+            return PLACEHOLDER_KEY
+        raise FatalJudgeError(
+            f"judge {self.label!r}: OPENAI_API_KEY is not set (set it, or give a base_url for a local server)"
+        )
+
+    async def complete(self, request: JudgeRequest) -> JudgeResponse:
+        if self._client is None or self._slots is None:
+            raise RuntimeError("OpenAIBackend.complete() called before start()")
+        async with self._slots:
+            started = time.perf_counter()
+            try:
+                content = await self._client.post("/chat/completions", body=self._body(request), cast_to=bytes)
+            except self._openai.APIStatusError as exc:
+                raise self._status_error(exc) from None
+            except self._openai.APITimeoutError:
+                raise TransientJudgeError(f"{self.label}: no answer within {self.spec.timeout_s:g}s") from None
+            except self._openai.APIConnectionError as exc:
+                raise TransientJudgeError(f"{self.label}: connection failed ({self._scrub(_cause(exc))})") from None
+            except self._openai.APIError as exc:
+                raise TransientJudgeError(f"{self.label}: {self._scrub(exc.message)}") from None
+            latency = time.perf_counter() - started
+        return self._response(content, latency)
+
+    def _body(self, request: JudgeRequest) -> dict[str, Any]:
+        """The request JSON. `request.constraint` is not sent: the parser checks the text.
+
+        It goes through the SDK's plain `post()` (same auth, timeouts and status errors) rather
+        than `chat.completions.create()`, so the raw body comes back for `_response` to check, and
+        the SDK does not walk the params against its TypedDicts on every call (CPU at high rates).
+        """
+        sampling = request.sampling
+        params: dict[str, Any] = {
+            "model": self.spec.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "temperature": sampling.temperature,
+            "max_tokens": sampling.max_tokens,
+        }
+        if sampling.seed is not None:
+            params["seed"] = sampling.seed
+        if sampling.logprobs:
+            params["logprobs"] = True
+            params["top_logprobs"] = sampling.top_logprobs
+        extra = self.spec.options.get("extra_body")
+        if isinstance(extra, Mapping):
+            params.update(extra)
+        return params
+
+    def _status_error(self, exc: Any) -> TransientJudgeError | FatalJudgeError:
+        """Map an HTTP error status to retry-or-stop, naming the status and the server's message."""
+        status = int(exc.status_code)
+        message = f"{self.label}: HTTP {status}: {self._scrub(_server_message(exc))}"
+        if status in _TRANSIENT_STATUSES or status >= 500:
+            return TransientJudgeError(message, status=status, retry_after=parse_retry_after(exc.response.headers))
+        return FatalJudgeError(message, status=status)
+
+    def _scrub(self, text: str) -> str:
+        """Shorten a server message and mask the key, in case the server echoes it back."""
+        if self._secret:
+            text = text.replace(self._secret, "***")
+        return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 1] + "…"
+
+    def _response(self, content: bytes, latency: float, status: int = 200) -> JudgeResponse:
+        """Build the response from the raw body; anything missing is a broken (transient) answer."""
+        try:
+            data = json.loads(content)
+        except ValueError:
+            raise TransientJudgeError(
+                f"{self.label}: HTTP {status} body is not valid JSON ({len(content)} bytes)", status=status
+            ) from None
+        choices = data.get("choices") if isinstance(data, dict) else None
+        choice = choices[0] if isinstance(choices, list) and choices else None
+        message = choice.get("message") if isinstance(choice, dict) else None
+        text = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(text, str):
+            error = data.get("error") if isinstance(data, dict) else None
+            detail = f": {self._scrub(str(error))}" if error else ""
+            raise TransientJudgeError(f"{self.label}: response has no message content{detail}", status=status)
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        return JudgeResponse(
+            text=text,
+            logprobs=_logprobs(choice.get("logprobs")),
+            tokens_in=_int(usage.get("prompt_tokens")),
+            tokens_out=_int(usage.get("completion_tokens")),
+            model=data.get("model") if isinstance(data.get("model"), str) else self.spec.model,
+            latency_s=latency,
+        )
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+    def describe(self) -> dict[str, object]:
+        try:
+            version: str | None = metadata.version("openai")
+        except metadata.PackageNotFoundError:
+            version = None
+        return {"spec": self.spec.public_dict(), "openai_version": version}
+
+
+def _pool_limits(openai: Any, concurrency: int) -> Any:
+    """The SDK's default pool, widened so `concurrency` requests never queue for a connection.
+
+    Built from the class of the SDK's own default, so it works whichever httpx the SDK ships.
+    """
+    default = openai.DEFAULT_CONNECTION_LIMITS
+    return type(default)(
+        max_connections=max(concurrency, default.max_connections or 0),
+        max_keepalive_connections=max(concurrency, default.max_keepalive_connections or 0),
+    )
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from `retry-after-ms`, or `Retry-After` as seconds or an HTTP date."""
+    millis = _float(headers.get("retry-after-ms"))
+    if millis is not None:
+        return max(millis / 1000.0, 0.0)
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    seconds = _float(value)
+    if seconds is not None:
+        return max(seconds, 0.0)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
+
+
+def _logprobs(block: Any) -> tuple[TokenLogprob, ...] | None:
+    """OpenAI's `choices[0].logprobs.content` as TokenLogprobs; None when absent or unreadable."""
+    content = block.get("content") if isinstance(block, dict) else None
+    if not isinstance(content, list):
+        return None
+    try:
+        return tuple(
+            TokenLogprob(token=item["token"], logprob=float(item["logprob"]), top=_top(item.get("top_logprobs")))
+            for item in content
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _top(alternatives: Any) -> dict[str, float]:
+    """Top alternatives by token; a token listed twice (distinct byte sequences) keeps its best."""
+    top: dict[str, float] = {}
+    for alt in alternatives or ():
+        token, logprob = alt["token"], float(alt["logprob"])
+        top[token] = max(logprob, top.get(token, -math.inf))
+    return top
+
+
+def _server_message(exc: Any) -> str:
+    """The `error.message` of an OpenAI-style error body (the SDK unwraps `error`), else the body."""
+    body = exc.body
+    if isinstance(body, dict):
+        message = body.get("message", body.get("detail"))  # FastAPI servers answer {"detail": ...}
+        return message if isinstance(message, str) else json.dumps(body)
+    if isinstance(body, str) and body.strip():
+        return body.strip()
+    return exc.response.reason_phrase or "no message"
+
+
+def _cause(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc.__context__
+    return f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+
+
+def _float(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
