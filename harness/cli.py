@@ -89,8 +89,6 @@ def _run(args: argparse.Namespace, plugins) -> int:  # noqa: ANN001
         judge=args.judge, base_url=args.base_url, out=args.out, limit=args.limit, concurrency=args.concurrency,
         overrides=tuple(args.overrides), progress=not args.no_progress,
     )
-    if args.limit is not None and args.limit < 1:
-        raise BadInput("--limit must be at least 1")
     result = run_task(args.task, options, plugins)
     print_run_result(result)
     return 0

@@ -113,8 +113,11 @@ class LocalBackend(JudgeBackend):
             info["llama_cpp_python"] = llama_cpp.__version__
         except ImportError:
             pass
-        if self.model_path is not None:
-            info["model_file"] = self.model_path.name
-            if self.model_path.is_file():
-                info["model_bytes"] = self.model_path.stat().st_size
+        try:
+            path = self.model_path or default_model_path()
+        except FatalJudgeError:
+            return info
+        info["model_file"] = path.name
+        if path.is_file():
+            info["model_bytes"] = path.stat().st_size
         return info

@@ -1,0 +1,149 @@
+"""The demo through the real CLI on the real embedded judge, and on a real OpenAI-compatible server.
+
+These are the checks a user would make: the run directory holds the promised files, a run killed
+with SIGKILL and resumed ends with the same verdicts and numbers as a clean run, and a second run
+into the same directory makes no judge call.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.testing.llama_server import LLAMA_SERVER_KEY
+
+pytestmark = pytest.mark.slow
+
+LIMIT = 2
+# 2 items x 3 pairs against the careful baseline x 2 orders
+EXPECTED_CALLS = LIMIT * 3 * 2
+EXPORTS = ("verdicts.jsonl", "scores.csv", "ranking.csv")
+
+
+def harness(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def clean_run_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    repo = Path(__file__).resolve().parent.parent
+    out = tmp_path_factory.mktemp("clean") / "run"
+    result = harness("run", "tasks/demo.yaml", "--judge", "local", "--limit", str(LIMIT), "--out", str(out),
+                     "--no-progress", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_demo_writes_the_promised_run_directory(clean_run_dir: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    out, result = clean_run_dir
+    for name in ("run.json", "store.jsonl", *EXPORTS):
+        assert (out / name).is_file(), name
+    verdicts = [json.loads(line) for line in (out / "verdicts.jsonl").read_text().splitlines()]
+    assert len(verdicts) == EXPECTED_CALLS
+    assert len({v["request_id"] for v in verdicts}) == EXPECTED_CALLS
+    assert {v["status"] for v in verdicts} <= {"ok", "invalid"}
+    for verdict in verdicts:
+        if verdict["status"] == "ok":
+            probs = verdict["data"]["probs"]
+            assert sum(probs.values()) == pytest.approx(1.0, abs=1e-4)
+            assert verdict["data"]["level"] in ("A>>B", "B>>A")
+            assert verdict["output"] in ("A", "B")
+
+    ranking = read_csv(out / "ranking.csv")
+    assert list(ranking[0]) == ["model", "rank", "score", "ci_low", "ci_high", "n"]
+    assert {row["model"] for row in ranking} == {"careful", "sloppy", "wrong", "off_topic"}
+    for row in ranking:
+        assert float(row["ci_low"]) <= float(row["score"]) <= float(row["ci_high"])
+
+    scores = read_csv(out / "scores.csv")
+    assert list(scores[0])[:5] == ["model", "score", "ci_low", "ci_high", "n"]
+    assert sum(int(row["n"]) for row in scores) == 2 * EXPECTED_CALLS  # each verdict counts for both models
+
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["status"] == "finished"
+    assert manifest["requests"] == EXPECTED_CALLS
+    assert manifest["counts"]["ok"] + manifest["counts"]["invalid"] == EXPECTED_CALLS
+    assert manifest["judge"]["model_file"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert "position_consistency" in manifest["summary"]
+    for model in ("careful", "sloppy", "wrong", "off_topic"):
+        assert model in result.stdout
+
+
+def test_second_run_into_the_same_directory_calls_nothing(clean_run_dir, tmp_path: Path) -> None:
+    out, _ = clean_run_dir
+    before = {name: (out / name).read_bytes() for name in EXPORTS}
+    repo = Path(__file__).resolve().parent.parent
+    result = harness("run", "tasks/demo.yaml", "--judge", "local", "--limit", str(LIMIT), "--out", str(out),
+                     "--no-progress", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["invocations"][-1]["pending_at_start"] == 0
+    assert manifest["invocations"][-1]["calls"] == 0
+    assert {name: (out / name).read_bytes() for name in EXPORTS} == before
+
+
+def test_sigkill_then_resume_matches_a_clean_run(clean_run_dir, tmp_path: Path) -> None:
+    clean, _ = clean_run_dir
+    repo = Path(__file__).resolve().parent.parent
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "harness.cli", "run", "tasks/demo.yaml", "--judge", "local",
+               "--limit", str(LIMIT), "--out", str(out), "--no-progress"]
+    process = subprocess.Popen(command, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = out / "store.jsonl"
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline:
+            if store.exists() and store.read_bytes().count(b"\n") >= 3:
+                break
+            assert process.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    stored = store.read_bytes().count(b"\n")
+    assert 3 <= stored < EXPECTED_CALLS
+    assert json.loads((out / "run.json").read_text())["status"] == "running"  # it never got to say otherwise
+
+    resumed = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["invocations"][-1]["pending_at_start"] == EXPECTED_CALLS - stored
+    assert manifest["invocations"][-1]["calls"] == EXPECTED_CALLS - stored
+    for name in EXPORTS:
+        assert (out / name).read_bytes() == (clean / name).read_bytes(), name
+
+
+def test_openai_judge_over_real_http(llama_server: str, tmp_path: Path) -> None:
+    """The same task judged by the same model behind llama.cpp's OpenAI-compatible server."""
+    repo = Path(__file__).resolve().parent.parent
+    out = tmp_path / "openai"
+    env = {**os.environ, "OPENAI_API_KEY": LLAMA_SERVER_KEY}
+    result = harness("run", "tasks/demo.yaml", "--judge", "openai:smollm2", "--base-url", llama_server,
+                     "--limit", "1", "--concurrency", "2", "--out", str(out), "--no-progress",
+                     "--set", "options.verdict_format=scale", "--set", "options.max_tokens=12", cwd=repo, env=env)
+    assert result.returncode == 0, result.stderr
+    verdicts = [json.loads(line) for line in (out / "verdicts.jsonl").read_text().splitlines()]
+    assert len(verdicts) == 6
+    assert {v["status"] for v in verdicts} <= {"ok", "invalid"}
+    assert all(v["output"] is not None for v in verdicts)
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["judge"]["spec"]["backend"] == "openai"
+    assert manifest["tokens"]["in"] > 0
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert LLAMA_SERVER_KEY not in path.read_text(errors="replace"), path

@@ -1,0 +1,44 @@
+"""The wheel users install: prompts inside it, built-ins as entry points, no top-level `plugins`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(REPO)],
+        check=True, capture_output=True, timeout=300,
+    )
+    (path,) = out.glob("harness_eval-*.whl")
+    return zipfile.ZipFile(path)
+
+
+def test_default_prompts_ship_inside_the_wheel(wheel: zipfile.ZipFile) -> None:
+    names = set(wheel.namelist())
+    for template in (REPO / "prompts").glob("*.jinja"):
+        assert f"harness_prompts/{template.name}" in names
+
+
+def test_no_top_level_plugins_package(wheel: zipfile.ZipFile) -> None:
+    top_level = {name.split("/")[0] for name in wheel.namelist()}
+    assert "plugins" not in top_level
+    assert {"harness", "harness_plugins", "harness_prompts"} <= top_level
+
+
+def test_builtins_are_entry_points_of_the_harness_group(wheel: zipfile.ZipFile) -> None:
+    (entry_points,) = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
+    text = wheel.read(entry_points).decode()
+    section = text.split("[harness]", 1)[1].split("\n[", 1)[0]
+    assert "pairwise = harness_plugins.pairwise" in section
+    assert "judges = harness.judges.builtin" in section
+    assert "harness = harness.cli:main" in text
