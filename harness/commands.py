@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.errors import BadInput
@@ -72,14 +73,14 @@ def print_run_result(result: Any) -> None:
     scores = result.aggregate.scores.set_index("model")
     table = Table(title=f"{result.loaded.spec.name}: ranking (Bradley-Terry, 95% bootstrap CI over items)")
     for column in ("rank", "model", "rating [CI]", "score [CI]", "win rate", "E[score]", "n", "invalid"):
-        table.add_column(column, justify="left" if column == "model" else "right")
+        table.add_column(escape(column), justify="left" if column == "model" else "right")
     for _, row in result.aggregate.ranking.iterrows():
         extra = scores.loc[row["model"]] if row["model"] in scores.index else {}
         table.add_row(
             str(row["rank"]), row["model"], _interval(row, "score", "ci_low", "ci_high", 0),
             _interval(extra, "score", "ci_low", "ci_high", 1),
             _interval(extra, "win_rate", "", "", 1), _interval(extra, "expected_reward", "", "", 1),
-            str(row["n"]), str(extra.get("invalid", 0) if len(extra) else 0),
+            str(row["n"]), str(int(extra.get("invalid", 0)) if len(extra) else 0),
         )
     console.print(table)
     summary = result.aggregate.summary
