@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from importlib import metadata
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.judges.base import FatalJudgeError, JudgeBackend, TransientJudgeError
 from harness.models import JudgeRequest, JudgeResponse, JudgeSpec, TokenLogprob
@@ -39,6 +40,7 @@ class OpenAIBackend(JudgeBackend):
         self._client: Any = None
         self._openai: Any = None
         self._secret: str | None = None
+        self._url_password = urlsplit(spec.base_url).password if spec.base_url else None
         self._slots: asyncio.Semaphore | None = None
 
     def __repr__(self) -> str:
@@ -141,9 +143,11 @@ class OpenAIBackend(JudgeBackend):
         return FatalJudgeError(message, status=status)
 
     def _scrub(self, text: str) -> str:
-        """Shorten a server message and mask the key, in case the server echoes it back."""
-        if self._secret:
-            text = text.replace(self._secret, "***")
+        """Shorten a server message and mask the key (and a password in the base URL), in case the
+        server echoes them back."""
+        for secret in (self._secret, self._url_password):
+            if secret:
+                text = text.replace(secret, "***")
         return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 1] + "…"
 
     def _response(self, content: bytes, latency: float, status: int = 200) -> JudgeResponse:
