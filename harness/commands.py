@@ -31,10 +31,11 @@ def list_tasks(directory: Path, plugins: LoadedPlugins) -> int:
         try:
             spec = read_task_file(path)
         except BadInput as exc:
-            table.add_row(path.name, "", "", "", "", f"[red]invalid: {exc}[/red]")
+            table.add_row(escape(path.name), "", "", "", "", f"[red]invalid: {escape(str(exc))}[/red]")
             continue
         protocol = spec.protocol if spec.protocol in known else f"{spec.protocol} (not loaded)"
-        table.add_row(path.name, spec.name, protocol, spec.judge, spec.dataset.path, spec.description)
+        cells = (path.name, spec.name, protocol, spec.judge, spec.dataset.path, spec.description)
+        table.add_row(*(escape(cell) for cell in cells))  # user text, never rich markup
     _console().print(table)
     return 0
 
@@ -44,13 +45,13 @@ def list_plugins(plugins: LoadedPlugins) -> int:
     for column in ("name", "source", "hooks", "status"):
         table.add_column(column)
     for info in plugins.plugins:
-        status = f"[red]skipped: {info.error}[/red]" if info.error else ("built-in" if info.builtin else "loaded")
-        table.add_row(info.name, info.source, "\n".join(info.hooks), status)
+        status = f"[red]skipped: {escape(info.error)}[/red]" if info.error else ("built-in" if info.builtin else "loaded")
+        table.add_row(escape(info.name), escape(info.source), "\n".join(info.hooks), status)
     console = _console()
     console.print(table)
     registry = Registry.collect(plugins.manager)
-    console.print("protocols: " + ", ".join(sorted(registry.task_kinds)))
-    console.print("judge backends: " + ", ".join(sorted(registry.judges)))
+    console.print("protocols: " + escape(", ".join(sorted(registry.task_kinds))))
+    console.print("judge backends: " + escape(", ".join(sorted(registry.judges))))
     return 0
 
 
@@ -77,7 +78,7 @@ def print_run_result(result: Any) -> None:
     for _, row in result.aggregate.ranking.iterrows():
         extra = scores.loc[row["model"]] if row["model"] in scores.index else {}
         table.add_row(
-            str(row["rank"]), row["model"], _interval(row, "score", "ci_low", "ci_high", 0),
+            str(row["rank"]), escape(str(row["model"])), _interval(row, "score", "ci_low", "ci_high", 0),
             _interval(extra, "score", "ci_low", "ci_high", 1),
             _interval(extra, "win_rate", "", "", 1), _interval(extra, "expected_reward", "", "", 1),
             str(row["n"]), str(int(extra.get("invalid", 0)) if len(extra) else 0),

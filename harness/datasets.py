@@ -124,6 +124,10 @@ def _wide_answers(row: dict[str, Any], spec: DatasetSpec, where: str) -> dict[st
         answers = _json_field(answers, spec.answers_field, where)
     if answers is None:
         answers = {k[len(ANSWER_COLUMN_PREFIX):]: v for k, v in row.items() if k.startswith(ANSWER_COLUMN_PREFIX)}
+    if isinstance(answers, dict):
+        # null / NaN: this model has no answer for this item (Parquet structs and columns fill
+        # absent models with nulls); an empty string stays an (empty) answer.
+        answers = {m: t for m, t in answers.items() if t is not None and not (isinstance(t, float) and math.isnan(t))}
     if not isinstance(answers, dict) or not answers:
         raise BadInput(
             f"{where}: no answers (give {spec.answers_field!r} as {{model: text}}, "

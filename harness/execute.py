@@ -126,7 +126,10 @@ def _judge_spec(loaded: LoadedTask, options: RunOptions) -> JudgeSpec:
 
 
 def _build_requests(loaded: LoadedTask, pm: Any) -> list[JudgeRequest]:
-    requests = loaded.task.build_requests()
+    try:
+        requests = loaded.task.build_requests()
+    except BadInput as exc:  # a template that fails to render: name the task file too
+        raise BadInput(f"{loaded.path}: {exc}") from None
     for replaced in pm.hook.harness_modify_requests(task=loaded.task, requests=requests):
         if replaced is not None:
             requests = list(replaced)

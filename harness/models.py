@@ -7,6 +7,7 @@ Everything that crosses a module boundary is one of these: they validate user in
 from __future__ import annotations
 
 import hashlib
+import re
 import json
 from typing import Any, Literal
 
@@ -107,7 +108,7 @@ class JudgeSpec(BaseModel):
         """What may be written to a run directory: no secrets, no credentials in URLs."""
         data = self.model_dump()
         data["base_url"] = strip_url_credentials(self.base_url)
-        data["options"] = {k: v for k, v in self.options.items() if not _looks_secret(k)}
+        data["options"] = _without_secrets(self.options)
         return data
 
 
@@ -196,12 +197,24 @@ class Verdict(BaseModel):
     tokens_out: int = 0
 
 
-_SECRET_WORDS = ("key", "token", "secret", "password", "authorization")
+#: Names of settings that hold credentials: `api_key`, `auth_token`, `Authorization`, `secret`...
+#: but not counts such as `max_tokens` or `top_k`.
+_SECRET_NAME = re.compile(r"(^|[_\-])(api_?key|key|token|secret|password|passwd|credentials?)$|authorization|cookie|secret")
 
 
 def _looks_secret(name: str) -> bool:
-    lowered = name.lower()
-    return any(word in lowered for word in _SECRET_WORDS)
+    return bool(_SECRET_NAME.search(name.lower()))
+
+
+def _without_secrets(value: Any) -> Any:
+    """Drop secret-looking keys at any depth (`headers: {Authorization: ...}`) and URL credentials."""
+    if isinstance(value, dict):
+        return {k: _without_secrets(v) for k, v in value.items() if not (isinstance(k, str) and _looks_secret(k))}
+    if isinstance(value, (list, tuple)):
+        return [_without_secrets(v) for v in value]
+    if isinstance(value, str) and "://" in value:
+        return strip_url_credentials(value)
+    return value
 
 
 def strip_url_credentials(url: str | None) -> str | None:

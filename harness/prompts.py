@@ -67,14 +67,17 @@ class PromptRenderer:
 
     def render(self, **variables: Any) -> tuple[Message, ...]:
         try:
-            blocks = self.template.blocks
-            if "user" not in blocks:
-                return (Message(role="user", content=self.template.render(**variables).strip()),)
             context = self.template.new_context(variables)
+            # Rendering the whole template also collects the blocks a template inherits through
+            # `{% extends %}` (template.blocks holds only the blocks it defines itself).
+            whole = "".join(self.template.root_render_func(context))
+            blocks = context.blocks
+            if "user" not in blocks:
+                return (Message(role="user", content=whole.strip()),)
             messages = []
             for role in ("system", "user"):
                 if role in blocks:
-                    text = "".join(blocks[role](context)).strip()
+                    text = "".join(blocks[role][0](context)).strip()
                     if text:
                         messages.append(Message(role=role, content=text))
             return tuple(messages)

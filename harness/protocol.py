@@ -54,6 +54,16 @@ class Task(ABC):
     def build_requests(self) -> list[JudgeRequest]:
         """Every judge call the task needs, in a stable order."""
 
+    def next_requests(self, results: dict[str, Verdict]) -> list[JudgeRequest]:
+        """Requests that depend on earlier results (a multi-stage protocol), by request id.
+
+        Called after each round with the stored verdicts of every request so far; return the
+        requests the results now make possible (returning one already known is harmless).
+        A protocol that generates material first (checklists, references) builds its judge
+        requests here, so a rerun rebuilds them from stored results without calling again.
+        """
+        return []
+
     @abstractmethod
     def parse(self, request: JudgeRequest, response: JudgeResponse) -> dict[str, Any]:
         """Turn the judge's own output into verdict data, or raise InvalidOutput.

@@ -59,9 +59,13 @@ class RunDirectory:
             self._lock_handle.close()
             raise BadInput(f"--out {self.path}: another harness process is using this run directory") from None
         store = self.path / STORE_FILE
-        _repair_torn_tail(store)
-        self._records = read_store(store)
-        self._store_handle = store.open("a", encoding="utf-8")
+        try:
+            _repair_torn_tail(store)
+            self._records = read_store(store)
+            self._store_handle = store.open("a", encoding="utf-8")
+        except BaseException:
+            self.close()  # a corrupt store must not leave the directory locked
+            raise
 
     def close(self) -> None:
         if self._store_handle is not None:

@@ -120,7 +120,9 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
     node = raw
     parts = key.strip().split(".")
     for part in parts[:-1]:
-        child = node.setdefault(part, {})
+        child = node.get(part)
+        if child is None:  # absent, or an empty section (`options:`)
+            child = node[part] = {}
         if not isinstance(child, dict):
             raise BadInput(f"--set {override!r}: {part!r} is not a mapping")
         node = child

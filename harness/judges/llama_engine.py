@@ -24,6 +24,8 @@ class EngineOutput:
     tokens: tuple[TokenLogprob, ...]
     prompt_tokens: int
     completion_tokens: int
+    #: For scored choices: the exact log-probability of every allowed answer.
+    choice_logprobs: dict[str, float] | None = None
 
 
 class PromptTooLong(ValueError):
@@ -96,7 +98,8 @@ class LlamaEngine:
             alternatives = {tokens[i] for tokens in encoded if len(tokens) > i and tokens[:i] == best[:i]}
             steps.append(self._token_logprob(token, dist, alternatives))
         return EngineOutput(
-            text=self._detokenize(best), tokens=tuple(steps), prompt_tokens=len(prompt), completion_tokens=len(best)
+            text=self._detokenize(best), tokens=tuple(steps), prompt_tokens=len(prompt), completion_tokens=len(best),
+            choice_logprobs={choice: total for choice, total in zip(choices, totals)},
         )
 
     # -- free generation -------------------------------------------------------------------------

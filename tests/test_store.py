@@ -1,0 +1,305 @@
+"""harness.store: the crash-safe verdict store, its lock, the manifest and the exports, on real
+files, with real second processes (one holding the lock, one SIGKILLed mid-append)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.errors import BadInput
+from harness.models import Verdict
+from harness.store import (
+    LOCK_FILE,
+    MANIFEST_FILE,
+    RANKING_FILE,
+    SCORES_FILE,
+    STORE_FILE,
+    VERDICTS_FILE,
+    RunDirectory,
+    frame_to_csv,
+    read_store,
+)
+
+
+def verdict(key: str, status: str = "ok", **data: object) -> Verdict:
+    return Verdict(
+        request_id=f"req-{key}", request_key=key, item_id=f"item-{key}", judge="local", status=status,
+        data=data or {"level": "A>B"}, output="[[2]]" if status != "failed" else None,
+        error="timeout" if status == "failed" else None, tokens_in=11, tokens_out=3,
+    )
+
+
+def store_lines(directory: Path) -> list[str]:
+    return (directory / STORE_FILE).read_text(encoding="utf-8").splitlines()
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("HARNESS_DEBUG", None)
+    return env
+
+
+# -- records -------------------------------------------------------------------------------------
+
+
+def test_append_and_reopen_reads_back(tmp_path: Path) -> None:
+    written = [verdict("k1"), verdict("k2", "invalid"), verdict("k3", "failed"),
+               verdict("k4", level="B>>A", probs={"A>B": 0.25, "B>>A": 0.75}, note="ünïcode ✓")]
+    with RunDirectory(tmp_path / "run") as store:
+        for v in written:
+            store.append(v)
+        assert store.get("k2") == written[1]  # visible before close
+    assert len(store_lines(tmp_path / "run")) == 4
+    with RunDirectory(tmp_path / "run") as store:
+        for v in written:
+            assert store.get(v.request_key) == v
+        assert store.get("never") is None
+        assert store.verdicts_for(["k4", "never", "k1"]) == [written[3], written[0]]
+    assert read_store(tmp_path / "run" / STORE_FILE) == {v.request_key: v for v in written}
+
+
+def test_each_record_is_one_json_line(tmp_path: Path) -> None:
+    with RunDirectory(tmp_path) as store:
+        store.append(verdict("a", note="line one\nline two"))
+        store.append(verdict("b"))
+    lines = store_lines(tmp_path)
+    assert len(lines) == 2
+    assert [json.loads(line)["request_key"] for line in lines] == ["a", "b"]
+    assert json.loads(lines[0])["data"]["note"] == "line one\nline two"
+
+
+def test_last_record_of_a_key_wins(tmp_path: Path) -> None:
+    failed, ok = verdict("k", "failed"), verdict("k", "ok", level="A=B")
+    with RunDirectory(tmp_path) as store:
+        store.append(failed)
+        assert not store.is_done("k")
+        store.append(ok)
+        assert store.get("k") == ok and store.is_done("k")
+    assert len(store_lines(tmp_path)) == 2  # append-only: the failure stays on disk
+    with RunDirectory(tmp_path) as store:
+        assert store.get("k") == ok
+        assert store.verdicts_for(["k"]) == [ok]
+
+
+def test_is_done_for_ok_and_invalid_not_failed(tmp_path: Path) -> None:
+    with RunDirectory(tmp_path) as store:
+        store.append(verdict("ok", "ok"))
+        store.append(verdict("invalid", "invalid"))
+        store.append(verdict("failed", "failed"))
+    with RunDirectory(tmp_path) as store:
+        assert store.is_done("ok") and store.is_done("invalid")
+        assert not store.is_done("failed")
+        assert not store.is_done("never-called")
+
+
+def test_torn_last_line_is_ignored_and_cut(tmp_path: Path) -> None:
+    with RunDirectory(tmp_path) as store:
+        store.append(verdict("k1"))
+        store.append(verdict("k2"))
+    path = tmp_path / STORE_FILE
+    intact = path.read_bytes()
+    full_line = json.dumps(verdict("k3").model_dump(mode="json")).encode()
+    with path.open("ab") as handle:
+        handle.write(full_line[: len(full_line) // 2])  # killed mid-write: no newline
+    assert set(read_store(path)) == {"k1", "k2"}  # readers skip the torn line
+    with RunDirectory(tmp_path) as store:
+        assert store.get("k3") is None and store.is_done("k1") and store.is_done("k2")
+        assert path.read_bytes() == intact  # the torn bytes are cut on reopen
+        store.append(verdict("k4"))
+    lines = store_lines(tmp_path)
+    assert [json.loads(line)["request_key"] for line in lines] == ["k1", "k2", "k4"]
+    with RunDirectory(tmp_path) as store:
+        assert {k for k in ("k1", "k2", "k3", "k4") if store.is_done(k)} == {"k1", "k2", "k4"}
+
+
+def test_torn_only_line(tmp_path: Path) -> None:
+    (tmp_path / STORE_FILE).write_bytes(b'{"request_id": "r", "requ')
+    with RunDirectory(tmp_path) as store:
+        store.append(verdict("k1"))
+    assert [json.loads(line)["request_key"] for line in store_lines(tmp_path)] == ["k1"]
+
+
+def test_corrupt_complete_line_is_bad_input(tmp_path: Path) -> None:
+    with RunDirectory(tmp_path) as store:
+        store.append(verdict("k1"))
+    with (tmp_path / STORE_FILE).open("a", encoding="utf-8") as handle:
+        handle.write("this is not a verdict\n")
+        handle.write(json.dumps(verdict("k2").model_dump(mode="json")) + "\n")
+    with pytest.raises(BadInput) as info:
+        with RunDirectory(tmp_path):
+            pass
+    assert f"{STORE_FILE}:2" in str(info.value) and "corrupt" in str(info.value)
+    # the failed open released its lock: once the file is repaired, the run opens again
+    lines = store_lines(tmp_path)
+    (tmp_path / STORE_FILE).write_text(lines[0] + "\n" + lines[2] + "\n", encoding="utf-8")
+    with RunDirectory(tmp_path) as store:
+        assert store.is_done("k1") and store.is_done("k2")
+
+
+def test_valid_json_that_is_not_a_verdict(tmp_path: Path) -> None:
+    (tmp_path / STORE_FILE).write_text('{"request_key": "k"}\n', encoding="utf-8")
+    with pytest.raises(BadInput, match=rf"{STORE_FILE}:1"):
+        RunDirectory(tmp_path).open()
+
+
+# -- the lock ------------------------------------------------------------------------------------
+
+
+def test_second_open_in_same_process_is_refused(tmp_path: Path) -> None:
+    with RunDirectory(tmp_path) as first:
+        with pytest.raises(BadInput) as info:
+            RunDirectory(tmp_path).open()
+        assert str(tmp_path) in str(info.value) and "another harness process" in str(info.value)
+        first.append(verdict("k1"))  # the holder is unaffected
+    with RunDirectory(tmp_path) as again:  # released on close
+        assert again.is_done("k1")
+    assert (tmp_path / LOCK_FILE).exists()
+
+
+def test_lock_held_by_another_process(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent("""
+            import sys
+            from harness.store import RunDirectory
+            with RunDirectory(sys.argv[1]):
+                print("locked", flush=True)
+                sys.stdin.readline()
+            print("released", flush=True)
+        """), str(tmp_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=child_env(),
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(BadInput, match="another harness process"):
+            RunDirectory(tmp_path).open()
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "released"
+        assert holder.wait(timeout=30) == 0
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    with RunDirectory(tmp_path) as store:
+        assert store.get("anything") is None
+
+
+def test_unusable_out_directory(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    with pytest.raises(BadInput, match="--out"):
+        RunDirectory(tmp_path / "file" / "run").open()
+
+
+# -- SIGKILL -------------------------------------------------------------------------------------
+
+WRITER = """
+import sys
+from harness.models import Verdict
+from harness.store import RunDirectory
+
+with RunDirectory(sys.argv[1]) as store:
+    for i in range(100000):
+        store.append(Verdict(request_id=f"r{i}", request_key=f"k{i}", item_id=f"i{i}", judge="local",
+                             status="ok", data={"level": "A>B", "pad": "x" * (i % 700)}, output="[[2]]"))
+        print(i + 1, flush=True)
+"""
+
+
+def test_sigkill_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                              env=child_env())
+    acknowledged = 0
+    try:
+        while acknowledged < 25:
+            line = writer.stdout.readline()
+            assert line, "the writer stopped before being killed"
+            acknowledged = int(line)
+        os.kill(writer.pid, signal.SIGKILL)
+        assert writer.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait()
+    with RunDirectory(tmp_path) as store:  # the kernel dropped the dead writer's lock
+        done = [i for i in range(acknowledged + 10000) if store.is_done(f"k{i}")]
+        assert len(done) >= acknowledged
+        assert done == list(range(len(done)))  # a prefix: nothing skipped, nothing invented
+        assert store.get(f"k{acknowledged - 1}").data["pad"] == "x" * ((acknowledged - 1) % 700)
+        store.append(verdict("after"))
+    lines = store_lines(tmp_path)
+    assert [json.loads(line)["request_key"] for line in lines] == [f"k{i}" for i in done] + ["after"]
+
+
+# -- manifest and exports ------------------------------------------------------------------------
+
+
+def test_manifest_round_trip(tmp_path: Path) -> None:
+    manifest = {"task": {"name": "demo", "options": {"length_k": 500}}, "counts": {"ok": 3, "failed": 1},
+                "ratio": 0.125, "models": ["b", "a"], "note": "ünïcode", "nothing": None}
+    with RunDirectory(tmp_path) as store:
+        assert store.read_manifest() is None
+        store.write_manifest(manifest)
+        assert store.read_manifest() == manifest
+        store.write_manifest({**manifest, "status": "finished", "where": tmp_path})
+    with RunDirectory(tmp_path) as store:
+        again = store.read_manifest()
+    assert again == {**manifest, "status": "finished", "where": str(tmp_path)}
+    assert json.loads((tmp_path / MANIFEST_FILE).read_text(encoding="utf-8")) == again
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_invalid_manifest_is_bad_input(tmp_path: Path) -> None:
+    (tmp_path / MANIFEST_FILE).write_text("{not json", encoding="utf-8")
+    with RunDirectory(tmp_path) as store:
+        with pytest.raises(BadInput, match=MANIFEST_FILE):
+            store.read_manifest()
+
+
+def test_exports_are_written_whole_and_replaced_atomically(tmp_path: Path) -> None:
+    first = [verdict("k1"), verdict("k2", "invalid")]
+    scores = pd.DataFrame({"model": ["a", "b"], "score": [1 / 3, -2.5], "n": [4, 4]})
+    ranking = pd.DataFrame({"model": ["a", "b"], "rank": [1, 2], "score": [1012.345678912, 987.6543]})
+    with RunDirectory(tmp_path) as store:
+        store.write_exports(first, scores, ranking)
+        old_inode = (tmp_path / VERDICTS_FILE).stat().st_ino
+        reader = (tmp_path / VERDICTS_FILE).open(encoding="utf-8")  # someone reading the old export
+        try:
+            second = [*first, verdict("k3")]
+            store.write_exports(second, scores, ranking)
+            # the reader still sees the complete old file; the path now holds the complete new one
+            assert [json.loads(line)["request_key"] for line in reader] == ["k1", "k2"]
+        finally:
+            reader.close()
+    assert (tmp_path / VERDICTS_FILE).stat().st_ino != old_inode  # replaced by rename, not rewritten
+    exported = [Verdict.model_validate_json(line) for line in
+                (tmp_path / VERDICTS_FILE).read_text(encoding="utf-8").splitlines()]
+    assert exported == second
+    read_scores = pd.read_csv(tmp_path / SCORES_FILE)
+    assert list(read_scores["model"]) == ["a", "b"] and list(read_scores["n"]) == [4, 4]
+    assert read_scores["score"].tolist() == pytest.approx([1 / 3, -2.5], abs=1e-6)
+    assert (tmp_path / RANKING_FILE).read_text(encoding="utf-8") == frame_to_csv(ranking)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_frame_to_csv_fixed_six_decimals() -> None:
+    values = [1 / 3, 2.0, 1e-7, -1234.56789012, 123456789.0]
+    frame = pd.DataFrame({"model": ["a", "b", "c", "d", "e"], "score": values, "n": [1, 2, 3, 4, 5],
+                          "ci": [0.5, math.nan, 0.25, 0.125, 1.0]})
+    text = frame_to_csv(frame)
+    lines = text.split("\n")
+    assert lines[0] == "model,score,n,ci"
+    assert lines[-1] == "" and "\r" not in text  # \n line ends, one at the end
+    for line, model, value, n, ci in zip(lines[1:-1], frame["model"], values, frame["n"], frame["ci"]):
+        expected_ci = "" if math.isnan(ci) else format(ci, ".6f")
+        assert line == f"{model},{format(value, '.6f')},{n},{expected_ci}"
+    # identical numbers, identical bytes
+    assert frame_to_csv(frame.copy()) == text
