@@ -21,6 +21,7 @@ import pytest
 from harness.execute import RunOptions, run_task
 from harness.runner import RetryPolicy
 from harness.testing import OpenAIServer, Reply
+from harness.testing.tasks import write_task as write_task_file
 
 SECRET = "sk-test-SECRET"
 ANSWERS = {
@@ -35,15 +36,9 @@ EXPORTS = ("verdicts.jsonl", "scores.csv", "ranking.csv")
 
 
 def write_task(tmp_path: Path, **options: Any) -> Path:
-    data = tmp_path / "data.jsonl"
-    data.write_text("".join(json.dumps({"id": k, "instruction": INSTRUCTIONS[k], "answers": v}) + "\n"
-                            for k, v in ANSWERS.items()), encoding="utf-8")
-    task = tmp_path / "task.yaml"
-    task.write_text(json.dumps({
-        "name": "runner-test", "protocol": "pairwise", "dataset": {"path": data.name},
-        "judge": "openai:judge", "options": {"n_bootstrap": 50, **options},
-    }), encoding="utf-8")
-    return task
+    rows = [{"id": k, "instruction": INSTRUCTIONS[k], "answers": v} for k, v in ANSWERS.items()]
+    return write_task_file(tmp_path, name="runner-test", protocol="pairwise", rows=rows, dataset_name="data.jsonl",
+                           options={"n_bootstrap": 50, **options})
 
 
 def user_text(body: dict[str, Any]) -> str:

@@ -1,0 +1,27 @@
+"""Write a dataset and a task file for a test, so protocol and plugin tests need no fixtures on disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def write_task(
+    directory: Path,
+    *,
+    name: str,
+    protocol: str,
+    rows: list[dict[str, Any]],
+    judge: str = "openai:judge",
+    options: dict[str, Any] | None = None,
+    dataset_name: str = "data.jsonl",
+) -> Path:
+    """Write `rows` as JSONL and a task file naming it; return the task file's path."""
+    data = directory / dataset_name
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    task = directory / "task.yaml"
+    task.write_text(json.dumps({
+        "name": name, "protocol": protocol, "dataset": {"path": data.name}, "judge": judge, "options": options or {},
+    }), encoding="utf-8")
+    return task
