@@ -104,6 +104,7 @@ def _rows_to_items(rows: list[dict[str, Any]], spec: DatasetSpec, name: str) -> 
             "answers": answers,
             "reference": str(row[spec.reference_field]) if _present(row.get(spec.reference_field)) else None,
             "category": str(row[spec.category_field]) if _present(row.get(spec.category_field)) else None,
+            "checklist": _checklist(row, spec, where),
             "metadata": _metadata(row, spec),
         }
     return [Item(**fields) for fields in merged.values()]
@@ -157,6 +158,19 @@ def _conversation(row: dict[str, Any], spec: DatasetSpec, where: str) -> tuple[M
     return (Message(role="user", content=instruction),)
 
 
+def _checklist(row: dict[str, Any], spec: DatasetSpec, where: str) -> tuple[str, ...] | None:
+    raw = row.get(spec.checklist_field)
+    if raw is None or (isinstance(raw, float) and math.isnan(raw)) or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if isinstance(raw, str):
+        raw = _json_field(raw, spec.checklist_field, where)
+    if hasattr(raw, "tolist"):  # a Parquet list column arrives as a numpy array
+        raw = raw.tolist()
+    if not isinstance(raw, list) or not all(isinstance(q, str) and q.strip() for q in raw):
+        raise BadInput(f"{where}: {spec.checklist_field!r} must be a list of non-empty questions")
+    return tuple(q.strip() for q in raw) or None
+
+
 def _json_field(text: str, field: str, where: str) -> Any:
     try:
         return json.loads(text)
@@ -167,7 +181,7 @@ def _json_field(text: str, field: str, where: str) -> Any:
 def _metadata(row: dict[str, Any], spec: DatasetSpec) -> dict[str, Any]:
     known = {
         spec.id_field, spec.instruction_field, spec.conversation_field, spec.reference_field,
-        spec.category_field, spec.answers_field, spec.model_field, spec.answer_field,
+        spec.category_field, spec.answers_field, spec.model_field, spec.answer_field, spec.checklist_field,
     }
     return {
         k: v for k, v in row.items()

@@ -82,12 +82,19 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
         store.write_manifest(manifest)
         started = time.monotonic()
         stats = CallStats()
+        status = "failed"
         try:
-            if pending:
-                stats = _judge(loaded, backend, store, pending, len(requests), options, pm)
+            while True:
+                if pending:
+                    _judge(loaded, backend, store, pending, len(requests), options, pm, stats)
+                follow_ups = _follow_up_requests(loaded, pm, store, requests)
+                if not follow_ups:
+                    break
+                requests = requests + follow_ups
+                pending = [r for r in follow_ups if not store.is_done(r.key)]
             status = "finished"
         except RunFailed as exc:
-            status, invocation["error"] = "failed", str(exc)
+            invocation["error"] = str(exc)
             raise
         except KeyboardInterrupt:
             status = "interrupted"
@@ -99,6 +106,7 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
                 calls=stats.calls, retries=stats.retries, errors=stats.errors,
             )
             manifest["status"] = status
+            manifest["requests"] = len(requests)
             manifest["counts"] = _counts(verdicts, len(requests))
             manifest["tokens"] = {"in": sum(v.tokens_in for v in verdicts), "out": sum(v.tokens_out for v in verdicts)}
             store.write_manifest(manifest)
@@ -130,20 +138,39 @@ def _build_requests(loaded: LoadedTask, pm: Any) -> list[JudgeRequest]:
         requests = loaded.task.build_requests()
     except BadInput as exc:  # a template that fails to render: name the task file too
         raise BadInput(f"{loaded.path}: {exc}") from None
+    return _modified(loaded, pm, requests, known=set())
+
+
+def _modified(loaded: LoadedTask, pm: Any, requests: list[JudgeRequest], known: set[str]) -> list[JudgeRequest]:
+    """Requests after the plugins' harness_modify_requests, checked for clashing ids."""
     for replaced in pm.hook.harness_modify_requests(task=loaded.task, requests=requests):
         if replaced is not None:
             requests = list(replaced)
     ids = [r.id for r in requests]
-    if len(set(ids)) != len(ids):
+    if len(set(ids)) != len(ids) or known.intersection(ids):
         raise BadInput(f"{loaded.path}: the protocol built two requests with the same id")
     return requests
 
 
+def _follow_up_requests(
+    loaded: LoadedTask, pm: Any, store: RunDirectory, requests: list[JudgeRequest]
+) -> list[JudgeRequest]:
+    """What a multi-stage protocol can ask now that earlier results are stored (none: done)."""
+    results = {r.id: v for r in requests if (v := store.get(r.key)) is not None}
+    known = {r.id for r in requests}
+    try:
+        new = [r for r in loaded.task.next_requests(results) if r.id not in known]
+    except BadInput as exc:
+        raise BadInput(f"{loaded.path}: {exc}") from None
+    return _modified(loaded, pm, new, known) if new else []
+
+
 def _judge(
     loaded: LoadedTask, backend: JudgeBackend, store: RunDirectory, pending: list[JudgeRequest],
-    total: int, options: RunOptions, pm: Any,
-) -> CallStats:
-    async def main() -> CallStats:
+    total: int, options: RunOptions, pm: Any, stats: CallStats,
+) -> None:
+    """Judge `pending`, adding to `stats` (which survives a failed run, for run.json)."""
+    async def main() -> None:
         try:
             await backend.start()
         except JudgeError as exc:
@@ -152,13 +179,13 @@ def _judge(
             with Progress(total, already_done=total - len(pending), enabled=options.progress) as progress:
                 runner = Runner(
                     loaded.task, backend, store, retry=options.retry, progress=progress,
-                    on_verdict=lambda v: pm.hook.harness_verdict_recorded(verdict=v),
+                    on_verdict=lambda v: pm.hook.harness_verdict_recorded(verdict=v), stats=stats,
                 )
-                return await runner.run(pending)
+                await runner.run(pending)
         finally:
             await backend.close()
 
-    return asyncio.run(main())
+    asyncio.run(main())
 
 
 def _default_directory(task_name: str) -> Path:

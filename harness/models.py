@@ -35,6 +35,8 @@ class Item(BaseModel):
     answers: dict[str, str]
     reference: str | None = None
     category: str | None = None
+    #: YES/NO questions a good answer satisfies (TICK / WildBench), when the dataset gives them.
+    checklist: tuple[str, ...] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -54,6 +56,7 @@ class DatasetSpec(BaseModel):
     conversation_field: str = "conversation"
     reference_field: str = "reference"
     category_field: str = "category"
+    checklist_field: str = "checklist"
     answers_field: str = "answers"
     model_field: str = "model"
     answer_field: str = "answer"
@@ -167,6 +170,8 @@ class JudgeResponse(BaseModel):
     model_config = ConfigDict(frozen=True)
     text: str
     logprobs: tuple[TokenLogprob, ...] | None = None
+    #: With OutputChoices, where the backend can score them: log P(choice) for every choice.
+    choice_logprobs: dict[str, float] | None = None
     tokens_in: int = 0
     tokens_out: int = 0
     model: str | None = None

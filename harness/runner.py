@@ -67,6 +67,7 @@ class Runner:
         retry: RetryPolicy = RetryPolicy(),
         on_verdict: Callable[[Verdict], None] | None = None,
         progress: Progress | None = None,
+        stats: CallStats | None = None,
     ):
         self.task = task
         self.backend = backend
@@ -74,7 +75,7 @@ class Runner:
         self.retry = retry
         self.on_verdict = on_verdict
         self.progress = progress
-        self.stats = CallStats()
+        self.stats = stats if stats is not None else CallStats()
 
     async def run(self, requests: list[JudgeRequest]) -> CallStats:
         """Judge every request, at most `backend.concurrency` at a time."""

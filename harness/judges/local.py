@@ -94,6 +94,7 @@ class LocalBackend(JudgeBackend):
         return JudgeResponse(
             text=output.text,
             logprobs=output.tokens,
+            choice_logprobs=output.choice_logprobs,
             tokens_in=output.prompt_tokens,
             tokens_out=output.completion_tokens,
             model=self.model_path.name if self.model_path else None,
