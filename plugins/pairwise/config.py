@@ -28,6 +28,8 @@ class PairwiseConfig(BaseModel):
     #: Let the judge explain before its verdict. Off: the output is the verdict only (constrained
     #: where the backend can), which suits very small judges.
     reasoning: bool = True
+    #: Show the item's checklist (from the dataset) to the judge as guidance, as WildBench does.
+    use_checklist: bool = False
     max_tokens: int = Field(default=1024, ge=1)
     temperature: float = Field(default=0.0, ge=0)
     #: Ask for token logprobs to derive P(each level) and an expected reward.

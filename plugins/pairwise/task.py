@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from harness.errors import BadInput
 from harness.models import JudgeRequest, JudgeResponse, OutputChoices, Sampling, Verdict
 from harness.protocol import Aggregate, Task
 from harness_plugins.pairwise.aggregate import aggregate_pairwise
@@ -27,6 +28,8 @@ class PairwiseTask(Task):
 
     def check(self) -> None:
         self.pairs = choose_pairs(ordered_models([item.answers for item in self.items]), self.config.baselines)
+        if self.config.use_checklist and not any(item.checklist for item in self.items):
+            raise BadInput("options.use_checklist: no item of the dataset has a checklist")
 
     def build_requests(self) -> list[JudgeRequest]:
         cfg = self.config
@@ -51,6 +54,7 @@ class PairwiseTask(Task):
                         conversation=[m.model_dump() for m in item.conversation],
                         reference=item.reference,
                         category=item.category,
+                        checklist=list(item.checklist or ()) if cfg.use_checklist else [],
                         answer_a=answer_a,
                         answer_b=answer_b,
                         verdict_format=cfg.verdict_format,

@@ -375,3 +375,34 @@ def test_run_exports_ranking_and_scores(tmp_path: Path, monkeypatch: pytest.Monk
     assert summary["position_consistency"] == 0.0
     assert summary["position_consistency_winner"] == 0.0
     assert summary["pairs_with_both_orders"] == 7
+
+
+# -- checklists as guidance -------------------------------------------------------------------------
+
+CHECKLIST = ["Does it name Paris?", "Is it one sentence?"]
+
+
+def write_checklist_task(tmp_path: Path, options: dict[str, Any]) -> Path:
+    from harness.testing.tasks import write_task as write_task_file
+
+    rows = [{"id": k, "instruction": INSTRUCTIONS[k], "answers": v, **({"checklist": CHECKLIST} if k == "q1" else {})}
+            for k, v in ANSWERS.items()]
+    return write_task_file(tmp_path, name="guided", protocol="pairwise", rows=rows, options=options)
+
+
+@pytest.mark.parametrize("template", ["pairwise.jinja", "pairwise_small.jinja"])
+def test_checklist_guides_the_judge_only_when_asked(tmp_path: Path, template: str) -> None:
+    guided = load(write_checklist_task(tmp_path, {"use_checklist": True}))
+    guided.task.prompts = type(guided.task.prompts)(guided.task.prompts.template.environment, template)
+    for request in guided.task.build_requests():
+        user = next(m.content for m in request.messages if m.role == "user")
+        outside_fences = FENCE.sub("", user)
+        for question in CHECKLIST:
+            assert (question in outside_fences) == (request.item_id == "q1"), (request.id, question)
+    plain = load(write_checklist_task(tmp_path, {}))
+    assert not any(q in m.content for r in plain.task.build_requests() for m in r.messages for q in CHECKLIST)
+
+
+def test_use_checklist_without_any_checklist_is_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="use_checklist"):
+        load(write_task(tmp_path, {"use_checklist": True}))
