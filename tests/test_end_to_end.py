@@ -147,3 +147,31 @@ def test_openai_judge_over_real_http(llama_server: str, tmp_path: Path) -> None:
     for path in out.rglob("*"):
         if path.is_file():
             assert LLAMA_SERVER_KEY not in path.read_text(errors="replace"), path
+
+
+def test_ctrl_c_stops_cleanly_and_resumes(clean_run_dir, tmp_path: Path) -> None:
+    """SIGINT mid-call: exit 130 (not a crash while llama.cpp still runs), then resume to the same files."""
+    clean, _ = clean_run_dir
+    repo = Path(__file__).resolve().parent.parent
+    out = tmp_path / "interrupted"
+    command = [sys.executable, "-m", "harness.cli", "run", "tasks/demo.yaml", "--judge", "local",
+               "--limit", str(LIMIT), "--out", str(out), "--no-progress"]
+    process = subprocess.Popen(command, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    store = out / "store.jsonl"
+    deadline = time.monotonic() + 300
+    while not (store.exists() and store.read_bytes().count(b"\n") >= 2):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "resume" in stderr
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert manifest["counts"]["ok"] + manifest["counts"]["invalid"] == store.read_bytes().count(b"\n")
+
+    resumed = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    for name in EXPORTS:
+        assert (out / name).read_bytes() == (clean / name).read_bytes(), name

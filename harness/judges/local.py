@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,9 @@ class LocalBackend(JudgeBackend):
         super().__init__(spec)
         self._llm: Any = None
         self._engine: Any = None
-        self._lock = asyncio.Lock()
+        # Held by the worker thread for the whole llama.cpp call. Cancelling the awaiting task
+        # (Ctrl-C) does not stop that thread, so close() must take it before freeing the model.
+        self._busy = threading.Lock()
         self.model_path = Path(spec.model) if spec.model else None
 
     @property
@@ -72,8 +75,13 @@ class LocalBackend(JudgeBackend):
         self._engine = LlamaEngine(self._llm)
 
     async def complete(self, request: JudgeRequest) -> JudgeResponse:
-        async with self._lock:
-            return await asyncio.to_thread(self._complete, request)
+        return await asyncio.to_thread(self._complete_locked, request)
+
+    def _complete_locked(self, request: JudgeRequest) -> JudgeResponse:
+        with self._busy:
+            if self._engine is None:
+                raise FatalJudgeError("local judge: the model is closed")
+            return self._complete(request)
 
     def _complete(self, request: JudgeRequest) -> JudgeResponse:
         from harness.judges.llama_engine import PromptTooLong
@@ -102,9 +110,13 @@ class LocalBackend(JudgeBackend):
         )
 
     async def close(self) -> None:
-        llm, self._llm = self._llm, None
-        if llm is not None:
-            llm.close()
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
+        with self._busy:  # waits for a call still running in its thread
+            llm, self._llm, self._engine = self._llm, None, None
+            if llm is not None:
+                llm.close()
 
     def describe(self) -> dict[str, object]:
         info = super().describe()
