@@ -15,8 +15,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from harness.errors import BadInput
 from harness.models import DatasetSpec, Item, Message
 
@@ -50,6 +48,8 @@ def _detect_format(spec: DatasetSpec, path: Path) -> str:
 def _read_rows(path: Path, fmt: str) -> list[dict[str, Any]]:
     if fmt == "jsonl":
         return _read_jsonl(path)
+    import pandas as pd  # only for CSV and Parquet; keeps the CLI quick to start
+
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False) if fmt == "csv" else pd.read_parquet(path)
     except Exception as exc:

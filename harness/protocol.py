@@ -10,10 +10,11 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import pandas as pd
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from harness.models import Item, JudgeRequest, JudgeResponse, TaskSpec, Verdict
     from harness.prompts import PromptRenderer
 

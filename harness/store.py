@@ -14,12 +14,13 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import BadInput
 from harness.models import Verdict
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 STORE_FILE = "store.jsonl"
 MANIFEST_FILE = "run.json"

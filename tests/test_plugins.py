@@ -135,6 +135,20 @@ def run_harness(args: list[str], cwd: Path, pythonpath: Path | None = None,
                           capture_output=True, text=True, timeout=120)
 
 
+def builtin_plugins() -> set[str]:
+    """The plugins the project's own distribution declares as entry points (read from its metadata)."""
+    from importlib.metadata import entry_points
+
+    declared = {ep.name for ep in entry_points(group="harness") if ep.dist and ep.dist.metadata["Name"] == BUILTIN_DISTRIBUTION}
+    assert {"judges", "pairwise"} <= declared
+    return declared
+
+
+def builtin_protocols() -> set[str]:
+    """Every built-in plugin but the judges registers one protocol under its own name."""
+    return builtin_plugins() - {"judges"}
+
+
 def listed(stdout: str, label: str) -> set[str]:
     """The names on a `label: a, b, c` line of `harness plugins`."""
     [line] = [line for line in stdout.splitlines() if line.startswith(label + ":")]
@@ -187,7 +201,7 @@ def test_cli_lists_builtins_and_third_party(cli) -> None:
     # (b) the working plugin: its hooks, its distribution, and what it registered
     assert "harness-extras 1.0" in rows["extra"] and "loaded" in rows["extra"]
     assert "harness_register_task_kinds" in rows["extra"] and "harness_register_judges" in rows["extra"]
-    assert listed(result.stdout, "protocols") == {"pairwise", "echo"}
+    assert listed(result.stdout, "protocols") == builtin_protocols() | {"echo"}
     assert listed(result.stdout, "judge backends") == {"local", "openai", "echo-judge"}
     # (a) the plugin whose import raises: skipped by name, with its reason
     assert "skipped" in rows["broken"]
@@ -208,7 +222,7 @@ def test_cli_block_plugin(cli) -> None:
     rows = table_rows(result.stdout)
     assert "extra" not in rows and "broken" not in rows
     assert {"judges", "pairwise", "typo"} <= set(rows)
-    assert listed(result.stdout, "protocols") == {"pairwise"}
+    assert listed(result.stdout, "protocols") == builtin_protocols()
     assert listed(result.stdout, "judge backends") == {"local", "openai"}
     assert "'broken'" not in result.stderr and "'typo'" in result.stderr
 
@@ -217,8 +231,8 @@ def test_cli_autoload_disabled_keeps_builtins(cli) -> None:
     result = cli["no_autoload"]
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == ""
-    assert set(table_rows(result.stdout)) == {"judges", "pairwise"}
-    assert listed(result.stdout, "protocols") == {"pairwise"}
+    assert set(table_rows(result.stdout)) == builtin_plugins()
+    assert listed(result.stdout, "protocols") == builtin_protocols()
     assert listed(result.stdout, "judge backends") == {"local", "openai"}
 
 
@@ -311,7 +325,7 @@ def test_third_party_distribution_in_process(extras_on_path: Path) -> None:
     assert loaded.manager.get_plugin("broken") is None
 
     registry = Registry.collect(loaded.manager)
-    assert set(registry.task_kinds) == {"pairwise", "echo"}
+    assert set(registry.task_kinds) == builtin_protocols() | {"echo"}
     assert registry.task_kinds["echo"].description == "echoes"
     assert "typo-judge" not in registry.judges
     backend = registry.judge_factory("echo-judge")(JudgeSpec.parse("echo-judge:parrot"))
@@ -322,12 +336,12 @@ def test_third_party_distribution_in_process(extras_on_path: Path) -> None:
 
 def test_blocked_and_autoload_in_process(extras_on_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocked = load_plugins(blocked=("extra", "typo"))
-    assert {p.name for p in blocked.plugins} == {"judges", "pairwise", "broken"}
+    assert {p.name for p in blocked.plugins} == builtin_plugins() | {"broken"}
     assert "echo" not in Registry.collect(blocked.manager).task_kinds
     only_builtins = load_plugins(autoload=False)
-    assert {p.name for p in only_builtins.plugins} == {"judges", "pairwise"}
+    assert {p.name for p in only_builtins.plugins} == builtin_plugins()
     monkeypatch.setenv(DISABLE_AUTOLOAD_ENV, "1")
-    assert {p.name for p in load_plugins().plugins} == {"judges", "pairwise"}
+    assert {p.name for p in load_plugins().plugins} == builtin_plugins()
     monkeypatch.setenv(DISABLE_AUTOLOAD_ENV, "0")
     assert "extra" in {p.name for p in load_plugins().plugins}
     # a built-in can be blocked too (then its protocol is gone)
@@ -388,7 +402,8 @@ def test_extra_plugin_with_a_taken_name() -> None:
 
 def test_unknown_names_in_registry() -> None:
     registry = Registry.collect(load_plugins(autoload=False).manager)
-    with pytest.raises(BadInput, match=r"task.yaml: protocol: unknown protocol 'rubrik' \(known: pairwise\)"):
+    known = ", ".join(sorted(builtin_protocols()))
+    with pytest.raises(BadInput, match=rf"task.yaml: protocol: unknown protocol 'rubrik' \(known: {known}\)"):
         registry.task_kind("rubrik", "task.yaml: protocol")
     with pytest.raises(BadInput, match=r"unknown judge backend 'gpt'.*local, openai"):
         registry.judge_factory("gpt")

@@ -7,7 +7,6 @@ from typing import Any, ClassVar
 from harness.errors import BadInput
 from harness.models import JudgeRequest, JudgeResponse, OutputChoices, Sampling, Verdict
 from harness.protocol import Aggregate, Task
-from harness_plugins.pairwise.aggregate import aggregate_pairwise
 from harness_plugins.pairwise.config import PairwiseConfig
 from harness_plugins.pairwise.pairs import choose_pairs
 from harness_plugins.pairwise.verdicts import SYMBOLS, level_distribution, parse_level, verdict_choices
@@ -90,4 +89,6 @@ class PairwiseTask(Task):
         return data
 
     def aggregate(self, verdicts: list[Verdict]) -> Aggregate:
+        from harness_plugins.pairwise.aggregate import aggregate_pairwise  # pandas/scipy: only when needed
+
         return aggregate_pairwise(verdicts, self.config)
