@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a task file field, e.g. --set options.length_k=500")
     run.add_argument("--no-progress", action="store_true", help="no progress display")
+    run.add_argument("--no-cache", action="store_true",
+                     help="neither read nor write the shared judgment cache ($HARNESS_CACHE_DIR or ~/.cache/harness)")
+    run.add_argument("--refresh", action="store_true", help="ask the judge again even where the cache has an answer")
 
     tasks = commands.add_parser("tasks", help="list task files")
     tasks.add_argument("directory", nargs="?", default="tasks")
@@ -88,6 +91,7 @@ def _run(args: argparse.Namespace, plugins) -> int:  # noqa: ANN001
     options = RunOptions(
         judge=args.judge, base_url=args.base_url, out=args.out, limit=args.limit, concurrency=args.concurrency,
         overrides=tuple(args.overrides), progress=not args.no_progress,
+        cache=not args.no_cache, refresh=args.refresh,
     )
     result = run_task(args.task, options, plugins)
     print_run_result(result)

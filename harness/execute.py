@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.cache import JudgmentCache, default_cache_path
 from harness.errors import BadInput, RunFailed
 from harness.judges.base import JudgeBackend, JudgeError
 from harness.models import JudgeRequest, JudgeSpec
@@ -41,6 +42,11 @@ class RunOptions:
     overrides: tuple[str, ...] = ()
     progress: bool = True
     retry: RetryPolicy = RetryPolicy()
+    #: Reuse and record judge answers in the shared judgment cache (see harness.cache).
+    cache: bool = True
+    #: Ask the judge again even where the cache has an answer, and store the new answer.
+    refresh: bool = False
+    cache_path: Path | None = None
 
 
 @dataclass
@@ -83,10 +89,11 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
         started = time.monotonic()
         stats = CallStats()
         status = "failed"
+        cache = JudgmentCache(options.cache_path or default_cache_path(), refresh=options.refresh) if options.cache else None
         try:
             while True:
                 if pending:
-                    _judge(loaded, backend, store, pending, len(requests), options, pm, stats)
+                    _judge(loaded, backend, store, pending, len(requests), options, pm, stats, cache)
                 follow_ups = _follow_up_requests(loaded, pm, store, requests)
                 if not follow_ups:
                     break
@@ -104,7 +111,10 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
             invocation.update(
                 finished=_now(), wall_s=round(time.monotonic() - started, 3), status=status,
                 calls=stats.calls, retries=stats.retries, errors=stats.errors,
+                cache=cache.stats() if cache else None,
             )
+            if cache:
+                cache.close()
             manifest["status"] = status
             manifest["requests"] = len(requests)
             manifest["counts"] = _counts(verdicts, len(requests))
@@ -167,7 +177,7 @@ def _follow_up_requests(
 
 def _judge(
     loaded: LoadedTask, backend: JudgeBackend, store: RunDirectory, pending: list[JudgeRequest],
-    total: int, options: RunOptions, pm: Any, stats: CallStats,
+    total: int, options: RunOptions, pm: Any, stats: CallStats, cache: JudgmentCache | None,
 ) -> None:
     """Judge `pending`, adding to `stats` (which survives a failed run, for run.json)."""
     async def main() -> None:
@@ -179,7 +189,7 @@ def _judge(
             with Progress(total, already_done=total - len(pending), enabled=options.progress) as progress:
                 runner = Runner(
                     loaded.task, backend, store, retry=options.retry, progress=progress,
-                    on_verdict=lambda v: pm.hook.harness_verdict_recorded(verdict=v), stats=stats,
+                    on_verdict=lambda v: pm.hook.harness_verdict_recorded(verdict=v), stats=stats, cache=cache,
                 )
                 await runner.run(pending)
         finally:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from harness.cache import JudgmentCache, cache_key
 from harness.errors import RunFailed
 from harness.judges.base import JudgeBackend, JudgeError, RequestRejected
 from harness.models import JudgeRequest, JudgeResponse, Verdict
@@ -68,6 +69,7 @@ class Runner:
         on_verdict: Callable[[Verdict], None] | None = None,
         progress: Progress | None = None,
         stats: CallStats | None = None,
+        cache: JudgmentCache | None = None,
     ):
         self.task = task
         self.backend = backend
@@ -76,6 +78,7 @@ class Runner:
         self.on_verdict = on_verdict
         self.progress = progress
         self.stats = stats if stats is not None else CallStats()
+        self.cache = cache
 
     async def run(self, requests: list[JudgeRequest]) -> CallStats:
         """Judge every request, at most `backend.concurrency` at a time."""
@@ -103,6 +106,10 @@ class Runner:
                 self.progress.advance(verdict.status)
 
     async def _judge(self, request: JudgeRequest) -> Verdict:
+        key = cache_key(self.backend.spec, request, self.task.version) if self.cache else ""
+        cached = self.cache.get(key) if self.cache else None
+        if cached is not None:
+            return self._parsed(request, cached)
         attempts = 0
         try:
             async for attempt in AsyncRetrying(
@@ -127,6 +134,11 @@ class Runner:
             return self._verdict(request, "failed", error=f"{name} after {attempts} attempts: {exc}")
         self.stats.tokens_in += response.tokens_in
         self.stats.tokens_out += response.tokens_out
+        if self.cache:
+            self.cache.put(key, response)
+        return self._parsed(request, response)
+
+    def _parsed(self, request: JudgeRequest, response: JudgeResponse) -> Verdict:
         try:
             data = self.task.parse(request, response)
         except InvalidOutput as exc:

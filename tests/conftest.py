@@ -20,6 +20,17 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base_url
 
 
+@pytest.fixture(autouse=True)
+def private_judgment_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own judgment cache, so no test is served by another's cached answers.
+
+    The variable is inherited by CLI subprocesses the test starts.
+    """
+    path = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(path))
+    return path
+
+
 @pytest.fixture
 def repo() -> Path:
     """The source checkout (tasks/, prompts/ live here)."""

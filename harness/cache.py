@@ -1,0 +1,86 @@
+"""A judgment cache shared by every run and task, so an identical judge call is never paid twice.
+
+Content-addressed: the key hashes the judge (backend, model, base URL without credentials), the
+full request (messages, sampling parameters, output constraint) and the protocol's version.
+Only successful answers are cached; a failed call is never stored, so it is retried, and an
+answer that did not parse is cached as what the judge said (asking again at temperature 0 would
+say the same). SQLite in WAL mode with a busy timeout lets several processes share one file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+from harness.models import JudgeRequest, JudgeResponse, JudgeSpec
+
+CACHE_ENV = "HARNESS_CACHE_DIR"
+CACHE_FILE = "judgments.sqlite"
+
+
+def default_cache_path() -> Path:
+    """$HARNESS_CACHE_DIR, else $XDG_CACHE_HOME/harness, else ~/.cache/harness."""
+    root = os.environ.get(CACHE_ENV)
+    if root:
+        return Path(root) / CACHE_FILE
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "harness" / CACHE_FILE
+
+
+def cache_key(spec: JudgeSpec, request: JudgeRequest, protocol_version: str) -> str:
+    judge = spec.public_dict()
+    payload = {
+        "judge": {k: judge[k] for k in ("backend", "model", "base_url")},
+        "judge_options": judge["options"],
+        "messages": [m.model_dump() for m in request.messages],
+        "sampling": request.sampling.model_dump(),
+        "constraint": request.constraint.model_dump() if request.constraint else None,
+        "protocol_version": protocol_version,
+    }
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+class JudgmentCache:
+    """get/put of judge responses by key; `refresh` ignores what is stored but still writes."""
+
+    def __init__(self, path: Path, *, refresh: bool = False):
+        self.path = path
+        self.refresh = refresh
+        self.hits = 0
+        self.misses = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS judgments (key TEXT PRIMARY KEY, response TEXT NOT NULL, created REAL NOT NULL)"
+        )
+
+    def get(self, key: str) -> JudgeResponse | None:
+        if self.refresh:
+            self.misses += 1
+            return None
+        row = self._db.execute("SELECT response FROM judgments WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return JudgeResponse.model_validate_json(row[0])
+
+    def put(self, key: str, response: JudgeResponse) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO judgments (key, response, created) VALUES (?, ?, ?)",
+            (key, response.model_dump_json(), time.time()),
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def stats(self) -> dict[str, object]:
+        return {"path": str(self.path), "hits": self.hits, "misses": self.misses, "refresh": self.refresh}

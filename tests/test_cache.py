@@ -1,0 +1,108 @@
+"""The shared judgment cache: what makes two calls the same, several writers, nothing failed kept."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+
+from harness.cache import JudgmentCache, cache_key
+from harness.execute import RunOptions, run_task
+from harness.models import JudgeRequest, JudgeResponse, JudgeSpec, Message, OutputChoices, Sampling, TokenLogprob
+from harness.runner import RetryPolicy
+from harness.testing import OpenAIServer, Reply
+from harness.testing.tasks import write_task
+
+SPEC = JudgeSpec.parse("openai:judge-1", base_url="http://127.0.0.1:9/v1")
+REQUEST = JudgeRequest(id="q1::a::b::ab", item_id="q1", messages=(Message(role="user", content="Which is better?"),))
+
+
+def test_round_trip_keeps_text_logprobs_and_choice_distribution(tmp_path: Path) -> None:
+    cache = JudgmentCache(tmp_path / "c.sqlite")
+    response = JudgeResponse(
+        text="A", logprobs=(TokenLogprob(token="A", logprob=-0.1, top={"A": -0.1, "B": -2.4}),),
+        choice_logprobs={"A": -0.1, "B": -2.4}, tokens_in=40, tokens_out=1,
+    )
+    key = cache_key(SPEC, REQUEST, "1")
+    assert cache.get(key) is None
+    cache.put(key, response)
+    assert cache.get(key) == response
+    assert (cache.hits, cache.misses) == (1, 1)
+    cache.close()
+    assert JudgmentCache(tmp_path / "c.sqlite").get(key) == response  # on disk, across processes' lifetimes
+
+
+def test_the_key_covers_what_changes_an_answer_and_nothing_else() -> None:
+    key = cache_key(SPEC, REQUEST, "1")
+    changed = [
+        cache_key(JudgeSpec.parse("openai:judge-2", base_url=SPEC.base_url), REQUEST, "1"),
+        cache_key(JudgeSpec.parse("openai:judge-1", base_url="http://127.0.0.1:10/v1"), REQUEST, "1"),
+        cache_key(SPEC, REQUEST.model_copy(update={"messages": (Message(role="user", content="Which is worse?"),)}), "1"),
+        cache_key(SPEC, REQUEST.model_copy(update={"sampling": Sampling(temperature=0.7)}), "1"),
+        cache_key(SPEC, REQUEST.model_copy(update={"constraint": OutputChoices(choices=("A", "B"))}), "1"),
+        cache_key(SPEC, REQUEST, "2"),
+    ]
+    assert len({key, *changed}) == len(changed) + 1
+    same = [
+        cache_key(JudgeSpec.parse("openai:judge-1", base_url=SPEC.base_url, concurrency=64, timeout_s=5), REQUEST, "1"),
+        cache_key(JudgeSpec.parse("openai:judge-1", base_url="http://user:secret@127.0.0.1:9/v1"), REQUEST, "1"),
+    ]
+    assert set(same) == {key}
+
+
+def test_refresh_reads_nothing_but_writes(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    JudgmentCache(path).put("k", JudgeResponse(text="old"))
+    fresh = JudgmentCache(path, refresh=True)
+    assert fresh.get("k") is None and fresh.misses == 1
+    fresh.put("k", JudgeResponse(text="new"))
+    assert JudgmentCache(path).get("k").text == "new"
+
+
+def _write_many(path: str, writer: int, count: int) -> None:
+    cache = JudgmentCache(Path(path))
+    for i in range(count):
+        cache.put(f"{writer}-{i}", JudgeResponse(text=f"{writer}:{i}"))
+    cache.close()
+
+
+def test_several_processes_write_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite"
+    JudgmentCache(path).close()
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_write_many, args=(str(path), w, 150)) for w in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    cache = JudgmentCache(path)
+    assert all(cache.get(f"{w}-{i}").text == f"{w}:{i}" for w in range(4) for i in range(150))
+
+
+def test_failed_calls_are_never_cached_and_answers_are_shared_across_runs(tmp_path: Path) -> None:
+    rows = [{"id": f"q{i}", "instruction": f"question {i}", "answers": {"a": f"yes {i}", "b": f"no {i}"}} for i in range(3)]
+    task = write_task(tmp_path, name="cached", protocol="pairwise", rows=rows,
+                      options={"n_bootstrap": 10, "verdict_format": "binary", "reasoning": False})
+    broken = {"q1"}
+
+    def responder(body: dict) -> Reply:
+        user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+        if "question 1" in user and broken:
+            return Reply(status=500, error="down")
+        return Reply(text="A")
+
+    options = dict(judge="openai:judge", progress=False, cache_path=tmp_path / "cache.sqlite",
+                   retry=RetryPolicy(max_attempts=2, initial_wait_s=0.001, max_wait_s=0.002))
+    with OpenAIServer(responder) as server:
+        first = run_task(task, RunOptions(base_url=server.base_url, out=tmp_path / "r1", **options))
+        assert first.manifest["counts"] == {"ok": 4, "invalid": 0, "failed": 2, "pending": 0}
+        served_after_first = len(server.requests)
+        broken.clear()
+        second = run_task(task, RunOptions(base_url=server.base_url, out=tmp_path / "r2", **options))
+        # the 4 answers come from the cache; only the 2 failed calls are made again
+        assert len(server.requests) - served_after_first == 2
+        assert second.manifest["counts"]["ok"] == 6
+        assert second.manifest["invocations"][-1]["cache"]["hits"] == 4
+    verdicts = [json.loads(line) for line in (tmp_path / "r2" / "verdicts.jsonl").read_text().splitlines()]
+    assert {v["status"] for v in verdicts} == {"ok"}
