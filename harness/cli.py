@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from harness import __version__
-from harness.errors import BadInput, RunFailed
+from harness.errors import BadInput, BudgetReached, RunFailed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true",
                      help="neither read nor write the shared judgment cache ($HARNESS_CACHE_DIR or ~/.cache/harness)")
     run.add_argument("--refresh", action="store_true", help="ask the judge again even where the cache has an answer")
+    run.add_argument("--max-calls", type=int, metavar="N",
+                     help="stop cleanly after N judge calls (cache hits are free); rerun to continue")
 
     tasks = commands.add_parser("tasks", help="list task files")
     tasks.add_argument("directory", nargs="?", default="tasks")
@@ -51,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return 2
+    except BudgetReached as exc:
+        print(f"harness: stopped: {exc}; run the same command with the same --out to continue", file=sys.stderr)
+        return 1
     except RunFailed as exc:
         print(f"harness: run failed: {exc}", file=sys.stderr)
         print("harness: everything judged so far is stored; run the same command with the same --out to resume",
@@ -91,8 +96,10 @@ def _run(args: argparse.Namespace, plugins) -> int:  # noqa: ANN001
     options = RunOptions(
         judge=args.judge, base_url=args.base_url, out=args.out, limit=args.limit, concurrency=args.concurrency,
         overrides=tuple(args.overrides), progress=not args.no_progress,
-        cache=not args.no_cache, refresh=args.refresh,
+        cache=not args.no_cache, refresh=args.refresh, max_calls=args.max_calls,
     )
+    if args.max_calls is not None and args.max_calls < 1:
+        raise BadInput("--max-calls must be at least 1")
     result = run_task(args.task, options, plugins)
     print_run_result(result)
     return 0

@@ -13,3 +13,7 @@ class RunFailed(Exception):
 
     Everything stored before the failure stays stored; rerunning resumes.
     """
+
+
+class BudgetReached(RunFailed):
+    """A budget (--max-calls) stopped the run cleanly; rerunning continues where it stopped."""

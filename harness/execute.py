@@ -20,7 +20,7 @@ from typing import Any
 
 from harness import __version__
 from harness.cache import JudgmentCache, default_cache_path
-from harness.errors import BadInput, RunFailed
+from harness.errors import BadInput, BudgetReached, RunFailed
 from harness.judges.base import JudgeBackend, JudgeError
 from harness.models import JudgeRequest, JudgeSpec
 from harness.plugins import LoadedPlugins, load_plugins
@@ -47,6 +47,8 @@ class RunOptions:
     #: Ask the judge again even where the cache has an answer, and store the new answer.
     refresh: bool = False
     cache_path: Path | None = None
+    #: Stop taking new requests once this many judge calls (attempts) were made in this run.
+    max_calls: int | None = None
 
 
 @dataclass
@@ -100,6 +102,9 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
                 requests = requests + follow_ups
                 pending = [r for r in follow_ups if not store.is_done(r.key)]
             status = "finished"
+        except BudgetReached as exc:
+            status, invocation["error"] = "stopped", str(exc)
+            raise
         except RunFailed as exc:
             invocation["error"] = str(exc)
             raise
@@ -116,6 +121,7 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
             if cache:
                 cache.close()
             manifest["status"] = status
+            manifest["judge_notices"] = backend.notices
             manifest["requests"] = len(requests)
             manifest["counts"] = _counts(verdicts, len(requests))
             manifest["tokens"] = {"in": sum(v.tokens_in for v in verdicts), "out": sum(v.tokens_out for v in verdicts)}
@@ -190,6 +196,7 @@ def _judge(
                 runner = Runner(
                     loaded.task, backend, store, retry=options.retry, progress=progress,
                     on_verdict=lambda v: pm.hook.harness_verdict_recorded(verdict=v), stats=stats, cache=cache,
+                    max_calls=options.max_calls,
                 )
                 await runner.run(pending)
         finally:

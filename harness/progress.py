@@ -15,6 +15,7 @@ class Progress:
         self.done = already_done
         self.counts = {"ok": 0, "invalid": 0, "failed": 0}
         self.retries = 0
+        self.cache_hits = 0
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self._started = time.monotonic()
@@ -60,12 +61,15 @@ class Progress:
     def retried(self) -> None:
         self.retries += 1
 
+    def cached(self) -> None:
+        self.cache_hits += 1
+
     def _rate(self) -> float:
         elapsed = time.monotonic() - self._started
         return (self.done - self._start_done) / elapsed if elapsed > 0 else 0.0
 
     def _extra(self) -> str:
-        parts = [f"invalid {self.counts['invalid']}", f"failed {self.counts['failed']}"]
+        parts = [f"cached {self.cache_hits}", f"invalid {self.counts['invalid']}", f"failed {self.counts['failed']}"]
         if self.retries:
             parts.append(f"retries {self.retries}")
         return " ".join(parts)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from harness.cache import JudgmentCache, cache_key
-from harness.errors import RunFailed
+from harness.errors import BudgetReached, RunFailed
 from harness.judges.base import JudgeBackend, JudgeError, RequestRejected
 from harness.models import JudgeRequest, JudgeResponse, Verdict
 from harness.progress import Progress
@@ -70,6 +70,7 @@ class Runner:
         progress: Progress | None = None,
         stats: CallStats | None = None,
         cache: JudgmentCache | None = None,
+        max_calls: int | None = None,
     ):
         self.task = task
         self.backend = backend
@@ -79,6 +80,7 @@ class Runner:
         self.progress = progress
         self.stats = stats if stats is not None else CallStats()
         self.cache = cache
+        self.max_calls = max_calls
 
     async def run(self, requests: list[JudgeRequest]) -> CallStats:
         """Judge every request, at most `backend.concurrency` at a time."""
@@ -88,6 +90,8 @@ class Runner:
         workers = [asyncio.create_task(self._worker(queue)) for _ in range(min(self.backend.concurrency, len(requests)))]
         try:
             await asyncio.gather(*workers)
+            if not queue.empty():
+                raise BudgetReached(f"--max-calls {self.max_calls} reached with {queue.qsize()} requests not judged")
         finally:
             for worker in workers:
                 worker.cancel()
@@ -95,7 +99,7 @@ class Runner:
         return self.stats
 
     async def _worker(self, queue: asyncio.Queue[JudgeRequest]) -> None:
-        while not queue.empty():
+        while not queue.empty() and not self._over_budget():
             request = queue.get_nowait()
             verdict = await self._judge(request)
             self.store.append(verdict)
@@ -105,10 +109,16 @@ class Runner:
             if self.progress is not None:
                 self.progress.advance(verdict.status)
 
+    def _over_budget(self) -> bool:
+        """New requests stop once the budget of paid calls is spent (calls in flight finish)."""
+        return self.max_calls is not None and self.stats.calls >= self.max_calls
+
     async def _judge(self, request: JudgeRequest) -> Verdict:
         key = cache_key(self.backend.spec, request, self.task.version) if self.cache else ""
         cached = self.cache.get(key) if self.cache else None
         if cached is not None:
+            if self.progress is not None:
+                self.progress.cached()
             return self._parsed(request, cached)
         attempts = 0
         try:

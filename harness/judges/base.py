@@ -6,6 +6,7 @@ progress. That split keeps retry policy in one place and makes new backends smal
 
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
@@ -49,6 +50,14 @@ class JudgeBackend(ABC):
 
     def __init__(self, spec: JudgeSpec):
         self.spec = spec
+        #: Things the user should know about this judge's behaviour (said once, kept in run.json).
+        self.notices: list[str] = []
+
+    def notice(self, text: str) -> None:
+        """Tell the user once, on stderr and in run.json."""
+        if text not in self.notices:
+            self.notices.append(text)
+            print(f"harness: note: {text}", file=sys.stderr, flush=True)
 
     @property
     def concurrency(self) -> int:

@@ -39,6 +39,7 @@ class OpenAIBackend(JudgeBackend):
         super().__init__(spec)
         self._client: Any = None
         self._openai: Any = None
+        self._logprobs_refused = False
         self._secret: str | None = None
         self._url_password = urlsplit(spec.base_url).password if spec.base_url else None
         self._slots: asyncio.Semaphore | None = None
@@ -97,8 +98,17 @@ class OpenAIBackend(JudgeBackend):
             raise RuntimeError("OpenAIBackend.complete() called before start()")
         async with self._slots:
             started = time.perf_counter()
+            body = self._body(request)
             try:
-                content = await self._client.post("/chat/completions", body=self._body(request), cast_to=bytes)
+                try:
+                    content = await self._client.post("/chat/completions", body=body, cast_to=bytes)
+                except self._openai.APIStatusError as exc:
+                    if not self._refuses_logprobs(exc, body):
+                        raise
+                    self._logprobs_refused = True
+                    self.notice(f"judge {self.label} refuses logprobs; going on without them (no expected scores)")
+                    body = self._body(request)
+                    content = await self._client.post("/chat/completions", body=body, cast_to=bytes)
             except self._openai.APIStatusError as exc:
                 raise self._status_error(exc) from None
             except self._openai.APITimeoutError:
@@ -108,7 +118,19 @@ class OpenAIBackend(JudgeBackend):
             except self._openai.APIError as exc:
                 raise TransientJudgeError(f"{self.label}: {self._scrub(exc.message)}") from None
             latency = time.perf_counter() - started
-        return self._response(content, latency)
+        response = self._response(content, latency)
+        if "logprobs" in body and response.logprobs is None and response.text:
+            self.notice(f"judge {self.label} returns no logprobs although asked; expected scores are not available")
+        return response
+
+    def _refuses_logprobs(self, exc: Any, body: dict[str, Any]) -> bool:
+        """A 400/422 that names logprobs, on a request that asked for them: a server or proxy
+        without logprob support. Detected on the first call; later calls do not ask again."""
+        return (
+            "logprobs" in body
+            and int(exc.status_code) in (400, 422)
+            and "logprob" in _server_message(exc).lower()
+        )
 
     def _body(self, request: JudgeRequest) -> dict[str, Any]:
         """The request JSON. `request.constraint` is not sent: the parser checks the text.
@@ -126,7 +148,7 @@ class OpenAIBackend(JudgeBackend):
         }
         if sampling.seed is not None:
             params["seed"] = sampling.seed
-        if sampling.logprobs:
+        if sampling.logprobs and not self._logprobs_refused:
             params["logprobs"] = True
             params["top_logprobs"] = sampling.top_logprobs
         extra = self.spec.options.get("extra_body")

@@ -1,0 +1,50 @@
+"""--max-calls stops a run cleanly, keeps what was judged, and a rerun continues."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.testing import OpenAIServer, Reply
+from harness.testing.tasks import write_task
+
+ROWS = [{"id": f"q{i}", "instruction": f"question {i}", "answers": {"a": f"answer a{i}", "b": f"answer b{i}"}}
+        for i in range(6)]  # 6 items x 1 pair x 2 orders = 12 requests
+
+
+def run(task: Path, out: Path, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", str(task), "--judge", "openai:judge", "--base-url", url,
+         "--out", str(out), "--no-progress", "--concurrency", "1", *extra],
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_max_calls_stops_cleanly_and_a_rerun_continues(tmp_path: Path) -> None:
+    task = write_task(tmp_path, name="budget", protocol="pairwise", rows=ROWS,
+                      options={"verdict_format": "binary", "reasoning": False, "n_bootstrap": 10})
+    out = tmp_path / "run"
+    with OpenAIServer(lambda body: Reply(text="A")) as server:
+        stopped = run(task, out, server.base_url, "--max-calls", "5")
+        assert stopped.returncode == 1
+        assert "--max-calls 5 reached" in stopped.stderr and "Traceback" not in stopped.stderr
+        assert len(server.requests) == 5
+        manifest = json.loads((out / "run.json").read_text())
+        assert manifest["status"] == "stopped"
+        assert manifest["counts"] == {"ok": 5, "invalid": 0, "failed": 0, "pending": 7}
+        assert (out / "store.jsonl").read_text().count("\n") == 5
+
+        finished = run(task, out, server.base_url)
+        assert finished.returncode == 0, finished.stderr
+        assert len(server.requests) == 12  # the 7 left, nothing twice
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["status"] == "finished" and manifest["counts"]["ok"] == 12
+    assert [i["calls"] for i in manifest["invocations"]] == [5, 7]
+
+
+def test_max_calls_must_be_positive(tmp_path: Path) -> None:
+    task = write_task(tmp_path, name="budget", protocol="pairwise", rows=ROWS)
+    result = run(task, tmp_path / "run", "http://127.0.0.1:9/v1", "--max-calls", "0")
+    assert result.returncode == 2 and "--max-calls" in result.stderr
