@@ -71,17 +71,22 @@ def _missing(value: Any) -> bool:
 def print_run_result(result: Any) -> None:
     """The ranking with intervals, the protocol's columns, and the judge's diagnostics."""
     console = _console()
-    scores = result.aggregate.scores.set_index("model")
-    table = Table(title=f"{result.loaded.spec.name}: ranking (Bradley-Terry, 95% bootstrap CI over items)")
-    for column in ("rank", "model", "rating [CI]", "score [CI]", "win rate", "E[score]", "n", "invalid"):
+    aggregate = result.aggregate
+    scores = aggregate.scores.set_index("model")
+    table = Table(title=f"{result.loaded.spec.name}: {aggregate.title}")
+    headers = ("rank", "model", f"{aggregate.rank_label} [CI]", *aggregate.columns, "n", "invalid")
+    for column in headers:
         table.add_column(escape(column), justify="left" if column == "model" else "right")
-    for _, row in result.aggregate.ranking.iterrows():
+    digits = 0 if aggregate.ranking["score"].abs().max() >= 500 else 1  # Elo-scale ratings: whole numbers
+    for _, row in aggregate.ranking.iterrows():
         extra = scores.loc[row["model"]] if row["model"] in scores.index else {}
+        cells = [
+            _interval(extra, column, *(("ci_low", "ci_high") if column == "score" else ("", "")), 1)
+            for column in aggregate.columns.values()
+        ]
         table.add_row(
-            str(row["rank"]), escape(str(row["model"])), _interval(row, "score", "ci_low", "ci_high", 0),
-            _interval(extra, "score", "ci_low", "ci_high", 1),
-            _interval(extra, "win_rate", "", "", 1), _interval(extra, "expected_reward", "", "", 1),
-            str(row["n"]), str(int(extra.get("invalid", 0)) if len(extra) else 0),
+            str(row["rank"]), escape(str(row["model"])), _interval(row, "score", "ci_low", "ci_high", digits),
+            *cells, str(row["n"]), str(int(extra.get("invalid", 0)) if len(extra) else 0),
         )
     console.print(table)
     summary = result.aggregate.summary

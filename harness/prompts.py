@@ -3,7 +3,9 @@
 Templates live in `prompts/` (shipped inside the wheel as `harness_prompts`) and next to task
 files; a task's own directory is searched first, so a custom template can `{% extends %}` a
 built-in one. A template defines `{% block system %}` (optional) and `{% block user %}`; a
-template without blocks is the user message as a whole.
+template without blocks is the user message as a whole. Worked examples for small judges go in
+blocks `example_1_user`, `example_1_assistant`, `example_2_user`, ...: they become chat turns
+between the system and the user message.
 
 Answers under evaluation are untrusted. The `fence` filter wraps them in tags carrying a nonce
 derived from their own text, so an answer cannot close its fence early (it would have to contain
@@ -24,6 +26,9 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from harness.errors import BadInput
 from harness.models import Message
+
+
+_EXAMPLE_BLOCK = re.compile(r"^example_(\d+)_(user|assistant)$")
 
 
 def builtin_prompt_dir() -> Path:
@@ -74,12 +79,16 @@ class PromptRenderer:
             blocks = context.blocks
             if "user" not in blocks:
                 return (Message(role="user", content=whole.strip()),)
-            messages = []
-            for role in ("system", "user"):
-                if role in blocks:
-                    text = "".join(blocks[role][0](context)).strip()
-                    if text:
-                        messages.append(Message(role=role, content=text))
+            def block_text(name: str) -> str:
+                return "".join(blocks[name][0](context)).strip()
+
+            examples = sorted(
+                (int(m.group(1)), 0 if m.group(2) == "user" else 1, name, m.group(2))
+                for name in blocks if (m := _EXAMPLE_BLOCK.match(name))
+            )
+            turns = [("system", "system")] if "system" in blocks else []
+            turns += [(role, name) for _, _, name, role in examples] + [("user", "user")]
+            messages = [Message(role=role, content=text) for role, name in turns if (text := block_text(name))]
             return tuple(messages)
         except jinja2.UndefinedError as exc:
             raise BadInput(f"template {self.template_name}: {exc.message}") from None

@@ -35,6 +35,11 @@ class Aggregate:
     scores: pd.DataFrame
     ranking: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
+    #: How the CLI prints the result: the table's title, what the ranking's score is called,
+    #: and which scores.csv columns to show beside it (header -> column; "score" with its CI).
+    title: str = "ranking (95% bootstrap CI over items)"
+    rank_label: str = "score"
+    columns: dict[str, str] = field(default_factory=dict)
 
 
 class Task(ABC):

@@ -290,3 +290,21 @@ def test_pairwise_scale_lists_all_five_levels() -> None:
                                                   reasoning=False))[1].content
     for label in ("A>>B", "A>B", "A=B", "B>A", "B>>A"):
         assert f"[[{label}]]" in labels
+
+
+def test_example_blocks_become_turns_between_system_and_user(tmp_path: Path) -> None:
+    (tmp_path / "base.jinja").write_text(
+        "{% block system %}S{% endblock %}"
+        "{% block example_2_user %}Q2{% endblock %}{% block example_2_assistant %}A2{% endblock %}"
+        "{% block example_10_user %}Q10{% endblock %}{% block example_10_assistant %}{% endblock %}"
+        "{% block example_1_assistant %}A1{% endblock %}{% block example_1_user %}Q1 {{ x }}{% endblock %}"
+        "{% block user %}U {{ x }}{% endblock %}",
+        encoding="utf-8",
+    )
+    (tmp_path / "child.jinja").write_text('{% extends "base.jinja" %}{% block example_2_assistant %}B2{% endblock %}',
+                                          encoding="utf-8")
+    env = make_environment([tmp_path])
+    turns = [(m.role, m.content) for m in PromptRenderer(env, "child.jinja").render(x="!")]
+    # numbered in numeric order, user before assistant, empty turns dropped, inherited blocks kept
+    assert turns == [("system", "S"), ("user", "Q1 !"), ("assistant", "A1"), ("user", "Q2"), ("assistant", "B2"),
+                     ("user", "Q10"), ("user", "U !")]

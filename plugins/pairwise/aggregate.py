@@ -156,4 +156,8 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig):
         "baselines": config.baselines,
         **position_stats(battles),
     }
-    return Aggregate(scores=scores[SCORE_COLUMNS].reset_index(drop=True), ranking=ranking, summary=summary)
+    return Aggregate(
+        scores=scores[SCORE_COLUMNS].reset_index(drop=True), ranking=ranking, summary=summary,
+        title="ranking (Bradley-Terry, 95% bootstrap CI over items)", rank_label="rating",
+        columns={"score [CI]": "score", "win rate": "win_rate", "E[score]": "expected_reward"},
+    )

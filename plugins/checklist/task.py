@@ -1,0 +1,156 @@
+"""The checklist task: generate missing checklists (stage 1), judge answers against them (stage 2).
+
+A generated checklist is a verdict in the run's store (its `data` holds the questions), so every
+model and every rerun is judged against the same questions: stage 2 is rebuilt from the stored
+generation, never by asking the judge again.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from harness.errors import BadInput
+from harness.models import Item, JudgeRequest, JudgeResponse, OutputChoices, Sampling, Verdict
+from harness.prompts import PromptRenderer
+from harness.protocol import Aggregate, InvalidOutput, Task
+from harness_plugins.checklist.config import ChecklistConfig
+from harness_plugins.checklist.parsing import (
+    ANSWERS,
+    choice_p_yes,
+    parse_all,
+    parse_questions,
+    parse_single,
+    token_p_yes,
+)
+
+
+def generation_id(item_id: str) -> str:
+    return f"{item_id}::checklist"
+
+
+class ChecklistTask(Task):
+    version: ClassVar[str] = "1"
+    default_template: ClassVar[str | None] = "checklist_judge.jinja"
+    config: ChecklistConfig
+
+    def check(self) -> None:
+        missing = [item.id for item in self.items if not item.checklist]
+        if missing and not self.config.generate:
+            shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+            raise BadInput(
+                f"options.generate: false, but {len(missing)} item(s) have no checklist ({shown})"
+            )
+        self._by_id = {item.id: item for item in self.items}
+        self._generator: PromptRenderer | None = None
+        if missing:
+            self._generator = PromptRenderer(self.prompts.template.environment, self.config.generate_template)
+
+    # -- requests ---------------------------------------------------------------------------------
+    def build_requests(self) -> list[JudgeRequest]:
+        requests: list[JudgeRequest] = []
+        for item in self.items:
+            if item.checklist:
+                requests.extend(self._judge_requests(item, list(item.checklist), "dataset"))
+            else:
+                requests.append(self._generation_request(item))
+        return requests
+
+    def next_requests(self, results: dict[str, Verdict]) -> list[JudgeRequest]:
+        requests: list[JudgeRequest] = []
+        for item in self.items:
+            if item.checklist:
+                continue
+            verdict = results.get(generation_id(item.id))
+            if verdict is None or verdict.status != "ok":
+                continue
+            requests.extend(self._judge_requests(item, list(verdict.data["questions"]), "generated"))
+        return requests
+
+    def _generation_request(self, item: Item) -> JudgeRequest:
+        cfg = self.config
+        assert self._generator is not None
+        messages = self._generator.render(
+            instruction=item.instruction,
+            conversation=[m.model_dump() for m in item.conversation],
+            reference=item.reference,
+            category=item.category,
+            max_questions=cfg.max_questions,
+        )
+        return JudgeRequest(
+            id=generation_id(item.id),
+            item_id=item.id,
+            messages=messages,
+            sampling=Sampling(temperature=cfg.temperature, max_tokens=cfg.generate_max_tokens),
+            meta={"stage": "generate", "category": item.category},
+        )
+
+    def _judge_requests(self, item: Item, questions: list[str], source: str) -> list[JudgeRequest]:
+        cfg = self.config
+        constrained = cfg.mode == "each" and not cfg.reasoning
+        sampling = Sampling(
+            temperature=cfg.temperature,
+            max_tokens=min(cfg.max_tokens, 8) if constrained else cfg.max_tokens,
+            logprobs=cfg.logprobs,
+            top_logprobs=cfg.top_logprobs if cfg.logprobs else 0,
+        )
+        constraint = OutputChoices(choices=ANSWERS) if constrained else None
+        base = {"stage": "judge", "category": item.category, "source": source}
+        requests = []
+        for model, answer in item.answers.items():
+            common = dict(
+                instruction=item.instruction,
+                conversation=[m.model_dump() for m in item.conversation],
+                reference=item.reference,
+                category=item.category,
+                answer=answer,
+                mode=cfg.mode,
+                reasoning=cfg.reasoning,
+            )
+            if cfg.mode == "all":
+                requests.append(JudgeRequest(
+                    id=f"{item.id}::judge::{model}",
+                    item_id=item.id,
+                    messages=self.prompts.render(questions=questions, question=None, **common),
+                    sampling=sampling,
+                    meta={**base, "model": model, "questions": questions},
+                ))
+                continue
+            for index, question in enumerate(questions):
+                requests.append(JudgeRequest(
+                    id=f"{item.id}::judge::{model}::q{index + 1}",
+                    item_id=item.id,
+                    messages=self.prompts.render(questions=questions, question=question, **common),
+                    sampling=sampling,
+                    constraint=constraint,
+                    meta={**base, "model": model, "question_index": index, "question": question},
+                ))
+        return requests
+
+    # -- parsing ----------------------------------------------------------------------------------
+    def parse(self, request: JudgeRequest, response: JudgeResponse) -> dict[str, Any]:
+        stage = request.meta.get("stage")
+        if stage == "generate":
+            return {"questions": parse_questions(response.text, self.config.max_questions)}
+        if stage != "judge":
+            raise InvalidOutput(f"unknown request stage {stage!r}")
+        if self.config.mode == "all":
+            parsed = parse_all(response.text, len(request.meta["questions"]))
+            answers = [answer for answer, _ in parsed]
+            p_yes = [token_p_yes(response, offset) for _, offset in parsed]
+            data: dict[str, Any] = {"answers": answers}
+            if all(p is not None for p in p_yes):
+                data["p_yes"] = p_yes
+            return data
+        answer, offset = parse_single(response.text, self.config.reasoning)
+        data = {"answer": answer}
+        p = choice_p_yes(response) if request.constraint is not None else None
+        if p is None:
+            p = token_p_yes(response, offset)
+        if p is not None:
+            data["p_yes"] = p
+        return data
+
+    def aggregate(self, verdicts: list[Verdict]) -> Aggregate:
+        from harness_plugins.checklist.aggregate import aggregate_checklist  # pandas/scipy: only when needed
+
+        return aggregate_checklist(verdicts, self.items, self.config)
