@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
@@ -49,6 +50,8 @@ class Task(ABC):
     version: ClassVar[str] = "1"
     #: The template used when the task file names none (a file in prompts/).
     default_template: ClassVar[str | None] = None
+    #: The task file's directory, where relative paths in its options are looked up first.
+    base_dir: Path | None = None
 
     def __init__(self, spec: TaskSpec, config: BaseModel, items: list[Item], prompts: PromptRenderer):
         self.spec = spec

@@ -90,6 +90,7 @@ def load_task(
             raise BadInput("--limit must be at least 1")
         items = items[:limit]
     task = kind.task_class(spec, config, items, renderer)
+    task.base_dir = base_dir
     try:
         task.check()
     except BadInput as exc:

@@ -23,10 +23,12 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     return zipfile.ZipFile(path)
 
 
-def test_default_prompts_ship_inside_the_wheel(wheel: zipfile.ZipFile) -> None:
+def test_default_prompts_and_rubric_library_ship_inside_the_wheel(wheel: zipfile.ZipFile) -> None:
     names = set(wheel.namelist())
-    for template in (REPO / "prompts").glob("*.jinja"):
-        assert f"harness_prompts/{template.name}" in names
+    shipped = [*(REPO / "prompts").glob("*.jinja"), REPO / "prompts" / "rubrics.yaml"]
+    assert len(shipped) > 2
+    for path in shipped:
+        assert f"harness_prompts/{path.name}" in names
 
 
 def test_no_top_level_plugins_package(wheel: zipfile.ZipFile) -> None:
@@ -39,6 +41,7 @@ def test_builtins_are_entry_points_of_the_harness_group(wheel: zipfile.ZipFile) 
     (entry_points,) = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
     text = wheel.read(entry_points).decode()
     section = text.split("[harness]", 1)[1].split("\n[", 1)[0]
-    assert "pairwise = harness_plugins.pairwise" in section
+    for protocol in ("pairwise", "rubric", "checklist"):
+        assert f"{protocol} = harness_plugins.{protocol}" in section
     assert "judges = harness.judges.builtin" in section
     assert "harness = harness.cli:main" in text
