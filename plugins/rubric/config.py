@@ -103,7 +103,7 @@ class RubricConfig(BaseModel):
     rubric: Rubric | None = None
     rubric_name: str | None = None
     #: A rubric library (YAML mapping name -> {criterion, scores}); a relative path is looked up
-    #: next to the task file first, then in the current directory.
+    #: next to the task file first, then among the built-in prompts (prompts/rubrics.yaml).
     rubric_file: str = "rubrics.yaml"
     #: prometheus (1-5, with reference), wb_score (1-10; adds wb_score and wb_score_adjusted),
     #: mt_bench (1-10 single grading). Supplies the rubric unless rubric/rubric_name is given.
