@@ -1,0 +1,175 @@
+"""Judge-call throughput of the real runner path against a loopback OpenAI-compatible server.
+
+    python bench/judge_throughput.py [--calls 5000] [--concurrency 64] [--latency 0.05] [--reps 3]
+
+The server answers every call after a fixed latency and never faults, so the ideal rate is
+concurrency / latency (64 / 0.05 s = 1,280 calls/s); what the harness achieves below that is its
+own overhead. Calls go through `harness.execute.run_task` with an `openai:MODEL` judge pointed at
+the server (progress off, judgment cache off), on a generated pairwise dataset of calls / 2 items
+x 2 models (one pair, both orders).
+
+CPU per call is `time.process_time()` of this process over the whole `run_task` (loading,
+judging, aggregation, exports) divided by the calls. With the server in a thread of this process
+that includes the server's own CPU; with the server in a separate process (multiprocessing) it is
+the harness's alone. Each configuration is run `--reps` times and the median reported.
+
+The `aiohttp` transport is the OpenAI backend's `options.transport`; neither the CLI, a task file
+nor RunOptions can set judge options, so the script registers a judge backend `openai-aiohttp`
+through the judges hook (the same OpenAIBackend class, built with that option).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness.execute import RunOptions, run_task
+from harness.hookspecs import hookimpl
+from harness.judges.openai_compat import OpenAIBackend
+from harness.models import JudgeSpec
+from harness.plugins import load_plugins
+from harness.testing import OpenAIServer, Reply
+
+
+def responder(body: dict[str, Any]) -> Reply:
+    return Reply(text="The first answer is better. [[2]]")
+
+
+class AiohttpTransport:
+    """Registers `openai-aiohttp`: OpenAIBackend with options.transport = aiohttp."""
+
+    @hookimpl
+    def harness_register_judges(self, register: Callable[..., None]) -> None:
+        def factory(spec: JudgeSpec) -> OpenAIBackend:
+            return OpenAIBackend(spec.model_copy(update={"options": {**spec.options, "transport": "aiohttp"}}))
+
+        register("openai-aiohttp", factory)
+
+
+def write_task(directory: Path, calls: int) -> Path:
+    items = calls // 2  # one pair (a, b), two orders per item
+    data = directory / "data.jsonl"
+    with data.open("w", encoding="utf-8") as handle:
+        for i in range(items):
+            handle.write(json.dumps({
+                "id": f"q{i:05d}", "instruction": f"Benchmark question {i}: summarise topic {i % 97}.",
+                "answers": {"a": f"Answer A to question {i}.", "b": f"A longer answer B to question {i}."},
+            }) + "\n")
+    task = directory / "task.yaml"
+    task.write_text(json.dumps({
+        "name": "bench", "protocol": "pairwise", "dataset": {"path": data.name}, "judge": "openai:bench",
+        "options": {"n_bootstrap": 100},
+    }), encoding="utf-8")
+    return task
+
+
+def _serve(latency: float, conn: Any) -> None:
+    """Child process: run the server until told to stop, then report its counters."""
+    with OpenAIServer(responder, latency_s=latency) as server:
+        conn.send(server.base_url)
+        conn.recv()
+        conn.send({"requests": len(server.requests), "max_in_flight": server.max_in_flight,
+                   "cpu_s": time.process_time()})
+
+
+class ThreadServer:
+    def __init__(self, latency: float):
+        self.server = OpenAIServer(responder, latency_s=latency)
+        self.base_url = self.server.base_url
+        self._seen = 0
+
+    def counters(self) -> dict[str, Any]:
+        total = len(self.server.requests)
+        new, self._seen = total - self._seen, total
+        return {"requests": new, "max_in_flight": self.server.max_in_flight, "cpu_s": None}
+
+    def close(self) -> None:
+        self.server.close()
+
+
+class ProcessServer:
+    def __init__(self, latency: float):
+        self.conn, child = mp.Pipe()
+        self.proc = mp.get_context("spawn").Process(target=_serve, args=(latency, child), daemon=True)
+        self.proc.start()
+        self.base_url = self.conn.recv()
+
+    def counters(self) -> dict[str, Any]:
+        self.conn.send("stop")
+        return self.conn.recv()
+
+    def close(self) -> None:
+        self.proc.join(10)
+
+
+def one_run(task: Path, server_kind: str, transport: str, args: argparse.Namespace) -> dict[str, Any]:
+    server = ThreadServer(args.latency) if server_kind == "thread" else ProcessServer(args.latency)
+    judge = "openai:bench" if transport == "httpx" else "openai-aiohttp:bench"
+    plugins = load_plugins(extra=[AiohttpTransport()])
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            result = run_task(task, RunOptions(judge=judge, base_url=server.base_url, out=out, progress=False,
+                                               cache=False, concurrency=args.concurrency), plugins=plugins)
+            wall = time.perf_counter() - wall0
+            cpu = time.process_time() - cpu0
+            counters = server.counters()
+    finally:
+        server.close()
+    [invocation] = result.manifest["invocations"]
+    calls = invocation["calls"]
+    assert calls == counters["requests"] == args.calls, (calls, counters)
+    assert result.manifest["counts"]["ok"] == args.calls, result.manifest["counts"]
+    return {"calls": calls, "wall_s": wall, "judge_wall_s": invocation["wall_s"], "cpu_s": cpu,
+            "server_cpu_s": counters["cpu_s"], "max_in_flight": counters["max_in_flight"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    ideal = args.concurrency / args.latency
+    print(f"python {sys.version.split()[0]}; {args.calls} calls, concurrency {args.concurrency}, "
+          f"server latency {args.latency * 1000:g} ms, ideal {ideal:,.0f} calls/s; median of {args.reps} runs")
+    rows = []
+    with tempfile.TemporaryDirectory() as workdir:
+        task = write_task(Path(workdir), args.calls)
+        for transport in ("httpx", "aiohttp"):
+            for server_kind in ("thread", "process"):
+                runs = [one_run(task, server_kind, transport, args) for _ in range(args.reps)]
+                med = {key: statistics.median(r[key] for r in runs)
+                       for key in ("wall_s", "judge_wall_s", "cpu_s")}
+                server_cpu = [r["server_cpu_s"] for r in runs if r["server_cpu_s"] is not None]
+                calls = runs[0]["calls"]
+                rate = calls / med["judge_wall_s"]
+                rows.append((transport, server_kind, calls, med["wall_s"], med["judge_wall_s"], rate, rate / ideal,
+                             1e3 * med["cpu_s"] / calls,
+                             1e3 * statistics.median(server_cpu) / calls if server_cpu else None,
+                             max(r["max_in_flight"] for r in runs)))
+                print(f"  {transport}/{server_kind}: walls {[round(r['wall_s'], 2) for r in runs]}", flush=True)
+    header = ("transport", "server", "calls", "wall s", "judging s", "calls/s", "of ideal", "CPU ms/call",
+              "server CPU ms/call", "max in flight")
+    print()
+    print(" | ".join(header))
+    for t, s, calls, wall, jwall, rate, ratio, cpu, scpu, mif in rows:
+        cpu_note = f"{cpu:.3f}" + (" (incl. server)" if s == "thread" else "")
+        print(" | ".join([t, s, str(calls), f"{wall:.2f}", f"{jwall:.2f}", f"{rate:,.0f}", f"{ratio:.0%}", cpu_note,
+                          f"{scpu:.3f}" if scpu is not None else "-", str(mif)]))
+    print("\ncalls/s = calls / judging wall time (run.json invocation wall_s); wall s = whole run_task "
+          "(load, judge, aggregate with 100 bootstrap resamples, export); CPU = time.process_time() of the "
+          "harness process over run_task.")
+
+
+if __name__ == "__main__":
+    main()
