@@ -6,10 +6,10 @@ say "1. YES" as often as it likes: it never reaches these parsers.
 
 from __future__ import annotations
 
-import math
 import re
 
-from harness.models import JudgeResponse, TokenLogprob
+from harness.logprobs import normalized, softmax, symbol_mass, token_at
+from harness.models import JudgeResponse
 from harness.protocol import InvalidOutput
 
 ANSWERS = ("YES", "NO")
@@ -81,12 +81,8 @@ def choice_p_yes(response: JudgeResponse) -> float | None:
     scores = response.choice_logprobs or {}
     if "YES" not in scores or "NO" not in scores:
         return None
-    yes, no = scores["YES"], scores["NO"]
-    if not (math.isfinite(yes) or math.isfinite(no)):
-        return None
-    top = max(yes, no)
-    p_yes, p_no = math.exp(yes - top), math.exp(no - top)
-    return round(p_yes / (p_yes + p_no), 6)
+    probs = softmax({"YES": scores["YES"], "NO": scores["NO"]})
+    return None if probs is None else round(probs["YES"], 6)
 
 
 def token_p_yes(response: JudgeResponse, offset: int) -> float | None:
@@ -96,25 +92,8 @@ def token_p_yes(response: JudgeResponse, offset: int) -> float | None:
     """
     if not response.logprobs:
         return None
-    token = _token_at(response.logprobs, response.text, offset)
+    token = token_at(response.logprobs, response.text, offset)
     if token is None or token.token.strip().upper() not in ANSWERS:
         return None
-    candidates = dict(token.top)
-    candidates.setdefault(token.token, token.logprob)
-    mass = {"YES": 0.0, "NO": 0.0}
-    for text, logprob in candidates.items():
-        word = text.strip().upper()
-        if word in mass and math.isfinite(logprob):
-            mass[word] += math.exp(logprob)
-    total = mass["YES"] + mass["NO"]
-    return round(mass["YES"] / total, 6) if total > 0 else None
-
-
-def _token_at(tokens: tuple[TokenLogprob, ...], text: str, offset: int) -> TokenLogprob | None:
-    position = 0
-    for token in tokens:
-        end = position + len(token.token)
-        if position <= offset < end:
-            return token if text[position:end] == token.token else None
-        position = end
-    return None
+    probs = normalized(symbol_mass(token, {a: a for a in ANSWERS}, normalize=lambda t: t.strip().upper()))
+    return None if probs is None else round(probs.get("YES", 0.0), 6)

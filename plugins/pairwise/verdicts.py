@@ -15,11 +15,11 @@ invalid rather than a guess.
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Literal
 
-from harness.models import JudgeResponse, TokenLogprob
+from harness.logprobs import normalized, symbol_mass, token_at
+from harness.models import JudgeResponse
 from harness.protocol import InvalidOutput
 
 LEVELS: tuple[str, ...] = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
@@ -83,32 +83,11 @@ def level_distribution(
     """
     if not response.logprobs:
         return None
-    token = _token_at(response.logprobs, response.text, mark_offset)
+    token = token_at(response.logprobs, response.text, mark_offset)
     if token is None or token.token.strip() not in symbols:
         return None
-    candidates = dict(token.top)
-    candidates.setdefault(token.token, token.logprob)
-    probs: dict[str, float] = {}
-    for text, logprob in candidates.items():
-        symbol = text.strip()
-        if symbol in symbols and math.isfinite(logprob):
-            level = symbols[symbol]
-            probs[level] = probs.get(level, 0.0) + math.exp(logprob)
-    total = sum(probs.values())
-    if total <= 0:
-        return None
-    return {level: round(probs.get(level, 0.0) / total, 6) for level in LEVELS}
-
-
-def _token_at(tokens: tuple[TokenLogprob, ...], text: str, offset: int) -> TokenLogprob | None:
-    """The generated token covering character `offset` of the output, if tokens spell the text."""
-    position = 0
-    for token in tokens:
-        end = position + len(token.token)
-        if position <= offset < end:
-            return token if text[position:end] == token.token else None
-        position = end
-    return None
+    probs = normalized(symbol_mass(token, symbols))
+    return None if probs is None else {level: round(probs.get(level, 0.0), 6) for level in LEVELS}
 
 
 def apply_length_rule(level: str, len_a: int, len_b: int, k: int) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 
+from harness.logprobs import softmax, token_span
 from harness.models import JudgeResponse, TokenLogprob
 from harness.protocol import InvalidOutput
 
@@ -53,21 +54,17 @@ def choice_distribution(response: JudgeResponse, scale: list[int]) -> dict[int, 
     logps: dict[int, float] = {}
     for choice, logprob in response.choice_logprobs.items():
         m = re.fullmatch(r"\[\[(\d+)\]\]", choice.strip())
-        if m and int(m.group(1)) in scale and math.isfinite(logprob):
+        if m and int(m.group(1)) in scale:
             logps[int(m.group(1))] = logprob
-    if not logps:
-        return None
-    top = max(logps.values())
-    weights = {s: math.exp(lp - top) for s, lp in logps.items()}
-    total = sum(weights.values())
-    return {s: weights.get(s, 0.0) / total for s in scale}
+    probs = softmax(logps)
+    return None if probs is None else {s: probs.get(s, 0.0) for s in scale}
 
 
 def token_distribution(response: JudgeResponse, offset: int, score: int, scale: list[int]) -> dict[int, float] | None:
     """P(score) from the top logprobs at the token holding the first digit of the parsed score."""
     if not response.logprobs:
         return None
-    found = _token_index(response.logprobs, response.text, offset)
+    found = token_span(response.logprobs, response.text, offset)
     if found is None:
         return None
     index, start = found
@@ -154,14 +151,3 @@ def _continuations(following: TokenLogprob, digits: str, scale: list[int]) -> di
     if total <= 0:
         return None
     return {value: p / total for value, p in mass.items()}
-
-
-def _token_index(tokens: tuple[TokenLogprob, ...], text: str, offset: int) -> tuple[int, int] | None:
-    """The index and start of the generated token covering character `offset`, if tokens spell the text."""
-    position = 0
-    for index, token in enumerate(tokens):
-        end = position + len(token.token)
-        if position <= offset < end:
-            return (index, position) if text[position:end] == token.token else None
-        position = end
-    return None
