@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="run directory (default results/<task>/<timestamp>); reuse it to resume")
     run.add_argument("--limit", type=int, help="judge only the first N items")
     run.add_argument("--concurrency", type=int, help="calls in flight at once for this judge")
+    run.add_argument("--judge-timeout", type=float, metavar="SECONDS", help="give up on one judge call after this long")
+    run.add_argument("--judge-option", dest="judge_options", action="append", default=[], metavar="KEY=VALUE",
+                     help="a backend setting, e.g. --judge-option n_ctx=8192 or --judge-option transport=aiohttp")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a task file field, e.g. --set options.length_k=500")
     run.add_argument("--no-progress", action="store_true", help="no progress display")
@@ -97,12 +100,29 @@ def _run(args: argparse.Namespace, plugins) -> int:  # noqa: ANN001
         judge=args.judge, base_url=args.base_url, out=args.out, limit=args.limit, concurrency=args.concurrency,
         overrides=tuple(args.overrides), progress=not args.no_progress,
         cache=not args.no_cache, refresh=args.refresh, max_calls=args.max_calls,
+        judge_timeout_s=args.judge_timeout, judge_options=_key_values(args.judge_options, "--judge-option"),
     )
     if args.max_calls is not None and args.max_calls < 1:
         raise BadInput("--max-calls must be at least 1")
     result = run_task(args.task, options, plugins)
     print_run_result(result)
     return 0
+
+
+def _key_values(pairs: list[str], flag: str) -> dict[str, object]:
+    """`KEY=VALUE` strings into a dict, values read as YAML scalars (8192 -> int, true -> bool)."""
+    import yaml
+
+    result: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"{flag} {pair!r}: expected KEY=VALUE")
+        try:
+            result[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            result[key.strip()] = value
+    return result
 
 
 if __name__ == "__main__":

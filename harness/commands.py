@@ -34,7 +34,8 @@ def list_tasks(directory: Path, plugins: LoadedPlugins) -> int:
             table.add_row(escape(path.name), "", "", "", "", f"[red]invalid: {escape(str(exc))}[/red]")
             continue
         protocol = spec.protocol if spec.protocol in known else f"{spec.protocol} (not loaded)"
-        cells = (path.name, spec.name, protocol, spec.judge, spec.dataset.path, spec.description)
+        judge = spec.judge if isinstance(spec.judge, str) else spec.judge.spec
+        cells = (path.name, spec.name, protocol, judge, spec.dataset.path, spec.description)
         table.add_row(*(escape(cell) for cell in cells))  # user text, never rich markup
     _console().print(table)
     return 0

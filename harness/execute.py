@@ -13,7 +13,7 @@ import json
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,9 @@ class RunOptions:
     out: str | Path | None = None
     limit: int | None = None
     concurrency: int | None = None
+    #: Judge settings from the command line: timeout and backend options (`--judge-option k=v`).
+    judge_timeout_s: float | None = None
+    judge_options: dict[str, Any] = field(default_factory=dict)
     overrides: tuple[str, ...] = ()
     progress: bool = True
     retry: RetryPolicy = RetryPolicy()
@@ -136,7 +139,20 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
 
 
 def _judge_spec(loaded: LoadedTask, options: RunOptions) -> JudgeSpec:
-    settings: dict[str, Any] = {}
+    """The task's judge, then the command line on top: --judge replaces the spec (and drops the
+    task's settings for a different backend), --base-url, --concurrency and --judge-* override."""
+    task_judge = loaded.spec.judge
+    spec = task_judge if isinstance(task_judge, str) else task_judge.spec
+    settings: dict[str, Any] = {} if isinstance(task_judge, str) else task_judge.settings
+    if options.judge and options.judge.partition(":")[0] != spec.partition(":")[0]:
+        settings = {}
+    spec = options.judge or spec
+    if options.judge_timeout_s is not None:
+        if options.judge_timeout_s <= 0:
+            raise BadInput("--judge-timeout must be positive")
+        settings["timeout_s"] = options.judge_timeout_s
+    if options.judge_options:
+        settings["options"] = {**settings.get("options", {}), **options.judge_options}
     if options.base_url:
         settings["base_url"] = options.base_url
     if options.concurrency:
@@ -144,7 +160,7 @@ def _judge_spec(loaded: LoadedTask, options: RunOptions) -> JudgeSpec:
             raise BadInput("--concurrency must be at least 1")
         settings["concurrency"] = options.concurrency
     try:
-        return JudgeSpec.parse(options.judge or loaded.spec.judge, **settings)
+        return JudgeSpec.parse(spec, **settings)
     except ValueError as exc:
         raise BadInput(f"--judge: {exc}") from None
 

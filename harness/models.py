@@ -63,6 +63,22 @@ class DatasetSpec(BaseModel):
     models: list[str] | None = None
 
 
+class JudgeSettings(BaseModel):
+    """A judge in a task file written out in full: the spec plus the backend's settings."""
+
+    model_config = ConfigDict(extra="forbid")
+    spec: str
+    base_url: str | None = None
+    concurrency: int | None = Field(default=None, ge=1)
+    timeout_s: float | None = Field(default=None, gt=0)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Only what the task file set, so JudgeSpec keeps its defaults for the rest."""
+        return self.model_dump(exclude={"spec"}, exclude_none=True, exclude_defaults=True)
+
+
 class TaskSpec(BaseModel):
     """A task file after validation. `options` is checked by the protocol plugin's own model."""
 
@@ -70,7 +86,8 @@ class TaskSpec(BaseModel):
     name: str
     protocol: str
     dataset: DatasetSpec
-    judge: str = "local"
+    #: `local`, `openai:gpt-4o`, ... or a mapping {spec, base_url, concurrency, timeout_s, options}.
+    judge: str | JudgeSettings = "local"
     template: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     description: str = ""
