@@ -11,13 +11,50 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.models import OutputChoices, Sampling
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from harness.models import Item, JudgeRequest, JudgeResponse, TaskSpec, Verdict
     from harness.prompts import PromptRenderer
+
+
+class JudgeOptions(BaseModel):
+    """Options every judge protocol shares; a protocol's options model extends it.
+
+    `reasoning` off means the judge gives its answer only, constrained to the protocol's exact
+    choices where the backend can (the embedded judge then scores every choice exactly), which
+    suits very small judges.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Let the judge explain before its answer.
+    reasoning: bool = True
+    max_tokens: int = Field(default=1024, ge=1)
+    temperature: float = Field(default=0.0, ge=0)
+    #: Ask for token logprobs, from which protocols derive distributions and expected scores.
+    logprobs: bool = True
+    top_logprobs: int = Field(default=10, ge=1, le=20)
+    #: Bootstrap rounds (over items) for every interval, and their seed.
+    n_bootstrap: int = Field(default=1000, ge=0)
+    seed: int = 0
+
+    def request_shape(
+        self, choices: tuple[str, ...] | None, *, short_max_tokens: int = 16
+    ) -> tuple[Sampling, OutputChoices | None]:
+        """Sampling parameters and output constraint of a judge call; with `choices` the answer
+        is one of them, so a few tokens suffice."""
+        sampling = Sampling(
+            temperature=self.temperature,
+            max_tokens=min(self.max_tokens, short_max_tokens) if choices else self.max_tokens,
+            logprobs=self.logprobs,
+            top_logprobs=self.top_logprobs if self.logprobs else 0,
+        )
+        return sampling, (OutputChoices(choices=choices) if choices else None)
 
 
 class InvalidOutput(Exception):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from harness.errors import BadInput
-from harness.models import Item, JudgeRequest, JudgeResponse, OutputChoices, Sampling, Verdict
+from harness.models import Item, JudgeRequest, JudgeResponse, Sampling, Verdict
 from harness.prompts import PromptRenderer
 from harness.protocol import Aggregate, InvalidOutput, Task
 from harness_plugins.checklist.config import ChecklistConfig
@@ -87,13 +87,7 @@ class ChecklistTask(Task):
     def _judge_requests(self, item: Item, questions: list[str], source: str) -> list[JudgeRequest]:
         cfg = self.config
         constrained = cfg.mode == "each" and not cfg.reasoning
-        sampling = Sampling(
-            temperature=cfg.temperature,
-            max_tokens=min(cfg.max_tokens, 8) if constrained else cfg.max_tokens,
-            logprobs=cfg.logprobs,
-            top_logprobs=cfg.top_logprobs if cfg.logprobs else 0,
-        )
-        constraint = OutputChoices(choices=ANSWERS) if constrained else None
+        sampling, constraint = cfg.request_shape(ANSWERS if constrained else None, short_max_tokens=8)
         base = {"stage": "judge", "category": item.category, "source": source}
         requests = []
         for model, answer in item.answers.items():

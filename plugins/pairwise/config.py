@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from harness.protocol import JudgeOptions
 
 
-class PairwiseConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PairwiseConfig(JudgeOptions):
 
     #: Compare every model against these (WildBench uses three); empty = all pairs.
     baselines: list[str] = Field(default_factory=list)
@@ -25,15 +26,5 @@ class PairwiseConfig(BaseModel):
     #: single verdict (AlpacaEval's weighted judge). Averaged over both orders, this cancels a
     #: judge's first-position preference; verdicts without logprobs count as certain.
     soft: bool = False
-    #: Let the judge explain before its verdict. Off: the output is the verdict only (constrained
-    #: where the backend can), which suits very small judges.
-    reasoning: bool = True
     #: Show the item's checklist (from the dataset) to the judge as guidance, as WildBench does.
     use_checklist: bool = False
-    max_tokens: int = Field(default=1024, ge=1)
-    temperature: float = Field(default=0.0, ge=0)
-    #: Ask for token logprobs to derive P(each level) and an expected reward.
-    logprobs: bool = True
-    top_logprobs: int = Field(default=10, ge=1, le=20)
-    n_bootstrap: int = Field(default=1000, ge=0)
-    seed: int = 0

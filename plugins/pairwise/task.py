@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from harness.errors import BadInput
-from harness.models import JudgeRequest, JudgeResponse, OutputChoices, Sampling, Verdict
+from harness.models import JudgeRequest, JudgeResponse, Verdict
 from harness.protocol import Aggregate, Task
 from harness_plugins.pairwise.config import PairwiseConfig
 from harness_plugins.pairwise.pairs import choose_pairs
@@ -32,15 +32,7 @@ class PairwiseTask(Task):
 
     def build_requests(self) -> list[JudgeRequest]:
         cfg = self.config
-        choices = None if cfg.reasoning else verdict_choices(cfg.verdict_format)
-        constrained = choices is not None
-        sampling = Sampling(
-            temperature=cfg.temperature,
-            max_tokens=min(cfg.max_tokens, 16) if constrained else cfg.max_tokens,
-            logprobs=cfg.logprobs,
-            top_logprobs=cfg.top_logprobs if cfg.logprobs else 0,
-        )
-        constraint = OutputChoices(choices=choices) if choices else None
+        sampling, constraint = cfg.request_shape(None if cfg.reasoning else verdict_choices(cfg.verdict_format))
         requests = []
         for item in self.items:
             for first, second in self.pairs:

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from harness.protocol import JudgeOptions
+
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-|~|\.\.)\s*(\d+)\s*$")
 
 
@@ -95,8 +97,7 @@ def _levels(scores: dict[int | str, str]) -> list[ScoreLevel]:
 Preset = Literal["prometheus", "wb_score", "mt_bench"]
 
 
-class RubricConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RubricConfig(JudgeOptions):
 
     #: The rubric inline ({criterion, scores}); or `rubric_name` from the library `rubric_file`;
     #: or a preset's own rubric.
@@ -112,15 +113,7 @@ class RubricConfig(BaseModel):
     use_reference: bool = True
     #: Show the item's checklist to the judge as guidance (WildBench).
     use_checklist: bool = False
-    #: Feedback, then the score. Off: the score only, constrained to [[min]]..[[max]] where the
-    #: backend can (exact P(score) on the embedded judge); suits very small judges.
-    reasoning: bool = True
-    max_tokens: int = Field(default=1024, ge=1)
-    temperature: float = Field(default=0.0, ge=0)
-    logprobs: bool = True
     top_logprobs: int = Field(default=20, ge=1, le=20)
-    n_bootstrap: int = Field(default=1000, ge=0)
-    seed: int = 0
 
     @model_validator(mode="after")
     def _one_rubric(self) -> RubricConfig:

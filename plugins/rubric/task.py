@@ -9,7 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from harness.errors import BadInput
-from harness.models import JudgeRequest, JudgeResponse, OutputChoices, Sampling, Verdict
+from harness.models import JudgeRequest, JudgeResponse, Verdict
 from harness.prompts import builtin_prompt_dir
 from harness.protocol import Aggregate, Task
 from harness_plugins.rubric.config import Rubric, RubricConfig
@@ -60,14 +60,7 @@ class RubricTask(Task):
     def build_requests(self) -> list[JudgeRequest]:
         cfg = self.config
         scale = self.rubric.scale
-        choices = None if cfg.reasoning else score_choices(scale)
-        sampling = Sampling(
-            temperature=cfg.temperature,
-            max_tokens=min(cfg.max_tokens, 16) if choices else cfg.max_tokens,
-            logprobs=cfg.logprobs,
-            top_logprobs=cfg.top_logprobs if cfg.logprobs else 0,
-        )
-        constraint = OutputChoices(choices=choices) if choices else None
+        sampling, constraint = cfg.request_shape(None if cfg.reasoning else score_choices(scale))
         rubric = {
             "criterion": self.rubric.criterion,
             "levels": [{"label": lv.label, "low": lv.low, "high": lv.high, "description": lv.description}
