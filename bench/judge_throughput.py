@@ -13,9 +13,8 @@ judging, aggregation, exports) divided by the calls. With the server in a thread
 that includes the server's own CPU; with the server in a separate process (multiprocessing) it is
 the harness's alone. Each configuration is run `--reps` times and the median reported.
 
-The `aiohttp` transport is the OpenAI backend's `options.transport`; neither the CLI, a task file
-nor RunOptions can set judge options, so the script registers a judge backend `openai-aiohttp`
-through the judges hook (the same OpenAIBackend class, built with that option).
+The `aiohttp` transport is the OpenAI backend's `options.transport`, set as a judge option (the
+CLI's `--judge-option transport=aiohttp`).
 """
 
 from __future__ import annotations
@@ -27,31 +26,15 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from harness.execute import RunOptions, run_task
-from harness.hookspecs import hookimpl
-from harness.judges.openai_compat import OpenAIBackend
-from harness.models import JudgeSpec
-from harness.plugins import load_plugins
 from harness.testing import OpenAIServer, Reply
 
 
 def responder(body: dict[str, Any]) -> Reply:
     return Reply(text="The first answer is better. [[2]]")
-
-
-class AiohttpTransport:
-    """Registers `openai-aiohttp`: OpenAIBackend with options.transport = aiohttp."""
-
-    @hookimpl
-    def harness_register_judges(self, register: Callable[..., None]) -> None:
-        def factory(spec: JudgeSpec) -> OpenAIBackend:
-            return OpenAIBackend(spec.model_copy(update={"options": {**spec.options, "transport": "aiohttp"}}))
-
-        register("openai-aiohttp", factory)
 
 
 def write_task(directory: Path, calls: int) -> Path:
@@ -112,13 +95,12 @@ class ProcessServer:
 
 def one_run(task: Path, server_kind: str, transport: str, args: argparse.Namespace) -> dict[str, Any]:
     server = ThreadServer(args.latency) if server_kind == "thread" else ProcessServer(args.latency)
-    judge = "openai:bench" if transport == "httpx" else "openai-aiohttp:bench"
-    plugins = load_plugins(extra=[AiohttpTransport()])
     try:
         with tempfile.TemporaryDirectory() as out:
             cpu0, wall0 = time.process_time(), time.perf_counter()
-            result = run_task(task, RunOptions(judge=judge, base_url=server.base_url, out=out, progress=False,
-                                               cache=False, concurrency=args.concurrency), plugins=plugins)
+            result = run_task(task, RunOptions(judge="openai:bench", base_url=server.base_url, out=out, progress=False,
+                                               cache=False, concurrency=args.concurrency,
+                                               judge_options={"transport": transport}))
             wall = time.perf_counter() - wall0
             cpu = time.process_time() - cpu0
             counters = server.counters()
