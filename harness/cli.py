@@ -110,19 +110,9 @@ def _run(args: argparse.Namespace, plugins) -> int:  # noqa: ANN001
 
 
 def _key_values(pairs: list[str], flag: str) -> dict[str, object]:
-    """`KEY=VALUE` strings into a dict, values read as YAML scalars (8192 -> int, true -> bool)."""
-    import yaml
+    from harness.tasks import parse_key_value
 
-    result: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise BadInput(f"{flag} {pair!r}: expected KEY=VALUE")
-        try:
-            result[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            result[key.strip()] = value
-    return result
+    return dict(parse_key_value(pair, flag) for pair in pairs)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ Everything that crosses a module boundary is one of these: they validate user in
 from __future__ import annotations
 
 import hashlib
-import re
 import json
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -221,7 +221,7 @@ class Verdict(BaseModel):
 
 #: Names of settings that hold credentials: `api_key`, `auth_token`, `Authorization`, `secret`...
 #: but not counts such as `max_tokens` or `top_k`.
-_SECRET_NAME = re.compile(r"(^|[_\-])(api_?key|key|token|secret|password|passwd|credentials?)$|authorization|cookie|secret")
+_SECRET_NAME = re.compile(r"(^|[_\-])(api_?key|key|token|password|passwd|credentials?)$|authorization|cookie|secret")
 
 
 def _looks_secret(name: str) -> bool:

@@ -110,16 +110,22 @@ def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
     return f"{loc}: {message}" if loc else message
 
 
-def _apply_override(raw: dict[str, Any], override: str) -> None:
-    key, sep, value = override.partition("=")
+def parse_key_value(text: str, flag: str) -> tuple[str, Any]:
+    """`KEY=VALUE` from the command line, the value read as YAML (8192 -> int, true -> bool,
+    [a, b] -> list; text that is not YAML stays text)."""
+    key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise BadInput(f"--set {override!r}: expected KEY=VALUE")
+        raise BadInput(f"{flag} {text!r}: expected KEY=VALUE")
     try:
-        parsed = yaml.safe_load(value)
+        return key.strip(), yaml.safe_load(value)
     except yaml.YAMLError:
-        parsed = value
+        return key.strip(), value
+
+
+def _apply_override(raw: dict[str, Any], override: str) -> None:
+    key, parsed = parse_key_value(override, "--set")
     node = raw
-    parts = key.strip().split(".")
+    parts = key.split(".")
     for part in parts[:-1]:
         child = node.get(part)
         if child is None:  # absent, or an empty section (`options:`)
