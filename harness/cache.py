@@ -32,18 +32,30 @@ def default_cache_path() -> Path:
     return base / "harness" / CACHE_FILE
 
 
+class CacheKeys:
+    """Cache keys for one judge and protocol version; the judge's part is built once per run."""
+
+    def __init__(self, spec: JudgeSpec, protocol_version: str):
+        judge = spec.public_dict()
+        self._fixed = {
+            "judge": {k: judge[k] for k in ("backend", "model", "base_url")},
+            "judge_options": judge["options"],
+            "protocol_version": protocol_version,
+        }
+
+    def __call__(self, request: JudgeRequest) -> str:
+        payload = {
+            **self._fixed,
+            "messages": [m.model_dump() for m in request.messages],
+            "sampling": request.sampling.model_dump(),
+            "constraint": request.constraint.model_dump() if request.constraint else None,
+        }
+        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
 def cache_key(spec: JudgeSpec, request: JudgeRequest, protocol_version: str) -> str:
-    judge = spec.public_dict()
-    payload = {
-        "judge": {k: judge[k] for k in ("backend", "model", "base_url")},
-        "judge_options": judge["options"],
-        "messages": [m.model_dump() for m in request.messages],
-        "sampling": request.sampling.model_dump(),
-        "constraint": request.constraint.model_dump() if request.constraint else None,
-        "protocol_version": protocol_version,
-    }
-    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
-    return hashlib.sha256(blob).hexdigest()
+    return CacheKeys(spec, protocol_version)(request)
 
 
 class JudgmentCache:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from harness.cache import JudgmentCache, cache_key
+from harness.cache import CacheKeys, JudgmentCache
 from harness.errors import BudgetReached, RunFailed
 from harness.judges.base import JudgeBackend, JudgeError, RequestRejected
 from harness.models import JudgeRequest, JudgeResponse, Verdict
@@ -80,6 +80,7 @@ class Runner:
         self.progress = progress
         self.stats = stats if stats is not None else CallStats()
         self.cache = cache
+        self._cache_key = CacheKeys(backend.spec, task.version) if cache else None
         self.max_calls = max_calls
 
     async def run(self, requests: list[JudgeRequest]) -> CallStats:
@@ -114,7 +115,7 @@ class Runner:
         return self.max_calls is not None and self.stats.calls >= self.max_calls
 
     async def _judge(self, request: JudgeRequest) -> Verdict:
-        key = cache_key(self.backend.spec, request, self.task.version) if self.cache else ""
+        key = self._cache_key(request) if self._cache_key else ""
         cached = self.cache.get(key) if self.cache else None
         if cached is not None:
             if self.progress is not None:
