@@ -28,10 +28,26 @@ EXPECTED_CALLS = LIMIT * 3 * 2
 EXPORTS = ("verdicts.jsonl", "scores.csv", "ranking.csv")
 
 
-def harness(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
-    )
+REPO = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "harness.cli"]
+
+
+def demo_args(out: Path) -> list[str]:
+    """`harness run` of the demo on the embedded judge, LIMIT items, into `out`."""
+    return ["run", "tasks/demo.yaml", "--judge", "local", "--limit", str(LIMIT), "--out", str(out), "--no-progress"]
+
+
+def harness(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def wait_for_stored(store: Path, count: int, process: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    """Until the store holds `count` verdicts; the run must still be going."""
+    deadline = time.monotonic() + 300
+    while not (store.exists() and store.read_bytes().count(b"\n") >= count):
+        assert process.poll() is None, "the run ended before it could be interrupted"
+        assert time.monotonic() < deadline, "no verdicts stored in time"
+        time.sleep(0.02)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -41,11 +57,9 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def clean_run_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    repo = Path(__file__).resolve().parent.parent
     out = tmp_path_factory.mktemp("clean") / "run"
     env = {**os.environ, "HARNESS_CACHE_DIR": str(tmp_path_factory.mktemp("clean-cache"))}
-    result = harness("run", "tasks/demo.yaml", "--judge", "local", "--limit", str(LIMIT), "--out", str(out),
-                     "--no-progress", cwd=repo, env=env)
+    result = harness(*demo_args(out), env=env)
     assert result.returncode == 0, result.stderr
     return out, result
 
@@ -88,9 +102,7 @@ def test_demo_writes_the_promised_run_directory(clean_run_dir: tuple[Path, subpr
 def test_second_run_into_the_same_directory_calls_nothing(clean_run_dir, tmp_path: Path) -> None:
     out, _ = clean_run_dir
     before = {name: (out / name).read_bytes() for name in EXPORTS}
-    repo = Path(__file__).resolve().parent.parent
-    result = harness("run", "tasks/demo.yaml", "--judge", "local", "--limit", str(LIMIT), "--out", str(out),
-                     "--no-progress", cwd=repo)
+    result = harness(*demo_args(out))
     assert result.returncode == 0, result.stderr
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["invocations"][-1]["pending_at_start"] == 0
@@ -100,27 +112,19 @@ def test_second_run_into_the_same_directory_calls_nothing(clean_run_dir, tmp_pat
 
 def test_sigkill_then_resume_matches_a_clean_run(clean_run_dir, tmp_path: Path) -> None:
     clean, _ = clean_run_dir
-    repo = Path(__file__).resolve().parent.parent
     out = tmp_path / "killed"
-    command = [sys.executable, "-m", "harness.cli", "run", "tasks/demo.yaml", "--judge", "local",
-               "--limit", str(LIMIT), "--out", str(out), "--no-progress"]
-    process = subprocess.Popen(command, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen([*CLI, *demo_args(out)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = out / "store.jsonl"
-    deadline = time.monotonic() + 300
     try:
-        while time.monotonic() < deadline:
-            if store.exists() and store.read_bytes().count(b"\n") >= 3:
-                break
-            assert process.poll() is None, "the run ended before it could be killed"
-            time.sleep(0.05)
-        os.kill(process.pid, signal.SIGKILL)
+        wait_for_stored(store, 3, process)
     finally:
+        os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
     stored = store.read_bytes().count(b"\n")
     assert 3 <= stored < EXPECTED_CALLS
     assert json.loads((out / "run.json").read_text())["status"] == "running"  # it never got to say otherwise
 
-    resumed = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=600)
+    resumed = harness(*demo_args(out))
     assert resumed.returncode == 0, resumed.stderr
     manifest = json.loads((out / "run.json").read_text())
     last = manifest["invocations"][-1]
@@ -134,12 +138,11 @@ def test_sigkill_then_resume_matches_a_clean_run(clean_run_dir, tmp_path: Path) 
 
 def test_openai_judge_over_real_http(llama_server: str, tmp_path: Path) -> None:
     """The same task judged by the same model behind llama.cpp's OpenAI-compatible server."""
-    repo = Path(__file__).resolve().parent.parent
     out = tmp_path / "openai"
     env = {**os.environ, "OPENAI_API_KEY": LLAMA_SERVER_KEY}
     result = harness("run", "tasks/demo.yaml", "--judge", "openai:smollm2", "--base-url", llama_server,
                      "--limit", "1", "--concurrency", "2", "--out", str(out), "--no-progress",
-                     "--set", "options.verdict_format=scale", "--set", "options.max_tokens=12", cwd=repo, env=env)
+                     "--set", "options.verdict_format=scale", "--set", "options.max_tokens=12", env=env)
     assert result.returncode == 0, result.stderr
     verdicts = [json.loads(line) for line in (out / "verdicts.jsonl").read_text().splitlines()]
     assert len(verdicts) == 6
@@ -156,17 +159,11 @@ def test_openai_judge_over_real_http(llama_server: str, tmp_path: Path) -> None:
 def test_ctrl_c_stops_cleanly_and_resumes(clean_run_dir, tmp_path: Path) -> None:
     """SIGINT mid-call: exit 130 (not a crash while llama.cpp still runs), then resume to the same files."""
     clean, _ = clean_run_dir
-    repo = Path(__file__).resolve().parent.parent
     out = tmp_path / "interrupted"
-    command = [sys.executable, "-m", "harness.cli", "run", "tasks/demo.yaml", "--judge", "local",
-               "--limit", str(LIMIT), "--out", str(out), "--no-progress"]
-    process = subprocess.Popen(command, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = subprocess.Popen([*CLI, *demo_args(out)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     store = out / "store.jsonl"
-    deadline = time.monotonic() + 300
-    while not (store.exists() and store.read_bytes().count(b"\n") >= 2):
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.02)
+    wait_for_stored(store, 2, process)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
@@ -175,7 +172,7 @@ def test_ctrl_c_stops_cleanly_and_resumes(clean_run_dir, tmp_path: Path) -> None
     assert manifest["status"] == "interrupted"
     assert manifest["counts"]["ok"] + manifest["counts"]["invalid"] == store.read_bytes().count(b"\n")
 
-    resumed = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=600)
+    resumed = harness(*demo_args(out))
     assert resumed.returncode == 0, resumed.stderr
     for name in EXPORTS:
         assert (out / name).read_bytes() == (clean / name).read_bytes(), name
@@ -184,12 +181,11 @@ def test_ctrl_c_stops_cleanly_and_resumes(clean_run_dir, tmp_path: Path) -> None
 def test_the_judgment_cache_serves_a_new_run_directory(clean_run_dir, tmp_path: Path) -> None:
     """Another run directory with the same judge calls: answered from the cache, nothing paid twice."""
     clean, _ = clean_run_dir
-    repo = Path(__file__).resolve().parent.parent
     first, second, refreshed = tmp_path / "first", tmp_path / "second", tmp_path / "refreshed"
     base = ["run", "tasks/demo.yaml", "--judge", "local", "--limit", "1", "--no-progress"]
-    assert harness(*base, "--out", str(first), cwd=repo).returncode == 0
-    assert harness(*base, "--out", str(second), cwd=repo).returncode == 0
-    assert harness(*base, "--out", str(refreshed), "--refresh", cwd=repo).returncode == 0
+    assert harness(*base, "--out", str(first)).returncode == 0
+    assert harness(*base, "--out", str(second)).returncode == 0
+    assert harness(*base, "--out", str(refreshed), "--refresh").returncode == 0
     calls = lambda out: json.loads((out / "run.json").read_text())["invocations"][-1]  # noqa: E731
     assert (calls(first)["calls"], calls(first)["cache"]["hits"]) == (6, 0)
     assert (calls(second)["calls"], calls(second)["cache"]["hits"]) == (0, 6)
