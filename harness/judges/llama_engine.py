@@ -35,13 +35,12 @@ class PromptTooLong(ValueError):
 class LlamaEngine:
     """One llama.cpp context. Not thread-safe: the caller runs one request at a time."""
 
-    def __init__(self, llm: Any, top_logprobs: int = 10):
+    def __init__(self, llm: Any):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self.llm = llm
         self.n_vocab = llm.n_vocab()
         self.n_ctx = llm.n_ctx()
-        self.top_logprobs = top_logprobs
         template = llm.metadata.get("tokenizer.chat_template")
         if not template:
             raise ValueError("the GGUF file carries no chat template")
@@ -78,7 +77,7 @@ class LlamaEngine:
         return logits - _logsumexp(logits)
 
     # -- scoring a fixed set of answers ----------------------------------------------------------
-    def score_choices(self, prompt: list[int], choices: tuple[str, ...]) -> EngineOutput:
+    def score_choices(self, prompt: list[int], choices: tuple[str, ...], top_logprobs: int = 10) -> EngineOutput:
         """The most probable of `choices`, with the exact logprob of every alternative token."""
         encoded = [self.llm.tokenize(c.encode("utf-8"), add_bos=False, special=False) for c in choices]
         memo: dict[tuple[int, ...], np.ndarray] = {}
@@ -96,14 +95,16 @@ class LlamaEngine:
         for i, token in enumerate(best):
             dist = logprobs_after(tuple(best[:i]))
             alternatives = {tokens[i] for tokens in encoded if len(tokens) > i and tokens[:i] == best[:i]}
-            steps.append(self._token_logprob(token, dist, alternatives))
+            steps.append(self._token_logprob(token, dist, alternatives, top_logprobs))
         return EngineOutput(
             text=self._detokenize(best), tokens=tuple(steps), prompt_tokens=len(prompt), completion_tokens=len(best),
             choice_logprobs={choice: total for choice, total in zip(choices, totals)},
         )
 
     # -- free generation -------------------------------------------------------------------------
-    def generate(self, prompt: list[int], max_tokens: int, temperature: float, seed: int) -> EngineOutput:
+    def generate(
+        self, prompt: list[int], max_tokens: int, temperature: float, seed: int, top_logprobs: int = 10
+    ) -> EngineOutput:
         if len(prompt) + 1 >= self.n_ctx:
             raise PromptTooLong(f"{len(prompt)} tokens do not fit the context of {self.n_ctx}")
         rng = np.random.default_rng(seed)
@@ -120,15 +121,15 @@ class LlamaEngine:
             if token in self._stop_ids:
                 break
             generated.append(token)
-            steps.append(self._token_logprob(token, dist, set()))
+            steps.append(self._token_logprob(token, dist, set(), top_logprobs))
         return EngineOutput(
             text=self._detokenize(generated), tokens=tuple(steps),
             prompt_tokens=len(prompt), completion_tokens=len(generated),
         )
 
     # -- helpers -------------------------------------------------------------------------------
-    def _token_logprob(self, token: int, dist: np.ndarray, alternatives: set[int]) -> TokenLogprob:
-        k = min(self.top_logprobs, self.n_vocab)
+    def _token_logprob(self, token: int, dist: np.ndarray, alternatives: set[int], top_logprobs: int) -> TokenLogprob:
+        k = min(top_logprobs, self.n_vocab)
         top_ids = set(np.argpartition(dist, -k)[-k:].tolist()) | alternatives | {token}
         top: dict[str, float] = {}
         for tid in sorted(top_ids, key=lambda t: -dist[t]):

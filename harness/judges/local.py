@@ -40,7 +40,6 @@ class LocalBackend(JudgeBackend):
 
     def __init__(self, spec: JudgeSpec):
         super().__init__(spec)
-        self._llm: Any = None
         self._engine: Any = None
         # Held by the worker thread for the whole llama.cpp call. Cancelling the awaiting task
         # (Ctrl-C) does not stop that thread, so close() must take it before freeing the model.
@@ -61,7 +60,7 @@ class LocalBackend(JudgeBackend):
             raise FatalJudgeError(f"local judge: no GGUF file at {path}")
         self.model_path = path
         options = self.spec.options
-        self._llm = await asyncio.to_thread(
+        llm = await asyncio.to_thread(
             llama_cpp.Llama,
             model_path=str(path),
             n_ctx=int(options.get("n_ctx", 4096)),
@@ -72,7 +71,7 @@ class LocalBackend(JudgeBackend):
         )
         from harness.judges.llama_engine import LlamaEngine
 
-        self._engine = LlamaEngine(self._llm)
+        self._engine = LlamaEngine(llm)
 
     async def complete(self, request: JudgeRequest) -> JudgeResponse:
         return await asyncio.to_thread(self._complete_locked, request)
@@ -87,15 +86,16 @@ class LocalBackend(JudgeBackend):
         from harness.judges.llama_engine import PromptTooLong
 
         sampling = request.sampling
-        self._engine.top_logprobs = max(1, sampling.top_logprobs or 10)
+        top_logprobs = max(1, sampling.top_logprobs or 10)
         started = time.perf_counter()
         try:
             prompt = self._engine.prompt_tokens([m.model_dump() for m in request.messages])
             if request.constraint is not None:
-                output = self._engine.score_choices(prompt, request.constraint.choices)
+                output = self._engine.score_choices(prompt, request.constraint.choices, top_logprobs)
             else:
                 output = self._engine.generate(
-                    prompt, sampling.max_tokens, sampling.temperature, sampling.seed if sampling.seed is not None else 0
+                    prompt, sampling.max_tokens, sampling.temperature,
+                    sampling.seed if sampling.seed is not None else 0, top_logprobs,
                 )
         except PromptTooLong as exc:
             raise RequestRejected(f"local judge: {exc} (raise the judge option n_ctx)") from None
@@ -114,9 +114,9 @@ class LocalBackend(JudgeBackend):
 
     def _close(self) -> None:
         with self._busy:  # waits for a call still running in its thread
-            llm, self._llm, self._engine = self._llm, None, None
-            if llm is not None:
-                llm.close()
+            engine, self._engine = self._engine, None
+            if engine is not None:
+                engine.llm.close()
 
     def describe(self) -> dict[str, object]:
         info = super().describe()
