@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from harness.models import Verdict
+from harness.protocol import Aggregate
 from harness.stats.bootstrap import bootstrap_group_means
 from harness.stats.bradley_terry import bradley_terry_table
 from harness_plugins.pairwise.config import PairwiseConfig
@@ -113,9 +114,7 @@ def problem_counts(verdicts: list[Verdict], status: str) -> pd.Series:
     return pd.Series(models, dtype=object).value_counts()
 
 
-def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig):
-    from harness.protocol import Aggregate
-
+def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggregate:
     battles = judged_battles(verdicts, config)
     sides = per_model_rows(battles)
     models = sorted({m for v in verdicts for m in (v.data["model_a"], v.data["model_b"])})
