@@ -41,6 +41,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-calls", type=int, metavar="N",
                      help="stop cleanly after N judge calls (cache hits are free); rerun to continue")
 
+    report = commands.add_parser("report", help="write report.html, report.md and report CSVs for a run directory")
+    report.add_argument("run_dir", metavar="RUN", help="a run directory written by `harness run` or `harness import`")
+    report.add_argument("--out", help="where to write the report files (default: the run directory)")
+    report.add_argument("--sample", type=int, default=200, metavar="N",
+                        help="how many verdicts the page shows for browsing (default 200)")
+
+    compare = commands.add_parser("compare", help="compare runs that share items: judge agreement, rank changes")
+    compare.add_argument("runs", nargs="+", metavar="RUN", help="two or more run directories")
+    compare.add_argument("--out", help="where to write compare.html, compare.md and CSVs (default: print only)")
+
+    aggregate = commands.add_parser("aggregate", help="recompute every score of a run from its stored verdicts")
+    aggregate.add_argument("run_dir", metavar="RUN", help="a run directory")
+    aggregate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                           help="change a protocol option before recomputing, e.g. --set options.length_k=500")
+
+    importer = commands.add_parser("import", help="turn another tool's judgments into a run directory")
+    importer.add_argument("format", help="alpaca_eval, arena_hard, wildbench, mt_bench or autoj")
+    importer.add_argument("paths", nargs="+", metavar="PATH", help="the tool's judgment files")
+    importer.add_argument("--out", required=True, help="the run directory to write")
+
     tasks = commands.add_parser("tasks", help="list task files")
     tasks.add_argument("directory", nargs="?", default="tasks")
 
@@ -83,6 +103,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"harness: warning: plugin {failed.name!r} skipped: {failed.error}", file=sys.stderr)
     if args.command == "run":
         return _run(args, plugins)
+    if args.command in ("report", "compare"):
+        from harness.reports import command as report_command
+
+        return report_command.report(args) if args.command == "report" else report_command.compare(args)
+    if args.command in ("aggregate", "import"):
+        from harness.importers import command as import_command
+
+        return import_command.aggregate(args) if args.command == "aggregate" else import_command.run_import(args)
     if args.command == "tasks":
         from harness.commands import list_tasks
 
