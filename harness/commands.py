@@ -53,6 +53,8 @@ def list_plugins(plugins: LoadedPlugins) -> int:
     registry = Registry.collect(plugins.manager)
     console.print("protocols: " + escape(", ".join(sorted(registry.task_kinds))))
     console.print("judge backends: " + escape(", ".join(sorted(registry.judges))))
+    console.print("metrics: " + escape(", ".join(registry.metrics) or "none"))
+    console.print("reporters: " + escape(", ".join(registry.reporters) or "none"))
     return 0
 
 

@@ -1,9 +1,9 @@
 """Every hook a plugin can implement. Specs only: no behaviour lives here.
 
-Plugins register *things* (task kinds, judge backends) through `register` callbacks, and most
-behaviour lives on those registered classes (a task kind builds requests, parses outputs and
-aggregates). The remaining hooks let a plugin observe or adjust a run without owning it.
-Every hook name starts with `harness_`.
+Plugins register *things* (task kinds, judge backends, metrics, reporters) through `register`
+callbacks, and most behaviour lives on those registered classes (a task kind builds requests,
+parses outputs and aggregates). The remaining hooks let a plugin observe or adjust a run
+without owning it. Every hook name starts with `harness_`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from harness.models import JudgeRequest, Verdict
     from harness.protocol import TaskKind
-    from harness.registry import JudgeFactory
+    from harness.registry import JudgeFactory, Metric, Reporter
 
 hookspec = pluggy.HookspecMarker("harness")
 hookimpl = pluggy.HookimplMarker("harness")
@@ -53,18 +53,50 @@ def harness_prepare_jinja_environment(env: SandboxedEnvironment) -> None:
 def harness_modify_requests(task: Any, requests: list[JudgeRequest]) -> list[JudgeRequest] | None:
     """Adjust the judge requests of a run before any is sent.
 
-    Return a new list to replace the requests (for example to subsample or to add a system
-    message), or None to leave them. Plugins run in registration order, each seeing the
-    previous one's result. Changing a request changes its cache key, so a resumed run treats it
-    as a new call.
+    Called once with the protocol's first requests and again with each batch of follow-up
+    requests (multi-stage protocols). Return a new list to replace the requests (for example to
+    subsample or to add a system message), or None to leave them. Every implementation receives
+    the protocol's own list, not another plugin's result; when several return a replacement,
+    the one of the plugin loaded first is used. Request ids must stay unique. Changing a request
+    changes its cache key, so a resumed run treats it as a new call.
     """
 
 
 @hookspec
 def harness_verdict_recorded(verdict: Verdict) -> None:
-    """Observe a verdict right after it was stored durably (streaming dashboards, logging)."""
+    """Observe a verdict right after it was stored durably (streaming dashboards, logging).
+
+    Called for every stored verdict, `ok`, `invalid` or `failed`, on the run's event loop: return
+    quickly and never block (hand slow work to a thread or a queue).
+    """
 
 
 @hookspec
 def harness_run_finished(run: Any) -> None:
-    """Observe a finished run (`run.directory`, `run.manifest`, `run.scores`); for exporters."""
+    """Observe a finished run (`run.directory`, `run.manifest`, `run.scores`); for exporters.
+
+    Called once the run directory's exports and run.json are written; not called when the run
+    failed, was stopped by a budget or was interrupted.
+    """
+
+
+@hookspec
+def harness_register_metrics(register: Callable[[str, Metric], None]) -> None:
+    """Register extra per-model columns for scores.csv, computed whenever a run is aggregated.
+
+    Call `register(name, metric)`; `metric(verdicts, scores, manifest)` gets the run's verdicts
+    (one row per verdict, `data` fields flattened into columns), the protocol's scores (one row
+    per model) and run.json as a dict, and returns a DataFrame keyed by `model` with the new
+    columns, or None when the run is not its business (another protocol). A metric may add
+    columns only: returning a column scores.csv already has is an error naming the plugin.
+    """
+
+
+@hookspec
+def harness_register_reporters(register: Callable[[str, Reporter], None]) -> None:
+    """Register report writers that `harness report` runs after its own.
+
+    Call `register(name, reporter)`; `reporter(run: harness.api.LoadedRun, out_dir: Path)` writes
+    its files into `out_dir` and returns their paths (an empty list when the run is not its
+    business). Keep imports of heavy libraries inside the reporter.
+    """

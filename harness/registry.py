@@ -1,28 +1,39 @@
-"""What the loaded plugins registered: task kinds and judge backends, by name."""
+"""What the loaded plugins registered: task kinds, judge backends, metrics and reporters, by name."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import BadInput
 
 if TYPE_CHECKING:
+    import pandas as pd
     import pluggy
 
+    from harness.api import LoadedRun
     from harness.judges.base import JudgeBackend
     from harness.models import JudgeSpec
     from harness.protocol import TaskKind
 
 JudgeFactory = Callable[["JudgeSpec"], "JudgeBackend"]
+#: (verdicts, scores, manifest) -> rows keyed by `model` with new columns, or None (not applicable).
+Metric = Callable[["pd.DataFrame", "pd.DataFrame", dict[str, Any]], "pd.DataFrame | None"]
+#: (run, out_dir) -> the files it wrote.
+Reporter = Callable[["LoadedRun", Path], list[Path]]
 
 
 @dataclass
 class Registry:
     task_kinds: dict[str, TaskKind] = field(default_factory=dict)
     judges: dict[str, JudgeFactory] = field(default_factory=dict)
+    #: In registration order (built-ins first, then third-party plugins by entry-point name).
+    metrics: dict[str, Metric] = field(default_factory=dict)
+    reporters: dict[str, Reporter] = field(default_factory=dict)
+    #: (what, name) -> the plugin that registered it, e.g. ("metric", "coverage") -> "answer_match".
+    owners: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @classmethod
     def collect(cls, pm: pluggy.PluginManager) -> Registry:
@@ -32,32 +43,47 @@ class Registry:
         plugin: both owners of a clashing name, or the plugin whose hook raised.
         """
         registry = cls()
-        kind_owner: dict[str, str] = {}
-        judge_owner: dict[str, str] = {}
+
+        def claim(what: str, name: str, plugin: str) -> None:
+            if not isinstance(name, str) or not name:
+                raise BadInput(f"plugin {plugin!r} registers a {what} without a name (got {name!r})")
+            owner = registry.owners.get((what, name))
+            if owner is not None:
+                raise BadInput(
+                    f"two plugins register the {what} {name!r}: {owner!r} and {plugin!r}"
+                    " (skip one with --block-plugin NAME)"
+                )
+            registry.owners[(what, name)] = plugin
 
         def add_kind(plugin: str, kind: TaskKind) -> None:
-            if kind.name in registry.task_kinds:
-                raise BadInput(
-                    f"two plugins register the protocol {kind.name!r}: {kind_owner[kind.name]!r} and {plugin!r}"
-                    " (skip one with --block-plugin NAME)"
-                )
+            claim("protocol", kind.name, plugin)
             registry.task_kinds[kind.name] = kind
-            kind_owner[kind.name] = plugin
 
-        def add_judge(plugin: str, name: str, factory: JudgeFactory) -> None:
-            if name in registry.judges:
-                raise BadInput(
-                    f"two plugins register the judge backend {name!r}: {judge_owner[name]!r} and {plugin!r}"
-                    " (skip one with --block-plugin NAME)"
-                )
-            registry.judges[name] = factory
-            judge_owner[name] = plugin
+        def named(what: str, table: dict[str, Any]) -> Callable[..., None]:
+            def add(plugin: str, name: str, *thing_: Any, **named_thing: Any) -> None:
+                # register(name, thing) or register(name=..., factory=...): one thing either way
+                things = [*thing_, *named_thing.values()]
+                if len(things) != 1:
+                    raise TypeError(f"register(name, {what}) takes exactly two arguments")
+                thing = things[0]
+                claim(what, name, plugin)
+                if not callable(thing):
+                    raise BadInput(f"plugin {plugin!r} registers the {what} {name!r} as {type(thing).__name__}, "
+                                   "not a callable (skip it with --block-plugin NAME)")
+                table[name] = thing
+            return add
 
-        for caller, add in ((pm.hook.harness_register_task_kinds, add_kind), (pm.hook.harness_register_judges, add_judge)):
+        hooks = (
+            (pm.hook.harness_register_task_kinds, add_kind),
+            (pm.hook.harness_register_judges, named("judge backend", registry.judges)),
+            (pm.hook.harness_register_metrics, named("metric", registry.metrics)),
+            (pm.hook.harness_register_reporters, named("reporter", registry.reporters)),
+        )
+        for caller, add in hooks:
             for impl in reversed(caller.get_hookimpls()):  # pluggy calls the last registered first
                 if impl.hookwrapper or impl.wrapper:
                     continue  # a wrapper around a registration hook has nothing to register
-                register = partial(add, impl.plugin_name)
+                register = _bound(add, impl.plugin_name)
                 try:
                     impl.function(**{arg: register for arg in impl.argnames})
                 except BadInput:
@@ -68,6 +94,10 @@ class Registry:
                         " (skip it with --block-plugin NAME)"
                     ) from None
         return registry
+
+    def owner(self, what: str, name: str) -> str:
+        """The plugin that registered `name` as a `what` ("protocol", "judge backend", "metric", "reporter")."""
+        return self.owners.get((what, name), "?")
 
     def task_kind(self, name: str, where: str) -> TaskKind:
         if name not in self.task_kinds:
@@ -80,3 +110,10 @@ class Registry:
             known = ", ".join(sorted(self.judges)) or "none loaded"
             raise BadInput(f"unknown judge backend {backend!r} (known: {known})")
         return self.judges[backend]
+
+
+def _bound(add: Callable[..., None], plugin: str) -> Callable[..., None]:
+    """`register(...)` as a plugin sees it: the plugin's name filled in."""
+    def register(*args: Any, **kwargs: Any) -> None:
+        add(plugin, *args, **kwargs)
+    return register

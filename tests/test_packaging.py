@@ -35,6 +35,7 @@ def test_no_top_level_plugins_package(wheel: zipfile.ZipFile) -> None:
     top_level = {name.split("/")[0] for name in wheel.namelist()}
     assert "plugins" not in top_level
     assert {"harness", "harness_plugins", "harness_prompts"} <= top_level
+    assert "harness_answer_match" not in top_level  # the example plugin is its own distribution
 
 
 def test_builtins_are_entry_points_of_the_harness_group(wheel: zipfile.ZipFile) -> None:

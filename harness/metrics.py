@@ -1,0 +1,74 @@
+"""Merge the columns that plugin metrics compute into a run's scores table.
+
+A metric (registered through `harness_register_metrics`) sees the verdicts, the protocol's
+scores and the manifest, and returns rows keyed by `model`. Metrics only ever ADD columns: a
+metric that returns a column scores.csv already has (from the protocol or an earlier metric)
+would silently change a published number, so that is an error naming the plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from harness.errors import BadInput
+
+if TYPE_CHECKING:
+    from harness.models import Verdict
+    from harness.registry import Registry
+
+
+def verdicts_frame(verdicts: Iterable[Verdict]) -> pd.DataFrame:
+    """Verdicts as a metric sees them: one row each, `data` fields as columns.
+
+    The same shape `harness.load_run(dir).verdicts` has, so a metric behaves identically on a
+    fresh run and on `harness aggregate` of a stored one.
+    """
+    rows = []
+    for verdict in verdicts:
+        record = verdict.model_dump(mode="json")
+        data = record.pop("data", {})
+        rows.append({**record, **{k: v for k, v in data.items() if k not in record}})
+    return pd.DataFrame(rows)
+
+
+def apply_metrics(
+    registry: Registry, verdicts: pd.DataFrame, scores: pd.DataFrame, manifest: dict[str, Any]
+) -> pd.DataFrame:
+    """`scores` with every registered metric's columns appended (left join on `model`).
+
+    Metrics run in registration order and each sees the scores as the previous ones left them.
+    Models a metric does not mention get NaN; rows for models not in `scores` are dropped.
+    """
+    merged = scores.copy()
+    for name, metric in registry.metrics.items():
+        where = f"metric {name!r} of plugin {registry.owner('metric', name)!r}"
+        try:
+            rows = metric(verdicts.copy(), merged.copy(), manifest)
+        except BadInput:
+            raise
+        except Exception as exc:
+            raise BadInput(f"{where} failed: {type(exc).__name__}: {exc} (skip it with --block-plugin NAME)") from None
+        if rows is None:
+            continue
+        merged = _merge(merged, rows, where)
+    return merged
+
+
+def _merge(scores: pd.DataFrame, rows: Any, where: str) -> pd.DataFrame:
+    if not isinstance(rows, pd.DataFrame):
+        raise BadInput(f"{where} returned {type(rows).__name__}, not a DataFrame or None")
+    if "model" not in rows.columns:
+        raise BadInput(f"{where} returned no 'model' column")
+    if rows["model"].duplicated().any():
+        raise BadInput(f"{where} returned more than one row for a model")
+    new = [c for c in rows.columns if c != "model"]
+    clash = sorted(str(c) for c in new if c in scores.columns)
+    if clash:
+        raise BadInput(f"{where} returns column(s) {', '.join(clash)} that scores.csv already has; "
+                       "a metric may only add columns")
+    if not new:
+        return scores
+    return scores.merge(rows[["model", *new]], on="model", how="left", validate="one_to_one")
