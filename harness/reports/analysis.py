@@ -1,0 +1,158 @@
+"""The numbers a report shows, as DataFrames: ranking, significance of every pair, win rates,
+per-category scores. Writers (HTML, Markdown, CSV) only format these."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from harness.errors import BadInput
+from harness.reports.rundata import RunData, battles, item_scores
+from harness.stats import win_rate_matrix
+from harness.stats.significance import paired_score_significance, pairwise_significance
+
+RANKING_COLUMNS = ["model", "rank", "score", "ci_low", "ci_high", "n"]
+PAIR_COLUMNS = ["model_1", "model_2", "diff", "ci_low", "ci_high", "p_value", "p_adjusted", "significant", "statement"]
+
+
+@dataclass
+class Analysis:
+    protocol: str
+    ranking: pd.DataFrame
+    score_label: str
+    pairs: pd.DataFrame
+    pairs_note: str
+    win_rates: pd.DataFrame
+    win_rates_note: str
+    categories: pd.DataFrame
+    item_scores: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def analyse(run: RunData, *, n_rounds: int = 1000, seed: int = 0, alpha: float = 0.05) -> Analysis:
+    scores = item_scores(run)
+    try:
+        pairs, pairs_note = significance(run, scores, n_rounds=n_rounds, seed=seed, alpha=alpha)
+    except BadInput as exc:  # data the test cannot use must not cost the rest of the report
+        pairs, pairs_note = pd.DataFrame(columns=PAIR_COLUMNS), f"no significance test: {exc}"
+    rates, rates_note = win_rates(run, scores)
+    return Analysis(
+        protocol=run.protocol, ranking=ranking_table(run, scores), score_label=score_label(run),
+        pairs=pairs, pairs_note=pairs_note, win_rates=rates, win_rates_note=rates_note,
+        categories=category_table(scores), item_scores=scores,
+    )
+
+
+def score_label(run: RunData) -> str:
+    if run.protocol == "pairwise" and not run.ranking.empty:
+        return "rating (Bradley-Terry, Elo scale)"
+    return {"rubric": "mean rubric score", "checklist": "pass rate (%)"}.get(run.protocol, "score")
+
+
+def ranking_table(run: RunData, scores: pd.DataFrame) -> pd.DataFrame:
+    """ranking.csv with the protocol's extra columns from scores.csv; rebuilt from per-item
+    scores (mean and item-bootstrap-free interval left empty) when the run has no ranking."""
+    ranking = run.ranking
+    if ranking.empty or "model" not in ranking.columns:
+        if scores.empty:
+            return pd.DataFrame(columns=RANKING_COLUMNS)
+        means = scores.groupby("model")["score"].agg(["mean", "count"]).sort_values("mean", ascending=False)
+        ranking = pd.DataFrame({"model": means.index, "score": means["mean"].to_numpy(),
+                                "ci_low": np.nan, "ci_high": np.nan, "n": means["count"].to_numpy()})
+        ranking["rank"] = ranking["score"].rank(ascending=False, method="min").astype(int)
+    table = ranking.copy()
+    for column in RANKING_COLUMNS:
+        if column not in table.columns:
+            table[column] = np.nan
+    extra = run.scores
+    if not extra.empty and "model" in extra.columns and extra is not ranking:
+        keep = [c for c in extra.columns if c not in table.columns]
+        if run.protocol == "pairwise" and "score" in extra.columns:
+            extra = extra.rename(columns={"score": "reward"})
+            keep = ["reward", *keep]
+        if keep:
+            table = table.merge(extra[["model", *keep]], on="model", how="left")
+    table["model"] = table["model"].astype(str)
+    table = table[["rank", "model", "score", "ci_low", "ci_high", "n", *[c for c in table.columns if c not in RANKING_COLUMNS]]]
+    return table.sort_values(["rank", "score"], ascending=[True, False]).reset_index(drop=True)
+
+
+def significance(
+    run: RunData, scores: pd.DataFrame, *, n_rounds: int, seed: int, alpha: float
+) -> tuple[pd.DataFrame, str]:
+    """Every pair of models with a Holm-adjusted p-value; pairwise runs test Bradley-Terry
+    ratings from battles, graded runs the paired per-item score difference."""
+    if run.protocol == "pairwise":
+        b = battles(run)
+        if b.empty or b[["model_a", "model_b"]].stack().nunique() < 2:
+            return pd.DataFrame(columns=PAIR_COLUMNS), "no parsed pairwise verdicts"
+        frame = pairwise_significance(b[["item_id", "model_a", "model_b", "score_a"]], n_rounds=n_rounds,
+                                      seed=seed, alpha=alpha)
+        note = (f"difference of Bradley-Terry ratings (Elo scale), 95% item-bootstrap interval, "
+                f"bootstrap p-value, Holm-adjusted over {len(frame)} pairs")
+    else:
+        if scores.empty or scores["model"].nunique() < 2:
+            return pd.DataFrame(columns=PAIR_COLUMNS), "fewer than two scored models"
+        frame = paired_score_significance(scores[["item_id", "model", "score"]], n_rounds=n_rounds, seed=seed,
+                                          alpha=alpha)
+        note = (f"mean per-item score difference on shared items, 95% item-bootstrap interval, "
+                f"bootstrap p-value, Holm-adjusted over {len(frame)} pairs")
+    frame = frame.copy()
+    frame["statement"] = [statement(r.model_1, r.model_2, r.diff, r.p_adjusted, r.significant, alpha)
+                          for r in frame.itertuples()]
+    return frame[PAIR_COLUMNS].reset_index(drop=True), note
+
+
+def statement(first: str, second: str, diff: float, p_adjusted: float, significant: bool, alpha: float) -> str:
+    """'A > B (p < 0.05)' when the adjusted p-value clears alpha, else 'A ~ B (not significant)'."""
+    if p_adjusted is None or (isinstance(p_adjusted, float) and math.isnan(p_adjusted)):
+        return f"{first} ? {second} (no shared items)"
+    if significant:
+        hi, lo = (first, second) if diff >= 0 else (second, first)
+        return f"{hi} > {lo} (p {format_p(p_adjusted)})"
+    return f"{first} ~ {second} (not significant, p {format_p(p_adjusted)})"
+
+
+def format_p(p: float) -> str:
+    if p < 0.001:
+        return "< 0.001"
+    if p < 0.01:
+        return f"= {p:.3f}"
+    return f"= {p:.2f}"
+
+
+def win_rates(run: RunData, scores: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Row model's win rate against the column model, ties half; NaN where they never met."""
+    if run.protocol == "pairwise":
+        b = battles(run)
+        if b.empty:
+            return pd.DataFrame(), ""
+        return win_rate_matrix(b[["item_id", "model_a", "model_b", "score_a"]]), \
+            "share of the row model's wins against the column model over both orders, ties half"
+    if scores.empty:
+        return pd.DataFrame(), ""
+    matrix = scores.pivot_table(index="item_id", columns="model", values="score", aggfunc="mean")
+    models = [str(m) for m in matrix.columns]
+    values = matrix.to_numpy(float)
+    rate = np.full((len(models), len(models)), np.nan)
+    for i in range(len(models)):
+        for j in range(len(models)):
+            if i == j:
+                continue
+            both = np.isfinite(values[:, i]) & np.isfinite(values[:, j])
+            if both.any():
+                a, b = values[both, i], values[both, j]
+                rate[i, j] = float(((a > b) + 0.5 * (a == b)).mean())
+    note = "share of items where the row model scored higher than the column model, ties half"
+    return pd.DataFrame(rate, index=pd.Index(models, name="model"), columns=models), note
+
+
+def category_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """category, model, score (mean per-item score), n (items)."""
+    if scores.empty:
+        return pd.DataFrame(columns=["category", "model", "score", "n"])
+    table = scores.groupby(["category", "model"])["score"].agg(["mean", "count"]).reset_index()
+    return table.rename(columns={"mean": "score", "count": "n"})

@@ -1,0 +1,44 @@
+"""The `report` and `compare` subcommands: check arguments, build, print where the files went."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+from rich.markup import escape
+
+from harness.errors import BadInput
+
+
+def _formats(args: argparse.Namespace) -> tuple[str, ...]:
+    from harness.reports.report import FORMATS
+
+    chosen = tuple(dict.fromkeys(getattr(args, "formats", None) or FORMATS))
+    unknown = [f for f in chosen if f not in FORMATS]
+    if unknown:
+        raise BadInput(f"--format {unknown[0]!r}: choose html, md or csv")
+    return chosen
+
+
+def report(args: argparse.Namespace) -> int:
+    from harness.reports.report import build_report
+
+    result = build_report(args.run_dir, out=args.out, sample=args.sample, formats=_formats(args))
+    console = Console()
+    statements = [s for s in result.analysis.pairs.get("statement", []) if " > " in s]
+    console.print(f"[bold]{escape(result.run.name)}[/bold] ({escape(result.run.protocol)}, judge "
+                  f"{escape(result.run.judge_label)}): {len(result.run.verdicts)} verdicts", highlight=False)
+    for line in statements:
+        console.print(f"  {line}", markup=False, highlight=False)
+    for path in result.files:
+        console.print(f"wrote {path}", markup=False, highlight=False)
+    return 0
+
+
+def compare(args: argparse.Namespace) -> int:
+    from harness.reports.compare import build_comparison
+    from harness.reports.compare_output import print_summary
+
+    result = build_comparison(args.runs, out=args.out, formats=_formats(args))
+    print_summary(result, Console())
+    return 0

@@ -1,0 +1,277 @@
+"""`harness compare RUN RUN...`: do judges (or prompts, or model versions) agree on shared items?
+
+Each run is reduced to comparable *units* judged in every run: a pair of answers on one item
+(pairwise: which one won, over both orders), an answer on one item (rubric: its score), or a
+checklist question on one answer (YES/NO). Agreement on units is raw agreement, Cohen's kappa
+(chance-corrected, per pair of runs) and Krippendorff's alpha (all runs at once, missing
+allowed). Rankings are compared by Kendall's tau and Spearman's rho, and every pair of models
+whose order flips is checked against each run's own significance test: a flip between two
+models the runs could not separate anyway is noise, a flip of significant differences is news.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.errors import BadInput
+from harness.reports.analysis import Analysis, analyse
+from harness.reports.rundata import RunData, battles, ok_verdicts, read_run
+from harness.stats.agreement import cohens_kappa, krippendorff_alpha, percent_agreement, rank_correlation
+
+TOP_ITEMS = 20
+
+
+@dataclass
+class Comparison:
+    runs: list[RunData]
+    labels: list[str]
+    analyses: list[Analysis]
+    unit_kind: str
+    level: str
+    units: pd.DataFrame  # index: unit key; columns: item_id, then one column per run label
+    shared_items: list[str]
+    agreement: pd.DataFrame
+    alpha: float
+    ranks: pd.DataFrame
+    correlations: pd.DataFrame
+    swaps: pd.DataFrame
+    disagreements: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+
+def build_comparison(paths: list[str] | tuple[str, ...], *, out: str | Path | None = None,
+                     formats: tuple[str, ...] = ("html", "md", "csv"), n_rounds: int = 1000) -> Comparison:
+    if len(paths) < 2:
+        raise BadInput("compare needs at least two run directories")
+    runs = [read_run(p) for p in paths]
+    comparison = compare_runs(runs, n_rounds=n_rounds)
+    if out:
+        from harness.reports.compare_output import write_outputs
+
+        comparison.files = write_outputs(comparison, Path(out), formats)
+    return comparison
+
+
+def run_labels(runs: list[RunData]) -> list[str]:
+    """Short unique names: the directory name, with its parent where two runs share a name."""
+    names = [r.directory.name or str(r.directory) for r in runs]
+    if len(set(names)) < len(names):
+        names = [f"{r.directory.parent.name}/{r.directory.name}" for r in runs]
+    if len(set(names)) < len(names):
+        names = [f"{k + 1}:{name}" for k, name in enumerate(names)]
+    return names
+
+
+def compare_runs(runs: list[RunData], *, n_rounds: int = 1000) -> Comparison:
+    labels = run_labels(runs)
+    item_sets = [set(r.verdicts.loc[r.verdicts["status"] == "ok", "item_id"].astype(str)) for r in runs]
+    shared = sorted(set.intersection(*item_sets))
+    if not shared:
+        sizes = ", ".join(f"{label} has {len(s)}" for label, s in zip(labels, item_sets))
+        raise BadInput(f"the runs share no judged items ({sizes}); compare runs made on the same dataset")
+    protocols = {r.protocol for r in runs}
+    notes = []
+    if len(protocols) == 1:
+        kind, level, frames = unit_frames(runs)
+    else:
+        kind, level, frames = "", "", []
+        notes.append(f"the runs use different protocols ({', '.join(sorted(protocols))}): verdicts are not "
+                     "comparable one by one, so only the rankings are compared")
+    units = _unit_table(frames, labels, shared)
+    if frames and units.empty:
+        notes.append("no unit (item and answer, or pair) was judged in more than one run")
+    analyses = [analyse(r, n_rounds=n_rounds) for r in runs]
+    ranks = rank_table(analyses, labels)
+    return Comparison(
+        runs=runs, labels=labels, analyses=analyses, unit_kind=kind, level=level, units=units, shared_items=shared,
+        agreement=agreement_table(units, labels, level), alpha=_alpha(units, labels, level), ranks=ranks,
+        correlations=correlation_table(analyses, labels), swaps=swap_table(analyses, labels),
+        disagreements=disagreement_table(units, labels, runs), notes=notes,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Units: what each run said about the same thing
+# --------------------------------------------------------------------------------------------
+
+
+def unit_frames(runs: list[RunData]) -> tuple[str, str, list[pd.DataFrame]]:
+    """(unit description, measurement level, one frame per run with columns unit, item_id, value)."""
+    protocol = runs[0].protocol
+    if protocol == "pairwise":
+        return ("pair of answers on one item: 1 = the alphabetically first model won, 0 = the other, "
+                "0.5 = tie (averaged over both orders)", "ordinal", [pair_units(r) for r in runs])
+    if protocol == "checklist":
+        frames = [question_units(r) for r in runs]
+        keys = [set(f["unit"]) for f in frames]
+        if all(len(f) for f in frames) and set.intersection(*keys):
+            return "checklist question on one answer: 1 = YES, 0 = NO", "nominal", frames
+    frames = [answer_units(r) for r in runs]
+    return "one answer on one item: its score", "interval", frames
+
+
+def pair_units(run: RunData) -> pd.DataFrame:
+    b = battles(run)
+    if b.empty:
+        return pd.DataFrame(columns=["unit", "item_id", "value"])
+    first = np.where(b["model_a"] < b["model_b"], b["model_a"], b["model_b"])
+    second = np.where(b["model_a"] < b["model_b"], b["model_b"], b["model_a"])
+    share_first = np.where(b["model_a"] < b["model_b"], b["score_a"], 1.0 - b["score_a"])
+    frame = pd.DataFrame({"unit": b["item_id"] + "::" + first + " vs " + second, "item_id": b["item_id"],
+                          "share": share_first})
+    mean = frame.groupby(["unit", "item_id"], as_index=False)["share"].mean()
+    mean["value"] = np.select([mean["share"] > 0.5 + 1e-9, mean["share"] < 0.5 - 1e-9], [1.0, 0.0], 0.5)
+    return mean[["unit", "item_id", "value"]]
+
+
+def question_units(run: RunData) -> pd.DataFrame:
+    frame = ok_verdicts(run)
+    if not {"model", "question", "answer"} <= set(frame.columns):
+        return pd.DataFrame(columns=["unit", "item_id", "value"])
+    frame = frame[frame["answer"].isin(["YES", "NO"])]
+    unit = frame["item_id"] + "::" + frame["model"].astype(str) + "::" + frame["question"].astype(str)
+    out = pd.DataFrame({"unit": unit, "item_id": frame["item_id"], "value": (frame["answer"] == "YES").astype(float)})
+    return out.groupby(["unit", "item_id"], as_index=False)["value"].mean()
+
+
+def answer_units(run: RunData) -> pd.DataFrame:
+    from harness.reports.rundata import item_scores
+
+    scores = item_scores(run)
+    return pd.DataFrame({"unit": scores["item_id"] + "::" + scores["model"], "item_id": scores["item_id"],
+                         "value": scores["score"].astype(float)})
+
+
+def _unit_table(frames: list[pd.DataFrame], labels: list[str], shared: list[str]) -> pd.DataFrame:
+    """Units judged by at least two runs, on the shared items: one column of values per run."""
+    if not frames:
+        return pd.DataFrame(columns=["item_id", *labels])
+    series = [f.set_index("unit")["value"].rename(label) for f, label in zip(frames, labels)]
+    items = pd.concat([f.set_index("unit")["item_id"] for f in frames])
+    table = pd.concat(series, axis=1)
+    table.insert(0, "item_id", items[~items.index.duplicated()].reindex(table.index))
+    table = table[table["item_id"].isin(shared) & (table[labels].notna().sum(axis=1) >= 2)]
+    return table.sort_index()
+
+
+# --------------------------------------------------------------------------------------------
+# Agreement and rankings
+# --------------------------------------------------------------------------------------------
+
+
+def agreement_table(units: pd.DataFrame, labels: list[str], level: str) -> pd.DataFrame:
+    columns = ["run_1", "run_2", "units", "percent_agreement", "cohens_kappa", "kappa_weights"]
+    rows = []
+    weights = "quadratic" if level in ("ordinal", "interval") else None
+    for a, b in itertools.combinations(labels, 2):
+        both = units[[a, b]].dropna() if not units.empty else pd.DataFrame(columns=[a, b])
+        if both.empty:
+            rows.append({"run_1": a, "run_2": b, "units": 0, "percent_agreement": math.nan,
+                         "cohens_kappa": math.nan, "kappa_weights": weights or "none"})
+            continue
+        categories = sorted(set(both[a]) | set(both[b]))
+        rows.append({
+            "run_1": a, "run_2": b, "units": len(both),
+            "percent_agreement": percent_agreement(both[a].to_numpy(), both[b].to_numpy()),
+            "cohens_kappa": cohens_kappa(both[a].to_numpy(), both[b].to_numpy(), labels=categories, weights=weights),
+            "kappa_weights": weights or "none",
+        })
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _alpha(units: pd.DataFrame, labels: list[str], level: str) -> float:
+    if units.empty:
+        return math.nan
+    matrix = units[labels].to_numpy(dtype=float).T  # raters x units
+    return float(krippendorff_alpha(matrix, level=level or "interval"))
+
+
+def rank_table(analyses: list[Analysis], labels: list[str]) -> pd.DataFrame:
+    """model, then rank and score in each run, and the rank change from the first run to the last."""
+    frames = []
+    for analysis, label in zip(analyses, labels):
+        ranking = analysis.ranking.set_index("model")
+        frames.append(ranking[["rank", "score"]].rename(columns={"rank": f"rank {label}", "score": f"score {label}"}))
+    table = pd.concat(frames, axis=1)
+    first, last = f"rank {labels[0]}", f"rank {labels[-1]}"
+    table["rank change"] = table[first] - table[last]
+    table = table.sort_values([first, f"score {labels[0]}"], ascending=[True, False], na_position="last")
+    return table.reset_index().rename(columns={"index": "model"})
+
+
+def correlation_table(analyses: list[Analysis], labels: list[str]) -> pd.DataFrame:
+    rows = []
+    for (a, la), (b, lb) in itertools.combinations(list(zip(analyses, labels)), 2):
+        x = a.ranking.set_index("model")["score"].astype(float)
+        y = b.ranking.set_index("model")["score"].astype(float)
+        rows.append({"run_1": la, "run_2": lb, **rank_correlation(x, y)})
+    columns = ["run_1", "run_2", "n", "kendall_tau", "kendall_p", "spearman", "spearman_p"]
+    return pd.DataFrame(rows).reindex(columns=columns)
+
+
+def swap_table(analyses: list[Analysis], labels: list[str]) -> pd.DataFrame:
+    """Every pair of models ordered differently by two runs, with each run's adjusted p-value."""
+    rows = []
+    for (a, la), (b, lb) in itertools.combinations(list(zip(analyses, labels)), 2):
+        sa = a.ranking.set_index("model")["score"].astype(float)
+        sb = b.ranking.set_index("model")["score"].astype(float)
+        models = sorted(set(sa.index) & set(sb.index))
+        for m1, m2 in itertools.combinations(models, 2):
+            da, db = sa[m1] - sa[m2], sb[m1] - sb[m2]
+            if not (math.isfinite(da) and math.isfinite(db)) or np.sign(da) == np.sign(db) or da == 0 or db == 0:
+                continue
+            hi, lo = (m1, m2) if da > 0 else (m2, m1)
+            pa, sig_a = _pair_p(a.pairs, hi, lo)
+            pb, sig_b = _pair_p(b.pairs, hi, lo)
+            verdict = ("reversal: significant in both runs" if sig_a and sig_b else
+                       f"significant only in {la if sig_a else lb}" if sig_a or sig_b else "within noise in both runs")
+            rows.append({"run_1": la, "run_2": lb, "ahead in run_1": hi, "ahead in run_2": lo,
+                         "p_adjusted run_1": pa, "p_adjusted run_2": pb, "verdict": verdict})
+    columns = ["run_1", "run_2", "ahead in run_1", "ahead in run_2", "p_adjusted run_1", "p_adjusted run_2", "verdict"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _pair_p(pairs: pd.DataFrame, m1: str, m2: str) -> tuple[float, bool]:
+    if pairs.empty:
+        return math.nan, False
+    hit = pairs[((pairs["model_1"] == m1) & (pairs["model_2"] == m2)) | ((pairs["model_1"] == m2) & (pairs["model_2"] == m1))]
+    if hit.empty:
+        return math.nan, False
+    return float(hit["p_adjusted"].iloc[0]), bool(hit["significant"].iloc[0])
+
+
+def disagreement_table(units: pd.DataFrame, labels: list[str], runs: list[RunData]) -> pd.DataFrame:
+    """Items ranked by the share of their units on which the runs do not all agree, then by spread."""
+    columns = ["item_id", "category", "units", "disagreeing", "share", "mean_spread", *[f"mean {lab}" for lab in labels],
+               "instruction"]
+    if units.empty:
+        return pd.DataFrame(columns=columns)
+    values = units[labels]
+    spread = values.max(axis=1) - values.min(axis=1)
+    frame = pd.DataFrame({"item_id": units["item_id"], "disagree": (spread > 1e-9).astype(int), "spread": spread})
+    for label in labels:
+        frame[f"mean {label}"] = values[label]
+    grouped = frame.groupby("item_id")
+    table = pd.DataFrame({"units": grouped.size(), "disagreeing": grouped["disagree"].sum(),
+                          "mean_spread": grouped["spread"].mean()})
+    table["share"] = table["disagreeing"] / table["units"]
+    for label in labels:
+        table[f"mean {label}"] = grouped[f"mean {label}"].mean()
+    table = table[table["disagreeing"] > 0].sort_values(["share", "mean_spread", "units"], ascending=False)
+    table = table.head(TOP_ITEMS).reset_index()
+    items = next((r.items for r in runs if r.items), {})
+    table["category"] = [items[i].category if i in items else _category(runs[0], i) for i in table["item_id"]]
+    table["instruction"] = [items[i].instruction[:300] if i in items else "" for i in table["item_id"]]
+    return table[columns]
+
+
+def _category(run: RunData, item_id: str) -> str | None:
+    rows = run.verdicts.loc[run.verdicts["item_id"] == item_id, "category"].dropna()
+    return str(rows.iloc[0]) if len(rows) else None

@@ -1,0 +1,197 @@
+"""`harness report RUN`: one run as report.html (self-contained), report.md and report_*.csv."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from harness import __version__
+from harness.errors import BadInput
+from harness.reports.analysis import Analysis, analyse
+from harness.reports.diagnostics import judge_diagnostics
+from harness.reports.markdown import md_list, md_table
+from harness.reports.page import document, esc, section, table
+from harness.reports.rundata import RunData, read_run
+from harness.reports.sampling import sample_verdicts
+from harness.reports.svg import forest_plot, heatmap, histograms
+from harness.reports.verdict_cards import cards_section
+from harness.store import frame_to_csv
+
+FORMATS = ("html", "md", "csv")
+
+
+@dataclass
+class ReportResult:
+    run: RunData
+    analysis: Analysis
+    diagnostics: pd.DataFrame
+    files: list[Path]
+
+
+def build_report(run_dir: str | Path, *, out: str | Path | None = None, sample: int = 200,
+                 formats: tuple[str, ...] = FORMATS, n_rounds: int = 1000) -> ReportResult:
+    if sample < 0:
+        raise BadInput("--sample must be 0 or more")
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise BadInput(f"--format {unknown[0]!r}: choose html, md or csv")
+    run = read_run(run_dir)
+    analysis = analyse(run, n_rounds=n_rounds)
+    diagnostics = judge_diagnostics(run)
+    target = Path(out) if out else run.directory
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"--out {target}: cannot create the directory ({exc.strerror})") from None
+    files: list[Path] = []
+    if "csv" in formats:
+        files += write_csvs(target, analysis, diagnostics)
+    if "md" in formats:
+        path = target / "report.md"
+        path.write_text(markdown_report(run, analysis, diagnostics), encoding="utf-8")
+        files.append(path)
+    if "html" in formats:
+        path = target / "report.html"
+        path.write_text(html_report(run, analysis, diagnostics, sample), encoding="utf-8")
+        files.append(path)
+    return ReportResult(run=run, analysis=analysis, diagnostics=diagnostics, files=files)
+
+
+# --------------------------------------------------------------------------------------------
+# Tables shared by every format
+# --------------------------------------------------------------------------------------------
+
+
+def category_pivot(analysis: Analysis) -> pd.DataFrame:
+    """category x model, each cell the mean per-item score; a last row with the item counts."""
+    cats = analysis.categories
+    if cats.empty:
+        return pd.DataFrame()
+    pivot = cats.pivot_table(index="category", columns="model", values="score", aggfunc="first")
+    counts = cats.groupby("category")["n"].max()
+    pivot.insert(0, "items", counts)
+    order = [m for m in analysis.ranking["model"] if m in pivot.columns]
+    rest = [c for c in pivot.columns if c not in order and c != "items"]
+    return pivot[["items", *order, *rest]].reset_index()
+
+
+def significant_statements(analysis: Analysis) -> list[str]:
+    pairs = analysis.pairs
+    if pairs.empty:
+        return []
+    return list(pairs.loc[pairs["significant"].astype(bool), "statement"])
+
+
+def write_csvs(target: Path, analysis: Analysis, diagnostics: pd.DataFrame) -> list[Path]:
+    outputs = {
+        "report_ranking.csv": analysis.ranking,
+        "report_pairs.csv": analysis.pairs,
+        "report_categories.csv": analysis.categories,
+        "report_win_rates.csv": analysis.win_rates.reset_index() if not analysis.win_rates.empty else pd.DataFrame(),
+        "report_diagnostics.csv": diagnostics,
+    }
+    files = []
+    for name, frame in outputs.items():
+        path = target / name
+        path.write_text(frame_to_csv(frame), encoding="utf-8")
+        files.append(path)
+    return files
+
+
+def _overview(run: RunData) -> list[tuple[str, str]]:
+    counts = run.verdicts["status"].value_counts()
+    models = sorted({str(m) for m in run.ranking.get("model", pd.Series(dtype=object))}) or sorted(
+        {str(m) for c in ("model", "model_a", "model_b") if c in run.verdicts for m in run.verdicts[c].dropna()})
+    return [
+        ("run directory", str(run.directory)),
+        ("task", run.name),
+        ("protocol", run.protocol),
+        ("judge", run.judge_label),
+        ("models", ", ".join(models)),
+        ("items", str(run.verdicts["item_id"].nunique())),
+        ("verdicts", ", ".join(f"{k} {int(v)}" for k, v in counts.items())),
+        ("texts", "from the task's dataset" if run.items else run.items_note),
+        *_import_rows(run.manifest),
+    ]
+
+
+def _import_rows(manifest: dict) -> list[tuple[str, str]]:
+    """Where an imported run came from (`harness import` records it in run.json)."""
+    info = manifest.get("import")
+    if not isinstance(info, dict):
+        return []
+    sources = info.get("sources") if isinstance(info.get("sources"), list) else []
+    return [("imported", f"{info.get('format', '?')} judgments from {len(sources)} file(s)")]
+
+
+# --------------------------------------------------------------------------------------------
+# Markdown
+# --------------------------------------------------------------------------------------------
+
+
+def markdown_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame) -> str:
+    overview = pd.DataFrame(_overview(run), columns=["", "value"])
+    parts = [
+        f"# Report: {run.name}\n\n",
+        md_table(overview),
+        f"\n## Ranking\n\nScore: {analysis.score_label}; interval: 95% bootstrap over items; "
+        "rank 1 + the number of models whose interval lies entirely above.\n\n",
+        md_table(analysis.ranking),
+        "\n### Significant differences\n\n",
+        md_list(significant_statements(analysis)),
+        f"\n## All pairs\n\n{analysis.pairs_note}\n\n",
+        md_table(analysis.pairs),
+        f"\n## Win rates\n\n{analysis.win_rates_note}\n\n",
+        md_table(analysis.win_rates.reset_index() if not analysis.win_rates.empty else pd.DataFrame()),
+        "\n## Categories\n\nMean per-item score of each model in each category.\n\n",
+        md_table(category_pivot(analysis)),
+        "\n## Judge diagnostics\n\n",
+        md_table(diagnostics[["group", "metric", "value", "n"]] if not diagnostics.empty else diagnostics),
+        f"\n_Written by harness {__version__}. Browse sampled verdicts in report.html._\n",
+    ]
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------------------------
+# HTML
+# --------------------------------------------------------------------------------------------
+
+
+def html_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame, sample: int) -> str:
+    overview = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in _overview(run))
+    statements = significant_statements(analysis)
+    statement_html = ('<ul class="statements">' + "".join(f"<li>{esc(s)}</li>" for s in statements) + "</ul>"
+                      if statements else '<p class="muted">no difference is significant at 5% after correction</p>')
+    ranking = analysis.ranking
+    sig = analysis.pairs["significant"].astype(bool) if not analysis.pairs.empty else []
+    distributions = {
+        m: analysis.item_scores.loc[analysis.item_scores["model"] == m, "score"].to_numpy(float)
+        for m in ranking["model"] if m in set(analysis.item_scores["model"])
+    }
+    sections = [
+        ("overview", "Overview", section("overview", "Overview", f"<table>{overview}</table>")),
+        ("ranking", "Ranking", section(
+            "ranking", "Ranking",
+            table(ranking) + "<h3>Significant differences</h3>" + statement_html
+            + forest_plot(ranking, label=analysis.score_label),
+            f"score: {analysis.score_label}; interval: 95% bootstrap over items; rank: 1 + the number of models "
+            "whose interval lies entirely above. Click a column to sort.")),
+        ("pairs", "Pairs", section("pairs", "All pairs", table(analysis.pairs, row_class=["sig" if s else "" for s in sig]),
+                                   analysis.pairs_note + "; significant rows are green")),
+        ("win-rates", "Win rates", section("win-rates", "Win rates", heatmap(analysis.win_rates) or
+                                           '<p class="muted">no head-to-head data</p>', analysis.win_rates_note)),
+        ("distributions", "Distributions", section(
+            "distributions", "Score distributions", histograms(distributions) or '<p class="muted">no scores</p>',
+            "per-item scores of each model (pairwise: mean reward over that item's battles)")),
+        ("categories", "Categories", section("categories", "Categories", table(category_pivot(analysis)),
+                                             "mean per-item score of each model in each category")),
+        ("diagnostics", "Judge", section("diagnostics", "Judge diagnostics", table(diagnostics),
+                                         "position and length bias, unusable outputs, calls, cache, tokens and cost")),
+        ("verdicts", "Verdicts", section("verdicts", "Verdicts",
+                                         cards_section(sample_verdicts(run, sample), run.items, len(run.verdicts)))),
+    ]
+    subtitle = f"{run.protocol} · judge {run.judge_label} · harness {__version__}"
+    return document(f"Report: {run.name}", subtitle, sections)
+

@@ -1,0 +1,91 @@
+"""Which verdicts a report shows: a small, deterministic, stratified sample, never all of them.
+
+A page with 100,000 verdicts inline would not open. The sample puts the verdicts a reader most
+needs to see first (unparsable outputs, failed calls, the judge contradicting itself), then
+fills up round-robin over categories in a fixed pseudo-random order (a hash of the request id),
+so the same run always gives the same page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+from harness.reports.diagnostics import order_pairs
+from harness.reports.rundata import SHARE_A, RunData, battles
+
+REASONS = ("problem", "disagreement", "sample")
+
+
+def sample_verdicts(run: RunData, n: int) -> pd.DataFrame:
+    """Up to n verdict rows with a `reason` column: problem, disagreement or sample."""
+    verdicts = run.verdicts
+    if n <= 0 or verdicts.empty:
+        return verdicts.iloc[0:0].assign(reason=pd.Series(dtype=object))
+    keys = verdicts["request_id"].astype(str)
+    order = keys.map(lambda k: hashlib.sha1(k.encode("utf-8")).hexdigest())
+    problem = verdicts["status"].isin(["invalid", "failed"]).to_numpy()
+    disagreement = _disagreements(run) & ~problem
+    quota = {"problem": max(1, n // 3), "disagreement": max(1, n // 3)}
+    chosen: list[tuple[str, list[int]]] = []
+    taken = 0
+    for reason, mask in (("problem", problem), ("disagreement", disagreement)):
+        picked = _round_robin(verdicts, order, np.flatnonzero(mask), min(quota[reason], n - taken))
+        chosen.append((reason, picked))
+        taken += len(picked)
+    used = {i for _, picked in chosen for i in picked}
+    rest = np.array([i for i in range(len(verdicts)) if i not in used], dtype=int)
+    if n - taken > 0 and len(rest):
+        # The problem and disagreement strata may hold more than their quota: give them the space left
+        # only after every category had its share of ordinary verdicts.
+        chosen.append(("sample", _round_robin(verdicts, order, rest, n - taken)))
+    frames = [verdicts.iloc[picked].assign(reason=reason) for reason, picked in chosen if picked]
+    return pd.concat(frames) if frames else verdicts.iloc[0:0].assign(reason=pd.Series(dtype=object))
+
+
+def _round_robin(verdicts: pd.DataFrame, order: pd.Series, positions: np.ndarray, limit: int) -> list[int]:
+    """Up to `limit` positions, alternating between categories, each category in hash order."""
+    if limit <= 0 or len(positions) == 0:
+        return []
+    categories = verdicts["category"].iloc[positions].fillna("(none)").astype(str).to_numpy()
+    ranked = sorted(zip(categories, order.iloc[positions].to_numpy(), positions), key=lambda t: (t[0], t[1]))
+    queues: dict[str, list[int]] = {}
+    for category, _, position in ranked:
+        queues.setdefault(category, []).append(int(position))
+    picked: list[int] = []
+    depth = 0
+    while len(picked) < limit:
+        progressed = False
+        for queue in queues.values():
+            if depth < len(queue):
+                picked.append(queue[depth])
+                progressed = True
+                if len(picked) == limit:
+                    break
+        if not progressed:
+            break
+        depth += 1
+    return picked
+
+
+def _disagreements(run: RunData) -> np.ndarray:
+    """Verdicts where the judge contradicts itself (pairwise: the winner changes when the answers
+    swap places) or is unsure (P(YES) or the expected score far from the verdict)."""
+    verdicts = run.verdicts
+    mask = np.zeros(len(verdicts), dtype=bool)
+    if run.protocol == "pairwise":
+        pairs = order_pairs(battles(run))
+        if not pairs.empty:
+            winner = lambda s: s.map(lambda lvl: np.sign(SHARE_A[lvl] - 0.5))  # noqa: E731
+            flipped = set(pairs.loc[winner(pairs["forward"]) != winner(pairs["reverse"]), "pair"])
+            base = verdicts["request_id"].astype(str).str.rsplit("::", n=1).str[0]
+            mask |= base.isin(flipped).to_numpy()
+    if "p_yes" in verdicts.columns:
+        p = pd.to_numeric(verdicts["p_yes"], errors="coerce")
+        mask |= ((p > 0.35) & (p < 0.65)).to_numpy()
+    if {"score", "expected"} <= set(verdicts.columns):
+        gap = (pd.to_numeric(verdicts["score"], errors="coerce") - pd.to_numeric(verdicts["expected"], errors="coerce")).abs()
+        mask |= (gap >= 1.0).to_numpy()
+    return mask
