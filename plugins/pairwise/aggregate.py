@@ -50,12 +50,43 @@ def judged_battles(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFr
         rows.append({
             "item_id": v.item_id, "request_id": v.request_id, "model_a": d["model_a"], "model_b": d["model_b"],
             "raw_level": d["level"], "level": level, "hard_reward_a": REWARD_A[level],
+            "share_a": sum(p * _share_a(lvl) for lvl, p in used.items()) / (sum(used.values()) or 1.0),
+            "len_a": d["len_a"], "len_b": d["len_b"], "length_known": not d.get("length_unknown", False),
             "reward_a": expected_reward_a(used), "expected_a": expected_reward_a(soft) if soft else np.nan,
             "bt_score_a": wins / (wins + losses), "bt_weight": wins + losses,
         })
-    columns = ["item_id", "request_id", "model_a", "model_b", "raw_level", "level", "hard_reward_a",
-               "reward_a", "expected_a", "bt_score_a", "bt_weight"]
+    columns = ["item_id", "request_id", "model_a", "model_b", "raw_level", "level", "hard_reward_a", "share_a",
+               "len_a", "len_b", "length_known", "reward_a", "expected_a", "bt_score_a", "bt_weight"]
     return pd.DataFrame(rows, columns=columns)
+
+
+LC_COLUMNS = {"lc_win_rate": "length_controlled_win_rate", "lc_ci_low": "lc_ci_low", "lc_ci_high": "lc_ci_high"}
+
+
+def length_controlled(battles: pd.DataFrame, config: PairwiseConfig) -> pd.DataFrame | None:
+    """AlpacaEval's length-controlled win rate of every model against the one baseline (0-100).
+
+    Only with exactly one baseline and every answer's length known; None otherwise.
+    """
+    if len(config.baselines) != 1 or battles.empty or not battles["length_known"].all():
+        return None
+    from harness.stats.length_control import length_controlled_win_rates
+
+    baseline = config.baselines[0]
+    a_is_base, b_is_base = battles["model_a"] == baseline, battles["model_b"] == baseline
+    vs_base = battles[a_is_base ^ b_is_base]
+    if vs_base.empty:
+        return None
+    base_a = (vs_base["model_a"] == baseline).to_numpy()
+    frame = pd.DataFrame({
+        "model": np.where(base_a, vs_base["model_b"], vs_base["model_a"]),
+        "item_id": vs_base["item_id"].to_numpy(),
+        "p": np.where(base_a, 1.0 - vs_base["share_a"], vs_base["share_a"]),
+        "len_model": np.where(base_a, vs_base["len_b"], vs_base["len_a"]),
+        "len_baseline": np.where(base_a, vs_base["len_a"], vs_base["len_b"]),
+    })
+    table = length_controlled_win_rates(frame, n_bootstrap=config.n_bootstrap, seed=config.seed)
+    return table[["model", *LC_COLUMNS]].rename(columns=LC_COLUMNS)
 
 
 def _share_a(level: str) -> float:
@@ -70,11 +101,11 @@ def per_model_rows(battles: pd.DataFrame) -> pd.DataFrame:
     """Each battle twice, once from each model's side."""
     side_a = pd.DataFrame({
         "item_id": battles["item_id"], "model": battles["model_a"], "reward": battles["reward_a"],
-        "hard": battles["hard_reward_a"], "expected": battles["expected_a"],
+        "hard": battles["hard_reward_a"], "expected": battles["expected_a"], "share": battles["share_a"],
     })
     side_b = pd.DataFrame({
         "item_id": battles["item_id"], "model": battles["model_b"], "reward": -battles["reward_a"],
-        "hard": -battles["hard_reward_a"], "expected": -battles["expected_a"],
+        "hard": -battles["hard_reward_a"], "expected": -battles["expected_a"], "share": 1.0 - battles["share_a"],
     })
     return pd.concat([side_a, side_b], ignore_index=True)
 
@@ -129,7 +160,9 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
     by_model = sides.groupby("model")
     scores["wb_reward"] = by_model["hard"].mean()
     scores["expected_reward"] = by_model["expected"].mean()
-    scores["win_rate"] = by_model["hard"].apply(lambda r: 100.0 * ((r > 0).sum() + 0.5 * (r == 0).sum()) / len(r))
+    # P(win) + P(tie)/2 under the distribution used for the score: AlpacaEval's soft win rate with
+    # `soft` and logprobs, the parsed verdicts' win rate (ties half) otherwise.
+    scores["win_rate"] = 100.0 * by_model["share"].mean()
     for value, column in OUTCOME_COLUMNS.items():
         scores[column] = sides[sides["hard"] == value].groupby("model").size()
     scores["invalid"] = problem_counts(verdicts, "invalid")
@@ -143,6 +176,11 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
         seed=config.seed,
         anchor=config.baselines[0] if config.baselines else None,
     )
+    columns = list(SCORE_COLUMNS)
+    lc = length_controlled(battles, config)
+    if lc is not None:
+        scores = scores.merge(lc, on="model", how="left")
+        columns[columns.index("win_rate") + 1:columns.index("win_rate") + 1] = list(LC_COLUMNS.values())
     summary = {
         "verdicts": {s: sum(v.status == s for v in verdicts) for s in ("ok", "invalid", "failed")},
         "length_k": config.length_k,
@@ -150,13 +188,17 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
         "score_note": (
             "rating: Bradley-Terry on the Elo scale; score: "
             + ("expected WB-Reward under the judge's logprobs (soft)" if config.soft else "WB-Reward")
-            + ", -100..100, from each model's side; win rate: parsed verdicts, ties half"
+            + ", -100..100, from each model's side; win rate: "
+            + ("expected P(win) + P(tie)/2 under the judge's logprobs" if config.soft else "parsed verdicts, ties half")
+            + ("; LC win rate: length-controlled (AlpacaEval GLM) against " + config.baselines[0] if lc is not None else "")
         ),
         "baselines": config.baselines,
         **position_stats(battles),
     }
     return Aggregate(
-        scores=scores[SCORE_COLUMNS].reset_index(drop=True), ranking=ranking, summary=summary,
+        scores=scores[columns].reset_index(drop=True), ranking=ranking, summary=summary,
         title="ranking (Bradley-Terry, 95% bootstrap CI over items)", rank_label="rating",
-        columns={"score [CI]": "score", "win rate": "win_rate", "E[score]": "expected_reward"},
+        columns={"score [CI]": "score", "win rate": "win_rate",
+                 **({"LC win rate": "length_controlled_win_rate"} if lc is not None else {}),
+                 "E[score]": "expected_reward"},
     )

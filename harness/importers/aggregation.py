@@ -1,0 +1,161 @@
+"""Recompute a run directory's numbers from its stored verdicts, without judging again.
+
+Works for runs written by `harness run` and by `harness import` alike: the protocol and its
+options come from run.json, the verdicts from the store, and the registered protocol's own
+aggregation does the arithmetic. Items are rebuilt from the verdicts (id and which models
+answered), because aggregation needs no prompts or answers and an imported run has no dataset.
+Aggregation-only options (the length rule's K, soft scoring, bootstrap rounds) can be changed
+with overrides; the new options are recorded in run.json.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from harness.errors import BadInput
+from harness.models import DatasetSpec, Item, Message, TaskSpec, Verdict
+from harness.plugins import LoadedPlugins, load_plugins
+from harness.prompts import PromptRenderer, builtin_prompt_dir, make_environment
+from harness.protocol import Aggregate
+from harness.registry import Registry
+from harness.store import MANIFEST_FILE, STORE_FILE, VERDICTS_FILE, RunDirectory, read_store
+from harness.tasks import describe_validation_error, parse_key_value
+
+#: Protocol options that change what the judge is asked: overriding them here would describe
+#: verdicts that were never judged that way.
+JUDGING_OPTIONS = frozenset({
+    "reasoning", "max_tokens", "temperature", "logprobs", "top_logprobs", "verdict_format", "use_checklist",
+    "use_reference", "template", "rubric", "rubric_name", "rubric_file", "baselines", "generate",
+    "generate_template",
+})
+
+
+@dataclass
+class LoadedSpec:
+    """Enough of a task for printing: the name (the run table's title)."""
+
+    spec: TaskSpec
+
+
+@dataclass
+class RecomputedRun:
+    directory: Path
+    manifest: dict[str, Any]
+    aggregate: Aggregate
+    loaded: LoadedSpec
+
+
+def apply_overrides(config: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """`options.KEY=VALUE` (or `KEY=VALUE`) changes one aggregation option."""
+    config = dict(config)
+    for text in overrides:
+        key, value = parse_key_value(text, "--set")
+        name = key.removeprefix("options.")
+        if not name or "." in name:
+            raise BadInput(f"--set {text!r}: expected options.NAME=VALUE (a protocol option)")
+        if name in JUDGING_OPTIONS:
+            raise BadInput(f"--set {text!r}: {name!r} changes what the judge was asked; judge again with `harness run`")
+        if name not in config:
+            known = ", ".join(sorted(k for k in config if k not in JUDGING_OPTIONS))
+            raise BadInput(f"--set {text!r}: unknown option {name!r} (aggregation options: {known})")
+        config[name] = value
+    return config
+
+
+def items_from_verdicts(verdicts: list[Verdict]) -> list[Item]:
+    """One placeholder item per item id, answered by every model its verdicts mention."""
+    answers: dict[str, dict[str, str]] = {}
+    for v in verdicts:
+        models = answers.setdefault(v.item_id, {})
+        for key in ("model", "model_a", "model_b"):
+            name = v.data.get(key)
+            if isinstance(name, str):
+                models.setdefault(name, "")
+    return [
+        Item(id=item_id, conversation=(Message(role="user", content=""),), answers=models)
+        for item_id, models in answers.items()
+    ]
+
+
+def ordered_verdicts(directory: Path) -> list[Verdict]:
+    """The store's latest record per request, in the order of the previous export when there is one
+    (so recomputing an unchanged run reproduces its files), then in store order."""
+    records = read_store(directory / STORE_FILE)
+    previous = directory / VERDICTS_FILE
+    order: list[str] = []
+    if previous.is_file():
+        for line in previous.read_text(encoding="utf-8").splitlines():
+            try:
+                key = json.loads(line).get("request_key")
+            except (ValueError, AttributeError):
+                order = []
+                break
+            if key in records:
+                order.append(key)
+    seen = set(order)
+    return [records[k] for k in order] + [v for k, v in records.items() if k not in seen]
+
+
+def recompute(
+    run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), plugins: LoadedPlugins | None = None
+) -> RecomputedRun:
+    """Aggregate the stored verdicts again and rewrite verdicts.jsonl, scores.csv, ranking.csv and
+    run.json's summary (each written atomically)."""
+    directory = Path(run_dir)
+    if not (directory / MANIFEST_FILE).is_file() or not (directory / STORE_FILE).is_file():
+        raise BadInput(f"{directory}: not a run directory (needs {MANIFEST_FILE} and {STORE_FILE})")
+    plugins = plugins or load_plugins()
+    registry = Registry.collect(plugins.manager)
+    with RunDirectory(directory) as store:
+        manifest = store.read_manifest() or {}
+        protocol = manifest.get("protocol")
+        if not isinstance(protocol, dict) or not isinstance(protocol.get("name"), str):
+            raise BadInput(f"{directory / MANIFEST_FILE}: protocol.name: required but missing")
+        kind = registry.task_kind(protocol["name"], f"{directory / MANIFEST_FILE}: protocol.name")
+        config_data = apply_overrides(protocol.get("config") or {}, overrides)
+        try:
+            config = kind.config_model.model_validate(config_data)
+        except ValidationError as exc:
+            raise BadInput(f"{directory / MANIFEST_FILE}: {describe_validation_error(exc, prefix='options')}") from None
+        spec = _task_spec(manifest, protocol["name"], config_data, directory)
+        verdicts = ordered_verdicts(directory)
+        if not verdicts:
+            raise BadInput(f"{directory / STORE_FILE}: no verdicts to aggregate")
+        template = spec.template or kind.task_class.default_template
+        env = make_environment([builtin_prompt_dir()], None)
+        renderer = PromptRenderer(env, template) if template else None
+        task = kind.task_class(spec, config, items_from_verdicts(verdicts), renderer)  # type: ignore[arg-type]
+        try:
+            task.check()
+        except BadInput as exc:
+            raise BadInput(f"{directory / MANIFEST_FILE}: {exc}") from None
+        aggregate = task.aggregate(verdicts)
+        store.write_exports(verdicts, aggregate.scores, aggregate.ranking)
+        protocol["config"] = config.model_dump(mode="json")
+        manifest["protocol"] = protocol
+        manifest["summary"] = aggregate.summary
+        manifest["counts"] = {s: sum(v.status == s for v in verdicts) for s in ("ok", "invalid", "failed")}
+        manifest["counts"]["pending"] = max(0, int(manifest.get("requests") or 0) - len(verdicts))
+        manifest.setdefault("aggregations", []).append(
+            {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "overrides": list(overrides)}
+        )
+        store.write_manifest(manifest)
+    return RecomputedRun(directory=directory, manifest=manifest, aggregate=aggregate, loaded=LoadedSpec(spec))
+
+
+def _task_spec(manifest: dict[str, Any], protocol: str, options: dict[str, Any], directory: Path) -> TaskSpec:
+    """The recorded task (for its name and template), or a stand-in for an imported run."""
+    raw = manifest.get("task")
+    if isinstance(raw, dict):
+        try:
+            return TaskSpec.model_validate({**raw, "protocol": protocol, "options": options})
+        except ValidationError:
+            pass
+    name = str(manifest.get("name") or directory.name or "run").replace("/", "_").lstrip(".") or "run"
+    return TaskSpec(name=name, protocol=protocol, dataset=DatasetSpec(path="(none)"), options=options)

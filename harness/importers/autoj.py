@@ -1,0 +1,64 @@
+"""Auto-J pairwise test set with human labels (prometheus-eval's `autoj_pairwise.jsonl`).
+
+Each line: `prompt`, `response 1`, `response 2`, `label` (0 = response 1 better, 1 = response 2
+better, 2 = tie), `scenario`. Imported as a pairwise run judged by `human` (position A =
+response 1; a human preference has no "slightly", so a win counts once in Bradley-Terry), and
+the same items are written as a harness dataset (`dataset.jsonl`, wide format, models
+`response_1` and `response_2`) with a task file (`judge_task.yaml`), so a model can judge the
+same pairs and `harness compare` can set its verdicts against the human ones.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.errors import BadInput
+from harness.importers.common import ImportedRun, pairwise_verdict, read_jsonl, require
+from harness.models import Verdict
+
+LABELS = {0: "A>>B", 1: "B>>A", 2: "A=B"}
+MODELS = ("response_1", "response_2")
+DATASET_FILE = "dataset.jsonl"
+TASK_FILE = "judge_task.yaml"
+
+
+def import_autoj(paths: list[Path], baseline: str | None = None) -> ImportedRun:
+    if baseline is not None:
+        raise BadInput("--baseline: autoj pairs two responses with no baseline")
+    verdicts: list[Verdict] = []
+    rows: list[str] = []
+    for path in paths:
+        for number, record in read_jsonl(path):
+            where = f"{path}:{number}"
+            require(record, ("prompt", "response 1", "response 2", "label"), where)
+            label = record["label"]
+            if isinstance(label, bool) or label not in LABELS:
+                raise BadInput(f"{where}: label {label!r} is not 0, 1 or 2")
+            item_id = f"autoj-{len(rows):04d}"
+            first, second = str(record["response 1"]), str(record["response 2"])
+            verdicts.append(pairwise_verdict(
+                "autoj", item_id=item_id, model=MODELS[0], opponent=MODELS[1], model_is_a=True, level=LABELS[label],
+                judge="human", len_model=len(first), len_opponent=len(second), category=record.get("scenario"),
+                output=f"label {label}",
+            ))
+            rows.append(json.dumps({
+                "id": item_id, "instruction": str(record["prompt"]), "category": record.get("scenario"),
+                "answers": {MODELS[0]: first, MODELS[1]: second},
+            }, ensure_ascii=False))
+    if not verdicts:
+        raise BadInput(f"{paths[0]}: no items")
+    task = (
+        "name: autoj_pairwise\n"
+        "description: the Auto-J pairwise items, to judge with a model and compare with the human labels\n"
+        "protocol: pairwise\n"
+        f"dataset:\n  path: {DATASET_FILE}\n"
+        "judge: local\n"
+        "options:\n  strong_weight: 1.0\n"
+    )
+    return ImportedRun(
+        format="autoj", name="autoj_pairwise", protocol="pairwise", config={"strong_weight": 1.0, "length_k": -1},
+        judge="human", verdicts=verdicts, sources=[str(p.resolve()) for p in paths],
+        extra_files={DATASET_FILE: "\n".join(rows) + "\n", TASK_FILE: task}, dataset_file=DATASET_FILE,
+        notes=["human labels: 0 = response 1 better, 1 = response 2 better, 2 = tie"],
+    )

@@ -1,0 +1,150 @@
+"""What every importer shares: reading other tools' files with errors that name file and line,
+and building verdicts in the data format of the built-in protocols."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import BadInput
+from harness.models import Verdict
+
+#: Pairwise levels as the built-in pairwise protocol stores them (position A's view).
+PAIRWISE_LEVELS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
+
+
+@dataclass
+class ImportedRun:
+    """Everything an importer read: the protocol to aggregate with, the original judge, the verdicts."""
+
+    format: str
+    name: str
+    protocol: str
+    config: dict[str, Any]
+    judge: str
+    verdicts: list[Verdict]
+    sources: list[str]
+    notes: list[str] = field(default_factory=list)
+    #: Extra files to write into the run directory (name -> text), e.g. a dataset of the items.
+    extra_files: dict[str, str] = field(default_factory=dict)
+    dataset_file: str | None = None
+
+
+def read_json(path: Path) -> Any:
+    """A whole-file JSON document."""
+    text = _read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line of a JSON Lines file."""
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise BadInput(f"{path}:{number}: expected a JSON object")
+        yield number, record
+
+
+def require(record: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
+    missing = [k for k in keys if k not in record]
+    if missing:
+        raise BadInput(f"{where}: missing field {missing[0]!r}")
+
+
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise BadInput(f"{path}: no such file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{path}: cannot read ({exc.__class__.__name__})") from None
+
+
+def text_id(prefix: str, text: str) -> str:
+    """A stable item id from its instruction text, so the same prompt matches across files."""
+    return f"{prefix}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:12]}"
+
+
+def request_key(fmt: str, request_id: str, judge: str) -> str:
+    return hashlib.sha256(f"import:{fmt}:{judge}:{request_id}".encode()).hexdigest()[:32]
+
+
+def pairwise_verdict(
+    fmt: str,
+    *,
+    item_id: str,
+    model: str,
+    opponent: str,
+    model_is_a: bool,
+    level: str | None,
+    judge: str,
+    len_model: int | None,
+    len_opponent: int | None,
+    probs: dict[str, float] | None = None,
+    category: str | None = None,
+    output: str | None = None,
+    error: str | None = None,
+) -> Verdict:
+    """A verdict as the pairwise protocol stores it: request id `item::model::opponent::order`
+    (`ab`: the model was shown first), level and distribution from position A's side.
+
+    `level` None makes an `invalid` verdict (the judge answered, nothing parseable). Unknown
+    lengths are stored as 0 with `length_unknown`, so length-based numbers are not computed.
+    """
+    order = "ab" if model_is_a else "ba"
+    model_a, model_b = (model, opponent) if model_is_a else (opponent, model)
+    len_a, len_b = (len_model, len_opponent) if model_is_a else (len_opponent, len_model)
+    request_id = f"{item_id}::{model}::{opponent}::{order}"
+    data: dict[str, Any] = {
+        "model_a": model_a, "model_b": model_b, "order": order,
+        "len_a": int(len_a or 0), "len_b": int(len_b or 0), "category": category,
+    }
+    if len_a is None or len_b is None:
+        data["length_unknown"] = True
+    if level is not None:
+        data["level"] = level
+    if probs is not None:
+        data["probs"] = probs
+    return Verdict(
+        request_id=request_id, request_key=request_key(fmt, request_id, judge), item_id=item_id, judge=judge,
+        status="ok" if level is not None else "invalid", data=data, output=output,
+        error=error if level is None else None,
+    )
+
+
+def rubric_verdict(
+    fmt: str,
+    *,
+    item_id: str,
+    model: str,
+    score: float | None,
+    judge: str,
+    category: str | None = None,
+    length: int | None = None,
+    output: str | None = None,
+    error: str | None = None,
+) -> Verdict:
+    """A verdict as the rubric protocol stores it: request id `item::model`, `score` in data."""
+    request_id = f"{item_id}::{model}"
+    data: dict[str, Any] = {"model": model, "category": category}
+    if length is not None:
+        data["length"] = length
+    if score is not None:
+        data["score"] = score
+    return Verdict(
+        request_id=request_id, request_key=request_key(fmt, request_id, judge), item_id=item_id, judge=judge,
+        status="ok" if score is not None else "invalid", data=data, output=output,
+        error=error if score is None else None,
+    )

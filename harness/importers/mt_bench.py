@@ -1,0 +1,92 @@
+"""FastChat MT-Bench judgments (`model_judgment/gpt-4_single.jsonl`, `gpt-4_pair.jsonl`).
+
+Single grading lines (`question_id`, `model`, `judge`, `score` 1-10 or -1, `turn`) become a
+rubric run (mt_bench preset); -1 (no rating found) is an invalid verdict. Pairwise lines
+(`question_id`, `model_1`, `model_2`, `g1_winner`, `g2_winner`, `judge`, `turn`) become a
+pairwise run: game 1 shows model_1 as A, game 2 swaps them; winners are named as model_1,
+model_2 or tie (anything else, e.g. "error", is invalid). MT-Bench has no "slightly better",
+so a win is stored as a clear win and counts once in Bradley-Terry (strong_weight 1).
+Each (question, turn) is one item: `mt-<question_id>-t<turn>`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.errors import BadInput
+from harness.importers.common import ImportedRun, pairwise_verdict, read_jsonl, require, rubric_verdict
+from harness.models import Verdict
+
+
+def import_mt_bench(paths: list[Path], baseline: str | None = None) -> ImportedRun:
+    records = [(f"{path}:{number}", record) for path in paths for number, record in read_jsonl(path)]
+    if not records:
+        raise BadInput(f"{paths[0]}: no judgments")
+    pairwise = "model_1" in records[0][1]
+    verdicts: list[Verdict] = []
+    judges: set[str] = set()
+    for where, record in records:
+        if ("model_1" in record) != pairwise:
+            raise BadInput(f"{where}: mixes single and pairwise judgments; import them separately")
+        judge = _judge_name(record.get("judge"))
+        judges.add(judge)
+        verdicts.extend(_pair_verdicts(record, judge, where) if pairwise else [_single_verdict(record, judge, where)])
+    sources = [str(p.resolve()) for p in paths]
+    if pairwise:
+        config: dict[str, Any] = {"baselines": [baseline] if baseline else [], "verdict_format": "labels",
+                                  "strong_weight": 1.0, "length_k": -1}
+        return ImportedRun(format="mt_bench", name="mt_bench_pair", protocol="pairwise", config=config,
+                           judge=", ".join(sorted(judges)), verdicts=verdicts, sources=sources)
+    return ImportedRun(format="mt_bench", name="mt_bench_single", protocol="rubric", config={"preset": "mt_bench"},
+                       judge=", ".join(sorted(judges)), verdicts=verdicts, sources=sources)
+
+
+def _judge_name(judge: Any) -> str:
+    if isinstance(judge, list) and judge:
+        return str(judge[0])  # FastChat: [judge model, prompt name]
+    return str(judge or "mt_bench")
+
+
+def _item(record: dict[str, Any]) -> str:
+    return f"mt-{record['question_id']}-t{record.get('turn', 1)}"
+
+
+def _single_verdict(record: dict[str, Any], judge: str, where: str) -> Verdict:
+    require(record, ("question_id", "model", "score"), where)
+    try:
+        score = float(record["score"])
+    except (TypeError, ValueError):
+        raise BadInput(f"{where}: score {record['score']!r} is not a number") from None
+    if score != -1 and not 1 <= score <= 10:
+        raise BadInput(f"{where}: score {score} is outside 1-10 (or -1 for no rating)")
+    return rubric_verdict(
+        "mt_bench", item_id=_item(record), model=str(record["model"]), score=None if score == -1 else score,
+        judge=judge, category=record.get("category"), output=record.get("judgment"),
+        error="the judge gave no rating",
+    )
+
+
+def _pair_verdicts(record: dict[str, Any], judge: str, where: str) -> list[Verdict]:
+    require(record, ("question_id", "model_1", "model_2", "g1_winner", "g2_winner"), where)
+    model_1, model_2 = str(record["model_1"]), str(record["model_2"])
+    verdicts = []
+    for game, winner_key in enumerate(("g1_winner", "g2_winner")):
+        winner = record[winner_key]
+        model_1_is_a = game == 0
+        if winner == "tie":
+            level: str | None = "A=B"
+        elif winner in ("model_1", "model_2"):
+            a_wins = (winner == "model_1") == model_1_is_a
+            level = "A>>B" if a_wins else "B>>A"
+        elif winner in ("error", None, "inconsistent"):
+            level = None
+        else:
+            raise BadInput(f"{where}: {winner_key} {winner!r} is not model_1, model_2, tie or error")
+        judgment = record.get("g1_judgment" if game == 0 else "g2_judgment")
+        verdicts.append(pairwise_verdict(
+            "mt_bench", item_id=_item(record), model=model_1, opponent=model_2, model_is_a=model_1_is_a,
+            level=level, judge=judge, len_model=None, len_opponent=None,
+            output=judgment if isinstance(judgment, str) else None, error=f"{winner_key}: {winner}",
+        ))
+    return verdicts

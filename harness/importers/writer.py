@@ -1,0 +1,100 @@
+"""Write an imported run directory all at once: built in a temporary sibling folder, aggregated
+there, then renamed into place, so a failed import never leaves a half-written --out and an
+existing run is never mixed with imported verdicts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.errors import BadInput
+from harness.importers.aggregation import RecomputedRun, recompute
+from harness.importers.common import ImportedRun
+from harness.plugins import LoadedPlugins
+from harness.store import MANIFEST_FILE, STORE_FILE
+
+
+def write_imported_run(run: ImportedRun, out: str | Path, plugins: LoadedPlugins | None = None) -> RecomputedRun:
+    target = Path(out)
+    _check_target(target, run)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.import-", dir=target.parent))
+    try:
+        with (staging / STORE_FILE).open("w", encoding="utf-8") as handle:
+            for verdict in run.verdicts:
+                handle.write(json.dumps(verdict.model_dump(mode="json"), ensure_ascii=False, sort_keys=True) + "\n")
+        for name, text in run.extra_files.items():
+            (staging / name).write_text(text, encoding="utf-8")
+        (staging / MANIFEST_FILE).write_text(json.dumps(_manifest(run), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        result = recompute(staging, plugins=plugins)
+        (staging / ".lock").unlink(missing_ok=True)
+        _swap_into_place(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return RecomputedRun(directory=target, manifest=result.manifest, aggregate=result.aggregate, loaded=result.loaded)
+
+
+def _check_target(target: Path, run: ImportedRun) -> None:
+    """Only an empty folder or an earlier import of the same files in the same format is replaced."""
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise BadInput(f"--out {target}: exists and is not a directory")
+    if not any(target.iterdir()):
+        return
+    try:
+        manifest = json.loads((target / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = None
+    previous = manifest.get("import") if isinstance(manifest, dict) else None
+    if not isinstance(previous, dict) or previous.get("format") != run.format or previous.get("sources") != run.sources:
+        raise BadInput(
+            f"--out {target}: not empty and not an earlier import of the same files; choose another --out"
+        )
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    if target.exists():
+        retired = target.with_name(f".{target.name}.replaced")
+        shutil.rmtree(retired, ignore_errors=True)
+        target.rename(retired)
+        staging.rename(target)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        staging.rename(target)
+
+
+def _manifest(run: ImportedRun) -> dict[str, Any]:
+    models = sorted({
+        m for v in run.verdicts for m in (v.data.get("model"), v.data.get("model_a"), v.data.get("model_b"))
+        if isinstance(m, str)
+    })
+    return {
+        "harness_version": __version__,
+        "name": run.name,
+        "task": {
+            "name": run.name,
+            "protocol": run.protocol,
+            "dataset": {"path": run.dataset_file or "(none: imported judgments)"},
+            "judge": f"imported:{run.judge}",
+            "options": run.config,
+            "description": f"judgments imported from {run.format}",
+        },
+        "protocol": {"name": run.protocol, "version": "imported", "config": run.config},
+        "judge": {"spec": {"backend": "imported", "model": run.judge}, "original": run.judge},
+        "import": {
+            "format": run.format,
+            "sources": run.sources,
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "notes": run.notes,
+        },
+        "dataset": {"items": len({v.item_id for v in run.verdicts}), "models": models},
+        "requests": len(run.verdicts),
+        "status": "finished",
+    }

@@ -1,0 +1,82 @@
+"""`harness aggregate RUN`: recompute a judged run's numbers from its store, with aggregation options."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.importers.helpers import harness_cli, read_scores
+
+ROWS = [  # x answers at length, y briefly; y is the baseline
+    {"id": f"q{i}", "instruction": f"question {i}", "answers": {"x": "long answer " * 20, "y": "short"}}
+    for i in range(3)
+]
+
+
+@pytest.fixture
+def judged_run(harness_run_task: Any, harness_judge_server: Any, harness_run_dir: Path) -> Path:
+    """A run written by `harness run` over real HTTP: the judge always says A is slightly better."""
+    harness_judge_server.otherwise("Both are fine. [[2]]")
+    harness_run_task("pairwise", ROWS, options={"baselines": ["y"], "n_bootstrap": 50})
+    return harness_run_dir
+
+
+def test_without_changes_reproduces_the_run_files(judged_run: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(judged_run, copy)
+    result = harness_cli("aggregate", copy)
+    assert result.returncode == 0, result.stderr
+    assert "x" in result.stdout and "rating" in result.stdout  # the table, as `harness run` prints it
+    for name in ("scores.csv", "ranking.csv", "verdicts.jsonl"):
+        assert (copy / name).read_bytes() == (judged_run / name).read_bytes(), name
+
+
+def test_length_rule_override_recomputes_without_judging(judged_run: Path) -> None:
+    store_before = (judged_run / "store.jsonl").read_bytes()
+    x = read_scores(judged_run)["x"]
+    # each item in both orders: x slightly better when first, y slightly better when first
+    assert (int(x["win"]), int(x["lose"]), int(x["tie"])) == (3, 3, 0)
+    result = harness_cli("aggregate", judged_run, "--set", "options.length_k=10")
+    assert result.returncode == 0, result.stderr
+    x = read_scores(judged_run)["x"]
+    # x is 235 characters longer: its slight wins become ties; y's (the shorter winner's) stay
+    assert (int(x["win"]), int(x["lose"]), int(x["tie"])) == (0, 3, 3)
+    assert float(x["wb_reward"]) == pytest.approx((0 * 3 - 50 * 3) / 6)
+    manifest = json.loads((judged_run / "run.json").read_text(encoding="utf-8"))
+    assert manifest["protocol"]["config"]["length_k"] == 10
+    assert manifest["summary"]["length_k"] == 10
+    assert manifest["aggregations"][-1]["overrides"] == ["options.length_k=10"]
+    assert (judged_run / "store.jsonl").read_bytes() == store_before
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("options.length_k", "expected KEY=VALUE"),
+        ("options.nonsense=1", "unknown option 'nonsense'"),
+        ("options.verdict_format=labels", "changes what the judge was asked"),
+        ("options.length_k=-5", "options.length_k"),
+    ],
+)
+def test_bad_override_is_bad_input(judged_run: Path, override: str, message: str) -> None:
+    before = (judged_run / "scores.csv").read_bytes()
+    result = harness_cli("aggregate", judged_run, "--set", override)
+    assert result.returncode == 2 and result.stderr.startswith("harness: error: ") and message in result.stderr
+    assert "Traceback" not in result.stderr and (judged_run / "scores.csv").read_bytes() == before
+
+
+def test_not_a_run_directory(tmp_path: Path) -> None:
+    result = harness_cli("aggregate", tmp_path)
+    assert result.returncode == 2 and "not a run directory" in result.stderr
+
+
+def test_unknown_protocol(judged_run: Path) -> None:
+    manifest = json.loads((judged_run / "run.json").read_text(encoding="utf-8"))
+    manifest["protocol"]["name"] = "no_such_protocol"
+    (judged_run / "run.json").write_text(json.dumps(manifest), encoding="utf-8")
+    result = harness_cli("aggregate", judged_run)
+    assert result.returncode == 2 and "unknown protocol 'no_such_protocol'" in result.stderr

@@ -1,0 +1,108 @@
+"""WildBench v2: WB-Score reproduced from the real score files, WB-Reward checked against the
+published pairwise tables, and the pairwise importer with its length rule on a synthetic file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.importers.common import pairwise_verdict
+from harness_plugins.pairwise.aggregate import aggregate_pairwise
+from harness_plugins.pairwise.config import PairwiseConfig
+from tests.importers.helpers import harness_cli, read_scores, shared_data
+
+OUTCOMES = ("win_much", "win", "tie", "lose", "lose_much")
+
+
+def test_wb_score_reproduces_the_leaderboard(tmp_path: Path) -> None:
+    root = shared_data("wildbench")
+    files = sorted(root.glob("score.v2.eval=*.json"))
+    board = json.loads((root / "leaderboard_score.json").read_text(encoding="utf-8"))
+    out = tmp_path / "wb"
+    result = harness_cli("import", "wildbench", *files, "--out", out)
+    assert result.returncode == 0, result.stderr
+    scores = read_scores(out)
+    assert len(files) == 3 and set(scores) == {f.name.split(".", 3)[-1].removesuffix(".json") for f in files}
+    for model, row in scores.items():
+        published = board[model]
+        # scores.csv keeps six decimals
+        assert float(row["wb_score"]) == pytest.approx(published["score"], abs=5e-7)
+        assert float(row["wb_score_adjusted"]) == pytest.approx(published["adjusted_score"], abs=5e-7)
+        assert int(row["n"]) == published["total"]
+    # and exactly, in memory, through the same recompute `harness aggregate` runs
+    from harness.importers.aggregation import recompute
+
+    table = recompute(out).aggregate.scores.set_index("model")
+    for model in scores:
+        assert table.loc[model, "wb_score"] == pytest.approx(board[model]["score"], rel=1e-12)
+        assert table.loc[model, "wb_score_adjusted"] == pytest.approx(board[model]["adjusted_score"], rel=1e-12)
+
+
+@pytest.mark.parametrize("k", ["500", "-1"])
+def test_wb_reward_formula_matches_the_published_tables(k: str) -> None:
+    table = json.loads(shared_data("wildbench", f"leaderboard_pairwise-gpt4t-K={k}.json").read_text(encoding="utf-8"))
+    assert len(table) > 40
+    levels = {"win_much": "A>>B", "win": "A>B", "tie": "A=B", "lose": "B>A", "lose_much": "B>>A"}
+    baseline = "gpt-4-turbo-2024-04-09"
+    # our verdicts, as the pairwise protocol stores them, with each model's published outcome counts
+    verdicts = [
+        pairwise_verdict("test", item_id=f"{outcome}{i}", model=model, opponent=baseline, model_is_a=True,
+                         level=levels[outcome], judge="j", len_model=1, len_opponent=1)
+        for model, row in table.items() for outcome in OUTCOMES for i in range(row[outcome])
+    ]
+    ours = aggregate_pairwise(verdicts, PairwiseConfig(baselines=[baseline], n_bootstrap=1)).scores.set_index("model")
+    for model, row in table.items():
+        counts = {o: row[o] for o in OUTCOMES}
+        judged = sum(counts.values())
+        mine = ours.loc[model]
+        assert {o: int(mine[o]) for o in OUTCOMES} == counts
+        by_hand = (100 * counts["win_much"] + 50 * counts["win"] - 50 * counts["lose"] - 100 * counts["lose_much"]) / judged
+        assert mine["wb_reward"] == pytest.approx(by_hand, abs=1e-9)
+        # WildBench divides by every session (`total`), unjudged ones counting 0; we average the judged
+        assert mine["wb_reward"] * judged / row["total"] / 100 == pytest.approx(row["reward"], abs=1e-12), model
+
+
+def wildbench_pairwise_file(path: Path) -> None:
+    """Four sessions of model `m` against baseline `ref`, `m` shown as A or B, with lengths."""
+    def entry(sid: str, a: str, b: str, len_a: int, len_b: int, choice: str | None) -> dict:
+        return {"session_id": sid, "model_A": a, "model_B": b,
+                "model_outputs": {a: "x" * len_a, b: "y" * len_b},
+                "parsed_result": {"analysis of A": "...", "choice": choice}, "primary_tag": "Coding & Debugging"}
+    path.write_text(json.dumps([
+        entry("s1", "m", "ref", 1500, 400, "A+"),    # m slightly better, 1100 chars longer
+        entry("s2", "ref", "m", 300, 350, "B++"),    # m much better
+        entry("s3", "ref", "m", 2000, 100, "A+"),    # ref slightly better, 1900 chars longer
+        entry("s4", "m", "ref", 200, 210, "B+"),     # ref slightly better, 10 chars longer
+        entry("s5", "m", "ref", 200, 210, "maybe"),  # no verdict: invalid
+    ]), encoding="utf-8")
+
+
+def test_pairwise_import_and_length_rule_at_aggregation(tmp_path: Path) -> None:
+    source = tmp_path / "m.json"
+    wildbench_pairwise_file(source)
+    out = tmp_path / "run"
+    result = harness_cli("import", "wildbench", source, "--out", out)
+    assert result.returncode == 0, result.stderr
+    m = read_scores(out)["m"]
+    # K off: +50 +100 -50 -50 over four judged sessions
+    assert float(m["wb_reward"]) == pytest.approx((50 + 100 - 50 - 50) / 4)
+    assert (int(m["win_much"]), int(m["win"]), int(m["lose"]), int(m["invalid"])) == (1, 1, 2, 1)
+    manifest = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert manifest["protocol"]["config"]["baselines"] == ["ref"]  # the model every entry shares
+
+    result = harness_cli("aggregate", out, "--set", "options.length_k=500")
+    assert result.returncode == 0, result.stderr
+    m = read_scores(out)["m"]
+    # K=500: s1's slight win (winner 1100 longer) and s3's slight loss (winner 1900 longer) become ties
+    assert float(m["wb_reward"]) == pytest.approx((0 + 100 + 0 - 50) / 4)
+    assert (int(m["win_much"]), int(m["win"]), int(m["tie"]), int(m["lose"])) == (1, 0, 2, 1)
+    assert json.loads((out / "run.json").read_text(encoding="utf-8"))["protocol"]["config"]["length_k"] == 500
+
+
+def test_wrong_choice_shape_names_the_entry(tmp_path: Path) -> None:
+    source = tmp_path / "m.json"
+    source.write_text(json.dumps([{"session_id": "s", "model_A": "m", "model_B": "ref"}]), encoding="utf-8")
+    result = harness_cli("import", "wildbench", source, "--out", tmp_path / "run")
+    assert result.returncode == 2 and "entry 0: missing field 'model_outputs'" in result.stderr
