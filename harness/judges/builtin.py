@@ -1,4 +1,8 @@
-"""Registers the built-in judge backends through the same hook third-party backends use."""
+"""Registers the built-in judge backends through the same hook third-party backends use.
+
+Each factory imports its backend module only when that backend is used, so `harness plugins`
+and every other backend work without vLLM (or a GPU) installed.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +20,39 @@ def _local(spec: JudgeSpec) -> JudgeBackend:
 
 
 def _openai(spec: JudgeSpec) -> JudgeBackend:
+    """One base URL: a plain client; several: calls balanced across them."""
+    if len(spec.base_urls) > 1:
+        from harness.judges.balanced import BalancedBackend
+
+        return BalancedBackend(spec)
     from harness.judges.openai_compat import OpenAIBackend
 
     return OpenAIBackend(spec)
+
+
+def _vllm(spec: JudgeSpec) -> JudgeBackend:
+    from harness.judges.vllm_engine import VLLMBackend, require_vllm
+
+    require_vllm(spec)
+    return VLLMBackend(spec)
+
+
+def _vllm_server(spec: JudgeSpec) -> JudgeBackend:
+    from harness.judges.managed_server import ManagedServerBackend, vllm_server_command
+
+    return ManagedServerBackend(spec, vllm_server_command(spec))
+
+
+def _llama_server(spec: JudgeSpec) -> JudgeBackend:
+    from harness.judges.managed_server import ManagedServerBackend, llama_server_command
+
+    return ManagedServerBackend(spec, llama_server_command(spec))
 
 
 @hookimpl
 def harness_register_judges(register: Callable[[str, Callable[[JudgeSpec], JudgeBackend]], None]) -> None:
     register("local", _local)
     register("openai", _openai)
+    register("vllm", _vllm)
+    register("vllm-server", _vllm_server)
+    register("llama-server", _llama_server)

@@ -1,0 +1,342 @@
+"""A judge server the harness starts and stops itself: `vllm serve` or `python -m llama_cpp.server`.
+
+Why the harness owns the process: a user who asks for `vllm-server:MODEL` wants answers, not a
+server to babysit, and a GPU server left running after a crash or Ctrl-C holds the GPU hostage.
+So the server gets a free loopback port, a one-run API key and its own process group; the run
+waits for `/v1/models` to answer (or fails with the server's last output lines), sends every call
+through the ordinary OpenAI-compatible client, and stops the whole group (SIGTERM, SIGKILL after
+a grace period) on success, failure and Ctrl-C. On Linux the server is also told to exit with
+the harness (PR_SET_PDEATHSIG), which covers a harness killed by SIGKILL.
+
+One class drives both servers; they differ only in the command line (see *_server_command).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import ctypes
+import importlib.util
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import BadInput
+from harness.judges.base import FatalJudgeError, JudgeBackend, JudgeError
+from harness.judges.openai_compat import OpenAIBackend
+from harness.models import JudgeRequest, JudgeResponse, JudgeSpec
+
+#: Options for the harness's side (the client and this manager), never passed to the server.
+CLIENT_OPTIONS = frozenset({"transport", "extra_body", "rpm", "tpm", "max_retry_wait_s", "max_attempts"})
+MANAGER_OPTIONS = frozenset({"startup_timeout_s", "shutdown_grace_s", "server_args", "executable"})
+TAIL_LINES = 25
+
+
+@dataclass(frozen=True)
+class ServerCommand:
+    """How to start one kind of server; `argv(port, key)` is the full command line."""
+
+    name: str
+    argv: Callable[[int | str, str], list[str]]
+    #: The model name the client sends (the server's alias for its model).
+    served_model: str
+    startup_timeout_s: float
+    #: Calls in flight the server can use; None: the judge's `concurrency`.
+    max_concurrency: int | None = None
+
+
+def server_flags(options: dict[str, Any], *, dashes: bool, booleans_as_values: bool) -> list[str]:
+    """Judge options that are server settings, as flags: `gpu_memory_utilization=0.8` ->
+    `--gpu-memory-utilization 0.8` (vLLM) or `--n_ctx 8192` (llama_cpp.server)."""
+    flags: list[str] = []
+    for key, value in options.items():
+        if key in CLIENT_OPTIONS or key in MANAGER_OPTIONS:
+            continue
+        flag = "--" + (key.replace("_", "-") if dashes else key)
+        if isinstance(value, bool) and not booleans_as_values:
+            flags += [flag] if value else []
+        elif isinstance(value, bool):
+            flags += [flag, "true" if value else "false"]
+        else:
+            flags += [flag, str(value)]
+    extra = options.get("server_args", [])
+    flags += shlex.split(extra) if isinstance(extra, str) else [str(a) for a in extra]
+    return flags
+
+
+def vllm_server_command(spec: JudgeSpec) -> ServerCommand:
+    """`vllm serve MODEL --host 127.0.0.1 --port P --api-key K` plus the judge's server options."""
+    if not spec.model:
+        raise BadInput(f"judge {spec.label!r} names no model: write it as vllm-server:MODEL")
+    if importlib.util.find_spec("openai") is None:
+        raise BadInput(f"judge {spec.label!r} needs the openai SDK to talk to the server: pip install openai")
+    executable = spec.options.get("executable") or _vllm_executable()
+    if not executable:
+        raise BadInput(
+            f"judge {spec.label!r}: the `vllm` command is not installed: pip install 'harness-eval[vllm]' "
+            "(or give its path with --judge-option executable=/path/to/vllm)"
+        )
+    model = spec.model
+    flags = server_flags(spec.options, dashes=True, booleans_as_values=False)
+
+    def argv(port: int | str, key: str) -> list[str]:
+        return [str(executable), "serve", model, "--host", "127.0.0.1", "--port", str(port), "--api-key", key, *flags]
+
+    timeout = float(spec.options.get("startup_timeout_s", 900))
+    return ServerCommand(name="vllm serve", argv=argv, served_model=model, startup_timeout_s=timeout)
+
+
+def _vllm_executable() -> str | None:
+    beside = Path(sys.executable).parent / "vllm"  # the same environment as the harness first
+    return str(beside) if beside.is_file() else shutil.which("vllm")
+
+
+def llama_server_command(spec: JudgeSpec) -> ServerCommand:
+    """`python -m llama_cpp.server` on a GGUF file; `llama-server` or `llama-server:smollm2` is the
+    embedded SmolLM2-135M of the `local` judge. Logprobs are on (`--logits_all true`)."""
+    missing = [name for name in ("llama_cpp", "uvicorn", "fastapi", "openai") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise BadInput(f"judge {spec.label!r} needs llama.cpp's server and the openai SDK ({', '.join(missing)} "
+                       "missing): pip install 'llama-cpp-python[server]' openai")
+    if spec.model in (None, "smollm2"):
+        from harness.judges.local import default_model_path
+
+        try:
+            path = default_model_path()
+        except FatalJudgeError as exc:
+            raise BadInput(f"judge {spec.label!r}: {exc}") from None
+    else:
+        path = Path(spec.model).expanduser()
+        if not path.is_file():
+            raise BadInput(f"judge {spec.label!r}: no GGUF file at {path}")
+    alias = spec.model or "smollm2"
+    options = {"n_ctx": 4096, "logits_all": True, "verbose": False, **spec.options}
+    flags = server_flags(options, dashes=False, booleans_as_values=True)
+
+    def argv(port: int | str, key: str) -> list[str]:
+        return [sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--model_alias", alias,
+                "--host", "127.0.0.1", "--port", str(port), "--api_key", key, *flags]
+
+    timeout = float(spec.options.get("startup_timeout_s", 120))
+    # One llama.cpp context answers one call at a time; concurrent calls only make every call slower.
+    return ServerCommand(name="llama_cpp.server", argv=argv, served_model=alias, startup_timeout_s=timeout,
+                         max_concurrency=1)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _exit_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn asking Linux to SIGTERM the server when the harness dies (even by SIGKILL)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+class ManagedServer:
+    """One server process: start on a free port, wait until it answers, stop its process group."""
+
+    def __init__(self, command: ServerCommand, *, grace_s: float = 10.0, poll_s: float = 0.25):
+        self.command = command
+        self.grace_s = grace_s
+        self.poll_s = poll_s
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port: int | None = None
+        self.key = secrets.token_urlsafe(24)
+        self.log_path: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def start(self) -> str:
+        """Start and wait until healthy; on any failure (or Ctrl-C) the server is stopped again."""
+        try:
+            self._spawn()
+            await self._wait_until_ready()
+        except BaseException as exc:
+            self.stop(keep_log=isinstance(exc, JudgeError))  # the error names the log
+            raise
+        return self.base_url
+
+    def _spawn(self) -> None:
+        self.port = free_port()
+        handle, name = tempfile.mkstemp(prefix="harness-server-", suffix=".log")
+        self.log_path = Path(name)
+        with os.fdopen(handle, "wb") as log:
+            self.process = subprocess.Popen(
+                self.command.argv(self.port, self.key), stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_exit_with_parent(),
+            )
+        atexit.register(self.stop)  # a second Ctrl-C during shutdown must not orphan it either
+
+    async def _wait_until_ready(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + self.command.startup_timeout_s
+        while True:
+            if self.process.poll() is not None:
+                raise FatalJudgeError(
+                    f"{self.command.name} exited with code {self.process.returncode} before it was ready; "
+                    f"{self.tail()}"
+                )
+            if await asyncio.to_thread(self._answers):
+                return
+            if time.monotonic() >= deadline:
+                raise FatalJudgeError(
+                    f"{self.command.name} did not answer on {self.base_url}/models within "
+                    f"{self.command.startup_timeout_s:g}s (judge option startup_timeout_s); {self.tail()}"
+                )
+            await asyncio.sleep(self.poll_s)
+
+    def _answers(self) -> bool:
+        request = urllib.request.Request(f"{self.base_url}/models", headers={"Authorization": f"Bearer {self.key}"})
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            return False
+
+    def exited(self) -> int | None:
+        """The server's exit code if it has died, else None."""
+        return self.process.poll() if self.process is not None else None
+
+    def tail(self, lines: int = TAIL_LINES) -> str:
+        """The server's last output lines (the API key masked), for error messages."""
+        if self.log_path is None or not self.log_path.is_file():
+            return "no output"
+        text = self.log_path.read_text(encoding="utf-8", errors="replace").replace(self.key, "***")
+        last = [line for line in text.splitlines() if line.strip()][-lines:]
+        if not last:
+            return f"it printed nothing (log: {self.log_path})"
+        return f"its last output lines (log: {self.log_path}):\n    " + "\n    ".join(last)
+
+    def stop(self, keep_log: bool = False) -> None:
+        """SIGTERM the whole process group, SIGKILL what is left after the grace period. Idempotent.
+        The log is deleted after a clean stop unless `keep_log`."""
+        atexit.unregister(self.stop)
+        process, self.process = self.process, None
+        if process is None:
+            return
+        pgid = process.pid  # start_new_session: the server leads its own group
+        _signal_group(pgid, signal.SIGTERM)
+        try:
+            process.wait(timeout=self.grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+        if _group_alive(pgid, wait_s=1.0 if process.returncode is not None else 0.0):
+            _signal_group(pgid, signal.SIGKILL)
+            _group_alive(pgid, wait_s=2.0)
+        process.wait()
+        if not keep_log and process.returncode in (0, -signal.SIGTERM) and self.log_path:
+            self.log_path.unlink(missing_ok=True)  # clean stop: nothing worth keeping
+            self.log_path = None
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_alive(pgid: int, wait_s: float) -> bool:
+    """Whether any process of the group is still there after waiting up to `wait_s`."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.05)
+
+
+class ManagedServerBackend(JudgeBackend):
+    """Start the server in `start()`, judge through the OpenAI-compatible client, stop in `close()`."""
+
+    def __init__(self, spec: JudgeSpec, command: ServerCommand):
+        super().__init__(spec)
+        self.capabilities = OpenAIBackend.capabilities
+        self.command = command
+        self.server = ManagedServer(command, grace_s=float(spec.options.get("shutdown_grace_s", 10.0)))
+        self._client: _ServerClient | None = None
+
+    def __repr__(self) -> str:
+        return f"ManagedServerBackend({self.label!r})"
+
+    @property
+    def concurrency(self) -> int:
+        return min(self.spec.concurrency, self.command.max_concurrency or self.spec.concurrency)
+
+    async def start(self) -> None:
+        base_url = await self.server.start()
+        client_spec = self.spec.model_copy(update={
+            "model": self.command.served_model, "base_url": base_url, "concurrency": self.concurrency,
+            "options": {k: v for k, v in self.spec.options.items() if k in CLIENT_OPTIONS},
+        })
+        client = _ServerClient(client_spec, self.server.key)
+        client.notices = self.notices
+        try:
+            await client.start()
+        except BaseException:
+            self.server.stop()
+            raise
+        self._client = client
+
+    async def complete(self, request: JudgeRequest) -> JudgeResponse:
+        if self._client is None:
+            raise RuntimeError("ManagedServerBackend.complete() called before start()")
+        try:
+            return await self._client.complete(request)
+        except JudgeError as exc:
+            code = self.server.exited()
+            if code is not None:  # retrying cannot help a server that is gone
+                raise FatalJudgeError(f"{self.command.name} exited with code {code} during the run; "
+                                      f"{self.server.tail()}") from None
+            raise exc
+
+    async def close(self) -> None:
+        try:
+            if self._client is not None:
+                client, self._client = self._client, None
+                await client.close()
+        finally:
+            await asyncio.to_thread(self.server.stop)
+
+    def describe(self) -> dict[str, object]:
+        return {"spec": self.spec.public_dict(), "server": self.command.name,
+                "command": shlex.join(self.command.argv("{port}", "***"))}
+
+
+class _ServerClient(OpenAIBackend):
+    """The OpenAI-compatible client with the managed server's own key, never OPENAI_API_KEY (the
+    user's real key has no business reaching a local server)."""
+
+    def __init__(self, spec: JudgeSpec, key: str):
+        super().__init__(spec)
+        self._server_key = key
+
+    def _api_key(self) -> str:
+        return self._server_key

@@ -1,0 +1,258 @@
+"""`vllm:MODEL`: the judge model run in-process by vLLM's offline engine (`vllm.LLM`).
+
+Why batches: a GPU engine is fast only when it sees many requests at once. The runner keeps
+`batch_size` calls in flight; each `complete()` only queues its request, and once a loop tick
+passes with no new request (or the batch is full) the whole queue goes to one `LLM.chat` call,
+which vLLM schedules with continuous batching. The call runs on the event loop's own (main)
+thread, as in a plain vLLM script: vLLM sets up processes and signal handlers there, and nothing
+else in a run needs the loop while the GPU works. Ctrl-C stops after the current batch.
+
+vLLM is imported only in `start()` (the `vllm` extra); the factory says so in one line when it
+is missing. Everything vLLM-specific is reached through `VLLMApi`, the seam tests use to put a
+stand-in engine in place of a GPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from harness.errors import BadInput
+from harness.judges.base import FatalJudgeError, JudgeBackend, JudgeError, RequestRejected
+from harness.models import JudgeRequest, JudgeResponse, JudgeSpec, TokenLogprob
+
+#: Judge options passed to `vllm.LLM(...)`, with the type each is read as.
+ENGINE_OPTIONS: dict[str, type] = {
+    "gpu_memory_utilization": float, "tensor_parallel_size": int, "pipeline_parallel_size": int,
+    "max_model_len": int, "dtype": str, "quantization": str, "kv_cache_dtype": str, "max_num_seqs": int,
+    "enforce_eager": bool, "trust_remote_code": bool, "enable_prefix_caching": bool, "seed": int,
+    "download_dir": str, "revision": str, "tokenizer": str, "swap_space": float, "cpu_offload_gb": float,
+}
+DEFAULT_BATCH_SIZE = 256
+
+
+def require_vllm(spec: JudgeSpec) -> None:
+    """Fail at once, with the fix, when vLLM is missing or the spec names no model (exit 2)."""
+    if not spec.model:
+        raise BadInput(f"judge {spec.label!r} names no model: write it as vllm:MODEL (a Hugging Face id or a path)")
+    if importlib.util.find_spec("vllm") is None:
+        raise BadInput(f"judge {spec.label!r} needs vLLM, which is not installed: pip install 'harness-eval[vllm]'")
+
+
+def engine_kwargs(spec: JudgeSpec) -> dict[str, Any]:
+    """`vllm.LLM` arguments from the judge options (`--judge-option gpu_memory_utilization=0.8`);
+    `engine_args` (a mapping) passes any other engine argument through as is."""
+    kwargs: dict[str, Any] = {"model": spec.model}
+    for name, kind in ENGINE_OPTIONS.items():
+        if name in spec.options:
+            kwargs[name] = _as(kind, spec.options[name], name)
+    extra = spec.options.get("engine_args", {})
+    if not isinstance(extra, Mapping):
+        raise BadInput("judge option engine_args must be a mapping of vllm.LLM arguments")
+    return {**kwargs, **extra}
+
+
+def _as(kind: type, value: Any, name: str) -> Any:
+    if kind is bool and isinstance(value, str):
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise BadInput(f"judge option {name}={value!r}: expected true or false")
+        return value.lower() in ("true", "1")
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"judge option {name}={value!r}: expected {kind.__name__}") from None
+
+
+@dataclass(frozen=True)
+class VLLMApi:
+    """The parts of vLLM the backend uses; structured outputs were renamed across versions."""
+
+    llm_class: Any
+    sampling_params_class: Any
+    #: `StructuredOutputsParams` (vLLM >= 0.10.2) or `GuidedDecodingParams` (older); None: absent.
+    structured_class: Any | None
+    #: The SamplingParams argument that takes it: `structured_outputs` or `guided_decoding`.
+    structured_field: str | None
+
+    @classmethod
+    def import_vllm(cls) -> VLLMApi:
+        import vllm
+        from vllm import sampling_params
+
+        structured = getattr(sampling_params, "StructuredOutputsParams", None)
+        if structured is not None:
+            return cls(vllm.LLM, vllm.SamplingParams, structured, "structured_outputs")
+        guided = getattr(sampling_params, "GuidedDecodingParams", None)
+        return cls(vllm.LLM, vllm.SamplingParams, guided, "guided_decoding" if guided else None)
+
+
+class VLLMBackend(JudgeBackend):
+    capabilities = frozenset({"logprobs", "choices", "json_schema"})
+
+    def __init__(self, spec: JudgeSpec, api: VLLMApi | None = None):
+        super().__init__(spec)
+        self._api = api
+        self._engine_kwargs = engine_kwargs(spec)  # bad options: exit 2 before the run directory exists
+        self._engine: Any = None
+        self._queue: list[tuple[JudgeRequest, asyncio.Future[JudgeResponse]]] = []
+        self._tick_scheduled = False
+        self.batch_size = int(spec.options.get("batch_size", max(spec.concurrency, DEFAULT_BATCH_SIZE)))
+        if self.batch_size < 1:
+            raise BadInput("judge option batch_size must be at least 1")
+        template_kwargs = spec.options.get("chat_template_kwargs")
+        self._chat_kwargs = {"chat_template_kwargs": dict(template_kwargs)} if template_kwargs else {}
+        #: Sizes of the batches sent to the engine, in order (for run.json and tests).
+        self.batches: list[int] = []
+
+    def __repr__(self) -> str:
+        return f"VLLMBackend({self.label!r})"
+
+    @property
+    def concurrency(self) -> int:
+        return self.batch_size
+
+    async def start(self) -> None:
+        if self._api is None:
+            try:
+                self._api = VLLMApi.import_vllm()
+            except ImportError as exc:
+                raise FatalJudgeError(f"judge {self.label}: vLLM failed to import ({exc})") from None
+        try:
+            self._engine = self._api.llm_class(**self._engine_kwargs)  # loads weights; on this thread (see module doc)
+        except Exception as exc:  # bad model id, out of GPU memory, no GPU: nothing to retry
+            raise FatalJudgeError(f"judge {self.label}: vLLM could not load the model: {type(exc).__name__}: {exc}") from None
+
+    async def complete(self, request: JudgeRequest) -> JudgeResponse:
+        if self._engine is None:
+            raise RuntimeError("VLLMBackend.complete() called before start()")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[JudgeResponse] = loop.create_future()
+        self._queue.append((request, future))
+        if not self._tick_scheduled:
+            self._tick_scheduled = True
+            loop.call_soon(self._tick, 0)
+        return await future
+
+    def _tick(self, seen: int) -> None:
+        """Send the queue once it is full, or once a loop tick brought no new request."""
+        waiting = len(self._queue)
+        if waiting < self.batch_size and waiting != seen:
+            asyncio.get_running_loop().call_soon(self._tick, waiting)
+            return
+        self._tick_scheduled = False
+        batch, self._queue = self._queue[: self.batch_size], self._queue[self.batch_size:]
+        if self._queue:
+            self._tick_scheduled = True
+            asyncio.get_running_loop().call_soon(self._tick, 0)
+        batch = [(request, future) for request, future in batch if not future.cancelled()]
+        if not batch:
+            return
+        self.batches.append(len(batch))
+        results = self._judge_batch([request for request, _ in batch])
+        for (_, future), result in zip(batch, results):
+            if future.cancelled():
+                continue
+            if isinstance(result, JudgeError):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    def _judge_batch(self, requests: list[JudgeRequest]) -> list[JudgeResponse | JudgeError]:
+        """One `LLM.chat` call. A request vLLM refuses (too long, a schema it cannot compile)
+        fails the whole call, so the batch is split in halves until that request stands alone."""
+        try:
+            params = [self.sampling_params(request) for request in requests]
+            started = time.perf_counter()
+            outputs = self._engine.chat([_messages(r) for r in requests], params, use_tqdm=False, **self._chat_kwargs)
+        except (ValueError, TypeError) as exc:
+            if len(requests) == 1:
+                return [RequestRejected(f"{self.label}: vLLM refused the request: {exc}")]
+            half = len(requests) // 2
+            return self._judge_batch(requests[:half]) + self._judge_batch(requests[half:])
+        except Exception as exc:  # the engine itself failed (GPU, dead worker): stop the run
+            error = FatalJudgeError(f"{self.label}: vLLM engine failed: {type(exc).__name__}: {exc}")
+            return [error] * len(requests)
+        latency = time.perf_counter() - started
+        if len(outputs) != len(requests):
+            error = FatalJudgeError(f"{self.label}: vLLM returned {len(outputs)} outputs for {len(requests)} requests")
+            return [error] * len(requests)
+        return [self.response(output, latency) for output in outputs]
+
+    def sampling_params(self, request: JudgeRequest) -> Any:
+        """SamplingParams for one request: temperature, max_tokens, seed, top logprobs, and the
+        output constraint (one of `choices`, or JSON matching `json_schema`) as structured output."""
+        assert self._api is not None
+        sampling = request.sampling
+        kwargs: dict[str, Any] = {"temperature": sampling.temperature, "max_tokens": sampling.max_tokens,
+                                  "seed": sampling.seed}
+        if sampling.logprobs:
+            kwargs["logprobs"] = max(1, sampling.top_logprobs)  # vLLM adds the sampled token itself
+        structured: dict[str, Any] | None = None
+        schema = getattr(request, "json_schema", None)
+        if request.constraint is not None:
+            structured = {"choice": list(request.constraint.choices)}
+        elif schema is not None:
+            structured = {"json": schema}
+        if structured is not None:
+            if self._api.structured_class is None or self._api.structured_field is None:
+                self.notice(f"judge {self.label}: this vLLM has no structured outputs; the output is parsed as text")
+            else:
+                kwargs[self._api.structured_field] = self._api.structured_class(**structured)
+        return self._api.sampling_params_class(**kwargs)
+
+    def response(self, output: Any, latency: float) -> JudgeResponse:
+        """A vLLM RequestOutput as a JudgeResponse; per-token logprobs become TokenLogprobs."""
+        completion = output.outputs[0]
+        token_ids = list(completion.token_ids or ())
+        steps = completion.logprobs
+        tokens = None
+        if steps is not None:
+            tokens = tuple(token_logprob(token_id, steps[i]) for i, token_id in enumerate(token_ids))
+        return JudgeResponse(
+            text=completion.text, logprobs=tokens, tokens_in=len(output.prompt_token_ids or ()),
+            tokens_out=len(token_ids), model=self.spec.model, latency_s=latency,
+        )
+
+    async def close(self) -> None:
+        engine, self._engine = self._engine, None
+        for _, future in self._queue:
+            if not future.done():
+                future.cancel()
+        self._queue = []
+        if engine is not None:
+            del engine
+            import gc
+
+            gc.collect()  # vLLM frees GPU memory when the engine is collected
+
+    def describe(self) -> dict[str, object]:
+        try:
+            version: str | None = metadata.version("vllm")
+        except metadata.PackageNotFoundError:
+            version = None
+        return {"spec": self.spec.public_dict(), "vllm_version": version, "batch_size": self.batch_size}
+
+
+def _messages(request: JudgeRequest) -> list[dict[str, str]]:
+    return [{"role": m.role, "content": m.content} for m in request.messages]
+
+
+def token_logprob(token_id: int, step: Mapping[int, Any]) -> TokenLogprob:
+    """One position of vLLM's logprobs (token id -> Logprob(logprob, rank, decoded_token)) in
+    harness form; alternatives that decode to the same text keep their best logprob."""
+    chosen = step.get(token_id)
+    top: dict[str, float] = {}
+    for alternative in step.values():
+        text = alternative.decoded_token
+        if text is None:
+            continue
+        top[text] = max(float(alternative.logprob), top.get(text, -math.inf))
+    if chosen is None:  # vLLM always lists the sampled token; be safe if a version does not
+        return TokenLogprob(token="", logprob=-math.inf, top=top)
+    return TokenLogprob(token=chosen.decoded_token or "", logprob=float(chosen.logprob), top=top)
