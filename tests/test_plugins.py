@@ -27,6 +27,9 @@ from harness.models import JudgeRequest, JudgeSpec, Message
 from harness.plugins import BUILTIN_DISTRIBUTION, DISABLE_AUTOLOAD_ENV, load_plugins, new_plugin_manager
 from harness.registry import Registry
 
+#: The judge backends harness itself registers (harness/judges/builtin.py), named here by hand.
+BUILTIN_JUDGES = {"local", "openai", "vllm", "vllm-server", "llama-server"}
+
 BROKEN = """
 raise ImportError("hx_broken needs pip install 'frobnicate[fast]' [/oops]")
 """
@@ -202,7 +205,7 @@ def test_cli_lists_builtins_and_third_party(cli) -> None:
     assert "harness-extras 1.0" in rows["extra"] and "loaded" in rows["extra"]
     assert "harness_register_task_kinds" in rows["extra"] and "harness_register_judges" in rows["extra"]
     assert listed(result.stdout, "protocols") == builtin_protocols() | {"echo"}
-    assert listed(result.stdout, "judge backends") == {"local", "openai", "echo-judge"}
+    assert listed(result.stdout, "judge backends") == {*BUILTIN_JUDGES, "echo-judge"}
     # (a) the plugin whose import raises: skipped by name, with its reason
     assert "skipped" in rows["broken"]
     assert "'frobnicate[fast]'" in rows["broken"] and "[/oops]" in rows["broken"]  # shown as text, not markup
@@ -223,7 +226,7 @@ def test_cli_block_plugin(cli) -> None:
     assert "extra" not in rows and "broken" not in rows
     assert {"judges", "pairwise", "typo"} <= set(rows)
     assert listed(result.stdout, "protocols") == builtin_protocols()
-    assert listed(result.stdout, "judge backends") == {"local", "openai"}
+    assert listed(result.stdout, "judge backends") == BUILTIN_JUDGES
     assert "'broken'" not in result.stderr and "'typo'" in result.stderr
 
 
@@ -233,7 +236,7 @@ def test_cli_autoload_disabled_keeps_builtins(cli) -> None:
     assert result.stderr.strip() == ""
     assert set(table_rows(result.stdout)) == builtin_plugins()
     assert listed(result.stdout, "protocols") == builtin_protocols()
-    assert listed(result.stdout, "judge backends") == {"local", "openai"}
+    assert listed(result.stdout, "judge backends") == BUILTIN_JUDGES
 
 
 def test_cli_duplicate_protocol_is_a_clear_error(cli) -> None:

@@ -11,7 +11,7 @@ with overrides; the new options are recorded in run.json.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from harness.errors import BadInput
+from harness.metrics import apply_metrics, verdicts_frame
 from harness.models import DatasetSpec, Item, Message, TaskSpec, Verdict
 from harness.plugins import LoadedPlugins, load_plugins
 from harness.prompts import PromptRenderer, builtin_prompt_dir, make_environment
@@ -136,6 +137,8 @@ def recompute(
         except BadInput as exc:
             raise BadInput(f"{directory / MANIFEST_FILE}: {exc}") from None
         aggregate = task.aggregate(verdicts)
+        scores = apply_metrics(registry, verdicts_frame(verdicts), aggregate.scores, manifest)
+        aggregate = replace(aggregate, scores=scores)
         store.write_exports(verdicts, aggregate.scores, aggregate.ranking)
         protocol["config"] = config.model_dump(mode="json")
         manifest["protocol"] = protocol

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import BadInput
 from harness.importers.common import ImportedRun
+
+if TYPE_CHECKING:
+    from harness.plugins import LoadedPlugins
 
 Importer = Callable[[list[Path], "str | None"], ImportedRun]
 
@@ -26,16 +30,16 @@ def importers() -> dict[str, Importer]:
     }
 
 
-def aggregate(args: argparse.Namespace) -> int:
+def aggregate(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> int:
     from harness.commands import print_run_result
     from harness.importers.aggregation import recompute
 
-    result = recompute(args.run_dir, tuple(getattr(args, "overrides", ()) or ()))
+    result = recompute(args.run_dir, tuple(getattr(args, "overrides", ()) or ()), plugins)
     print_run_result(result)
     return 0
 
 
-def run_import(args: argparse.Namespace) -> int:
+def run_import(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> int:
     from harness.commands import print_run_result
     from harness.importers.writer import write_imported_run
 
@@ -44,6 +48,6 @@ def run_import(args: argparse.Namespace) -> int:
         raise BadInput(f"unknown import format {args.format!r} (known: {', '.join(sorted(known))})")
     paths = [Path(p) for p in args.paths]
     run = known[args.format](paths, getattr(args, "baseline", None))
-    result = write_imported_run(run, args.out)
+    result = write_imported_run(run, args.out, plugins)
     print_run_result(result)
     return 0

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 
 from harness.errors import BadInput
+
+if TYPE_CHECKING:
+    from harness.plugins import LoadedPlugins
 
 
 def _formats(args: argparse.Namespace) -> tuple[str, ...]:
@@ -20,19 +25,36 @@ def _formats(args: argparse.Namespace) -> tuple[str, ...]:
     return chosen
 
 
-def report(args: argparse.Namespace) -> int:
+def report(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> int:
+    """The built-in formats, then every reporter a plugin registered, into the same folder."""
     from harness.reports.report import build_report
 
     result = build_report(args.run_dir, out=args.out, sample=args.sample, formats=_formats(args))
+    files = list(result.files)
+    if plugins is not None:
+        files += _plugin_reports(args, plugins)
     console = Console()
     statements = [s for s in result.analysis.pairs.get("statement", []) if " > " in s]
     console.print(f"[bold]{escape(result.run.name)}[/bold] ({escape(result.run.protocol)}, judge "
                   f"{escape(result.run.judge_label)}): {len(result.run.verdicts)} verdicts", highlight=False)
     for line in statements:
         console.print(f"  {line}", markup=False, highlight=False)
-    for path in result.files:
+    for path in files:
         console.print(f"wrote {path}", markup=False, highlight=False)
     return 0
+
+
+def _plugin_reports(args: argparse.Namespace, plugins: LoadedPlugins) -> list[Path]:
+    from harness.registry import Registry
+
+    registry = Registry.collect(plugins.manager)
+    if not registry.reporters:
+        return []
+    from harness.api import load_run
+    from harness.reporters import run_reporters
+
+    out_dir = Path(args.out or args.run_dir)
+    return run_reporters(registry, load_run(args.run_dir), out_dir)
 
 
 def compare(args: argparse.Namespace) -> int:
