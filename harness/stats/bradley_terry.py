@@ -12,19 +12,12 @@ Ties count as half a win for each side. A row's `weight` says how many battles i
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-#: L2 penalty on the log-strengths, in units of battles. It makes the optimum exist and be unique
-#: when the plain MLE does not (a model that won or lost everything, a model with no battles, a
-#: disconnected comparison graph) and is far too small to move a well-posed fit noticeably: the
-#: shift is about RIDGE * theta / (battles * p * (1 - p)) per model, below 1e-6 from ~10 battles.
-#: A model that won all of its n battles ends about log(n / RIDGE) ~ 14 + log(n) above its
-#: opponents instead of infinitely far: huge but finite, so it still ranks first.
-RIDGE = 1e-6
+from harness.stats.bt_newton import RIDGE, fit_bradley_terry  # noqa: F401  (re-exported)
 
 COLUMNS = ["model", "rank", "score", "ci_low", "ci_high", "n"]
 
@@ -121,150 +114,25 @@ def win_rate_matrix(battles: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------
-# Maximum likelihood
+# Item bootstrap (the solver lives in bt_newton.py)
 # --------------------------------------------------------------------------------------------
 
 
-def _objective(theta: np.ndarray, wins: np.ndarray, ridge: float) -> np.ndarray:
-    """Penalised log-likelihood, sum_ij W_ij log sigmoid(theta_i - theta_j) - ridge/2 |theta|^2.
-
-    Written with logaddexp so that extreme strength gaps neither overflow nor lose precision.
-    """
-    diff = theta[..., :, None] - theta[..., None, :]
-    loglik = -(wins * np.logaddexp(0.0, -diff)).sum(axis=(-2, -1))
-    return loglik - 0.5 * ridge * (theta * theta).sum(axis=-1)
-
-
-def _component_means(games: np.ndarray) -> np.ndarray:
-    """Averaging operator over connected components of the comparison graph, shape (B, m, m).
-
-    M[i, j] = 1/|C| when i and j are in the same component C, else 0. The likelihood cannot see
-    a shift of a whole component, so only the tiny ridge pins its mean (to 0). Solving for those
-    directions through the ridge would amplify round-off by 1/RIDGE; instead the fit keeps
-    every component's mean at exactly 0 with this projector. Found by repeated squaring of the
-    reachability matrix, which stays vectorised over the stack.
-    """
-    m = games.shape[-1]
-    reach = ((games > 0) | np.eye(m, dtype=bool)).astype(float)
-    for _ in range(max(1, math.ceil(math.log2(max(m, 2))))):
-        reach = (reach @ reach > 0).astype(float)
-    return reach / reach.sum(axis=-1, keepdims=True)
-
-
-def _project(vec: np.ndarray, means: np.ndarray) -> np.ndarray:
-    """Remove each component's mean from a stack of vectors (B, m)."""
-    return vec - (means @ vec[..., None])[..., 0]
-
-
-def _newton_step(theta, wins, games, means, ridge) -> tuple[np.ndarray, np.ndarray]:
-    """Gradient and Newton direction of the penalised log-likelihood, within the subspace where
-    every component has mean 0 (where the ridge optimum lies).
-
-    The negative Hessian there is the graph Laplacian of games * p * (1 - p) plus ridge * I; the
-    added multiple of `means` only lifts the component-shift directions, which the projected
-    gradient never points along, so the step is unchanged but the solve is well conditioned.
-    """
-    diff = theta[..., :, None] - theta[..., None, :]
-    p = expit(diff)  # P(i beats j); its transpose is 1 - p without cancellation
-    q = np.swapaxes(p, -1, -2)
-    # Expected-minus-observed wins, written so a near-certain win (p ~ 1) keeps full relative
-    # precision and the matrix is exactly antisymmetric, as in theory.
-    resid = wins * q - np.swapaxes(wins, -1, -2) * p
-    grad = _project(resid.sum(axis=-1) - ridge * theta, means)
-    curv = games * p * q
-    m = theta.shape[-1]
-    diag = curv.sum(axis=-1)
-    lift = 1.0 + diag.mean(axis=-1)
-    hess = lift[:, None, None] * means - curv
-    hess[..., np.arange(m), np.arange(m)] += diag + ridge
-    step = _project(np.linalg.solve(hess, grad[..., None])[..., 0], means)
-    return grad, step
-
-
-def _line_search(theta, step, slope, f0, wins, ridge) -> np.ndarray:
-    """Backtracking (Armijo) step lengths per problem, so far-off starts cannot overshoot.
-
-    A tiny slack absorbs round-off once the objective stops changing near the optimum.
-    """
-    t = np.ones(theta.shape[0])
-    slack = 1e-12 * (1.0 + np.abs(f0))
-    todo = np.ones(theta.shape[0], dtype=bool)
-    for _ in range(60):
-        idx = np.flatnonzero(todo)
-        if idx.size == 0:
-            break
-        trial = theta[idx] + t[idx, None] * step[idx]
-        f1 = _objective(trial, wins[idx], ridge)
-        ok = f1 >= f0[idx] + 1e-4 * t[idx] * slope[idx] - slack[idx]
-        todo[idx[ok]] = False
-        t[idx[~ok]] *= 0.5
-    t[todo] = 0.0
-    return t
-
-
-def _fit_stack(wins: np.ndarray, max_iter: int, tol: float, ridge: float) -> np.ndarray:
-    """Damped Newton on a stack (B, m, m) of win matrices, iterating only unconverged ones."""
-    n_fits, m, _ = wins.shape
-    theta = np.zeros((n_fits, m))
-    games = wins + np.swapaxes(wins, -1, -2)
-    means = _component_means(games)
-    active = np.arange(n_fits)
-    for _ in range(max_iter):
-        if active.size == 0:
-            break
-        th, w, g = theta[active], wins[active], games[active]
-        grad, step = _newton_step(th, w, g, means[active], ridge)
-        f0 = _objective(th, w, ridge)
-        t = _line_search(th, step, (grad * step).sum(axis=-1), f0, w, ridge)
-        theta[active] = th + t[:, None] * step
-        moved = np.abs(t[:, None] * step).max(axis=-1, initial=0.0)
-        active = active[moved > tol]
-    if active.size:
-        warnings.warn(
-            f"Bradley-Terry fit did not converge for {active.size} of {n_fits} win matrices "
-            f"in {max_iter} Newton iterations",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    return theta - theta.mean(axis=-1, keepdims=True)
-
-
-def fit_bradley_terry(
-    wins: np.ndarray, *, max_iter: int = 200, tol: float = 1e-10, ridge: float = RIDGE
-) -> np.ndarray:
-    """Maximum-likelihood Bradley-Terry log-strengths (natural log, mean 0) from win counts.
-
-    `wins[i, j]` is the (weighted, ties counted half) number of wins of model i over model j;
-    the diagonal is ignored. A stack of shape (..., m, m) is fitted in one vectorised pass,
-    which is what makes a 1000-round bootstrap cheap. Uses damped Newton on the concave
-    log-likelihood with the tiny `ridge` penalty (see RIDGE) so degenerate data still has a
-    unique, finite optimum; stops when no coordinate moves more than `tol`. With a disconnected
-    comparison graph each component is centred on its own, since the data cannot relate them.
-    """
-    wins = np.asarray(wins, dtype=float)
-    if wins.ndim < 2 or wins.shape[-1] != wins.shape[-2]:
-        raise ValueError(f"wins must have shape (..., m, m), got {wins.shape}")
-    if not np.all(np.isfinite(wins) & (wins >= 0.0)):
-        raise ValueError("wins must be finite and non-negative")
-    if ridge <= 0.0:
-        raise ValueError("ridge must be positive, or degenerate data has no optimum")
-    m = wins.shape[-1]
-    batch_shape = wins.shape[:-2]
-    stack = wins.reshape(-1, m, m).copy()
-    stack[:, np.arange(m), np.arange(m)] = 0.0
-    if m == 0 or stack.shape[0] == 0:
-        return np.zeros(batch_shape + (m,))
-    return _fit_stack(stack, max_iter, tol, ridge).reshape(batch_shape + (m,))
-
-
 def bootstrap_bradley_terry(
-    tensor: np.ndarray, *, n_rounds: int = 1000, seed: int = 0, ridge: float = RIDGE
+    tensor: np.ndarray,
+    *,
+    n_rounds: int = 1000,
+    seed: int = 0,
+    ridge: float = RIDGE,
+    start: np.ndarray | None = None,
 ) -> np.ndarray:
     """Log-strengths refitted on `n_rounds` resamples of the items, shape (n_rounds, m).
 
     Each round draws every item's multiplicity from a multinomial (sampling items with
     replacement) and weights that item's whole win matrix by it: all battles of an item stay
-    together, which respects their correlation. Deterministic for a given seed.
+    together, which respects their correlation. Deterministic for a given seed. Every round
+    starts Newton from `start` (default: the full-data estimate, fitted here), which a resample
+    lies close to, so few iterations are needed.
     """
     tensor = np.asarray(tensor, dtype=float)
     if tensor.ndim != 3 or tensor.shape[1] != tensor.shape[2]:
@@ -274,8 +142,11 @@ def bootstrap_bradley_terry(
         raise ValueError("cannot bootstrap with no items")
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(n_items, np.full(n_items, 1.0 / n_items), size=n_rounds)
-    boot_wins = (counts.astype(float) @ tensor.reshape(n_items, m * m)).reshape(n_rounds, m, m)
-    return fit_bradley_terry(boot_wins, ridge=ridge)
+    flat = tensor.reshape(n_items, m * m)
+    if start is None:
+        start = fit_bradley_terry(flat.sum(axis=0).reshape(m, m), ridge=ridge)
+    boot_wins = (counts.astype(float) @ flat).reshape(n_rounds, m, m)
+    return fit_bradley_terry(boot_wins, ridge=ridge, start=start)
 
 
 # --------------------------------------------------------------------------------------------
@@ -315,8 +186,13 @@ def bradley_terry_table(
     base: float = 10.0,
     offset: float = 1000.0,
     anchor: str | None = None,
+    win_prob: bool = False,
 ) -> pd.DataFrame:
     """Leaderboard with columns model, rank, score, ci_low, ci_high, n.
+
+    With `win_prob`, three more columns: win_prob_vs_anchor (0-100, the fitted chance of beating
+    `anchor`, or a model of mean rating when there is no anchor: the Arena-Hard way to state a
+    score) and its bootstrap interval win_prob_ci_low / win_prob_ci_high.
 
     score is the Elo-scale rating (mean `offset`, or exactly `offset` for `anchor` if given, in
     the point estimate and in every bootstrap round, so the anchor's interval has zero width);
@@ -331,13 +207,16 @@ def bradley_terry_table(
     if scale <= 0.0 or base <= 1.0:
         raise ValueError("scale must be positive and base greater than 1")
     if len(battles) == 0:
-        return _empty_table()
+        empty = _empty_table()
+        if win_prob:
+            empty = empty.assign(win_prob_vs_anchor=empty.score, win_prob_ci_low=empty.score, win_prob_ci_high=empty.score)
+        return empty
     models = battle_models(_validated(battles))
     if anchor is not None and anchor not in models:
         raise ValueError(f"anchor {anchor!r} has no battles")
     tensor, _ = item_win_tensor(battles, models)
     theta = fit_bradley_terry(tensor.sum(axis=0))
-    boot = bootstrap_bradley_terry(tensor, n_rounds=n_bootstrap, seed=seed)
+    boot = bootstrap_bradley_terry(tensor, n_rounds=n_bootstrap, seed=seed, start=theta)
     if anchor is not None:
         k = models.index(anchor)
         theta = theta - theta[k]
@@ -356,8 +235,18 @@ def bradley_terry_table(
             "n": _battle_counts(battles, models),
         }
     )
+    if win_prob:
+        table = _with_win_prob(table, theta, boot, tail)
     table = table.sort_values(["score", "model"], ascending=[False, True], kind="mergesort")
     return table.reset_index(drop=True)
+
+
+def _with_win_prob(table: pd.DataFrame, theta: np.ndarray, boot: np.ndarray, tail: float) -> pd.DataFrame:
+    """Add P(model beats the anchor) in percent; theta and boot are already anchored (anchor at 0)
+    or centred (mean model at 0), so the probability is expit(theta) in both cases."""
+    boot_prob = 100.0 * expit(boot)
+    low, high = np.quantile(boot_prob, [tail, 1.0 - tail], axis=0)
+    return table.assign(win_prob_vs_anchor=100.0 * expit(theta), win_prob_ci_low=low, win_prob_ci_high=high)
 
 
 def _empty_table() -> pd.DataFrame:

@@ -1,0 +1,278 @@
+"""Is model X really better than model Y? Pairwise tests with multiple-comparison correction.
+
+A leaderboard of m models invites m(m-1)/2 comparisons; testing each at 5% would flag some
+difference by chance alone, so p-values are adjusted (Holm 1979 by default: as strict as
+Bonferroni on the family-wise error rate but uniformly more powerful).
+
+Uncertainty comes from resampling *items*, as everywhere in harness: battles and scores of one
+instruction are correlated. Every pair sees the same bootstrap draws (a paired bootstrap), so a
+difference's interval reflects that both models answered the same instructions.
+
+p-values of the bootstrap test use the shift method (Efron & Tibshirani 1993, ch. 16): under the
+null the centred bootstrap distribution d* - d stands in for the sampling distribution of d, and
+p = (1 + #{|d* - d| >= |d|}) / (B + 1). The +1 keeps p > 0, as a finite resample cannot prove more.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from harness.stats.bootstrap import item_bootstrap_counts
+from harness.stats.bradley_terry import (
+    _to_rating,
+    _validated,
+    battle_models,
+    bootstrap_bradley_terry,
+    fit_bradley_terry,
+    item_win_tensor,
+)
+from harness.stats.errors import StatsInputError
+
+COLUMNS = ["model_1", "model_2", "diff", "ci_low", "ci_high", "p_value", "p_adjusted", "significant"]
+CORRECTIONS = ("holm", "bonferroni", "none")
+
+
+# --------------------------------------------------------------------------------------------
+# Multiple-comparison corrections
+# --------------------------------------------------------------------------------------------
+
+
+def bonferroni(p_values) -> np.ndarray:
+    """min(1, m * p), m = number of non-NaN p-values; NaN stays NaN."""
+    p = _as_p_array(p_values)
+    m = int(np.isfinite(p).sum())
+    return np.minimum(1.0, p * m)
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjustment (Holm 1979), in the input order; NaN stays NaN.
+
+    With p sorted ascending, p_adj(k) = max_{j <= k} min(1, (m - j + 1) p(j)) (1-based k): reject
+    H(k) at level alpha exactly when Holm's sequential procedure would.
+    """
+    p = _as_p_array(p_values)
+    out = np.full(p.shape, np.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    m = finite.size
+    if m == 0:
+        return out
+    order = finite[np.argsort(p[finite], kind="mergesort")]
+    scaled = (m - np.arange(m)) * p[order]
+    out[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
+    return out
+
+
+def adjust(p_values, correction: str) -> np.ndarray:
+    """Apply the named correction: "holm", "bonferroni" or "none"."""
+    if correction == "holm":
+        return holm(p_values)
+    if correction == "bonferroni":
+        return bonferroni(p_values)
+    if correction == "none":
+        return _as_p_array(p_values).copy()
+    raise StatsInputError(f"correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
+
+
+def _as_p_array(p_values) -> np.ndarray:
+    p = np.asarray(p_values, dtype=float).reshape(-1)
+    bad = np.isfinite(p) & ((p < 0.0) | (p > 1.0))
+    if bad.any():
+        raise StatsInputError("p-values must lie in [0, 1]")
+    return p
+
+
+# --------------------------------------------------------------------------------------------
+# Shared pieces
+# --------------------------------------------------------------------------------------------
+
+
+def _check_options(n_rounds: int, alpha: float, correction: str, ci: float) -> None:
+    if n_rounds < 1:
+        raise StatsInputError("n_rounds must be at least 1")
+    if not 0.0 < alpha < 1.0:
+        raise StatsInputError("alpha must be strictly between 0 and 1")
+    if not 0.0 < ci < 1.0:
+        raise StatsInputError("ci must be strictly between 0 and 1")
+    if correction not in CORRECTIONS:
+        raise StatsInputError(f"correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
+
+
+def shift_p_values(observed: np.ndarray, boot: np.ndarray) -> np.ndarray:
+    """Two-sided bootstrap p-values, one per column of `boot` (rounds x tests); NaN rounds skipped."""
+    valid = np.isfinite(boot)
+    extreme = (np.abs(boot - observed) >= np.abs(observed) - 1e-12 * np.abs(observed)) & valid
+    return (1.0 + extreme.sum(axis=0)) / (1.0 + valid.sum(axis=0))
+
+
+def _result(pairs, diff, boot, p_value, alpha, correction, ci) -> pd.DataFrame:
+    tail = (1.0 - ci) / 2.0
+    if boot.shape[1]:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column: no shared items
+            low, high = np.nanquantile(boot, [tail, 1.0 - tail], axis=0)
+    else:
+        low = high = np.zeros(0)
+    p_adj = adjust(p_value, correction)
+    frame = pd.DataFrame(
+        {
+            "model_1": pd.Series([a for a, _ in pairs], dtype=object),
+            "model_2": pd.Series([b for _, b in pairs], dtype=object),
+            "diff": np.asarray(diff, dtype=float),
+            "ci_low": low,
+            "ci_high": high,
+            "p_value": np.asarray(p_value, dtype=float),
+            "p_adjusted": p_adj,
+            "significant": np.asarray(p_adj < alpha, dtype=bool),
+        }
+    )
+    return frame[COLUMNS]
+
+
+def _ordered_pairs(models: list[str], score: np.ndarray) -> list[tuple[int, int]]:
+    """All pairs (i, j) with i ranked above j: higher score first, then model name."""
+    order = sorted(range(len(models)), key=lambda k: (-score[k], models[k]))
+    return [(order[x], order[y]) for x in range(len(order)) for y in range(x + 1, len(order))]
+
+
+# --------------------------------------------------------------------------------------------
+# Bradley-Terry differences from battles
+# --------------------------------------------------------------------------------------------
+
+
+def pairwise_significance(
+    battles: pd.DataFrame,
+    *,
+    n_rounds: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    correction: str = "holm",
+    ci: float = 0.95,
+    scale: float = 400.0,
+    base: float = 10.0,
+) -> pd.DataFrame:
+    """Every pair of models (model_1 ranked above model_2 by Bradley-Terry score): the Elo-scale
+    rating difference, its item-bootstrap interval, a two-sided bootstrap p-value, the adjusted
+    p-value and whether it is below `alpha`.
+
+    `battles` has columns item_id, model_a, model_b, score_a and optional weight, as for
+    `bradley_terry_table`. The bootstrap refits BT on each resample of items, so all pairs come
+    from the same rounds. Deterministic for a given seed.
+    """
+    _check_options(n_rounds, alpha, correction, ci)
+    if len(battles) == 0:
+        return _result([], [], np.zeros((n_rounds, 0)), [], alpha, correction, ci)
+    try:
+        models = battle_models(_validated(battles))
+    except ValueError as exc:
+        raise StatsInputError(str(exc)) from None
+    tensor, _ = item_win_tensor(battles, models)
+    theta = _to_rating(fit_bradley_terry(tensor.sum(axis=0)), scale, base, 0.0)
+    boot = _to_rating(bootstrap_bradley_terry(tensor, n_rounds=n_rounds, seed=seed), scale, base, 0.0)
+    pairs = _ordered_pairs(models, theta)
+    i = np.array([p[0] for p in pairs], dtype=int)
+    j = np.array([p[1] for p in pairs], dtype=int)
+    diff = theta[i] - theta[j]
+    boot_diff = boot[:, i] - boot[:, j]
+    p_value = shift_p_values(diff, boot_diff)
+    names = [(models[a], models[b]) for a, b in pairs]
+    return _result(names, diff, boot_diff, p_value, alpha, correction, ci)
+
+
+# --------------------------------------------------------------------------------------------
+# Mean differences of per-item scores
+# --------------------------------------------------------------------------------------------
+
+
+def score_matrix(scores: pd.DataFrame) -> pd.DataFrame:
+    """items x models matrix of mean scores (NaN where a model has no score on an item)."""
+    missing = [c for c in ("item_id", "model", "score") if c not in scores.columns]
+    if missing:
+        raise StatsInputError(f"scores is missing column(s) {missing}")
+    if scores["item_id"].isna().any() or scores["model"].isna().any():
+        raise StatsInputError("scores has missing item_id or model values")
+    values = pd.to_numeric(scores["score"], errors="coerce")
+    if (scores["score"].notna() & values.isna()).any():
+        raise StatsInputError("score must be numeric")
+    frame = scores.assign(score=values.astype(float))
+    frame = frame[frame["score"].notna()]
+    matrix = frame.pivot_table(index="item_id", columns="model", values="score", aggfunc="mean")
+    matrix = matrix.sort_index(axis=0).sort_index(axis=1)
+    matrix.columns = [str(c) for c in matrix.columns]
+    return matrix
+
+
+def paired_score_significance(
+    scores: pd.DataFrame,
+    *,
+    n_rounds: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    correction: str = "holm",
+    method: str = "bootstrap",
+    ci: float = 0.95,
+) -> pd.DataFrame:
+    """Every pair of models (model_1 with the higher mean score first) on the items both have
+    a score for: mean per-item difference, item-bootstrap interval of it, a two-sided p-value,
+    the adjusted p-value and whether it is below `alpha`.
+
+    `scores` has columns item_id, model, score (a model scored twice on an item counts with its
+    mean). `method="bootstrap"` tests with the shift bootstrap; `"permutation"` with a paired
+    sign-flip test (exchangeable under the null that the two models' scores on an item are
+    interchangeable). The interval always comes from the item bootstrap. A pair with no shared
+    items gets NaN values and is left out of the correction.
+    """
+    _check_options(n_rounds, alpha, correction, ci)
+    if method not in ("bootstrap", "permutation"):
+        raise StatsInputError(f"method must be 'bootstrap' or 'permutation', got {method!r}")
+    matrix = score_matrix(scores)
+    models = list(matrix.columns)
+    values = matrix.to_numpy(dtype=float)
+    means = np.nanmean(values, axis=0) if values.size else np.zeros(len(models))
+    pairs = _ordered_pairs(models, means)
+    if not pairs:
+        return _result([], [], np.zeros((n_rounds, 0)), [], alpha, correction, ci)
+    i = np.array([p[0] for p in pairs], dtype=int)
+    j = np.array([p[1] for p in pairs], dtype=int)
+    delta = values[:, i] - values[:, j]  # items x pairs, NaN where not shared
+    shared = np.isfinite(delta)
+    delta0 = np.where(shared, delta, 0.0)
+    mask = shared.astype(float)
+    n_shared = mask.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diff = delta0.sum(axis=0) / n_shared
+        draws = item_bootstrap_counts(values.shape[0], n_rounds, seed).astype(float)
+        boot = (draws @ delta0) / (draws @ mask)
+    if method == "bootstrap":
+        p_value = shift_p_values(diff, boot)
+    else:
+        p_value = sign_flip_p_values(delta0, n_shared, diff, n_rounds, seed)
+    p_value = np.where(n_shared > 0, p_value, np.nan)
+    names = [(models[a], models[b]) for a, b in pairs]
+    return _result(names, diff, boot, p_value, alpha, correction, ci)
+
+
+def sign_flip_p_values(
+    delta0: np.ndarray, n_shared: np.ndarray, observed: np.ndarray, n_rounds: int, seed: int
+) -> np.ndarray:
+    """Paired permutation test: flip the sign of each item's difference at random.
+
+    Under H0 (the two scores of an item are exchangeable) every sign pattern is equally likely;
+    p = (1 + #{|mean of flipped| >= |observed|}) / (R + 1). Rounds are processed in blocks so
+    memory stays bounded on large inputs.
+    """
+    rng = np.random.default_rng(seed + 1)
+    n_items = delta0.shape[0]
+    hits = np.zeros(delta0.shape[1])
+    block = max(1, min(n_rounds, 2_000_000 // max(n_items, 1)))
+    done = 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        while done < n_rounds:
+            size = min(block, n_rounds - done)
+            signs = rng.integers(0, 2, size=(size, n_items)) * 2.0 - 1.0
+            flipped = (signs @ delta0) / n_shared
+            hits += (np.abs(flipped) >= np.abs(observed) - 1e-12 * np.abs(observed)).sum(axis=0)
+            done += size
+    return (1.0 + hits) / (1.0 + n_rounds)
