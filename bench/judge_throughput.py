@@ -13,8 +13,9 @@ judging, aggregation, exports) divided by the calls. With the server in a thread
 that includes the server's own CPU; with the server in a separate process (multiprocessing) it is
 the harness's alone. Each configuration is run `--reps` times and the median reported.
 
-The `aiohttp` transport is the OpenAI backend's `options.transport`, set as a judge option (the
-CLI's `--judge-option transport=aiohttp`).
+Transports are the OpenAI backend's `options.transport` (the CLI's `--judge-option
+transport=...`): `aiohttp` is the lean raw-body path (harness.judges.http_transport, the default
+when aiohttp is installed), `httpx` the openai SDK's own client.
 """
 
 from __future__ import annotations

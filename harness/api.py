@@ -33,11 +33,20 @@ def run(
     concurrency: int | None = None,
     overrides: dict[str, Any] | None = None,
     progress: bool = False,
+    judge_options: dict[str, Any] | None = None,
+    max_calls: int | None = None,
+    prices: str | Path | None = None,
+    max_cost: float | None = None,
 ) -> LoadedRun:
-    """Run or resume a task file and return the run as DataFrames."""
+    """Run or resume a task file and return the run as DataFrames.
+
+    `judge_options` are the backend's options (`rpm`, `tpm`, `max_retry_wait_s`, ...); `prices` a
+    price table and `max_cost` a cap in USD, as `--prices` / `--max-cost` (docs/judges.md).
+    """
     options = RunOptions(
         judge=judge, base_url=base_url, out=out, limit=limit, concurrency=concurrency, progress=progress,
         overrides=tuple(f"{k}={json.dumps(v)}" for k, v in (overrides or {}).items()),
+        judge_options=dict(judge_options or {}), max_calls=max_calls, prices=prices, max_cost=max_cost,
     )
     return load_run(run_task(task, options).directory)
 

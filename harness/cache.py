@@ -32,6 +32,11 @@ def default_cache_path() -> Path:
     return base / "harness" / CACHE_FILE
 
 
+#: Judge options that change how calls are made, never what the judge answers: left out of the
+#: key, so tuning rate limits or retries does not throw the cache away.
+SCHEDULING_OPTIONS = frozenset({"transport", "rpm", "tpm", "max_retry_wait_s", "max_attempts"})
+
+
 class CacheKeys:
     """Cache keys for one judge and protocol version; the judge's part is built once per run."""
 
@@ -39,7 +44,7 @@ class CacheKeys:
         judge = spec.public_dict()
         self._fixed = {
             "judge": {k: judge[k] for k in ("backend", "model", "base_url")},
-            "judge_options": judge["options"],
+            "judge_options": {k: v for k, v in judge["options"].items() if k not in SCHEDULING_OPTIONS},
             "protocol_version": protocol_version,
         }
 
@@ -50,6 +55,11 @@ class CacheKeys:
             "sampling": request.sampling.model_dump(),
             "constraint": request.constraint.model_dump() if request.constraint else None,
         }
+        # Only when set, so keys written before these fields existed stay valid.
+        if request.json_schema is not None:
+            payload["json_schema"] = request.json_schema
+        if request.attempt:
+            payload["attempt"] = request.attempt
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()
 

@@ -25,7 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="judge a task and write a run directory (resumes with the same --out)")
     run.add_argument("task", help="task file, e.g. tasks/demo.yaml")
     run.add_argument("--judge", help="judge spec: local, openai:MODEL, or a plugin's backend (default: the task's)")
-    run.add_argument("--base-url", help="OpenAI-compatible server URL for openai:MODEL (key from OPENAI_API_KEY)")
+    run.add_argument("--base-url", action="append", metavar="URL",
+                     help="OpenAI-compatible server URL for openai:MODEL (key from OPENAI_API_KEY); "
+                          "several (repeated or URL1,URL2) share the calls")
     run.add_argument("--out", help="run directory (default results/<task>/<timestamp>); reuse it to resume")
     run.add_argument("--limit", type=int, help="judge only the first N items")
     run.add_argument("--concurrency", type=int, help="calls in flight at once for this judge")
@@ -40,16 +42,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--refresh", action="store_true", help="ask the judge again even where the cache has an answer")
     run.add_argument("--max-calls", type=int, metavar="N",
                      help="stop cleanly after N judge calls (cache hits are free); rerun to continue")
+    run.add_argument("--prices", metavar="FILE",
+                     help="price table (YAML/JSON: model -> {input, output} USD per 1M tokens); cost goes to run.json")
+    run.add_argument("--max-cost", type=float, metavar="USD",
+                     help="stop cleanly before this invocation could spend more than USD (needs --prices); rerun to continue")
 
     report = commands.add_parser("report", help="write report.html, report.md and report CSVs for a run directory")
     report.add_argument("run_dir", metavar="RUN", help="a run directory written by `harness run` or `harness import`")
     report.add_argument("--out", help="where to write the report files (default: the run directory)")
     report.add_argument("--sample", type=int, default=200, metavar="N",
                         help="how many verdicts the page shows for browsing (default 200)")
+    report.add_argument("--format", dest="formats", action="append", metavar="FORMAT",
+                        help="html, md or csv (repeatable; default: all three)")
 
     compare = commands.add_parser("compare", help="compare runs that share items: judge agreement, rank changes")
     compare.add_argument("runs", nargs="+", metavar="RUN", help="two or more run directories")
     compare.add_argument("--out", help="where to write compare.html, compare.md and CSVs (default: print only)")
+    compare.add_argument("--format", dest="formats", action="append", metavar="FORMAT",
+                         help="html, md or csv for --out (repeatable; default: all three)")
 
     aggregate = commands.add_parser("aggregate", help="recompute every score of a run from its stored verdicts")
     aggregate.add_argument("run_dir", metavar="RUN", help="a run directory")
@@ -60,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("format", help="alpaca_eval, arena_hard, wildbench, mt_bench or autoj")
     importer.add_argument("paths", nargs="+", metavar="PATH", help="the tool's judgment files")
     importer.add_argument("--out", required=True, help="the run directory to write")
+    importer.add_argument("--baseline", help="the baseline model (arena_hard, wildbench pairwise, mt_bench pairwise)")
 
     tasks = commands.add_parser("tasks", help="list task files")
     tasks.add_argument("directory", nargs="?", default="tasks")
@@ -106,11 +117,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("report", "compare"):
         from harness.reports import command as report_command
 
-        return report_command.report(args) if args.command == "report" else report_command.compare(args)
+        return report_command.report(args, plugins) if args.command == "report" else report_command.compare(args)
     if args.command in ("aggregate", "import"):
         from harness.importers import command as import_command
 
-        return import_command.aggregate(args) if args.command == "aggregate" else import_command.run_import(args)
+        return (import_command.aggregate(args, plugins) if args.command == "aggregate"
+                else import_command.run_import(args, plugins))
     if args.command == "tasks":
         from harness.commands import list_tasks
 
@@ -125,9 +137,11 @@ def _run(args: argparse.Namespace, plugins) -> int:  # noqa: ANN001
     from harness.execute import RunOptions, run_task
 
     options = RunOptions(
-        judge=args.judge, base_url=args.base_url, out=args.out, limit=args.limit, concurrency=args.concurrency,
+        judge=args.judge, base_url=",".join(args.base_url) if args.base_url else None,
+        out=args.out, limit=args.limit, concurrency=args.concurrency,
         overrides=tuple(args.overrides), progress=not args.no_progress,
         cache=not args.no_cache, refresh=args.refresh, max_calls=args.max_calls,
+        prices=args.prices, max_cost=args.max_cost,
         judge_timeout_s=args.judge_timeout, judge_options=_key_values(args.judge_options, "--judge-option"),
     )
     if args.max_calls is not None and args.max_calls < 1:

@@ -68,7 +68,8 @@ class JudgeSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     spec: str
-    base_url: str | None = None
+    #: One URL, or several (a list, or comma-separated) that calls are balanced across.
+    base_url: str | list[str] | None = None
     concurrency: int | None = Field(default=None, ge=1)
     timeout_s: float | None = Field(default=None, gt=0)
     options: dict[str, Any] = Field(default_factory=dict)
@@ -91,6 +92,8 @@ class TaskSpec(BaseModel):
     template: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     description: str = ""
+    #: A price table (YAML/JSON: model -> {input, output} USD per 1M tokens), relative to the task file.
+    prices: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -111,6 +114,19 @@ class JudgeSpec(BaseModel):
     timeout_s: float = Field(default=120.0, gt=0)
     options: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _join_base_urls(cls, value: Any) -> Any:
+        """Several endpoints (a list) are kept as one comma-separated string; see `base_urls`."""
+        if isinstance(value, (list, tuple)):
+            return ",".join(str(v).strip() for v in value if str(v).strip()) or None
+        return value
+
+    @property
+    def base_urls(self) -> tuple[str, ...]:
+        """Every endpoint: a comma only separates URLs where the next one starts with a scheme."""
+        return split_base_urls(self.base_url)
+
     @classmethod
     def parse(cls, spec: str, **settings: Any) -> JudgeSpec:
         """`local`, `openai:gpt-4o`, `vllm:meta-llama/...`: the backend name, then its model."""
@@ -127,7 +143,7 @@ class JudgeSpec(BaseModel):
     def public_dict(self) -> dict[str, Any]:
         """What may be written to a run directory: no secrets, no credentials in URLs."""
         data = self.model_dump()
-        data["base_url"] = strip_url_credentials(self.base_url)
+        data["base_url"] = ",".join(strip_url_credentials(u) or "" for u in self.base_urls) or None
         data["options"] = _without_secrets(self.options)
         return data
 
@@ -160,16 +176,27 @@ class JudgeRequest(BaseModel):
     messages: tuple[Message, ...]
     sampling: Sampling = Sampling()
     constraint: OutputChoices | None = None
+    #: JSON Schema the output must match, where the backend supports structured output
+    #: (OpenAI `response_format`, llama.cpp `json_schema`, vLLM structured outputs).
+    json_schema: dict[str, Any] | None = None
+    #: 0 for the first ask; n for the n-th re-ask after an unparseable answer, so each re-ask is a
+    #: new call with its own cache key instead of a replay of the same bad answer.
+    attempt: int = 0
     meta: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def key(self) -> str:
-        payload = {
+        payload: dict[str, Any] = {
             "id": self.id,
             "messages": [m.model_dump() for m in self.messages],
             "sampling": self.sampling.model_dump(),
             "constraint": self.constraint.model_dump() if self.constraint else None,
         }
+        # Only when set, so keys (and caches) from before these fields existed stay valid.
+        if self.json_schema is not None:
+            payload["json_schema"] = self.json_schema
+        if self.attempt:
+            payload["attempt"] = self.attempt
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()[:32]
 
@@ -237,6 +264,13 @@ def _without_secrets(value: Any) -> Any:
     if isinstance(value, str) and "://" in value:
         return strip_url_credentials(value)
     return value
+
+
+def split_base_urls(value: str | None) -> tuple[str, ...]:
+    """`http://a/v1,http://b/v1` -> both URLs; a comma inside one URL (a query) stays in it."""
+    if not value:
+        return ()
+    return tuple(u.strip() for u in re.split(r",\s*(?=[A-Za-z][A-Za-z0-9+.\-]*://)", value) if u.strip())
 
 
 def strip_url_credentials(url: str | None) -> str | None:

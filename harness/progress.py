@@ -1,4 +1,8 @@
-"""Progress of a run: a rich bar on a terminal, a plain line every few seconds elsewhere (CI)."""
+"""Progress of a run: a rich bar on a terminal, a plain line every few seconds elsewhere (CI).
+
+Both show done/total, the rate, the ETA, and what a user paying for calls wants to see move:
+cache hits, retries, re-asks, invalid outputs and failures.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,15 @@ from typing import Any, TextIO
 class Progress:
     """Counts finished calls; `advance(status)` after each stored verdict."""
 
-    def __init__(self, total: int, already_done: int = 0, *, stream: TextIO | None = None, enabled: bool = True):
+    def __init__(self, total: int, already_done: int = 0, *, stream: TextIO | None = None, enabled: bool = True,
+                 interval_s: float = 5.0):
         self.total = total
         self.done = already_done
         self.counts = {"ok": 0, "invalid": 0, "failed": 0}
         self.retries = 0
+        self.reasks = 0
         self.cache_hits = 0
+        self.interval_s = interval_s
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self._started = time.monotonic()
@@ -64,22 +71,23 @@ class Progress:
     def cached(self) -> None:
         self.cache_hits += 1
 
+    def reasked(self) -> None:
+        self.reasks += 1
+
     def _rate(self) -> float:
         elapsed = time.monotonic() - self._started
         return (self.done - self._start_done) / elapsed if elapsed > 0 else 0.0
 
     def _extra(self) -> str:
-        parts = [f"cached {self.cache_hits}", f"invalid {self.counts['invalid']}", f"failed {self.counts['failed']}"]
-        if self.retries:
-            parts.append(f"retries {self.retries}")
-        return " ".join(parts)
+        return (f"cached {self.cache_hits} retries {self.retries} reasks {self.reasks} "
+                f"invalid {self.counts['invalid']} failed {self.counts['failed']}")
 
     def _refresh(self) -> None:
         self._rich.update(self._task_id, completed=self.done, rate=f"{self._rate():.1f}/s", extra=self._extra())
 
     def _line(self, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self._last_line < 5.0 and self.done < self.total:
+        if not force and now - self._last_line < self.interval_s and self.done < self.total:
             return
         self._last_line = now
         rate = self._rate()

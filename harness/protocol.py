@@ -42,6 +42,12 @@ class JudgeOptions(BaseModel):
     #: Bootstrap rounds (over items) for every interval, and their seed.
     n_bootstrap: int = Field(default=1000, ge=0)
     seed: int = 0
+    #: Ask for JSON matching the verdict's schema where the backend supports it (OpenAI
+    #: `response_format`, llama.cpp grammars, vLLM structured outputs); text parsing otherwise.
+    structured_output: bool = False
+    #: Ask again (showing the judge its unreadable answer) up to this many times before an
+    #: output is stored as invalid.
+    reask: int = Field(default=2, ge=0, le=10)
 
     def request_shape(
         self, choices: tuple[str, ...] | None, *, short_max_tokens: int = 16
@@ -59,6 +65,12 @@ class JudgeOptions(BaseModel):
 
 class InvalidOutput(Exception):
     """The judge answered, but not in a form the protocol can read. Stored as `invalid`."""
+
+
+REASK_PROMPT = (
+    "Your reply could not be read: {error}. Reply again to the request above, giving your verdict "
+    "exactly in the format it asks for."
+)
 
 
 @dataclass
@@ -117,6 +129,19 @@ class Task(ABC):
         Only `response` may be read for the verdict: the answers under evaluation are in the
         request and are untrusted text.
         """
+
+    def reask_request(self, request: JudgeRequest, output: str, error: str, attempt: int) -> JudgeRequest:
+        """The call that asks again after an unreadable `output`: the conversation so far, the
+        judge's own reply, and a note naming what was wrong. `attempt` (1, 2, ...) is part of the
+        key, so a re-ask is never answered from the cache entry of the call it replaces."""
+        from harness.models import Message
+
+        messages = (
+            *request.messages,
+            Message(role="assistant", content=output),
+            Message(role="user", content=REASK_PROMPT.format(error=error.rstrip("."))),
+        )
+        return request.model_copy(update={"messages": messages, "attempt": attempt})
 
     @abstractmethod
     def aggregate(self, verdicts: list[Verdict]) -> Aggregate:

@@ -1,26 +1,31 @@
 """Send judge requests with bounded concurrency, retry what is worth retrying, store each verdict.
 
 The runner owns the retry loop (backends only classify errors): transient errors are retried
-with exponential backoff and jitter, honouring a server's Retry-After; a call that exhausts its
-attempts is stored as `failed` (never a verdict) and retried by the next run; a fatal error
-stops the run at once, keeping everything already stored.
+with exponential backoff and jitter, honouring a server's Retry-After, up to a number of attempts
+and a total time spent waiting; a call that exhausts either is stored as `failed` (never a
+verdict) and retried by the next run; a fatal error stops the run at once, keeping everything
+already stored. An answer that does not parse is asked again (a new call, its own cache key) a
+few times before it is stored as `invalid`. Rate limits and budgets are checked before each call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from harness.cache import CacheKeys, JudgmentCache
 from harness.errors import BudgetReached, RunFailed
 from harness.judges.base import JudgeBackend, JudgeError, RequestRejected
 from harness.models import JudgeRequest, JudgeResponse, Verdict
+from harness.pricing import SpendingCap
 from harness.progress import Progress
 from harness.protocol import InvalidOutput, Task
+from harness.ratelimit import RateLimiter, estimate_prompt_tokens
 from harness.store import RunDirectory
 
 
@@ -28,25 +33,32 @@ from harness.store import RunDirectory
 class RetryPolicy:
     max_attempts: int = 4
     initial_wait_s: float = 1.0
+    #: Ceiling of one exponential-backoff wait (a server's Retry-After is honoured as given).
     max_wait_s: float = 30.0
+    #: A call that would wait longer than this in total before its next attempt is given up
+    #: (stored as failed, retried by the next run), so a long outage never looks like a hang.
+    max_total_wait_s: float = 600.0
 
     def wait(self, state: RetryCallState) -> float:
         """Retry-After when the server gave one, else capped exponential backoff with jitter."""
         exc = state.outcome.exception() if state.outcome else None
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
-            return min(float(retry_after), self.max_wait_s)
+            return float(retry_after)
         ceiling = min(self.max_wait_s, self.initial_wait_s * 2 ** (state.attempt_number - 1))
         return random.uniform(ceiling / 2, ceiling)
 
 
 @dataclass
 class CallStats:
+    #: Judge calls made (every attempt, every re-ask); cache hits are not calls.
     calls: int = 0
     retries: int = 0
+    reasks: int = 0
     ok: int = 0
     invalid: int = 0
     failed: int = 0
+    #: Tokens of the calls made in this invocation (cache hits cost nothing).
     tokens_in: int = 0
     tokens_out: int = 0
     errors: dict[str, int] = field(default_factory=dict)
@@ -54,6 +66,10 @@ class CallStats:
 
 def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, JudgeError) and exc.retryable
+
+
+class _GaveUp(Exception):
+    """A call that ended without an answer: becomes a `failed` verdict with this message."""
 
 
 class Runner:
@@ -71,6 +87,8 @@ class Runner:
         stats: CallStats | None = None,
         cache: JudgmentCache | None = None,
         max_calls: int | None = None,
+        limiter: RateLimiter | None = None,
+        spending: SpendingCap | None = None,
     ):
         self.task = task
         self.backend = backend
@@ -82,52 +100,106 @@ class Runner:
         self.cache = cache
         self._cache_key = CacheKeys(backend.spec, task.version) if cache else None
         self.max_calls = max_calls
+        self.limiter = limiter
+        self.spending = spending
+        self.reasks = int(getattr(task.config, "reask", 0) or 0)
+        self._stopped_by: str | None = None
 
     async def run(self, requests: list[JudgeRequest]) -> CallStats:
         """Judge every request, at most `backend.concurrency` at a time."""
-        queue: asyncio.Queue[JudgeRequest] = asyncio.Queue()
-        for request in requests:
-            queue.put_nowait(request)
+        queue: deque[JudgeRequest] = deque(requests)
         workers = [asyncio.create_task(self._worker(queue)) for _ in range(min(self.backend.concurrency, len(requests)))]
         try:
             await asyncio.gather(*workers)
-            if not queue.empty():
-                raise BudgetReached(f"--max-calls {self.max_calls} reached with {queue.qsize()} requests not judged")
+            if queue:
+                raise BudgetReached(f"{self._stopped_by} reached with {len(queue)} requests not judged")
         finally:
             for worker in workers:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
         return self.stats
 
-    async def _worker(self, queue: asyncio.Queue[JudgeRequest]) -> None:
-        while not queue.empty() and not self._over_budget():
-            request = queue.get_nowait()
+    async def _worker(self, queue: deque[JudgeRequest]) -> None:
+        while queue:
+            request = queue.popleft()
             verdict = await self._judge(request)
-            self.store.append(verdict)
+            if verdict is None:  # a budget is spent: leave the request pending for the next run
+                queue.appendleft(request)
+                return
+            await self.store.commit(verdict)
             self._count(verdict)
             if self.on_verdict is not None:
                 self.on_verdict(verdict)
             if self.progress is not None:
                 self.progress.advance(verdict.status)
 
-    def _over_budget(self) -> bool:
-        """New requests stop once the budget of paid calls is spent (calls in flight finish)."""
-        return self.max_calls is not None and self.stats.calls >= self.max_calls
+    # -- budgets -------------------------------------------------------------------------------
+    def _may_start(self, request: JudgeRequest) -> bool:
+        """Whether a new paid request fits the budgets (calls in flight finish regardless)."""
+        if self.max_calls is not None and self.stats.calls >= self.max_calls:
+            self._stopped_by = f"--max-calls {self.max_calls}"
+            return False
+        if self.spending is not None and not self.spending.allows(
+            estimate_prompt_tokens(request), request.sampling.max_tokens
+        ):
+            self._stopped_by = f"--max-cost {self.spending.max_cost:g} USD"
+            return False
+        return True
 
-    async def _judge(self, request: JudgeRequest) -> Verdict:
-        key = self._cache_key(request) if self._cache_key else ""
-        cached = self.cache.get(key) if self.cache else None
-        if cached is not None:
-            if self.progress is not None:
-                self.progress.cached()
-            return self._parsed(request, cached)
+    # -- one request: cache, calls with retries, parse, re-asks --------------------------------
+    async def _judge(self, request: JudgeRequest) -> Verdict | None:
+        """The verdict of one request; None when a budget stops it before anything was paid."""
+        current = request
+        responses: list[JudgeResponse] = []
+        paid = False
+        for reask in range(self.reasks + 1):
+            key = self._cache_key(current) if self._cache_key else ""
+            response = self.cache.get(key) if self.cache else None
+            if response is not None:
+                if self.progress is not None:
+                    self.progress.cached()
+            else:
+                if not paid and not self._may_start(current):
+                    return None
+                paid = True
+                try:
+                    response = await self._call(current)
+                except _GaveUp as exc:
+                    return self._verdict(request, "failed", responses, error=str(exc))
+                if self.cache:
+                    self.cache.put(key, response)
+            responses.append(response)
+            try:
+                data = self.task.parse(current, response)
+            except InvalidOutput as exc:
+                if reask < self.reasks:
+                    self.stats.reasks += 1
+                    if self.progress is not None:
+                        self.progress.reasked()
+                    current = self.task.reask_request(request, response.text, str(exc), reask + 1)
+                    continue
+                return self._verdict(request, "invalid", responses, error=str(exc))
+            return self._verdict(request, "ok", responses, data=data)
+        raise AssertionError("unreachable")
+
+    async def _call(self, request: JudgeRequest) -> JudgeResponse:
+        """One judge call with retries; raises _GaveUp (or RunFailed for a fatal error)."""
+        prompt_estimate = estimate_prompt_tokens(request)
+        token_estimate = prompt_estimate + request.sampling.max_tokens
         attempts = 0
+        gave_up_waiting: list[float] = []
+
+        def stop(state: RetryCallState) -> bool:
+            if state.attempt_number >= self.retry.max_attempts:
+                return True
+            if state.idle_for + (state.upcoming_sleep or 0.0) > self.retry.max_total_wait_s:
+                gave_up_waiting.append(state.upcoming_sleep or 0.0)
+                return True
+            return False
+
         try:
             async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.retry.max_attempts),
-                wait=self.retry.wait,
-                retry=retry_if_exception(_is_retryable),
-                reraise=True,
+                stop=stop, wait=self.retry.wait, retry=retry_if_exception(_is_retryable), reraise=True
             ):
                 with attempt:
                     attempts += 1
@@ -135,47 +207,66 @@ class Runner:
                         self.stats.retries += 1
                         if self.progress is not None:
                             self.progress.retried()
-                    self.stats.calls += 1
-                    response = await self.backend.complete(request)
+                    response = await self._attempt(request, prompt_estimate, token_estimate)
         except JudgeError as exc:
             name = type(exc).__name__ if exc.status is None else f"HTTP {exc.status}"
             self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
             if not exc.retryable and not isinstance(exc, RequestRejected):
                 raise RunFailed(f"judge {self.backend.label}: {exc}") from None
-            return self._verdict(request, "failed", error=f"{name} after {attempts} attempts: {exc}")
+            if gave_up_waiting:
+                raise _GaveUp(
+                    f"{name} after {attempts} attempts; gave up because waiting {gave_up_waiting[0]:.1f}s more "
+                    f"would pass max_retry_wait_s={self.retry.max_total_wait_s:g}: {exc}"
+                ) from None
+            raise _GaveUp(f"{name} after {attempts} attempts: {exc}") from None
         self.stats.tokens_in += response.tokens_in
         self.stats.tokens_out += response.tokens_out
-        if self.cache:
-            self.cache.put(key, response)
-        return self._parsed(request, response)
+        return response
 
-    def _parsed(self, request: JudgeRequest, response: JudgeResponse) -> Verdict:
+    async def _attempt(self, request: JudgeRequest, prompt_estimate: int, token_estimate: int) -> JudgeResponse:
+        """One HTTP (or engine) call, inside the rate limits, with its cost reserved then settled."""
+        self.stats.calls += 1
+        reserved = self.spending.reserve(prompt_estimate, request.sampling.max_tokens) if self.spending else 0.0
+        if self.limiter is not None:
+            await self.limiter.acquire(token_estimate)
         try:
-            data = self.task.parse(request, response)
-        except InvalidOutput as exc:
-            return self._verdict(request, "invalid", response, error=str(exc))
-        return self._verdict(request, "ok", response, data=data)
+            response = await self.backend.complete(request)
+        except BaseException:
+            if self.spending is not None:
+                self.spending.settle(reserved, 0, 0)
+            raise
+        used_in = response.tokens_in or prompt_estimate
+        used_out = response.tokens_out or (request.sampling.max_tokens if not response.tokens_in else 0)
+        if self.limiter is not None:
+            self.limiter.settle(token_estimate, response.tokens_in + response.tokens_out)
+        if self.spending is not None:
+            self.spending.settle(reserved, used_in, used_out)
+        return response
 
+    # -- verdicts ------------------------------------------------------------------------------
     def _verdict(
         self,
         request: JudgeRequest,
         status: str,
-        response: JudgeResponse | None = None,
+        responses: list[JudgeResponse],
         *,
         data: dict | None = None,
         error: str | None = None,
     ) -> Verdict:
+        """The stored record: the last answer's text; the tokens of every answer it took."""
+        last = responses[-1] if responses else None
+        extra = {"reasks": len(responses) - 1} if len(responses) > 1 else {}
         return Verdict(
             request_id=request.id,
             request_key=request.key,
             item_id=request.item_id,
             judge=self.backend.label,
             status=status,  # type: ignore[arg-type]
-            data={**request.meta, **(data or {})},
-            output=response.text if response else None,
+            data={**request.meta, **(data or {}), **extra},
+            output=last.text if last else None,
             error=error,
-            tokens_in=response.tokens_in if response else 0,
-            tokens_out=response.tokens_out if response else 0,
+            tokens_in=sum(r.tokens_in for r in responses),
+            tokens_out=sum(r.tokens_out for r in responses),
         )
 
     def _count(self, verdict: Verdict) -> None:

@@ -41,11 +41,18 @@ def test_the_key_covers_what_changes_an_answer_and_nothing_else() -> None:
         cache_key(SPEC, REQUEST.model_copy(update={"sampling": Sampling(temperature=0.7)}), "1"),
         cache_key(SPEC, REQUEST.model_copy(update={"constraint": OutputChoices(choices=("A", "B"))}), "1"),
         cache_key(SPEC, REQUEST, "2"),
+        cache_key(SPEC, REQUEST.model_copy(update={"json_schema": {"type": "object"}}), "1"),
+        cache_key(SPEC, REQUEST.model_copy(update={"attempt": 1}), "1"),  # a re-ask is never a replay
+        cache_key(JudgeSpec.parse("openai:judge-1", base_url=SPEC.base_url, options={"extra_body": {"top_k": 1}}),
+                  REQUEST, "1"),
     ]
     assert len({key, *changed}) == len(changed) + 1
     same = [
         cache_key(JudgeSpec.parse("openai:judge-1", base_url=SPEC.base_url, concurrency=64, timeout_s=5), REQUEST, "1"),
         cache_key(JudgeSpec.parse("openai:judge-1", base_url="http://user:secret@127.0.0.1:9/v1"), REQUEST, "1"),
+        # how calls are scheduled never changes an answer
+        cache_key(JudgeSpec.parse("openai:judge-1", base_url=SPEC.base_url, options={
+            "rpm": 60, "tpm": 1000, "transport": "aiohttp", "max_retry_wait_s": 5, "max_attempts": 2}), REQUEST, "1"),
     ]
     assert set(same) == {key}
 

@@ -38,14 +38,18 @@ MODELS = ("base", "m1", "m2")
 
 
 def write_task(directory: Path, n_items: int) -> Path:
-    """n_items x 3 models, pairwise against one baseline, forced choice A/B: 4 requests per item."""
+    """n_items x 3 models, pairwise against one baseline, forced choice A/B: 4 requests per item.
+
+    No re-asks (`reask: 0`): the judge here answers by the first user message, so a re-ask would
+    get the same unparseable answer; re-asks have their own tests (tests/test_reask.py)."""
     rows = [
         {"id": f"q{i:03d}", "instruction": f"Question number {i}: explain topic {i * 7 % 13}.",
          "answers": {m: f"{m} says: answer {i} ({'detailed ' * (len(m) + i % 3)}text)." for m in MODELS}}
         for i in range(n_items)
     ]
     return write_task_file(directory, name="fault-test", protocol="pairwise", rows=rows,
-                           options={"baselines": ["base"], "verdict_format": "binary", "n_bootstrap": 100})
+                           options={"baselines": ["base"], "verdict_format": "binary", "n_bootstrap": 100,
+                                    "reask": 0})
 
 
 def user_text(body: dict[str, Any]) -> str:

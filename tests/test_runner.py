@@ -269,7 +269,7 @@ def test_fatal_error_stops_the_run_and_keeps_what_was_stored(tmp_path: Path, sta
 
 
 def test_invalid_output_is_counted_never_scored_and_not_retried(tmp_path: Path) -> None:
-    task = write_task(tmp_path)
+    task = write_task(tmp_path)  # default reask: 2
     out = tmp_path / "run"
 
     def responder(body: dict[str, Any]) -> Reply:
@@ -280,11 +280,14 @@ def test_invalid_output_is_counted_never_scored_and_not_retried(tmp_path: Path) 
     with OpenAIServer(responder) as server:
         run(task, server, out, concurrency=1)
         assert server.max_in_flight == 1
-        assert len(server.requests) == N_REQUESTS  # invalid output is an answer: no retry
+        # invalid output is an answer, not an error: no retry, but asked again twice (6 x 2 re-asks)
+        assert len(server.requests) == N_REQUESTS + 6 * 2
+        assert manifest(out)["invocations"][0]["reasks"] == 12
         verdicts = records(out)
         invalid = [v for v in verdicts if v["status"] == "invalid"]
         assert len(invalid) == 6 and {v["item_id"] for v in invalid} == {"q2"}
         assert all(v["output"] == "Both answers have merit; I cannot decide." and v["error"] for v in invalid)
+        assert all(v["data"]["reasks"] == 2 for v in invalid)
         assert all("level" not in v["data"] for v in invalid)
         assert manifest(out)["counts"] == {"ok": 12, "invalid": 6, "failed": 0, "pending": 0}
         scores = scores_csv(out)
@@ -299,7 +302,7 @@ def test_invalid_output_is_counted_never_scored_and_not_retried(tmp_path: Path) 
 
         before = {name: (out / name).read_bytes() for name in EXPORTS}
         run(task, server, out, concurrency=1)
-        assert len(server.requests) == N_REQUESTS  # nothing called again, invalid included
+        assert len(server.requests) == N_REQUESTS + 12  # nothing called again, invalid included
     assert {name: (out / name).read_bytes() for name in EXPORTS} == before
     assert manifest(out)["invocations"][-1]["pending_at_start"] == 0
 

@@ -22,27 +22,40 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.judges.base import FatalJudgeError, JudgeBackend, TransientJudgeError
+from harness.judges.http_transport import (
+    OPENAI_BASE_URL,
+    AiohttpTransport,
+    ConnectionFailure,
+    HTTPFailure,
+    TimeoutFailure,
+)
 from harness.models import JudgeRequest, JudgeResponse, JudgeSpec, TokenLogprob
 
 #: Sent to local servers that need no key; the SDK refuses to build a client without one.
 PLACEHOLDER_KEY = "sk-no-key-required"
 _TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
 _MAX_ERROR_CHARS = 200
+#: `options.transport` when the judge sets none (tests run the backend over both paths).
+DEFAULT_TRANSPORT = "auto"
 
 
 class OpenAIBackend(JudgeBackend):
     """Chat completions over HTTP with the official `openai` SDK (imported in `start()`)."""
 
-    capabilities = frozenset({"logprobs"})
+    capabilities = frozenset({"logprobs", "json_schema"})
 
     def __init__(self, spec: JudgeSpec):
         super().__init__(spec)
         self._client: Any = None
         self._openai: Any = None
         self._logprobs_refused = False
+        #: How structured output is asked for: OpenAI's `json_schema` form first, then the
+        #: `json_object` + `schema` form of llama-cpp-python's server, then not at all.
+        self._schema_style: str | None = "json_schema"
         self._secret: str | None = None
         self._url_password = urlsplit(spec.base_url).password if spec.base_url else None
         self._slots: asyncio.Semaphore | None = None
+        self._lean: AiohttpTransport | None = None
 
     def __repr__(self) -> str:
         return f"OpenAIBackend({self.label!r})"
@@ -51,36 +64,51 @@ class OpenAIBackend(JudgeBackend):
         if not self.spec.model:
             raise FatalJudgeError(f"judge {self.label!r} names no model: write it as openai:MODEL")
         key = self._api_key()
+        self._secret = key if key != PLACEHOLDER_KEY else None
+        self._slots = asyncio.Semaphore(self.spec.concurrency)
+        if self._transport() == "aiohttp":
+            url = (self.spec.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
+            self._lean = AiohttpTransport(f"{url}/chat/completions", self._headers(key), self.spec.timeout_s,
+                                          self.spec.concurrency)
+            self._client = self._lean
+            return
         import openai
 
         self._openai = openai
-        self._secret = key if key != PLACEHOLDER_KEY else None
-        self._slots = asyncio.Semaphore(self.spec.concurrency)
         self._client = openai.AsyncOpenAI(
             base_url=self.spec.base_url,
             api_key=key,
             timeout=self.spec.timeout_s,
             max_retries=0,
-            http_client=self._http_client(openai),
+            http_client=openai.DefaultAsyncHttpxClient(limits=_pool_limits(openai, self.spec.concurrency)),
         )
 
-    def _http_client(self, openai: Any) -> Any:
-        """The SDK's HTTP client with a pool wide enough for `concurrency` calls at once.
-
-        `options.transport: aiohttp` swaps in the SDK's aiohttp transport (needs `aiohttp`), which
-        costs about half the CPU per call of the default httpx pool at high request rates.
-        """
-        limits = _pool_limits(openai, self.spec.concurrency)
-        transport = self.spec.options.get("transport", "httpx")
+    def _transport(self) -> str:
+        """`aiohttp`: the lean raw-body path (harness.judges.http_transport); `httpx`: the SDK's
+        client. `auto` (the default) takes the lean path when aiohttp is installed and the base URL
+        carries no credentials (the SDK knows how to send those)."""
+        transport = self.spec.options.get("transport", DEFAULT_TRANSPORT)
+        if transport not in ("auto", "aiohttp", "httpx"):
+            raise FatalJudgeError(f"judge {self.label!r}: unknown transport {transport!r} (auto, aiohttp or httpx)")
         if transport == "httpx":
-            return openai.DefaultAsyncHttpxClient(limits=limits)
-        if transport != "aiohttp":
-            raise FatalJudgeError(f"judge {self.label!r}: unknown transport {transport!r} (httpx or aiohttp)")
+            return "httpx"
         try:
             import aiohttp  # noqa: F401
         except ImportError:
-            raise FatalJudgeError(f"judge {self.label!r}: transport aiohttp needs `pip install aiohttp`") from None
-        return openai.DefaultAioHttpClient(limits=limits)
+            if transport == "aiohttp":
+                raise FatalJudgeError(f"judge {self.label!r}: transport aiohttp needs `pip install aiohttp`") from None
+            return "httpx"
+        if self._url_password or (self.spec.base_url and urlsplit(self.spec.base_url).username):
+            return "httpx"
+        return "aiohttp"
+
+    def _headers(self, key: str) -> dict[str, str]:
+        """What the SDK would send besides the body: the key, and organisation/project when set."""
+        headers = {"Authorization": f"Bearer {key}"}
+        for env, header in (("OPENAI_ORG_ID", "OpenAI-Organization"), ("OPENAI_PROJECT_ID", "OpenAI-Project")):
+            if os.environ.get(env):
+                headers[header] = os.environ[env]
+        return headers
 
     def _api_key(self) -> str:
         """OPENAI_API_KEY, or a placeholder for a local server; no key for api.openai.com is fatal."""
@@ -98,30 +126,78 @@ class OpenAIBackend(JudgeBackend):
             raise RuntimeError("OpenAIBackend.complete() called before start()")
         async with self._slots:
             started = time.perf_counter()
-            body = self._body(request)
             try:
-                try:
-                    content = await self._client.post("/chat/completions", body=body, cast_to=bytes)
-                except self._openai.APIStatusError as exc:
-                    if not self._refuses_logprobs(exc, body):
-                        raise
-                    self._logprobs_refused = True
-                    self.notice(f"judge {self.label} refuses logprobs; going on without them (no expected scores)")
-                    body = self._body(request)
-                    content = await self._client.post("/chat/completions", body=body, cast_to=bytes)
-            except self._openai.APIStatusError as exc:
+                content, body = await self._post(request)
+            except HTTPFailure as exc:
                 raise self._status_error(exc) from None
-            except self._openai.APITimeoutError:
+            except TimeoutFailure:
                 raise TransientJudgeError(f"{self.label}: no answer within {self.spec.timeout_s:g}s") from None
-            except self._openai.APIConnectionError as exc:
-                raise TransientJudgeError(f"{self.label}: connection failed ({self._scrub(_cause(exc))})") from None
-            except self._openai.APIError as exc:
-                raise TransientJudgeError(f"{self.label}: {self._scrub(exc.message)}") from None
+            except ConnectionFailure as exc:
+                raise TransientJudgeError(f"{self.label}: connection failed ({self._scrub(str(exc))})") from None
+            except _OtherFailure as exc:
+                raise TransientJudgeError(f"{self.label}: {self._scrub(str(exc))}") from None
             latency = time.perf_counter() - started
         response = self._response(content, latency)
         if "logprobs" in body and response.logprobs is None and response.text:
             self.notice(f"judge {self.label} returns no logprobs although asked; expected scores are not available")
         return response
+
+    async def _post(self, request: JudgeRequest) -> tuple[bytes, dict[str, Any]]:
+        """POST the request; a server that refuses logprobs or response_format is asked again
+        without them (each refusal is learnt once, so later calls do not ask)."""
+        while True:
+            body = self._body(request)
+            try:
+                return await self._send(body), body
+            except HTTPFailure as exc:
+                if self._refuses_logprobs(exc, body):
+                    self._logprobs_refused = True
+                    self.notice(f"judge {self.label} refuses logprobs; going on without them (no expected scores)")
+                elif self._refuses_response_format(exc, body):
+                    self._step_down_response_format(body)
+                else:
+                    raise
+
+    async def _send(self, body: dict[str, Any]) -> bytes:
+        """The raw answer body, or HTTPFailure / TimeoutFailure / ConnectionFailure whichever
+        client sent it, so both paths are classified by the same code."""
+        if self._lean is not None:
+            return await self._lean.post(body)
+        openai = self._openai
+        try:
+            return await self._client.post("/chat/completions", body=body, cast_to=bytes)
+        except openai.APIStatusError as exc:
+            raise HTTPFailure(int(exc.status_code), exc.body, exc.response.headers,
+                              exc.response.reason_phrase or "") from None
+        except openai.APITimeoutError:
+            raise TimeoutFailure() from None
+        except openai.APIConnectionError as exc:
+            raise ConnectionFailure(_cause(exc)) from None
+        except openai.APIError as exc:
+            raise _OtherFailure(exc.message) from None
+
+    def _refuses_response_format(self, exc: Any, body: dict[str, Any]) -> bool:
+        """A 400/422 naming response_format (or json_schema) on a request that sent one; also a
+        500 saying so, which is how llama-cpp-python's server reports its validation error."""
+        message = _server_message(exc).lower()
+        return (
+            "response_format" in body
+            and int(exc.status_code) in (400, 422, 500)
+            and ("response_format" in message or "json_schema" in message)
+        )
+
+    def _step_down_response_format(self, body: dict[str, Any]) -> None:
+        sent = body["response_format"].get("type")
+        if sent != self._schema_style:
+            return  # another call already stepped down from what this one sent
+        if sent == "json_schema":
+            self._schema_style = "json_object"
+            self.notice(f"judge {self.label} refuses response_format json_schema; "
+                        "trying the json_object form with a schema")
+        else:
+            self._schema_style = None
+            self.notice(f"judge {self.label} refuses structured output (response_format); "
+                        "going on with text parsing")
 
     def _refuses_logprobs(self, exc: Any, body: dict[str, Any]) -> bool:
         """A 400/422 that names logprobs, on a request that asked for them: a server or proxy
@@ -151,17 +227,24 @@ class OpenAIBackend(JudgeBackend):
         if sampling.logprobs and not self._logprobs_refused:
             params["logprobs"] = True
             params["top_logprobs"] = sampling.top_logprobs
+        if request.json_schema is not None and self._schema_style == "json_schema":
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "verdict", "strict": True, "schema": request.json_schema},
+            }
+        elif request.json_schema is not None and self._schema_style == "json_object":
+            params["response_format"] = {"type": "json_object", "schema": request.json_schema}
         extra = self.spec.options.get("extra_body")
         if isinstance(extra, Mapping):
             params.update(extra)
         return params
 
-    def _status_error(self, exc: Any) -> TransientJudgeError | FatalJudgeError:
+    def _status_error(self, exc: HTTPFailure) -> TransientJudgeError | FatalJudgeError:
         """Map an HTTP error status to retry-or-stop, naming the status and the server's message."""
         status = int(exc.status_code)
         message = f"{self.label}: HTTP {status}: {self._scrub(_server_message(exc))}"
         if status in _TRANSIENT_STATUSES or status >= 500:
-            return TransientJudgeError(message, status=status, retry_after=parse_retry_after(exc.response.headers))
+            return TransientJudgeError(message, status=status, retry_after=parse_retry_after(_lower_keys(exc.headers)))
         return FatalJudgeError(message, status=status)
 
     def _scrub(self, text: str) -> str:
@@ -200,7 +283,7 @@ class OpenAIBackend(JudgeBackend):
 
     async def close(self) -> None:
         if self._client is not None:
-            client, self._client = self._client, None
+            client, self._client, self._lean = self._client, None, None
             await client.close()
 
     def describe(self) -> dict[str, object]:
@@ -208,7 +291,8 @@ class OpenAIBackend(JudgeBackend):
             version: str | None = metadata.version("openai")
         except metadata.PackageNotFoundError:
             version = None
-        return {"spec": self.spec.public_dict(), "openai_version": version}
+        return {"spec": self.spec.public_dict(), "openai_version": version,
+                "transport": "aiohttp (raw body)" if self._lean is not None else "httpx (openai SDK)"}
 
 
 def _pool_limits(openai: Any, concurrency: int) -> Any:
@@ -266,6 +350,14 @@ def _top(alternatives: Any) -> dict[str, float]:
     return top
 
 
+class _OtherFailure(Exception):
+    """Any other SDK error: transient, with the SDK's message."""
+
+
+def _lower_keys(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
 def _server_message(exc: Any) -> str:
     """The `error.message` of an OpenAI-style error body (the SDK unwraps `error`), else the body."""
     body = exc.body
@@ -274,7 +366,7 @@ def _server_message(exc: Any) -> str:
         return message if isinstance(message, str) else json.dumps(body)
     if isinstance(body, str) and body.strip():
         return body.strip()
-    return exc.response.reason_phrase or "no message"
+    return exc.reason or "no message"
 
 
 def _cause(exc: BaseException) -> str:

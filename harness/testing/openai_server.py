@@ -13,6 +13,7 @@ import inspect
 import itertools
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -72,6 +73,8 @@ class Served:
     status: int
     fault: str | None
     headers: dict[str, str] = field(default_factory=dict, repr=False)
+    #: time.monotonic() when the request arrived, so tests can check rates and bursts.
+    at: float = 0.0
 
 
 def _default_responder(request: dict[str, Any]) -> Reply:
@@ -190,6 +193,7 @@ class OpenAIServer:
             self._record(Served(method, path, None, 404, "http_404", headers))
             await self._send(writer, 404, _error_body(f"no route {method} {path}", 404), keep_alive=keep_alive)
             return keep_alive
+        arrived = time.monotonic()
         try:
             body = json.loads(raw)
             reply = self.responder(body)
@@ -199,7 +203,7 @@ class OpenAIServer:
             self._record(Served(method, path, None, 500, "responder_error", headers))
             await self._send(writer, 500, _error_body(f"responder failed: {exc!r}", 500), keep_alive=False)
             return False
-        self._record(Served(method, path, body, reply.status, reply.fault, headers))
+        self._record(Served(method, path, body, reply.status, reply.fault, headers, arrived))
         if self.latency_s + reply.delay_s > 0:
             await asyncio.sleep(self.latency_s + reply.delay_s)
         return await self._answer(writer, body, reply, keep_alive)

@@ -2,6 +2,10 @@
 
 Only the judge's output is read. The answer under evaluation sits fenced in the prompt and can
 say "1. YES" as often as it likes: it never reaches these parsers.
+
+With `structured_output` the judge answers JSON instead: `{"questions": [...]}` for a generated
+checklist, `{"reasoning"?, "answers": ["YES", "NO", ...]}` in `all` mode, `{"reasoning"?,
+"answer": "YES"}` in `each` mode. The `json_*` parsers return None for a text answer.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import re
 from harness.logprobs import normalized, softmax, symbol_mass, token_at
 from harness.models import JudgeResponse
 from harness.protocol import InvalidOutput
+from harness.structured import json_verdict, object_schema, value_offset
 
 ANSWERS = ("YES", "NO")
 
@@ -20,6 +25,62 @@ _LIST_LINE = re.compile(r"^\s*(?:\d{1,3}\s*[.):]|[-*•])\s+(.*\S)\s*$")
 _ANSWER_LINE = re.compile(r"^\s*\**\s*(\d{1,3})\s*[.):]\s*\**\s*(YES|NO)\b", re.M)
 #: A single answer (`each` mode): YES or NO, any case, optional `Answer:` and punctuation.
 _SINGLE = re.compile(r"^\s*(?:\**\s*answer\s*:?\s*)?\**\s*(yes|no)\s*\**\s*[.!]?\s*\**\s*$", re.I)
+
+
+_ANSWER_WORD = {"type": "string", "enum": list(ANSWERS)}
+_QUOTED_ANSWER = re.compile(r'"(YES|NO)"')
+
+
+def questions_schema() -> dict:
+    return object_schema({"questions": {"type": "array", "items": {"type": "string"}}})
+
+
+def answers_schema(mode: str, reasoning: bool) -> dict:
+    properties = {"reasoning": {"type": "string"}} if reasoning else {}
+    if mode == "all":
+        return object_schema({**properties, "answers": {"type": "array", "items": _ANSWER_WORD}})
+    return object_schema({**properties, "answer": _ANSWER_WORD})
+
+
+def json_questions(text: str, max_questions: int) -> list[str] | None:
+    found = json_verdict(text)
+    if found is None:
+        return None
+    raw = found[0].get("questions")
+    if not isinstance(raw, list):
+        raise InvalidOutput("the JSON checklist has no `questions` list")
+    return parse_questions("\n".join(f"- {q}" for q in raw if isinstance(q, str)), max_questions)
+
+
+def json_all(text: str, n_questions: int) -> list[tuple[str, int]] | None:
+    """`all` mode in JSON: one YES/NO per question, each with the offset of its word."""
+    found = json_verdict(text)
+    if found is None:
+        return None
+    data, start = found
+    answers = data.get("answers")
+    if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+        raise InvalidOutput("the JSON reply has no `answers` list of YES/NO")
+    words = [a.strip().upper() for a in answers]
+    if len(words) != n_questions:
+        raise InvalidOutput(f"{len(words)} answers for a checklist of {n_questions} questions")
+    if any(w not in ANSWERS for w in words):
+        raise InvalidOutput("every answer must be YES or NO")
+    offsets = [m.start(1) for m in _QUOTED_ANSWER.finditer(text, value_offset(text, start, "answers"))]
+    if len(offsets) < n_questions:
+        offsets = [start] * n_questions  # unusual spelling ("yes"): answers are fine, logprobs are not read
+    return list(zip(words, offsets[:n_questions]))
+
+
+def json_single(text: str) -> tuple[str, int] | None:
+    found = json_verdict(text)
+    if found is None:
+        return None
+    data, start = found
+    answer = data.get("answer")
+    if not isinstance(answer, str) or answer.strip().upper() not in ANSWERS:
+        raise InvalidOutput("the JSON reply's `answer` is not YES or NO")
+    return answer.strip().upper(), value_offset(text, start, "answer")
 
 
 def parse_questions(text: str, max_questions: int) -> list[str]:

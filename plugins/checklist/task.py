@@ -16,10 +16,15 @@ from harness.protocol import Aggregate, InvalidOutput, Task
 from harness_plugins.checklist.config import ChecklistConfig
 from harness_plugins.checklist.parsing import (
     ANSWERS,
+    answers_schema,
     choice_p_yes,
+    json_all,
+    json_questions,
+    json_single,
     parse_all,
     parse_questions,
     parse_single,
+    questions_schema,
     token_p_yes,
 )
 
@@ -81,6 +86,7 @@ class ChecklistTask(Task):
             item_id=item.id,
             messages=messages,
             sampling=Sampling(temperature=cfg.temperature, max_tokens=cfg.generate_max_tokens),
+            json_schema=questions_schema() if cfg.structured_output else None,
             meta={"stage": "generate", "category": item.category},
         )
 
@@ -88,6 +94,7 @@ class ChecklistTask(Task):
         cfg = self.config
         constrained = cfg.mode == "each" and not cfg.reasoning
         sampling, constraint = cfg.request_shape(ANSWERS if constrained else None, short_max_tokens=8)
+        schema = answers_schema(cfg.mode, cfg.reasoning) if cfg.structured_output and not constraint else None
         base = {"stage": "judge", "category": item.category, "source": source}
         requests = []
         for model, answer in item.answers.items():
@@ -106,6 +113,7 @@ class ChecklistTask(Task):
                     item_id=item.id,
                     messages=self.prompts.render(questions=questions, question=None, **common),
                     sampling=sampling,
+                    json_schema=schema,
                     meta={**base, "model": model, "questions": questions},
                 ))
                 continue
@@ -116,6 +124,7 @@ class ChecklistTask(Task):
                     messages=self.prompts.render(questions=questions, question=question, **common),
                     sampling=sampling,
                     constraint=constraint,
+                    json_schema=schema,
                     meta={**base, "model": model, "question_index": index, "question": question},
                 ))
         return requests
@@ -124,18 +133,21 @@ class ChecklistTask(Task):
     def parse(self, request: JudgeRequest, response: JudgeResponse) -> dict[str, Any]:
         stage = request.meta.get("stage")
         if stage == "generate":
-            return {"questions": parse_questions(response.text, self.config.max_questions)}
+            structured = json_questions(response.text, self.config.max_questions) if request.json_schema else None
+            return {"questions": structured or parse_questions(response.text, self.config.max_questions)}
         if stage != "judge":
             raise InvalidOutput(f"unknown request stage {stage!r}")
         if self.config.mode == "all":
-            parsed = parse_all(response.text, len(request.meta["questions"]))
+            n = len(request.meta["questions"])
+            parsed = (json_all(response.text, n) if request.json_schema else None) or parse_all(response.text, n)
             answers = [answer for answer, _ in parsed]
             p_yes = [token_p_yes(response, offset) for _, offset in parsed]
             data: dict[str, Any] = {"answers": answers}
             if all(p is not None for p in p_yes):
                 data["p_yes"] = p_yes
             return data
-        answer, offset = parse_single(response.text, self.config.reasoning)
+        single = json_single(response.text) if request.json_schema else None
+        answer, offset = single or parse_single(response.text, self.config.reasoning)
         data = {"answer": answer}
         p = choice_p_yes(response) if request.constraint is not None else None
         if p is None:

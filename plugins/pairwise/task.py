@@ -9,7 +9,14 @@ from harness.models import JudgeRequest, JudgeResponse, Verdict
 from harness.protocol import Aggregate, Task
 from harness_plugins.pairwise.config import PairwiseConfig
 from harness_plugins.pairwise.pairs import choose_pairs
-from harness_plugins.pairwise.verdicts import SYMBOLS, level_distribution, parse_level, verdict_choices
+from harness_plugins.pairwise.verdicts import (
+    SYMBOLS,
+    level_distribution,
+    parse_json_level,
+    parse_level,
+    verdict_choices,
+    verdict_schema,
+)
 
 
 def ordered_models(answer_sets: list[dict[str, str]]) -> list[str]:
@@ -33,6 +40,7 @@ class PairwiseTask(Task):
     def build_requests(self) -> list[JudgeRequest]:
         cfg = self.config
         sampling, constraint = cfg.request_shape(None if cfg.reasoning else verdict_choices(cfg.verdict_format))
+        schema = verdict_schema(cfg.verdict_format, cfg.reasoning) if cfg.structured_output and not constraint else None
         requests = []
         for item in self.items:
             for first, second in self.pairs:
@@ -58,6 +66,7 @@ class PairwiseTask(Task):
                             messages=messages,
                             sampling=sampling,
                             constraint=constraint,
+                            json_schema=schema,
                             meta={
                                 "model_a": model_a,
                                 "model_b": model_b,
@@ -71,7 +80,8 @@ class PairwiseTask(Task):
         return requests
 
     def parse(self, request: JudgeRequest, response: JudgeResponse) -> dict[str, Any]:
-        level, offset = parse_level(response.text, self.config.verdict_format)
+        parsed = parse_json_level(response.text, self.config.verdict_format) if request.json_schema else None
+        level, offset = parsed or parse_level(response.text, self.config.verdict_format)
         data: dict[str, Any] = {"level": level}
         symbols = SYMBOLS.get(self.config.verdict_format)
         if symbols is not None:

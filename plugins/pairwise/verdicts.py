@@ -11,16 +11,20 @@ that single letter. It has no "slightly", so a win counts as much better.
 
 Only the judge's own output is parsed. Several verdict marks that disagree make the output
 invalid rather than a guess.
+
+With `structured_output` the judge is asked for JSON, `{"reasoning": ..., "verdict": V}`, where V
+is the scale's integer 1-5, a label such as "A>B", or "A"/"B": the same levels in another form.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from harness.logprobs import normalized, symbol_mass, token_at
 from harness.models import JudgeResponse
 from harness.protocol import InvalidOutput
+from harness.structured import json_verdict, object_schema, value_offset
 
 LEVELS: tuple[str, ...] = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
 SCALE: dict[str, str] = {str(i + 1): level for i, level in enumerate(LEVELS)}
@@ -48,6 +52,37 @@ def verdict_choices(verdict_format: VerdictFormat) -> tuple[str, ...] | None:
     if verdict_format == "binary":
         return tuple(BINARY)
     return None
+
+
+def verdict_schema(verdict_format: VerdictFormat, reasoning: bool) -> dict[str, Any]:
+    """The JSON schema of a structured verdict: optional reasoning first, then the verdict."""
+    verdict: dict[str, Any]
+    if verdict_format == "scale":
+        verdict = {"type": "integer", "enum": [int(digit) for digit in SCALE]}
+    elif verdict_format == "binary":
+        verdict = {"type": "string", "enum": list(BINARY)}
+    else:
+        verdict = {"type": "string", "enum": list(LEVELS)}
+    properties = {"reasoning": {"type": "string"}} if reasoning else {}
+    return object_schema({**properties, "verdict": verdict})
+
+
+def parse_json_level(text: str, verdict_format: VerdictFormat) -> tuple[str, int] | None:
+    """The level of a JSON verdict and the offset of its value; None when the output is not JSON."""
+    found = json_verdict(text)
+    if found is None:
+        return None
+    data, start = found
+    value = data.get("verdict")
+    if verdict_format == "scale":
+        level = SCALE.get(str(value)) if isinstance(value, (int, str)) and not isinstance(value, bool) else None
+    elif verdict_format == "binary":
+        level = BINARY.get(value) if isinstance(value, str) else None
+    else:
+        level = LABEL_ALIASES.get(re.sub(r"\s+", "", value)) if isinstance(value, str) else None
+    if level is None:
+        raise InvalidOutput(f"JSON verdict {value!r} is not one of the allowed values")
+    return level, value_offset(text, start, "verdict")
 
 
 def parse_level(text: str, verdict_format: VerdictFormat) -> tuple[str, int]:

@@ -10,6 +10,9 @@ Multi-digit scores need care: on a 1-10 scale the token "1" may be the score 1 o
 "10". Such a token is resolved from the next token's logprobs when the judge generated it, or
 taken as a complete 1 when "10" is itself a candidate token at that position (the tokenizer
 spells 10 in one token); otherwise no distribution is given (None), never a wrong one.
+
+With `structured_output` the judge answers `{"feedback": ..., "score": N}`; the score's offset in
+that text feeds the same logprob reading.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import re
 from harness.logprobs import softmax, token_span
 from harness.models import JudgeResponse, TokenLogprob
 from harness.protocol import InvalidOutput
+from harness.structured import json_verdict, object_schema, value_offset
 
 _MARKS = (
     re.compile(r"\[\[\s*(\d+)\s*\]\]"),
@@ -31,6 +35,29 @@ _DIGITS = re.compile(r"\d+")
 def score_choices(scale: list[int]) -> tuple[str, ...]:
     """The exact outputs a constrained judge may give: `[[min]]` .. `[[max]]`."""
     return tuple(f"[[{s}]]" for s in scale)
+
+
+def score_schema(scale: list[int], reasoning: bool) -> dict:
+    """The JSON schema of a structured grade: feedback first (when reasoning), then the score."""
+    properties = {"feedback": {"type": "string"}} if reasoning else {}
+    return object_schema({**properties, "score": {"type": "integer", "enum": list(scale)}})
+
+
+def parse_json_score(text: str, scale: list[int]) -> tuple[int, int, str | None] | None:
+    """Score, its offset and the feedback of a JSON grade; None when the output is not JSON."""
+    found = json_verdict(text)
+    if found is None:
+        return None
+    data, start = found
+    score = data.get("score")
+    if isinstance(score, str) and score.strip().isdigit():
+        score = int(score)
+    if not isinstance(score, int) or isinstance(score, bool):
+        raise InvalidOutput("the JSON grade has no integer `score`")
+    if score not in scale:
+        raise InvalidOutput(f"score {score} is outside the scale {scale[0]}-{scale[-1]}")
+    feedback = data.get("feedback")
+    return score, value_offset(text, start, "score"), feedback if isinstance(feedback, str) else None
 
 
 def parse_score(text: str, scale: list[int]) -> tuple[int, int]:

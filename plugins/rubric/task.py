@@ -17,8 +17,10 @@ from harness_plugins.rubric.presets import PRESETS
 from harness_plugins.rubric.scores import (
     choice_distribution,
     expected_score,
+    parse_json_score,
     parse_score,
     score_choices,
+    score_schema,
     token_distribution,
 )
 
@@ -61,6 +63,7 @@ class RubricTask(Task):
         cfg = self.config
         scale = self.rubric.scale
         sampling, constraint = cfg.request_shape(None if cfg.reasoning else score_choices(scale))
+        schema = score_schema(scale, cfg.reasoning) if cfg.structured_output and not constraint else None
         rubric = {
             "criterion": self.rubric.criterion,
             "levels": [{"label": lv.label, "low": lv.low, "high": lv.high, "description": lv.description}
@@ -88,6 +91,7 @@ class RubricTask(Task):
                         messages=messages,
                         sampling=sampling,
                         constraint=constraint,
+                        json_schema=schema,
                         meta={"model": model, "category": item.category},
                     )
                 )
@@ -95,8 +99,14 @@ class RubricTask(Task):
 
     def parse(self, request: JudgeRequest, response: JudgeResponse) -> dict[str, Any]:
         scale = self.rubric.scale
-        score, offset = parse_score(response.text, scale)
+        structured = parse_json_score(response.text, scale) if request.json_schema else None
+        if structured is not None:
+            score, offset, feedback = structured
+        else:
+            (score, offset), feedback = parse_score(response.text, scale), None
         data: dict[str, Any] = {"score": score}
+        if feedback is not None:
+            data["feedback"] = feedback
         probs = choice_distribution(response, scale)
         if probs is None:
             probs = token_distribution(response, offset, score, scale)

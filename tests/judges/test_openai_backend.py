@@ -21,6 +21,15 @@ from harness.testing import OpenAIServer, Reply
 SECRET = "sk-test-Zq8SECRET4711xyz"
 
 
+@pytest.fixture(autouse=True, params=["aiohttp", "httpx"])
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs over the lean aiohttp path and over the openai SDK's httpx client."""
+    from harness.judges import openai_compat
+
+    monkeypatch.setattr(openai_compat, "DEFAULT_TRANSPORT", request.param)
+    return request.param
+
+
 @pytest.fixture(autouse=True)
 def fake_key(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
@@ -269,7 +278,7 @@ def test_describe_and_repr_carry_no_secrets(serve: Any) -> None:
     assert described["openai_version"]
     assert "user:pw" not in str(described) and SECRET not in str(described)
     assert SECRET not in repr(backend)
-    assert backend.capabilities == frozenset({"logprobs"})
+    assert backend.capabilities == frozenset({"logprobs", "json_schema"})
 
 
 def test_concurrency_is_bounded_and_reached(serve: Any) -> None:

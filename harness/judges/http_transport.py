@@ -1,0 +1,82 @@
+"""A lean HTTP path for chat completions: POST the raw JSON body with aiohttp, read the raw bytes.
+
+The OpenAI SDK builds a request object, copies options and walks headers on every call: about
+2 ms of CPU, which at a few hundred calls a second is the whole budget. A judge call needs none
+of that: one URL, fixed headers, a JSON body out and a JSON body back. Failures are reported in
+three shapes the backend classifies the same way as the SDK's: an HTTP status with the server's
+error body, a timeout, or a broken connection (refused, reset, truncated body).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: The OpenAI API, for `openai:MODEL` without a base URL (as the SDK does).
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+@dataclass
+class HTTPFailure(Exception):
+    """A response with an error status. `body` is the error object (the `error` member of an
+    OpenAI-style body), the parsed JSON otherwise, or the text when it is not JSON."""
+
+    status_code: int
+    body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+    reason: str = ""
+
+
+class TimeoutFailure(Exception):
+    """No complete answer within the timeout."""
+
+
+class ConnectionFailure(Exception):
+    """The connection failed or broke before a complete answer (refused, reset, truncated)."""
+
+
+def error_body(content: bytes) -> Any:
+    """What an error response says: its `error` object when there is one, like the SDK's `body`."""
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return content.decode("utf-8", "replace")
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        return data["error"]
+    return data
+
+
+class AiohttpTransport:
+    """POST JSON bodies to one URL over a keep-alive pool of `concurrency` connections."""
+
+    def __init__(self, url: str, headers: Mapping[str, str], timeout_s: float, concurrency: int):
+        import aiohttp
+
+        self._aiohttp = aiohttp
+        self.url = url
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json", **headers}
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=concurrency, ttl_dns_cache=300),
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+            skip_auto_headers=("User-Agent",),
+            headers={"User-Agent": "harness-eval"},
+        )
+
+    async def post(self, body: dict[str, Any]) -> bytes:
+        payload = json.dumps(body, ensure_ascii=False).encode()
+        try:
+            async with self._session.post(self.url, data=payload, headers=self._headers) as response:
+                content = await response.read()
+                if response.status >= 400:
+                    raise HTTPFailure(response.status, error_body(content), response.headers, response.reason or "")
+                return content
+        except asyncio.TimeoutError:
+            raise TimeoutFailure() from None
+        except self._aiohttp.ClientError as exc:
+            raise ConnectionFailure(f"{type(exc).__name__}: {exc}") from None
+
+    async def close(self) -> None:
+        await self._session.close()
