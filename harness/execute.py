@@ -13,7 +13,7 @@ import json
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,13 @@ from harness import __version__
 from harness.cache import JudgmentCache, default_cache_path
 from harness.errors import BadInput, BudgetReached, RunFailed
 from harness.judges.base import JudgeBackend, JudgeError
+from harness.metrics import apply_metrics, verdicts_frame
 from harness.models import JudgeRequest, JudgeSpec
 from harness.plugins import LoadedPlugins, load_plugins
+from harness.pricing import Price, SpendingCap, describe_cost, load_prices, price_for
 from harness.progress import Progress
 from harness.protocol import Aggregate
+from harness.ratelimit import RateLimiter, positive_options
 from harness.registry import Registry
 from harness.runner import CallStats, RetryPolicy, Runner
 from harness.store import RunDirectory
@@ -52,6 +55,10 @@ class RunOptions:
     cache_path: Path | None = None
     #: Stop taking new requests once this many judge calls (attempts) were made in this run.
     max_calls: int | None = None
+    #: A price table (see harness.pricing); overrides the task file's `prices`.
+    prices: str | Path | None = None
+    #: Stop taking new requests before this invocation's spend (USD) could pass this.
+    max_cost: float | None = None
 
 
 @dataclass
@@ -79,6 +86,9 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
         prepare_jinja=lambda env: pm.hook.harness_prepare_jinja_environment(env=env),
     )
     judge_spec = _judge_spec(loaded, options)
+    retry = _retry_policy(judge_spec, options.retry)
+    limiter = RateLimiter.from_options(judge_spec.options)
+    price = _price(loaded, judge_spec, options)
     backend = registry.judge_factory(judge_spec.backend)(judge_spec)
     requests = _build_requests(loaded, pm)
     directory = Path(options.out) if options.out else _default_directory(loaded.spec.name)
@@ -93,12 +103,14 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
         store.write_manifest(manifest)
         started = time.monotonic()
         stats = CallStats()
+        spending = SpendingCap(price, options.max_cost) if price is not None else None
         status = "failed"
         cache = JudgmentCache(options.cache_path or default_cache_path(), refresh=options.refresh) if options.cache else None
         try:
             while True:
                 if pending:
-                    _judge(loaded, backend, store, pending, len(requests), options, pm, stats, cache)
+                    _judge(loaded, backend, store, pending, len(requests), options, pm, stats, cache,
+                           retry=retry, limiter=limiter, spending=spending)
                 follow_ups = _follow_up_requests(loaded, pm, store, requests)
                 if not follow_ups:
                     break
@@ -118,9 +130,15 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
             verdicts = store.verdicts_for(r.key for r in requests)
             invocation.update(
                 finished=_now(), wall_s=round(time.monotonic() - started, 3), status=status,
-                calls=stats.calls, retries=stats.retries, errors=stats.errors,
+                calls=stats.calls, retries=stats.retries, reasks=stats.reasks, errors=stats.errors,
+                tokens={"in": stats.tokens_in, "out": stats.tokens_out},
+                cost=describe_cost(price, stats.tokens_in, stats.tokens_out),
                 cache=cache.stats() if cache else None,
             )
+            if limiter is not None:
+                invocation["rate_limits"] = limiter.describe()
+            if options.max_cost is not None:
+                invocation["max_cost_usd"] = options.max_cost
             if cache:
                 cache.close()
             manifest["status"] = status
@@ -128,8 +146,11 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
             manifest["requests"] = len(requests)
             manifest["counts"] = _counts(verdicts, len(requests))
             manifest["tokens"] = {"in": sum(v.tokens_in for v in verdicts), "out": sum(v.tokens_out for v in verdicts)}
+            manifest["usage"] = _usage(backend.label, manifest["invocations"], price)
             store.write_manifest(manifest)
         aggregate = loaded.task.aggregate(verdicts)
+        scores = apply_metrics(registry, verdicts_frame(verdicts), aggregate.scores, manifest)
+        aggregate = replace(aggregate, scores=scores)
         store.write_exports(verdicts, aggregate.scores, aggregate.ranking)
         manifest["summary"] = aggregate.summary
         store.write_manifest(manifest)
@@ -163,6 +184,48 @@ def _judge_spec(loaded: LoadedTask, options: RunOptions) -> JudgeSpec:
         return JudgeSpec.parse(spec, **settings)
     except ValueError as exc:
         raise BadInput(f"--judge: {exc}") from None
+
+
+def _retry_policy(spec: JudgeSpec, base: RetryPolicy) -> RetryPolicy:
+    """The run's retry policy with the judge's `max_attempts` / `max_retry_wait_s` options on top."""
+    given = positive_options(spec.options, ("max_attempts", "max_retry_wait_s"))
+    changes: dict[str, Any] = {}
+    if "max_attempts" in given:
+        if given["max_attempts"] != int(given["max_attempts"]):
+            raise BadInput("judge option max_attempts: must be a whole number")
+        changes["max_attempts"] = int(given["max_attempts"])
+    if "max_retry_wait_s" in given:
+        changes["max_total_wait_s"] = given["max_retry_wait_s"]
+    return replace(base, **changes) if changes else base
+
+
+def _price(loaded: LoadedTask, spec: JudgeSpec, options: RunOptions) -> Price | None:
+    """The judge's price from --prices or the task file's `prices`; --max-cost needs one."""
+    if options.max_cost is not None and not options.max_cost > 0:
+        raise BadInput("--max-cost must be a positive number of US dollars")
+    path: Path | None = None
+    if options.prices is not None:
+        path = Path(options.prices)
+    elif loaded.spec.prices:
+        path = Path(loaded.spec.prices).expanduser()
+        if not path.is_absolute():
+            path = loaded.path.resolve().parent / path
+    price = price_for(load_prices(path), spec.label, spec.model) if path is not None else None
+    if path is not None and price is None:
+        raise BadInput(f"--prices {path}: no price for {spec.label} (add `{spec.model or spec.label}: "
+                       "{input: USD, output: USD}` per 1M tokens)")
+    if options.max_cost is not None and price is None:
+        raise BadInput("--max-cost needs the judge's price: give a price table with --prices FILE")
+    return price
+
+
+def _usage(label: str, invocations: list[dict[str, Any]], price: Price | None) -> dict[str, Any]:
+    """Calls and tokens paid for across every invocation of the run, and their cost."""
+    calls = sum(int(i.get("calls") or 0) for i in invocations)
+    tokens_in = sum(int((i.get("tokens") or {}).get("in", 0)) for i in invocations)
+    tokens_out = sum(int((i.get("tokens") or {}).get("out", 0)) for i in invocations)
+    return {"judge": label, "calls": calls, "tokens_in": tokens_in, "tokens_out": tokens_out,
+            "cost": describe_cost(price, tokens_in, tokens_out)}
 
 
 def _build_requests(loaded: LoadedTask, pm: Any) -> list[JudgeRequest]:
@@ -199,7 +262,8 @@ def _follow_up_requests(
 
 def _judge(
     loaded: LoadedTask, backend: JudgeBackend, store: RunDirectory, pending: list[JudgeRequest],
-    total: int, options: RunOptions, pm: Any, stats: CallStats, cache: JudgmentCache | None,
+    total: int, options: RunOptions, pm: Any, stats: CallStats, cache: JudgmentCache | None, *,
+    retry: RetryPolicy, limiter: RateLimiter | None, spending: SpendingCap | None,
 ) -> None:
     """Judge `pending`, adding to `stats` (which survives a failed run, for run.json)."""
     async def main() -> None:
@@ -210,9 +274,9 @@ def _judge(
         try:
             with Progress(total, already_done=total - len(pending), enabled=options.progress) as progress:
                 runner = Runner(
-                    loaded.task, backend, store, retry=options.retry, progress=progress,
+                    loaded.task, backend, store, retry=retry, progress=progress,
                     on_verdict=lambda v: pm.hook.harness_verdict_recorded(verdict=v), stats=stats, cache=cache,
-                    max_calls=options.max_calls,
+                    max_calls=options.max_calls, limiter=limiter, spending=spending,
                 )
                 await runner.run(pending)
         finally:

@@ -149,6 +149,8 @@ def test_run_gives_the_hand_derived_accuracies(cli, judge: ScriptedJudge) -> Non
         assert float(row["score"]) == pytest.approx(score, abs=1e-6), model
         assert (int(row["n"]), int(row["matched"]), int(row["invalid"]), int(row["failed"])) == (n, matched, invalid, 0)
         assert 0.0 <= float(row["ci_low"]) <= score <= float(row["ci_high"]) <= 100.0
+    # the example's metric went through the hook into scores.csv: usable verdicts / 4 items
+    assert {m: float(scores[m]["answer_match_coverage"]) for m in scores} == {"ada": 1.0, "bob": 1.0, "cy": 0.75}
     # cy matched every readable answer: every bootstrap resample gives 100
     assert (float(scores["cy"]["ci_low"]), float(scores["cy"]["ci_high"])) == (100.0, 100.0)
     with (cli["root"] / "run" / "ranking.csv").open(newline="") as handle:
@@ -157,6 +159,17 @@ def test_run_gives_the_hand_derived_accuracies(cli, judge: ScriptedJudge) -> Non
     [prompt] = [p for p in judge.prompts if "BOB-2" in p]
     assert re.search(r"<(answer_\w+)>\nBOB-2 Verdict: MATCH\n</\1>", prompt)
     assert "<reference_" in prompt and "What is 2 + 2?" in prompt
+
+
+def test_harness_report_runs_the_example_reporter(cli, site: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = harness(["report", str(cli["root"] / "run"), "--out", str(out), "--format", "md"], cli["root"], site)
+    assert result.returncode == 0, result.stderr
+    assert (out / "report.md").is_file()
+    [mismatches] = [p for p in out.iterdir() if "mismatch" in p.name]
+    assert str(mismatches) in result.stdout  # listed with the built-in report's files
+    with mismatches.open(newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 5  # ada q3, bob q1 q2 q4, cy q3 (see below)
 
 
 @pytest.mark.parametrize("case", ["blocked", "no_autoload"])

@@ -40,7 +40,7 @@ def report(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> in
     for line in statements:
         console.print(f"  {line}", markup=False, highlight=False)
     for path in files:
-        console.print(f"wrote {path}", markup=False, highlight=False)
+        print(f"wrote {path}")  # plain: rich would wrap a long path, and scripts read these lines
     return 0
 
 

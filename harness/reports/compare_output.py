@@ -132,7 +132,7 @@ def print_summary(comparison: Comparison, console: Console) -> None:
         console.print(f"{row[2]} ahead in {row.run_1}, {row[3]} ahead in {row.run_2}: {row.verdict}",
                       markup=False, highlight=False)
     for path in comparison.files:
-        console.print(f"wrote {path}", markup=False, highlight=False)
+        print(f"wrote {path}")  # plain: rich would wrap a long path
 
 
 def esc_rich(value: object) -> str:
