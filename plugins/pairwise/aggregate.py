@@ -3,6 +3,7 @@ judge's position behaviour (consistency across orders, first-position win rate).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -145,6 +146,45 @@ def problem_counts(verdicts: list[Verdict], status: str) -> pd.Series:
     return pd.Series(models, dtype=object).value_counts()
 
 
+STYLE_COLUMNS = {"score": "style_controlled_rating", "ci_low": "sc_ci_low", "ci_high": "sc_ci_high"}
+STYLE_FEATURES = ("length", "headers", "lists", "bold")
+
+
+@dataclass
+class StyleControl:
+    table: pd.DataFrame  # model + STYLE_COLUMNS
+    coefficients: dict[str, dict[str, float]]  # feature -> coef, ci_low, ci_high (log-odds per SD)
+
+
+def style_controlled(verdicts: list[Verdict], battles: pd.DataFrame, config: PairwiseConfig) -> StyleControl | None:
+    """Bradley-Terry with length and markdown held fixed, when every verdict has style counts.
+
+    Same battles, weights and anchor as the plain rating, so the two columns differ only by the
+    style covariates: a model that rises here was held back by the judge's taste for style.
+    """
+    if not config.style_control or battles.empty or battles[["model_a", "model_b"]].stack().nunique() < 2:
+        return None
+    styles = {v.request_id: (v.data.get("style_a"), v.data.get("style_b")) for v in verdicts if v.status == "ok"}
+    if any(a is None or b is None for a, b in styles.values()) or not battles["length_known"].all():
+        return None
+    from harness.stats.style_control import style_controlled_table
+
+    frame = bradley_terry_battles(battles).assign(length_a=battles["len_a"].to_numpy(), length_b=battles["len_b"].to_numpy())
+    for side in ("a", "b"):
+        counts = [styles[rid][0 if side == "a" else 1] for rid in battles["request_id"]]
+        for name in STYLE_FEATURES[1:]:
+            frame[f"{name}_{side}"] = [c[name] for c in counts]
+    anchor = config.baselines[0] if config.baselines else None
+    result = style_controlled_table(frame, STYLE_FEATURES, n_bootstrap=config.n_bootstrap, seed=config.seed,
+                                    anchor=anchor)
+    table = result.table[["model", *STYLE_COLUMNS]].rename(columns=STYLE_COLUMNS)
+    coefficients = {
+        row["feature"]: {k: float(row[k]) for k in ("coef", "ci_low", "ci_high")}
+        for _, row in result.coefficients.iterrows()
+    }
+    return StyleControl(table=table, coefficients=coefficients)
+
+
 def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggregate:
     battles = judged_battles(verdicts, config)
     sides = per_model_rows(battles)
@@ -177,6 +217,10 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
         anchor=config.baselines[0] if config.baselines else None,
     )
     columns = list(SCORE_COLUMNS)
+    style = style_controlled(verdicts, battles, config)
+    if style is not None:
+        scores = scores.merge(style.table, on="model", how="left")
+        columns += list(STYLE_COLUMNS.values())
     lc = length_controlled(battles, config)
     if lc is not None:
         scores = scores.merge(lc, on="model", how="left")
@@ -193,6 +237,7 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
             + ("; LC win rate: length-controlled (AlpacaEval GLM) against " + config.baselines[0] if lc is not None else "")
         ),
         "baselines": config.baselines,
+        **({"style_coefficients": style.coefficients} if style is not None else {}),
         **position_stats(battles),
     }
     return Aggregate(
@@ -200,5 +245,6 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
         title="ranking (Bradley-Terry, 95% bootstrap CI over items)", rank_label="rating",
         columns={"score [CI]": "score", "win rate": "win_rate",
                  **({"LC win rate": "length_controlled_win_rate"} if lc is not None else {}),
-                 "E[score]": "expected_reward"},
+                 "E[score]": "expected_reward",
+                 **({"style-controlled": "style_controlled_rating"} if style is not None else {})},
     )

@@ -28,3 +28,7 @@ class PairwiseConfig(JudgeOptions):
     soft: bool = False
     #: Show the item's checklist (from the dataset) to the judge as guidance, as WildBench does.
     use_checklist: bool = False
+    #: Also fit Bradley-Terry with answer length and markdown (headers, list items, bold) as
+    #: covariates (Arena-Hard style control), shown beside the plain rating. Needs the answers'
+    #: style counts, which runs judged before this option existed do not store.
+    style_control: bool = True

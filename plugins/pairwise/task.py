@@ -19,6 +19,14 @@ from harness_plugins.pairwise.verdicts import (
 )
 
 
+def markdown_counts(answer: str) -> dict[str, int]:
+    """Headers, list items and bold spans of an answer, kept with the verdict for style control."""
+    from harness.stats.style_control import style_features
+
+    features = style_features(answer)
+    return {name: int(features[name]) for name in ("headers", "lists", "bold")}
+
+
 def ordered_models(answer_sets: list[dict[str, str]]) -> list[str]:
     """Every model that answered any item, in order of first appearance."""
     models: dict[str, None] = {}
@@ -73,6 +81,8 @@ class PairwiseTask(Task):
                                 "order": order,
                                 "len_a": len(answer_a),
                                 "len_b": len(answer_b),
+                                "style_a": markdown_counts(answer_a),
+                                "style_b": markdown_counts(answer_b),
                                 "category": item.category,
                             },
                         )
