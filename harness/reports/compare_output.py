@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import __version__
-from harness.errors import BadInput
 from harness.reports.compare import Comparison
 from harness.reports.markdown import md_list, md_table
 from harness.reports.page import document, esc, format_value, section, table
@@ -38,10 +37,9 @@ def summary_lines(comparison: Comparison) -> list[str]:
 
 
 def write_outputs(comparison: Comparison, target: Path, formats: tuple[str, ...]) -> list[Path]:
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInput(f"--out {target}: cannot create the directory ({exc.strerror})") from None
+    from harness.reports.report import output_directory
+
+    output_directory(target)
     files: list[Path] = []
     if "csv" in formats:
         for name, frame in (("compare_runs.csv", runs_frame(comparison)),

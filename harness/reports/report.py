@@ -30,6 +30,15 @@ class ReportResult:
     files: list[Path]
 
 
+def output_directory(target: Path) -> Path:
+    """Create the folder the files go to, or say in one line why it cannot be."""
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"--out {target}: cannot create the directory ({exc.strerror})") from None
+    return target
+
+
 def build_report(run_dir: str | Path, *, out: str | Path | None = None, sample: int = 200,
                  formats: tuple[str, ...] = FORMATS, n_rounds: int = 1000) -> ReportResult:
     if sample < 0:
@@ -40,11 +49,7 @@ def build_report(run_dir: str | Path, *, out: str | Path | None = None, sample: 
     run = read_run(run_dir)
     analysis = analyse(run, n_rounds=n_rounds)
     diagnostics = judge_diagnostics(run)
-    target = Path(out) if out else run.directory
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInput(f"--out {target}: cannot create the directory ({exc.strerror})") from None
+    target = output_directory(Path(out) if out else run.directory)
     files: list[Path] = []
     if "csv" in formats:
         files += write_csvs(target, analysis, diagnostics)

@@ -248,9 +248,12 @@ def _number(value: Any) -> float | None:
 
 
 def _length_rule(level: str, len_a: float | None, len_b: float | None, k: int) -> str:
-    """WildBench: a 'slightly better' verdict is a tie when the winner is more than K chars longer."""
-    if k < 0 or len_a is None or len_b is None:
+    """The pairwise protocol's WildBench rule; answers of unknown length keep their verdict."""
+    if len_a is None or len_b is None:
         return level
+    from harness_plugins.pairwise.verdicts import apply_length_rule
+
+    return apply_length_rule(level, int(len_a), int(len_b), k)
     if level == "A>B" and len_a - len_b > k:
         return "A=B"
     if level == "B>A" and len_b - len_a > k:

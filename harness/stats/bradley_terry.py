@@ -170,6 +170,22 @@ def _to_rating(theta: np.ndarray, scale: float, base: float, offset: float) -> n
     return offset + scale * theta / math.log(base)
 
 
+def leaderboard_frame(
+    models: list[str], score: np.ndarray, ci_low: np.ndarray, ci_high: np.ndarray, n: np.ndarray
+) -> pd.DataFrame:
+    """The ranking.csv columns, ranks from the intervals (`interval_ranks`), in model order."""
+    return pd.DataFrame(
+        {
+            "model": pd.Series(models, dtype=object),
+            "rank": interval_ranks(ci_low, ci_high).astype(np.int64),
+            "score": score,
+            "ci_low": ci_low,
+            "ci_high": ci_high,
+            "n": n,
+        }
+    )
+
+
 def _battle_counts(battles: pd.DataFrame, models: list[str]) -> np.ndarray:
     """Battle rows (not weights) each model took part in."""
     both = pd.concat([battles["model_a"], battles["model_b"]])
@@ -225,16 +241,7 @@ def bradley_terry_table(
     boot_score = _to_rating(boot, scale, base, offset)
     tail = (1.0 - ci) / 2.0
     ci_low, ci_high = np.quantile(boot_score, [tail, 1.0 - tail], axis=0)
-    table = pd.DataFrame(
-        {
-            "model": pd.Series(models, dtype=object),
-            "rank": interval_ranks(ci_low, ci_high).astype(np.int64),
-            "score": score,
-            "ci_low": ci_low,
-            "ci_high": ci_high,
-            "n": _battle_counts(battles, models),
-        }
-    )
+    table = leaderboard_frame(models, score, ci_low, ci_high, _battle_counts(battles, models))
     if win_prob:
         table = _with_win_prob(table, theta, boot, tail)
     table = table.sort_values(["score", "model"], ascending=[False, True], kind="mergesort")

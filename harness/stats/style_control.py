@@ -36,7 +36,7 @@ from harness.stats.bradley_terry import (
     _validated,
     _weights,
     battle_models,
-    interval_ranks,
+    leaderboard_frame,
 )
 from harness.stats.errors import StatsInputError
 
@@ -225,16 +225,7 @@ def style_controlled_table(
     tail = (1.0 - ci) / 2.0
     score = _to_rating(theta, scale, base, offset)
     low, high = np.quantile(_to_rating(boot_theta, scale, base, offset), [tail, 1.0 - tail], axis=0)
-    table = pd.DataFrame(
-        {
-            "model": pd.Series(models, dtype=object),
-            "rank": interval_ranks(low, high).astype(np.int64),
-            "score": score,
-            "ci_low": low,
-            "ci_high": high,
-            "n": _battle_counts(battles, models),
-        }
-    )
+    table = leaderboard_frame(models, score, low, high, _battle_counts(battles, models))
     table = table.sort_values(["score", "model"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
     if features:
         c_low, c_high = np.quantile(boot_beta, [tail, 1.0 - tail], axis=0)
