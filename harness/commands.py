@@ -17,7 +17,7 @@ from harness.tasks import find_task_files, read_task_file
 
 
 def _console() -> Console:
-    return Console(soft_wrap=False, width=None if Console().is_terminal else 120)
+    return Console(soft_wrap=False, width=None if Console().is_terminal else 150)
 
 
 def list_tasks(directory: Path, plugins: LoadedPlugins) -> int:

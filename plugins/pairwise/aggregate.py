@@ -235,6 +235,7 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
             + ", -100..100, from each model's side; win rate: "
             + ("expected P(win) + P(tie)/2 under the judge's logprobs" if config.soft else "parsed verdicts, ties half")
             + ("; LC win rate: length-controlled (AlpacaEval GLM) against " + config.baselines[0] if lc is not None else "")
+            + ("; SC rating: Bradley-Terry with length and markdown held equal (style control)" if style is not None else "")
         ),
         "baselines": config.baselines,
         **({"style_coefficients": style.coefficients} if style is not None else {}),
@@ -246,5 +247,5 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
         columns={"score [CI]": "score", "win rate": "win_rate",
                  **({"LC win rate": "length_controlled_win_rate"} if lc is not None else {}),
                  "E[score]": "expected_reward",
-                 **({"style-controlled": "style_controlled_rating"} if style is not None else {})},
+                 **({"SC rating": "style_controlled_rating"} if style is not None else {})},
     )
