@@ -49,18 +49,7 @@ class CacheKeys:
         }
 
     def __call__(self, request: JudgeRequest) -> str:
-        payload = {
-            **self._fixed,
-            "messages": [m.model_dump() for m in request.messages],
-            "sampling": request.sampling.model_dump(),
-            "constraint": request.constraint.model_dump() if request.constraint else None,
-        }
-        # Only when set, so keys written before these fields existed stay valid.
-        if request.json_schema is not None:
-            payload["json_schema"] = request.json_schema
-        if request.attempt:
-            payload["attempt"] = request.attempt
-        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
+        blob = json.dumps({**self._fixed, **request.call_payload()}, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()
 
 

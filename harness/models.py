@@ -184,10 +184,9 @@ class JudgeRequest(BaseModel):
     attempt: int = 0
     meta: dict[str, Any] = Field(default_factory=dict)
 
-    @property
-    def key(self) -> str:
+    def call_payload(self) -> dict[str, Any]:
+        """What the judge is asked, as hashed into the request key and the judgment cache key."""
         payload: dict[str, Any] = {
-            "id": self.id,
             "messages": [m.model_dump() for m in self.messages],
             "sampling": self.sampling.model_dump(),
             "constraint": self.constraint.model_dump() if self.constraint else None,
@@ -197,7 +196,11 @@ class JudgeRequest(BaseModel):
             payload["json_schema"] = self.json_schema
         if self.attempt:
             payload["attempt"] = self.attempt
-        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
+        return payload
+
+    @property
+    def key(self) -> str:
+        blob = json.dumps({"id": self.id, **self.call_payload()}, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()[:32]
 
 
