@@ -49,3 +49,22 @@ def bootstrap_group_means(
     return pd.DataFrame(
         {group: list(groups), "mean": mean, "ci_low": low, "ci_high": high, "n": counts.sum(axis=0).astype(int)}
     )
+
+
+def model_score_frame(
+    frame: pd.DataFrame, models: list[str], *, value: str, n_rounds: int, seed: int, item: str = "item_id"
+) -> pd.DataFrame:
+    """The first scores.csv columns for per-item values: index `model` (every model listed, even
+    one with no usable value), score = mean, ci_low / ci_high from the item bootstrap, n.
+
+    What a protocol that scores each answer on its own (rubric, checklist, a plugin's) starts
+    its scores table from.
+    """
+    stats = bootstrap_group_means(frame, item=item, group="model", value=value, n_rounds=n_rounds, seed=seed)
+    stats = stats.set_index("model")
+    scores = pd.DataFrame(index=pd.Index(models, name="model"))
+    scores["score"] = stats["mean"].astype(float)
+    scores["ci_low"] = stats["ci_low"].astype(float)
+    scores["ci_high"] = stats["ci_high"].astype(float)
+    scores["n"] = stats["n"]
+    return scores

@@ -14,7 +14,7 @@ import pandas as pd
 
 from harness.models import Item, Verdict
 from harness.protocol import Aggregate
-from harness.stats.bootstrap import bootstrap_group_means
+from harness.stats.bootstrap import model_score_frame
 from harness.stats.bradley_terry import interval_ranks
 from harness_plugins.checklist.config import ChecklistConfig
 
@@ -95,15 +95,10 @@ def aggregate_checklist(verdicts: list[Verdict], items: list[Item], config: Chec
     answers = answered_questions(verdicts)
     responses = response_pass_rates(answers)
     models = sorted({m for item in items for m in item.answers} | set(responses["model"]))
-    pass_rate = bootstrap_group_means(
-        responses, item="item_id", group="model", value="pass_rate", n_rounds=config.n_bootstrap, seed=config.seed
-    ).set_index("model")
-    scores = pd.DataFrame(index=pd.Index(models, name="model"))
-    scores["score"] = pass_rate["mean"]
-    scores["ci_low"] = pass_rate["ci_low"]
-    scores["ci_high"] = pass_rate["ci_high"]
-    scores["n"] = pass_rate["n"]
-    scores["pass_rate"] = pass_rate["mean"]
+    scores = model_score_frame(
+        responses, models, value="pass_rate", n_rounds=config.n_bootstrap, seed=config.seed
+    )
+    scores["pass_rate"] = scores["score"]
     if responses.empty:
         scores["expected_pass_rate"] = np.nan
     else:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from harness.models import Verdict
 from harness.protocol import Aggregate
-from harness.stats.bootstrap import bootstrap_group_means
+from harness.stats.bootstrap import model_score_frame
 from harness.stats.bradley_terry import interval_ranks
 from harness_plugins.rubric.config import Rubric, RubricConfig
 
@@ -36,14 +36,7 @@ def judged_scores(verdicts: list[Verdict]) -> pd.DataFrame:
 def aggregate_rubric(verdicts: list[Verdict], config: RubricConfig, rubric: Rubric) -> Aggregate:
     judged = judged_scores(verdicts)
     models = sorted({v.data["model"] for v in verdicts})
-    stats = bootstrap_group_means(
-        judged, item="item_id", group="model", value="score", n_rounds=config.n_bootstrap, seed=config.seed
-    ).set_index("model")
-    scores = pd.DataFrame(index=pd.Index(models, name="model"))
-    scores["score"] = stats["mean"].astype(float)
-    scores["ci_low"] = stats["ci_low"].astype(float)
-    scores["ci_high"] = stats["ci_high"].astype(float)
-    scores["n"] = stats["n"]
+    scores = model_score_frame(judged, models, value="score", n_rounds=config.n_bootstrap, seed=config.seed)
     scores["expected_score"] = judged.groupby("model")["expected"].mean()
     for status in ("invalid", "failed"):
         counts = pd.Series([v.data["model"] for v in verdicts if v.status == status], dtype=object).value_counts()

@@ -8,7 +8,7 @@ import pandas as pd
 
 from harness.models import Verdict
 from harness.protocol import Aggregate
-from harness.stats.bootstrap import bootstrap_group_means
+from harness.stats.bootstrap import model_score_frame
 from harness.stats.bradley_terry import interval_ranks
 from harness_answer_match.config import AnswerMatchOptions
 
@@ -30,14 +30,7 @@ def aggregate_answer_match(verdicts: list[Verdict], config: AnswerMatchOptions) 
         columns=["item_id", "model", "match", "p_match"],
     )
     models = sorted({v.data["model"] for v in verdicts})
-    stats = bootstrap_group_means(
-        judged, item="item_id", group="model", value="match", n_rounds=config.n_bootstrap, seed=config.seed
-    ).set_index("model")
-    scores = pd.DataFrame(index=pd.Index(models, name="model"))
-    scores["score"] = stats["mean"].astype(float)
-    scores["ci_low"] = stats["ci_low"].astype(float)
-    scores["ci_high"] = stats["ci_high"].astype(float)
-    scores["n"] = stats["n"]
+    scores = model_score_frame(judged, models, value="match", n_rounds=config.n_bootstrap, seed=config.seed)
     scores["matched"] = (judged.groupby("model")["match"].sum() / 100.0)
     scores["expected_accuracy"] = judged.groupby("model")["p_match"].mean()
     for status in ("invalid", "failed"):
