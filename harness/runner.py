@@ -198,16 +198,27 @@ class Runner:
             return False
 
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop, wait=self.retry.wait, retry=retry_if_exception(_is_retryable), reraise=True
-            ):
-                with attempt:
-                    attempts += 1
-                    if attempts > 1:
+            # Most calls succeed at once: make the first attempt without building a retry loop
+            # (tenacity costs about as much CPU as the HTTP client). A failure is replayed as the
+            # loop's first attempt, so its waits, caps and counts are exactly the loop's own.
+            attempts = 1
+            try:
+                response = await self._attempt(request, prompt_estimate, token_estimate)
+            except JudgeError as first_error:
+                replay: JudgeError | None = first_error
+                attempts = 0
+                async for attempt in AsyncRetrying(
+                    stop=stop, wait=self.retry.wait, retry=retry_if_exception(_is_retryable), reraise=True
+                ):
+                    with attempt:
+                        attempts += 1
+                        if replay is not None:
+                            failed, replay = replay, None
+                            raise failed
                         self.stats.retries += 1
                         if self.progress is not None:
                             self.progress.retried()
-                    response = await self._attempt(request, prompt_estimate, token_estimate)
+                        response = await self._attempt(request, prompt_estimate, token_estimate)
         except JudgeError as exc:
             name = type(exc).__name__ if exc.status is None else f"HTTP {exc.status}"
             self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
