@@ -163,7 +163,7 @@ class ManagedServer:
         self.poll_s = poll_s
         self.process: subprocess.Popen[bytes] | None = None
         self.port: int | None = None
-        self.key = secrets.token_urlsafe(24)
+        self.key = secrets.token_hex(24)  # hex: a key starting with "-" would read as a flag
         self.log_path: Path | None = None
 
     @property
