@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,19 +59,23 @@ def _read_rows(path: Path, fmt: str) -> list[dict[str, Any]]:
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
     with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise BadInput(f"{path.name}:{number}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise BadInput(f"{path.name}:{number}: each line must be a JSON object")
-            rows.append(row)
-    return rows
+        return [row for _, row in json_objects(handle, path.name)]
+
+
+def json_objects(lines: Iterable[str], where: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line of JSON Lines text; a bad line is one
+    `BadInput` naming `where:line`."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"{where}:{number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise BadInput(f"{where}:{number}: each line must be a JSON object")
+        yield number, row
 
 
 def _present(value: Any) -> bool:

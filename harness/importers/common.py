@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.datasets import json_objects
 from harness.errors import BadInput
 from harness.models import Verdict
 
@@ -45,16 +46,7 @@ def read_json(path: Path) -> Any:
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for every non-blank line of a JSON Lines file."""
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadInput(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise BadInput(f"{path}:{number}: expected a JSON object")
-        yield number, record
+    yield from json_objects(_read_text(path).splitlines(), str(path))
 
 
 def require(record: dict[str, Any], keys: tuple[str, ...], where: str) -> None:

@@ -17,7 +17,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from harness.stats.bradley_terry import _validated, _weights, battle_models, interval_ranks
+from harness.stats.bradley_terry import _battle_counts, _validated, _weights, battle_models, leaderboard_frame
 from harness.stats.errors import StatsInputError
 
 
@@ -108,16 +108,6 @@ def elo_table(
             runs[r] = _run(a[order], b[order], s[order], w[order], len(models), k, scale, base, init)
     tail = (1.0 - ci) / 2.0
     low, high = np.quantile(runs, [tail, 1.0 - tail], axis=0)
-    counts = pd.concat([battles["model_a"], battles["model_b"]]).value_counts().reindex(models)
-    table = pd.DataFrame(
-        {
-            "model": pd.Series(models, dtype=object),
-            "rank": interval_ranks(low, high).astype(np.int64),
-            "score": runs.mean(axis=0),
-            "ci_low": low,
-            "ci_high": high,
-            "n": counts.to_numpy(dtype=np.int64),
-        }
-    )
+    table = leaderboard_frame(models, runs.mean(axis=0), low, high, _battle_counts(battles, models))
     table = table.sort_values(["score", "model"], ascending=[False, True], kind="mergesort")
     return table.reset_index(drop=True)
