@@ -109,11 +109,7 @@ def pairwise_verdict(
         data["level"] = level
     if probs is not None:
         data["probs"] = probs
-    return Verdict(
-        request_id=request_id, request_key=request_key(fmt, request_id, judge), item_id=item_id, judge=judge,
-        status="ok" if level is not None else "invalid", data=data, output=output,
-        error=error if level is None else None,
-    )
+    return _imported_verdict(fmt, request_id, item_id, judge, level is not None, data, output, error)
 
 
 def rubric_verdict(
@@ -135,8 +131,15 @@ def rubric_verdict(
         data["length"] = length
     if score is not None:
         data["score"] = score
+    return _imported_verdict(fmt, request_id, item_id, judge, score is not None, data, output, error)
+
+
+def _imported_verdict(
+    fmt: str, request_id: str, item_id: str, judge: str, parsed: bool, data: dict[str, Any],
+    output: str | None, error: str | None,
+) -> Verdict:
+    """ok when the tool's record had a verdict, else invalid with its error."""
     return Verdict(
         request_id=request_id, request_key=request_key(fmt, request_id, judge), item_id=item_id, judge=judge,
-        status="ok" if score is not None else "invalid", data=data, output=output,
-        error=error if score is None else None,
+        status="ok" if parsed else "invalid", data=data, output=output, error=None if parsed else error,
     )
