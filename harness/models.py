@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 Role = Literal["system", "user", "assistant"]
 
@@ -198,10 +199,30 @@ class JudgeRequest(BaseModel):
             payload["attempt"] = self.attempt
         return payload
 
+    #: `key`, computed on first use: the run looks a request up by key several times, and hashing
+    #: the rendered prompt each time was a tenth of the CPU of a judge call.
+    _key: str | None = PrivateAttr(default=None)
+
     @property
     def key(self) -> str:
-        blob = json.dumps({"id": self.id, **self.call_payload()}, sort_keys=True, ensure_ascii=False).encode()
-        return hashlib.sha256(blob).hexdigest()[:32]
+        if self._key is None:
+            blob = json.dumps({"id": self.id, **self.call_payload()}, sort_keys=True, ensure_ascii=False).encode()
+            self._key = hashlib.sha256(blob).hexdigest()[:32]
+        return self._key
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when the fields are (whether or not either has computed its key yet)."""
+        if not isinstance(other, BaseModel):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> JudgeRequest:
+        """A copy; with `update` its key is computed afresh (the copied one would be stale)."""
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            copy._key = None
+        return copy
 
 
 class TokenLogprob(BaseModel):

@@ -151,6 +151,29 @@ def test_request_key_changes_with_the_call(change: dict[str, object]) -> None:
     assert request(**change).key != request().key
 
 
+@pytest.mark.parametrize("change", [
+    {"messages": MESSAGES[1:]},
+    {"attempt": 1},
+    {"sampling": Sampling(max_tokens=16)},
+    {"id": "q1::m1::m2::ba"},
+], ids=lambda c: next(iter(c)))
+def test_a_changed_copy_has_the_key_of_its_own_call(change: dict[str, object]) -> None:
+    """The key is remembered once computed; a copy with changes (as a re-ask is built) must not
+    carry the original's key, or the cache would replay the answer being re-asked."""
+    original = request()
+    original_key = original.key
+    copy = original.model_copy(update=change)
+    assert copy.key == request(**change).key != original_key
+    assert original.model_copy().key == original_key
+
+
+def test_requests_are_equal_whether_or_not_their_key_was_computed() -> None:
+    used = request()
+    used.key  # noqa: B018 - computes and remembers it
+    assert used == request()
+    assert used != request(attempt=1)
+
+
 def test_request_key_distinguishes_constraints() -> None:
     ab = request(constraint=OutputChoices(choices=("A", "B"))).key
     ba = request(constraint=OutputChoices(choices=("B", "A"))).key
