@@ -6,6 +6,7 @@ retries and failures, resuming, fatal errors, invalid output, concurrency and se
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -20,6 +21,7 @@ import pytest
 
 from harness.execute import RunOptions, run_task
 from harness.runner import RetryPolicy
+from harness.store import RunDirectory, read_store
 from harness.testing import OpenAIServer, Reply
 from harness.testing.tasks import write_task as write_task_file
 
@@ -360,3 +362,61 @@ def test_secrets_never_reach_the_run_directory(tmp_path: Path) -> None:
         assert files_containing(out, needle) == []
     judge = manifest(out)["judge"]["spec"]
     assert judge["base_url"] == f"http://127.0.0.1:{server.port}/v1"
+
+
+# -- verdicts are written while the next calls go out ----------------------------------------------
+
+
+def test_next_call_goes_out_while_a_verdict_is_being_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With one worker, every write is held until the server has seen every request: a runner
+    that waited for the disk before its next call could never get there."""
+    task = write_task(tmp_path)
+    out = tmp_path / "run"
+    original = RunDirectory.commit
+    seen_when_written: list[int] = []
+
+    with OpenAIServer(prefers_alpha) as server:
+        async def slow_commit(self: RunDirectory, verdict: Any) -> None:
+            if not seen_when_written:  # hold the first write (for 10 s at most)
+                deadline = asyncio.get_running_loop().time() + 10
+                while len(server.requests) < N_REQUESTS and asyncio.get_running_loop().time() < deadline:
+                    await asyncio.sleep(0.005)
+            seen_when_written.append(len(server.requests))
+            await original(self, verdict)
+
+        monkeypatch.setattr(RunDirectory, "commit", slow_commit)
+        result = run(task, server, out, concurrency=1)
+    assert seen_when_written[0] == N_REQUESTS
+    assert result.manifest["counts"]["ok"] == N_REQUESTS
+    assert len(read_store(out / "store.jsonl")) == N_REQUESTS
+
+
+def test_a_failed_write_stops_the_run_and_a_rerun_calls_only_what_was_not_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task = write_task(tmp_path)
+    out = tmp_path / "run"
+    original = RunDirectory.commit
+    writes = 0
+
+    async def failing_third_write(self: RunDirectory, verdict: Any) -> None:
+        nonlocal writes
+        writes += 1
+        if writes == 3:
+            raise OSError(28, "No space left on device")
+        await original(self, verdict)
+
+    with OpenAIServer(prefers_alpha) as server:
+        with monkeypatch.context() as patch:
+            patch.setattr(RunDirectory, "commit", failing_third_write)
+            with pytest.raises(OSError, match="No space left"):
+                run(task, server, out, concurrency=1)
+        first_calls = len(server.requests)
+        stored = read_store(out / "store.jsonl")
+        assert 2 <= len(stored) == first_calls - 1 < N_REQUESTS  # every paid verdict but the lost one
+        assert manifest(out)["status"] == "failed"
+        result = run(task, server, out, concurrency=1)
+        # the verdict whose write failed was paid for: the judgment cache answers it, unpaid
+        assert len(server.requests) - first_calls == N_REQUESTS - len(stored) - 1
+    assert result.manifest["counts"]["ok"] == N_REQUESTS
+    assert result.manifest["invocations"][-1]["cache"]["hits"] == 1
