@@ -61,7 +61,14 @@ def _serve(latency: float, conn: Any) -> None:
         conn.send(server.base_url)
         conn.recv()
         conn.send({"requests": len(server.requests), "max_in_flight": server.max_in_flight,
-                   "cpu_s": time.process_time()})
+                   "cpu_s": time.process_time(), "span_s": _arrival_span(server)})
+
+
+def _arrival_span(server: OpenAIServer) -> float:
+    """Seconds from the first request's arrival to the last one's answer (arrival + latency):
+    the judging time as the server sees it, without the harness's start-up and wind-down."""
+    arrivals = [s.at for s in server.served if s.path.endswith("/chat/completions")]
+    return max(arrivals) - min(arrivals) + server.latency_s
 
 
 class ThreadServer:
@@ -73,7 +80,8 @@ class ThreadServer:
     def counters(self) -> dict[str, Any]:
         total = len(self.server.requests)
         new, self._seen = total - self._seen, total
-        return {"requests": new, "max_in_flight": self.server.max_in_flight, "cpu_s": None}
+        return {"requests": new, "max_in_flight": self.server.max_in_flight, "cpu_s": None,
+                "span_s": _arrival_span(self.server)}
 
     def close(self) -> None:
         self.server.close()
@@ -112,6 +120,7 @@ def one_run(task: Path, server_kind: str, transport: str, args: argparse.Namespa
     assert calls == counters["requests"] == args.calls, (calls, counters)
     assert result.manifest["counts"]["ok"] == args.calls, result.manifest["counts"]
     return {"calls": calls, "wall_s": wall, "judge_wall_s": invocation["wall_s"], "cpu_s": cpu,
+            "span_s": counters["span_s"],
             "server_cpu_s": counters["cpu_s"], "max_in_flight": counters["max_in_flight"]}
 
 
@@ -121,6 +130,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--transports", default="httpx,aiohttp", help="comma-separated: httpx, aiohttp")
+    parser.add_argument("--servers", default="thread,process", help="comma-separated: thread, process")
     args = parser.parse_args()
     ideal = args.concurrency / args.latency
     print(f"python {sys.version.split()[0]}; {args.calls} calls, concurrency {args.concurrency}, "
@@ -128,30 +139,34 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         task = write_task(Path(workdir), args.calls)
-        for transport in ("httpx", "aiohttp"):
-            for server_kind in ("thread", "process"):
+        for transport in args.transports.split(","):
+            for server_kind in args.servers.split(","):
                 runs = [one_run(task, server_kind, transport, args) for _ in range(args.reps)]
                 med = {key: statistics.median(r[key] for r in runs)
-                       for key in ("wall_s", "judge_wall_s", "cpu_s")}
+                       for key in ("wall_s", "judge_wall_s", "cpu_s", "span_s")}
                 server_cpu = [r["server_cpu_s"] for r in runs if r["server_cpu_s"] is not None]
                 calls = runs[0]["calls"]
                 rate = calls / med["judge_wall_s"]
+                served_rate = calls / med["span_s"]
                 rows.append((transport, server_kind, calls, med["wall_s"], med["judge_wall_s"], rate, rate / ideal,
-                             1e3 * med["cpu_s"] / calls,
+                             served_rate, served_rate / ideal, 1e3 * med["cpu_s"] / calls,
                              1e3 * statistics.median(server_cpu) / calls if server_cpu else None,
                              max(r["max_in_flight"] for r in runs)))
                 print(f"  {transport}/{server_kind}: walls {[round(r['wall_s'], 2) for r in runs]}", flush=True)
-    header = ("transport", "server", "calls", "wall s", "judging s", "calls/s", "of ideal", "CPU ms/call",
-              "server CPU ms/call", "max in flight")
+    header = ("transport", "server", "calls", "wall s", "judging s", "calls/s", "of ideal", "served calls/s",
+              "of ideal", "CPU ms/call", "server CPU ms/call", "max in flight")
     print()
     print(" | ".join(header))
-    for t, s, calls, wall, jwall, rate, ratio, cpu, scpu, mif in rows:
+    for t, s, calls, wall, jwall, rate, ratio, srate, sratio, cpu, scpu, mif in rows:
         cpu_note = f"{cpu:.3f}" + (" (incl. server)" if s == "thread" else "")
-        print(" | ".join([t, s, str(calls), f"{wall:.2f}", f"{jwall:.2f}", f"{rate:,.0f}", f"{ratio:.0%}", cpu_note,
+        print(" | ".join([t, s, str(calls), f"{wall:.2f}", f"{jwall:.2f}", f"{rate:,.0f}", f"{ratio:.0%}",
+                          f"{srate:,.0f}", f"{sratio:.0%}", cpu_note,
                           f"{scpu:.3f}" if scpu is not None else "-", str(mif)]))
-    print("\ncalls/s = calls / judging wall time (run.json invocation wall_s); wall s = whole run_task "
-          "(load, judge, aggregate with 100 bootstrap resamples, export); CPU = time.process_time() of the "
-          "harness process over run_task.")
+    print("\ncalls/s = calls / judging wall time (run.json invocation wall_s, which includes starting the "
+          "backend); served calls/s = calls / (last request's arrival at the server + latency - first "
+          "request's arrival), the steady rate an outside server sees; wall s = whole run_task (load, judge, "
+          "aggregate with 100 bootstrap resamples, export); CPU = time.process_time() of the harness process "
+          "over run_task.")
 
 
 if __name__ == "__main__":
