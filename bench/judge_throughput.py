@@ -3,8 +3,9 @@
     python bench/judge_throughput.py [--calls 5000] [--concurrency 64] [--latency 0.05] [--reps 3]
 
 The server answers every call after a fixed latency and never faults, so the ideal rate is
-concurrency / latency (64 / 0.05 s = 1,280 calls/s); what the harness achieves below that is its
-own overhead. Calls go through `harness.execute.run_task` with an `openai:MODEL` judge pointed at
+concurrency / latency (64 / 0.05 s = 1,280 calls/s). What a client achieves below that is its own
+overhead plus the server's and the kernel's (on a small machine they share the cores), so a
+`bare` row runs the same calls with aiohttp alone and no harness: the ceiling on this machine. Calls go through `harness.execute.run_task` with an `openai:MODEL` judge pointed at
 the server (progress off, judgment cache off), on a generated pairwise dataset of calls / 2 items
 x 2 models (one pair, both orders).
 
@@ -21,6 +22,7 @@ when aiohttp is installed), `httpx` the openai SDK's own client.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import multiprocessing as mp
 import statistics
@@ -124,13 +126,52 @@ def one_run(task: Path, server_kind: str, transport: str, args: argparse.Namespa
             "server_cpu_s": counters["cpu_s"], "max_in_flight": counters["max_in_flight"]}
 
 
+async def _bare_client(url: str, calls: int, concurrency: int, body: bytes) -> float:
+    """Seconds for `calls` POSTs by `concurrency` workers with nothing but aiohttp: the ceiling
+    any Python client reaches against this server on this machine."""
+    import aiohttp
+
+    left = calls
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        async def worker() -> None:
+            nonlocal left
+            while left > 0:
+                left -= 1
+                async with session.post(f"{url}/chat/completions", data=body,
+                                        headers={"Content-Type": "application/json"}) as response:
+                    json.loads(await response.read())
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - started
+
+
+def bare_run(server_kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The same calls without the harness (a body of the size the harness sends)."""
+    server = ThreadServer(args.latency) if server_kind == "thread" else ProcessServer(args.latency)
+    body = json.dumps({"model": "bench", "messages": [{"role": "system", "content": "x" * 600},
+                                                       {"role": "user", "content": "y" * 900}],
+                       "temperature": 0.0, "max_tokens": 1024}).encode()
+    try:
+        cpu0 = time.process_time()
+        wall = asyncio.run(_bare_client(server.base_url, args.calls, args.concurrency, body))
+        cpu = time.process_time() - cpu0
+        counters = server.counters()
+    finally:
+        server.close()
+    assert counters["requests"] == args.calls, counters
+    return {"calls": args.calls, "wall_s": wall, "judge_wall_s": wall, "cpu_s": cpu, "span_s": counters["span_s"],
+            "server_cpu_s": counters["cpu_s"], "max_in_flight": counters["max_in_flight"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--transports", default="httpx,aiohttp", help="comma-separated: httpx, aiohttp")
+    parser.add_argument("--transports", default="bare,httpx,aiohttp",
+                        help="comma-separated: bare (aiohttp alone, no harness: the ceiling), httpx, aiohttp")
     parser.add_argument("--servers", default="thread,process", help="comma-separated: thread, process")
     args = parser.parse_args()
     ideal = args.concurrency / args.latency
@@ -141,7 +182,8 @@ def main() -> None:
         task = write_task(Path(workdir), args.calls)
         for transport in args.transports.split(","):
             for server_kind in args.servers.split(","):
-                runs = [one_run(task, server_kind, transport, args) for _ in range(args.reps)]
+                runs = [bare_run(server_kind, args) if transport == "bare" else one_run(task, server_kind, transport, args)
+                        for _ in range(args.reps)]
                 med = {key: statistics.median(r[key] for r in runs)
                        for key in ("wall_s", "judge_wall_s", "cpu_s", "span_s")}
                 server_cpu = [r["server_cpu_s"] for r in runs if r["server_cpu_s"] is not None]
@@ -159,6 +201,7 @@ def main() -> None:
     print(" | ".join(header))
     for t, s, calls, wall, jwall, rate, ratio, srate, sratio, cpu, scpu, mif in rows:
         cpu_note = f"{cpu:.3f}" + (" (incl. server)" if s == "thread" else "")
+        t = "bare aiohttp (no harness)" if t == "bare" else t
         print(" | ".join([t, s, str(calls), f"{wall:.2f}", f"{jwall:.2f}", f"{rate:,.0f}", f"{ratio:.0%}",
                           f"{srate:,.0f}", f"{sratio:.0%}", cpu_note,
                           f"{scpu:.3f}" if scpu is not None else "-", str(mif)]))
@@ -166,7 +209,7 @@ def main() -> None:
           "backend); served calls/s = calls / (last request's arrival at the server + latency - first "
           "request's arrival), the steady rate an outside server sees; wall s = whole run_task (load, judge, "
           "aggregate with 100 bootstrap resamples, export); CPU = time.process_time() of the harness process "
-          "over run_task.")
+          "over run_task. The bare row is aiohttp alone, no harness, against the same server: the ceiling of any Python client on this machine; its wall and CPU cover the calls only.")
 
 
 if __name__ == "__main__":
