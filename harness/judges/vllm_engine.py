@@ -10,6 +10,13 @@ else in a run needs the loop while the GPU works. Ctrl-C stops after the current
 vLLM is imported only in `start()` (the `vllm` extra); the factory says so in one line when it
 is missing. Everything vLLM-specific is reached through `VLLMApi`, the seam tests use to put a
 stand-in engine in place of a GPU.
+
+Checked against vLLM's source (V1 engine, 0.10 to 2026 releases; older ones where cheap):
+`LLM.chat(conversations, [SamplingParams, ...], use_tqdm=False)` returns one RequestOutput per
+conversation in order; a request it cannot serve (prompt over `max_model_len`, a schema the
+grammar backend refuses, a chat template error) raises ValueError (`VLLMValidationError`) while
+requests are added; each generated position's logprobs map token id to Logprob(logprob, rank,
+decoded_token) for the top-k plus the sampled token (k or k+1 entries).
 """
 
 from __future__ import annotations
@@ -17,8 +24,9 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import math
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -32,9 +40,17 @@ ENGINE_OPTIONS: dict[str, type] = {
     "gpu_memory_utilization": float, "tensor_parallel_size": int, "pipeline_parallel_size": int,
     "max_model_len": int, "dtype": str, "quantization": str, "kv_cache_dtype": str, "max_num_seqs": int,
     "enforce_eager": bool, "trust_remote_code": bool, "enable_prefix_caching": bool, "seed": int,
-    "download_dir": str, "revision": str, "tokenizer": str, "swap_space": float, "cpu_offload_gb": float,
+    "download_dir": str, "revision": str, "tokenizer": str, "cpu_offload_gb": float,
+}
+#: Judge options once passed to `vllm.LLM` that are now dropped, with why. `swap_space` only ever
+#: served V0's `best_of`; V1 ignores it, vLLM 0.18 deprecated it and later releases reject it.
+DROPPED_OPTIONS: dict[str, str] = {
+    "swap_space": "has no effect on vLLM's V1 engine and recent vLLM rejects it; it is not passed on",
 }
 DEFAULT_BATCH_SIZE = 256
+#: Before 0.9.2 vLLM's V1 engine reported logprob tokens as raw vocabulary pieces ("ĠA" for " A");
+#: the backend then decodes the token ids itself.
+RAW_LOGPROB_TOKENS_BEFORE = (0, 9, 2)
 
 
 def require_vllm(spec: JudgeSpec) -> None:
@@ -79,17 +95,28 @@ class VLLMApi:
     structured_class: Any | None
     #: The SamplingParams argument that takes it: `structured_outputs` or `guided_decoding`.
     structured_field: str | None
+    #: Decode logprob token ids with the engine's tokenizer instead of trusting `decoded_token`
+    #: (vLLM < 0.9.2 gave raw vocabulary pieces there).
+    decode_logprob_tokens: bool = False
 
     @classmethod
     def import_vllm(cls) -> VLLMApi:
         import vllm
         from vllm import sampling_params
 
+        raw_pieces = _version(getattr(vllm, "__version__", "")) < RAW_LOGPROB_TOKENS_BEFORE
         structured = getattr(sampling_params, "StructuredOutputsParams", None)
         if structured is not None:
-            return cls(vllm.LLM, vllm.SamplingParams, structured, "structured_outputs")
+            return cls(vllm.LLM, vllm.SamplingParams, structured, "structured_outputs", raw_pieces)
         guided = getattr(sampling_params, "GuidedDecodingParams", None)
-        return cls(vllm.LLM, vllm.SamplingParams, guided, "guided_decoding" if guided else None)
+        return cls(vllm.LLM, vllm.SamplingParams, guided, "guided_decoding" if guided else None, raw_pieces)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """The leading release numbers of a version string ("0.11.1rc2" -> (0, 11, 1)); () if none,
+    which sorts below every release (an unknown version is treated as old)."""
+    match = re.match(r"\d+(?:\.\d+)*", text.strip())
+    return tuple(int(part) for part in match.group().split(".")) if match else ()
 
 
 class VLLMBackend(JudgeBackend):
@@ -100,6 +127,8 @@ class VLLMBackend(JudgeBackend):
         self._api = api
         self._engine_kwargs = engine_kwargs(spec)  # bad options: exit 2 before the run directory exists
         self._engine: Any = None
+        #: token id -> text, when the engine's `decoded_token`s cannot be trusted (see VLLMApi).
+        self._decode: Callable[[int], str] | None = None
         self._queue: list[tuple[JudgeRequest, asyncio.Future[JudgeResponse]]] = []
         self._tick_scheduled = False
         self.batch_size = int(spec.options.get("batch_size", max(spec.concurrency, DEFAULT_BATCH_SIZE)))
@@ -109,6 +138,9 @@ class VLLMBackend(JudgeBackend):
         self._chat_kwargs = {"chat_template_kwargs": dict(template_kwargs)} if template_kwargs else {}
         #: Sizes of the batches sent to the engine, in order (for run.json and tests).
         self.batches: list[int] = []
+        for name, why in DROPPED_OPTIONS.items():
+            if name in spec.options:
+                self.notice(f"judge {self.label}: option {name} {why}")
 
     def __repr__(self) -> str:
         return f"VLLMBackend({self.label!r})"
@@ -127,6 +159,8 @@ class VLLMBackend(JudgeBackend):
             self._engine = self._api.llm_class(**self._engine_kwargs)  # loads weights; on this thread (see module doc)
         except Exception as exc:  # bad model id, out of GPU memory, no GPU: nothing to retry
             raise FatalJudgeError(f"judge {self.label}: vLLM could not load the model: {type(exc).__name__}: {exc}") from None
+        if self._api.decode_logprob_tokens:
+            self._decode = _token_decoder(self._engine)
 
     async def complete(self, request: JudgeRequest) -> JudgeResponse:
         if self._engine is None:
@@ -179,6 +213,11 @@ class VLLMBackend(JudgeBackend):
             error = FatalJudgeError(f"{self.label}: vLLM engine failed: {type(exc).__name__}: {exc}")
             return [error] * len(requests)
         latency = time.perf_counter() - started
+        if len(outputs) > len(requests):
+            # vLLM < 0.11.1 (before vllm-project/vllm#27420) left the requests added ahead of a
+            # refused one queued, and the next chat() returns them too. vLLM sorts outputs by
+            # request id, so they come first; they were sent again in this batch's halves.
+            outputs = outputs[len(outputs) - len(requests):]
         if len(outputs) != len(requests):
             error = FatalJudgeError(f"{self.label}: vLLM returned {len(outputs)} outputs for {len(requests)} requests")
             return [error] * len(requests)
@@ -209,18 +248,20 @@ class VLLMBackend(JudgeBackend):
     def response(self, output: Any, latency: float) -> JudgeResponse:
         """A vLLM RequestOutput as a JudgeResponse; per-token logprobs become TokenLogprobs."""
         completion = output.outputs[0]
-        token_ids = list(completion.token_ids or ())
-        steps = completion.logprobs
+        token_ids = [] if completion.token_ids is None else list(completion.token_ids)
+        steps = completion.logprobs  # a list of dicts, or FlatLogprobs (a sequence of the same)
         tokens = None
         if steps is not None:
-            tokens = tuple(token_logprob(token_id, steps[i]) for i, token_id in enumerate(token_ids))
+            tokens = tuple(token_logprob(token_id, step, self._decode) for token_id, step in zip(token_ids, steps))
+        prompt_ids = output.prompt_token_ids
         return JudgeResponse(
-            text=completion.text, logprobs=tokens, tokens_in=len(output.prompt_token_ids or ()),
+            text=completion.text, logprobs=tokens, tokens_in=0 if prompt_ids is None else len(prompt_ids),
             tokens_out=len(token_ids), model=self.spec.model, latency_s=latency,
         )
 
     async def close(self) -> None:
         engine, self._engine = self._engine, None
+        self._decode = None
         for _, future in self._queue:
             if not future.done():
                 future.cancel()
@@ -243,16 +284,43 @@ def _messages(request: JudgeRequest) -> list[dict[str, str]]:
     return [{"role": m.role, "content": m.content} for m in request.messages]
 
 
-def token_logprob(token_id: int, step: Mapping[int, Any]) -> TokenLogprob:
-    """One position of vLLM's logprobs (token id -> Logprob(logprob, rank, decoded_token)) in
-    harness form; alternatives that decode to the same text keep their best logprob."""
+def _token_decoder(engine: Any) -> Callable[[int], str] | None:
+    """token id -> text through the engine's tokenizer, cached; None if it has no tokenizer."""
+    try:
+        tokenizer = engine.get_tokenizer()
+    except Exception:  # skip_tokenizer_init, or an engine without one: keep vLLM's own text
+        return None
+    if tokenizer is None:
+        return None
+    texts: dict[int, str] = {}
+
+    def decode(token_id: int) -> str:
+        text = texts.get(token_id)
+        if text is None:
+            text = texts[token_id] = tokenizer.decode([token_id]) or ""
+        return text
+
+    return decode
+
+
+def token_logprob(
+    token_id: int, step: Mapping[int, Any], decode: Callable[[int], str] | None = None
+) -> TokenLogprob:
+    """One position of vLLM's logprobs in harness form. `step` maps token id to Logprob(logprob,
+    rank, decoded_token): the top-k plus the sampled token, so k entries when the sampled token is
+    among the top-k and k+1 when not. Alternatives that decode to the same text keep their best
+    logprob. `decode` (token id -> text) replaces `decoded_token` where vLLM's cannot be used."""
+
+    def text_of(tid: int, entry: Any) -> str | None:
+        return decode(tid) if decode is not None else entry.decoded_token
+
     chosen = step.get(token_id)
     top: dict[str, float] = {}
-    for alternative in step.values():
-        text = alternative.decoded_token
+    for tid, alternative in step.items():
+        text = text_of(tid, alternative)
         if text is None:
             continue
         top[text] = max(float(alternative.logprob), top.get(text, -math.inf))
     if chosen is None:  # vLLM always lists the sampled token; be safe if a version does not
         return TokenLogprob(token="", logprob=-math.inf, top=top)
-    return TokenLogprob(token=chosen.decoded_token or "", logprob=float(chosen.logprob), top=top)
+    return TokenLogprob(token=text_of(token_id, chosen) or "", logprob=float(chosen.logprob), top=top)

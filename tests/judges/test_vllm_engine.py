@@ -12,7 +12,8 @@ import asyncio
 import math
 import subprocess
 import sys
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,10 @@ from harness.testing.tasks import write_task
 REPO = Path(__file__).resolve().parents[2]
 
 # -- vLLM-shaped outputs ------------------------------------------------------------------------
+# Shapes as in vLLM's source (vllm/outputs.py, vllm/logprobs.py, vllm/v1/engine/logprobs.py):
+# CompletionOutput.logprobs holds one entry per generated token, each a dict token id -> Logprob
+# with the sampled token first (its true rank) and then the top-k (ranks 1..k), so it has k
+# entries when the sampled token is among the top-k and k+1 when it is not.
 
 
 @dataclass
@@ -46,17 +51,31 @@ class CompletionOutput:
     text: str
     token_ids: list[int]
     cumulative_logprob: float | None
-    logprobs: list[dict[int, Logprob]] | None
+    logprobs: Sequence[dict[int, Logprob]] | None
     finish_reason: str = "stop"
 
 
 @dataclass
 class RequestOutput:
     request_id: str
-    prompt: str
+    prompt: str | None
     prompt_token_ids: list[int]
     outputs: list[CompletionOutput]
     finished: bool = True
+
+
+class FlatLogprobs(Sequence[dict[int, Logprob]]):
+    """Like vLLM's FlatLogprobs (`SamplingParams(flat_logprobs=True)`): a sequence, not a list,
+    whose items are the same per-position dicts."""
+
+    def __init__(self, positions: list[dict[int, Logprob]]):
+        self._positions = positions
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._positions[index]
 
 
 @dataclass
@@ -70,51 +89,99 @@ def params(**kwargs: Any) -> Params:
     return Params(kwargs)
 
 
-# Planted logprobs of the verdict token "A" (id 65): "A" 0.7, "B" 0.2, " A" 0.05, and a second
-# token that also decodes to "A" (id 2000, 0.01), which must not overwrite the better one.
-VERDICT_STEP = {65: Logprob(math.log(0.7), 1, "A"), 66: Logprob(math.log(0.2), 2, "B"),
-                1000: Logprob(math.log(0.05), 3, " A"), 2000: Logprob(math.log(0.01), 4, "A")}
+# The distribution at the verdict position, best first: "A" (id 65) 0.7, "B" 0.2, " A" 0.05, a
+# second token that also reads "A" (id 2000, 0.01, which must not overwrite the better one), then
+# filler tokens. RAW is how vLLM < 0.9.2 spelled them (vocabulary pieces, "Ġ" for a space).
+RANKED = [(65, "A", 0.7), (66, "B", 0.2), (1000, " A", 0.05), (2000, "A", 0.01)] + [
+    (3000 + i, f"w{i}", 0.001 / (i + 1)) for i in range(20)]
+TEXT = {token_id: text for token_id, text, _ in RANKED}
+RAW = {token_id: text.replace(" ", "Ġ") for token_id, text in TEXT.items()}
+
+
+def logprob_step(sampled: int, k: int, spelling: dict[int, str] = TEXT) -> dict[int, Logprob]:
+    """One position as vLLM builds it: the sampled token with its rank, then the top k."""
+    rank = {token_id: i + 1 for i, (token_id, _, _) in enumerate(RANKED)}
+    prob = {token_id: p for token_id, _, p in RANKED}
+    ids = [sampled] + [token_id for token_id, _, _ in RANKED[:k]]
+    return {t: Logprob(math.log(prob[t]), rank[t], spelling[t]) for t in ids}
+
+
+class FakeTokenizer:
+    def decode(self, token_ids: list[int]) -> str:
+        return "".join(TEXT[t] for t in token_ids)
 
 
 @dataclass
 class FakeLLM:
-    """Records engine arguments and batches; answers "A" with VERDICT_STEP when logprobs are asked."""
+    """`vllm.LLM` as the backend uses it. Requests are added one by one with increasing ids; one
+    that `refuse` names raises ValueError there, and the ones added before it are aborted (vLLM
+    >= 0.11.1) or, with `orphans`, left queued and answered by the next chat() (older vLLM).
+    `fail` raises while the engine runs. Answers the token `answer` ("A")."""
 
     kwargs: dict[str, Any]
     batches: list[list[tuple[list[dict[str, str]], Params]]] = field(default_factory=list)
     chat_kwargs: list[dict[str, Any]] = field(default_factory=list)
+    returned: list[int] = field(default_factory=list)
     fail: Callable[[list[list[dict[str, str]]]], None] | None = None
+    refuse: Callable[[list[dict[str, str]]], str | None] | None = None
+    orphans: bool = False
+    answer: int = 65
+    flat: bool = False
+    raw_pieces: bool = False
+    _queued: list[tuple[int, list[dict[str, str]], Params]] = field(default_factory=list)
+    _next_id: int = 0
+
+    def get_tokenizer(self) -> FakeTokenizer:
+        return FakeTokenizer()
 
     def chat(self, messages: list[list[dict[str, str]]], sampling_params: list[Params], use_tqdm: bool = True,
              **kwargs: Any) -> list[RequestOutput]:
         assert use_tqdm is False and len(messages) == len(sampling_params)
         self.batches.append(list(zip(messages, sampling_params)))
         self.chat_kwargs.append(kwargs)
+        added = []
+        for conversation, sp in zip(messages, sampling_params):
+            reason = self.refuse(conversation) if self.refuse is not None else None
+            if reason is not None:
+                if not self.orphans:
+                    del self._queued[len(self._queued) - len(added):]
+                raise ValueError(reason)
+            self._queued.append((self._next_id, conversation, sp))
+            added.append(self._next_id)
+            self._next_id += 1
         if self.fail is not None:
             self.fail(messages)
-        outputs = []
-        for i, (conversation, sp) in enumerate(zip(messages, sampling_params)):
-            prompt_ids = list(range(sum(len(m["content"].split()) for m in conversation)))
-            steps = [VERDICT_STEP] if sp.kwargs.get("logprobs") else None
-            completion = CompletionOutput(0, "A", [65], None, steps)
-            outputs.append(RequestOutput(str(i), "", prompt_ids, [completion]))
+        queued, self._queued = self._queued, []
+        outputs = [self._answer(rid, conversation, sp) for rid, conversation, sp in sorted(queued, key=lambda q: q[0])]
+        self.returned.append(len(outputs))
         return outputs
+
+    def _answer(self, rid: int, conversation: list[dict[str, str]], sp: Params) -> RequestOutput:
+        prompt_ids = list(range(sum(len(m["content"].split()) for m in conversation)))
+        k = sp.kwargs.get("logprobs")
+        steps: Sequence[dict[int, Logprob]] | None = None
+        if k:
+            positions = [logprob_step(self.answer, k, RAW if self.raw_pieces else TEXT)]
+            steps = FlatLogprobs(positions) if self.flat else positions
+        completion = CompletionOutput(0, TEXT[self.answer], [self.answer], None, steps)
+        return RequestOutput(str(rid), None, prompt_ids, [completion])
 
 
 class FakeVLLM:
     """A VLLMApi whose engine is a FakeLLM; `engines` keeps each engine built."""
 
-    def __init__(self, structured_field: str | None = "structured_outputs",
-                 fail: Callable[[list[list[dict[str, str]]]], None] | None = None):
+    def __init__(self, structured_field: str | None = "structured_outputs", decode_logprob_tokens: bool = False,
+                 **engine: Any):
         self.engines: list[FakeLLM] = []
 
         def llm(**kwargs: Any) -> FakeLLM:
-            engine = FakeLLM(kwargs, fail=fail)
-            self.engines.append(engine)
-            return engine
+            built = FakeLLM(kwargs, **engine)
+            self.engines.append(built)
+            return built
 
         self.api = VLLMApi(llm_class=llm, sampling_params_class=params,
-                           structured_class=params if structured_field else None, structured_field=structured_field)
+                           structured_class=params if structured_field else None, structured_field=structured_field,
+                           decode_logprob_tokens=decode_logprob_tokens)
 
 
 def started(spec: JudgeSpec, fake: FakeVLLM) -> VLLMBackend:
@@ -171,33 +238,95 @@ def test_engine_options_come_from_the_judge_spec() -> None:
         started(JudgeSpec.parse("vllm:m", options={"gpu_memory_utilization": "most"}), FakeVLLM())
 
 
-def test_logprobs_become_token_logprobs() -> None:
-    backend = started(JudgeSpec.parse("vllm:m"), FakeVLLM())
+def test_swap_space_is_not_passed_on_and_says_why() -> None:
+    """V1 never used it; vLLM 0.18 deprecated it and later releases refuse it (TypeError)."""
+    backend = started(JudgeSpec.parse("vllm:m", options={"swap_space": 8, "cpu_offload_gb": "2"}), fake := FakeVLLM())
+    assert fake.engines[0].kwargs == {"model": "m", "cpu_offload_gb": 2.0}
+    assert len(backend.notices) == 1 and "swap_space" in backend.notices[0]
+
+
+@pytest.mark.parametrize("flat", [False, True], ids=["list", "FlatLogprobs"])
+def test_logprobs_become_token_logprobs(flat: bool) -> None:
+    backend = started(JudgeSpec.parse("vllm:m"), FakeVLLM(flat=flat))
     [response] = asyncio.run(_complete_all(backend, [request(text="one two three",
-                                                             sampling=Sampling(logprobs=True, top_logprobs=3))]))
+                                                             sampling=Sampling(logprobs=True, top_logprobs=5))]))
     assert response.text == "A" and response.tokens_in == 3 and response.tokens_out == 1
     assert response.model == "m"
     [token] = response.logprobs
     assert token.token == "A" and token.logprob == pytest.approx(math.log(0.7))
-    assert token.top == pytest.approx({"A": math.log(0.7), "B": math.log(0.2), " A": math.log(0.05)})
+    # Top 5 with "A" sampled (rank 1): 5 entries. Ids 65 and 2000 both read "A"; the better stays.
+    assert token.top == pytest.approx({"A": math.log(0.7), "B": math.log(0.2), " A": math.log(0.05),
+                                       "w0": math.log(0.001)})
+
+
+def test_a_sampled_token_outside_the_top_k_is_the_extra_entry() -> None:
+    """logprobs=1 and "B" sampled (rank 2): vLLM returns 2 entries, "B" and the top-1 "A"."""
+    backend = started(JudgeSpec.parse("vllm:m"), FakeVLLM(answer=66))
+    [response] = asyncio.run(_complete_all(backend, [request(sampling=Sampling(logprobs=True, top_logprobs=1))]))
+    [token] = response.logprobs
+    assert response.text == "B" and token.token == "B" and token.logprob == pytest.approx(math.log(0.2))
+    assert token.top == pytest.approx({"B": math.log(0.2), "A": math.log(0.7)})
+
+
+def test_raw_vocabulary_pieces_of_old_vllm_are_decoded_with_the_tokenizer() -> None:
+    """vLLM < 0.9.2 (V1) put vocabulary pieces in decoded_token ("ĠA"); VLLMApi says so by
+    version, and the backend decodes the ids itself."""
+    sampling = Sampling(logprobs=True, top_logprobs=3)
+    old = started(JudgeSpec.parse("vllm:m"), FakeVLLM(raw_pieces=True, decode_logprob_tokens=True))
+    [response] = asyncio.run(_complete_all(old, [request(sampling=sampling)]))
+    assert response.logprobs[0].top == pytest.approx({"A": math.log(0.7), "B": math.log(0.2), " A": math.log(0.05)})
+    trusted = started(JudgeSpec.parse("vllm:m"), FakeVLLM(raw_pieces=True))
+    [response] = asyncio.run(_complete_all(trusted, [request(sampling=sampling)]))
+    assert "ĠA" in response.logprobs[0].top  # what the decode guards against
+
+
+@pytest.mark.parametrize("version, field, decode", [
+    ("0.11.1", "structured_outputs", False), ("0.10.2rc1", "structured_outputs", False),
+    ("0.9.1", "guided_decoding", True), ("0.6.3.post1", "guided_decoding", True),
+])
+def test_import_vllm_picks_the_structured_output_api_and_logprob_spelling(
+    monkeypatch: pytest.MonkeyPatch, version: str, field: str, decode: bool
+) -> None:
+    vllm = types.ModuleType("vllm")
+    sampling_params = types.ModuleType("vllm.sampling_params")
+    vllm.__version__ = version  # type: ignore[attr-defined]
+    vllm.LLM, vllm.SamplingParams = FakeLLM, Params  # type: ignore[attr-defined]
+    vllm.sampling_params = sampling_params  # type: ignore[attr-defined]
+    setattr(sampling_params, "GuidedDecodingParams", Params)  # 0.10.2 and 0.11 had both
+    if field == "structured_outputs":
+        setattr(sampling_params, "StructuredOutputsParams", Params)
+    monkeypatch.setitem(sys.modules, "vllm", vllm)
+    monkeypatch.setitem(sys.modules, "vllm.sampling_params", sampling_params)
+    api = VLLMApi.import_vllm()
+    assert (api.structured_field, api.decode_logprob_tokens) == (field, decode)
 
 
 async def _complete_all(backend: VLLMBackend, requests: list[JudgeRequest]) -> list[Any]:
     return await asyncio.gather(*(backend.complete(r) for r in requests), return_exceptions=True)
 
 
-def test_a_refused_request_is_isolated_and_the_rest_of_its_batch_answered() -> None:
-    def refuse_long(messages: list[list[dict[str, str]]]) -> None:
-        if any("TOO LONG" in conversation[-1]["content"] for conversation in messages):
-            raise ValueError("The decoder prompt is longer than the maximum model length of 4096")
+def refuse_long(conversation: list[dict[str, str]]) -> str | None:
+    """vLLM's own words (vllm/v1/engine/input_processor.py), raised as VLLMValidationError(ValueError)."""
+    if "TOO LONG" in conversation[-1]["content"]:
+        return ("The decoder prompt (length 5000) is longer than the maximum model length of 4096. "
+                "Make sure that `max_model_len` is no smaller than the number of text tokens.")
+    return None
 
-    backend = started(JudgeSpec.parse("vllm:m"), fake := FakeVLLM(fail=refuse_long))
-    requests = [request(f"r{i}", "TOO LONG" if i == 3 else f"question {i}") for i in range(6)]
+
+@pytest.mark.parametrize("orphans", [False, True], ids=["vllm>=0.11.1", "older-vllm"])
+def test_a_refused_request_is_isolated_and_the_rest_of_its_batch_answered(orphans: bool) -> None:
+    """Older vLLM left r0-r2 (added before the refused r3) queued, and the next chat() returned
+    them with its own: 6 outputs for 3 requests. The backend keeps the last 3 (its own)."""
+    backend = started(JudgeSpec.parse("vllm:m"), fake := FakeVLLM(refuse=refuse_long, orphans=orphans))
+    # Request i has i + 1 words, so tokens_in tells whose answer each result is.
+    requests = [request(f"r{i}", "TOO LONG" if i == 3 else " ".join(["w"] * (i + 1))) for i in range(6)]
     results = asyncio.run(_complete_all(backend, requests))
-    assert isinstance(results[3], RequestRejected) and "maximum model length" in str(results[3])
-    assert all(r.text == "A" for i, r in enumerate(results) if i != 3)
+    assert isinstance(results[3], RequestRejected) and "maximum model length of 4096" in str(results[3])
+    assert [(r.text, r.tokens_in) for i, r in enumerate(results) if i != 3] == [("A", i + 1) for i in (0, 1, 2, 4, 5)]
     # 6 fail together; halves r0-r2 (ok) and r3-r5 (fail); then r3 alone (refused) and r4-r5 (ok).
-    assert [len(b) for b in fake.engines[0].batches] == [6, 3, 3, 1, 2]
+    engine = fake.engines[0]
+    assert [len(b) for b in engine.batches] == [6, 3, 3, 1, 2]
+    assert engine.returned == ([6, 2] if orphans else [3, 2])
     assert backend.batches == [6]
 
 
