@@ -69,7 +69,8 @@ def expected_level(output: str) -> str | None:
 
 
 class FaultyJudge:
-    """Answers with `judge_text`, but about `rate` of attempts get a fault, drawn from a seeded RNG.
+    """Answers with `judge_text`, but about `rate` of attempts get a fault (which attempts: a seeded
+    RNG; which fault: each kind in turn, so every kind occurs whatever order requests arrive in).
 
     A request gets at most `max_faults` faults (so a retry policy with more attempts always ends
     ok); `only_first_attempt` limits faults to the very first attempt of a request.
@@ -97,7 +98,7 @@ class FaultyJudge:
             allowed = self.faults_by_key[key] < self.max_faults and (
                 not self.only_first_attempt or self.attempts[key] == 1)
             if allowed and self.rng.random() < self.rate:
-                kind = self.rng.choice(sorted(self.kinds))
+                kind = sorted(self.kinds)[sum(self.injected.values()) % len(self.kinds)]  # each in turn
                 self.faults_by_key[key] += 1
                 self.injected[kind] += 1
                 return self.kinds[kind](body)
