@@ -5,7 +5,8 @@
 The server answers every call after a fixed latency and never faults, so the ideal rate is
 concurrency / latency (64 / 0.05 s = 1,280 calls/s). What a client achieves below that is its own
 overhead plus the server's and the kernel's (on a small machine they share the cores), so a
-`bare` row runs the same calls with aiohttp alone and no harness: the ceiling on this machine. Calls go through `harness.execute.run_task` with an `openai:MODEL` judge pointed at
+`bare` row runs the same calls with aiohttp alone and no harness: what a plain client reaches here.
+Calls go through `harness.execute.run_task` with an `openai:MODEL` judge pointed at
 the server (progress off, judgment cache off), on a generated pairwise dataset of calls / 2 items
 x 2 models (one pair, both orders).
 
@@ -127,8 +128,8 @@ def one_run(task: Path, server_kind: str, transport: str, args: argparse.Namespa
 
 
 async def _bare_client(url: str, calls: int, concurrency: int, body: bytes) -> float:
-    """Seconds for `calls` POSTs by `concurrency` workers with nothing but aiohttp: the ceiling
-    any Python client reaches against this server on this machine."""
+    """Seconds for `calls` POSTs by `concurrency` workers with nothing but aiohttp: what a plain
+    Python client reaches against this server on this machine."""
     import aiohttp
 
     left = calls
@@ -171,7 +172,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--transports", default="bare,httpx,aiohttp",
-                        help="comma-separated: bare (aiohttp alone, no harness: the ceiling), httpx, aiohttp")
+                        help="comma-separated: bare (aiohttp alone, no harness), httpx, aiohttp")
     parser.add_argument("--servers", default="thread,process", help="comma-separated: thread, process")
     args = parser.parse_args()
     ideal = args.concurrency / args.latency
@@ -209,7 +210,7 @@ def main() -> None:
           "backend); served calls/s = calls / (last request's arrival at the server + latency - first "
           "request's arrival), the steady rate an outside server sees; wall s = whole run_task (load, judge, "
           "aggregate with 100 bootstrap resamples, export); CPU = time.process_time() of the harness process "
-          "over run_task. The bare row is aiohttp alone, no harness, against the same server: the ceiling of any Python client on this machine; its wall and CPU cover the calls only.")
+          "over run_task. The bare row is aiohttp alone, no harness, against the same server: what a plain Python client reaches on this machine; its wall and CPU cover the calls only.")
 
 
 if __name__ == "__main__":
