@@ -44,6 +44,10 @@ MANAGER_OPTIONS = frozenset({"startup_timeout_s", "shutdown_grace_s", "server_ar
 TAIL_LINES = 25
 
 
+#: Calls in flight to a managed vLLM server when the judge sets no `concurrency`.
+VLLM_SERVER_CONCURRENCY = 128
+
+
 @dataclass(frozen=True)
 class ServerCommand:
     """How to start one kind of server; `argv(port, key)` is the full command line."""
@@ -55,6 +59,8 @@ class ServerCommand:
     startup_timeout_s: float
     #: Calls in flight the server can use; None: the judge's `concurrency`.
     max_concurrency: int | None = None
+    #: Calls in flight when the judge sets no `concurrency` (None: JudgeSpec's default of 8).
+    default_concurrency: int | None = None
 
 
 def server_flags(options: dict[str, Any], *, dashes: bool, booleans_as_values: bool) -> list[str]:
@@ -95,7 +101,10 @@ def vllm_server_command(spec: JudgeSpec) -> ServerCommand:
         return [str(executable), "serve", model, "--host", "127.0.0.1", "--port", str(port), "--api-key", key, *flags]
 
     timeout = float(spec.options.get("startup_timeout_s", 900))
-    return ServerCommand(name="vllm serve", argv=argv, served_model=model, startup_timeout_s=timeout)
+    # vLLM is fast only with many sequences to batch (it schedules up to 256 at once by default):
+    # eight calls in flight, the default for a paid API, would leave most of the GPU idle.
+    return ServerCommand(name="vllm serve", argv=argv, served_model=model, startup_timeout_s=timeout,
+                         default_concurrency=VLLM_SERVER_CONCURRENCY)
 
 
 def _vllm_executable() -> str | None:
@@ -288,7 +297,10 @@ class ManagedServerBackend(JudgeBackend):
 
     @property
     def concurrency(self) -> int:
-        return min(self.spec.concurrency, self.command.max_concurrency or self.spec.concurrency)
+        wanted = self.spec.concurrency
+        if "concurrency" not in self.spec.model_fields_set and self.command.default_concurrency is not None:
+            wanted = self.command.default_concurrency
+        return min(wanted, self.command.max_concurrency or wanted)
 
     async def start(self) -> None:
         base_url = await self.server.start()

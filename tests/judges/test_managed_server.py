@@ -23,7 +23,14 @@ from pathlib import Path
 import pytest
 
 from harness.judges.base import FatalJudgeError
-from harness.judges.managed_server import ManagedServer, ServerCommand, server_flags, vllm_server_command
+from harness.judges.managed_server import (
+    VLLM_SERVER_CONCURRENCY,
+    ManagedServer,
+    ManagedServerBackend,
+    ServerCommand,
+    server_flags,
+    vllm_server_command,
+)
 from harness.models import JudgeSpec
 from harness.testing.tasks import write_task
 
@@ -162,6 +169,19 @@ def test_judge_options_become_server_flags() -> None:
     assert command.argv(8123, "k3y") == [
         "/opt/vllm/bin/vllm", "serve", "Qwen/Qwen2.5-7B-Instruct", "--host", "127.0.0.1", "--port", "8123",
         "--api-key", "k3y", "--max-model-len", "8192"]
+
+
+def test_a_managed_vllm_server_gets_many_calls_in_flight_unless_the_judge_says_otherwise() -> None:
+    """vLLM needs many sequences to batch; the paid-API default of 8 would idle the GPU."""
+    def concurrency(**settings: object) -> int:
+        spec = JudgeSpec.parse("vllm-server:Qwen/Qwen2.5-7B-Instruct", options={"executable": "/opt/vllm/bin/vllm"},
+                               **settings)
+        return ManagedServerBackend(spec, vllm_server_command(spec)).concurrency
+
+    assert JudgeSpec.parse("openai:m").concurrency == 8
+    assert concurrency() == VLLM_SERVER_CONCURRENCY > 8
+    assert concurrency(concurrency=8) == 8
+    assert concurrency(concurrency=300) == 300
 
 
 # -- the process logic on stand-in servers (real processes, no model) ------------------------------
