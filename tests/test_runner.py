@@ -10,9 +10,11 @@ import asyncio
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -420,3 +422,46 @@ def test_a_failed_write_stops_the_run_and_a_rerun_calls_only_what_was_not_stored
         assert len(server.requests) - first_calls == N_REQUESTS - len(stored) - 1
     assert result.manifest["counts"]["ok"] == N_REQUESTS
     assert result.manifest["invocations"][-1]["cache"]["hits"] == 1
+
+
+def test_ctrl_c_with_calls_in_flight_keeps_every_stored_verdict_and_resumes_without_paying_twice(
+    tmp_path: Path,
+) -> None:
+    models = ("alpha", "beta", "gamma", "delta")
+    rows = [{"id": f"q{i:02d}", "instruction": f"Question {i}?", "answers": {m: f"{m} on {i}." for m in models}}
+            for i in range(20)]
+    task = write_task_file(tmp_path, name="ctrl-c", protocol="pairwise", rows=rows, options={"n_bootstrap": 20})
+    n_requests = 20 * 6 * 2  # items x pairs x orders
+    out = tmp_path / "run"
+    args = [*harness_cli(), "run", str(task), "--judge", "openai:judge", "--out", str(out), "--no-progress",
+            "--concurrency", "16"]
+    env = {k: v for k, v in os.environ.items() if k != "HARNESS_DEBUG"}
+    with OpenAIServer(lambda body: Reply(text="Verdict: [[2]]"), latency_s=0.05) as server:
+        process = subprocess.Popen([*args, "--base-url", server.base_url], env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        store = out / "store.jsonl"
+        deadline = time.monotonic() + 60
+        while not (store.exists() and store.read_bytes().count(b"\n") >= 40) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        paid_first = len(server.requests)
+
+        assert process.returncode == 130, stderr
+        assert "Traceback" not in stderr
+        interrupted = manifest(out)
+        stored = read_store(store)
+        assert interrupted["status"] == "interrupted"
+        assert interrupted["counts"]["ok"] == len(stored) == store.read_bytes().count(b"\n")
+        assert 40 <= len(stored) < n_requests
+
+        resumed = cli(*args[1:], "--base-url", server.base_url)
+        assert resumed.returncode == 0, resumed.stderr
+        paid_second = len(server.requests) - paid_first
+    last = manifest(out)["invocations"][-1]
+    # what was stored is not asked again; what was paid but not stored comes from the cache
+    assert last["calls"] == paid_second == n_requests - len(stored) - last["cache"]["hits"]
+    assert paid_first + paid_second >= n_requests
+    verdicts = records(out)
+    assert len(verdicts) == len({v["request_id"] for v in verdicts}) == n_requests
