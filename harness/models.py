@@ -216,7 +216,6 @@ class JudgeRequest(BaseModel):
             return NotImplemented
         return type(self) is type(other) and self.__dict__ == other.__dict__
 
-
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> JudgeRequest:
         """A copy; with `update` its key is computed afresh (the copied one would be stale)."""
         copy = super().model_copy(update=update, deep=deep)

@@ -104,7 +104,7 @@ class Runner:
         self.spending = spending
         self.reasks = int(getattr(task.config, "reask", 0) or 0)
         self._stopped_by: str | None = None
-        #: Verdicts being written (see `_worker`), and the first storage failure among them.
+        #: Verdicts being written (see `_worker`), and the first failure in writing or counting one.
         self._recording: set[asyncio.Future[None]] = set()
         self._record_error: Exception | None = None
 
@@ -135,7 +135,7 @@ class Runner:
             # The worker takes its next request while this verdict is written and fsynced: making
             # it wait for the disk (and for the writer thread to get the GIL) cost a fifth of the
             # judge's throughput. The verdict is counted only once it is durable.
-            task = asyncio.ensure_future(self._record(verdict))
+            task = asyncio.create_task(self._record(verdict))
             self._recording.add(task)
             task.add_done_callback(self._recording.discard)
 
@@ -153,9 +153,9 @@ class Runner:
                 self._record_error = exc
 
     async def _recorded(self) -> None:
-        """Wait until every verdict handed to `_record` is stored; raise a storage failure."""
-        while self._recording:
-            await asyncio.gather(*self._recording)
+        """Wait for the verdicts still being written (the workers have stopped, so no more come);
+        raise the failure that stopped the run, if any."""
+        await asyncio.gather(*self._recording)
         if self._record_error is not None:
             raise self._record_error
 
