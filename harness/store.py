@@ -1,9 +1,10 @@
 """The run directory: a crash-safe verdict store, the manifest, and the exported files.
 
 Verdicts go to `store.jsonl`, one JSON line each, flushed and fsynced before the call is
-counted as done, so a SIGKILL loses at most the calls in flight. The runner commits in groups:
-verdicts that finish while an fsync is under way (in a worker thread, off the event loop) share
-the next one, so durability costs one fsync per batch instead of one per call. A line torn by a kill is cut
+counted as done, so a SIGKILL loses at most the calls in flight and the verdicts being written
+(whose answers the judgment cache already holds). The runner commits in groups: verdicts that
+finish while an fsync is under way (in a worker thread, off the event loop) share the next one,
+so durability costs one fsync per batch instead of one per call. A line torn by a kill is cut
 off when the store is reopened. The last record of a request key wins, so a failed call that
 succeeds on a rerun simply supersedes its failure. Exports are written to a temporary file and
 renamed, so a reader never sees half a file.

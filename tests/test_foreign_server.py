@@ -40,9 +40,9 @@ def user_text(body: dict[str, Any]) -> str:
     return next(m["content"] for m in body["messages"] if m["role"] == "user")
 
 
-def verdict_for(body: dict[str, Any]) -> str:
+def verdict_for(prompt: str) -> str:
     """The judge's answer, a function of the prompt only."""
-    return f"Weighing both. [[{'A' if hashlib.sha256(user_text(body).encode()).digest()[0] % 2 else 'B'}]]"
+    return f"Weighing both. [[{'A' if hashlib.sha256(prompt.encode()).digest()[0] % 2 else 'B'}]]"
 
 
 class ForeignServer:
@@ -114,7 +114,7 @@ class ForeignServer:
             return web.Response(status=503)  # the client gave up long ago
         answer = {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
                   "choices": [{"index": 0, "finish_reason": "stop",
-                               "message": {"role": "assistant", "content": verdict_for(body)}}],
+                               "message": {"role": "assistant", "content": verdict_for(user_text(body))}}],
                   "usage": {"prompt_tokens": 50, "completion_tokens": 5, "total_tokens": 55}}
         data = json.dumps(answer).encode()
         if fault in ("truncated_chunked", "closed_early"):
@@ -178,9 +178,7 @@ def test_faults_from_a_foreign_server_are_retried_and_every_request_ends_once(tm
     verdicts = [json.loads(line) for line in (out / "verdicts.jsonl").read_text().splitlines()]
     assert len(verdicts) == len({v["request_id"] for v in verdicts}) == n_requests
     assert Counter(v["status"] for v in verdicts) == Counter({"ok": n_requests})
-    assert sorted(v["output"] for v in verdicts) == sorted(
-        f"Weighing both. [[{'A' if hashlib.sha256(p.encode()).digest()[0] % 2 else 'B'}]]" for p in server.answered
-    )
+    assert sorted(v["output"] for v in verdicts) == sorted(verdict_for(prompt) for prompt in server.answered)
 
     manifest = json.loads((out / "run.json").read_text())
     first_invocation, second_invocation = manifest["invocations"]
