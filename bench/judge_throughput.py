@@ -30,8 +30,11 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import aiohttp
 
 from harness.execute import RunOptions, run_task
 from harness.testing import OpenAIServer, Reply
@@ -78,12 +81,9 @@ class ThreadServer:
     def __init__(self, latency: float):
         self.server = OpenAIServer(responder, latency_s=latency)
         self.base_url = self.server.base_url
-        self._seen = 0
 
     def counters(self) -> dict[str, Any]:
-        total = len(self.server.requests)
-        new, self._seen = total - self._seen, total
-        return {"requests": new, "max_in_flight": self.server.max_in_flight, "cpu_s": None,
+        return {"requests": len(self.server.requests), "max_in_flight": self.server.max_in_flight, "cpu_s": None,
                 "span_s": _arrival_span(self.server)}
 
     def close(self) -> None:
@@ -105,33 +105,37 @@ class ProcessServer:
         self.proc.join(10)
 
 
-def one_run(task: Path, server_kind: str, transport: str, args: argparse.Namespace) -> dict[str, Any]:
+def measured(server_kind: str, args: argparse.Namespace, work: Callable[[str], Any]) -> dict[str, Any]:
+    """`work(base_url)` against a fresh server: its result, wall and CPU time, the server's counters."""
     server = ThreadServer(args.latency) if server_kind == "thread" else ProcessServer(args.latency)
     try:
-        with tempfile.TemporaryDirectory() as out:
-            cpu0, wall0 = time.process_time(), time.perf_counter()
-            result = run_task(task, RunOptions(judge="openai:bench", base_url=server.base_url, out=out, progress=False,
-                                               cache=False, concurrency=args.concurrency,
-                                               judge_options={"transport": transport}))
-            wall = time.perf_counter() - wall0
-            cpu = time.process_time() - cpu0
-            counters = server.counters()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        result = work(server.base_url)
+        wall = time.perf_counter() - wall0
+        cpu = time.process_time() - cpu0
+        counters = server.counters()
     finally:
         server.close()
+    return {"result": result, "wall_s": wall, "cpu_s": cpu, "span_s": counters["span_s"],
+            "requests": counters["requests"], "server_cpu_s": counters["cpu_s"],
+            "max_in_flight": counters["max_in_flight"]}
+
+
+def one_run(task: Path, server_kind: str, transport: str, args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as out:
+        run = measured(server_kind, args, lambda url: run_task(task, RunOptions(
+            judge="openai:bench", base_url=url, out=out, progress=False, cache=False,
+            concurrency=args.concurrency, judge_options={"transport": transport})))
+    result = run.pop("result")
     [invocation] = result.manifest["invocations"]
-    calls = invocation["calls"]
-    assert calls == counters["requests"] == args.calls, (calls, counters)
+    assert invocation["calls"] == run["requests"] == args.calls, (invocation["calls"], run)
     assert result.manifest["counts"]["ok"] == args.calls, result.manifest["counts"]
-    return {"calls": calls, "wall_s": wall, "judge_wall_s": invocation["wall_s"], "cpu_s": cpu,
-            "span_s": counters["span_s"],
-            "server_cpu_s": counters["cpu_s"], "max_in_flight": counters["max_in_flight"]}
+    return {**run, "calls": invocation["calls"], "judge_wall_s": invocation["wall_s"]}
 
 
 async def _bare_client(url: str, calls: int, concurrency: int, body: bytes) -> float:
     """Seconds for `calls` POSTs by `concurrency` workers with nothing but aiohttp: what a plain
     Python client reaches against this server on this machine."""
-    import aiohttp
-
     left = calls
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
         async def worker() -> None:
@@ -149,20 +153,14 @@ async def _bare_client(url: str, calls: int, concurrency: int, body: bytes) -> f
 
 def bare_run(server_kind: str, args: argparse.Namespace) -> dict[str, Any]:
     """The same calls without the harness (a body of the size the harness sends)."""
-    server = ThreadServer(args.latency) if server_kind == "thread" else ProcessServer(args.latency)
     body = json.dumps({"model": "bench", "messages": [{"role": "system", "content": "x" * 600},
                                                        {"role": "user", "content": "y" * 900}],
                        "temperature": 0.0, "max_tokens": 1024}).encode()
-    try:
-        cpu0 = time.process_time()
-        wall = asyncio.run(_bare_client(server.base_url, args.calls, args.concurrency, body))
-        cpu = time.process_time() - cpu0
-        counters = server.counters()
-    finally:
-        server.close()
-    assert counters["requests"] == args.calls, counters
-    return {"calls": args.calls, "wall_s": wall, "judge_wall_s": wall, "cpu_s": cpu, "span_s": counters["span_s"],
-            "server_cpu_s": counters["cpu_s"], "max_in_flight": counters["max_in_flight"]}
+    run = measured(server_kind, args,
+                   lambda url: asyncio.run(_bare_client(url, args.calls, args.concurrency, body)))
+    assert run["requests"] == args.calls, run
+    judge_wall = run.pop("result")  # the calls alone, without the session's start and end
+    return {**run, "calls": args.calls, "judge_wall_s": judge_wall}
 
 
 def main() -> None:
@@ -210,7 +208,7 @@ def main() -> None:
           "backend); served calls/s = calls / (last request's arrival at the server + latency - first "
           "request's arrival), the steady rate an outside server sees; wall s = whole run_task (load, judge, "
           "aggregate with 100 bootstrap resamples, export); CPU = time.process_time() of the harness process "
-          "over run_task. The bare row is aiohttp alone, no harness, against the same server: what a plain Python client reaches on this machine; its wall and CPU cover the calls only.")
+          "over run_task. The bare row is aiohttp alone, no harness, against the same server: what a plain Python client reaches on this machine; its judging time covers the calls only, its wall and CPU also the client session's start and end.")
 
 
 if __name__ == "__main__":
