@@ -148,6 +148,11 @@ def _run(args: argparse.Namespace, plugins) -> int:  # noqa: ANN001
         raise BadInput("--max-calls must be at least 1")
     result = run_task(args.task, options, plugins)
     print_run_result(result)
+    counts = result.manifest.get("counts") or {}
+    if counts.get("failed") or counts.get("pending"):
+        print(f"harness: incomplete: {counts.get('failed', 0)} request(s) failed, {counts.get('pending', 0)} not "
+              "judged; run the same command with the same --out to retry them", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -105,7 +105,7 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
         stats = CallStats()
         spending = SpendingCap(price, options.max_cost) if price is not None else None
         status = "failed"
-        cache = JudgmentCache(options.cache_path or default_cache_path(), refresh=options.refresh) if options.cache else None
+        cache = JudgmentCache(options.cache_path or default_cache_path(), refresh=options.refresh) if options.cache and backend.cacheable else None
         try:
             while True:
                 if pending:

@@ -47,6 +47,8 @@ class JudgeBackend(ABC):
 
     #: Features the backend honours: "logprobs", "choices" (constrained output).
     capabilities: frozenset[str] = frozenset()
+    #: Whether answers go through the shared judgment cache (a replay of stored verdicts does not).
+    cacheable: ClassVar[bool] = True
 
     def __init__(self, spec: JudgeSpec):
         self.spec = spec

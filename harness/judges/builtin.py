@@ -49,6 +49,12 @@ def _llama_server(spec: JudgeSpec) -> JudgeBackend:
     return ManagedServerBackend(spec, llama_server_command(spec))
 
 
+def _replay(spec: JudgeSpec) -> JudgeBackend:
+    from harness.judges.replay import ReplayBackend
+
+    return ReplayBackend(spec)
+
+
 @hookimpl
 def harness_register_judges(register: Callable[[str, Callable[[JudgeSpec], JudgeBackend]], None]) -> None:
     register("local", _local)
@@ -56,3 +62,4 @@ def harness_register_judges(register: Callable[[str, Callable[[JudgeSpec], Judge
     register("vllm", _vllm)
     register("vllm-server", _vllm_server)
     register("llama-server", _llama_server)
+    register("replay", _replay)

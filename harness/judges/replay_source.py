@@ -1,0 +1,116 @@
+"""The stored verdicts of a finished run (a `harness run` or a `harness import`), indexed by what a
+judge request asks about, so the replay judge answers each request with one dictionary lookup.
+
+Keys are protocol facts, not request ids or keys: the same item and models make the same key
+whatever the prompt, template or answer order of the run that replays them. Pairwise verdicts are
+indexed by position (item, model in A, model in B); a request whose order was not stored is
+answered from the other order with the verdict mirrored (A>>B becomes B>>A, and so on).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import BadInput
+from harness.store import STORE_FILE, VERDICTS_FILE, read_store
+from harness_plugins.pairwise.verdicts import LEVELS
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One stored verdict as the replay needs it: the status, the protocol's data, the error."""
+
+    status: str
+    data: dict[str, Any]
+    error: str | None = None
+
+
+def mirror_level(level: str) -> str:
+    """The same judgment seen with the answers swapped: the five levels read backwards."""
+    return LEVELS[len(LEVELS) - 1 - LEVELS.index(level)]
+
+
+def mirrored(stored: Stored) -> Stored:
+    """A pairwise verdict from the other position's side (level, distribution, models, lengths)."""
+    data = dict(stored.data)
+    if "level" in data:
+        data["level"] = mirror_level(data["level"])
+    if isinstance(data.get("probs"), dict):
+        data["probs"] = {mirror_level(level): p for level, p in data["probs"].items()}
+    return Stored(stored.status, data, stored.error)
+
+
+@dataclass
+class ReplaySource:
+    """Every verdict of one run directory, by item and models (and question for checklists)."""
+
+    path: Path
+    judge: str | None
+    pairwise: dict[tuple[str, str, str], Stored] = field(default_factory=dict)
+    graded: dict[tuple[str, str], Stored] = field(default_factory=dict)
+    checked_all: dict[tuple[str, str], Stored] = field(default_factory=dict)
+    checked_each: dict[tuple[str, str, str], Stored] = field(default_factory=dict)
+    checklists: dict[str, Stored] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | Path, judge: str | None = None) -> ReplaySource:
+        """Read the run's verdicts once; `judge` picks one judge's when the run holds several."""
+        directory = Path(path).expanduser()
+        records = _records(directory)
+        judges = sorted({str(r.get("judge")) for r in records})
+        if judge is not None:
+            if judge not in judges:
+                raise BadInput(f"--judge replay:{path}: option judge={judge!r} has no verdicts there "
+                               f"(judges: {', '.join(judges) or 'none'})")
+            records = [r for r in records if r.get("judge") == judge]
+        elif len(judges) > 1:
+            raise BadInput(f"--judge replay:{path}: the run holds verdicts of several judges "
+                           f"({', '.join(judges)}); choose one with --judge-option judge=NAME")
+        source = cls(directory, judge if judge is not None else (judges[0] if judges else None))
+        for record in records:
+            source._add(record)
+        return source
+
+    def _add(self, record: dict[str, Any]) -> None:
+        data = record.get("data") or {}
+        stored = Stored(str(record.get("status")), data, record.get("error"))
+        item = str(record.get("item_id"))
+        if "model_a" in data and "model_b" in data:
+            self.pairwise[(item, data["model_a"], data["model_b"])] = stored
+        elif data.get("stage") == "generate":
+            self.checklists[item] = stored
+        elif data.get("stage") == "judge" and "question" in data:
+            self.checked_each[(item, data.get("model"), data["question"])] = stored
+        elif data.get("stage") == "judge":
+            self.checked_all[(item, data.get("model"))] = stored
+        elif "model" in data:
+            self.graded[(item, data["model"])] = stored
+
+    def __len__(self) -> int:
+        return sum(map(len, (self.pairwise, self.graded, self.checked_all, self.checked_each, self.checklists)))
+
+    def pair(self, item: str, model_a: str, model_b: str) -> tuple[Stored, bool] | None:
+        """The verdict with `model_a` shown first, and whether it was mirrored from the other order."""
+        stored = self.pairwise.get((item, model_a, model_b))
+        if stored is not None:
+            return stored, False
+        other = self.pairwise.get((item, model_b, model_a))
+        return (mirrored(other), True) if other is not None else None
+
+
+def _records(directory: Path) -> list[dict[str, Any]]:
+    """The run's verdicts: its export (`verdicts.jsonl`, the run's own requests), else its store
+    (the last record of each request winning, as the run itself reads it)."""
+    export, store = directory / VERDICTS_FILE, directory / STORE_FILE
+    if export.is_file():
+        try:
+            lines = export.read_text(encoding="utf-8").splitlines()
+            return [json.loads(line) for line in lines if line.strip()]
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise BadInput(f"--judge replay:{directory}: cannot read {VERDICTS_FILE} ({exc.__class__.__name__})") from None
+    if store.is_file():
+        return [v.model_dump(mode="json") for v in read_store(store).values()]
+    raise BadInput(f"--judge replay:{directory}: not a run directory (no {VERDICTS_FILE} or {STORE_FILE})")
