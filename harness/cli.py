@@ -1,7 +1,10 @@
 """The `harness` command. Thin: parses arguments, calls the library, maps errors to exit codes.
 
-Exit codes: 0 ok, 1 the run failed (stored verdicts are kept; rerun to resume), 2 bad input
-(one line naming the file and field), 130 interrupted (rerun with the same --out to resume).
+Exit codes: 0 complete (every request has a verdict, ok or invalid); 1 incomplete (calls failed
+after their retries, a dead judge, a fatal judge error, a budget reached: stored verdicts are
+kept and the same command with the same --out resumes); 2 bad input or configuration (one line
+naming the file, field or option); 130 interrupted (rerun with the same --out to resume).
+Every message is one line on stderr.
 """
 
 from __future__ import annotations
@@ -85,15 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except BadInput as exc:
-        print(f"harness: error: {exc}", file=sys.stderr)
+        print(f"harness: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except BudgetReached as exc:
-        print(f"harness: stopped: {exc}; run the same command with the same --out to continue", file=sys.stderr)
+        print(f"harness: stopped: {_one_line(exc)}; {_resume_hint(exc, 'continue')}", file=sys.stderr)
         return 1
     except RunFailed as exc:
-        print(f"harness: run failed: {exc}", file=sys.stderr)
-        print("harness: everything judged so far is stored; run the same command with the same --out to resume",
-              file=sys.stderr)
+        print(f"harness: run failed: {_one_line(exc)}; everything judged so far is stored; "
+              f"{_resume_hint(exc, 'resume')}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nharness: interrupted; stored verdicts are kept; rerun with the same --out to resume", file=sys.stderr)
@@ -101,9 +103,21 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: keep the message short, the traceback on request
         if os.environ.get("HARNESS_DEBUG"):
             raise
-        print(f"harness: internal error: {type(exc).__name__}: {exc} (set HARNESS_DEBUG=1 for the traceback)",
+        print(f"harness: internal error: {type(exc).__name__}: {_one_line(exc)} (set HARNESS_DEBUG=1 for the traceback)",
               file=sys.stderr)
         return 1
+
+
+def _one_line(exc: BaseException, limit: int = 600) -> str:
+    """The message on one line (a server's multi-line error or a long path list stays readable)."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _resume_hint(exc: BaseException, verb: str) -> str:
+    directory = getattr(exc, "directory", None)
+    where = f"--out {directory}" if directory is not None else "the same --out"
+    return f"run the same command with {where} to {verb}"
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -148,12 +162,16 @@ def _run(args: argparse.Namespace, plugins) -> int:  # noqa: ANN001
         raise BadInput("--max-calls must be at least 1")
     result = run_task(args.task, options, plugins)
     print_run_result(result)
-    counts = result.manifest.get("counts") or {}
-    if counts.get("failed") or counts.get("pending"):
-        print(f"harness: incomplete: {counts.get('failed', 0)} request(s) failed, {counts.get('pending', 0)} not "
-              "judged; run the same command with the same --out to retry them", file=sys.stderr)
-        return 1
-    return 0
+    if result.complete:
+        return 0
+    counts = result.manifest.get("counts", {})
+    failed, total = int(counts.get("failed", 0)), int(result.manifest.get("requests", 0))
+    cause = f"{failed} of {total} requests failed after their retries (most common error: {result.top_error})"
+    if not failed:
+        cause = f"{result.unfinished} of {total} requests have no verdict"
+    print(f"harness: incomplete: {_one_line(cause, 400)}; the numbers above leave them out; run the same command "
+          f"with --out {result.directory} to retry only those", file=sys.stderr)
+    return 1
 
 
 def _key_values(pairs: list[str], flag: str) -> dict[str, object]:

@@ -11,8 +11,11 @@ class BadInput(Exception):
 class RunFailed(Exception):
     """The run could not finish (fatal judge error, stopped early): exit code 1.
 
-    Everything stored before the failure stays stored; rerunning resumes.
+    Everything stored before the failure stays stored; rerunning resumes. `directory` is the run
+    directory when one was written (the CLI names it, since rerunning with it resumes).
     """
+
+    directory: object | None = None
 
 
 class BudgetReached(RunFailed):

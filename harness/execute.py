@@ -13,15 +13,18 @@ import json
 import platform
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from harness import __version__
 from harness.cache import JudgmentCache, default_cache_path
 from harness.errors import BadInput, BudgetReached, RunFailed
-from harness.judges.base import JudgeBackend, JudgeError
+from harness.judges.base import JudgeBackend, JudgeConfigError, JudgeError, judge_failure
 from harness.metrics import apply_metrics, verdicts_frame
 from harness.models import JudgeRequest, JudgeSpec
 from harness.plugins import LoadedPlugins, load_plugins
@@ -29,10 +32,11 @@ from harness.pricing import Price, SpendingCap, describe_cost, load_prices, pric
 from harness.progress import Progress
 from harness.protocol import Aggregate
 from harness.ratelimit import RateLimiter, positive_options
+from harness.reachability import Reachability
 from harness.registry import Registry
 from harness.runner import CallStats, RetryPolicy, Runner
 from harness.store import RunDirectory
-from harness.tasks import LoadedTask, load_task
+from harness.tasks import LoadedTask, describe_validation_error, load_task
 
 
 @dataclass
@@ -67,6 +71,8 @@ class RunResult:
     manifest: dict[str, Any]
     aggregate: Aggregate
     loaded: LoadedTask
+    #: The error most failed requests ended with (None when none failed), for the CLI's last line.
+    top_error: str | None = None
 
     @property
     def scores(self):  # noqa: ANN201 - pandas DataFrame
@@ -75,6 +81,17 @@ class RunResult:
     @property
     def ranking(self):  # noqa: ANN201
         return self.aggregate.ranking
+
+    @property
+    def unfinished(self) -> int:
+        """Requests without a verdict (failed after retries, or never sent): 0 for complete numbers."""
+        counts = self.manifest.get("counts", {})
+        return int(counts.get("failed", 0)) + int(counts.get("pending", 0))
+
+    @property
+    def complete(self) -> bool:
+        """Every request has a verdict, ok or invalid: the numbers rest on everything asked."""
+        return self.unfinished == 0
 
 
 def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins | None = None) -> RunResult:
@@ -89,9 +106,35 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
     retry = _retry_policy(judge_spec, options.retry)
     limiter = RateLimiter.from_options(judge_spec.options)
     price = _price(loaded, judge_spec, options)
-    backend = registry.judge_factory(judge_spec.backend)(judge_spec)
+    backend = _make_backend(registry, judge_spec)
+    reachability = (Reachability.for_judge(backend.label, judge_spec.base_url, judge_spec.options)
+                    if len(judge_spec.base_urls) <= 1 else None)  # several URLs: balanced.py's rotation
     requests = _build_requests(loaded, pm)
     directory = Path(options.out) if options.out else _default_directory(loaded.spec.name)
+    try:
+        return _run_in(directory, loaded, registry, backend, requests, options, pm, retry=retry,
+                       limiter=limiter, price=price, reachability=reachability)
+    except RunFailed as exc:
+        exc.directory = directory  # the CLI names it: the same command with this --out resumes
+        raise
+
+
+def _make_backend(registry: Registry, spec: JudgeSpec) -> JudgeBackend:
+    """The judge backend, its setup checked before anything is written (no key, no model: exit 2)."""
+    factory = registry.judge_factory(spec.backend)
+    try:
+        backend = factory(spec)
+        backend.check()
+    except JudgeConfigError as exc:
+        raise BadInput(str(exc)) from None
+    return backend
+
+
+def _run_in(
+    directory: Path, loaded: LoadedTask, registry: Registry, backend: JudgeBackend, requests: list[JudgeRequest],
+    options: RunOptions, pm: Any, *, retry: RetryPolicy, limiter: RateLimiter | None, price: Price | None,
+    reachability: Reachability | None,
+) -> RunResult:
     with RunDirectory(directory) as store:
         fingerprint = _fingerprint(loaded, backend)
         _check_resumable(store, fingerprint)
@@ -110,7 +153,7 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
             while True:
                 if pending:
                     _judge(loaded, backend, store, pending, len(requests), options, pm, stats, cache,
-                           retry=retry, limiter=limiter, spending=spending)
+                           retry=retry, limiter=limiter, spending=spending, reachability=reachability)
                 follow_ups = _follow_up_requests(loaded, pm, store, requests)
                 if not follow_ups:
                     break
@@ -154,7 +197,8 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
         store.write_exports(verdicts, aggregate.scores, aggregate.ranking)
         manifest["summary"] = aggregate.summary
         store.write_manifest(manifest)
-    result = RunResult(directory=directory, manifest=manifest, aggregate=aggregate, loaded=loaded)
+    result = RunResult(directory=directory, manifest=manifest, aggregate=aggregate, loaded=loaded,
+                       top_error=_most_common_error(verdicts))
     pm.hook.harness_run_finished(run=result)
     return result
 
@@ -182,6 +226,8 @@ def _judge_spec(loaded: LoadedTask, options: RunOptions) -> JudgeSpec:
         settings["concurrency"] = options.concurrency
     try:
         return JudgeSpec.parse(spec, **settings)
+    except ValidationError as exc:
+        raise BadInput(f"judge {spec}: {describe_validation_error(exc)}") from None
     except ValueError as exc:
         raise BadInput(f"--judge: {exc}") from None
 
@@ -264,19 +310,22 @@ def _judge(
     loaded: LoadedTask, backend: JudgeBackend, store: RunDirectory, pending: list[JudgeRequest],
     total: int, options: RunOptions, pm: Any, stats: CallStats, cache: JudgmentCache | None, *,
     retry: RetryPolicy, limiter: RateLimiter | None, spending: SpendingCap | None,
+    reachability: Reachability | None = None,
 ) -> None:
     """Judge `pending`, adding to `stats` (which survives a failed run, for run.json)."""
     async def main() -> None:
         try:
             await backend.start()
+        except JudgeConfigError as exc:
+            raise BadInput(str(exc)) from None
         except JudgeError as exc:
-            raise RunFailed(f"judge {backend.label}: {exc}") from None
+            raise RunFailed(judge_failure(backend.label, exc)) from None
         try:
             with Progress(total, already_done=total - len(pending), enabled=options.progress) as progress:
                 runner = Runner(
                     loaded.task, backend, store, retry=retry, progress=progress,
                     on_verdict=lambda v: pm.hook.harness_verdict_recorded(verdict=v), stats=stats, cache=cache,
-                    max_calls=options.max_calls, limiter=limiter, spending=spending,
+                    max_calls=options.max_calls, limiter=limiter, spending=spending, reachability=reachability,
                 )
                 await runner.run(pending)
         finally:
@@ -328,6 +377,11 @@ def _manifest(
         "environment": {"python": sys.version.split()[0], "platform": platform.platform()},
         "invocations": list(previous.get("invocations", [])) if previous else [],
     }
+
+
+def _most_common_error(verdicts: list[Any]) -> str | None:
+    errors = Counter(v.error or "no message" for v in verdicts if v.status == "failed")
+    return errors.most_common(1)[0][0] if errors else None
 
 
 def _counts(verdicts: list[Any], total: int) -> dict[str, int]:

@@ -123,6 +123,18 @@ class JudgeSpec(BaseModel):
             return ",".join(str(v).strip() for v in value if str(v).strip()) or None
         return value
 
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_urls(cls, value: str | None) -> str | None:
+        """Each URL must be http(s) with a host and a valid port: a typo is bad input at once,
+        not a run that spends its retries on a server that cannot exist."""
+        for url in split_base_urls(value):
+            problem = url_problem(url)
+            if problem:
+                raise ValueError(f"{strip_url_credentials(url)!r} is not a usable server URL ({problem}; "
+                                 "expected e.g. http://127.0.0.1:8000/v1)")
+        return value
+
     @property
     def base_urls(self) -> tuple[str, ...]:
         """Every endpoint: a comma only separates URLs where the next one starts with a scheme."""
@@ -294,6 +306,26 @@ def split_base_urls(value: str | None) -> tuple[str, ...]:
     if not value:
         return ()
     return tuple(u.strip() for u in re.split(r",\s*(?=[A-Za-z][A-Za-z0-9+.\-]*://)", value) if u.strip())
+
+
+def url_problem(url: str) -> str | None:
+    """What makes `url` unusable as an HTTP server address, or None."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError for a port that is not a number in 0-65535
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("http", "https"):
+        return "the scheme must be http or https"
+    if not parts.hostname:
+        return "no host"
+    if port == 0:
+        return "port 0"
+    if any(c.isspace() for c in url):
+        return "it contains spaces"
+    return None
 
 
 def strip_url_credentials(url: str | None) -> str | None:

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from harness.cache import CacheKeys, JudgmentCache
-from harness.errors import BudgetReached, RunFailed
-from harness.judges.base import JudgeBackend, JudgeError, RequestRejected
+from harness.errors import BadInput, BudgetReached, RunFailed
+from harness.judges.base import JudgeBackend, JudgeConfigError, JudgeError, RequestRejected, judge_failure
 from harness.models import JudgeRequest, JudgeResponse, Verdict
 from harness.pricing import SpendingCap
 from harness.progress import Progress
 from harness.protocol import InvalidOutput, Task
 from harness.ratelimit import RateLimiter, estimate_prompt_tokens
+from harness.reachability import Reachability
 from harness.store import RunDirectory
 
 
@@ -89,6 +90,7 @@ class Runner:
         max_calls: int | None = None,
         limiter: RateLimiter | None = None,
         spending: SpendingCap | None = None,
+        reachability: Reachability | None = None,
     ):
         self.task = task
         self.backend = backend
@@ -102,6 +104,8 @@ class Runner:
         self.max_calls = max_calls
         self.limiter = limiter
         self.spending = spending
+        #: Stops the run when connect failures in a row say the judge is gone (None: never).
+        self.reachability = reachability
         self.reasks = int(getattr(task.config, "reask", 0) or 0)
         self._stopped_by: str | None = None
         #: Verdicts being written (see `_worker`), and the first failure in writing or counting one.
@@ -248,8 +252,10 @@ class Runner:
         except JudgeError as exc:
             name = type(exc).__name__ if exc.status is None else f"HTTP {exc.status}"
             self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
+            if isinstance(exc, JudgeConfigError):
+                raise BadInput(str(exc)) from None
             if not exc.retryable and not isinstance(exc, RequestRejected):
-                raise RunFailed(f"judge {self.backend.label}: {exc}") from None
+                raise RunFailed(judge_failure(self.backend.label, exc)) from None
             if gave_up_waiting:
                 raise _GaveUp(
                     f"{name} after {attempts} attempts; gave up because waiting {gave_up_waiting[0]:.1f}s more "
@@ -268,10 +274,14 @@ class Runner:
             await self.limiter.acquire(token_estimate)
         try:
             response = await self.backend.complete(request)
-        except BaseException:
+        except BaseException as exc:
             if self.spending is not None:
                 self.spending.settle(reserved, 0, 0)
+            if self.reachability is not None and isinstance(exc, JudgeError):
+                self.reachability.failed(exc)  # raises RunFailed once the judge looks gone
             raise
+        if self.reachability is not None:
+            self.reachability.answered()
         used_in = response.tokens_in or prompt_estimate
         used_out = response.tokens_out or (request.sampling.max_tokens if not response.tokens_in else 0)
         if self.limiter is not None:

@@ -83,6 +83,10 @@ class BalancedBackend(JudgeBackend):
     def concurrency(self) -> int:
         return self.spec.concurrency * len(self.endpoints)
 
+    def check(self) -> None:
+        for endpoint in self.endpoints:
+            endpoint.backend.check()
+
     async def start(self) -> None:
         for endpoint in self.endpoints:
             await endpoint.backend.start()

@@ -18,10 +18,13 @@ class JudgeError(Exception):
 
     retryable: ClassVar[bool] = False
 
-    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None,
+                 unreachable: bool = False):
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+        #: The connection could not be made at all (refused, no such host): the server may be gone.
+        self.unreachable = unreachable
 
 
 class TransientJudgeError(JudgeError):
@@ -36,10 +39,20 @@ class FatalJudgeError(JudgeError):
     retryable = False
 
 
+class JudgeConfigError(FatalJudgeError):
+    """The judge is set up wrongly (no key, no model, a bad option): bad input, exit code 2."""
+
+
 class RequestRejected(JudgeError):
     """This one request cannot be judged (too long for the context): stored as failed, run goes on."""
 
     retryable = False
+
+
+def judge_failure(label: str, exc: BaseException) -> str:
+    """`judge LABEL: message`, naming the judge once even when the message already does."""
+    text = str(exc)
+    return text if label in text else f"judge {label}: {text}"
 
 
 class JudgeBackend(ABC):
@@ -68,6 +81,10 @@ class JudgeBackend(ABC):
     @property
     def label(self) -> str:
         return self.spec.label
+
+    def check(self) -> None:
+        """Raise JudgeConfigError for a setup that cannot work (no key, no model), before the run
+        writes anything; cheap, no network."""
 
     async def start(self) -> None:
         """Load a model or open a client; called once before the first request."""

@@ -35,7 +35,15 @@ class TimeoutFailure(Exception):
 
 
 class ConnectionFailure(Exception):
-    """The connection failed or broke before a complete answer (refused, reset, truncated)."""
+    """The connection failed or broke before a complete answer (refused, reset, truncated).
+
+    `connect` is true when no connection was made at all (refused, no such host), which is what
+    a stopped server looks like, as opposed to one that broke off an answer.
+    """
+
+    def __init__(self, message: str, connect: bool = False):
+        super().__init__(message)
+        self.connect = connect
 
 
 def error_body(content: bytes) -> Any:
@@ -76,7 +84,8 @@ class AiohttpTransport:
         except asyncio.TimeoutError:
             raise TimeoutFailure() from None
         except self._aiohttp.ClientError as exc:
-            raise ConnectionFailure(f"{type(exc).__name__}: {exc}") from None
+            connect = isinstance(exc, self._aiohttp.ClientConnectorError)
+            raise ConnectionFailure(f"{type(exc).__name__}: {exc}", connect=connect) from None
 
     async def close(self) -> None:
         await self._session.close()

@@ -39,7 +39,8 @@ from harness.judges.openai_compat import OpenAIBackend
 from harness.models import JudgeRequest, JudgeResponse, JudgeSpec
 
 #: Options for the harness's side (the client and this manager), never passed to the server.
-CLIENT_OPTIONS = frozenset({"transport", "extra_body", "rpm", "tpm", "max_retry_wait_s", "max_attempts"})
+CLIENT_OPTIONS = frozenset({"transport", "extra_body", "rpm", "tpm", "max_retry_wait_s", "max_attempts",
+                            "unreachable_after", "unreachable_after_s"})
 MANAGER_OPTIONS = frozenset({"startup_timeout_s", "shutdown_grace_s", "server_args", "executable"})
 TAIL_LINES = 25
 

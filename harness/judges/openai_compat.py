@@ -21,7 +21,7 @@ from importlib import metadata
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.judges.base import FatalJudgeError, JudgeBackend, TransientJudgeError
+from harness.judges.base import FatalJudgeError, JudgeBackend, JudgeConfigError, TransientJudgeError
 from harness.judges.http_transport import (
     OPENAI_BASE_URL,
     AiohttpTransport,
@@ -60,9 +60,14 @@ class OpenAIBackend(JudgeBackend):
     def __repr__(self) -> str:
         return f"OpenAIBackend({self.label!r})"
 
-    async def start(self) -> None:
+    def check(self) -> None:
         if not self.spec.model:
-            raise FatalJudgeError(f"judge {self.label!r} names no model: write it as openai:MODEL")
+            raise JudgeConfigError(f"judge {self.label!r} names no model: write it as openai:MODEL")
+        self._api_key()
+        self._transport()
+
+    async def start(self) -> None:
+        self.check()
         key = self._api_key()
         self._secret = key if key != PLACEHOLDER_KEY else None
         self._slots = asyncio.Semaphore(self.spec.concurrency)
@@ -89,14 +94,14 @@ class OpenAIBackend(JudgeBackend):
         carries no credentials (the SDK knows how to send those)."""
         transport = self.spec.options.get("transport", DEFAULT_TRANSPORT)
         if transport not in ("auto", "aiohttp", "httpx"):
-            raise FatalJudgeError(f"judge {self.label!r}: unknown transport {transport!r} (auto, aiohttp or httpx)")
+            raise JudgeConfigError(f"judge {self.label!r}: unknown transport {transport!r} (auto, aiohttp or httpx)")
         if transport == "httpx":
             return "httpx"
         try:
             import aiohttp  # noqa: F401
         except ImportError:
             if transport == "aiohttp":
-                raise FatalJudgeError(f"judge {self.label!r}: transport aiohttp needs `pip install aiohttp`") from None
+                raise JudgeConfigError(f"judge {self.label!r}: transport aiohttp needs `pip install aiohttp`") from None
             return "httpx"
         if self._url_password or (self.spec.base_url and urlsplit(self.spec.base_url).username):
             return "httpx"
@@ -117,8 +122,8 @@ class OpenAIBackend(JudgeBackend):
             return key
         if self.spec.base_url:
             return PLACEHOLDER_KEY
-        raise FatalJudgeError(
-            f"judge {self.label!r}: OPENAI_API_KEY is not set (set it, or give a base_url for a local server)"
+        raise JudgeConfigError(
+            f"judge {self.label!r}: OPENAI_API_KEY is not set (set it, or give --base-url for a local server)"
         )
 
     async def complete(self, request: JudgeRequest) -> JudgeResponse:
@@ -133,7 +138,8 @@ class OpenAIBackend(JudgeBackend):
             except TimeoutFailure:
                 raise TransientJudgeError(f"{self.label}: no answer within {self.spec.timeout_s:g}s") from None
             except ConnectionFailure as exc:
-                raise TransientJudgeError(f"{self.label}: connection failed ({self._scrub(str(exc))})") from None
+                raise TransientJudgeError(f"{self.label}: connection failed ({self._scrub(str(exc))})",
+                                          unreachable=exc.connect) from None
             except _OtherFailure as exc:
                 raise TransientJudgeError(f"{self.label}: {self._scrub(str(exc))}") from None
             latency = time.perf_counter() - started
@@ -172,7 +178,7 @@ class OpenAIBackend(JudgeBackend):
         except openai.APITimeoutError:
             raise TimeoutFailure() from None
         except openai.APIConnectionError as exc:
-            raise ConnectionFailure(_cause(exc)) from None
+            raise ConnectionFailure(_cause(exc), connect=_never_connected(exc)) from None
         except openai.APIError as exc:
             raise _OtherFailure(exc.message) from None
 
@@ -245,6 +251,9 @@ class OpenAIBackend(JudgeBackend):
         message = f"{self.label}: HTTP {status}: {self._scrub(_server_message(exc))}"
         if status in _TRANSIENT_STATUSES or status >= 500:
             return TransientJudgeError(message, status=status, retry_after=parse_retry_after(_lower_keys(exc.headers)))
+        if status in (401, 403) and self._secret is None:  # a placeholder went out: the key is missing
+            return JudgeConfigError(f"{message} (OPENAI_API_KEY is not set and this server wants a key)",
+                                    status=status)
         return FatalJudgeError(message, status=status)
 
     def _scrub(self, text: str) -> str:
@@ -367,6 +376,13 @@ def _server_message(exc: Any) -> str:
     if isinstance(body, str) and body.strip():
         return body.strip()
     return exc.reason or "no message"
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """Whether the SDK's connection error is httpx failing to connect (refused, no such host)."""
+    import httpx
+
+    return isinstance(exc.__cause__ or exc.__context__, httpx.ConnectError)
 
 
 def _cause(exc: BaseException) -> str:
