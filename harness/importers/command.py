@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.errors import BadInput
-from harness.importers.common import ImportedRun
+from harness.importers.common import ImportedRun, screen
 
 if TYPE_CHECKING:
     from harness.plugins import LoadedPlugins
@@ -48,6 +49,8 @@ def run_import(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -
         raise BadInput(f"unknown import format {args.format!r} (known: {', '.join(sorted(known))})")
     paths = [Path(p) for p in args.paths]
     run = known[args.format](paths, getattr(args, "baseline", None))
+    for notice in screen(run):
+        print(f"harness: note: {notice}", file=sys.stderr)
     result = write_imported_run(run, args.out, plugins)
     print_run_result(result)
     return 0

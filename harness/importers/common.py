@@ -143,3 +143,56 @@ def _imported_verdict(
         request_id=request_id, request_key=request_key(fmt, request_id, judge), item_id=item_id, judge=judge,
         status="ok" if parsed else "invalid", data=data, output=output, error=None if parsed else error,
     )
+
+
+def screen(run: ImportedRun) -> list[str]:
+    """Take out what other tools' folders hold but a ranking cannot use, and say so.
+
+    A model judged against itself (AlpacaEval's results include the baseline's own annotations,
+    which its leaderboard lists at 50% by definition) carries no information about the ranking;
+    a second judgment of the same (item, models, order), e.g. one file given twice, would
+    silently replace the first. Both are left out; an empty answer is kept (the judge saw it
+    empty) but counted. Returns the notices; raises BadInput when nothing is left.
+    """
+    notices: list[str] = []
+    selves = [v for v in run.verdicts if v.data.get("model_a") is not None and v.data.get("model_a") == v.data.get("model_b")]
+    if selves:
+        names = sorted({str(v.data["model_a"]) for v in selves})
+        notices.append(f"{len(selves)} judgment(s) compare a model with itself ({', '.join(names)}); left out "
+                       "(a model against itself says nothing about the ranking; AlpacaEval lists its baseline at 50%)")
+    left_out = {id(v) for v in selves}
+    kept: list[Verdict] = []
+    first: dict[str, Verdict] = {}
+    repeats = disagree = 0
+    for verdict in run.verdicts:
+        if id(verdict) in left_out:
+            continue
+        earlier = first.get(verdict.request_id)
+        if earlier is None:
+            first[verdict.request_id] = verdict
+            kept.append(verdict)
+            continue
+        repeats += 1
+        disagree += (earlier.status, earlier.data) != (verdict.status, verdict.data)
+        example = verdict.request_id
+    if repeats:
+        notices.append(f"{repeats} judgment(s) repeat one already read (same item, models and order, e.g. "
+                       f"{example}; {disagree} of them differ from it); kept the first of each")
+    empty = sum(1 for v in kept if _judges_an_empty_answer(v))
+    if empty:
+        notices.append(f"{empty} judgment(s) are of an empty answer; kept (the judge saw it empty)")
+    if not kept:
+        raise BadInput(f"{run.sources[0] if run.sources else run.format}: nothing to import: "
+                       + "; ".join(n.split(";")[0] for n in notices))
+    run.verdicts = kept
+    run.notes.extend(notices)
+    return notices
+
+
+def _judges_an_empty_answer(verdict: Verdict) -> bool:
+    data = verdict.data
+    if data.get("length_unknown"):
+        return False
+    if "len_a" in data:
+        return data.get("len_a") == 0 or data.get("len_b") == 0
+    return data.get("length") == 0
