@@ -11,7 +11,16 @@ import pandas as pd
 
 from harness.errors import BadInput
 from harness.execute import RunOptions, run_task
-from harness.store import MANIFEST_FILE, RANKING_FILE, SCORES_FILE, VERDICTS_FILE
+from harness.store import (
+    MANIFEST_FILE,
+    RANKING_FILE,
+    SCORES_FILE,
+    STORE_FILE,
+    VERDICTS_FILE,
+    check_verdict_record,
+    read_manifest_file,
+    read_store,
+)
 
 
 @dataclass
@@ -52,26 +61,61 @@ def run(
 
 
 def load_run(path: str | Path) -> LoadedRun:
-    """Read a run directory written by `harness run` (or an importer)."""
+    """Read a run directory written by `harness run` (or an importer).
+
+    A run stopped before its exports were written (killed, or a dead judge) has only run.json and
+    the store: its verdicts are read from the store then. Anything unreadable is one BadInput
+    naming the file (and line), never a parser's exception.
+    """
     directory = Path(path)
     manifest_path = directory / MANIFEST_FILE
     if not manifest_path.is_file():
         raise BadInput(f"{directory}: not a run directory (no {MANIFEST_FILE})")
+    manifest = read_manifest_file(manifest_path)
     verdicts_path = directory / VERDICTS_FILE
-    rows = []
     if verdicts_path.is_file():
-        for line in verdicts_path.read_text(encoding="utf-8").splitlines():
-            record = json.loads(line)
-            data = record.pop("data", {})
-            rows.append({**record, **{k: v for k, v in data.items() if k not in record}})
+        records = _read_verdict_lines(verdicts_path)
+    else:
+        records = [v.model_dump(mode="json") for v in read_store(directory / STORE_FILE).values()]
+    rows = []
+    for record in records:
+        data = record.pop("data", None)
+        data = data if isinstance(data, dict) else {}
+        rows.append({**record, **{k: v for k, v in data.items() if k not in record}})
     return LoadedRun(
         directory=directory,
-        manifest=json.loads(manifest_path.read_text(encoding="utf-8")),
+        manifest=manifest,
         verdicts=pd.DataFrame(rows),
         scores=_read_csv(directory / SCORES_FILE),
         ranking=_read_csv(directory / RANKING_FILE),
     )
 
 
+def _read_verdict_lines(path: Path) -> list[dict[str, Any]]:
+    try:
+        lines = path.read_bytes().decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{path}: not UTF-8 text (byte {exc.start}); rebuild it with `harness aggregate`") from None
+    records = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            raise BadInput(f"{path}:{number}: not a verdict record; rebuild the file with `harness aggregate`")
+        check_verdict_record(record, f"{path}:{number}")
+        records.append(record)
+    return records
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    if not path.is_file():
+        return pd.DataFrame()
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except (ValueError, pd.errors.ParserError) as exc:  # UnicodeDecodeError is a ValueError
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise BadInput(f"{path}: not a readable CSV ({reason}); rebuild it with `harness aggregate`") from None

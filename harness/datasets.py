@@ -59,8 +59,11 @@ def _read_rows(path: Path, fmt: str) -> list[dict[str, Any]]:
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return [row for _, row in json_objects(handle, path.name)]
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return [row for _, row in json_objects(handle, path.name)]
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{path.name}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
 
 
 def json_objects(lines: Iterable[str], where: str) -> Iterator[tuple[int, dict[str, Any]]]:

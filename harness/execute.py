@@ -351,6 +351,11 @@ def _fingerprint(loaded: LoadedTask, backend: JudgeBackend) -> str:
 
 def _check_resumable(store: RunDirectory, fingerprint: str) -> None:
     previous = store.read_manifest()
+    if previous is None and store.stored_count():
+        raise BadInput(
+            f"--out {store.path}: holds stored verdicts but no run.json, so which judge and prompt made them "
+            "is unknown; choose another --out"
+        )
     if previous is not None and previous.get("fingerprint") != fingerprint:
         raise BadInput(
             f"--out {store.path}: holds a run with another judge, protocol or prompt; "

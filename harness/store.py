@@ -127,6 +127,10 @@ class RunDirectory:
     def get(self, key: str) -> Verdict | None:
         return self._records.get(key)
 
+    def stored_count(self) -> int:
+        """Requests with a stored record (any status)."""
+        return len(self._records)
+
     def is_done(self, key: str) -> bool:
         record = self._records.get(key)
         return record is not None and record.status in DONE_STATUSES
@@ -140,10 +144,7 @@ class RunDirectory:
         path = self.path / MANIFEST_FILE
         if not path.exists():
             return None
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            raise BadInput(f"{path}: run.json is not valid JSON; use another --out") from None
+        return read_manifest_file(path)
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         _atomic_write(self.path / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
@@ -167,16 +168,56 @@ def read_store(path: Path) -> dict[str, Verdict]:
     records: dict[str, Verdict] = {}
     if not path.exists():
         return records
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.endswith("\n"):
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.endswith(b"\n"):
                 break  # a torn last line: the call it held was in flight
             try:
-                verdict = Verdict.model_validate_json(line)
+                verdict = Verdict.model_validate_json(raw)
             except ValueError:
                 raise BadInput(f"{path}:{number}: corrupt record; the store was edited by hand?") from None
+            check_verdict_record({"request_id": verdict.request_id, "item_id": verdict.item_id,
+                                  "status": verdict.status, "data": verdict.data}, f"{path}:{number}")
             records[verdict.request_key] = verdict
     return records
+
+
+#: Verdict data fields that readers group and index by: text (or absent), never lists or numbers.
+TEXT_FIELDS = ("model", "model_a", "model_b", "level", "order", "category", "question")
+
+
+def check_verdict_record(record: dict[str, Any], where: str) -> None:
+    """One stored or exported verdict, checked for the shapes aggregation and reports rely on, so
+    a hand-edited file is one BadInput naming it instead of an exception deep in pandas."""
+    for key in ("request_id", "item_id", "status"):
+        if not isinstance(record.get(key), str):
+            raise BadInput(f"{where}: {key} must be text; the file was edited by hand?")
+    if record["status"] not in ("ok", "invalid", "failed"):
+        raise BadInput(f"{where}: status {record['status']!r} is not ok, invalid or failed")
+    data = record.get("data", {})
+    if not isinstance(data, dict):
+        raise BadInput(f"{where}: data must be an object")
+    for key in TEXT_FIELDS:
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise BadInput(f"{where}: data.{key} must be text, not {type(data[key]).__name__}")
+    if data.get("model_a") is not None and data.get("model_a") == data.get("model_b"):
+        raise BadInput(f"{where}: compares {data['model_a']!r} with itself")
+
+
+def read_manifest_file(path: Path) -> dict[str, Any]:
+    """run.json as a dict; anything else (cut short, not UTF-8, not an object) is one BadInput."""
+    try:
+        manifest = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadInput(f"{path}: not valid JSON (cut short or edited?); use another --out") from None
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read ({exc.strerror})") from None
+    if not isinstance(manifest, dict):
+        raise BadInput(f"{path}: expected a JSON object, found {type(manifest).__name__}")
+    for key in ("task", "protocol", "judge", "counts"):
+        if manifest.get(key) is not None and not isinstance(manifest[key], dict):
+            raise BadInput(f"{path}: {key}: expected an object, found {type(manifest[key]).__name__}")
+    return manifest
 
 
 def _repair_torn_tail(path: Path) -> None:

@@ -91,7 +91,7 @@ def ordered_verdicts(directory: Path) -> list[Verdict]:
     previous = directory / VERDICTS_FILE
     order: list[str] = []
     if previous.is_file():
-        for line in previous.read_text(encoding="utf-8").splitlines():
+        for line in previous.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 key = json.loads(line).get("request_key")
             except (ValueError, AttributeError):

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput
-from harness.importers.common import ImportedRun, pairwise_verdict, read_json, require, text_id
+from harness.importers.common import (
+    ImportedRun,
+    name_field,
+    pairwise_verdict,
+    read_json,
+    require,
+    text_field,
+    text_id,
+)
 from harness.models import Verdict
 
 FIELDS = ("instruction", "output_1", "generator_1", "output_2", "generator_2", "preference")
@@ -37,7 +45,7 @@ def import_alpaca_eval(paths: list[Path], baseline: str | None = None) -> Import
                 raise BadInput(f"{where}: expected an object")
             require(record, FIELDS, where)
             verdicts.append(_verdict(record, where, seen))
-            baselines.add(str(record["generator_1"]))
+            baselines.add(record["generator_1"])
             judges.add(str(record.get("annotator") or "alpaca_eval"))
     if not verdicts:
         raise BadInput(f"{paths[0]}: no annotations")
@@ -62,11 +70,13 @@ def _verdict(record: dict[str, Any], where: str, seen: dict[str, int]) -> Verdic
         raise BadInput(f"{where}: preference {preference!r} is not a number") from None
     if preference is not None and not 1.0 <= preference <= 2.0:
         raise BadInput(f"{where}: preference {preference} is outside [1, 2]")
-    item_id = text_id("ae", str(record["instruction"]))
+    instruction = text_field(record, "instruction", where)
+    model, baseline = name_field(record, "generator_2", where), name_field(record, "generator_1", where)
+    output_1, output_2 = text_field(record, "output_1", where), text_field(record, "output_2", where)
+    item_id = text_id("ae", instruction)
     seen[item_id] = seen.get(item_id, 0) + 1
     if seen[item_id] > 1:
         item_id = f"{item_id}-{seen[item_id]}"  # the same instruction twice in one file
-    model, baseline = str(record["generator_2"]), str(record["generator_1"])
     level = probs = None
     if preference is not None:
         p_model = preference - 1.0
@@ -77,8 +87,8 @@ def _verdict(record: dict[str, Any], where: str, seen: dict[str, int]) -> Verdic
             probs = {"A>>B": 1.0 - p_model, "B>>A": p_model}
     return pairwise_verdict(
         "alpaca_eval", item_id=item_id, model=model, opponent=baseline, model_is_a=False, level=level,
-        judge=str(record.get("annotator") or "alpaca_eval"), len_model=len(str(record["output_2"] or "")),
-        len_opponent=len(str(record["output_1"] or "")), probs=probs, category=record.get("dataset"),
+        judge=str(record.get("annotator") or "alpaca_eval"), len_model=len(output_2),
+        len_opponent=len(output_1), probs=probs, category=record.get("dataset"),
         output=None if preference is None else f"preference {preference}",
         error="no preference in the annotation",
     )

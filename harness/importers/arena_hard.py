@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput
-from harness.importers.common import PAIRWISE_LEVELS, ImportedRun, pairwise_verdict, read_jsonl, require
+from harness.importers.common import (
+    PAIRWISE_LEVELS,
+    ImportedRun,
+    id_field,
+    name_field,
+    pairwise_verdict,
+    read_jsonl,
+    require,
+)
 from harness.models import Verdict
 
 _ANSWER = re.compile(r"<\|The Start of Assistant ([AB])'s Answer\|>\n?(.*?)\n?<\|The End of Assistant \1's Answer\|>", re.S)
@@ -30,12 +38,16 @@ def import_arena_hard(paths: list[Path], baseline: str | None = None) -> Importe
         for number, record in read_jsonl(path):
             where = f"{path}:{number}"
             require(record, ("question_id", "model", "games"), where)
+            id_field(record, "question_id", where)
+            name_field(record, "model", where)
             games = record["games"]
             if not isinstance(games, list) or not 1 <= len(games) <= 2:
                 raise BadInput(f"{where}: games: expected a list of two games")
             base = baseline or record.get("baseline")
             if not base:
                 raise BadInput(f"{where}: no baseline in the data; give --baseline (Arena-Hard v0.1: gpt-4-0314)")
+            if not baseline:
+                name_field(record, "baseline", where)
             judge = str(record.get("judge") or "arena_hard")
             judges.add(judge)
             baselines.add(str(base))

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from harness.errors import BadInput
-from harness.importers.common import ImportedRun, pairwise_verdict, read_jsonl, require
+from harness.importers.common import ImportedRun, pairwise_verdict, read_jsonl, require, text_field
 from harness.models import Verdict
 
 LABELS = {0: "A>>B", 1: "B>>A", 2: "A=B"}
@@ -36,7 +36,8 @@ def import_autoj(paths: list[Path], baseline: str | None = None) -> ImportedRun:
             if isinstance(label, bool) or label not in LABELS:
                 raise BadInput(f"{where}: label {label!r} is not 0, 1 or 2")
             item_id = f"autoj-{len(rows):04d}"
-            first, second = str(record["response 1"]), str(record["response 2"])
+            first, second = text_field(record, "response 1", where), text_field(record, "response 2", where)
+            text_field(record, "prompt", where)
             verdicts.append(pairwise_verdict(
                 "autoj", item_id=item_id, model=MODELS[0], opponent=MODELS[1], model_is_a=True, level=LABELS[label],
                 judge="human", len_model=len(first), len_opponent=len(second), category=record.get("scenario"),

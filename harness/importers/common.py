@@ -55,6 +55,37 @@ def require(record: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
         raise BadInput(f"{where}: missing field {missing[0]!r}")
 
 
+def name_field(record: dict[str, Any], key: str, where: str) -> str:
+    """A model's name: non-empty text (a list or an object would become a nonsense name)."""
+    value = record.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise BadInput(f"{where}: {key} {_shown(value)} is not a model name (expected text)")
+    return value
+
+
+def id_field(record: dict[str, Any], key: str, where: str) -> str:
+    """An item's id: text or a whole number."""
+    value = record.get(key)
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+        raise BadInput(f"{where}: {key} {_shown(value)} is not an id (expected text or a number)")
+    return str(value)
+
+
+def text_field(record: dict[str, Any], key: str, where: str) -> str:
+    """An instruction or an answer: text, or null for an empty one."""
+    value = record.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadInput(f"{where}: {key} is {type(value).__name__}, expected text")
+    return value
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
 def _read_text(path: Path) -> str:
     if not path.is_file():
         raise BadInput(f"{path}: no such file")
@@ -85,7 +116,7 @@ def pairwise_verdict(
     len_model: int | None,
     len_opponent: int | None,
     probs: dict[str, float] | None = None,
-    category: str | None = None,
+    category: Any = None,
     output: str | None = None,
     error: str | None = None,
 ) -> Verdict:
@@ -101,7 +132,7 @@ def pairwise_verdict(
     request_id = f"{item_id}::{model}::{opponent}::{order}"
     data: dict[str, Any] = {
         "model_a": model_a, "model_b": model_b, "order": order,
-        "len_a": int(len_a or 0), "len_b": int(len_b or 0), "category": category,
+        "len_a": int(len_a or 0), "len_b": int(len_b or 0), "category": _category(category),
     }
     if len_a is None or len_b is None:
         data["length_unknown"] = True
@@ -119,19 +150,26 @@ def rubric_verdict(
     model: str,
     score: float | None,
     judge: str,
-    category: str | None = None,
+    category: Any = None,
     length: int | None = None,
     output: str | None = None,
     error: str | None = None,
 ) -> Verdict:
     """A verdict as the rubric protocol stores it: request id `item::model`, `score` in data."""
     request_id = f"{item_id}::{model}"
-    data: dict[str, Any] = {"model": model, "category": category}
+    data: dict[str, Any] = {"model": model, "category": _category(category)}
     if length is not None:
         data["length"] = length
     if score is not None:
         data["score"] = score
     return _imported_verdict(fmt, request_id, item_id, judge, score is not None, data, output, error)
+
+
+def _category(value: Any) -> str | None:
+    """Other tools' category labels as text (a number or a list would not group)."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
 
 
 def _imported_verdict(

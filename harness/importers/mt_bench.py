@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput
-from harness.importers.common import ImportedRun, pairwise_verdict, read_jsonl, require, rubric_verdict
+from harness.importers.common import (
+    ImportedRun,
+    id_field,
+    name_field,
+    pairwise_verdict,
+    read_jsonl,
+    require,
+    rubric_verdict,
+)
 from harness.models import Verdict
 
 
@@ -54,6 +62,8 @@ def _item(record: dict[str, Any]) -> str:
 
 def _single_verdict(record: dict[str, Any], judge: str, where: str) -> Verdict:
     require(record, ("question_id", "model", "score"), where)
+    id_field(record, "question_id", where)
+    name_field(record, "model", where)
     try:
         score = float(record["score"])
     except (TypeError, ValueError):
@@ -69,7 +79,8 @@ def _single_verdict(record: dict[str, Any], judge: str, where: str) -> Verdict:
 
 def _pair_verdicts(record: dict[str, Any], judge: str, where: str) -> list[Verdict]:
     require(record, ("question_id", "model_1", "model_2", "g1_winner", "g2_winner"), where)
-    model_1, model_2 = str(record["model_1"]), str(record["model_2"])
+    id_field(record, "question_id", where)
+    model_1, model_2 = name_field(record, "model_1", where), name_field(record, "model_2", where)
     verdicts = []
     for game, winner_key in enumerate(("g1_winner", "g2_winner")):
         winner = record[winner_key]

@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput
-from harness.importers.common import ImportedRun, pairwise_verdict, read_json, require, rubric_verdict
+from harness.importers.common import (
+    ImportedRun,
+    id_field,
+    name_field,
+    pairwise_verdict,
+    read_json,
+    require,
+    rubric_verdict,
+)
 from harness.models import Verdict
 
 CHOICES = {"A++": "A>>B", "A+": "A>B", "A=B": "A=B", "B+": "B>A", "B++": "B>>A"}
@@ -61,9 +69,12 @@ def _score_verdicts(documents: list[tuple[Path, list[Any]]]) -> tuple[list[Verdi
             if not isinstance(entry, dict):
                 raise BadInput(f"{where}: expected an object")
             require(entry, ("session_id", "score"), where)
+            id_field(entry, "session_id", where)
             model = named.group("model") if named else entry.get("model_test")
             if not model:
                 raise BadInput(f"{where}: no model (name the file score.v2.eval=JUDGE.MODEL.json or give model_test)")
+            if not named:
+                name_field(entry, "model_test", where)
             score = _score(entry["score"], where)
             parsed = entry.get("parsed_result")
             feedback = None
@@ -96,6 +107,9 @@ def _pairwise_verdicts(documents: list[tuple[Path, list[Any]]], baseline: str | 
         if not isinstance(entry, dict):
             raise BadInput(f"{where}: expected an object")
         require(entry, ("session_id", "model_A", "model_B", "model_outputs", "parsed_result"), where)
+        id_field(entry, "session_id", where)
+        name_field(entry, "model_A", where)
+        name_field(entry, "model_B", where)
         if not isinstance(entry["model_outputs"], dict):
             raise BadInput(f"{where}: model_outputs: expected an object {{model: output}}")
     if baseline is None:

@@ -13,6 +13,7 @@ small dict of floats), so `harness compare` and notebooks can call them directly
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -208,8 +209,10 @@ def rank_correlation(x: Any, y: Any) -> dict[str, float]:
     if n < 2:
         return {"kendall_tau": math.nan, "kendall_p": math.nan, "spearman": math.nan, "spearman_p": math.nan, "n": n}
     a, b = left.to_numpy(float), right.to_numpy(float)
-    tau = sps.kendalltau(a, b)
-    rho = sps.spearmanr(a, b)
+    with warnings.catch_warnings():  # constant input: the NaN result says it, no stderr noise
+        warnings.simplefilter("ignore")
+        tau = sps.kendalltau(a, b)
+        rho = sps.spearmanr(a, b)
     return {
         "kendall_tau": float(tau.statistic),
         "kendall_p": float(tau.pvalue),

@@ -7,6 +7,8 @@ and get uncertainty by resampling *items*: battles on one instruction are correl
 prompt, same answers), so resampling battles would understate the uncertainty.
 
 Ties count as half a win for each side. A row's `weight` says how many battles it counts as.
+The tables add a weak prior, one virtual tie between every two models that met (bt_prior.py),
+so a model that won everything gets a finite rating and an interval that is not a point.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import math
 import numpy as np
 import pandas as pd
 from scipy.special import expit
+from scipy.stats import norm
 
 from harness.stats.bt_newton import RIDGE, fit_bradley_terry  # noqa: F401  (re-exported)
+from harness.stats.bt_prior import PRIOR_TIES, laplace_sd, perfect_records, virtual_ties
 
 COLUMNS = ["model", "rank", "score", "ci_low", "ci_high", "n"]
 
@@ -125,8 +129,11 @@ def bootstrap_bradley_terry(
     seed: int = 0,
     ridge: float = RIDGE,
     start: np.ndarray | None = None,
+    prior: np.ndarray | None = None,
 ) -> np.ndarray:
     """Log-strengths refitted on `n_rounds` resamples of the items, shape (n_rounds, m).
+
+    `prior` (m, m) pseudo-wins (e.g. `virtual_ties`) are added to every round, unresampled.
 
     Each round draws every item's multiplicity from a multinomial (sampling items with
     replacement) and weights that item's whole win matrix by it: all battles of an item stay
@@ -143,9 +150,10 @@ def bootstrap_bradley_terry(
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(n_items, np.full(n_items, 1.0 / n_items), size=n_rounds)
     flat = tensor.reshape(n_items, m * m)
+    extra = np.zeros((m, m)) if prior is None else np.asarray(prior, dtype=float)
     if start is None:
-        start = fit_bradley_terry(flat.sum(axis=0).reshape(m, m), ridge=ridge)
-    boot_wins = (counts.astype(float) @ flat).reshape(n_rounds, m, m)
+        start = fit_bradley_terry(flat.sum(axis=0).reshape(m, m) + extra, ridge=ridge)
+    boot_wins = (counts.astype(float) @ flat).reshape(n_rounds, m, m) + extra
     return fit_bradley_terry(boot_wins, ridge=ridge, start=start)
 
 
@@ -203,6 +211,7 @@ def bradley_terry_table(
     offset: float = 1000.0,
     anchor: str | None = None,
     win_prob: bool = False,
+    prior_ties: float = PRIOR_TIES,
 ) -> pd.DataFrame:
     """Leaderboard with columns model, rank, score, ci_low, ci_high, n.
 
@@ -214,7 +223,9 @@ def bradley_terry_table(
     the point estimate and in every bootstrap round, so the anchor's interval has zero width);
     ci_low/ci_high are percentile intervals from an item bootstrap; rank follows
     `interval_ranks`; n counts battle rows. Sorted by score descending, then model name, and
-    fully deterministic for a given seed.
+    fully deterministic for a given seed. `prior_ties` virtual tied battles are added to every
+    pair of models that met (bt_prior.py; 0: plain maximum likelihood), and the interval of a
+    model that never lost or never won is at least the prior's Laplace interval.
     """
     if not 0.0 < ci < 1.0:
         raise ValueError("ci must be strictly between 0 and 1")
@@ -231,21 +242,45 @@ def bradley_terry_table(
     if anchor is not None and anchor not in models:
         raise ValueError(f"anchor {anchor!r} has no battles")
     tensor, _ = item_win_tensor(battles, models)
-    theta = fit_bradley_terry(tensor.sum(axis=0))
-    boot = bootstrap_bradley_terry(tensor, n_rounds=n_bootstrap, seed=seed, start=theta)
-    if anchor is not None:
-        k = models.index(anchor)
+    total = tensor.sum(axis=0)
+    prior = virtual_ties(total, prior_ties)
+    theta = fit_bradley_terry(total + prior)
+    boot = bootstrap_bradley_terry(tensor, n_rounds=n_bootstrap, seed=seed, start=theta, prior=prior)
+    k = models.index(anchor) if anchor is not None else None
+    if k is not None:
         theta = theta - theta[k]
         boot = boot - boot[:, k : k + 1]
     score = _to_rating(theta, scale, base, offset)
     boot_score = _to_rating(boot, scale, base, offset)
     tail = (1.0 - ci) / 2.0
     ci_low, ci_high = np.quantile(boot_score, [tail, 1.0 - tail], axis=0)
+    if prior_ties > 0:
+        ci_low, ci_high = _widen_perfect_records(total, prior, theta, k, ci_low, ci_high, score,
+                                                 norm.ppf(1.0 - tail) * scale / math.log(base))
     table = leaderboard_frame(models, score, ci_low, ci_high, _battle_counts(battles, models))
     if win_prob:
         table = _with_win_prob(table, theta, boot, tail)
     table = table.sort_values(["score", "model"], ascending=[False, True], kind="mergesort")
     return table.reset_index(drop=True)
+
+
+def _widen_perfect_records(
+    data: np.ndarray, prior: np.ndarray, theta: np.ndarray, anchor: int | None,
+    low: np.ndarray, high: np.ndarray, score: np.ndarray, z_rating: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Intervals of models that never lost (or never won) in `data`, widened to at least
+    score +- z * sd under the prior's Laplace approximation: every bootstrap round repeats their
+    perfect record, so the resampled spread alone would claim a certainty the data lacks."""
+    perfect = np.flatnonzero(perfect_records(data))
+    if perfect.size == 0:
+        return low, high
+    m = theta.size
+    contrasts = np.eye(m)[perfect] - (np.eye(m)[anchor] if anchor is not None else 1.0 / m)
+    half = z_rating * laplace_sd(data + prior, theta, contrasts)
+    low, high = low.copy(), high.copy()
+    low[perfect] = np.minimum(low[perfect], score[perfect] - half)
+    high[perfect] = np.maximum(high[perfect], score[perfect] + half)
+    return low, high
 
 
 def _with_win_prob(table: pd.DataFrame, theta: np.ndarray, boot: np.ndarray, tail: float) -> pd.DataFrame:

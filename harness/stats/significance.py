@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from harness.stats.bootstrap import item_bootstrap_counts
 from harness.stats.bradley_terry import (
@@ -29,6 +30,7 @@ from harness.stats.bradley_terry import (
     fit_bradley_terry,
     item_win_tensor,
 )
+from harness.stats.bt_prior import PRIOR_TIES, laplace_sd, perfect_records, virtual_ties
 from harness.stats.errors import StatsInputError
 
 COLUMNS = ["model_1", "model_2", "diff", "ci_low", "ci_high", "p_value", "p_adjusted", "significant"]
@@ -152,6 +154,7 @@ def pairwise_significance(
     ci: float = 0.95,
     scale: float = 400.0,
     base: float = 10.0,
+    prior_ties: float = PRIOR_TIES,
 ) -> pd.DataFrame:
     """Every pair of models (model_1 ranked above model_2 by Bradley-Terry score): the Elo-scale
     rating difference, its item-bootstrap interval, a two-sided bootstrap p-value, the adjusted
@@ -159,7 +162,10 @@ def pairwise_significance(
 
     `battles` has columns item_id, model_a, model_b, score_a and optional weight, as for
     `bradley_terry_table`. The bootstrap refits BT on each resample of items, so all pairs come
-    from the same rounds. Deterministic for a given seed.
+    from the same rounds. Deterministic for a given seed. The fit has the same weak prior as
+    `bradley_terry_table` (`prior_ties`); for a pair with a model that never lost or never won
+    (whose bootstrap rounds all repeat its record), the interval is at least the prior's Laplace
+    interval and the p-value at least its normal-approximation p-value.
     """
     _check_options(n_rounds, alpha, correction, ci)
     if len(battles) == 0:
@@ -169,8 +175,12 @@ def pairwise_significance(
     except ValueError as exc:
         raise StatsInputError(str(exc)) from None
     tensor, _ = item_win_tensor(battles, models)
-    theta = _to_rating(fit_bradley_terry(tensor.sum(axis=0)), scale, base, 0.0)
-    boot = _to_rating(bootstrap_bradley_terry(tensor, n_rounds=n_rounds, seed=seed), scale, base, 0.0)
+    total = tensor.sum(axis=0)
+    prior = virtual_ties(total, prior_ties)
+    nats = fit_bradley_terry(total + prior)
+    theta = _to_rating(nats, scale, base, 0.0)
+    boot = _to_rating(bootstrap_bradley_terry(tensor, n_rounds=n_rounds, seed=seed, start=nats, prior=prior),
+                      scale, base, 0.0)
     pairs = _ordered_pairs(models, theta)
     i = np.array([p[0] for p in pairs], dtype=int)
     j = np.array([p[1] for p in pairs], dtype=int)
@@ -178,7 +188,20 @@ def pairwise_significance(
     boot_diff = boot[:, i] - boot[:, j]
     p_value = shift_p_values(diff, boot_diff)
     names = [(models[a], models[b]) for a, b in pairs]
-    return _result(names, diff, boot_diff, p_value, alpha, correction, ci)
+    perfect = perfect_records(total)
+    blind = np.flatnonzero(perfect[i] | perfect[j]) if prior_ties > 0 and len(pairs) else np.zeros(0, dtype=int)
+    if blind.size == 0:
+        return _result(names, diff, boot_diff, p_value, alpha, correction, ci)
+    eye = np.eye(len(models))
+    sd = laplace_sd(total + prior, nats, eye[i[blind]] - eye[j[blind]]) * scale / np.log(base)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        normal_p = np.where(sd > 0, 2.0 * norm.sf(np.abs(diff[blind]) / sd), 1.0)
+    p_value[blind] = np.maximum(p_value[blind], normal_p)
+    table = _result(names, diff, boot_diff, p_value, alpha, correction, ci)
+    half = norm.ppf(0.5 + ci / 2.0) * sd
+    table.loc[blind, "ci_low"] = np.minimum(table.loc[blind, "ci_low"].to_numpy(), diff[blind] - half)
+    table.loc[blind, "ci_high"] = np.maximum(table.loc[blind, "ci_high"].to_numpy(), diff[blind] + half)
+    return table
 
 
 # --------------------------------------------------------------------------------------------

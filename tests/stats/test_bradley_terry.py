@@ -312,14 +312,18 @@ def test_elo_scale():
     rows = [(f"i{k}", "a", "b", 1.0) for k in range(15)]
     rows += [(f"j{k}", "b", "a", 0.0) for k in range(15)]
     rows += [(f"t{k}", "a", "b", 0.5) for k in range(10)]
-    table = bradley_terry_table(battles_frame(rows), n_bootstrap=20).set_index("model")
+    table = bradley_terry_table(battles_frame(rows), n_bootstrap=20, prior_ties=0.0).set_index("model")
     gap = 400.0 * math.log10(7.0)
     assert table.score["a"] == pytest.approx(1000.0 + gap / 2, abs=1e-3)
     assert table.score["b"] == pytest.approx(1000.0 - gap / 2, abs=1e-3)
     other = bradley_terry_table(
-        battles_frame(rows), n_bootstrap=20, scale=1.0, base=math.e, offset=0.0
+        battles_frame(rows), n_bootstrap=20, scale=1.0, base=math.e, offset=0.0, prior_ties=0.0
     ).set_index("model")
     assert other.score["a"] - other.score["b"] == pytest.approx(math.log(7.0), abs=1e-6)
+    # The default prior, one virtual tie between the two: odds (35 + 1/2) to (5 + 1/2).
+    prior = bradley_terry_table(battles_frame(rows), n_bootstrap=20, scale=1.0, base=math.e, offset=0.0)
+    prior = prior.set_index("model")
+    assert prior.score["a"] - prior.score["b"] == pytest.approx(math.log(35.5 / 5.5), abs=1e-6)
 
 
 def test_anchor_is_pinned(arena):

@@ -71,15 +71,18 @@ def test_item_bootstrap_intervals_cover_the_truth():
 
 
 def test_win_prob_vs_anchor():
-    # a scores 30 of 40 against b: P(a beats b) = 0.75 exactly under the MLE.
+    # a scores 30 of 40 against b: P(a beats b) = 0.75 exactly under the MLE, and (30 + 1/2) / 41
+    # with the default prior's virtual tie (a tree: each pair's odds are its own).
     rows = [(f"i{k}", "a", "b", float(k < 30)) for k in range(40)]
     rows += [(f"j{k}", "b", "c", float(k < 20)) for k in range(40)]
     battles = pd.DataFrame(rows, columns=["item_id", "model_a", "model_b", "score_a"])
+    plain = bradley_terry_table(battles, n_bootstrap=20, anchor="b", win_prob=True, prior_ties=0.0)
+    assert plain.set_index("model").win_prob_vs_anchor["a"] == pytest.approx(75.0, abs=1e-3)
     table = bradley_terry_table(battles, n_bootstrap=200, anchor="b", win_prob=True).set_index("model")
-    assert table.win_prob_vs_anchor["a"] == pytest.approx(75.0, abs=1e-3)
+    assert table.win_prob_vs_anchor["a"] == pytest.approx(100 * 30.5 / 41, abs=1e-3)
     assert table.win_prob_vs_anchor["b"] == 50.0
     assert table.win_prob_vs_anchor["c"] == pytest.approx(50.0, abs=1e-3)
-    assert table.win_prob_ci_low["a"] < 75.0 < table.win_prob_ci_high["a"]
+    assert table.win_prob_ci_low["a"] < 74.0 < table.win_prob_ci_high["a"]
     # It is the same number as the Elo-scale rating gap, read as odds: 10^(gap/400) = 3.
     gap = table.score["a"] - table.score["b"]
     assert 100.0 / (1.0 + 10.0 ** (-gap / 400.0)) == pytest.approx(table.win_prob_vs_anchor["a"])

@@ -85,8 +85,11 @@ def test_two_model_diff_has_closed_form():
     # a scores 30 of 40 on distinct items: BT gap = log(3) nats = 400 log10(3) Elo points.
     rows = [(f"i{k}", "a", "b", float(k < 30)) for k in range(40)]
     battles = pd.DataFrame(rows, columns=["item_id", "model_a", "model_b", "score_a"])
-    table = pairwise_significance(battles, n_rounds=200)
+    table = pairwise_significance(battles, n_rounds=200, prior_ties=0.0)
     assert table["diff"].iloc[0] == pytest.approx(400.0 * math.log10(3.0), abs=1e-3)
+    # With the default prior (one virtual tie): odds (30 + 1/2) to (10 + 1/2).
+    table = pairwise_significance(battles, n_rounds=200)
+    assert table["diff"].iloc[0] == pytest.approx(400.0 * math.log10(30.5 / 10.5), abs=1e-3)
 
 
 def test_planted_equal_models_give_calibrated_p_values():
