@@ -104,7 +104,10 @@ def _read_verdict_lines(path: Path) -> list[dict[str, Any]]:
             record = None
         if not isinstance(record, dict):
             raise BadInput(f"{path}:{number}: not a verdict record; rebuild the file with `harness aggregate`")
-        check_verdict_record(record, f"{path}:{number}")
+        try:
+            check_verdict_record(record, f"{path}:{number}")
+        except BadInput as exc:
+            raise BadInput(f"{exc}; rebuild the file with `harness aggregate`") from None
         records.append(record)
     return records
 
