@@ -34,7 +34,8 @@ def default_cache_path() -> Path:
 
 #: Judge options that change how calls are made, never what the judge answers: left out of the
 #: key, so tuning rate limits or retries does not throw the cache away.
-SCHEDULING_OPTIONS = frozenset({"transport", "rpm", "tpm", "max_retry_wait_s", "max_attempts"})
+SCHEDULING_OPTIONS = frozenset({"transport", "rpm", "tpm", "max_retry_wait_s", "max_attempts",
+                                "unreachable_after", "unreachable_after_s"})
 
 
 class CacheKeys:
