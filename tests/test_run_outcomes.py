@@ -234,3 +234,31 @@ def test_a_server_that_wants_a_key_when_none_is_set_is_a_configuration_error(tmp
     line = one_line(proc.stderr)
     assert "HTTP 401" in line and "OPENAI_API_KEY is not set" in line
     assert line.count("openai:judge") == 1
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+def test_both_transports_tell_a_refused_connection_from_a_broken_answer(transport: str) -> None:
+    """Only "could not connect" counts towards a dead judge; a body cut short means the server is there."""
+    import asyncio
+
+    from harness.judges.openai_compat import OpenAIBackend
+    from harness.models import JudgeRequest, JudgeSpec, Message
+
+    request = JudgeRequest(id="r", item_id="i", messages=(Message(role="user", content="hi"),))
+
+    async def error_from(url: str) -> TransientJudgeError:
+        backend = OpenAIBackend(JudgeSpec(backend="openai", model="judge", base_url=url, timeout_s=5,
+                                          options={"transport": transport}))
+        await backend.start()
+        try:
+            with pytest.raises(TransientJudgeError) as caught:
+                await backend.complete(request)
+            return caught.value
+        finally:
+            await backend.close()
+
+    refused = asyncio.run(error_from(f"http://127.0.0.1:{closed_port()}/v1"))
+    assert refused.unreachable and refused.status is None
+    with OpenAIServer(lambda body: Reply(text="x", truncate=True)) as server:
+        broken = asyncio.run(error_from(server.base_url))
+    assert not broken.unreachable

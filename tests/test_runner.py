@@ -356,7 +356,8 @@ def test_secrets_never_reach_the_run_directory(tmp_path: Path) -> None:
         proc = cli("run", str(task), "--judge", "openai:judge", "--base-url", base_url, "--out", str(out),
                    "--no-progress")
         assert len(server.requests) == N_REQUESTS - 2 + 2 * 4  # default policy: 4 attempts
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # two calls failed: incomplete
+    assert proc.stderr.startswith("harness: incomplete: 2 of 18 requests failed") and "bad key ***" in proc.stderr
     # gamma in position A on q3: against alpha and against beta
     assert Counter(v["status"] for v in records(out)) == Counter({"ok": N_REQUESTS - 2, "failed": 2})
     for needle in (SECRET, "pass"):

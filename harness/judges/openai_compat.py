@@ -379,10 +379,10 @@ def _server_message(exc: Any) -> str:
 
 
 def _never_connected(exc: BaseException) -> bool:
-    """Whether the SDK's connection error is httpx failing to connect (refused, no such host)."""
-    import httpx
-
-    return isinstance(exc.__cause__ or exc.__context__, httpx.ConnectError)
+    """Whether the SDK's connection error is its HTTP client failing to connect (refused, no such
+    host): httpx's ConnectError, looked up by name since SDK releases ship httpx under other names."""
+    cause = exc.__cause__ or exc.__context__
+    return cause is not None and any(cls.__name__ == "ConnectError" for cls in type(cause).__mro__)
 
 
 def _cause(exc: BaseException) -> str:
