@@ -111,30 +111,6 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
                     if len(judge_spec.base_urls) <= 1 else None)  # several URLs: balanced.py's rotation
     requests = _build_requests(loaded, pm)
     directory = Path(options.out) if options.out else _default_directory(loaded.spec.name)
-    try:
-        return _run_in(directory, loaded, registry, backend, requests, options, pm, retry=retry,
-                       limiter=limiter, price=price, reachability=reachability)
-    except RunFailed as exc:
-        exc.directory = directory  # the CLI names it: the same command with this --out resumes
-        raise
-
-
-def _make_backend(registry: Registry, spec: JudgeSpec) -> JudgeBackend:
-    """The judge backend, its setup checked before anything is written (no key, no model: exit 2)."""
-    factory = registry.judge_factory(spec.backend)
-    try:
-        backend = factory(spec)
-        backend.check()
-    except JudgeConfigError as exc:
-        raise BadInput(str(exc)) from None
-    return backend
-
-
-def _run_in(
-    directory: Path, loaded: LoadedTask, registry: Registry, backend: JudgeBackend, requests: list[JudgeRequest],
-    options: RunOptions, pm: Any, *, retry: RetryPolicy, limiter: RateLimiter | None, price: Price | None,
-    reachability: Reachability | None,
-) -> RunResult:
     with RunDirectory(directory) as store:
         fingerprint = _fingerprint(loaded, backend)
         _check_resumable(store, fingerprint)
@@ -162,9 +138,11 @@ def _run_in(
             status = "finished"
         except BudgetReached as exc:
             status, invocation["error"] = "stopped", str(exc)
+            exc.directory = directory  # the CLI names it: the same command with this --out resumes
             raise
         except RunFailed as exc:
             invocation["error"] = str(exc)
+            exc.directory = directory
             raise
         except KeyboardInterrupt:
             status = "interrupted"
@@ -201,6 +179,17 @@ def _run_in(
                        top_error=_most_common_error(verdicts))
     pm.hook.harness_run_finished(run=result)
     return result
+
+
+def _make_backend(registry: Registry, spec: JudgeSpec) -> JudgeBackend:
+    """The judge backend, its setup checked before anything is written (no key, no model: exit 2)."""
+    factory = registry.judge_factory(spec.backend)
+    try:
+        backend = factory(spec)
+        backend.check()
+    except JudgeConfigError as exc:
+        raise BadInput(str(exc)) from None
+    return backend
 
 
 def _judge_spec(loaded: LoadedTask, options: RunOptions) -> JudgeSpec:

@@ -98,6 +98,10 @@ def test_failed_calls_exit_1_after_writing_every_file_and_the_same_command_retri
         assert (out / name).is_file(), name
     counts = manifest(out)["counts"]
     assert counts == {"ok": N_REQUESTS - doomed, "invalid": 0, "failed": doomed, "pending": 0}
+    # Recomputing the numbers does not make them complete either.
+    again = harness("aggregate", str(out))
+    assert again.returncode == 1
+    assert one_line(again.stderr).startswith(f"harness: incomplete: {doomed} of {N_REQUESTS} requests have no verdict")
 
     # The same command against a healthy server asks for the failed requests only, then exits 0.
     with OpenAIServer(verdict) as server:
@@ -106,6 +110,7 @@ def test_failed_calls_exit_1_after_writing_every_file_and_the_same_command_retri
     assert again.returncode == 0, again.stderr
     assert asked == doomed
     assert manifest(out)["counts"] == {"ok": N_REQUESTS, "invalid": 0, "failed": 0, "pending": 0}
+    assert harness("aggregate", str(out)).returncode == 0
 
 
 def test_a_slow_server_is_not_a_dead_one(tmp_path: Path) -> None:

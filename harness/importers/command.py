@@ -37,6 +37,13 @@ def aggregate(args: argparse.Namespace, plugins: LoadedPlugins | None = None) ->
 
     result = recompute(args.run_dir, tuple(getattr(args, "overrides", ()) or ()), plugins)
     print_run_result(result)
+    counts = result.manifest.get("counts", {})
+    missing = int(counts.get("failed", 0)) + int(counts.get("pending", 0))
+    if missing:  # the numbers are recomputed, and as incomplete as the run: say so, exit 1
+        print(f"harness: incomplete: {missing} of {result.manifest.get('requests', '?')} requests have no verdict "
+              f"(failed or not judged yet); `harness run` with --out {result.directory} judges them",
+              file=sys.stderr)
+        return 1
     return 0
 
 
