@@ -166,7 +166,7 @@ def _run(args: argparse.Namespace, plugins) -> int:  # noqa: ANN001
         return 0
     counts = result.manifest.get("counts", {})
     failed, total = int(counts.get("failed", 0)), int(result.manifest.get("requests", 0))
-    cause = f"{failed} of {total} requests failed after their retries (most common error: {result.top_error})"
+    cause = f"{failed} of {total} requests failed (most common error: {result.top_error})"
     if not failed:
         cause = f"{result.unfinished} of {total} requests have no verdict"
     print(f"harness: incomplete: {_one_line(cause, 400)}; the numbers above leave them out; run the same command "

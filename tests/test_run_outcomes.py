@@ -91,7 +91,7 @@ def test_failed_calls_exit_1_after_writing_every_file_and_the_same_command_retri
     doomed = N_REQUESTS // ITEMS
     assert proc.returncode == 1, proc.stderr
     line = one_line(proc.stderr)
-    assert line.startswith(f"harness: incomplete: {doomed} of {N_REQUESTS} requests failed after their retries")
+    assert line.startswith(f"harness: incomplete: {doomed} of {N_REQUESTS} requests failed (most common error: ")
     assert "most common error: HTTP 503 after 2 attempts" in line and "overloaded" in line
     assert f"--out {out} to retry only those" in line
     for name in ("run.json", "store.jsonl", "verdicts.jsonl", "scores.csv", "ranking.csv"):

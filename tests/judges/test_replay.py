@@ -142,7 +142,7 @@ def test_requests_without_a_stored_verdict_fail_with_the_reason_and_exit_1(tmp_p
     out = tmp_path / "replay"
     result = harness_cli("run", task, "--judge", f"replay:{partial}", "--out", out, "--no-progress")
     assert result.returncode == 1, result.stderr
-    assert "5 request(s) failed" in result.stderr
+    assert "harness: incomplete: 5 of " in result.stderr and " requests failed (most common error: " in result.stderr
     replayed = verdicts(out)
     failed = {k: v for k, v in replayed.items() if v["status"] == "failed"}
     assert sorted(failed) == sorted(f"q{i}::gamma" for i in range(5))
