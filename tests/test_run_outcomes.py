@@ -216,6 +216,7 @@ def test_reachability_options_are_checked() -> None:
     ("openai:judge", "http:///v1", "no host"),
     ("openai", "http://127.0.0.1:8000/v1", "names no model"),
     ("openai:judge", "http://127.0.0.1:8000/v1,ftp://x/v1", "the scheme must be http or https"),
+    ("local:/nonexistent/judge.gguf", None, "no GGUF file at /nonexistent/judge.gguf"),
 ])
 def test_configuration_errors_exit_2_on_one_line_before_writing(
     tmp_path: Path, judge: str, base_url: str | None, expected: str

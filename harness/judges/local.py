@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.judges.base import FatalJudgeError, JudgeBackend, RequestRejected
+from harness.judges.base import FatalJudgeError, JudgeBackend, JudgeConfigError, RequestRejected
 from harness.models import JudgeRequest, JudgeResponse, JudgeSpec
 
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -49,6 +49,19 @@ class LocalBackend(JudgeBackend):
     @property
     def concurrency(self) -> int:
         return 1  # one llama.cpp context; calls run one at a time, each using every core
+
+    def check(self) -> None:
+        """No llama.cpp or no model file is a setup problem (exit 2), found before the run starts."""
+        import importlib.util
+
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise JudgeConfigError("the local judge needs the 'local' extra: pip install 'harness-eval[local]'")
+        try:
+            path = self.model_path or default_model_path()
+        except FatalJudgeError as exc:
+            raise JudgeConfigError(str(exc)) from None
+        if not path.is_file():
+            raise JudgeConfigError(f"local judge: no GGUF file at {path}")
 
     async def start(self) -> None:
         try:
