@@ -66,6 +66,8 @@ class ServerCommand:
     vllm: bool = False
     #: Said once the judge starts (the defaults chosen for this machine).
     notices: tuple[str, ...] = ()
+    #: The server's version as far as it is known before it starts (vLLM from this interpreter).
+    version: str | None = None
 
 
 def server_flags(options: dict[str, Any], *, dashes: bool, booleans_as_values: bool) -> list[str]:
@@ -125,7 +127,8 @@ def vllm_server_command(spec: JudgeSpec) -> ServerCommand:
     # vLLM is fast only with many sequences to batch (it schedules up to 256 at once by default):
     # eight calls in flight, the default for a paid API, would leave most of the GPU idle.
     return ServerCommand(name="vllm serve", argv=argv, served_model=model, startup_timeout_s=timeout,
-                         default_concurrency=VLLM_SERVER_CONCURRENCY, vllm=True, notices=notices)
+                         default_concurrency=VLLM_SERVER_CONCURRENCY, vllm=True, notices=notices,
+                         version=None if executable else vllm_support.installed_version())
 
 
 def llama_server_command(spec: JudgeSpec) -> ServerCommand:
@@ -340,7 +343,7 @@ class ManagedServerBackend(JudgeBackend):
             "options": {k: v for k, v in self.spec.options.items() if k in CLIENT_OPTIONS},
         })
         if self.command.vllm:
-            self.server_version = await asyncio.to_thread(self.server.version)
+            self.server_version = await asyncio.to_thread(self.server.version) or self.command.version
             client: _ServerClient = _VLLMServerClient(client_spec, self.server.key, self.server_version)
         else:
             client = _ServerClient(client_spec, self.server.key)
@@ -376,7 +379,7 @@ class ManagedServerBackend(JudgeBackend):
         described: dict[str, object] = {"spec": self.spec.public_dict(), "server": self.command.name,
                                         "command": shlex.join(self.command.argv("{port}", "***"))}
         if self.command.vllm:
-            described["vllm_version"] = self.server_version
+            described["vllm_version"] = self.server_version or self.command.version
         return described
 
 

@@ -125,6 +125,9 @@ class FakeLLM:
     fail: Callable[[list[list[dict[str, str]]]], None] | None = None
     refuse: Callable[[list[dict[str, str]]], str | None] | None = None
     orphans: bool = False
+    #: What a refusal raises: ValueError (vLLM < 0.30) or, like VLLMValidationError since, a
+    #: class that is no ValueError.
+    refusal: type[Exception] = ValueError
     answer: int = 65
     flat: bool = False
     raw_pieces: bool = False
@@ -145,7 +148,7 @@ class FakeLLM:
             if reason is not None:
                 if not self.orphans:
                     del self._queued[len(self._queued) - len(added):]
-                raise ValueError(reason)
+                raise self.refusal(reason)
             self._queued.append((self._next_id, conversation, sp))
             added.append(self._next_id)
             self._next_id += 1
@@ -171,7 +174,7 @@ class FakeVLLM:
     """A VLLMApi whose engine is a FakeLLM; `engines` keeps each engine built."""
 
     def __init__(self, structured_field: str | None = "structured_outputs", decode_logprob_tokens: bool = False,
-                 **engine: Any):
+                 request_errors: tuple[type[BaseException], ...] = (), **engine: Any):
         self.engines: list[FakeLLM] = []
 
         def llm(**kwargs: Any) -> FakeLLM:
@@ -181,7 +184,7 @@ class FakeVLLM:
 
         self.api = VLLMApi(llm_class=llm, sampling_params_class=params,
                            structured_class=params if structured_field else None, structured_field=structured_field,
-                           decode_logprob_tokens=decode_logprob_tokens)
+                           decode_logprob_tokens=decode_logprob_tokens, request_errors=request_errors)
 
 
 def started(spec: JudgeSpec, fake: FakeVLLM) -> VLLMBackend:
@@ -314,11 +317,17 @@ def refuse_long(conversation: list[dict[str, str]]) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("orphans", [False, True], ids=["vllm>=0.11.1", "older-vllm"])
-def test_a_refused_request_is_isolated_and_the_rest_of_its_batch_answered(orphans: bool) -> None:
+class VLLMClientError(Exception):
+    """Like vLLM's own (vllm.exceptions): VLLMValidationError derives from it, not from ValueError."""
+
+
+@pytest.mark.parametrize("orphans, refusal", [(False, ValueError), (True, ValueError), (False, VLLMClientError)],
+                         ids=["vllm>=0.11.1", "older-vllm", "vllm-0.32-VLLMValidationError"])
+def test_a_refused_request_is_isolated_and_the_rest_of_its_batch_answered(orphans: bool, refusal: type) -> None:
     """Older vLLM left r0-r2 (added before the refused r3) queued, and the next chat() returned
     them with its own: 6 outputs for 3 requests. The backend keeps the last 3 (its own)."""
-    backend = started(JudgeSpec.parse("vllm:m"), fake := FakeVLLM(refuse=refuse_long, orphans=orphans))
+    fake = FakeVLLM(refuse=refuse_long, orphans=orphans, refusal=refusal, request_errors=(VLLMClientError,))
+    backend = started(JudgeSpec.parse("vllm:m"), fake)
     # Request i has i + 1 words, so tokens_in tells whose answer each result is.
     requests = [request(f"r{i}", "TOO LONG" if i == 3 else " ".join(["w"] * (i + 1))) for i in range(6)]
     results = asyncio.run(_complete_all(backend, requests))
