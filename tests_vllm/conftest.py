@@ -8,7 +8,6 @@ do not skip.
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 import pytest
@@ -23,5 +22,5 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def model() -> Path:
-    """The SmolLM2-135M Hugging Face folder (built once, kept in ~/.cache/harness/models)."""
-    return ensure_model(Path(os.environ["HARNESS_MODEL_CACHE"]) if os.environ.get("HARNESS_MODEL_CACHE") else None)
+    """The SmolLM2-135M Hugging Face folder (built once by .ci/vllm, kept in the cache directory)."""
+    return ensure_model()
