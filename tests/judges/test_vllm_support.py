@@ -12,8 +12,8 @@ import pytest
 
 from harness.cache import CacheKeys, JudgmentCache
 from harness.judges import vllm_support
-from harness.judges.managed_server import _VLLMServerClient
 from harness.judges.vllm_engine import token_logprob
+from harness.judges.vllm_server import VLLMServerClient
 from harness.models import JudgeRequest, JudgeResponse, JudgeSpec, Message, OutputChoices, Sampling, TokenLogprob
 from harness.testing import OpenAIServer, Reply
 
@@ -92,7 +92,8 @@ def test_a_vllm_server_gets_the_choice_in_its_own_field(version: str | None, fie
     schema = {"type": "object", "properties": {"verdict": {"enum": ["A", "B"]}}, "required": ["verdict"]}
     with_schema = request.model_copy(update={"constraint": None, "json_schema": schema})
     with OpenAIServer(lambda body: Reply(text="A")) as server:
-        client = _VLLMServerClient(JudgeSpec.parse("openai:m", base_url=server.base_url), "k3y", version)
+        client = VLLMServerClient(JudgeSpec.parse("openai:m", base_url=server.base_url), None, key="k3y",
+                                  version=version)
 
         async def both() -> None:
             await client.start()
@@ -104,7 +105,8 @@ def test_a_vllm_server_gets_the_choice_in_its_own_field(version: str | None, fie
 
         asyncio.run(both())
         choice_body, schema_body = server.requests
-    assert {k: v for k, v in choice_body.items() if k in ("structured_outputs", "guided_choice", "guided_json")} == fields
+    constraint_fields = ("structured_outputs", "guided_choice", "guided_json")
+    assert {k: v for k, v in choice_body.items() if k in constraint_fields} == fields
     assert choice_body["logprobs"] is True and choice_body["top_logprobs"] == 5
     modern = "structured_outputs" in fields
     assert schema_body.get("structured_outputs") == ({"json": schema} if modern else None)
