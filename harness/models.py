@@ -237,12 +237,23 @@ class JudgeRequest(BaseModel):
 
 
 class TokenLogprob(BaseModel):
-    """One generated token with its log-probability and the top alternatives at that position."""
+    """One generated token with its log-probability and the top alternatives at that position.
 
-    model_config = ConfigDict(frozen=True)
+    -inf (a token with no chance, e.g. masked by a choice constraint) is written to JSON as
+    `-Infinity`, which reads back as -inf; JSON's default, null, would not read back as a float.
+    Null alternatives that older caches hold are dropped on reading."""
+
+    model_config = ConfigDict(frozen=True, ser_json_inf_nan="constants")
     token: str
     logprob: float
     top: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("top", mode="before")
+    @classmethod
+    def _drop_null_alternatives(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {token: logprob for token, logprob in value.items() if logprob is not None}
+        return value
 
 
 class JudgeResponse(BaseModel):

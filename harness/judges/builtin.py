@@ -38,7 +38,8 @@ def _vllm(spec: JudgeSpec) -> JudgeBackend:
 
 
 def _vllm_server(spec: JudgeSpec) -> JudgeBackend:
-    from harness.judges.managed_server import ManagedServerBackend, vllm_server_command
+    from harness.judges.managed_server import ManagedServerBackend
+    from harness.judges.vllm_server import vllm_server_command
 
     return ManagedServerBackend(spec, vllm_server_command(spec))
 

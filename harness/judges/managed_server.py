@@ -8,7 +8,8 @@ through the ordinary OpenAI-compatible client, and stops the whole group (SIGTER
 a grace period) on success, failure and Ctrl-C. On Linux the server is also told to exit with
 the harness (PR_SET_PDEATHSIG), which covers a harness killed by SIGKILL.
 
-One class drives both servers; they differ only in the command line (see *_server_command).
+One class drives both servers; they differ in the command line and the client's dialect (see
+llama_server_command here and harness.judges.vllm_server).
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import asyncio
 import atexit
 import ctypes
 import importlib.util
+import json
 import os
 import secrets
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,7 +30,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +46,6 @@ MANAGER_OPTIONS = frozenset({"startup_timeout_s", "shutdown_grace_s", "server_ar
 TAIL_LINES = 25
 
 
-#: Calls in flight to a managed vLLM server when the judge sets no `concurrency`.
-VLLM_SERVER_CONCURRENCY = 128
-
-
 @dataclass(frozen=True)
 class ServerCommand:
     """How to start one kind of server; `argv(port, key)` is the full command line."""
@@ -62,6 +59,14 @@ class ServerCommand:
     max_concurrency: int | None = None
     #: Calls in flight when the judge sets no `concurrency` (None: JudgeSpec's default of 8).
     default_concurrency: int | None = None
+    #: Said once the judge starts (the defaults chosen for this machine).
+    notices: tuple[str, ...] = ()
+    #: The client class (ServerClient or a subclass that speaks the server's dialect).
+    client: type[ServerClient] | None = None
+    #: What the judge can do beyond the OpenAI client's own (e.g. "choices").
+    capabilities: frozenset[str] = frozenset()
+    #: Facts for run.json known before the server starts (its version).
+    facts: dict[str, object] = field(default_factory=dict)
 
 
 def server_flags(options: dict[str, Any], *, dashes: bool, booleans_as_values: bool) -> list[str]:
@@ -81,36 +86,6 @@ def server_flags(options: dict[str, Any], *, dashes: bool, booleans_as_values: b
     extra = options.get("server_args", [])
     flags += shlex.split(extra) if isinstance(extra, str) else [str(a) for a in extra]
     return flags
-
-
-def vllm_server_command(spec: JudgeSpec) -> ServerCommand:
-    """`vllm serve MODEL --host 127.0.0.1 --port P --api-key K` plus the judge's server options."""
-    if not spec.model:
-        raise BadInput(f"judge {spec.label!r} names no model: write it as vllm-server:MODEL")
-    if importlib.util.find_spec("openai") is None:
-        raise BadInput(f"judge {spec.label!r} needs the openai SDK to talk to the server: pip install openai")
-    executable = spec.options.get("executable") or _vllm_executable()
-    if not executable:
-        raise BadInput(
-            f"judge {spec.label!r}: the `vllm` command is not installed: pip install 'harness-eval[vllm]' "
-            "(or give its path with --judge-option executable=/path/to/vllm)"
-        )
-    model = spec.model
-    flags = server_flags(spec.options, dashes=True, booleans_as_values=False)
-
-    def argv(port: int | str, key: str) -> list[str]:
-        return [str(executable), "serve", model, "--host", "127.0.0.1", "--port", str(port), "--api-key", key, *flags]
-
-    timeout = float(spec.options.get("startup_timeout_s", 900))
-    # vLLM is fast only with many sequences to batch (it schedules up to 256 at once by default):
-    # eight calls in flight, the default for a paid API, would leave most of the GPU idle.
-    return ServerCommand(name="vllm serve", argv=argv, served_model=model, startup_timeout_s=timeout,
-                         default_concurrency=VLLM_SERVER_CONCURRENCY)
-
-
-def _vllm_executable() -> str | None:
-    beside = Path(sys.executable).parent / "vllm"  # the same environment as the harness first
-    return str(beside) if beside.is_file() else shutil.which("vllm")
 
 
 def llama_server_command(spec: JudgeSpec) -> ServerCommand:
@@ -227,6 +202,17 @@ class ManagedServer:
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
             return False
 
+    def version(self) -> str | None:
+        """What the server's `GET /version` says (vLLM's server has it); None if it says nothing."""
+        root = self.base_url.removesuffix("/v1")
+        request = urllib.request.Request(f"{root}/version", headers={"Authorization": f"Bearer {self.key}"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                version = json.loads(response.read()).get("version")
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ValueError, AttributeError):
+            return None
+        return version if isinstance(version, str) else None
+
     def exited(self) -> int | None:
         """The server's exit code if it has died, else None."""
         return self.process.poll() if self.process is not None else None
@@ -288,10 +274,10 @@ class ManagedServerBackend(JudgeBackend):
 
     def __init__(self, spec: JudgeSpec, command: ServerCommand):
         super().__init__(spec)
-        self.capabilities = OpenAIBackend.capabilities
+        self.capabilities = OpenAIBackend.capabilities | command.capabilities
         self.command = command
         self.server = ManagedServer(command, grace_s=float(spec.options.get("shutdown_grace_s", 10.0)))
-        self._client: _ServerClient | None = None
+        self._client: ServerClient | None = None
 
     def __repr__(self) -> str:
         return f"ManagedServerBackend({self.label!r})"
@@ -304,14 +290,17 @@ class ManagedServerBackend(JudgeBackend):
         return min(wanted, self.command.max_concurrency or wanted)
 
     async def start(self) -> None:
+        for text in self.command.notices:
+            self.notice(text)
         base_url = await self.server.start()
         client_spec = self.spec.model_copy(update={
             "model": self.command.served_model, "base_url": base_url, "concurrency": self.concurrency,
             "options": {k: v for k, v in self.spec.options.items() if k in CLIENT_OPTIONS},
         })
-        client = _ServerClient(client_spec, self.server.key)
-        client.notices = self.notices
         try:
+            # In a thread: a client may ask the server something first (vLLM's version).
+            client = await asyncio.to_thread(self.command.client or ServerClient, client_spec, self.server)
+            client.notices = self.notices
             await client.start()
         except BaseException:
             self.server.stop()
@@ -340,16 +329,23 @@ class ManagedServerBackend(JudgeBackend):
 
     def describe(self) -> dict[str, object]:
         return {"spec": self.spec.public_dict(), "server": self.command.name,
-                "command": shlex.join(self.command.argv("{port}", "***"))}
+                "command": shlex.join(self.command.argv("{port}", "***")), **self.command.facts,
+                **(self._client.facts() if self._client is not None else {})}
 
 
-class _ServerClient(OpenAIBackend):
+class ServerClient(OpenAIBackend):
     """The OpenAI-compatible client with the managed server's own key, never OPENAI_API_KEY (the
-    user's real key has no business reaching a local server)."""
+    user's real key has no business reaching a local server). `key` alone: a server started
+    elsewhere (benchmarks)."""
 
-    def __init__(self, spec: JudgeSpec, key: str):
+    def __init__(self, spec: JudgeSpec, server: ManagedServer | None, *, key: str | None = None):
         super().__init__(spec)
-        self._server_key = key
+        self._server_key = key if key is not None else server.key if server is not None else ""
 
     def _api_key(self) -> str:
         return self._server_key
+
+    def facts(self) -> dict[str, object]:
+        """What run.json should know about the server, learnt by talking to it."""
+        return {}
+

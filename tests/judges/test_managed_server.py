@@ -24,13 +24,12 @@ import pytest
 
 from harness.judges.base import FatalJudgeError
 from harness.judges.managed_server import (
-    VLLM_SERVER_CONCURRENCY,
     ManagedServer,
     ManagedServerBackend,
     ServerCommand,
     server_flags,
-    vllm_server_command,
 )
+from harness.judges.vllm_server import VLLM_SERVER_CONCURRENCY, vllm_server_command
 from harness.models import JudgeSpec
 from harness.testing.tasks import write_task
 

