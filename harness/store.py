@@ -186,13 +186,16 @@ def read_store(path: Path) -> dict[str, Verdict]:
 TEXT_FIELDS = ("model", "model_a", "model_b", "level", "order", "category", "question")
 
 
-def check_verdict_record(record: dict[str, Any], where: str) -> None:
+def check_verdict_record(record: dict[str, Any], where: str, *, complete: bool = True) -> None:
     """One stored or exported verdict, checked for the shapes aggregation and reports rely on, so
-    a hand-edited file is one BadInput naming it instead of an exception deep in pandas."""
+    a hand-edited file is one BadInput naming it instead of an exception deep in pandas.
+    `complete=False` (a verdicts.jsonl from elsewhere) lets fields be absent, not be of a wrong type."""
     for key in ("request_id", "item_id", "status"):
-        if not isinstance(record.get(key), str):
+        value = record.get(key)
+        lenient = not complete and (value is None or (key == "item_id" and isinstance(value, int)))
+        if not lenient and not isinstance(value, str):
             raise BadInput(f"{where}: {key} must be text; the file was edited by hand?")
-    if record["status"] not in ("ok", "invalid", "failed"):
+    if record.get("status", "ok") not in ("ok", "invalid", "failed"):
         raise BadInput(f"{where}: status {record['status']!r} is not ok, invalid or failed")
     data = record.get("data", {})
     if not isinstance(data, dict):
