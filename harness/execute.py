@@ -107,6 +107,7 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
     limiter = RateLimiter.from_options(judge_spec.options)
     price = _price(loaded, judge_spec, options)
     backend = _make_backend(registry, judge_spec)
+    loaded.task.concurrency = backend.concurrency
     reachability = (Reachability.for_judge(backend.label, judge_spec.base_url, judge_spec.options)
                     if len(judge_spec.base_urls) <= 1 else None)  # several URLs: balanced.py's rotation
     requests = _build_requests(loaded, pm)
@@ -126,15 +127,8 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
         status = "failed"
         cache = JudgmentCache(options.cache_path or default_cache_path(), refresh=options.refresh) if options.cache and backend.cacheable else None
         try:
-            while True:
-                if pending:
-                    _judge(loaded, backend, store, pending, len(requests), options, pm, stats, cache,
-                           retry=retry, limiter=limiter, spending=spending, reachability=reachability)
-                follow_ups = _follow_up_requests(loaded, pm, store, requests)
-                if not follow_ups:
-                    break
-                requests = requests + follow_ups
-                pending = [r for r in follow_ups if not store.is_done(r.key)]
+            _judge_rounds(loaded, backend, store, requests, pending, options, pm, stats, cache,
+                          retry=retry, limiter=limiter, spending=spending, reachability=reachability)
             status = "finished"
         except BudgetReached as exc:
             status, invocation["error"] = "stopped", str(exc)
@@ -165,6 +159,8 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
             manifest["status"] = status
             manifest["judge_notices"] = backend.notices
             manifest["requests"] = len(requests)
+            if (sampling := loaded.task.sampling_facts()) is not None:
+                manifest["sampling"] = sampling
             manifest["counts"] = _counts(verdicts, len(requests))
             manifest["tokens"] = {"in": sum(v.tokens_in for v in verdicts), "out": sum(v.tokens_out for v in verdicts)}
             manifest["usage"] = _usage(backend.label, manifest["invocations"], price)
@@ -295,30 +291,48 @@ def _follow_up_requests(
     return _modified(loaded, pm, new, known) if new else []
 
 
-def _judge(
-    loaded: LoadedTask, backend: JudgeBackend, store: RunDirectory, pending: list[JudgeRequest],
-    total: int, options: RunOptions, pm: Any, stats: CallStats, cache: JudgmentCache | None, *,
+def _judge_rounds(
+    loaded: LoadedTask, backend: JudgeBackend, store: RunDirectory, requests: list[JudgeRequest],
+    pending: list[JudgeRequest], options: RunOptions, pm: Any, stats: CallStats, cache: JudgmentCache | None, *,
     retry: RetryPolicy, limiter: RateLimiter | None, spending: SpendingCap | None,
     reachability: Reachability | None = None,
 ) -> None:
-    """Judge `pending`, adding to `stats` (which survives a failed run, for run.json)."""
+    """Judge `pending`, then each round of follow-up requests the protocol asks for, until it asks
+    nothing new. The backend starts once, when the first call is due, and serves every round (a
+    managed server or a loaded model is not restarted per round). `requests` grows in place, so a
+    run that stops mid-way still exports every verdict it stored; `stats` survives for run.json.
+    """
     async def main() -> None:
+        started = False
         try:
-            await backend.start()
-        except JudgeConfigError as exc:
-            raise BadInput(str(exc)) from None
-        except JudgeError as exc:
-            raise RunFailed(judge_failure(backend.label, exc)) from None
-        try:
-            with Progress(total, already_done=total - len(pending), enabled=options.progress) as progress:
-                runner = Runner(
-                    loaded.task, backend, store, retry=retry, progress=progress,
-                    on_verdict=lambda v: pm.hook.harness_verdict_recorded(verdict=v), stats=stats, cache=cache,
-                    max_calls=options.max_calls, limiter=limiter, spending=spending, reachability=reachability,
-                )
-                await runner.run(pending)
+            todo = pending
+            while True:
+                if todo:
+                    if not started:
+                        try:
+                            await backend.start()
+                        except JudgeConfigError as exc:
+                            raise BadInput(str(exc)) from None
+                        except JudgeError as exc:
+                            raise RunFailed(judge_failure(backend.label, exc)) from None
+                        started = True
+                    total = len(requests)
+                    with Progress(total, already_done=total - len(todo), enabled=options.progress) as progress:
+                        runner = Runner(
+                            loaded.task, backend, store, retry=retry, progress=progress,
+                            on_verdict=lambda v: pm.hook.harness_verdict_recorded(verdict=v), stats=stats,
+                            cache=cache, max_calls=options.max_calls, limiter=limiter, spending=spending,
+                            reachability=reachability,
+                        )
+                        await runner.run(todo)
+                follow_ups = _follow_up_requests(loaded, pm, store, requests)
+                if not follow_ups:
+                    break
+                requests.extend(follow_ups)
+                todo = [r for r in follow_ups if not store.is_done(r.key)]
         finally:
-            await backend.close()
+            if started:
+                await backend.close()
 
     asyncio.run(main())
 

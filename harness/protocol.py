@@ -101,6 +101,9 @@ class Task(ABC):
     default_template: ClassVar[str | None] = None
     #: The task file's directory, where relative paths in its options are looked up first.
     base_dir: Path | None = None
+    #: How many calls the judge takes at once (set by the run before build_requests), so a
+    #: protocol that asks in rounds can make each round big enough to keep the judge busy.
+    concurrency: int | None = None
 
     def __init__(self, spec: TaskSpec, config: BaseModel, items: list[Item], prompts: PromptRenderer):
         self.spec = spec
@@ -121,6 +124,11 @@ class Task(ABC):
         requests here, so a rerun rebuilds them from stored results without calling again.
         """
         return []
+
+    def sampling_facts(self) -> dict[str, Any] | None:
+        """How the protocol chose its requests when it judged a sample of its full design (which
+        sampling, calls saved), for run.json's `sampling`; None when it asks everything."""
+        return None
 
     @abstractmethod
     def parse(self, request: JudgeRequest, response: JudgeResponse) -> dict[str, Any]:

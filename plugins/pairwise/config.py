@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from harness.protocol import JudgeOptions
 
@@ -32,3 +32,34 @@ class PairwiseConfig(JudgeOptions):
     #: covariates (Arena-Hard style control), shown beside the plain rating. Needs the answers'
     #: style counts, which runs judged before this option existed do not store.
     style_control: bool = True
+
+    #: Which (item, model pair) comparisons are judged, each in both answer orders: `all`; a
+    #: seeded random subset of `budget` (`uniform`); or rounds chosen from the verdicts so far by
+    #: how much they can still change the ranking (`adaptive`; see plugins/pairwise/sampling.py).
+    sampling: Literal["all", "uniform", "adaptive"] = "all"
+    #: Judge calls to spend with `uniform` or `adaptive`: a whole number of calls, or a fraction
+    #: in (0, 1] of the full design's calls (`0.25`). Default: the full design.
+    budget: int | float | None = None
+    #: `adaptive` stops early once every two neighbours in the ranking keep their order in this
+    #: share of item-bootstrap rounds (e.g. 0.95), or are tied within `stop_margin`. Off: spend
+    #: the whole budget.
+    stop_confidence: float | None = Field(default=None, gt=0.5, lt=1.0)
+    #: Elo points within which two neighbours count as tied for the stopping rule (0: never).
+    stop_margin: float = Field(default=0.0, ge=0.0)
+    #: Calls per adaptive round (default: 64, or twice the judge's concurrency if that is more);
+    #: later rounds grow to a tenth of the calls made so far. Set it to make a run resumed with
+    #: another --concurrency choose exactly as before.
+    batch_size: int | None = Field(default=None, ge=2)
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _budget(cls, value: object) -> object:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError("a whole number of calls, or a fraction in (0, 1] of the full design")
+        if isinstance(value, float) and not 0.0 < value <= 1.0:
+            raise ValueError("a fraction must lie in (0, 1]; a number of calls is a whole number")
+        if isinstance(value, int) and value < 1:
+            raise ValueError("must be at least 1 call")
+        return value

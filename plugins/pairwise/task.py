@@ -9,6 +9,8 @@ from harness.models import JudgeRequest, JudgeResponse, Verdict
 from harness.protocol import Aggregate, Task
 from harness_plugins.pairwise.config import PairwiseConfig
 from harness_plugins.pairwise.pairs import choose_pairs
+from harness_plugins.pairwise.sampled_battles import SampledBattles
+from harness_plugins.pairwise.sampling import Cell, SamplingPlan
 from harness_plugins.pairwise.verdicts import (
     SYMBOLS,
     level_distribution,
@@ -44,49 +46,85 @@ class PairwiseTask(Task):
         self.pairs = choose_pairs(ordered_models([item.answers for item in self.items]), self.config.baselines)
         if self.config.use_checklist and not any(item.checklist for item in self.items):
             raise BadInput("options.use_checklist: no item of the dataset has a checklist")
+        cfg = self.config
+        if cfg.sampling == "all" and cfg.budget is not None:
+            raise BadInput("options.budget: only with sampling uniform or adaptive (sampling all judges everything)")
+        if cfg.sampling != "adaptive" and cfg.stop_confidence is not None:
+            raise BadInput("options.stop_confidence: the stopping rule needs sampling adaptive")
 
     def build_requests(self) -> list[JudgeRequest]:
+        """Every comparison in both orders, or with `sampling` the first round of its plan."""
+        cfg = self.config
+        self.plan: SamplingPlan | None = None
+        self._cells: dict[str, Cell] = {}
+        if cfg.sampling == "all":
+            cells = [(i, k) for i, item in enumerate(self.items) for k, (first, second) in enumerate(self.pairs)
+                     if first in item.answers and second in item.answers]
+            return self._requests_for(cells)
+        self.plan = SamplingPlan(
+            cfg.sampling, ordered_models([item.answers for item in self.items]), self.pairs,
+            [set(item.answers) for item in self.items], budget=cfg.budget, seed=cfg.seed,
+            batch_size=cfg.batch_size, concurrency=self.concurrency,
+            stop_confidence=cfg.stop_confidence, stop_margin=cfg.stop_margin,
+        )
+        self._battles = SampledBattles(self.plan.models, cfg)
+        return self._requests_for(self.plan.first_round())
+
+    def next_requests(self, results: dict[str, Verdict]) -> list[JudgeRequest]:
+        """The next adaptive round, chosen from the verdicts of every round so far."""
+        if getattr(self, "plan", None) is None or self.plan.kind != "adaptive":
+            return []
+        self._battles.add([v for rid, v in results.items() if rid in self._cells])
+        return self._requests_for(self.plan.next_round(self._battles.wins, self._battles.item_tensor))
+
+    def sampling_facts(self) -> dict[str, Any] | None:
+        plan = getattr(self, "plan", None)
+        return plan.facts() if plan is not None else None
+
+    def _requests_for(self, cells: list[Cell]) -> list[JudgeRequest]:
+        """Both answer orders of every (item index, pair index) comparison, in the given order."""
         cfg = self.config
         sampling, constraint = cfg.request_shape(None if cfg.reasoning else verdict_choices(cfg.verdict_format))
         schema = verdict_schema(cfg.verdict_format, cfg.reasoning) if cfg.structured_output and not constraint else None
         requests = []
-        for item in self.items:
-            for first, second in self.pairs:
-                if first not in item.answers or second not in item.answers:
-                    continue
-                for order, (model_a, model_b) in (("ab", (first, second)), ("ba", (second, first))):
-                    answer_a, answer_b = item.answers[model_a], item.answers[model_b]
-                    messages = self.prompts.render(
-                        instruction=item.instruction,
-                        conversation=[m.model_dump() for m in item.conversation],
-                        reference=item.reference,
-                        category=item.category,
-                        checklist=list(item.checklist or ()) if cfg.use_checklist else [],
-                        answer_a=answer_a,
-                        answer_b=answer_b,
-                        verdict_format=cfg.verdict_format,
-                        reasoning=cfg.reasoning,
+        for i, k in cells:
+            item = self.items[i]
+            first, second = self.pairs[k]
+            for order, (model_a, model_b) in (("ab", (first, second)), ("ba", (second, first))):
+                answer_a, answer_b = item.answers[model_a], item.answers[model_b]
+                messages = self.prompts.render(
+                    instruction=item.instruction,
+                    conversation=[m.model_dump() for m in item.conversation],
+                    reference=item.reference,
+                    category=item.category,
+                    checklist=list(item.checklist or ()) if cfg.use_checklist else [],
+                    answer_a=answer_a,
+                    answer_b=answer_b,
+                    verdict_format=cfg.verdict_format,
+                    reasoning=cfg.reasoning,
+                )
+                request_id = f"{item.id}::{first}::{second}::{order}"
+                self._cells[request_id] = (i, k)
+                requests.append(
+                    JudgeRequest(
+                        id=request_id,
+                        item_id=item.id,
+                        messages=messages,
+                        sampling=sampling,
+                        constraint=constraint,
+                        json_schema=schema,
+                        meta={
+                            "model_a": model_a,
+                            "model_b": model_b,
+                            "order": order,
+                            "len_a": len(answer_a),
+                            "len_b": len(answer_b),
+                            "style_a": markdown_counts(answer_a),
+                            "style_b": markdown_counts(answer_b),
+                            "category": item.category,
+                        },
                     )
-                    requests.append(
-                        JudgeRequest(
-                            id=f"{item.id}::{first}::{second}::{order}",
-                            item_id=item.id,
-                            messages=messages,
-                            sampling=sampling,
-                            constraint=constraint,
-                            json_schema=schema,
-                            meta={
-                                "model_a": model_a,
-                                "model_b": model_b,
-                                "order": order,
-                                "len_a": len(answer_a),
-                                "len_b": len(answer_b),
-                                "style_a": markdown_counts(answer_a),
-                                "style_b": markdown_counts(answer_b),
-                                "category": item.category,
-                            },
-                        )
-                    )
+                )
         return requests
 
     def parse(self, request: JudgeRequest, response: JudgeResponse) -> dict[str, Any]:
