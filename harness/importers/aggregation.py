@@ -33,7 +33,7 @@ from harness.tasks import describe_validation_error, parse_key_value
 JUDGING_OPTIONS = frozenset({
     "reasoning", "max_tokens", "temperature", "logprobs", "top_logprobs", "verdict_format", "use_checklist",
     "use_reference", "template", "rubric", "rubric_name", "rubric_file", "baselines", "generate",
-    "generate_template",
+    "generate_template", "sampling", "budget", "stop_confidence", "stop_margin", "batch_size",
 })
 
 
