@@ -100,6 +100,23 @@ def synthetic(m: int, n_items: int, sd: float, seed: int) -> World:
                  np.full(score.shape, 2.0), truth=theta)
 
 
+def synthetic_baseline(m: int, n_items: int, sd: float, item_sd: float, seed: int) -> World:
+    """One baseline, as AlpacaEval: model i beats the baseline on item k with probability
+    sigmoid(theta_i + delta_k), items differing in difficulty delta_k ~ N(0, item_sd); the truth
+    is each model's gap to the baseline (the baseline at 0)."""
+    rng = np.random.default_rng(2000 + seed)
+    theta = np.concatenate([[0.0], rng.normal(0.0, sd, m)])
+    delta = rng.normal(0.0, item_sd, n_items)
+    models = ["baseline"] + [f"m{i:02d}" for i in range(m)]
+    pairs = [(name, "baseline") for name in models[1:]]
+    p = 1.0 / (1.0 + np.exp(-(theta[None, 1:] + delta[:, None])))
+    score = (rng.random((n_items, m, 2)) < p[:, :, None]).sum(axis=-1).astype(float)
+    world = World(f"synthetic {m} models vs a baseline, items differ (sd {item_sd}; a new world per seed)",
+                  models, pairs, score, np.full(score.shape, 2.0))
+    world.truth = None  # item effects make the planted theta a different scale from Bradley-Terry's
+    return world
+
+
 def alpaca_world() -> World | None:
     from harness.importers.alpaca_eval import import_alpaca_eval
     from harness_plugins.pairwise.aggregate import judged_battles
@@ -292,6 +309,7 @@ def main() -> int:
     for m, n_items, sd in [(10, 200, 1.0), (10, 200, 0.3), (50, 40, 1.0), (50, 40, 0.3)]:
         if not (args.quick and m > 10):
             makers.append(lambda seed, m=m, n_items=n_items, sd=sd: synthetic(m, n_items, sd, seed))
+    makers.append(lambda seed: synthetic_baseline(20, 400, 1.0, 1.5, seed))
     for make in (alpaca_world, wildbench_world):
         world = make()
         if world is None:

@@ -44,11 +44,19 @@ def fisher_covariance(games: np.ndarray, theta: np.ndarray, prior: float) -> np.
     return np.linalg.inv(info)
 
 
-def closeness_weights(theta: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    """w_uv = phi(d_uv / s_uv): how much the order of u and v is still in doubt."""
+def closeness_weights(theta: np.ndarray, cov: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """w_uv = phi(d_uv / s_uv): how much the order of u and v is still in doubt.
+
+    `floor` adds floor * median(s^2) / s_uv^2 to every weight: a share of the objective that
+    values a relative reduction of every contrast's variance alike, however settled its order
+    looks, without spending it on contrasts that are imprecise by nature (a model far from all
+    others, whose every comparison is nearly a foregone conclusion).
+    """
     var = np.diag(cov)
     s2 = np.maximum(var[:, None] + var[None, :] - 2.0 * cov, 1e-12)
     w = norm.pdf((theta[:, None] - theta[None, :]) / np.sqrt(s2))
+    if floor and len(theta) > 1:
+        w = w + floor * np.median(s2[~np.eye(len(theta), dtype=bool)]) / s2
     np.fill_diagonal(w, 0.0)
     return w
 
