@@ -23,7 +23,7 @@ from scipy.special import expit
 from scipy.stats import norm
 
 #: Greedy picks per batch at most; a larger batch gives each pick several comparisons of one pair.
-MAX_PICKS = 64
+MAX_PICKS = 4096
 
 
 def laplacian(weights: np.ndarray) -> np.ndarray:
@@ -91,14 +91,14 @@ def greedy_batch(
     lap = laplacian(weights)
     capacity = np.array(capacity, dtype=np.int64)
     step = max(1, math.ceil(count / MAX_PICKS))
+    # With y = Sigma z: y^T L y = z^T (Sigma L Sigma) z, so every candidate is scored from two
+    # m x m matrices; after a pick both change by low-rank terms, updated in O(m^2).
+    spread = cov @ lap @ cov
     chosen: list[int] = []
     while len(chosen) < count:
         open_ = capacity > 0
         if not open_.any():
             break
-        # With y = Sigma z: y^T L y = z^T (Sigma L Sigma) z and z^T Sigma z, for every candidate
-        # from two m x m matrices, without forming y for each.
-        spread = cov @ lap @ cov
         reduction = spread[first, first] + spread[second, second] - 2.0 * spread[first, second]
         zsz = cov[first, first] + cov[second, second] - 2.0 * cov[first, second]
         gain = np.where(open_, information * reduction / (1.0 + information * zsz), -np.inf)
@@ -107,8 +107,11 @@ def greedy_batch(
         chosen.extend([k] * n)
         capacity[k] -= n
         c = information[k] * n
+        alpha = c / (1.0 + c * zsz[k])
         y = cov[:, first[k]] - cov[:, second[k]]
-        cov -= (c / (1.0 + c * zsz[k])) * np.outer(y, y)
+        u = spread[:, first[k]] - spread[:, second[k]]  # Sigma L y
+        cov -= alpha * np.outer(y, y)
+        spread += alpha * alpha * reduction[k] * np.outer(y, y) - alpha * (np.outer(y, u) + np.outer(u, y))
     return chosen
 
 

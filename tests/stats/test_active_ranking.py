@@ -85,3 +85,32 @@ def test_adjacent_settled_needs_every_neighbour_ordered_or_tied_within_the_margi
     assert facts[0]["same_order"] == 1.0 and facts[1]["same_order"] < 0.95
     settled, _ = adjacent_settled(theta, boot, confidence=0.95, margin=25.0)
     assert settled
+
+
+def test_greedy_batch_low_rank_updates_pick_as_a_full_recomputation_would():
+    rng = np.random.default_rng(8)
+    m = 7
+    pairs = list(combinations(range(m), 2))
+    first = np.array([a for a, _ in pairs])
+    second = np.array([b for _, b in pairs])
+    theta = rng.normal(0.0, 0.7, m)
+    cov = fisher_covariance(np.full((m, m), 3.0) - 3.0 * np.eye(m), theta, prior=1.0)
+    weights = closeness_weights(theta, cov, floor=0.1)
+    information = rng.uniform(0.2, 0.5, len(pairs))
+    picks = greedy_batch(cov, weights, first, second, information, np.full(len(pairs), 3), 25)
+    naive, info, left = [], np.linalg.inv(cov), np.full(len(pairs), 3)
+    for _ in range(25):
+        gains = []
+        for k in range(len(pairs)):
+            z = np.zeros(m)
+            z[first[k]], z[second[k]] = 1.0, -1.0
+            after = np.linalg.inv(info + information[k] * np.outer(z, z))
+            before = np.linalg.inv(info)
+            gains.append(np.trace(laplacian(weights) @ (before - after)) if left[k] else -np.inf)
+        k = int(np.argmax(gains))
+        naive.append(k)
+        left[k] -= 1
+        z = np.zeros(m)
+        z[first[k]], z[second[k]] = 1.0, -1.0
+        info = info + information[k] * np.outer(z, z)
+    assert picks == naive
