@@ -79,7 +79,12 @@ class PairwiseTask(Task):
 
     def sampling_facts(self) -> dict[str, Any] | None:
         plan = getattr(self, "plan", None)
-        return plan.facts() if plan is not None else None
+        if plan is not None:
+            return plan.facts()
+        if not hasattr(self, "_cells"):  # no requests built (aggregating stored verdicts)
+            return None
+        calls = len(self._cells)
+        return {"sampling": "all", "calls": calls, "full_design_calls": calls, "calls_saved": 0}
 
     def _requests_for(self, cells: list[Cell]) -> list[JudgeRequest]:
         """Both answer orders of every (item index, pair index) comparison, in the given order."""

@@ -114,7 +114,8 @@ def test_intervals_come_from_the_judged_items_only(tmp_path, judge):
     assert main(["aggregate", str(sampled.directory)]) == 0
     assert (sampled.directory / "ranking.csv").read_text() == written
     assert json.loads((sampled.directory / "run.json").read_text())["sampling"]["sampling"] == "uniform"
-    assert full.manifest.get("sampling") is None
+    assert full.manifest["sampling"] == {"sampling": "all", "calls": 1200, "full_design_calls": 1200,
+                                         "calls_saved": 0}
 
 
 def test_one_baseline_adaptive_gives_the_close_models_the_items(tmp_path):
