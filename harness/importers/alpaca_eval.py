@@ -7,7 +7,8 @@ verdict: output_1 in position A, a distribution {A>>B: 2 - preference, B>>A: pre
 (exactly 1.5: a tie), the lengths of both outputs (for the length-controlled win rate) and
 `soft: true`, so the win rate is 100 * mean(preference - 1), AlpacaEval's published number.
 AlpacaEval randomises which output the judge saw first; the file does not say, so position
-statistics of an imported run describe file order, not what the judge saw.
+statistics of an imported run describe file order, not what the judge saw. The instructions and
+both outputs are written as `dataset.jsonl` with `judge_task.yaml` (see harness.importers.item_texts).
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ from harness.importers.common import (
     text_field,
     text_id,
 )
+from harness.importers.item_texts import ItemTexts, with_dataset
 from harness.models import Verdict
 
+#: (generator, output) field pairs: the baseline's and the model's answer.
+GENERATORS = (("generator_1", "output_1"), ("generator_2", "output_2"))
 FIELDS = ("instruction", "output_1", "generator_1", "output_2", "generator_2", "preference")
 
 
@@ -34,6 +38,7 @@ def import_alpaca_eval(paths: list[Path], baseline: str | None = None) -> Import
     verdicts: list[Verdict] = []
     baselines: set[str] = set()
     judges: set[str] = set()
+    texts = ItemTexts()
     for path in paths:
         records = read_json(path)
         if not isinstance(records, list):
@@ -45,6 +50,9 @@ def import_alpaca_eval(paths: list[Path], baseline: str | None = None) -> Import
                 raise BadInput(f"{where}: expected an object")
             require(record, FIELDS, where)
             verdicts.append(_verdict(record, where, seen))
+            texts.add(verdicts[-1].item_id, instruction=text_field(record, "instruction", where),
+                      category=record.get("dataset"),
+                      answers={name_field(record, g, where): text_field(record, o, where) for g, o in GENERATORS})
             baselines.add(record["generator_1"])
             judges.add(str(record.get("annotator") or "alpaca_eval"))
     if not verdicts:
@@ -53,13 +61,13 @@ def import_alpaca_eval(paths: list[Path], baseline: str | None = None) -> Import
         if len(baselines) != 1:
             raise BadInput(f"the files have several baselines ({', '.join(sorted(baselines))}); they cannot be one run")
         baseline = baselines.pop()
-    return ImportedRun(
+    return with_dataset(ImportedRun(
         format="alpaca_eval", name="alpaca_eval", protocol="pairwise",
         config={"baselines": [baseline], "soft": True, "verdict_format": "binary", "strong_weight": 1.0,
                 "length_k": -1},
         judge=", ".join(sorted(judges)), verdicts=verdicts, sources=[str(p.resolve()) for p in paths],
         notes=["position A = output_1 (the baseline) as stored in the file; the judge saw a random order"],
-    )
+    ), texts)
 
 
 def _verdict(record: dict[str, Any], where: str, seen: dict[str, int]) -> Verdict:

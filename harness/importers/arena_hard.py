@@ -5,7 +5,8 @@ the baseline's answer is shown as A and the model's as B; game 2 swaps them. Eac
 is the judge's label, "A>>B" ... "B>>A" (null when the judge gave none: stored as invalid).
 Answer lengths are read from the game's `user_prompt` when it holds the two answers (for the
 length rule); otherwise they are unknown. The baseline comes from --baseline, else a
-`baseline` field in the line.
+`baseline` field in the line. With the prompts present, the question and both answers are also
+written as `dataset.jsonl` with `judge_task.yaml` (see harness.importers.item_texts).
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from harness.importers.common import (
     read_jsonl,
     require,
 )
+from harness.importers.item_texts import ItemTexts, with_dataset
 from harness.models import Verdict
 
+_QUESTION = re.compile(r"<\|User Prompt\|>\n?(.*?)\n*<\|The Start of Assistant A's Answer\|>", re.S)
 _ANSWER = re.compile(r"<\|The Start of Assistant ([AB])'s Answer\|>\n?(.*?)\n?<\|The End of Assistant \1's Answer\|>", re.S)
 ALIASES = {"A<B": "B>A", "A<<B": "B>>A", "B<A": "A>B", "B<<A": "A>>B", "B=A": "A=B"}
 
@@ -34,6 +37,7 @@ def import_arena_hard(paths: list[Path], baseline: str | None = None) -> Importe
     verdicts: list[Verdict] = []
     judges: set[str] = set()
     baselines: set[str] = set()
+    texts = ItemTexts()
     for path in paths:
         for number, record in read_jsonl(path):
             where = f"{path}:{number}"
@@ -53,15 +57,26 @@ def import_arena_hard(paths: list[Path], baseline: str | None = None) -> Importe
             baselines.add(str(base))
             for index, game in enumerate(games):
                 verdicts.append(_verdict(game, record, str(base), judge, index, f"{where}: games[{index}]"))
+                _add_texts(texts, game, record, str(base), index)
     if not verdicts:
         raise BadInput(f"{paths[0]}: no judgments")
     if len(baselines) != 1:
         raise BadInput(f"the files have several baselines ({', '.join(sorted(baselines))}); give --baseline")
-    return ImportedRun(
+    return with_dataset(ImportedRun(
         format="arena_hard", name="arena_hard", protocol="pairwise",
         config={"baselines": sorted(baselines), "verdict_format": "labels", "strong_weight": 3.0, "length_k": -1},
         judge=", ".join(sorted(judges)), verdicts=verdicts, sources=[str(p.resolve()) for p in paths],
-    )
+    ), texts)
+
+
+def _add_texts(texts: ItemTexts, game: Any, record: dict[str, Any], baseline: str, index: int) -> None:
+    """The question and both answers, as the judge saw them in the game's prompt."""
+    prompt = str(game.get("user_prompt") or "") if isinstance(game, dict) else ""
+    question = _QUESTION.search(prompt)
+    answers = {m.group(1): m.group(2) for m in _ANSWER.finditer(prompt)}
+    model_slot, base_slot = ("B", "A") if index == 0 else ("A", "B")  # game 1: baseline as A
+    texts.add(str(record["question_id"]), instruction=question.group(1) if question else None,
+              answers={str(record["model"]): answers.get(model_slot), baseline: answers.get(base_slot)})
 
 
 def _verdict(game: Any, record: dict[str, Any], baseline: str, judge: str, index: int, where: str) -> Verdict:

@@ -10,24 +10,22 @@ same pairs and `harness compare` can set its verdicts against the human ones.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from harness.errors import BadInput
 from harness.importers.common import ImportedRun, pairwise_verdict, read_jsonl, require, text_field
+from harness.importers.item_texts import ItemTexts, with_dataset
 from harness.models import Verdict
 
 LABELS = {0: "A>>B", 1: "B>>A", 2: "A=B"}
 MODELS = ("response_1", "response_2")
-DATASET_FILE = "dataset.jsonl"
-TASK_FILE = "judge_task.yaml"
 
 
 def import_autoj(paths: list[Path], baseline: str | None = None) -> ImportedRun:
     if baseline is not None:
         raise BadInput("--baseline: autoj pairs two responses with no baseline")
     verdicts: list[Verdict] = []
-    rows: list[str] = []
+    texts = ItemTexts()
     for path in paths:
         for number, record in read_jsonl(path):
             where = f"{path}:{number}"
@@ -35,7 +33,7 @@ def import_autoj(paths: list[Path], baseline: str | None = None) -> ImportedRun:
             label = record["label"]
             if isinstance(label, bool) or label not in LABELS:
                 raise BadInput(f"{where}: label {label!r} is not 0, 1 or 2")
-            item_id = f"autoj-{len(rows):04d}"
+            item_id = f"autoj-{len(verdicts):04d}"
             first, second = text_field(record, "response 1", where), text_field(record, "response 2", where)
             text_field(record, "prompt", where)
             verdicts.append(pairwise_verdict(
@@ -43,23 +41,14 @@ def import_autoj(paths: list[Path], baseline: str | None = None) -> ImportedRun:
                 judge="human", len_model=len(first), len_opponent=len(second), category=record.get("scenario"),
                 output=f"label {label}",
             ))
-            rows.append(json.dumps({
-                "id": item_id, "instruction": str(record["prompt"]), "category": record.get("scenario"),
-                "answers": {MODELS[0]: first, MODELS[1]: second},
-            }, ensure_ascii=False))
+            texts.add(item_id, instruction=str(record["prompt"]), category=record.get("scenario"),
+                      answers={MODELS[0]: first, MODELS[1]: second})
     if not verdicts:
         raise BadInput(f"{paths[0]}: no items")
-    task = (
-        "name: autoj_pairwise\n"
-        "description: the Auto-J pairwise items, to judge with a model and compare with the human labels\n"
-        "protocol: pairwise\n"
-        f"dataset:\n  path: {DATASET_FILE}\n"
-        "judge: local\n"
-        "options:\n  strong_weight: 1.0\n"
-    )
-    return ImportedRun(
+    run = ImportedRun(
         format="autoj", name="autoj_pairwise", protocol="pairwise", config={"strong_weight": 1.0, "length_k": -1},
         judge="human", verdicts=verdicts, sources=[str(p.resolve()) for p in paths],
-        extra_files={DATASET_FILE: "\n".join(rows) + "\n", TASK_FILE: task}, dataset_file=DATASET_FILE,
         notes=["human labels: 0 = response 1 better, 1 = response 2 better, 2 = tie"],
     )
+    return with_dataset(run, texts, description="the Auto-J pairwise items, to judge with a model and compare "
+                                                "with the human labels")

@@ -6,11 +6,14 @@ rubric run (mt_bench preset); -1 (no rating found) is an invalid verdict. Pairwi
 pairwise run: game 1 shows model_1 as A, game 2 swaps them; winners are named as model_1,
 model_2 or tie (anything else, e.g. "error", is invalid). MT-Bench has no "slightly better",
 so a win is stored as a clear win and counts once in Bradley-Terry (strong_weight 1).
-Each (question, turn) is one item: `mt-<question_id>-t<turn>`.
+Each (question, turn) is one item: `mt-<question_id>-t<turn>`. When every judgment is of turn 1
+and carries FastChat's judge prompt (`user_prompt`, `g1_user_prompt`), the questions and answers are also written as
+`dataset.jsonl` with `judge_task.yaml` (see harness.importers.item_texts).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,12 @@ from harness.importers.common import (
     require,
     rubric_verdict,
 )
+from harness.importers.item_texts import ItemTexts, with_dataset
 from harness.models import Verdict
+
+#: FastChat's turn-1 judge prompts: the question, then the answer(s) (a reference answer may sit between).
+_QUESTION = re.compile(r"^\[(?:User )?Question\]\n(.*?)\n\n\[The Start of ", re.S)
+_ANSWER = re.compile(r"\[The Start of Assistant(?: ([AB]))?'s Answer\]\n(.*?)\n\[The End of Assistant(?: \1)?'s Answer\]", re.S)
 
 
 def import_mt_bench(paths: list[Path], baseline: str | None = None) -> ImportedRun:
@@ -34,20 +42,38 @@ def import_mt_bench(paths: list[Path], baseline: str | None = None) -> ImportedR
     pairwise = "model_1" in records[0][1]
     verdicts: list[Verdict] = []
     judges: set[str] = set()
+    texts = ItemTexts()
     for where, record in records:
         if ("model_1" in record) != pairwise:
             raise BadInput(f"{where}: mixes single and pairwise judgments; import them separately")
         judge = _judge_name(record.get("judge"))
         judges.add(judge)
         verdicts.extend(_pair_verdicts(record, judge, where) if pairwise else [_single_verdict(record, judge, where)])
+        _add_texts(texts, record)
     sources = [str(p.resolve()) for p in paths]
     if pairwise:
         config: dict[str, Any] = {"baselines": [baseline] if baseline else [], "verdict_format": "labels",
                                   "strong_weight": 1.0, "length_k": -1}
-        return ImportedRun(format="mt_bench", name="mt_bench_pair", protocol="pairwise", config=config,
-                           judge=", ".join(sorted(judges)), verdicts=verdicts, sources=sources)
-    return ImportedRun(format="mt_bench", name="mt_bench_single", protocol="rubric", config={"preset": "mt_bench"},
-                       judge=", ".join(sorted(judges)), verdicts=verdicts, sources=sources)
+        return with_dataset(ImportedRun(format="mt_bench", name="mt_bench_pair", protocol="pairwise", config=config,
+                                        judge=", ".join(sorted(judges)), verdicts=verdicts, sources=sources), texts)
+    return with_dataset(ImportedRun(format="mt_bench", name="mt_bench_single", protocol="rubric",
+                                    config={"preset": "mt_bench"}, judge=", ".join(sorted(judges)),
+                                    verdicts=verdicts, sources=sources), texts)
+
+
+def _add_texts(texts: ItemTexts, record: dict[str, Any]) -> None:
+    """Question and answer(s) from a turn-1 judge prompt. A turn-2 prompt holds each model's own
+    first answer in the conversation, which one dataset row shared by all models cannot hold."""
+    prompt = str(record.get("g1_user_prompt") or record.get("user_prompt") or "")  # a pair: game 1's
+    question = _QUESTION.match(prompt)
+    if record.get("turn", 1) != 1 or question is None:
+        return
+    found = {m.group(1) or "": m.group(2) for m in _ANSWER.finditer(prompt)}
+    if "model_1" in record:  # game 1 shows model_1 as A
+        answers = {str(record["model_1"]): found.get("A"), str(record["model_2"]): found.get("B")}
+    else:
+        answers = {str(record["model"]): found.get("")}
+    texts.add(_item(record), instruction=question.group(1), category=record.get("category"), answers=answers)
 
 
 def _judge_name(judge: Any) -> str:

@@ -9,6 +9,10 @@
   "A++", "A+", "A=B", "B+", "B++". They become a pairwise run against the baseline (--baseline,
   else the model every entry shares), with both answers' lengths kept, so WildBench's length rule
   is applied at aggregation time: `harness aggregate RUN --set options.length_k=500`.
+
+Both kinds also write `dataset.jsonl` and `judge_task.yaml` (see harness.importers.item_texts)
+from the answers in the files and each session's `chat_history`; files without it (the public
+score files) get the session id in place of the instruction: enough to replay, not to re-judge.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from harness.importers.common import (
     require,
     rubric_verdict,
 )
+from harness.importers.item_texts import DATASET_FILE, ItemTexts, with_dataset
 from harness.models import Verdict
 
 CHOICES = {"A++": "A>>B", "A+": "A>B", "A=B": "A=B", "B+": "B>A", "B++": "B>>A"}
@@ -46,18 +51,37 @@ def import_wildbench(paths: list[Path], baseline: str | None = None) -> Imported
     if len(kinds) > 1:
         raise BadInput("the files mix WB-Score and pairwise evaluations; import them separately")
     sources = [str(p.resolve()) for p in paths]
+    texts = ItemTexts()
     if kinds == {"score"}:
-        verdicts, judges = _score_verdicts(documents)
-        return ImportedRun(format="wildbench", name="wildbench_score", protocol="rubric",
-                           config={"preset": "wb_score"}, judge=", ".join(sorted(judges)),
-                           verdicts=verdicts, sources=sources)
-    verdicts, judges, base = _pairwise_verdicts(documents, baseline)
-    return ImportedRun(format="wildbench", name="wildbench_pairwise", protocol="pairwise",
-                       config={"baselines": [base], "verdict_format": "labels", "length_k": -1},
-                       judge=", ".join(sorted(judges)), verdicts=verdicts, sources=sources)
+        verdicts, judges = _score_verdicts(documents, texts)
+        run = ImportedRun(format="wildbench", name="wildbench_score", protocol="rubric",
+                          config={"preset": "wb_score"}, judge=", ".join(sorted(judges)),
+                          verdicts=verdicts, sources=sources)
+    else:
+        verdicts, judges, base = _pairwise_verdicts(documents, baseline, texts)
+        run = ImportedRun(format="wildbench", name="wildbench_pairwise", protocol="pairwise",
+                          config={"baselines": [base], "verdict_format": "labels", "length_k": -1},
+                          judge=", ".join(sorted(judges)), verdicts=verdicts, sources=sources)
+    if texts.placeholders:
+        run.notes.append(f"{texts.placeholders} item(s) have no instruction in the files (no chat_history): "
+                         f"{DATASET_FILE} names the session instead, enough to replay, not to judge again")
+    return with_dataset(run, texts)
 
 
-def _score_verdicts(documents: list[tuple[Path, list[Any]]]) -> tuple[list[Verdict], set[str]]:
+def _add_texts(texts: ItemTexts, entry: dict[str, Any], answers: dict[str, Any]) -> None:
+    """The session's conversation (`chat_history`, user turn first) and answers, where given."""
+    session = str(entry["session_id"])
+    history = entry.get("chat_history")
+    turns = [str(t) for t in history] if isinstance(history, list) and history and len(history) % 2 == 1 else None
+    conversation = [{"role": ("user", "assistant")[i % 2], "content": t} for i, t in enumerate(turns or [])]
+    if session not in texts.rows and not turns:
+        texts.placeholders += 1
+    texts.add(session, conversation=conversation or None, category=entry.get("primary_tag"),
+              instruction=None if turns else f"(WildBench session {session}: the instruction is not in the file)",
+              answers={m: a for m, a in answers.items() if isinstance(a, str)})
+
+
+def _score_verdicts(documents: list[tuple[Path, list[Any]]], texts: ItemTexts) -> tuple[list[Verdict], set[str]]:
     verdicts: list[Verdict] = []
     judges: set[str] = set()
     for path, entries in documents:
@@ -81,6 +105,7 @@ def _score_verdicts(documents: list[tuple[Path, list[Any]]]) -> tuple[list[Verdi
             if isinstance(parsed, dict):
                 feedback = f"strengths: {parsed.get('strengths', '')}\nweaknesses: {parsed.get('weaknesses', '')}"
             output = entry.get("model_output")
+            _add_texts(texts, entry, {str(model): output})
             verdicts.append(rubric_verdict(
                 "wildbench", item_id=str(entry["session_id"]), model=str(model), score=score, judge=judge,
                 category=entry.get("primary_tag"), length=len(output) if isinstance(output, str) else None,
@@ -101,7 +126,9 @@ def _score(value: Any, where: str) -> float | None:
     return score
 
 
-def _pairwise_verdicts(documents: list[tuple[Path, list[Any]]], baseline: str | None) -> tuple[list[Verdict], set[str], str]:
+def _pairwise_verdicts(
+    documents: list[tuple[Path, list[Any]]], baseline: str | None, texts: ItemTexts
+) -> tuple[list[Verdict], set[str], str]:
     entries = [(f"{path}: entry {i}", e) for path, data in documents for i, e in enumerate(data)]
     for where, entry in entries:
         if not isinstance(entry, dict):
@@ -130,6 +157,7 @@ def _pairwise_verdicts(documents: list[tuple[Path, list[Any]]], baseline: str | 
         model_is_a = model_b == baseline
         model, opponent = (model_a, model_b) if model_is_a else (model_b, model_a)
         outputs = entry["model_outputs"]
+        _add_texts(texts, entry, {m: outputs.get(m) for m in (model_a, model_b)})
         lengths = {m: len(outputs[m]) if isinstance(outputs.get(m), str) else None for m in (model_a, model_b)}
         parsed = entry["parsed_result"]
         choice = parsed.get("choice") if isinstance(parsed, dict) else None

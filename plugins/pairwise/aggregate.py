@@ -67,7 +67,9 @@ LC_COLUMNS = {"lc_win_rate": "length_controlled_win_rate", "lc_ci_low": "lc_ci_l
 def length_controlled(battles: pd.DataFrame, config: PairwiseConfig) -> pd.DataFrame | None:
     """AlpacaEval's length-controlled win rate of every model against the one baseline (0-100).
 
-    Only with exactly one baseline and every answer's length known; None otherwise.
+    Only with exactly one baseline and every answer's length known; None otherwise. The GLM has
+    one row per (model, instruction), as AlpacaEval's: both answer orders of an item count once,
+    with their mean preference, so judging both orders does not weaken its regularisation.
     """
     if len(config.baselines) != 1 or battles.empty or not battles["length_known"].all():
         return None
@@ -86,6 +88,8 @@ def length_controlled(battles: pd.DataFrame, config: PairwiseConfig) -> pd.DataF
         "len_model": np.where(base_a, vs_base["len_b"], vs_base["len_a"]),
         "len_baseline": np.where(base_a, vs_base["len_a"], vs_base["len_b"]),
     })
+    frame = frame.groupby(["model", "item_id"], as_index=False, sort=False).agg(
+        p=("p", "mean"), len_model=("len_model", "first"), len_baseline=("len_baseline", "first"))
     table = length_controlled_win_rates(frame, n_bootstrap=config.n_bootstrap, seed=config.seed)
     return table[["model", *LC_COLUMNS]].rename(columns=LC_COLUMNS)
 
