@@ -53,7 +53,7 @@ def write_source(directory: Path, items: int, models: list[str]) -> tuple[Path, 
         for i in range(items):
             for first, second in combinations(models, 2):
                 weights = [rng.random() for _ in LEVELS]
-                probs = {lv: round(w / sum(weights), 6) for lv, w in zip(LEVELS, weights)}
+                probs = {lv: round(w / sum(weights), 6) for lv, w in zip(LEVELS, weights, strict=True)}
                 level = max(probs, key=probs.__getitem__)
                 handle.write(json.dumps({
                     "request_id": f"q{i:05d}::{first}::{second}::ab", "request_key": f"{i}-{first}-{second}",

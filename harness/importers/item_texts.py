@@ -82,7 +82,8 @@ def with_dataset(run: ImportedRun, texts: ItemTexts, *, description: str | None 
     dataset = "".join(json.dumps(_clean(row), ensure_ascii=False) + "\n" for row in rows)
     task = {
         "name": run.name,
-        "description": description or f"the items of a {run.format} import, to replay (--judge replay:DIR) or judge again",
+        "description": description
+        or f"the items of a {run.format} import, to replay (--judge replay:DIR) or judge again",
         "protocol": run.protocol,
         "dataset": {"path": DATASET_FILE},
         "judge": "local",

@@ -32,7 +32,8 @@ from harness.models import Verdict
 
 #: FastChat's turn-1 judge prompts: the question, then the answer(s) (a reference answer may sit between).
 _QUESTION = re.compile(r"^\[(?:User )?Question\]\n(.*?)\n\n\[The Start of ", re.S)
-_ANSWER = re.compile(r"\[The Start of Assistant(?: ([AB]))?'s Answer\]\n(.*?)\n\[The End of Assistant(?: \1)?'s Answer\]", re.S)
+_ANSWER = re.compile(
+    r"\[The Start of Assistant(?: ([AB]))?'s Answer\]\n(.*?)\n\[The End of Assistant(?: \1)?'s Answer\]", re.S)
 
 
 def import_mt_bench(paths: list[Path], baseline: str | None = None) -> ImportedRun:

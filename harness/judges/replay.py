@@ -67,27 +67,7 @@ class ReplayBackend(JudgeBackend):
 
     def answer(self, request: JudgeRequest) -> JudgeResponse:
         """The stored verdict for this request, written as the protocol's parser reads it."""
-        meta, item = request.meta, request.item_id
-        stage = meta.get("stage")
-        if "model_a" in meta and "model_b" in meta:
-            found = self.source.pair(item, meta["model_a"], meta["model_b"])
-            what = f"item {item!r} with {meta['model_a']!r} as A and {meta['model_b']!r} as B (either order)"
-            if found is not None and found[1]:
-                self.mirrored += 1
-                self.notice("replay: answer orders the source run did not judge are answered with the other "
-                            "order's verdict mirrored (A>>B read as B>>A, ...)")
-            stored = found[0] if found else None
-        elif stage == "generate":
-            stored, what = self.source.checklists.get(item), f"the checklist of item {item!r}"
-        elif stage == "judge" and "question" in meta:
-            key = (item, meta.get("model"), meta["question"])
-            stored, what = self.source.checked_each.get(key), f"item {item!r}, model {key[1]!r}, question {key[2]!r}"
-        elif stage == "judge":
-            stored, what = self.source.checked_all.get((item, meta.get("model"))), f"item {item!r}, model {meta.get('model')!r}"
-        elif "model" in meta:
-            stored, what = self.source.graded.get((item, meta["model"])), f"item {item!r}, model {meta['model']!r}"
-        else:
-            raise RequestRejected("replay: the request names no model (not a pairwise, rubric or checklist request)")
+        stored, what = self._lookup(request)
         if stored is None:
             raise RequestRejected(f"replay: no stored verdict for {what} in {self.source.path}")
         if stored.status == "failed":
@@ -96,9 +76,33 @@ class ReplayBackend(JudgeBackend):
             return JudgeResponse(text=UNREADABLE)
         return _render(request, stored)
 
+    def _lookup(self, request: JudgeRequest) -> tuple[Stored | None, str]:
+        """The stored verdict matching the request's protocol facts, and how to name them."""
+        meta, item = request.meta, request.item_id
+        stage, model = meta.get("stage"), str(meta.get("model"))
+        if "model_a" in meta and "model_b" in meta:
+            found = self.source.pair(item, meta["model_a"], meta["model_b"])
+            if found is not None and found[1]:
+                self.mirrored += 1
+                self.notice("replay: answer orders the source run did not judge are answered with the other "
+                            "order's verdict mirrored (A>>B read as B>>A, ...)")
+            return (found[0] if found else None), (
+                f"item {item!r} with {meta['model_a']!r} as A and {meta['model_b']!r} as B (either order)")
+        if stage == "generate":
+            return self.source.checklists.get(item), f"the checklist of item {item!r}"
+        if stage == "judge" and "question" in meta:
+            question = meta["question"]
+            return (self.source.checked_each.get((item, model, question)),
+                    f"item {item!r}, model {model!r}, question {question!r}")
+        if stage == "judge":
+            return self.source.checked_all.get((item, model)), f"item {item!r}, model {model!r}"
+        if "model" in meta:
+            return self.source.graded.get((item, model)), f"item {item!r}, model {model!r}"
+        raise RequestRejected("replay: the request names no model (not a pairwise, rubric or checklist request)")
+
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "replayed_run": str(self.source.path.resolve()), "replayed_judge": self.source.judge,
-                "stored_verdicts": len(self.source)}
+        return {**super().describe(), "replayed_run": str(self.source.path.resolve()),
+                "replayed_judge": self.source.judge, "stored_verdicts": len(self.source)}
 
 
 def _render(request: JudgeRequest, stored: Stored) -> JudgeResponse:
@@ -114,7 +118,8 @@ def _render(request: JudgeRequest, stored: Stored) -> JudgeResponse:
             return single_answer(request, data["answer"], data.get("p_yes"))
         score = float(data["score"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise RequestRejected(f"replay: the stored verdict of {request.id!r} is not one this protocol reads ({exc})") from None
+        raise RequestRejected(
+            f"replay: the stored verdict of {request.id!r} is not one this protocol reads ({exc})") from None
     if score != int(score):
         raise RequestRejected(f"replay: the stored score {score:g} of {request.id!r} is not a whole number")
     probs = {str(s): float(p) for s, p in data["probs"].items()} if isinstance(data.get("probs"), dict) else None

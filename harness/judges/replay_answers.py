@@ -32,7 +32,9 @@ UNREADABLE = "(replay: the stored judge output held no readable verdict)"
 _DIGIT = {level: digit for digit, level in SCALE.items()}
 
 
-def respond(pieces: list[Piece], request: JudgeRequest, choice_logprobs: dict[str, float] | None = None) -> JudgeResponse:
+def respond(
+    pieces: list[Piece], request: JudgeRequest, choice_logprobs: dict[str, float] | None = None
+) -> JudgeResponse:
     """The answer text, with token logprobs only where a piece carries a distribution and the
     request asked for logprobs (as a real judge would)."""
     text = "".join(piece for piece, _ in pieces)
@@ -67,7 +69,7 @@ def logs(probs: dict[str, float]) -> dict[str, float]:
 
 # -- pairwise ---------------------------------------------------------------------------------------
 #: How much of each level goes to position A in a forced A/B choice (a tie counts half).
-_SHARE_A = dict(zip(LEVELS, (1.0, 1.0, 0.5, 0.0, 0.0)))
+_SHARE_A = dict(zip(LEVELS, (1.0, 1.0, 0.5, 0.0, 0.0), strict=True))
 
 
 def share_a(level: str, probs: dict[str, float] | None) -> float:
@@ -132,15 +134,15 @@ def single_answer(request: JudgeRequest, answer: str, p_yes: float | None) -> Ju
 
 def all_answers(request: JudgeRequest, answers: list[str], p_yes: list[float] | None) -> JudgeResponse:
     """One YES/NO per question (`all` mode), each word its own token."""
-    tops = [yes_no_top(p) for p in p_yes] if p_yes else [None] * len(answers)
+    tops = [yes_no_top(p) for p in p_yes] if p_yes and len(p_yes) == len(answers) else [None] * len(answers)
     pieces: list[Piece] = []
     if request.json_schema is not None and "answers" in request.json_schema.get("properties", {}):
         pieces.append(('{"answers": [', None))
-        for index, (answer, top) in enumerate(zip(answers, tops)):
+        for index, (answer, top) in enumerate(zip(answers, tops, strict=True)):
             pieces += [(', "' if index else '"', None), (answer, top), ('"', None)]
         pieces.append(("]}", None))
     else:
-        for index, (answer, top) in enumerate(zip(answers, tops)):
+        for index, (answer, top) in enumerate(zip(answers, tops, strict=True)):
             pieces += [(f"{index + 1}. ", None), (answer, top), ("\n", None)]
     return respond(pieces, request)
 

@@ -83,14 +83,16 @@ class ReplaySource:
         elif data.get("stage") == "generate":
             self.checklists[item] = stored
         elif data.get("stage") == "judge" and "question" in data:
-            self.checked_each[(item, data.get("model"), data["question"])] = stored
+            self.checked_each[(item, str(data.get("model")), data["question"])] = stored
         elif data.get("stage") == "judge":
-            self.checked_all[(item, data.get("model"))] = stored
+            self.checked_all[(item, str(data.get("model")))] = stored
         elif "model" in data:
             self.graded[(item, data["model"])] = stored
 
     def __len__(self) -> int:
-        return sum(map(len, (self.pairwise, self.graded, self.checked_all, self.checked_each, self.checklists)))
+        indexes: tuple[dict[Any, Stored], ...] = (
+            self.pairwise, self.graded, self.checked_all, self.checked_each, self.checklists)
+        return sum(len(index) for index in indexes)
 
     def pair(self, item: str, model_a: str, model_b: str) -> tuple[Stored, bool] | None:
         """The verdict with `model_a` shown first, and whether it was mirrored from the other order."""
@@ -110,7 +112,8 @@ def _records(directory: Path) -> list[dict[str, Any]]:
             lines = export.read_text(encoding="utf-8").splitlines()
             return [json.loads(line) for line in lines if line.strip()]
         except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise BadInput(f"--judge replay:{directory}: cannot read {VERDICTS_FILE} ({exc.__class__.__name__})") from None
+            raise BadInput(
+                f"--judge replay:{directory}: cannot read {VERDICTS_FILE} ({exc.__class__.__name__})") from None
     if store.is_file():
         return [v.model_dump(mode="json") for v in read_store(store).values()]
     raise BadInput(f"--judge replay:{directory}: not a run directory (no {VERDICTS_FILE} or {STORE_FILE})")

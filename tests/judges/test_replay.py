@@ -38,6 +38,18 @@ def _weights(body: dict[str, Any], n: int) -> list[float]:
 def planted_judge(body: dict[str, Any]) -> Reply:
     """Answers every protocol's request with a verdict token whose top logprobs are `_weights`."""
     prompt = body["messages"][-1]["content"]
+    if "evaluation checklists" in body["messages"][0]["content"]:  # checklist generation: 2 or 3 questions
+        count = 2 + int(_weights(body, 2)[0] > 0.5)
+        return Reply(text="".join(f"{i + 1}. Does it meet need {i}?\n" for i in range(count)))
+    if '"N. YES"' in prompt:  # checklist `all` mode: one YES/NO line per question, each word a token
+        tokens: list[TokenLogprob] = []
+        for i in range(prompt.count("Does it meet need") or prompt.count("Is it ")):
+            p_yes = _weights({"messages": [*body["messages"], {"question": i}]}, 2)[0]
+            word = "YES" if p_yes >= 0.5 else "NO"
+            top = {"YES": math.log(p_yes), "NO": math.log(1 - p_yes)}
+            tokens += [TokenLogprob(token=f"{i + 1}. ", logprob=0.0), TokenLogprob(token=word, logprob=top[word], top=top),
+                       TokenLogprob(token="\n", logprob=0.0)]
+        return Reply(text="".join(t.token for t in tokens), logprobs=tokens)
     if "[[1]]" in prompt or "Assistant B" in prompt or "answer B" in prompt.lower():
         symbols = ["1", "2", "3", "4", "5"]
     elif "YES" in prompt:
@@ -54,9 +66,9 @@ def planted_judge(body: dict[str, Any]) -> Reply:
     return Reply(text=head + chosen + tail, logprobs=tokens)
 
 
-def judged(tmp_path: Path, protocol: str, options: dict[str, Any]) -> tuple[Path, Path]:
+def judged(tmp_path: Path, protocol: str, options: dict[str, Any], rows: list[dict[str, Any]] = ROWS) -> tuple[Path, Path]:
     """A task file and the run of it by the planted judge over HTTP."""
-    task = write_task(tmp_path, name=f"{protocol}-src", protocol=protocol, rows=ROWS,
+    task = write_task(tmp_path, name=f"{protocol}-src", protocol=protocol, rows=rows,
                       options={"n_bootstrap": 50, **options})
     with OpenAIServer(planted_judge) as server:
         run_task(task, RunOptions(judge="openai:judge", base_url=server.base_url, out=tmp_path / "source",
@@ -96,13 +108,20 @@ def same(left: Any, right: Any) -> bool:
     ("pairwise", {"baselines": ["beta"], "soft": True}),
     ("rubric", {"preset": "wb_score"}),
     ("checklist", {"mode": "each"}),
+    ("checklist", {"mode": "all"}),
+    ("checklist", {"mode": "all", "generate": True}),
 ])
 def test_replay_stores_what_the_source_run_stored(tmp_path: Path, protocol: str, options: dict[str, Any]) -> None:
-    task, source = judged(tmp_path, protocol, options)
+    rows = ROWS
+    if options.get("generate"):  # no checklists in the data: the judge writes them first (stage 1)
+        rows = [{k: v for k, v in row.items() if k != "checklist"} for row in ROWS]
+    task, source = judged(tmp_path, protocol, options, rows)
     original = verdicts(source)
     assert original and all(v["status"] == "ok" for v in original.values())
-    with_probs = [v for v in original.values() if v["data"].get("probs") or v["data"].get("p_yes") is not None]
-    assert len(with_probs) == len(original)  # the planted distributions were read, so replaying them means something
+    judged_ones = [v for v in original.values() if v["data"].get("stage") != "generate"]
+    assert (len(judged_ones) < len(original)) == bool(options.get("generate"))
+    with_probs = [v for v in judged_ones if v["data"].get("probs") or v["data"].get("p_yes") is not None]
+    assert len(with_probs) == len(judged_ones)  # the planted distributions were read: replaying them means something
     replayed = verdicts(replay(task, source, tmp_path / "replay"))
     assert replayed.keys() == original.keys()
     for request_id, verdict in original.items():
