@@ -4,7 +4,8 @@ It costs nothing and answers thousands of requests a second, so any protocol opt
 design or statistic can be tried on real judgments ("what would this have cost with a smaller
 design?"). The source run is read once, when the judge is made; each request is then one lookup:
 pairwise by item and the models in positions A and B (mirrored from the other order when only
-that one was stored), rubric by item and model, checklists by item, model and question. The
+that one was stored), rubric by item and model, checklists by item, model and question (either
+mode's verdicts answer either mode's requests). The
 answer is written in the form the request asks for and read by the protocol's own parser, so a
 replay stores exactly what the protocol makes of that verdict. A request with no stored verdict
 is rejected: stored as failed with the reason, and the run exits 1 as for any failed call.
@@ -92,10 +93,11 @@ class ReplayBackend(JudgeBackend):
             return self.source.checklists.get(item), f"the checklist of item {item!r}"
         if stage == "judge" and "question" in meta:
             question = meta["question"]
-            return (self.source.checked_each.get((item, model, question)),
+            return (self.source.single(item, model, question),
                     f"item {item!r}, model {model!r}, question {question!r}")
         if stage == "judge":
-            return self.source.checked_all.get((item, model)), f"item {item!r}, model {model!r}"
+            questions = list(meta.get("questions") or [])
+            return self.source.every(item, model, questions), f"item {item!r}, model {model!r}"
         if "model" in meta:
             return self.source.graded.get((item, model)), f"item {item!r}, model {model!r}"
         raise RequestRejected("replay: the request names no model (not a pairwise, rubric or checklist request)")

@@ -5,6 +5,8 @@ Keys are protocol facts, not request ids or keys: the same item and models make 
 whatever the prompt, template or answer order of the run that replays them. Pairwise verdicts are
 indexed by position (item, model in A, model in B); a request whose order was not stored is
 answered from the other order with the verdict mirrored (A>>B becomes B>>A, and so on).
+Checklist answers are found whichever mode judged them: one question's answer is read out of an
+`all`-mode verdict, and an `all`-mode request is put together from `each`-mode answers.
 """
 
 from __future__ import annotations
@@ -101,6 +103,34 @@ class ReplaySource:
             return stored, False
         other = self.pairwise.get((item, model_b, model_a))
         return (mirrored(other), True) if other is not None else None
+
+
+    def single(self, item: str, model: str, question: str) -> Stored | None:
+        """One checklist question's answer (`each` mode), from either mode's verdicts."""
+        stored = self.checked_each.get((item, model, question))
+        whole = self.checked_all.get((item, model)) if stored is None else None
+        if whole is None or question not in (whole.data.get("questions") or []):
+            return stored
+        if whole.status != "ok":
+            return whole
+        index = whole.data["questions"].index(question)
+        p_yes = whole.data.get("p_yes")
+        return Stored("ok", {"answer": whole.data["answers"][index], "p_yes": p_yes[index] if p_yes else None})
+
+    def every(self, item: str, model: str, questions: list[str]) -> Stored | None:
+        """All of a checklist's answers (`all` mode), from either mode's verdicts."""
+        stored = self.checked_all.get((item, model))
+        if stored is not None or not questions:
+            return stored
+        parts = [self.checked_each.get((item, model, q)) for q in questions]
+        if any(part is None for part in parts):
+            return None
+        for part in parts:
+            if part is not None and part.status != "ok":
+                return part
+        answers = [part.data.get("answer") for part in parts if part is not None]
+        p_yes = [part.data.get("p_yes") for part in parts if part is not None]
+        return Stored("ok", {"answers": answers, "p_yes": None if None in p_yes else p_yes})
 
 
 def _records(directory: Path) -> list[dict[str, Any]]:

@@ -209,3 +209,28 @@ def test_bad_replay_specs_are_one_line_errors(tmp_path: Path, args: list[str], m
     result = harness_cli("run", task, *args, "--out", tmp_path / "out", "--no-progress")
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("source_mode,replay_mode", [("each", "all"), ("all", "each")])
+def test_checklist_answers_replay_across_modes(tmp_path: Path, source_mode: str, replay_mode: str) -> None:
+    """One question's answer is read out of an `all` verdict; an `all` request is put together
+    from `each` answers: same YES/NO and P(YES) per (item, model, question)."""
+    task, source = judged(tmp_path, "checklist", {"mode": source_mode})
+
+    def by_question(run: dict[str, dict[str, Any]]) -> dict[tuple[str, str, str], tuple[str, float]]:
+        answers = {}
+        for v in run.values():
+            d = v["data"]
+            if "question" in d:
+                answers[(v["item_id"], d["model"], d["question"])] = (d["answer"], d["p_yes"])
+            else:
+                for question, answer, p in zip(d["questions"], d["answers"], d["p_yes"], strict=True):
+                    answers[(v["item_id"], d["model"], question)] = (answer, p)
+        return answers
+
+    replayed = verdicts(replay(task, source, tmp_path / "replay", overrides=(f"options.mode={replay_mode}",)))
+    assert all(v["status"] == "ok" for v in replayed.values())
+    assert all(("question" in v["data"]) == (replay_mode == "each") for v in replayed.values())
+    expected = by_question(verdicts(source))
+    assert len(expected) == len(ROWS) * len(MODELS) * 2
+    assert by_question(replayed) == expected
