@@ -134,10 +134,11 @@ class ReplaySource:
 
 
 def _records(directory: Path) -> list[dict[str, Any]]:
-    """The run's verdicts: its export (`verdicts.jsonl`, the run's own requests), else its store
-    (the last record of each request winning, as the run itself reads it)."""
+    """The run's verdicts: its export (`verdicts.jsonl`, the run's own requests), else, when there
+    is none or the store is newer (a run stopped before its export was rewritten), its store (the
+    last record of each request winning, as the run itself reads it)."""
     export, store = directory / VERDICTS_FILE, directory / STORE_FILE
-    if export.is_file():
+    if export.is_file() and not (store.is_file() and store.stat().st_mtime > export.stat().st_mtime):
         try:
             lines = export.read_text(encoding="utf-8").splitlines()
             return [json.loads(line) for line in lines if line.strip()]

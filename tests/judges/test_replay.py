@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -234,3 +235,16 @@ def test_checklist_answers_replay_across_modes(tmp_path: Path, source_mode: str,
     expected = by_question(verdicts(source))
     assert len(expected) == len(ROWS) * len(MODELS) * 2
     assert by_question(replayed) == expected
+
+
+def test_a_run_stopped_before_its_export_replays_from_its_store(tmp_path: Path) -> None:
+    """verdicts.jsonl is rewritten when a run ends; a store written after it holds the newer verdicts."""
+    task, source = judged(tmp_path, "rubric", {"preset": "wb_score"})
+    stopped = tmp_path / "stopped"
+    shutil.copytree(source, stopped)
+    export = stopped / "verdicts.jsonl"
+    export.write_text("".join(export.read_text(encoding="utf-8").splitlines(keepends=True)[:3]), encoding="utf-8")
+    (stopped / "store.jsonl").touch()  # judged on after the (now partial) export was written
+    os.utime(export, (1, 1))
+    replayed = verdicts(replay(task, stopped, tmp_path / "replay"))
+    assert len(replayed) == len(ROWS) * len(MODELS) and all(v["status"] == "ok" for v in replayed.values())
