@@ -28,7 +28,7 @@ from harness.plugins import BUILTIN_DISTRIBUTION, DISABLE_AUTOLOAD_ENV, load_plu
 from harness.registry import Registry
 
 #: The judge backends harness itself registers (harness/judges/builtin.py), named here by hand.
-BUILTIN_JUDGES = {"local", "openai", "vllm", "vllm-server", "llama-server"}
+BUILTIN_JUDGES = {"local", "openai", "vllm", "vllm-server", "llama-server", "replay"}
 
 BROKEN = """
 raise ImportError("hx_broken needs pip install 'frobnicate[fast]' [/oops]")
