@@ -26,7 +26,7 @@ from harness.importers.common import (
     text_field,
     text_id,
 )
-from harness.importers.item_texts import ItemTexts, with_dataset
+from harness.importers.item_texts import ItemTexts
 from harness.models import Verdict
 
 #: (generator, output) field pairs: the baseline's and the model's answer.
@@ -61,13 +61,14 @@ def import_alpaca_eval(paths: list[Path], baseline: str | None = None) -> Import
         if len(baselines) != 1:
             raise BadInput(f"the files have several baselines ({', '.join(sorted(baselines))}); they cannot be one run")
         baseline = baselines.pop()
-    return with_dataset(ImportedRun(
+    return ImportedRun(
         format="alpaca_eval", name="alpaca_eval", protocol="pairwise",
         config={"baselines": [baseline], "soft": True, "verdict_format": "binary", "strong_weight": 1.0,
                 "length_k": -1},
         judge=", ".join(sorted(judges)), verdicts=verdicts, sources=[str(p.resolve()) for p in paths],
         notes=["position A = output_1 (the baseline) as stored in the file; the judge saw a random order"],
-    ), texts)
+        texts=texts,
+    )
 
 
 def _verdict(record: dict[str, Any], where: str, seen: dict[str, int]) -> Verdict:

@@ -25,7 +25,7 @@ from harness.importers.common import (
     read_jsonl,
     require,
 )
-from harness.importers.item_texts import ItemTexts, with_dataset
+from harness.importers.item_texts import ItemTexts
 from harness.models import Verdict
 
 _QUESTION = re.compile(r"<\|User Prompt\|>\n?(.*?)\n*<\|The Start of Assistant A's Answer\|>", re.S)
@@ -62,11 +62,12 @@ def import_arena_hard(paths: list[Path], baseline: str | None = None) -> Importe
         raise BadInput(f"{paths[0]}: no judgments")
     if len(baselines) != 1:
         raise BadInput(f"the files have several baselines ({', '.join(sorted(baselines))}); give --baseline")
-    return with_dataset(ImportedRun(
+    return ImportedRun(
         format="arena_hard", name="arena_hard", protocol="pairwise",
         config={"baselines": sorted(baselines), "verdict_format": "labels", "strong_weight": 3.0, "length_k": -1},
         judge=", ".join(sorted(judges)), verdicts=verdicts, sources=[str(p.resolve()) for p in paths],
-    ), texts)
+        texts=texts,
+    )
 
 
 def _add_texts(texts: ItemTexts, game: Any, record: dict[str, Any], baseline: str, index: int) -> None:

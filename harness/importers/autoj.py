@@ -14,7 +14,7 @@ from pathlib import Path
 
 from harness.errors import BadInput
 from harness.importers.common import ImportedRun, pairwise_verdict, read_jsonl, require, text_field
-from harness.importers.item_texts import ItemTexts, with_dataset
+from harness.importers.item_texts import ItemTexts
 from harness.models import Verdict
 
 LABELS = {0: "A>>B", 1: "B>>A", 2: "A=B"}
@@ -25,7 +25,7 @@ def import_autoj(paths: list[Path], baseline: str | None = None) -> ImportedRun:
     if baseline is not None:
         raise BadInput("--baseline: autoj pairs two responses with no baseline")
     verdicts: list[Verdict] = []
-    texts = ItemTexts()
+    texts = ItemTexts(description="the Auto-J pairwise items, to judge with a model and compare with the human labels")
     for path in paths:
         for number, record in read_jsonl(path):
             where = f"{path}:{number}"
@@ -35,20 +35,18 @@ def import_autoj(paths: list[Path], baseline: str | None = None) -> ImportedRun:
                 raise BadInput(f"{where}: label {label!r} is not 0, 1 or 2")
             item_id = f"autoj-{len(verdicts):04d}"
             first, second = text_field(record, "response 1", where), text_field(record, "response 2", where)
-            text_field(record, "prompt", where)
+            prompt = text_field(record, "prompt", where)
             verdicts.append(pairwise_verdict(
                 "autoj", item_id=item_id, model=MODELS[0], opponent=MODELS[1], model_is_a=True, level=LABELS[label],
                 judge="human", len_model=len(first), len_opponent=len(second), category=record.get("scenario"),
                 output=f"label {label}",
             ))
-            texts.add(item_id, instruction=str(record["prompt"]), category=record.get("scenario"),
+            texts.add(item_id, instruction=prompt, category=record.get("scenario"),
                       answers={MODELS[0]: first, MODELS[1]: second})
     if not verdicts:
         raise BadInput(f"{paths[0]}: no items")
-    run = ImportedRun(
+    return ImportedRun(
         format="autoj", name="autoj_pairwise", protocol="pairwise", config={"strong_weight": 1.0, "length_k": -1},
         judge="human", verdicts=verdicts, sources=[str(p.resolve()) for p in paths],
-        notes=["human labels: 0 = response 1 better, 1 = response 2 better, 2 = tie"],
+        notes=["human labels: 0 = response 1 better, 1 = response 2 better, 2 = tie"], texts=texts,
     )
-    return with_dataset(run, texts, description="the Auto-J pairwise items, to judge with a model and compare "
-                                                "with the human labels")

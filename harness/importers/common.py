@@ -8,11 +8,14 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.datasets import json_objects
 from harness.errors import BadInput
 from harness.models import Verdict
+
+if TYPE_CHECKING:
+    from harness.importers.item_texts import ItemTexts
 
 #: Pairwise levels as the built-in pairwise protocol stores them (position A's view).
 PAIRWISE_LEVELS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
@@ -33,6 +36,9 @@ class ImportedRun:
     #: Extra files to write into the run directory (name -> text), e.g. a dataset of the items.
     extra_files: dict[str, str] = field(default_factory=dict)
     dataset_file: str | None = None
+    #: The items' instructions and answers, when the source has them: written as dataset.jsonl and
+    #: judge_task.yaml once the verdicts are final (after screening; see harness.importers.item_texts).
+    texts: ItemTexts | None = None
 
 
 def read_json(path: Path) -> Any:

@@ -7,7 +7,9 @@ When another tool's files carry the instructions and answers, an import writes `
     harness run DIR/judge_task.yaml --judge replay:DIR     # reproduces the import's numbers
     harness run DIR/judge_task.yaml --judge openai:MODEL   # judges the same items again
 
-need no other file. The files are written only when every verdict's item has its instruction and
+need no other file. An importer fills an `ItemTexts` while it reads and hands it over as `ImportedRun.texts`; the
+writer turns it into the two files once the verdicts are final (after screening). The files are
+written only when every verdict's item has its instruction and
 the answers of the models it compares; otherwise the import says in its notes why not (a dataset
 that lacks some verdicts' answers would replay to other numbers).
 """
@@ -36,6 +38,8 @@ class ItemTexts:
     conflicts: int = 0
     #: Items whose instruction the source lacks, given a stand-in text by the importer.
     placeholders: int = 0
+    #: The task file's description (a default naming the format when None).
+    description: str | None = None
 
     def add(
         self, item_id: str, *, instruction: str | None = None, conversation: list[dict[str, str]] | None = None,
@@ -68,7 +72,7 @@ class ItemTexts:
         return None
 
 
-def with_dataset(run: ImportedRun, texts: ItemTexts, *, description: str | None = None) -> ImportedRun:
+def with_dataset(run: ImportedRun, texts: ItemTexts) -> ImportedRun:
     """The run with `dataset.jsonl` and `judge_task.yaml` among its files, or with a note why not."""
     why_not = texts.missing(run)
     if why_not is not None:
@@ -82,7 +86,7 @@ def with_dataset(run: ImportedRun, texts: ItemTexts, *, description: str | None 
     dataset = "".join(json.dumps(_clean(row), ensure_ascii=False) + "\n" for row in rows)
     task = {
         "name": run.name,
-        "description": description
+        "description": texts.description
         or f"the items of a {run.format} import, to replay (--judge replay:DIR) or judge again",
         "protocol": run.protocol,
         "dataset": {"path": DATASET_FILE},

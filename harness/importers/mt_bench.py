@@ -27,7 +27,7 @@ from harness.importers.common import (
     require,
     rubric_verdict,
 )
-from harness.importers.item_texts import ItemTexts, with_dataset
+from harness.importers.item_texts import ItemTexts
 from harness.models import Verdict
 
 #: FastChat's turn-1 judge prompts: the question, then the answer(s) (a reference answer may sit between).
@@ -55,11 +55,10 @@ def import_mt_bench(paths: list[Path], baseline: str | None = None) -> ImportedR
     if pairwise:
         config: dict[str, Any] = {"baselines": [baseline] if baseline else [], "verdict_format": "labels",
                                   "strong_weight": 1.0, "length_k": -1}
-        return with_dataset(ImportedRun(format="mt_bench", name="mt_bench_pair", protocol="pairwise", config=config,
-                                        judge=", ".join(sorted(judges)), verdicts=verdicts, sources=sources), texts)
-    return with_dataset(ImportedRun(format="mt_bench", name="mt_bench_single", protocol="rubric",
-                                    config={"preset": "mt_bench"}, judge=", ".join(sorted(judges)),
-                                    verdicts=verdicts, sources=sources), texts)
+        return ImportedRun(format="mt_bench", name="mt_bench_pair", protocol="pairwise", config=config,
+                           judge=", ".join(sorted(judges)), verdicts=verdicts, sources=sources, texts=texts)
+    return ImportedRun(format="mt_bench", name="mt_bench_single", protocol="rubric", config={"preset": "mt_bench"},
+                       judge=", ".join(sorted(judges)), verdicts=verdicts, sources=sources, texts=texts)
 
 
 def _add_texts(texts: ItemTexts, record: dict[str, Any]) -> None:

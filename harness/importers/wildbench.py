@@ -31,7 +31,7 @@ from harness.importers.common import (
     require,
     rubric_verdict,
 )
-from harness.importers.item_texts import DATASET_FILE, ItemTexts, with_dataset
+from harness.importers.item_texts import DATASET_FILE, ItemTexts
 from harness.models import Verdict
 
 CHOICES = {"A++": "A>>B", "A+": "A>B", "A=B": "A=B", "B+": "B>A", "B++": "B>>A"}
@@ -56,16 +56,16 @@ def import_wildbench(paths: list[Path], baseline: str | None = None) -> Imported
         verdicts, judges = _score_verdicts(documents, texts)
         run = ImportedRun(format="wildbench", name="wildbench_score", protocol="rubric",
                           config={"preset": "wb_score"}, judge=", ".join(sorted(judges)),
-                          verdicts=verdicts, sources=sources)
+                          verdicts=verdicts, sources=sources, texts=texts)
     else:
         verdicts, judges, base = _pairwise_verdicts(documents, baseline, texts)
         run = ImportedRun(format="wildbench", name="wildbench_pairwise", protocol="pairwise",
                           config={"baselines": [base], "verdict_format": "labels", "length_k": -1},
-                          judge=", ".join(sorted(judges)), verdicts=verdicts, sources=sources)
+                          judge=", ".join(sorted(judges)), verdicts=verdicts, sources=sources, texts=texts)
     if texts.placeholders:
         run.notes.append(f"{texts.placeholders} item(s) have no instruction in the files (no chat_history): "
                          f"{DATASET_FILE} names the session instead, enough to replay, not to judge again")
-    return with_dataset(run, texts)
+    return run
 
 
 def _add_texts(texts: ItemTexts, entry: dict[str, Any], answers: dict[str, Any]) -> None:

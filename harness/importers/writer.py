@@ -15,6 +15,7 @@ from harness import __version__
 from harness.errors import BadInput
 from harness.importers.aggregation import RecomputedRun, recompute
 from harness.importers.common import ImportedRun
+from harness.importers.item_texts import with_dataset
 from harness.plugins import LoadedPlugins
 from harness.store import MANIFEST_FILE, STORE_FILE
 
@@ -22,6 +23,8 @@ from harness.store import MANIFEST_FILE, STORE_FILE
 def write_imported_run(run: ImportedRun, out: str | Path, plugins: LoadedPlugins | None = None) -> RecomputedRun:
     target = Path(out)
     _check_target(target, run)
+    if run.texts is not None:
+        run = with_dataset(run, run.texts)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.import-", dir=target.parent))
     try:

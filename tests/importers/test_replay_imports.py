@@ -169,3 +169,26 @@ def test_no_dataset_when_the_source_lacks_texts(tmp_path: Path) -> None:
     assert not (out / "dataset.jsonl").exists() and not (out / "judge_task.yaml").exists()
     notes = json.loads((out / "run.json").read_text(encoding="utf-8"))["import"]["notes"]
     assert any("no instruction for item 'q1'" in note for note in notes)
+
+
+def test_screened_alpaca_eval_folders_replay_to_the_screened_numbers(tmp_path: Path) -> None:
+    """The baseline's own annotations (a model against itself) are left out by the import's
+    screening; the dataset and task describe what is left, and replay to it."""
+    def annotation(i: int, model: str, preference: float) -> dict:
+        return {"instruction": f"instruction {i}", "output_1": f"base answer {i}", "generator_1": "base",
+                "output_2": f"{model} answer {i}" if model != "base" else f"base answer {i}", "generator_2": model,
+                "preference": preference, "dataset": "helpful_base"}
+    files = []
+    # instruction 4 only in the baseline's own file: after screening no verdict is about it
+    for model, prefs in {"m": [1.9, 1.2, 1.5, 1.7], "base": [1.5, 1.5, 1.5, 1.5, 1.5]}.items():
+        records = [annotation(i, model, p) for i, p in enumerate(prefs)]
+        path = tmp_path / model / "annotations.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps(records), encoding="utf-8")
+        files.append(path)
+    imported, replayed, run = import_and_replay(tmp_path, "alpaca_eval", *files)
+    assert list(imported.index) == ["base", "m"]
+    assert imported.loc["m", "win_rate"] == pytest.approx(100 * (0.9 + 0.2 + 0.5 + 0.7) / 4)
+    assert_same_numbers(imported, replayed)
+    rows = [json.loads(x) for x in (run / "dataset.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [sorted(r["answers"]) for r in rows] == [["base", "m"]] * 4  # no row for instruction 4
