@@ -7,11 +7,11 @@ When another tool's files carry the instructions and answers, an import writes `
     harness run DIR/judge_task.yaml --judge replay:DIR     # reproduces the import's numbers
     harness run DIR/judge_task.yaml --judge openai:MODEL   # judges the same items again
 
-need no other file. An importer fills an `ItemTexts` while it reads and hands it over as `ImportedRun.texts`; the
-writer turns it into the two files once the verdicts are final (after screening). The files are
-written only when every verdict's item has its instruction and
-the answers of the models it compares; otherwise the import says in its notes why not (a dataset
-that lacks some verdicts' answers would replay to other numbers).
+need no other file. An importer fills an `ItemTexts` while it reads and hands it over as
+`ImportedRun.texts`; the writer turns it into the two files once the verdicts are final (after
+screening). The files are written only when every verdict's item has its instruction and the
+answers of the models it compares; otherwise the import says in its notes why not (a dataset that
+lacks some verdicts' answers would replay to other numbers).
 """
 
 from __future__ import annotations
