@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput
-from harness.store import STORE_FILE, VERDICTS_FILE, read_store
+from harness.store import STORE_FILE, VERDICTS_FILE, check_verdict_record, read_store
 from harness_plugins.pairwise.verdicts import LEVELS
 
 
@@ -141,10 +141,23 @@ def _records(directory: Path) -> list[dict[str, Any]]:
     if export.is_file() and not (store.is_file() and store.stat().st_mtime > export.stat().st_mtime):
         try:
             lines = export.read_text(encoding="utf-8").splitlines()
-            return [json.loads(line) for line in lines if line.strip()]
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+        except (OSError, UnicodeDecodeError) as exc:
             raise BadInput(
                 f"--judge replay:{directory}: cannot read {VERDICTS_FILE} ({exc.__class__.__name__})") from None
+        records = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            where = f"--judge replay: {export}:{number}"
+            if not isinstance(record, dict):
+                raise BadInput(f"{where}: not a verdict record")
+            check_verdict_record(record, where, complete=False)
+            records.append(record)
+        return records
     if store.is_file():
         return [v.model_dump(mode="json") for v in read_store(store).values()]
     raise BadInput(f"--judge replay:{directory}: not a run directory (no {VERDICTS_FILE} or {STORE_FILE})")

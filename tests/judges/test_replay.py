@@ -198,6 +198,7 @@ def test_replay_neither_reads_nor_writes_the_judgment_cache(tmp_path: Path) -> N
     (["--judge", "replay"], "name the run directory"),
     (["--judge", "replay:{source}", "--judge-option", "colour=blue"], "judge option colour"),
     (["--judge", "replay:{source}", "--judge-option", "judge=someone"], "has no verdicts there"),
+    (["--judge", "replay:{broken}"], "broken/verdicts.jsonl:2: data must be an object"),
 ])
 def test_bad_replay_specs_are_one_line_errors(tmp_path: Path, args: list[str], message: str) -> None:
     task = write_task(tmp_path, name="t", protocol="rubric", rows=ROWS, options={"preset": "wb_score"})
@@ -206,7 +207,12 @@ def test_bad_replay_specs_are_one_line_errors(tmp_path: Path, args: list[str], m
     (source / "verdicts.jsonl").write_text(json.dumps({
         "request_id": "q0::alpha", "request_key": "k", "item_id": "q0", "judge": "openai:judge", "status": "ok",
         "data": {"model": "alpha", "score": 5}}) + "\n", encoding="utf-8")
-    args = [a.format(tmp=tmp_path, source=source) for a in args]
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "verdicts.jsonl").write_text((source / "verdicts.jsonl").read_text(encoding="utf-8") + json.dumps({
+        "request_id": "q1::alpha", "item_id": "q1", "judge": "openai:judge", "status": "ok", "data": [5]}) + "\n",
+        encoding="utf-8")
+    args = [a.format(tmp=tmp_path, source=source, broken=broken) for a in args]
     result = harness_cli("run", task, *args, "--out", tmp_path / "out", "--no-progress")
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
