@@ -34,7 +34,7 @@ def list_tasks(directory: Path, plugins: LoadedPlugins) -> int:
             table.add_row(escape(path.name), "", "", "", "", f"[red]invalid: {escape(str(exc))}[/red]")
             continue
         protocol = spec.protocol if spec.protocol in known else f"{spec.protocol} (not loaded)"
-        judge = spec.judge if isinstance(spec.judge, str) else spec.judge.spec
+        judge = ", ".join(e if isinstance(e, str) else e.spec for e in spec.judge_entries)
         cells = (path.name, spec.name, protocol, judge, spec.dataset.path, spec.description)
         table.add_row(*(escape(cell) for cell in cells))  # user text, never rich markup
     _console().print(table)

@@ -1,0 +1,257 @@
+"""Judge panels against planted judges over real HTTP: several loopback servers whose verdicts
+follow known model qualities, one of them harsh (rubric scores shifted down by a known severity)
+or biased to the first position. Every expected number comes from the planted truth or from the
+judges' own answer functions, never from the harness."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from harness.api import load_run
+from harness.execute import RunOptions, run_task
+from harness.testing.planted import PlantedJudge, planted_rows
+
+QUALITY = {"m0": 4.0, "m1": 5.0, "m2": 6.0, "m3": 7.0}
+TRUTH = sorted(QUALITY, key=QUALITY.get, reverse=True)
+SEVERITY = 2.5
+N_ITEMS = 30
+RUBRIC = {"criterion": "overall quality", "scores": {s: f"quality level {s}" for s in range(1, 11)}}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def judge_entry(judge: PlantedJudge | None, name: str, url: str | None = None, **options: Any) -> dict[str, Any]:
+    return {"spec": f"openai:{name}", "base_url": url or judge.base_url, "concurrency": 4, "options": options}
+
+
+def write_panel_task(directory: Path, judges: list[dict[str, Any]], *, protocol: str = "rubric",
+                     n_items: int = N_ITEMS, file: str = "task.yaml", **extra: Any) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    data = directory / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in planted_rows(QUALITY, n_items)), encoding="utf-8")
+    options = ({"rubric": RUBRIC, "reasoning": False, "reask": 0, "n_bootstrap": 200} if protocol == "rubric"
+               else {"verdict_format": "binary", "reasoning": False, "reask": 0, "n_bootstrap": 200})
+    task = directory / file
+    task.write_text(json.dumps({"name": "panel", "protocol": protocol, "dataset": {"path": data.name},
+                                "judges": judges, "options": options, **extra}), encoding="utf-8")
+    return task
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def planted_mean(judge: PlantedJudge, model: str) -> float:
+    return float(np.mean([judge.rubric_score(model, f"q{i:03d}") for i in range(N_ITEMS)]))
+
+
+@pytest.fixture
+def rubric_panel():
+    judges = [PlantedJudge("fair-a", QUALITY), PlantedJudge("fair-b", QUALITY),
+              PlantedJudge("harsh", QUALITY, severity=SEVERITY)]
+    yield judges
+    for judge in judges:
+        judge.close()
+
+
+def panel_facts(run_dir: Path) -> dict[str, dict[str, Any]]:
+    manifest = json.loads((run_dir / "run.json").read_text())
+    return {j["judge"]: j for j in manifest["panel"]["judges"]}
+
+
+def test_a_harsh_judges_severity_is_recovered_and_removed_from_the_pooled_scores(tmp_path: Path, rubric_panel) -> None:
+    fair_a, fair_b, harsh = rubric_panel
+    task = write_panel_task(tmp_path / "task", [judge_entry(j, j.name) for j in rubric_panel])
+    run_task(task, RunOptions(out=tmp_path / "run", progress=False))
+    run = load_run(tmp_path / "run")
+
+    # Every request was asked of every judge, over its own server.
+    assert fair_a.calls == fair_b.calls == harsh.calls == N_ITEMS * len(QUALITY)
+    assert set(run.verdicts["judge"]) == {"openai:fair-a", "openai:fair-b", "openai:harsh"}
+
+    facts = panel_facts(tmp_path / "run")
+    for judge in rubric_panel:
+        assert facts[judge.spec]["counts"] == {"ok": N_ITEMS * 4, "invalid": 0, "failed": 0, "pending": 0}
+    # Severity: the harsh judge is the severest, by about the planted shift in score points.
+    assert facts["openai:harsh"]["severity"] > max(facts[j]["severity"] for j in ("openai:fair-a", "openai:fair-b"))
+    assert facts["openai:harsh"]["severity_points"] == pytest.approx(SEVERITY, abs=0.4)
+    for fair in ("openai:fair-a", "openai:fair-b"):
+        assert abs(facts[fair]["severity_points"]) < 0.3
+
+    # Pooled scores: the fair judges' level, not dragged down by the harsh one; the plain mean is.
+    scores = run.scores.set_index("model")
+    for model in QUALITY:
+        fair_level = (planted_mean(fair_a, model) + planted_mean(fair_b, model)) / 2
+        assert scores.loc[model, "score"] == pytest.approx(fair_level, abs=0.3)
+        assert scores.loc[model, "raw_mean"] < fair_level - SEVERITY / 3 + 0.3
+        assert scores.loc[model, "ci_low"] < scores.loc[model, "score"] < scores.loc[model, "ci_high"]
+    assert list(run.ranking["model"]) == TRUTH
+    assert list(run.ranking["rank"]) == [1, 2, 3, 4]
+
+    # Each judge's own numbers: a judge column plus the usual columns.
+    by_judge = run.scores_by_judge
+    assert {"judge", "model", "score", "ci_low", "ci_high", "n"} <= set(by_judge.columns)
+    harsh_own = by_judge[by_judge["judge"] == "openai:harsh"].set_index("model")["score"]
+    for model in QUALITY:
+        assert harsh_own[model] == pytest.approx(planted_mean(harsh, model), abs=1e-6)
+    assert set(run.ranking_by_judge["judge"]) == set(facts)
+
+    # Agreement: the two fair judges agree on the level better than either does with the harsh one.
+    agreement = json.loads((tmp_path / "run" / "run.json").read_text())["panel"]["agreement"]
+    kappas = {tuple(p["judges"]): p["kappa"] for p in agreement["cohen_kappa"]}
+    assert kappas[("openai:fair-a", "openai:fair-b")] > kappas[("openai:fair-a", "openai:harsh")]
+    assert 0 < agreement["krippendorff_alpha"] < 1 and agreement["units"] == N_ITEMS * 4
+
+
+def test_rasch_pooling_fixes_what_the_plain_mean_gets_wrong_when_the_harsh_judge_skips_answers(tmp_path: Path) -> None:
+    """The harsh judge grades only the two best models: their plain pooled mean sinks below a
+    worse model's; the Rasch fair score, which knows the judge is harsh, keeps the true order."""
+    judges = [PlantedJudge("fair-a", QUALITY), PlantedJudge("fair-b", QUALITY),
+              PlantedJudge("harsh", QUALITY, severity=4.0, invalid_for=("m0", "m1"))]
+    try:
+        task = write_panel_task(tmp_path / "task", [judge_entry(j, j.name) for j in judges])
+        run_task(task, RunOptions(out=tmp_path / "run", progress=False))
+    finally:
+        for judge in judges:
+            judge.close()
+    scores = load_run(tmp_path / "run").scores.set_index("model")
+    assert scores.loc["m2", "raw_mean"] < scores.loc["m1", "raw_mean"]  # the plain mean is fooled
+    assert list(load_run(tmp_path / "run").ranking["model"]) == TRUTH
+    assert panel_facts(tmp_path / "run")["openai:harsh"]["counts"]["invalid"] == N_ITEMS * 2
+
+
+def test_a_pairwise_panel_pools_battles_and_measures_each_judges_position_bias(tmp_path: Path) -> None:
+    quality = {m: (q - 4.0) * 0.9 for m, q in QUALITY.items()}
+    judges = [PlantedJudge("fair-a", quality), PlantedJudge("fair-b", quality),
+              PlantedJudge("first", quality, position_bias=0.5)]
+    try:
+        task = write_panel_task(tmp_path / "task", [judge_entry(j, j.name) for j in judges], protocol="pairwise")
+        run_task(task, RunOptions(out=tmp_path / "run", progress=False))
+    finally:
+        for judge in judges:
+            judge.close()
+    run = load_run(tmp_path / "run")
+    facts = panel_facts(tmp_path / "run")
+    battles = N_ITEMS * 6 * 2  # every pair of 4 models, both orders
+    assert list(run.ranking["model"]) == TRUTH
+    # The planted position bias: half the answers are A regardless, so A wins about 0.5 + 0.5 * 0.5.
+    first = facts["openai:first"]["position"]["first_position_win_rate"]
+    assert first == pytest.approx(0.75, abs=0.06)
+    for fair in ("openai:fair-a", "openai:fair-b"):
+        assert facts[fair]["position"]["first_position_win_rate"] == pytest.approx(0.5, abs=0.07)
+        assert facts[fair]["position"]["position_consistency"] > facts["openai:first"]["position"]["position_consistency"]
+        assert facts[fair]["agreement_with_pool"]["n"] == battles
+    assert facts["openai:first"]["agreement_with_pool"]["accuracy"] < min(
+        facts[f]["agreement_with_pool"]["accuracy"] for f in ("openai:fair-a", "openai:fair-b"))
+    # Bradley-Terry over all judges' battles: each model's battle count is three judges' worth.
+    per_judge_n = run.ranking_by_judge.groupby("judge")["n"].sum()
+    assert run.ranking["n"].sum() == per_judge_n.sum()
+
+
+def test_one_judge_down_exits_1_keeps_the_others_and_the_rerun_pays_only_for_what_failed(
+        tmp_path: Path, rubric_panel) -> None:
+    fair_a, fair_b, harsh = rubric_panel
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    entries = [judge_entry(fair_a, "fair-a"), judge_entry(fair_b, "fair-b"),
+               judge_entry(None, "harsh", url=dead, max_attempts=2)]
+    task = write_panel_task(tmp_path / "task", entries)
+    out = tmp_path / "run"
+    first = cli("run", str(task), "--out", str(out), "--no-progress")
+    assert first.returncode == 1, first.stderr
+    assert "openai:harsh" in first.stderr and "Traceback" not in first.stderr
+    n = N_ITEMS * len(QUALITY)
+    assert fair_a.calls == fair_b.calls == n and harsh.calls == 0
+    facts = panel_facts(out)
+    assert facts["openai:harsh"]["counts"]["failed"] == n
+    assert facts["openai:fair-a"]["counts"]["ok"] == facts["openai:fair-b"]["counts"]["ok"] == n
+    # The judges that answered still give numbers.
+    run = load_run(out)
+    assert list(run.ranking["model"]) == TRUTH
+    assert set(run.scores_by_judge["judge"]) == {"openai:fair-a", "openai:fair-b"}
+
+    # The judge is back (same spec, another URL): only its failed calls are paid for.
+    entries[2] = judge_entry(harsh, "harsh")
+    write_panel_task(tmp_path / "task", entries)
+    again = cli("run", str(task), "--out", str(out), "--no-progress")
+    assert again.returncode == 0, again.stderr
+    assert (fair_a.calls, fair_b.calls, harsh.calls) == (n, n, n)
+    facts = panel_facts(out)
+    assert facts["openai:harsh"]["counts"] == {"ok": n, "invalid": 0, "failed": 0, "pending": 0}
+    assert facts["openai:harsh"]["severity_points"] == pytest.approx(SEVERITY, abs=0.4)
+
+
+def test_judges_on_the_command_line_and_growing_a_panel(tmp_path: Path, rubric_panel) -> None:
+    fair_a, fair_b, harsh = rubric_panel
+    task = write_panel_task(tmp_path / "task", [judge_entry(j, j.name) for j in rubric_panel])
+    out = tmp_path / "run"
+    # --judge repeated picks judges from the task file (settings by spec); two of three first.
+    one = cli("run", str(task), "--judge", fair_a.spec, "--judge", fair_b.spec, "--out", str(out), "--no-progress")
+    assert one.returncode == 0, one.stderr
+    assert (fair_a.calls, harsh.calls) == (N_ITEMS * 4, 0)
+    # Adding a judge: only the new one is asked.
+    two = cli("run", str(task), "--out", str(out), "--no-progress")
+    assert two.returncode == 0, two.stderr
+    assert (fair_a.calls, fair_b.calls, harsh.calls) == (N_ITEMS * 4,) * 3
+    assert set(load_run(out).scores_by_judge["judge"]) == {fair_a.spec, fair_b.spec, harsh.spec}
+    # Dropping one is refused: the pooled numbers would change meaning.
+    three = cli("run", str(task), "--judge", fair_a.spec, "--out", str(out), "--no-progress")
+    assert three.returncode == 2 and "openai:fair-b" in three.stderr and len(three.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("change", "word"), [
+    ({"judge": "local"}, "not both"),
+    ({"judges": []}, "at least one"),
+])
+def test_bad_panel_task_files_exit_2_in_one_line(tmp_path: Path, change: dict[str, Any], word: str) -> None:
+    task = write_panel_task(tmp_path, [{"spec": "openai:a", "base_url": "http://127.0.0.1:9/v1"}])
+    spec = json.loads(task.read_text())
+    spec.update(change)
+    task.write_text(json.dumps(spec))
+    result = cli("run", str(task), "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and word in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_same_judge_twice_is_bad_input(tmp_path: Path) -> None:
+    task = write_panel_task(tmp_path, [{"spec": "openai:a", "base_url": "http://127.0.0.1:9/v1"}])
+    result = cli("run", str(task), "--judge", "openai:a", "--judge", "openai:a", "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and "twice" in result.stderr and not (tmp_path / "run").exists()
+
+
+def test_aggregate_compare_and_report_work_on_a_panel_run(tmp_path: Path, rubric_panel) -> None:
+    task = write_panel_task(tmp_path / "task", [judge_entry(j, j.name) for j in rubric_panel])
+    out = tmp_path / "run"
+    run_task(task, RunOptions(out=out, progress=False))
+    files = {name: (out / name).read_bytes() for name in ("scores.csv", "ranking.csv", "scores_by_judge.csv",
+                                                         "ranking_by_judge.csv", "verdicts.jsonl")}
+    panel_before = json.loads((out / "run.json").read_text())["panel"]
+    assert cli("aggregate", str(out)).returncode == 0
+    for name, data in files.items():
+        assert (out / name).read_bytes() == data, name
+    assert json.loads((out / "run.json").read_text())["panel"] == panel_before
+
+    single = tmp_path / "single"
+    run_task(task, RunOptions(judge=rubric_panel[0].spec, out=single, progress=False))
+    assert not (single / "scores_by_judge.csv").exists()
+    compared = cli("compare", str(out), str(single))
+    assert compared.returncode == 0, compared.stderr
+
+    report = cli("report", str(out), "--format", "md")
+    assert report.returncode == 0, report.stderr
+    text = (out / "report.md").read_text()
+    assert "## Judge panel" in text
+    for judge in rubric_panel:
+        assert judge.spec in text
+    assert "severity" in text
