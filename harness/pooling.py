@@ -150,7 +150,7 @@ def _severity_facts(fit: Any, table: pd.DataFrame, judge: str, typical: float) -
     return {
         "severity": round(float(row["severity"]), 6), "severity_se": round(float(row["se"]), 6),
         "severity_points": round(float(np.mean(points)), 6) if len(points) else None,
-        "raw_mean": round(float(row["raw_mean"]), 6), "n": int(row["n"]),
+        "raw_mean": round(float(row["raw_mean"]), 6), "n_scored": int(row["n"]),
     }
 
 

@@ -23,6 +23,7 @@ QUALITY = {"m0": 4.0, "m1": 5.0, "m2": 6.0, "m3": 7.0}
 TRUTH = sorted(QUALITY, key=QUALITY.get, reverse=True)
 SEVERITY = 2.5
 N_ITEMS = 30
+CHECKLIST = 4
 RUBRIC = {"criterion": "overall quality", "scores": {s: f"quality level {s}" for s in range(1, 11)}}
 
 
@@ -40,9 +41,13 @@ def write_panel_task(directory: Path, judges: list[dict[str, Any]], *, protocol:
                      n_items: int = N_ITEMS, file: str = "task.yaml", **extra: Any) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     data = directory / "data.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in planted_rows(QUALITY, n_items)), encoding="utf-8")
-    options = ({"rubric": RUBRIC, "reasoning": False, "reask": 0, "n_bootstrap": 200} if protocol == "rubric"
-               else {"verdict_format": "binary", "reasoning": False, "reask": 0, "n_bootstrap": 200})
+    rows = planted_rows(QUALITY, n_items, checklist=CHECKLIST if protocol == "checklist" else 0)
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    options = {
+        "rubric": {"rubric": RUBRIC},
+        "pairwise": {"verdict_format": "binary"},
+        "checklist": {"mode": "all", "generate": False},
+    }[protocol] | {"reasoning": False, "reask": 0, "n_bootstrap": 200}
     task = directory / file
     task.write_text(json.dumps({"name": "panel", "protocol": protocol, "dataset": {"path": data.name},
                                 "judges": judges, "options": options, **extra}), encoding="utf-8")
@@ -158,6 +163,30 @@ def test_a_pairwise_panel_pools_battles_and_measures_each_judges_position_bias(t
     # Bradley-Terry over all judges' battles: each model's battle count is three judges' worth.
     per_judge_n = run.ranking_by_judge.groupby("judge")["n"].sum()
     assert run.ranking["n"].sum() == per_judge_n.sum()
+
+
+def test_a_checklist_panel_averages_each_responses_pass_rate_over_the_judges(tmp_path: Path) -> None:
+    judges = [PlantedJudge("fair-a", QUALITY), PlantedJudge("fair-b", QUALITY),
+              PlantedJudge("harsh", QUALITY, severity=SEVERITY)]
+    try:
+        task = write_panel_task(tmp_path / "task", [judge_entry(j, j.name) for j in judges], protocol="checklist")
+        run_task(task, RunOptions(out=tmp_path / "run", progress=False))
+    finally:
+        for judge in judges:
+            judge.close()
+    run = load_run(tmp_path / "run")
+    scores = run.scores.set_index("model")
+    for model in QUALITY:
+        rates = [100.0 * np.mean(j.checklist_answers(model, f"q{i:03d}", CHECKLIST))
+                 for j in judges for i in range(N_ITEMS)]
+        assert scores.loc[model, "score"] == pytest.approx(np.mean(rates), abs=1e-6)
+        assert scores.loc[model, "n"] == N_ITEMS
+    assert list(run.ranking["model"]) == TRUTH
+    harsh_own = run.scores_by_judge.query("judge == 'openai:harsh'").set_index("model")["score"]
+    assert (harsh_own < scores["score"].reindex(harsh_own.index)).all()
+    agreement = json.loads((tmp_path / "run" / "run.json").read_text())["panel"]["agreement"]
+    assert agreement["level"] == "nominal" and agreement["units"] == N_ITEMS * 4 * CHECKLIST
+    assert len(agreement["cohen_kappa"]) == 3
 
 
 def test_one_judge_down_exits_1_keeps_the_others_and_the_rerun_pays_only_for_what_failed(

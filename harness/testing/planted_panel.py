@@ -3,7 +3,8 @@
 A `PlantedJudge` is a real OpenAI-compatible server (harness.testing.openai_server) whose verdicts
 follow known model qualities: a rubric score of round(quality + item effect - severity + noise),
 clipped to the scale; a pairwise verdict A with probability sigmoid(quality_A - quality_B), or A
-regardless with probability `position_bias`. Every draw is a hash of the judge's seed and the
+regardless with probability `position_bias`; a checklist answer YES with probability
+(quality - severity) / 10. Every draw is a hash of the judge's seed and the
 prompt's markers, so a rerun gets the same answers and tests can compute the expected numbers
 themselves. The dataset marks who wrote an answer with `planted_answer` and the item with
 `planted_instruction`; the judge reads only those markers.
@@ -32,10 +33,18 @@ def planted_answer(model: str, item_id: str) -> str:
     return f"An answer about {item_id}, written by a model. [model={model}]"
 
 
-def planted_rows(models: Mapping[str, float], n_items: int) -> list[dict[str, Any]]:
-    """Dataset rows: n_items items, each answered by every model."""
-    return [{"id": f"q{i:03d}", "instruction": planted_instruction(f"q{i:03d}"),
+#: Marks a question of a planted checklist, so the judge can count the questions it is asked.
+CHECK_MARK = "[check]"
+
+
+def planted_rows(models: Mapping[str, float], n_items: int, *, checklist: int = 0) -> list[dict[str, Any]]:
+    """Dataset rows: n_items items, each answered by every model (with `checklist` questions each)."""
+    rows = [{"id": f"q{i:03d}", "instruction": planted_instruction(f"q{i:03d}"),
              "answers": {m: planted_answer(m, f"q{i:03d}") for m in models}} for i in range(n_items)]
+    for row in rows:
+        if checklist:
+            row["checklist"] = [f"Does it cover point {k + 1}? {CHECK_MARK}" for k in range(checklist)]
+    return rows
 
 
 def item_effect(item_id: str, spread: float) -> float:
@@ -92,6 +101,12 @@ class PlantedJudge:
         rescaled = (draw - self.position_bias) / (1.0 - self.position_bias)
         return rescaled < 1.0 / (1.0 + math.exp(self.qualities[second] - self.qualities[first]))
 
+    def checklist_answers(self, model: str, item_id: str, n_questions: int) -> list[bool]:
+        """This judge's YES (True) / NO to each checklist question about `model`'s answer: YES with
+        probability (quality - severity) / 10, clipped to 0..1 (qualities on a 1-10 scale)."""
+        p = min(1.0, max(0.0, (self.qualities[model] - self.severity) / 10.0))
+        return [_unit(f"{self.name}|{item_id}|{model}|check{k}") < p for k in range(n_questions)]
+
     def _respond(self, body: dict[str, Any]) -> Reply:
         prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
         models = _MODEL.findall(prompt)
@@ -100,6 +115,9 @@ class PlantedJudge:
             return Reply(status=400, error="PlantedJudge: the prompt carries no [model=] / [item=] markers")
         if any(m in self.invalid_for for m in models):
             return Reply(text="I would rather not grade this one.")
+        if "Checklist:" in prompt:
+            answers = self.checklist_answers(models[0], item.group(1), prompt.count(CHECK_MARK))
+            return Reply(text="\n".join(f"{k}. {'YES' if yes else 'NO'}" for k, yes in enumerate(answers, start=1)))
         if len(models) >= 2:
             return Reply(text="[[A]]" if self.prefers_first(item.group(1), models[0], models[1]) else "[[B]]")
         return Reply(text=f"Feedback: graded. [[{self.rubric_score(models[0], item.group(1))}]]")
