@@ -17,6 +17,7 @@ import pytest
 
 from harness.api import load_run
 from harness.execute import RunOptions, run_task
+from harness.testing import OpenAIServer, Reply
 from harness.testing.planted import PlantedJudge, planted_rows
 
 QUALITY = {"m0": 4.0, "m1": 5.0, "m2": 6.0, "m3": 7.0}
@@ -78,12 +79,18 @@ def panel_facts(run_dir: Path) -> dict[str, dict[str, Any]]:
 
 def test_a_harsh_judges_severity_is_recovered_and_removed_from_the_pooled_scores(tmp_path: Path, rubric_panel) -> None:
     fair_a, fair_b, harsh = rubric_panel
-    task = write_panel_task(tmp_path / "task", [judge_entry(j, j.name) for j in rubric_panel])
+    entries = [judge_entry(j, j.name) for j in rubric_panel]
+    entries[2]["concurrency"] = 2
+    task = write_panel_task(tmp_path / "task", entries)
     run_task(task, RunOptions(out=tmp_path / "run", progress=False))
     run = load_run(tmp_path / "run")
 
-    # Every request was asked of every judge, over its own server.
+    # Every request was asked of every judge, over its own server, within its own concurrency,
+    # and the judges worked at the same time.
     assert fair_a.calls == fair_b.calls == harsh.calls == N_ITEMS * len(QUALITY)
+    assert fair_a.server.max_in_flight <= 4 and harsh.server.max_in_flight <= 2
+    arrivals = {j.name: [s.at for s in j.server.served] for j in rubric_panel}
+    assert min(arrivals["harsh"]) < max(arrivals["fair-a"]) and min(arrivals["fair-a"]) < max(arrivals["harsh"])
     assert set(run.verdicts["judge"]) == {"openai:fair-a", "openai:fair-b", "openai:harsh"}
 
     facts = panel_facts(tmp_path / "run")
@@ -219,6 +226,23 @@ def test_one_judge_down_exits_1_keeps_the_others_and_the_rerun_pays_only_for_wha
     facts = panel_facts(out)
     assert facts["openai:harsh"]["counts"] == {"ok": n, "invalid": 0, "failed": 0, "pending": 0}
     assert facts["openai:harsh"]["severity_points"] == pytest.approx(SEVERITY, abs=0.4)
+
+
+def test_a_judge_with_a_fatal_error_stops_only_itself(tmp_path: Path, rubric_panel) -> None:
+    fair_a, fair_b, _ = rubric_panel
+    with OpenAIServer(lambda body: Reply(status=401, error="bad key")) as refusing:
+        entries = [judge_entry(fair_a, "fair-a"), judge_entry(fair_b, "fair-b"),
+                   judge_entry(None, "refusing", url=refusing.base_url)]
+        task = write_panel_task(tmp_path / "task", entries)
+        result = cli("run", str(task), "--out", str(tmp_path / "run"), "--no-progress")
+    assert result.returncode == 1 and "openai:refusing" in result.stderr and "Traceback" not in result.stderr
+    assert fair_a.calls == fair_b.calls == N_ITEMS * len(QUALITY)
+    facts = panel_facts(tmp_path / "run")
+    assert facts["openai:refusing"]["counts"]["ok"] == 0
+    assert facts["openai:fair-a"]["counts"]["ok"] == N_ITEMS * len(QUALITY)
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert "bad key" in manifest["invocations"][-1]["judges"]["openai:refusing"]["error"]
+    assert list(load_run(tmp_path / "run").ranking["model"]) == TRUTH
 
 
 def test_judges_on_the_command_line_and_growing_a_panel(tmp_path: Path, rubric_panel) -> None:

@@ -43,7 +43,8 @@ def panel_tables(run: RunData) -> PanelTables | None:
             f"{_fmt(agreement.get('krippendorff_alpha'))} over {agreement.get('units', 0)} units judged by two or more")
     if agreement.get("kappa_weights"):
         note += f"; kappa weights: {agreement['kappa_weights']}"
-    return PanelTables(judges=judges, kappas=kappas, rankings=_rankings(run), note=note)
+    notes = _column_notes(judges)
+    return PanelTables(judges=judges, kappas=kappas, rankings=_rankings(run), note=f"{note}. {notes}" if notes else note)
 
 
 def _judge_row(judge: dict[str, Any]) -> dict[str, Any]:
@@ -83,9 +84,15 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{float(value):.3f}"
 
 
-NOTE = ("severity: the judge's Rasch severity (higher is harsher; points: how much lower its expected score is "
-        "than a typical judge's); agreement with pool: the judge against the other judges' majority on the "
-        "same battles, ties half")
+SEVERITY_NOTE = ("severity: the judge's Rasch severity (higher is harsher; points: how much lower its expected "
+                 "score is than a typical judge's)")
+POOL_NOTE = "agreement with pool: the judge against the other judges' majority on the same battles, ties half"
+
+
+def _column_notes(judges: pd.DataFrame) -> str:
+    notes = [SEVERITY_NOTE] if "severity (logits)" in judges else []
+    notes += [POOL_NOTE] if "agreement with pool" in judges else []
+    return "; ".join(notes)
 
 
 def panel_markdown(run: RunData) -> str:
@@ -93,7 +100,7 @@ def panel_markdown(run: RunData) -> str:
     if tables is None:
         return ""
     return "".join([
-        f"\n## Judge panel\n\n{tables.note}. {NOTE}.\n\n", md_table(tables.judges),
+        f"\n## Judge panel\n\n{tables.note}.\n\n", md_table(tables.judges),
         "\n### Agreement between judges\n\n", md_table(tables.kappas),
         "\n### Each judge's ranking\n\n", md_table(tables.rankings),
     ])
@@ -107,4 +114,4 @@ def panel_html(run: RunData) -> tuple[str, str, str] | None:
     body = (table(tables.judges) + "<h3>Agreement between judges</h3>" + table(tables.kappas)
             + "<h3>Each judge's ranking</h3>" + (table(tables.rankings) if not tables.rankings.empty
                                                  else '<p class="muted">no per-judge rankings</p>'))
-    return "panel", "Panel", section("panel", "Judge panel", body, f"{tables.note}. {NOTE}")
+    return "panel", "Panel", section("panel", "Judge panel", body, tables.note)
