@@ -20,7 +20,14 @@ import pandas as pd
 
 from harness.models import Verdict
 from harness.protocol import Aggregate
-from harness.stats.agreement import accuracy_with_ties, cohens_kappa, krippendorff_alpha, rank_correlation
+from harness.stats.agreement import (
+    Level,
+    Weights,
+    accuracy_with_ties,
+    cohens_kappa,
+    krippendorff_alpha,
+    rank_correlation,
+)
 
 WINNER = {"A>>B": "A", "A>B": "A", "A=B": "tie", "B>A": "B", "B>>A": "B"}
 SHARE = {"A": 1.0, "tie": 0.5, "B": 0.0}
@@ -28,9 +35,10 @@ POSITION_FACTS = ("first_position_win_rate", "second_position_win_rate", "tie_ra
                   "position_consistency_winner", "pairs_with_both_orders")
 
 
-def judge_labels(protocol: str, verdicts: dict[str, list[Verdict]]) -> tuple[pd.DataFrame, str] | None:
+def judge_labels(protocol: str, verdicts: dict[str, list[Verdict]]) -> tuple[pd.DataFrame, Level] | None:
     """(judge, unit, label) rows of parsed verdicts and the alpha level; None for other protocols."""
     rows: list[tuple[str, str, Any]] = []
+    level: Level
     if protocol == "pairwise":
         for judge, vs in verdicts.items():
             rows += [(judge, v.request_id, WINNER[v.data["level"]]) for v in vs
@@ -68,7 +76,7 @@ def agreement(protocol: str, verdicts: dict[str, list[Verdict]], scale: tuple[in
         return {"level": level, "krippendorff_alpha": None, "units": 0, "cohen_kappa": []}
     table = labels.pivot_table(index="judge", columns="unit", values="label", aggfunc="first")
     shared = int((table.notna().sum(axis=0) >= 2).sum())
-    weights = "quadratic" if protocol == "rubric" else None
+    weights: Weights = "quadratic" if protocol == "rubric" else None
     categories = list(range(scale[0], scale[1] + 1)) if protocol == "rubric" and scale else None
     pairs = []
     for a, b in itertools.combinations(sorted(table.index), 2):
