@@ -308,3 +308,15 @@ def test_aggregate_compare_and_report_work_on_a_panel_run(tmp_path: Path, rubric
     for judge in rubric_panel:
         assert judge.spec in text
     assert "severity" in text
+
+
+def test_the_python_api_takes_a_list_of_judges(tmp_path: Path, rubric_panel) -> None:
+    import harness
+
+    fair_a, _, harsh = rubric_panel
+    task = write_panel_task(tmp_path / "task", [judge_entry(j, j.name) for j in rubric_panel], n_items=6)
+    run = harness.run(str(task), judge=[fair_a.spec, harsh.spec], out=tmp_path / "run")
+    assert set(run.scores_by_judge["judge"]) == {fair_a.spec, harsh.spec}
+    assert (fair_a.calls, harsh.calls, rubric_panel[1].calls) == (24, 24, 0)
+    assert run.manifest["judge"] == {"panel": [fair_a.spec, harsh.spec]}
+    assert [j["spec"]["model"] for j in run.manifest["judges"]] == ["fair-a", "harsh"]
