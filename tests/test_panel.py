@@ -6,6 +6,7 @@ judges' own answer functions, never from the harness."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -55,8 +56,9 @@ def write_panel_task(directory: Path, judges: list[dict[str, Any]], *, protocol:
     return task
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=300)
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
 
 
 def planted_mean(judge: PlantedJudge, model: str) -> float:
@@ -210,7 +212,9 @@ def test_one_judge_down_exits_1_keeps_the_others_and_the_rerun_pays_only_for_wha
     n = N_ITEMS * len(QUALITY)
     assert fair_a.calls == fair_b.calls == n and harsh.calls == 0
     facts = panel_facts(out)
-    assert facts["openai:harsh"]["counts"]["failed"] == n
+    # Failed after its retries, or (once it looks unreachable: harness.reachability) never sent.
+    down = facts["openai:harsh"]["counts"]
+    assert down["ok"] == down["invalid"] == 0 and down["failed"] + down["pending"] == n and down["failed"] > 0
     assert facts["openai:fair-a"]["counts"]["ok"] == facts["openai:fair-b"]["counts"]["ok"] == n
     # The judges that answered still give numbers.
     run = load_run(out)
@@ -234,7 +238,9 @@ def test_a_judge_with_a_fatal_error_stops_only_itself(tmp_path: Path, rubric_pan
         entries = [judge_entry(fair_a, "fair-a"), judge_entry(fair_b, "fair-b"),
                    judge_entry(None, "refusing", url=refusing.base_url)]
         task = write_panel_task(tmp_path / "task", entries)
-        result = cli("run", str(task), "--out", str(tmp_path / "run"), "--no-progress")
+        # With a key set, a 401 is a judge that refuses it (fatal), not a missing setting (exit 2).
+        result = cli("run", str(task), "--out", str(tmp_path / "run"), "--no-progress",
+                     env={"OPENAI_API_KEY": "sk-test-not-a-real-key"})
     assert result.returncode == 1 and "openai:refusing" in result.stderr and "Traceback" not in result.stderr
     assert fair_a.calls == fair_b.calls == N_ITEMS * len(QUALITY)
     facts = panel_facts(tmp_path / "run")
@@ -243,6 +249,7 @@ def test_a_judge_with_a_fatal_error_stops_only_itself(tmp_path: Path, rubric_pan
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())
     assert "bad key" in manifest["invocations"][-1]["judges"]["openai:refusing"]["error"]
     assert list(load_run(tmp_path / "run").ranking["model"]) == TRUTH
+    assert not any("sk-test" in path.read_text() for path in (tmp_path / "run").iterdir() if path.is_file())
 
 
 def test_judges_on_the_command_line_and_growing_a_panel(tmp_path: Path, rubric_panel) -> None:
