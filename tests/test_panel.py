@@ -327,3 +327,15 @@ def test_the_python_api_takes_a_list_of_judges(tmp_path: Path, rubric_panel) -> 
     assert (fair_a.calls, harsh.calls, rubric_panel[1].calls) == (24, 24, 0)
     assert run.manifest["judge"] == {"panel": [fair_a.spec, harsh.spec]}
     assert [j["spec"]["model"] for j in run.manifest["judges"]] == ["fair-a", "harsh"]
+
+
+def test_a_panel_whose_every_judge_fails_exits_1_with_a_line(tmp_path: Path) -> None:
+    with OpenAIServer(lambda body: Reply(status=401, error="bad key")) as one, \
+            OpenAIServer(lambda body: Reply(status=403, error="forbidden")) as two:
+        entries = [judge_entry(None, "one", url=one.base_url), judge_entry(None, "two", url=two.base_url)]
+        task = write_panel_task(tmp_path / "task", entries, n_items=3)
+        result = cli("run", str(task), "--out", str(tmp_path / "run"), "--no-progress",
+                     env={"OPENAI_API_KEY": "sk-test-not-a-real-key"})
+    assert result.returncode == 1, result.stderr
+    assert "openai:one" in result.stderr and "openai:two" in result.stderr and "internal error" not in result.stderr
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "failed"
