@@ -2,7 +2,7 @@
 
     python bench/panel_speed.py [--judges 3] [--items 40] [--latency 0.05] [--concurrency 4]
 
-Each judge is its own loopback OpenAI-compatible server (harness.testing.planted.PlantedJudge)
+Each judge is its own loopback OpenAI-compatible server (harness.testing.planted_panel.PanelJudge)
 answering rubric calls after `--latency` seconds. One run with a single judge, then one run with
 a panel of `--judges` judges (after an untimed warm-up run), each judge with `--concurrency` calls in flight, the judgment cache
 off. The panel's lanes run at once, so its wall time should stay near the single judge's (the
@@ -20,14 +20,14 @@ from pathlib import Path
 
 from harness.execute import RunOptions, run_task
 from harness.importers.aggregation import recompute
-from harness.testing.planted import PlantedJudge, planted_rows
+from harness.testing.planted_panel import PanelJudge, panel_rows
 
 QUALITY = {"m0": 4.0, "m1": 5.0, "m2": 6.0, "m3": 7.0}
 RUBRIC = {"criterion": "overall quality", "scores": {s: f"quality level {s}" for s in range(1, 11)}}
 
 
-def write_task(directory: Path, judges: list[PlantedJudge], items: int, concurrency: int) -> Path:
-    (directory / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in planted_rows(QUALITY, items)))
+def write_task(directory: Path, judges: list[PanelJudge], items: int, concurrency: int) -> Path:
+    (directory / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in panel_rows(QUALITY, items)))
     task = directory / f"task-{len(judges)}.yaml"
     entries = [{"spec": j.spec, "base_url": j.base_url, "concurrency": concurrency} for j in judges]
     task.write_text(json.dumps({"name": "bench", "protocol": "rubric", "dataset": {"path": "data.jsonl"},
@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
-    judges = [PlantedJudge(f"j{k}", QUALITY, severity=0.5 * k) for k in range(args.judges)]
+    judges = [PanelJudge(f"j{k}", QUALITY, severity=0.5 * k) for k in range(args.judges)]
     for judge in judges:
         judge.server.latency_s = args.latency
     try:

@@ -19,7 +19,7 @@ import pytest
 from harness.api import load_run
 from harness.execute import RunOptions, run_task
 from harness.testing import OpenAIServer, Reply
-from harness.testing.planted import PlantedJudge, planted_rows
+from harness.testing.planted_panel import PanelJudge, panel_rows
 
 QUALITY = {"m0": 4.0, "m1": 5.0, "m2": 6.0, "m3": 7.0}
 TRUTH = sorted(QUALITY, key=QUALITY.get, reverse=True)
@@ -35,7 +35,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def judge_entry(judge: PlantedJudge | None, name: str, url: str | None = None, **options: Any) -> dict[str, Any]:
+def judge_entry(judge: PanelJudge | None, name: str, url: str | None = None, **options: Any) -> dict[str, Any]:
     return {"spec": f"openai:{name}", "base_url": url or judge.base_url, "concurrency": 4, "options": options}
 
 
@@ -43,7 +43,7 @@ def write_panel_task(directory: Path, judges: list[dict[str, Any]], *, protocol:
                      n_items: int = N_ITEMS, file: str = "task.yaml", **extra: Any) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     data = directory / "data.jsonl"
-    rows = planted_rows(QUALITY, n_items, checklist=CHECKLIST if protocol == "checklist" else 0)
+    rows = panel_rows(QUALITY, n_items, checklist=CHECKLIST if protocol == "checklist" else 0)
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     options = {
         "rubric": {"rubric": RUBRIC},
@@ -61,14 +61,14 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
                           env={**os.environ, **(env or {})})
 
 
-def planted_mean(judge: PlantedJudge, model: str) -> float:
+def planted_mean(judge: PanelJudge, model: str) -> float:
     return float(np.mean([judge.rubric_score(model, f"q{i:03d}") for i in range(N_ITEMS)]))
 
 
 @pytest.fixture
 def rubric_panel():
-    judges = [PlantedJudge("fair-a", QUALITY), PlantedJudge("fair-b", QUALITY),
-              PlantedJudge("harsh", QUALITY, severity=SEVERITY)]
+    judges = [PanelJudge("fair-a", QUALITY), PanelJudge("fair-b", QUALITY),
+              PanelJudge("harsh", QUALITY, severity=SEVERITY)]
     yield judges
     for judge in judges:
         judge.close()
@@ -132,8 +132,8 @@ def test_a_harsh_judges_severity_is_recovered_and_removed_from_the_pooled_scores
 def test_rasch_pooling_fixes_what_the_plain_mean_gets_wrong_when_the_harsh_judge_skips_answers(tmp_path: Path) -> None:
     """The harsh judge grades only the two best models: their plain pooled mean sinks below a
     worse model's; the Rasch fair score, which knows the judge is harsh, keeps the true order."""
-    judges = [PlantedJudge("fair-a", QUALITY), PlantedJudge("fair-b", QUALITY),
-              PlantedJudge("harsh", QUALITY, severity=4.0, invalid_for=("m0", "m1"))]
+    judges = [PanelJudge("fair-a", QUALITY), PanelJudge("fair-b", QUALITY),
+              PanelJudge("harsh", QUALITY, severity=4.0, invalid_for=("m0", "m1"))]
     try:
         task = write_panel_task(tmp_path / "task", [judge_entry(j, j.name) for j in judges])
         run_task(task, RunOptions(out=tmp_path / "run", progress=False))
@@ -148,8 +148,8 @@ def test_rasch_pooling_fixes_what_the_plain_mean_gets_wrong_when_the_harsh_judge
 
 def test_a_pairwise_panel_pools_battles_and_measures_each_judges_position_bias(tmp_path: Path) -> None:
     quality = {m: (q - 4.0) * 0.9 for m, q in QUALITY.items()}
-    judges = [PlantedJudge("fair-a", quality), PlantedJudge("fair-b", quality),
-              PlantedJudge("first", quality, position_bias=0.5)]
+    judges = [PanelJudge("fair-a", quality), PanelJudge("fair-b", quality),
+              PanelJudge("first", quality, position_bias=0.5)]
     try:
         task = write_panel_task(tmp_path / "task", [judge_entry(j, j.name) for j in judges], protocol="pairwise")
         run_task(task, RunOptions(out=tmp_path / "run", progress=False))
@@ -175,8 +175,8 @@ def test_a_pairwise_panel_pools_battles_and_measures_each_judges_position_bias(t
 
 
 def test_a_checklist_panel_averages_each_responses_pass_rate_over_the_judges(tmp_path: Path) -> None:
-    judges = [PlantedJudge("fair-a", QUALITY), PlantedJudge("fair-b", QUALITY),
-              PlantedJudge("harsh", QUALITY, severity=SEVERITY)]
+    judges = [PanelJudge("fair-a", QUALITY), PanelJudge("fair-b", QUALITY),
+              PanelJudge("harsh", QUALITY, severity=SEVERITY)]
     try:
         task = write_panel_task(tmp_path / "task", [judge_entry(j, j.name) for j in judges], protocol="checklist")
         run_task(task, RunOptions(out=tmp_path / "run", progress=False))
@@ -339,3 +339,13 @@ def test_a_panel_whose_every_judge_fails_exits_1_with_a_line(tmp_path: Path) -> 
     assert result.returncode == 1, result.stderr
     assert "openai:one" in result.stderr and "openai:two" in result.stderr and "internal error" not in result.stderr
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "failed"
+
+
+def test_a_panel_with_adaptive_sampling_is_refused(tmp_path: Path) -> None:
+    entries = [{"spec": "openai:a", "base_url": "http://127.0.0.1:9/v1"},
+               {"spec": "openai:b", "base_url": "http://127.0.0.1:9/v1"}]
+    task = write_panel_task(tmp_path, entries, protocol="pairwise")
+    result = cli("run", str(task), "--out", str(tmp_path / "run"), "--set", "options.sampling=adaptive",
+                 "--set", "options.budget=10")
+    assert result.returncode == 2 and "sampling" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

@@ -1,13 +1,14 @@
-"""Judges with planted behaviour on loopback, for testing statistics against a known truth.
+"""Judges for a panel with planted behaviour on loopback, for testing panel statistics against a
+known truth (harness.testing.planted has the single Bradley-Terry judge adaptive sampling uses).
 
-A `PlantedJudge` is a real OpenAI-compatible server (harness.testing.openai_server) whose verdicts
+A `PanelJudge` is a real OpenAI-compatible server (harness.testing.openai_server) whose verdicts
 follow known model qualities: a rubric score of round(quality + item effect - severity + noise),
 clipped to the scale; a pairwise verdict A with probability sigmoid(quality_A - quality_B), or A
 regardless with probability `position_bias`; a checklist answer YES with probability
 (quality - severity) / 10. Every draw is a hash of the judge's seed and the
 prompt's markers, so a rerun gets the same answers and tests can compute the expected numbers
-themselves. The dataset marks who wrote an answer with `planted_answer` and the item with
-`planted_instruction`; the judge reads only those markers.
+themselves. The dataset marks who wrote an answer with `panel_answer` and the item with
+`panel_instruction`; the judge reads only those markers.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ _MODEL = re.compile(r"\[model=([\w.-]+)\]")
 _ITEM = re.compile(r"\[item=([\w.-]+)\]")
 
 
-def planted_instruction(item_id: str) -> str:
+def panel_instruction(item_id: str) -> str:
     return f"Explain topic {item_id} clearly. [item={item_id}]"
 
 
-def planted_answer(model: str, item_id: str) -> str:
+def panel_answer(model: str, item_id: str) -> str:
     return f"An answer about {item_id}, written by a model. [model={model}]"
 
 
@@ -37,10 +38,10 @@ def planted_answer(model: str, item_id: str) -> str:
 CHECK_MARK = "[check]"
 
 
-def planted_rows(models: Mapping[str, float], n_items: int, *, checklist: int = 0) -> list[dict[str, Any]]:
+def panel_rows(models: Mapping[str, float], n_items: int, *, checklist: int = 0) -> list[dict[str, Any]]:
     """Dataset rows: n_items items, each answered by every model (with `checklist` questions each)."""
-    rows = [{"id": f"q{i:03d}", "instruction": planted_instruction(f"q{i:03d}"),
-             "answers": {m: planted_answer(m, f"q{i:03d}") for m in models}} for i in range(n_items)]
+    rows = [{"id": f"q{i:03d}", "instruction": panel_instruction(f"q{i:03d}"),
+             "answers": {m: panel_answer(m, f"q{i:03d}") for m in models}} for i in range(n_items)]
     for row in rows:
         if checklist:
             row["checklist"] = [f"Does it cover point {k + 1}? {CHECK_MARK}" for k in range(checklist)]
@@ -52,8 +53,8 @@ def item_effect(item_id: str, spread: float) -> float:
     return (_unit(f"item|{item_id}") - 0.5) * spread
 
 
-class PlantedJudge:
-    """`with PlantedJudge("fair", qualities) as judge:` then use `judge.spec` at `judge.base_url`.
+class PanelJudge:
+    """`with PanelJudge("fair", qualities) as judge:` then use `judge.spec` at `judge.base_url`.
 
     `invalid_for`: models whose answers this judge does not grade (it replies unreadably), so the
     panel's cells are unbalanced the way a judge that skips work leaves them.
@@ -74,7 +75,7 @@ class PlantedJudge:
         self.base_url = self.server.base_url
         self.spec = f"openai:{name}"
 
-    def __enter__(self) -> PlantedJudge:
+    def __enter__(self) -> PanelJudge:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -112,7 +113,7 @@ class PlantedJudge:
         models = _MODEL.findall(prompt)
         item = _ITEM.search(prompt)
         if not models or item is None:
-            return Reply(status=400, error="PlantedJudge: the prompt carries no [model=] / [item=] markers")
+            return Reply(status=400, error="PanelJudge: the prompt carries no [model=] / [item=] markers")
         if any(m in self.invalid_for for m in models):
             return Reply(text="I would rather not grade this one.")
         if "Checklist:" in prompt:
