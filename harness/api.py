@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,9 @@ from harness.errors import BadInput
 from harness.execute import RunOptions, run_task
 from harness.store import (
     MANIFEST_FILE,
+    RANKING_BY_JUDGE_FILE,
     RANKING_FILE,
+    SCORES_BY_JUDGE_FILE,
     SCORES_FILE,
     STORE_FILE,
     VERDICTS_FILE,
@@ -30,12 +32,15 @@ class LoadedRun:
     verdicts: pd.DataFrame
     scores: pd.DataFrame
     ranking: pd.DataFrame
+    #: A panel's per-judge tables (a `judge` column, then the usual columns); empty otherwise.
+    scores_by_judge: pd.DataFrame = field(default_factory=pd.DataFrame)
+    ranking_by_judge: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def run(
     task: str | Path,
     *,
-    judge: str | None = None,
+    judge: str | list[str] | tuple[str, ...] | None = None,
     base_url: str | None = None,
     out: str | Path | None = None,
     limit: int | None = None,
@@ -48,6 +53,8 @@ def run(
     max_cost: float | None = None,
 ) -> LoadedRun:
     """Run or resume a task file and return the run as DataFrames.
+
+    `judge`: one spec, or a list of specs for a panel (every judge asked every request).
 
     `judge_options` are the backend's options (`rpm`, `tpm`, `max_retry_wait_s`, ...); `prices` a
     price table and `max_cost` a cap in USD, as `--prices` / `--max-cost` (docs/judges.md).
@@ -76,7 +83,7 @@ def load_run(path: str | Path) -> LoadedRun:
     if verdicts_path.is_file():
         records = _read_verdict_lines(verdicts_path)
     else:
-        records = [v.model_dump(mode="json") for v in read_store(directory / STORE_FILE).values()]
+        records = [v.model_dump(mode="json") for v in read_store(directory / STORE_FILE, by_judge=True).values()]
     rows = []
     for record in records:
         data = record.pop("data", None)
@@ -88,6 +95,8 @@ def load_run(path: str | Path) -> LoadedRun:
         verdicts=pd.DataFrame(rows),
         scores=_read_csv(directory / SCORES_FILE),
         ranking=_read_csv(directory / RANKING_FILE),
+        scores_by_judge=_read_csv(directory / SCORES_BY_JUDGE_FILE),
+        ranking_by_judge=_read_csv(directory / RANKING_BY_JUDGE_FILE),
     )
 
 

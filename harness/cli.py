@@ -27,7 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="judge a task and write a run directory (resumes with the same --out)")
     run.add_argument("task", help="task file, e.g. tasks/demo.yaml")
-    run.add_argument("--judge", help="judge spec: local, openai:MODEL, or a plugin's backend (default: the task's)")
+    run.add_argument("--judge", action="append", metavar="SPEC",
+                     help="judge spec: local, openai:MODEL, or a plugin's backend (default: the task's); "
+                          "repeat for a panel, every judge asked every request")
     run.add_argument("--base-url", action="append", metavar="URL",
                      help="OpenAI-compatible server URL for openai:MODEL (key from OPENAI_API_KEY); "
                           "several (repeated or URL1,URL2) share the calls")
@@ -151,7 +153,7 @@ def _run(args: argparse.Namespace, plugins) -> int:  # noqa: ANN001
     from harness.execute import RunOptions, run_task
 
     options = RunOptions(
-        judge=args.judge, base_url=",".join(args.base_url) if args.base_url else None,
+        judge=(args.judge[0] if len(args.judge) == 1 else tuple(args.judge)) if args.judge else None, base_url=",".join(args.base_url) if args.base_url else None,
         out=args.out, limit=args.limit, concurrency=args.concurrency,
         overrides=tuple(args.overrides), progress=not args.no_progress,
         cache=not args.no_cache, refresh=args.refresh, max_calls=args.max_calls,

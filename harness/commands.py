@@ -34,7 +34,7 @@ def list_tasks(directory: Path, plugins: LoadedPlugins) -> int:
             table.add_row(escape(path.name), "", "", "", "", f"[red]invalid: {escape(str(exc))}[/red]")
             continue
         protocol = spec.protocol if spec.protocol in known else f"{spec.protocol} (not loaded)"
-        judge = spec.judge if isinstance(spec.judge, str) else spec.judge.spec
+        judge = ", ".join(e if isinstance(e, str) else e.spec for e in spec.judge_entries)
         cells = (path.name, spec.name, protocol, judge, spec.dataset.path, spec.description)
         table.add_row(*(escape(cell) for cell in cells))  # user text, never rich markup
     _console().print(table)
@@ -101,6 +101,32 @@ def print_run_result(result: Any) -> None:
     if "first_position_win_rate" in summary:
         facts.append(f"first position wins {summary['first_position_win_rate']:.0%}")
     console.print("; ".join(facts))
+    for line in panel_lines(result.manifest):
+        console.print(escape(line))
     if "score_note" in summary:
         console.print(summary["score_note"])
     console.print(f"run directory: {result.directory}")
+
+
+def panel_lines(manifest: dict[str, Any]) -> list[str]:
+    """One line per judge of a panel: its verdicts, severity or position bias, agreement."""
+    panel = manifest.get("panel")
+    if not isinstance(panel, dict) or not isinstance(panel.get("judges"), list) or len(panel["judges"]) < 2:
+        return []
+    lines = []
+    for judge in panel["judges"]:
+        counts = judge.get("counts") or {}
+        facts = [f"ok {counts.get('ok', 0)}, invalid {counts.get('invalid', 0)}, failed {counts.get('failed', 0)}"]
+        if judge.get("severity_points") is not None:
+            facts.append(f"severity {judge['severity_points']:+.2f} points")
+        first = (judge.get("position") or {}).get("first_position_win_rate")
+        if first is not None:
+            facts.append(f"first position wins {first:.0%}")
+        accuracy = (judge.get("agreement_with_pool") or {}).get("accuracy")
+        if accuracy is not None:
+            facts.append(f"agrees with the pool {accuracy:.0%}")
+        lines.append(f"judge {judge.get('judge')}: " + "; ".join(facts))
+    alpha = (panel.get("agreement") or {}).get("krippendorff_alpha")
+    if alpha is not None:
+        lines.append(f"inter-judge agreement: Krippendorff's alpha {alpha:.2f}")
+    return lines

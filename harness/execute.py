@@ -7,9 +7,6 @@ with the same files as an uninterrupted one.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import json
 import platform
 import sys
 import time
@@ -19,29 +16,29 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from harness import __version__
 from harness.cache import JudgmentCache, default_cache_path
 from harness.errors import BadInput, BudgetReached, RunFailed
-from harness.judges.base import JudgeBackend, JudgeConfigError, JudgeError, judge_failure
+from harness.judges.base import JudgeBackend, JudgeConfigError
+from harness.lanes import Lane, first_error, judge_lanes
 from harness.metrics import apply_metrics, verdicts_frame
 from harness.models import JudgeRequest, JudgeSpec
+from harness.panel import check_panel_task, check_resumable, judge_fingerprint, judge_specs, run_fingerprint
 from harness.plugins import LoadedPlugins, load_plugins
 from harness.pricing import Price, SpendingCap, describe_cost, load_prices, price_for
-from harness.progress import Progress
 from harness.protocol import Aggregate
 from harness.ratelimit import RateLimiter, positive_options
 from harness.reachability import Reachability
 from harness.registry import Registry
-from harness.runner import CallStats, RetryPolicy, Runner
+from harness.runner import RetryPolicy
 from harness.store import RunDirectory
-from harness.tasks import LoadedTask, describe_validation_error, load_task
+from harness.tasks import LoadedTask, load_task
 
 
 @dataclass
 class RunOptions:
-    judge: str | None = None
+    #: One judge spec, or several (a panel: every judge asked every request; see harness.panel).
+    judge: str | tuple[str, ...] | list[str] | None = None
     base_url: str | None = None
     out: str | Path | None = None
     limit: int | None = None
@@ -102,34 +99,38 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
         task_path, registry, overrides=options.overrides, limit=options.limit,
         prepare_jinja=lambda env: pm.hook.harness_prepare_jinja_environment(env=env),
     )
-    judge_spec = _judge_spec(loaded, options)
-    retry = _retry_policy(judge_spec, options.retry)
-    limiter = RateLimiter.from_options(judge_spec.options)
-    price = _price(loaded, judge_spec, options)
-    backend = _make_backend(registry, judge_spec)
-    loaded.task.concurrency = backend.concurrency
-    reachability = (Reachability.for_judge(backend.label, judge_spec.base_url, judge_spec.options)
-                    if len(judge_spec.base_urls) <= 1 else None)  # several URLs: balanced.py's rotation
+    specs = judge_specs(loaded, options)
+    panel = len(specs) > 1
+    lanes = [_lane(loaded, spec, registry, options, panel) for spec in specs]
+    if panel:
+        check_panel_task(loaded)
+    loaded.task.concurrency = min(lane.backend.concurrency for lane in lanes)
     requests = _build_requests(loaded, pm)
+    for lane in lanes:
+        lane.requests = list(requests)
     directory = Path(options.out) if options.out else _default_directory(loaded.spec.name)
     with RunDirectory(directory) as store:
-        fingerprint = _fingerprint(loaded, backend)
-        _check_resumable(store, fingerprint)
-        pending = [r for r in requests if not store.is_done(r.key)]
-        manifest = _manifest(loaded, backend, requests, fingerprint, store.read_manifest())
-        invocation: dict[str, Any] = {"started": _now(), "pending_at_start": len(pending)}
+        labels = [lane.label for lane in lanes]
+        check_resumable(store, loaded, labels)
+        fingerprint = run_fingerprint(loaded, labels)
+        pending_at_start = sum(len(lane.pending(store)) for lane in lanes)
+        manifest = _manifest(loaded, lanes, requests, fingerprint, store.read_manifest())
+        invocation: dict[str, Any] = {"started": _now(), "pending_at_start": pending_at_start}
         manifest["invocations"].append(invocation)
         manifest["status"] = "running"
         store.write_manifest(manifest)
         started = time.monotonic()
-        stats = CallStats()
-        spending = SpendingCap(price, options.max_cost) if price is not None else None
         status = "failed"
-        cache = JudgmentCache(options.cache_path or default_cache_path(), refresh=options.refresh) if options.cache and backend.cacheable else None
+        cacheable = options.cache and any(lane.backend.cacheable for lane in lanes)
+        cache = JudgmentCache(options.cache_path or default_cache_path(), refresh=options.refresh) if cacheable else None
+        error: Exception | None = None
         try:
-            _judge_rounds(loaded, backend, store, requests, pending, options, pm, stats, cache,
-                          retry=retry, limiter=limiter, spending=spending, reachability=reachability)
-            status = "finished"
+            judge_lanes(loaded, lanes, store, pm, cache, progress=options.progress, max_calls=options.max_calls,
+                        follow_ups=lambda lane: _follow_up_requests(loaded, pm, store, lane.requests, lane.store_judge))
+            error = first_error(lanes)
+            if error is not None:
+                error.directory = directory  # type: ignore[attr-defined]
+            status = "finished" if error is None else "stopped" if isinstance(error, BudgetReached) else "failed"
         except BudgetReached as exc:
             status, invocation["error"] = "stopped", str(exc)
             exc.directory = directory  # the CLI names it: the same command with this --out resumes
@@ -142,39 +143,52 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
             status = "interrupted"
             raise
         finally:
-            verdicts = store.verdicts_for(r.key for r in requests)
-            invocation.update(
-                finished=_now(), wall_s=round(time.monotonic() - started, 3), status=status,
-                calls=stats.calls, retries=stats.retries, reasks=stats.reasks, errors=stats.errors,
-                tokens={"in": stats.tokens_in, "out": stats.tokens_out},
-                cost=describe_cost(price, stats.tokens_in, stats.tokens_out),
-                cache=cache.stats() if cache else None,
-            )
-            if limiter is not None:
-                invocation["rate_limits"] = limiter.describe()
-            if options.max_cost is not None:
-                invocation["max_cost_usd"] = options.max_cost
+            if error is not None:
+                invocation["error"] = str(error)
+            verdicts = {lane.label: store.verdicts_for((r.key for r in lane.requests), lane.store_judge) for lane in lanes}
+            _record_invocation(manifest, invocation, lanes, status, started, cache, options)
             if cache:
                 cache.close()
-            manifest["status"] = status
-            manifest["judge_notices"] = backend.notices
-            manifest["requests"] = len(requests)
+            every = [v for vs in verdicts.values() for v in vs]
+            manifest["requests"] = sum(len(lane.requests) for lane in lanes)
             if (sampling := loaded.task.sampling_facts()) is not None:
                 manifest["sampling"] = sampling
-            manifest["counts"] = _counts(verdicts, len(requests))
-            manifest["tokens"] = {"in": sum(v.tokens_in for v in verdicts), "out": sum(v.tokens_out for v in verdicts)}
-            manifest["usage"] = _usage(backend.label, manifest["invocations"], price)
+            manifest["counts"] = _counts(every, manifest["requests"])
+            manifest["tokens"] = {"in": sum(v.tokens_in for v in every), "out": sum(v.tokens_out for v in every)}
             store.write_manifest(manifest)
-        aggregate = loaded.task.aggregate(verdicts)
-        scores = apply_metrics(registry, verdicts_frame(verdicts), aggregate.scores, manifest)
-        aggregate = replace(aggregate, scores=scores)
-        store.write_exports(verdicts, aggregate.scores, aggregate.ranking)
-        manifest["summary"] = aggregate.summary
+        if panel and error is not None and not any(v.status == "ok" for v in every):
+            raise error  # no judge of the panel gave a verdict: nothing to aggregate
+        if panel:
+            from harness.panel_run import write_panel_results
+
+            aggregate = write_panel_results(loaded, registry, store, manifest, lanes, verdicts)
+        else:
+            aggregate = loaded.task.aggregate(every)
+            scores = apply_metrics(registry, verdicts_frame(every), aggregate.scores, manifest)
+            aggregate = replace(aggregate, scores=scores)
+            store.write_exports(every, aggregate.scores, aggregate.ranking)
+            manifest["summary"] = aggregate.summary
         store.write_manifest(manifest)
+    if error is not None:
+        raise error
     result = RunResult(directory=directory, manifest=manifest, aggregate=aggregate, loaded=loaded,
-                       top_error=_most_common_error(verdicts))
+                       top_error=_most_common_error(every))
     pm.hook.harness_run_finished(run=result)
     return result
+
+
+def _lane(loaded: LoadedTask, spec: JudgeSpec, registry: Registry, options: RunOptions, panel: bool) -> Lane:
+    """Everything per judge: backend, retries, rate limits, price and budget."""
+    price = _price(loaded, spec, options)
+    backend = _make_backend(registry, spec)
+    return Lane(
+        spec=spec, backend=backend, retry=_retry_policy(spec, options.retry),
+        limiter=RateLimiter.from_options(spec.options), price=price,
+        spending=SpendingCap(price, options.max_cost) if price is not None else None,
+        store_judge=spec.label if panel else None,
+        reachability=(Reachability.for_judge(backend.label, spec.base_url, spec.options)
+                      if len(spec.base_urls) <= 1 else None),  # several URLs: balanced.py's rotation
+    )
 
 
 def _make_backend(registry: Registry, spec: JudgeSpec) -> JudgeBackend:
@@ -188,33 +202,68 @@ def _make_backend(registry: Registry, spec: JudgeSpec) -> JudgeBackend:
     return backend
 
 
+def _record_invocation(
+    manifest: dict[str, Any], invocation: dict[str, Any], lanes: list[Lane], status: str, started: float,
+    cache: JudgmentCache | None, options: RunOptions,
+) -> None:
+    """This invocation's calls, tokens and cost into run.json (a panel's also per judge)."""
+    stats = [lane.stats for lane in lanes]
+    invocation.update(
+        finished=_now(), wall_s=round(time.monotonic() - started, 3), status=status,
+        calls=sum(s.calls for s in stats), retries=sum(s.retries for s in stats),
+        reasks=sum(s.reasks for s in stats), errors=_merged(s.errors for s in stats),
+        tokens={"in": sum(s.tokens_in for s in stats), "out": sum(s.tokens_out for s in stats)},
+        cost=_cost(lanes),
+        cache=cache.stats() if cache else None,
+    )
+    limits = {lane.label: lane.limiter.describe() for lane in lanes if lane.limiter is not None}
+    if len(lanes) > 1:
+        invocation["judges"] = {
+            lane.label: {"calls": lane.stats.calls, "retries": lane.stats.retries, "reasks": lane.stats.reasks,
+                         "errors": lane.stats.errors,
+                         "tokens": {"in": lane.stats.tokens_in, "out": lane.stats.tokens_out},
+                         "cost": describe_cost(lane.price, lane.stats.tokens_in, lane.stats.tokens_out),
+                         **({"error": str(lane.error)} if lane.error is not None else {})}
+            for lane in lanes
+        }
+        if limits:
+            invocation["rate_limits"] = limits
+    elif limits:
+        invocation["rate_limits"] = next(iter(limits.values()))
+    if options.max_cost is not None:
+        invocation["max_cost_usd"] = options.max_cost
+    manifest["status"] = status
+    if len(lanes) > 1:
+        manifest["judge_notices"] = {lane.label: lane.backend.notices for lane in lanes}
+        manifest["usage"] = {lane.label: _usage(lane.label, [i.get("judges", {}).get(lane.label, {})
+                                                             for i in manifest["invocations"]], lane.price)
+                             for lane in lanes}
+    else:
+        lane = lanes[0]
+        manifest["judge_notices"] = lane.backend.notices
+        manifest["usage"] = _usage(lane.label, manifest["invocations"], lane.price)
+
+
+def _merged(counters: Any) -> dict[str, int]:
+    merged: dict[str, int] = {}
+    for counter in counters:
+        for name, n in counter.items():
+            merged[name] = merged.get(name, 0) + n
+    return merged
+
+
+def _cost(lanes: list[Lane]) -> Any:
+    """One judge's cost as before; a panel's is the sum where every priced judge's is known."""
+    if len(lanes) == 1:
+        lane = lanes[0]
+        return describe_cost(lane.price, lane.stats.tokens_in, lane.stats.tokens_out)
+    costs = [describe_cost(lane.price, lane.stats.tokens_in, lane.stats.tokens_out) for lane in lanes]
+    return costs if any(c is not None for c in costs) else None
+
+
 def _judge_spec(loaded: LoadedTask, options: RunOptions) -> JudgeSpec:
-    """The task's judge, then the command line on top: --judge replaces the spec (and drops the
-    task's settings for a different backend), --base-url, --concurrency and --judge-* override."""
-    task_judge = loaded.spec.judge
-    spec = task_judge if isinstance(task_judge, str) else task_judge.spec
-    settings: dict[str, Any] = {} if isinstance(task_judge, str) else task_judge.settings
-    if options.judge and options.judge.partition(":")[0] != spec.partition(":")[0]:
-        settings = {}
-    spec = options.judge or spec
-    if options.judge_timeout_s is not None:
-        if options.judge_timeout_s <= 0:
-            raise BadInput("--judge-timeout must be positive")
-        settings["timeout_s"] = options.judge_timeout_s
-    if options.judge_options:
-        settings["options"] = {**settings.get("options", {}), **options.judge_options}
-    if options.base_url:
-        settings["base_url"] = options.base_url
-    if options.concurrency:
-        if options.concurrency < 1:
-            raise BadInput("--concurrency must be at least 1")
-        settings["concurrency"] = options.concurrency
-    try:
-        return JudgeSpec.parse(spec, **settings)
-    except ValidationError as exc:
-        raise BadInput(f"judge {spec}: {describe_validation_error(exc)}") from None
-    except ValueError as exc:
-        raise BadInput(f"--judge: {exc}") from None
+    """The run's first judge (the only one unless it is a panel); see harness.panel.judge_specs."""
+    return judge_specs(loaded, options)[0]
 
 
 def _retry_policy(spec: JudgeSpec, base: RetryPolicy) -> RetryPolicy:
@@ -279,10 +328,11 @@ def _modified(loaded: LoadedTask, pm: Any, requests: list[JudgeRequest], known: 
 
 
 def _follow_up_requests(
-    loaded: LoadedTask, pm: Any, store: RunDirectory, requests: list[JudgeRequest]
+    loaded: LoadedTask, pm: Any, store: RunDirectory, requests: list[JudgeRequest], judge: str | None = None,
 ) -> list[JudgeRequest]:
-    """What a multi-stage protocol can ask now that earlier results are stored (none: done)."""
-    results = {r.id: v for r in requests if (v := store.get(r.key)) is not None}
+    """What a multi-stage protocol can ask now that earlier results (of `judge`, in a panel) are
+    stored (none: done)."""
+    results = {r.id: v for r in requests if (v := store.get(r.key, judge)) is not None}
     known = {r.id for r in requests}
     try:
         new = [r for r in loaded.task.next_requests(results) if r.id not in known]
@@ -291,100 +341,35 @@ def _follow_up_requests(
     return _modified(loaded, pm, new, known) if new else []
 
 
-def _judge_rounds(
-    loaded: LoadedTask, backend: JudgeBackend, store: RunDirectory, requests: list[JudgeRequest],
-    pending: list[JudgeRequest], options: RunOptions, pm: Any, stats: CallStats, cache: JudgmentCache | None, *,
-    retry: RetryPolicy, limiter: RateLimiter | None, spending: SpendingCap | None,
-    reachability: Reachability | None = None,
-) -> None:
-    """Judge `pending`, then each round of follow-up requests the protocol asks for, until it asks
-    nothing new. The backend starts once, when the first call is due, and serves every round (a
-    managed server or a loaded model is not restarted per round). `requests` grows in place, so a
-    run that stops mid-way still exports every verdict it stored; `stats` survives for run.json.
-    """
-    async def main() -> None:
-        started = False
-        try:
-            todo = pending
-            while True:
-                if todo:
-                    if not started:
-                        try:
-                            await backend.start()
-                        except JudgeConfigError as exc:
-                            raise BadInput(str(exc)) from None
-                        except JudgeError as exc:
-                            raise RunFailed(judge_failure(backend.label, exc)) from None
-                        started = True
-                    total = len(requests)
-                    with Progress(total, already_done=total - len(todo), enabled=options.progress) as progress:
-                        runner = Runner(
-                            loaded.task, backend, store, retry=retry, progress=progress,
-                            on_verdict=lambda v: pm.hook.harness_verdict_recorded(verdict=v), stats=stats,
-                            cache=cache, max_calls=options.max_calls, limiter=limiter, spending=spending,
-                            reachability=reachability,
-                        )
-                        await runner.run(todo)
-                follow_ups = _follow_up_requests(loaded, pm, store, requests)
-                if not follow_ups:
-                    break
-                requests.extend(follow_ups)
-                todo = [r for r in follow_ups if not store.is_done(r.key)]
-        finally:
-            if started:
-                await backend.close()
-
-    asyncio.run(main())
-
-
 def _default_directory(task_name: str) -> Path:
     return Path("results") / task_name / datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-def _fingerprint(loaded: LoadedTask, backend: JudgeBackend) -> str:
-    """What must match for stored verdicts to be reused: judge, protocol and prompt."""
-    parts = {
-        "judge": backend.label,
-        "protocol": loaded.kind.name,
-        "protocol_version": loaded.task.version,
-        "template": loaded.task.prompts.source_hash,
-    }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _check_resumable(store: RunDirectory, fingerprint: str) -> None:
-    previous = store.read_manifest()
-    if previous is None and store.stored_count():
-        raise BadInput(
-            f"--out {store.path}: holds stored verdicts but no run.json, so which judge and prompt made them "
-            "is unknown; choose another --out"
-        )
-    if previous is not None and previous.get("fingerprint") != fingerprint:
-        raise BadInput(
-            f"--out {store.path}: holds a run with another judge, protocol or prompt; "
-            "choose another --out to keep both"
-        )
-
-
 def _manifest(
-    loaded: LoadedTask, backend: JudgeBackend, requests: list[JudgeRequest], fingerprint: str,
+    loaded: LoadedTask, lanes: list[Lane], requests: list[JudgeRequest], fingerprint: str,
     previous: dict[str, Any] | None,
 ) -> dict[str, Any]:
     models = sorted({m for item in loaded.items for m in item.answers})
-    return {
+    manifest = {
         "harness_version": __version__,
         "fingerprint": fingerprint,
         "task_file": str(loaded.path),
-        "task": loaded.spec.model_dump(mode="json"),
+        "task": loaded.spec.record(),
         "protocol": {"name": loaded.kind.name, "version": loaded.task.version,
                      "config": loaded.config.model_dump(mode="json")},
         "template": {"name": loaded.task.prompts.template_name, "sha256_16": loaded.task.prompts.source_hash},
-        "judge": backend.describe(),
+        "judge": lanes[0].backend.describe(),
         "dataset": {"items": len(loaded.items), "models": models},
-        "requests": len(requests),
+        "requests": len(requests) * len(lanes),
         "environment": {"python": sys.version.split()[0], "platform": platform.platform()},
         "invocations": list(previous.get("invocations", [])) if previous else [],
     }
+    if len(lanes) > 1:
+        manifest["judge"] = {"panel": [lane.label for lane in lanes]}
+        manifest["judges"] = [lane.backend.describe() for lane in lanes]
+        manifest["panel"] = {"judges": [{"judge": lane.label, "fingerprint": judge_fingerprint(loaded, lane.label)}
+                                        for lane in lanes]}
+    return manifest
 
 
 def _most_common_error(verdicts: list[Any]) -> str | None:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 Role = Literal["system", "user", "assistant"]
 
@@ -90,6 +90,8 @@ class TaskSpec(BaseModel):
     dataset: DatasetSpec
     #: `local`, `openai:gpt-4o`, ... or a mapping {spec, base_url, concurrency, timeout_s, options}.
     judge: str | JudgeSettings = "local"
+    #: A panel: several of what `judge` takes, each asked every request (see harness.panel).
+    judges: list[str | JudgeSettings] | None = None
     template: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     description: str = ""
@@ -102,6 +104,24 @@ class TaskSpec(BaseModel):
         if not value or any(c in value for c in "/\\") or value.startswith("."):
             raise ValueError("must be a plain name (no slashes, not starting with '.')")
         return value
+
+    @model_validator(mode="after")
+    def _one_judge_key(self) -> TaskSpec:
+        if self.judges is not None:
+            if "judge" in self.model_fields_set:
+                raise ValueError("give either `judge:` (one judge) or `judges:` (a panel), not both")
+            if not self.judges:
+                raise ValueError("judges: needs at least one judge")
+        return self
+
+    def record(self) -> dict[str, Any]:
+        """The task as run.json keeps it: validated, with only the judge key the file used."""
+        return self.model_dump(mode="json", exclude={"judge"} if self.judges is not None else {"judges"})
+
+    @property
+    def judge_entries(self) -> list[str | JudgeSettings]:
+        """Every judge the task file names: the panel's, else the one `judge`."""
+        return list(self.judges) if self.judges is not None else [self.judge]
 
 
 class JudgeSpec(BaseModel):

@@ -65,6 +65,15 @@ class Progress:
         elif self.enabled:
             self._line()
 
+    def grow(self, more: int, already_done: int = 0) -> None:
+        """More requests became known (a multi-stage protocol's follow-ups), some already done."""
+        self.total += more
+        self.done += already_done
+        self._start_done += already_done
+        if self._rich is not None:
+            self._rich.update(self._task_id, total=self.total)
+            self._refresh()
+
     def retried(self) -> None:
         self.retries += 1
 

@@ -8,6 +8,10 @@ so durability costs one fsync per batch instead of one per call. A line torn by 
 off when the store is reopened. The last record of a request key wins, so a failed call that
 succeeds on a rerun simply supersedes its failure. Exports are written to a temporary file and
 renamed, so a reader never sees half a file.
+
+A panel run (several judges, see harness.panel) asks every judge the same requests, so records
+are also kept by (judge, request key): `get`, `is_done` and `verdicts_for` take the judge to
+look under; without one they answer by request key alone, as a single-judge run always has.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ MANIFEST_FILE = "run.json"
 VERDICTS_FILE = "verdicts.jsonl"
 SCORES_FILE = "scores.csv"
 RANKING_FILE = "ranking.csv"
+SCORES_BY_JUDGE_FILE = "scores_by_judge.csv"
+RANKING_BY_JUDGE_FILE = "ranking_by_judge.csv"
 LOCK_FILE = ".lock"
 DONE_STATUSES = frozenset({"ok", "invalid"})
 
@@ -44,6 +50,7 @@ class RunDirectory:
         self._lock_handle: Any = None
         self._store_handle: Any = None
         self._records: dict[str, Verdict] = {}
+        self._by_judge: dict[tuple[str, str], Verdict] = {}
         self._write_lock = threading.Lock()
         self._queued: list[tuple[str, Verdict, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -70,7 +77,8 @@ class RunDirectory:
         store = self.path / STORE_FILE
         try:
             _repair_torn_tail(store)
-            self._records = read_store(store)
+            self._by_judge = read_store(store, by_judge=True)
+            self._records = {key: v for (_, key), v in self._by_judge.items()}
             self._store_handle = store.open("a", encoding="utf-8")
         except BaseException:
             self.close()  # a corrupt store must not leave the directory locked
@@ -90,7 +98,7 @@ class RunDirectory:
     def append(self, verdict: Verdict) -> None:
         """Store one verdict durably before returning."""
         self._write(verdict.model_dump_json() + "\n")
-        self._records[verdict.request_key] = verdict
+        self._remember(verdict)
 
     async def commit(self, verdict: Verdict) -> None:
         """Store one verdict durably before returning, sharing an fsync with concurrent commits."""
@@ -112,7 +120,7 @@ class RunDirectory:
                         future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("store write cancelled"))
                 raise
             for _, verdict, future in batch:
-                self._records[verdict.request_key] = verdict
+                self._remember(verdict)
                 if not future.done():
                     future.set_result(None)
 
@@ -124,20 +132,26 @@ class RunDirectory:
             self._store_handle.flush()
             os.fsync(self._store_handle.fileno())
 
-    def get(self, key: str) -> Verdict | None:
-        return self._records.get(key)
+    def _remember(self, verdict: Verdict) -> None:
+        self._records[verdict.request_key] = verdict
+        self._by_judge[(verdict.judge, verdict.request_key)] = verdict
 
     def stored_count(self) -> int:
         """Requests with a stored record (any status)."""
         return len(self._records)
 
-    def is_done(self, key: str) -> bool:
-        record = self._records.get(key)
+    def get(self, key: str, judge: str | None = None) -> Verdict | None:
+        return self._records.get(key) if judge is None else self._by_judge.get((judge, key))
+
+    def is_done(self, key: str, judge: str | None = None) -> bool:
+        record = self.get(key, judge)
         return record is not None and record.status in DONE_STATUSES
 
-    def verdicts_for(self, keys: Iterable[str]) -> list[Verdict]:
+    def verdicts_for(self, keys: Iterable[str], judge: str | None = None) -> list[Verdict]:
         """The latest record of each key, in the given order; keys never called are skipped."""
-        return [self._records[k] for k in keys if k in self._records]
+        if judge is None:
+            return [self._records[k] for k in keys if k in self._records]
+        return [v for k in keys if (v := self._by_judge.get((judge, k))) is not None]
 
     # -- manifest and exports ----------------------------------------------------------------
     def read_manifest(self) -> dict[str, Any] | None:
@@ -157,15 +171,21 @@ class RunDirectory:
         _atomic_write(self.path / SCORES_FILE, frame_to_csv(scores))
         _atomic_write(self.path / RANKING_FILE, frame_to_csv(ranking))
 
+    def write_frames(self, frames: dict[str, pd.DataFrame]) -> None:
+        """More CSV exports by file name (a panel's per-judge tables), each written atomically."""
+        for name, frame in frames.items():
+            _atomic_write(self.path / name, frame_to_csv(frame))
+
 
 def frame_to_csv(frame: pd.DataFrame) -> str:
     """CSV with fixed float precision, so identical numbers give identical bytes everywhere."""
     return frame.to_csv(index=False, float_format="%.6f", lineterminator="\n")
 
 
-def read_store(path: Path) -> dict[str, Verdict]:
-    """Every complete record of a store file, the last one of each key winning."""
-    records: dict[str, Verdict] = {}
+def read_store(path: Path, *, by_judge: bool = False) -> dict[Any, Verdict]:
+    """Every complete record of a store file, the last one of each key winning; keyed by
+    request key, or with `by_judge` by (judge, request key) so a panel's judges stay apart."""
+    records: dict[Any, Verdict] = {}
     if not path.exists():
         return records
     with path.open("rb") as handle:
@@ -178,7 +198,7 @@ def read_store(path: Path) -> dict[str, Verdict]:
                 raise BadInput(f"{path}:{number}: corrupt record; the store was edited by hand?") from None
             check_verdict_record({"request_id": verdict.request_id, "item_id": verdict.item_id,
                                   "status": verdict.status, "data": verdict.data}, f"{path}:{number}")
-            records[verdict.request_key] = verdict
+            records[(verdict.judge, verdict.request_key) if by_judge else verdict.request_key] = verdict
     return records
 
 

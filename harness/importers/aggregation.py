@@ -84,16 +84,18 @@ def items_from_verdicts(verdicts: list[Verdict]) -> list[Item]:
     ]
 
 
-def ordered_verdicts(directory: Path) -> list[Verdict]:
-    """The store's latest record per request, in the order of the previous export when there is one
-    (so recomputing an unchanged run reproduces its files), then in store order."""
-    records = read_store(directory / STORE_FILE)
+def ordered_verdicts(directory: Path, *, panel: bool = False) -> list[Verdict]:
+    """The store's latest record per request (per judge and request in a panel), in the order of
+    the previous export when there is one (so recomputing an unchanged run reproduces its files),
+    then in store order."""
+    records = read_store(directory / STORE_FILE, by_judge=panel)
     previous = directory / VERDICTS_FILE
-    order: list[str] = []
+    order: list[Any] = []
     if previous.is_file():
         for line in previous.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
-                key = json.loads(line).get("request_key")
+                record = json.loads(line)
+                key = (record.get("judge"), record.get("request_key")) if panel else record.get("request_key")
             except (ValueError, AttributeError):
                 order = []
                 break
@@ -125,7 +127,8 @@ def recompute(
         except ValidationError as exc:
             raise BadInput(f"{directory / MANIFEST_FILE}: {describe_validation_error(exc, prefix='options')}") from None
         spec = _task_spec(manifest, protocol["name"], config_data, directory)
-        verdicts = ordered_verdicts(directory)
+        panel = isinstance(manifest.get("panel"), dict)
+        verdicts = ordered_verdicts(directory, panel=panel)
         if not verdicts:
             raise BadInput(f"{directory / STORE_FILE}: no verdicts to aggregate")
         template = spec.template or kind.task_class.default_template
@@ -136,13 +139,18 @@ def recompute(
             task.check()
         except BadInput as exc:
             raise BadInput(f"{directory / MANIFEST_FILE}: {exc}") from None
-        aggregate = task.aggregate(verdicts)
-        scores = apply_metrics(registry, verdicts_frame(verdicts), aggregate.scores, manifest)
-        aggregate = replace(aggregate, scores=scores)
-        store.write_exports(verdicts, aggregate.scores, aggregate.ranking)
+        if panel:
+            from harness.panel_run import recompute_panel
+
+            aggregate = recompute_panel(task, protocol["name"], registry, store, manifest, verdicts)
+        else:
+            aggregate = task.aggregate(verdicts)
+            scores = apply_metrics(registry, verdicts_frame(verdicts), aggregate.scores, manifest)
+            aggregate = replace(aggregate, scores=scores)
+            store.write_exports(verdicts, aggregate.scores, aggregate.ranking)
+            manifest["summary"] = aggregate.summary
         protocol["config"] = config.model_dump(mode="json")
         manifest["protocol"] = protocol
-        manifest["summary"] = aggregate.summary
         manifest["counts"] = {s: sum(v.status == s for v in verdicts) for s in ("ok", "invalid", "failed")}
         manifest["counts"]["pending"] = max(0, int(manifest.get("requests") or 0) - len(verdicts))
         manifest.setdefault("aggregations", []).append(

@@ -13,6 +13,7 @@ from harness.reports.analysis import Analysis, analyse
 from harness.reports.diagnostics import judge_diagnostics
 from harness.reports.markdown import md_list, md_table
 from harness.reports.page import document, esc, section, table
+from harness.reports.panel_section import panel_html, panel_markdown
 from harness.reports.rundata import RunData, read_run
 from harness.reports.sampling import sample_verdicts
 from harness.reports.svg import forest_plot, heatmap, histograms
@@ -154,6 +155,7 @@ def markdown_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame)
         md_table(category_pivot(analysis)),
         "\n## Judge diagnostics\n\n",
         md_table(diagnostics[["group", "metric", "value", "n"]] if not diagnostics.empty else diagnostics),
+        panel_markdown(run),
         f"\n_Written by harness {__version__}. Browse sampled verdicts in report.html._\n",
     ]
     return "".join(parts)
@@ -194,6 +196,7 @@ def html_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame, sam
                                              "mean per-item score of each model in each category")),
         ("diagnostics", "Judge", section("diagnostics", "Judge diagnostics", table(diagnostics),
                                          "position and length bias, unusable outputs, calls, cache, tokens and cost")),
+        *([panel] if (panel := panel_html(run)) else []),
         ("verdicts", "Verdicts", section("verdicts", "Verdicts",
                                          cards_section(sample_verdicts(run, sample), run.items, len(run.verdicts)))),
     ]

@@ -65,6 +65,8 @@ def read_run(path: str | Path) -> RunData:
     if "request_id" in verdicts and verdicts["request_id"].isna().all():
         verdicts["request_id"] = [f"row-{i}" for i in range(len(verdicts))]
     verdicts["item_id"] = verdicts["item_id"].astype(str)
+    if isinstance(loaded.manifest.get("panel"), dict):  # every judge was asked the same requests: keep them apart
+        verdicts["request_id"] = verdicts["judge"].astype(str) + "||" + verdicts["request_id"].astype(str)
     run = RunData(
         directory=loaded.directory, manifest=loaded.manifest, protocol=detect_protocol(loaded.manifest, verdicts),
         verdicts=verdicts, scores=loaded.scores, ranking=loaded.ranking,

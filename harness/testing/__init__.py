@@ -2,7 +2,8 @@
 
 `OpenAIServer` is a real OpenAI-compatible HTTP server on loopback whose answers a test scripts
 (texts, logprobs, HTTP errors, broken bodies, delays), so HTTP backends are tested over a socket
-rather than against mocks. `ScriptedJudge` puts content-based rules in front of it. The pytest
+rather than against mocks. `ScriptedJudge` puts content-based rules in front of it; `PanelJudge`
+answers from planted model qualities, severity and position bias, to test a panel's statistics. The pytest
 plugin (`harness.testing.pytest_plugin`, loaded automatically once harness-eval is installed)
 gives plugin authors the fixtures `harness_judge_server`, `harness_run_dir` and `harness_run_task`.
 
@@ -19,6 +20,7 @@ _EXPORTS = {
     "OpenAIServer": "harness.testing.openai_server",
     "Reply": "harness.testing.openai_server",
     "Served": "harness.testing.openai_server",
+    "PanelJudge": "harness.testing.planted_panel",
     "ScriptedJudge": "harness.testing.scripted",
     "write_task": "harness.testing.tasks",
 }

@@ -1,0 +1,125 @@
+"""One judge's share of a run (a lane), and judging every lane at once.
+
+A run has one lane per judge (a panel has several, see harness.panel). A lane owns everything
+that is per judge: the backend, its retry policy, rate limiter, price and spending cap, the call
+statistics for run.json, and the requests asked of it (including a multi-stage protocol's
+follow-ups, which depend on that judge's own earlier answers). Lanes run concurrently in one
+event loop; a lane that fails (a dead judge, a spent budget) stops only itself, and its error is
+kept for the run to report once the other lanes are done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.cache import JudgmentCache
+from harness.errors import BadInput, BudgetReached, RunFailed
+from harness.judges.base import JudgeBackend, JudgeConfigError, JudgeError, judge_failure
+from harness.models import JudgeRequest, JudgeSpec
+from harness.pricing import Price, SpendingCap
+from harness.progress import Progress
+from harness.ratelimit import RateLimiter
+from harness.reachability import Reachability
+from harness.runner import CallStats, RetryPolicy, Runner
+from harness.store import RunDirectory
+from harness.tasks import LoadedTask
+
+
+@dataclass
+class Lane:
+    spec: JudgeSpec
+    backend: JudgeBackend
+    retry: RetryPolicy
+    limiter: RateLimiter | None
+    price: Price | None
+    spending: SpendingCap | None
+    #: Store records are looked up under this judge (None: by request key alone, a single judge).
+    store_judge: str | None
+    #: Stops the lane early when its one endpoint cannot be connected to (harness.reachability).
+    reachability: Reachability | None = None
+    requests: list[JudgeRequest] = field(default_factory=list)
+    stats: CallStats = field(default_factory=CallStats)
+    #: What stopped this lane early (RunFailed or BudgetReached), re-raised once every lane is done.
+    error: Exception | None = None
+
+    @property
+    def label(self) -> str:
+        return self.backend.label
+
+    def pending(self, store: RunDirectory, requests: list[JudgeRequest] | None = None) -> list[JudgeRequest]:
+        return [r for r in (self.requests if requests is None else requests)
+                if not store.is_done(r.key, self.store_judge)]
+
+
+def judge_lanes(
+    loaded: LoadedTask, lanes: list[Lane], store: RunDirectory, pm: Any, cache: JudgmentCache | None, *,
+    progress: bool, max_calls: int | None, follow_ups: Any,
+) -> None:
+    """Judge what each lane has pending, all lanes at once, then their follow-ups, until done.
+
+    `follow_ups(lane)` returns the new requests a lane's stored results make possible. With one
+    lane its error propagates at once (as a single-judge run always did); with several, each
+    lane's error is kept on the lane and the others go on.
+    """
+    total = sum(len(lane.requests) for lane in lanes)
+    pending = {id(lane): lane.pending(store) for lane in lanes}
+    done = total - sum(len(p) for p in pending.values())
+
+    async def one(lane: Lane, bar: Progress) -> None:
+        todo = pending[id(lane)]
+        started = False
+        try:
+            while True:
+                if todo:
+                    if not started:
+                        try:
+                            await lane.backend.start()
+                        except JudgeConfigError as exc:
+                            raise BadInput(str(exc)) from None
+                        except JudgeError as exc:
+                            raise RunFailed(judge_failure(lane.label, exc)) from None
+                        started = True
+                    runner = Runner(
+                        loaded.task, lane.backend, store, retry=lane.retry, progress=bar,
+                        on_verdict=lambda v: pm.hook.harness_verdict_recorded(verdict=v), stats=lane.stats,
+                        cache=cache if lane.backend.cacheable else None, max_calls=max_calls, limiter=lane.limiter,
+                        spending=lane.spending, reachability=lane.reachability,
+                    )
+                    await runner.run(todo)
+                new = follow_ups(lane)
+                if not new:
+                    return
+                lane.requests = lane.requests + new
+                todo = lane.pending(store, new)
+                bar.grow(len(new), already_done=len(new) - len(todo))
+        finally:
+            if started:
+                await lane.backend.close()
+
+    async def kept(lane: Lane, bar: Progress) -> None:
+        try:
+            await one(lane, bar)
+        except (RunFailed, BudgetReached) as exc:
+            lane.error = exc
+
+    async def main() -> None:
+        with Progress(total, already_done=done, enabled=progress) as bar:
+            if len(lanes) == 1:
+                await one(lanes[0], bar)
+            else:
+                await asyncio.gather(*(kept(lane, bar) for lane in lanes))
+
+    asyncio.run(main())
+
+
+def first_error(lanes: list[Lane]) -> Exception | None:
+    """The error to end the run with: a failed judge before a spent budget."""
+    errors = [lane.error for lane in lanes if lane.error is not None]
+    failed = [e for e in errors if isinstance(e, RunFailed)]
+    if failed:
+        if len(failed) > 1:
+            return RunFailed("; ".join(str(e) for e in failed))
+        return failed[0]
+    return errors[0] if errors else None
