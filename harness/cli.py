@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="price table (YAML/JSON: model -> {input, output} USD per 1M tokens); cost goes to run.json")
     run.add_argument("--max-cost", type=float, metavar="USD",
                      help="stop cleanly before this invocation could spend more than USD (needs --prices); rerun to continue")
+    _calibration_options(run)
 
     report = commands.add_parser("report", help="write report.html, report.md and report CSVs for a run directory")
     report.add_argument("run_dir", metavar="RUN", help="a run directory written by `harness run` or `harness import`")
@@ -70,18 +71,31 @@ def build_parser() -> argparse.ArgumentParser:
     aggregate.add_argument("run_dir", metavar="RUN", help="a run directory")
     aggregate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                            help="change a protocol option before recomputing, e.g. --set options.length_k=500")
+    _calibration_options(aggregate)
 
     importer = commands.add_parser("import", help="turn another tool's judgments into a run directory")
-    importer.add_argument("format", help="alpaca_eval, arena_hard, wildbench, mt_bench or autoj")
+    importer.add_argument("format", help="alpaca_eval, arena_hard, wildbench, mt_bench, autoj; human labels: "
+                                              "labels, mt_bench_human, arena, preference")
     importer.add_argument("paths", nargs="+", metavar="PATH", help="the tool's judgment files")
     importer.add_argument("--out", required=True, help="the run directory to write")
     importer.add_argument("--baseline", help="the baseline model (arena_hard, wildbench pairwise, mt_bench pairwise)")
+
+    from harness.calibrate.command import add_parser as add_calibrate
+
+    add_calibrate(commands)
 
     tasks = commands.add_parser("tasks", help="list task files")
     tasks.add_argument("directory", nargs="?", default="tasks")
 
     commands.add_parser("plugins", help="list loaded plugins, where they come from, and their hooks")
     return parser
+
+
+def _calibration_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--calibration", metavar="FILE",
+                        help="apply a map from `harness calibrate`: calibrated_* columns and ranking_calibrated.csv")
+    parser.add_argument("--force-calibration", action="store_true",
+                        help="apply --calibration even though it was made for another judge setup")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,6 +153,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return (import_command.aggregate(args, plugins) if args.command == "aggregate"
                 else import_command.run_import(args, plugins))
+    if args.command == "calibrate":
+        from harness.calibrate.command import calibrate
+
+        return calibrate(args)
     if args.command == "tasks":
         from harness.commands import list_tasks
 
@@ -159,6 +177,7 @@ def _run(args: argparse.Namespace, plugins) -> int:  # noqa: ANN001
         cache=not args.no_cache, refresh=args.refresh, max_calls=args.max_calls,
         prices=args.prices, max_cost=args.max_cost,
         judge_timeout_s=args.judge_timeout, judge_options=_key_values(args.judge_options, "--judge-option"),
+        calibration=args.calibration, force_calibration=args.force_calibration,
     )
     if args.max_calls is not None and args.max_calls < 1:
         raise BadInput("--max-calls must be at least 1")

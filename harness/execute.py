@@ -18,6 +18,8 @@ from typing import Any
 
 from harness import __version__
 from harness.cache import JudgmentCache, default_cache_path
+from harness.calibrate.apply import apply_calibration, resolve_calibration
+from harness.calibrate.identity import judge_identity
 from harness.errors import BadInput, BudgetReached, RunFailed
 from harness.judges.base import JudgeBackend, JudgeConfigError
 from harness.lanes import Lane, first_error, judge_lanes
@@ -60,6 +62,10 @@ class RunOptions:
     prices: str | Path | None = None
     #: Stop taking new requests before this invocation's spend (USD) could pass this.
     max_cost: float | None = None
+    #: A calibration file from `harness calibrate` to apply (see harness.calibrate.apply), and
+    #: whether to apply it even though it was made for another judge setup.
+    calibration: str | Path | None = None
+    force_calibration: bool = False
 
 
 @dataclass
@@ -109,6 +115,9 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
     for lane in lanes:
         lane.requests = list(requests)
     directory = Path(options.out) if options.out else _default_directory(loaded.spec.name)
+    calibration = _calibration(loaded, lanes[0].backend, directory, options) if not panel else None
+    if panel and options.calibration is not None:
+        raise BadInput("--calibration: a panel run has several judges; calibrate and apply one judge's run")
     with RunDirectory(directory) as store:
         labels = [lane.label for lane in lanes]
         check_resumable(store, loaded, labels)
@@ -166,6 +175,7 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
             aggregate = loaded.task.aggregate(every)
             scores = apply_metrics(registry, verdicts_frame(every), aggregate.scores, manifest)
             aggregate = replace(aggregate, scores=scores)
+            aggregate = apply_calibration(aggregate, every, calibration, loaded.config, directory, manifest)
             store.write_exports(every, aggregate.scores, aggregate.ranking)
             manifest["summary"] = aggregate.summary
         store.write_manifest(manifest)
@@ -264,6 +274,15 @@ def _cost(lanes: list[Lane]) -> Any:
 def _judge_spec(loaded: LoadedTask, options: RunOptions) -> JudgeSpec:
     """The run's first judge (the only one unless it is a panel); see harness.panel.judge_specs."""
     return judge_specs(loaded, options)[0]
+
+
+def _calibration(loaded: LoadedTask, backend: JudgeBackend, directory: Path, options: RunOptions) -> Any:
+    """The calibration to apply, checked against this judge setup before any call is made."""
+    identity = judge_identity(
+        judge=backend.spec.label, protocol=loaded.kind.name, protocol_version=loaded.task.version,
+        template=loaded.task.prompts.source_hash, config=loaded.config.model_dump(mode="json"),
+    )
+    return resolve_calibration(options.calibration, directory, identity, force=options.force_calibration)
 
 
 def _retry_policy(spec: JudgeSpec, base: RetryPolicy) -> RetryPolicy:

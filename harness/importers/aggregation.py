@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from harness.calibrate.apply import apply_calibration, resolve_calibration
+from harness.calibrate.identity import identity_from_manifest
 from harness.errors import BadInput
 from harness.metrics import apply_metrics, verdicts_frame
 from harness.models import DatasetSpec, Item, Message, TaskSpec, Verdict
@@ -106,7 +108,8 @@ def ordered_verdicts(directory: Path, *, panel: bool = False) -> list[Verdict]:
 
 
 def recompute(
-    run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), plugins: LoadedPlugins | None = None
+    run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), plugins: LoadedPlugins | None = None,
+    calibration: str | Path | None = None, force_calibration: bool = False,
 ) -> RecomputedRun:
     """Aggregate the stored verdicts again and rewrite verdicts.jsonl, scores.csv, ranking.csv and
     run.json's summary (each written atomically)."""
@@ -139,6 +142,7 @@ def recompute(
             task.check()
         except BadInput as exc:
             raise BadInput(f"{directory / MANIFEST_FILE}: {exc}") from None
+        applied = None
         if panel:
             from harness.panel_run import recompute_panel
 
@@ -147,6 +151,9 @@ def recompute(
             aggregate = task.aggregate(verdicts)
             scores = apply_metrics(registry, verdicts_frame(verdicts), aggregate.scores, manifest)
             aggregate = replace(aggregate, scores=scores)
+            identity = identity_from_manifest(manifest, str(directory / MANIFEST_FILE))
+            applied = resolve_calibration(calibration, directory, identity, force=force_calibration)
+            aggregate = apply_calibration(aggregate, verdicts, applied, config, directory, manifest)
             store.write_exports(verdicts, aggregate.scores, aggregate.ranking)
             manifest["summary"] = aggregate.summary
         protocol["config"] = config.model_dump(mode="json")
@@ -154,7 +161,8 @@ def recompute(
         manifest["counts"] = {s: sum(v.status == s for v in verdicts) for s in ("ok", "invalid", "failed")}
         manifest["counts"]["pending"] = max(0, int(manifest.get("requests") or 0) - len(verdicts))
         manifest.setdefault("aggregations", []).append(
-            {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "overrides": list(overrides)}
+            {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "overrides": list(overrides),
+             **({"calibration": manifest["calibration"]["file"]} if applied is not None else {})}
         )
         store.write_manifest(manifest)
     return RecomputedRun(directory=directory, manifest=manifest, aggregate=aggregate, loaded=LoadedSpec(spec))

@@ -20,14 +20,21 @@ Importer = Callable[[list[Path], "str | None"], ImportedRun]
 def importers() -> dict[str, Importer]:
     """Format name -> reader; each module is imported only when its format is used."""
     from harness.importers.alpaca_eval import import_alpaca_eval
+    from harness.importers.arena import import_arena
     from harness.importers.arena_hard import import_arena_hard
     from harness.importers.autoj import import_autoj
+    from harness.importers.labels import import_labels
     from harness.importers.mt_bench import import_mt_bench
+    from harness.importers.mt_bench_human import import_mt_bench_human
+    from harness.importers.preference import import_preference
     from harness.importers.wildbench import import_wildbench
 
     return {
         "alpaca_eval": import_alpaca_eval, "arena_hard": import_arena_hard, "wildbench": import_wildbench,
         "mt_bench": import_mt_bench, "autoj": import_autoj,
+        # human labels
+        "labels": import_labels, "mt_bench_human": import_mt_bench_human, "arena": import_arena,
+        "preference": import_preference,
     }
 
 
@@ -35,7 +42,9 @@ def aggregate(args: argparse.Namespace, plugins: LoadedPlugins | None = None) ->
     from harness.commands import print_run_result
     from harness.importers.aggregation import recompute
 
-    result = recompute(args.run_dir, tuple(getattr(args, "overrides", ()) or ()), plugins)
+    result = recompute(args.run_dir, tuple(getattr(args, "overrides", ()) or ()), plugins,
+                       calibration=getattr(args, "calibration", None),
+                       force_calibration=bool(getattr(args, "force_calibration", False)))
     print_run_result(result)
     counts = result.manifest.get("counts", {})
     missing = int(counts.get("failed", 0)) + int(counts.get("pending", 0))

@@ -10,6 +10,8 @@ import pandas as pd
 from harness import __version__
 from harness.errors import BadInput
 from harness.reports.analysis import Analysis, analyse
+from harness.reports.calibration import html_section as calibration_html
+from harness.reports.calibration import markdown_section as calibration_markdown
 from harness.reports.diagnostics import judge_diagnostics
 from harness.reports.markdown import md_list, md_table
 from harness.reports.page import document, esc, section, table
@@ -156,6 +158,7 @@ def markdown_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame)
         "\n## Judge diagnostics\n\n",
         md_table(diagnostics[["group", "metric", "value", "n"]] if not diagnostics.empty else diagnostics),
         panel_markdown(run),
+        calibration_markdown(run),
         f"\n_Written by harness {__version__}. Browse sampled verdicts in report.html._\n",
     ]
     return "".join(parts)
@@ -200,6 +203,9 @@ def html_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame, sam
         ("verdicts", "Verdicts", section("verdicts", "Verdicts",
                                          cards_section(sample_verdicts(run, sample), run.items, len(run.verdicts)))),
     ]
+    calibrated = calibration_html(run)
+    if calibrated is not None:
+        sections.insert(2, calibrated)
     subtitle = f"{run.protocol} · judge {run.judge_label} · harness {__version__}"
     return document(f"Report: {run.name}", subtitle, sections)
 

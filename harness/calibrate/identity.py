@@ -1,0 +1,71 @@
+"""Which judge setup a calibration is valid for: judge spec, protocol, prompt and judging options.
+
+A map learned for one judge says nothing about another, nor about the same judge asked with
+another prompt or verdict format; the fingerprint covers exactly what changes the judge's
+answers (not the dataset, the baselines or aggregation-only options such as the length rule).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from harness.errors import BadInput
+
+#: Protocol options that change what the judge is asked (as `harness aggregate --set` refuses
+#: them), less those that only pick which pairs or items are asked.
+_NOT_JUDGING = frozenset({"baselines", "generate", "generate_template"})
+
+
+def judging_settings(config: dict[str, Any]) -> dict[str, Any]:
+    from harness.importers.aggregation import JUDGING_OPTIONS
+
+    return {key: config[key] for key in sorted(JUDGING_OPTIONS - _NOT_JUDGING) if key in config}
+
+
+def judge_identity(*, judge: str, protocol: str, protocol_version: Any, template: Any,
+                   config: dict[str, Any]) -> dict[str, Any]:
+    parts = {
+        "judge": judge, "protocol": protocol, "protocol_version": None if protocol_version is None else str(protocol_version),
+        "template": template, "settings": judging_settings(config),
+    }
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return {**parts, "fingerprint": digest}
+
+
+def judge_label(manifest: dict[str, Any]) -> str:
+    """The judge spec as a user writes it (`openai:gpt-4o`), from run.json."""
+    judge = manifest.get("judge") or {}
+    spec = judge.get("spec") if isinstance(judge, dict) else None
+    if isinstance(spec, dict) and spec.get("backend"):
+        return f"{spec['backend']}:{spec['model']}" if spec.get("model") else str(spec["backend"])
+    if isinstance(spec, str):
+        return spec
+    return "unknown"
+
+
+def identity_from_manifest(manifest: dict[str, Any], where: str) -> dict[str, Any]:
+    protocol = manifest.get("protocol")
+    if not isinstance(protocol, dict) or not isinstance(protocol.get("name"), str):
+        raise BadInput(f"{where}: protocol.name: required but missing")
+    template = manifest.get("template") if isinstance(manifest.get("template"), dict) else {}
+    return judge_identity(
+        judge=judge_label(manifest), protocol=protocol["name"], protocol_version=protocol.get("version"),
+        template=template.get("sha256_16"), config=protocol.get("config") or {},
+    )
+
+
+def mismatches(made_for: dict[str, Any], run: dict[str, Any]) -> list[str]:
+    """What differs between the judge a calibration was made for and the run's judge."""
+    found = []
+    for key, what in (("judge", "judge spec"), ("protocol", "protocol"), ("protocol_version", "protocol version"),
+                      ("template", "prompt template"), ("settings", "judging options")):
+        if made_for.get(key) != run.get(key):
+            if key == "settings":
+                keys = sorted(k for k in set(made_for.get(key) or {}) | set(run.get(key) or {})
+                              if (made_for.get(key) or {}).get(k) != (run.get(key) or {}).get(k))
+                found.append(f"judging options differ ({', '.join(keys)})")
+            else:
+                found.append(f"{what} {made_for.get(key)!r} (calibration) vs {run.get(key)!r} (run)")
+    return found

@@ -1,0 +1,101 @@
+"""Rubric calibration: a judge's scores (or expected scores under its logprobs) set against
+human scores of the same answers, and an isotonic map onto the human scale.
+
+Both scales are brought to [0, 1] by their rubric's ends for the fit (harness.stats.calibration's
+maps work on probabilities) and the map is stored back in their units: knots on the judge's
+scale, values on the human one. Raw error is the judge's score stretched linearly onto the human
+scale; calibrated error is out-of-fold (folds by item).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.calibrate.matching import judge_score_value, score_rows
+from harness.errors import BadInput
+from harness.models import Verdict
+from harness.stats.agreement import cohens_kappa, rank_correlation
+from harness.stats.calibration import cross_validated_probabilities, fit_isotonic
+
+
+def calibrate_rubric(
+    judge_verdicts: list[Verdict], human_verdicts: list[Verdict], *, judge_scale: tuple[float, float],
+    human_scale: tuple[float, float], method: str = "auto", min_pairs: int = 20, folds: int = 5, seed: int = 0,
+) -> dict[str, Any]:
+    if method not in ("auto", "isotonic"):
+        raise BadInput(f"--method {method!r}: rubric calibration maps scores isotonically (use isotonic or auto)")
+    judge = score_rows(judge_verdicts)
+    human = score_rows(human_verdicts).groupby(["item_id", "model"], sort=True)["score"].agg(["mean", "size"])
+    human = human.rename(columns={"mean": "human", "size": "labels"}).reset_index()
+    matched = judge.merge(human, on=["item_id", "model"], how="inner")
+    n_items = matched["item_id"].nunique() if not matched.empty else 0
+    counts = {"judge_scores": len(judge), "human_answers": len(human), "matched_answers": len(matched),
+              "matched_items": n_items}
+    if len(matched) < min_pairs or n_items < 2:
+        raise BadInput(
+            f"too few matched answers: {len(matched)} (on {n_items} items; at least {min_pairs} on 2 items needed); "
+            f"judge run: {len(judge)} scores, human run: {len(human)} scored answers; "
+            "answers match on item id and model name"
+        )
+    x = np.array([judge_score_value(s, e) for s, e in zip(matched["score"], matched["expected"], strict=True)])
+    y = matched["human"].to_numpy(float)
+    jlo, jhi = judge_scale
+    hlo, hhi = human_scale
+    xn, yn = np.clip((x - jlo) / (jhi - jlo), 0, 1), np.clip((y - hlo) / (hhi - hlo), 0, 1)
+    k = min(folds, n_items)
+    oof = hlo + (hhi - hlo) * cross_validated_probabilities(xn, yn, method="isotonic", folds=k,
+                                                            groups=matched["item_id"].to_numpy(), seed=seed)
+    raw = hlo + (hhi - hlo) * xn
+    fitted = fit_isotonic(xn, yn)
+    human_levels = list(range(int(np.floor(hlo)), int(np.ceil(hhi)) + 1))
+    rounded = lambda v: np.clip(np.rint(v), human_levels[0], human_levels[-1]).astype(int)  # noqa: E731
+    correlation = rank_correlation(x, y)
+    return {
+        "kind": "rubric",
+        "n_pairs": len(matched),
+        "n_items": n_items,
+        "counts": counts,
+        "score_source": "expected" if matched["expected"].notna().all() else
+                        "score" if matched["expected"].isna().all() else "mixed",
+        "judge_scale": [jlo, jhi],
+        "human_scale": [hlo, hhi],
+        "weighted_kappa": cohens_kappa(rounded(raw), rounded(y), labels=human_levels, weights="quadratic"),
+        "weighted_kappa_calibrated": cohens_kappa(rounded(oof), rounded(y), labels=human_levels, weights="quadratic"),
+        "spearman": correlation["spearman"],
+        "kendall_tau": correlation["kendall_tau"],
+        "mean_judge_raw": float(raw.mean()),
+        "mean_human": float(y.mean()),
+        "mae_raw": float(np.mean(np.abs(raw - y))), "rmse_raw": float(np.sqrt(np.mean((raw - y) ** 2))),
+        "mae_calibrated": float(np.mean(np.abs(oof - y))), "rmse_calibrated": float(np.sqrt(np.mean((oof - y) ** 2))),
+        "folds": k, "seed": seed,
+        "map": {
+            "method": "isotonic",
+            "knots": [float(jlo + (jhi - jlo) * v) for v in fitted.knots],
+            "values": [float(hlo + (hhi - hlo) * v) for v in fitted.values],
+        },
+        "by_score": _by_score(x, y, oof),
+    }
+
+
+def _by_score(x: np.ndarray, y: np.ndarray, oof: np.ndarray) -> list[dict[str, float]]:
+    """Mean human score (and out-of-fold calibrated score) at each rounded judge score: the
+    rubric's reliability table."""
+    frame = pd.DataFrame({"judge": np.rint(x), "human": y, "calibrated": oof})
+    table = frame.groupby("judge").agg(n=("human", "size"), mean_human=("human", "mean"),
+                                       mean_calibrated=("calibrated", "mean")).reset_index()
+    return [{"judge": float(r.judge), "n": int(r.n), "mean_human": float(r.mean_human),
+             "mean_calibrated": float(r.mean_calibrated)} for r in table.itertuples()]
+
+
+def run_scale(manifest: dict[str, Any], verdicts: list[Verdict]) -> tuple[float, float]:
+    """A rubric run's scale: its summary's `scale` (the rubric's ends), else the scores seen."""
+    scale = (manifest.get("summary") or {}).get("scale")
+    if isinstance(scale, list) and len(scale) == 2 and float(scale[1]) > float(scale[0]):
+        return float(scale[0]), float(scale[1])
+    seen = score_rows(verdicts)["score"]
+    if seen.empty or seen.max() <= seen.min():
+        return (float(seen.min()) if not seen.empty else 0.0), (float(seen.max()) + 1 if not seen.empty else 1.0)
+    return float(seen.min()), float(seen.max())

@@ -1,0 +1,107 @@
+"""A world with planted truth for calibration tests: models of known ability, human labels drawn
+from the true preference probabilities, and a loopback OpenAI-compatible judge whose logprobs
+follow a known miscalibration of those same probabilities.
+
+Each answer text is a marker `ANS-<item>-<model>`, so the judge server can tell from the prompt
+which two answers it was shown and in which order (A first), and answer with P(A better) =
+`judge_probability(true P)`: overconfident (slope 2.5 on the logit) and leaning to position A.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.models import TokenLogprob
+from harness.testing.openai_server import OpenAIServer, Reply
+
+ABILITY = {"m1": 1.0, "m2": 0.35, "m3": -0.25, "m4": -1.1}
+ITEM_SPREAD = 0.9  # per item and model: how much an answer's quality varies around the ability
+_MARK = re.compile(r"ANS-(\d+)-(m\d)")
+
+
+def quality(item: int, model: str, seed: int = 7) -> float:
+    rng = np.random.default_rng([seed, item, int(model[1:])])
+    return ABILITY[model] + ITEM_SPREAD * float(rng.normal())
+
+
+def true_probability(item: int, a: str, b: str) -> float:
+    """P(a's answer to `item` is better than b's), as the humans see it."""
+    return 1.0 / (1.0 + math.exp(-(quality(item, a) - quality(item, b))))
+
+
+def judge_probability(p: float, slope: float = 2.5, position: float = 0.4) -> float:
+    """The planted judge's P(A better): overconfident and leaning to the first position."""
+    logit = math.log(p / (1.0 - p))
+    return 1.0 / (1.0 + math.exp(-(slope * logit + position)))
+
+
+def answer(item: int, model: str) -> str:
+    return f"ANS-{item}-{model}"
+
+
+def dataset_rows(items: range, models: tuple[str, ...] = tuple(ABILITY)) -> list[dict[str, Any]]:
+    return [{"id": f"q{i}", "instruction": f"Question {i}?", "answers": {m: answer(i, m) for m in models}}
+            for i in items]
+
+
+def human_labels(items: range, models: tuple[str, ...] = tuple(ABILITY), *, seed: int = 11) -> list[dict[str, Any]]:
+    """One label per item and model pair, drawn from the true probability (generic labels format)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in items:
+        for x, a in enumerate(models):
+            for b in models[x + 1:]:
+                first, second = (a, b) if rng.random() < 0.5 else (b, a)
+                won = rng.random() < true_probability(i, first, second)
+                rows.append({"item_id": f"q{i}", "model_a": first, "model_b": second,
+                             "winner": "model_a" if won else "model_b"})
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def human_win_rates(items: range, models: tuple[str, ...] = tuple(ABILITY)) -> dict[str, float]:
+    """Each model's expected human win rate (0-100) against the others on `items`: the truth."""
+    rates = {}
+    for m in models:
+        ps = [true_probability(i, m, o) for i in items for o in models if o != m]
+        rates[m] = 100.0 * float(np.mean(ps))
+    return rates
+
+
+def respond(body: dict[str, Any]) -> Reply:
+    """A binary verdict (A or B) with logprobs of both letters from the planted probability."""
+    prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+    marks = _MARK.findall(prompt)
+    if len(marks) < 2:
+        return Reply(status=400, error="planted judge: no two answers in the prompt")
+    (item, a), (_, b) = marks[0], marks[1]
+    p = judge_probability(true_probability(int(item), a, b))
+    text = "A" if p >= 0.5 else "B"
+    top = {"A": math.log(p), "B": math.log(1.0 - p)}
+    return Reply(text=text, logprobs=[TokenLogprob(token=text, logprob=top[text], top=top)])
+
+
+def planted_server() -> OpenAIServer:
+    return OpenAIServer(respond, model="planted")
+
+
+def task_file(directory: Path, rows: list[dict[str, Any]], *, name: str = "planted", soft: bool = True) -> Path:
+    """A pairwise task asking the judge for a bare A/B choice over every pair, both orders."""
+    directory.mkdir(parents=True, exist_ok=True)
+    write_jsonl(directory / "data.jsonl", rows)
+    task = directory / "task.yaml"
+    task.write_text(json.dumps({
+        "name": name, "protocol": "pairwise", "dataset": {"path": "data.jsonl"}, "judge": "openai:planted",
+        "options": {"verdict_format": "binary", "reasoning": False, "soft": soft, "n_bootstrap": 200},
+    }), encoding="utf-8")
+    return task
