@@ -9,9 +9,12 @@ which two answers it was shown and in which order (A first), and answer with P(A
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +108,21 @@ def task_file(directory: Path, rows: list[dict[str, Any]], *, name: str = "plant
         "options": {"verdict_format": "binary", "reasoning": False, "soft": soft, "n_bootstrap": 200},
     }), encoding="utf-8")
     return task
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(*args: object) -> Result:
+    """`harness ARGS...` in this process (the same `main` the console script runs), output captured:
+    far quicker than a subprocess on a loaded machine; the subprocess tests cover the entry point."""
+    from harness.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return Result(code, out.getvalue(), err.getvalue())

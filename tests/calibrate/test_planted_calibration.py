@@ -14,6 +14,7 @@ import pytest
 
 from harness.cli import main
 from tests.calibrate import planted
+from tests.calibrate.planted import cli
 from tests.importers.helpers import harness_cli
 
 CAL_ITEMS, EVAL_ITEMS = range(0, 60), range(60, 120)
@@ -152,7 +153,7 @@ def test_a_changed_prompt_setting_is_another_judge_setup(world, tmp_path: Path) 
     spec = json.loads(task.read_text(encoding="utf-8"))
     spec["options"]["temperature"] = 0.7
     task.write_text(json.dumps(spec), encoding="utf-8")
-    result = harness_cli("aggregate", root / "judge_cal", "--calibration", root / "cal.json")
+    result = cli("aggregate", root / "judge_cal", "--calibration", root / "cal.json")
     assert result.returncode == 0, result.stderr  # the run it was made on fits
     code = run_cli("run", task, "--base-url", "http://127.0.0.1:9/v1", "--out", tmp_path / "run", "--no-progress",
                    "--calibration", root / "cal.json")
@@ -161,15 +162,15 @@ def test_a_changed_prompt_setting_is_another_judge_setup(world, tmp_path: Path) 
 
 def test_too_few_or_no_matched_pairs_exit_2_with_the_counts(world, tmp_path: Path) -> None:
     root, _ = world
-    result = harness_cli("calibrate", root / "judge_cal", "--against", root / "human_eval", "--out", tmp_path / "c.json")
+    result = cli("calibrate", root / "judge_cal", "--against", root / "human_eval", "--out", tmp_path / "c.json")
     assert result.returncode == 2
     assert "too few matched pairs: 0" in result.stderr and "judge run: 360 pairs, human run: 360 pairs" in result.stderr
     assert not (tmp_path / "c.json").exists()
     few = planted.write_jsonl(tmp_path / "few.jsonl", planted.human_labels(range(2)))
-    assert harness_cli("import", "labels", few, "--out", tmp_path / "few").returncode == 0
-    result = harness_cli("calibrate", root / "judge_cal", "--against", tmp_path / "few", "--out", tmp_path / "c.json")
+    assert cli("import", "labels", few, "--out", tmp_path / "few").returncode == 0
+    result = cli("calibrate", root / "judge_cal", "--against", tmp_path / "few", "--out", tmp_path / "c.json")
     assert result.returncode == 2 and "too few matched pairs: 12 (on 2 items; at least 20" in result.stderr
-    ok = harness_cli("calibrate", root / "judge_cal", "--against", tmp_path / "few", "--min-pairs", "12",
+    ok = cli("calibrate", root / "judge_cal", "--against", tmp_path / "few", "--min-pairs", "12",
                      "--out", tmp_path / "c.json")
     assert ok.returncode == 0, ok.stderr and (tmp_path / "c.json").is_file()
 
@@ -180,7 +181,7 @@ def test_too_few_or_no_matched_pairs_exit_2_with_the_counts(world, tmp_path: Pat
 ])
 def test_bad_calibration_files_exit_2(world, args, message) -> None:
     root, _ = world
-    result = harness_cli("aggregate", root / "judge_cal", *[a if a != "run.json" else root / "judge_cal" / "run.json"
+    result = cli("aggregate", root / "judge_cal", *[a if a != "run.json" else root / "judge_cal" / "run.json"
                                                             for a in args])
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
@@ -189,10 +190,10 @@ def test_a_pairwise_map_never_maps_a_rubric_run(world, tmp_path: Path) -> None:
     root, _ = world
     rows = [{"item_id": f"q{i}", "model": m, "score": 1 + (i + k) % 5} for i in range(12) for k, m in enumerate("ab")]
     source = planted.write_jsonl(tmp_path / "scores.jsonl", rows)
-    assert harness_cli("import", "labels", source, "--out", tmp_path / "rubric").returncode == 0
-    result = harness_cli("aggregate", tmp_path / "rubric", "--calibration", root / "cal.json", "--force-calibration")
+    assert cli("import", "labels", source, "--out", tmp_path / "rubric").returncode == 0
+    result = cli("aggregate", tmp_path / "rubric", "--calibration", root / "cal.json", "--force-calibration")
     assert result.returncode == 2 and "a pairwise calibration cannot map a rubric run" in result.stderr
-    result = harness_cli("calibrate", root / "judge_cal", "--against", tmp_path / "rubric", "--out", tmp_path / "c.json")
+    result = cli("calibrate", root / "judge_cal", "--against", tmp_path / "rubric", "--out", tmp_path / "c.json")
     assert result.returncode == 2 and "a rubric run; the judge run is pairwise" in result.stderr
 
 
