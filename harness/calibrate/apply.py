@@ -92,7 +92,7 @@ def apply_calibration(aggregate: Aggregate, verdicts: list[Verdict], applied: Ap
         table, ranking = _rubric(verdicts, calibration, n_rounds, seed)
         columns, label = RUBRIC_COLUMNS, {"calibrated score": "calibrated_score"}
     scores = aggregate.scores.drop(columns=[c for c in columns if c in aggregate.scores.columns])
-    scores = scores.merge(table, on="model", how="left")
+    scores = scores.merge(table.drop(columns="n"), on="model", how="left")
     _atomic_write(directory / RANKING_CALIBRATED, frame_to_csv(ranking))
     record = _record(applied)
     copy = {**calibration.document, "applied": {"source": applied.source, "forced": applied.forced}}
@@ -135,10 +135,13 @@ def _rubric(verdicts: list[Verdict], calibration: Calibration, n_rounds: int, se
 
 
 def _interval_table(frame: pd.DataFrame, columns: list[str], n_rounds: int, seed: int) -> pd.DataFrame:
+    """model, the three columns, n: mean per model with its item-bootstrap interval."""
     stats = bootstrap_group_means(frame, item="item_id", group="model", value="value", n_rounds=n_rounds, seed=seed)
+    if stats.empty:
+        return pd.DataFrame(columns=["model", *columns, "n"])
     return pd.DataFrame({"model": stats["model"], columns[0]: stats["mean"].astype(float),
                          columns[1]: stats["ci_low"].astype(float), columns[2]: stats["ci_high"].astype(float),
-                         "n": stats["n"]}).drop(columns="n") if not stats.empty else pd.DataFrame(columns=["model", *columns])
+                         "n": stats["n"]})
 
 
 def _record(applied: AppliedCalibration) -> dict[str, Any]:

@@ -126,3 +126,43 @@ def cli(*args: object) -> Result:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main([str(a) for a in args])
     return Result(code, out.getvalue(), err.getvalue())
+
+
+# ------------------------------------------------------------------------------------------
+# Rubric: true 1-5 grades, humans give the truth, the judge is one point too lenient.
+# ------------------------------------------------------------------------------------------
+
+RUBRIC = {"criterion": "How good is the answer?", "scores": {k: f"grade {k}" for k in range(1, 6)}}
+
+
+def true_grade(item: int, model: str) -> int:
+    return int(min(5, max(1, round(3 + 1.2 * (quality(item, model) - 0.0)))))
+
+
+def lenient_grade(grade: int) -> int:
+    """The planted judge: one point above the truth, capped at 5."""
+    return min(5, grade + 1)
+
+
+def score_labels(items: range, models: tuple[str, ...] = tuple(ABILITY)) -> list[dict[str, Any]]:
+    return [{"item_id": f"q{i}", "model": m, "score": true_grade(i, m)} for i in items for m in models]
+
+
+def rubric_respond(body: dict[str, Any]) -> Reply:
+    prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+    marks = _MARK.findall(prompt)
+    if len(marks) != 1:
+        return Reply(status=400, error="planted judge: expected one answer in the prompt")
+    item, model = marks[0]
+    return Reply(text=f"Graded. [[{lenient_grade(true_grade(int(item), model))}]]")
+
+
+def rubric_task_file(directory: Path, rows: list[dict[str, Any]], *, name: str = "planted_rubric") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    write_jsonl(directory / "data.jsonl", rows)
+    task = directory / "task.yaml"
+    task.write_text(json.dumps({
+        "name": name, "protocol": "rubric", "dataset": {"path": "data.jsonl"}, "judge": "openai:planted",
+        "options": {"rubric": RUBRIC, "logprobs": False, "n_bootstrap": 200},
+    }), encoding="utf-8")
+    return task
