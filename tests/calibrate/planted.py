@@ -166,3 +166,19 @@ def rubric_task_file(directory: Path, rows: list[dict[str, Any]], *, name: str =
         "options": {"rubric": RUBRIC, "logprobs": False, "n_bootstrap": 200},
     }), encoding="utf-8")
     return task
+
+
+def calibrated_run(root: Path, *, cal_items: range = range(0, 30), eval_items: range = range(30, 40)) -> Path:
+    """A judged run with a calibration applied (the whole path: labels, judge, calibrate, run)."""
+    labels = write_jsonl(root / "labels.jsonl", human_labels(cal_items))
+    assert cli("import", "labels", labels, "--out", root / "human").returncode == 0
+    with planted_server() as server:
+        task = task_file(root / "cal", dataset_rows(cal_items))
+        assert cli("run", task, "--base-url", server.base_url, "--out", root / "judge_cal", "--no-progress").returncode == 0
+        result = cli("calibrate", root / "judge_cal", "--against", root / "human", "--out", root / "c.json")
+        assert result.returncode == 0, result.stderr
+        task = task_file(root / "eval", dataset_rows(eval_items))
+        result = cli("run", task, "--base-url", server.base_url, "--out", root / "run", "--no-progress",
+                     "--calibration", root / "c.json")
+        assert result.returncode == 0, result.stderr
+    return root / "run"
