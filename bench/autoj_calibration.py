@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--judge", default="local", help="judge SPEC (default: the embedded model)")
     parser.add_argument("--base-url", help="server URL for an openai:MODEL judge")
     parser.add_argument("--method", default="auto", choices=("isotonic", "platt", "auto"))
+    parser.add_argument("--min-pairs", type=int, default=20, help="passed to harness calibrate")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, help="keep the runs here, and resume from them (default: a temp dir)")
     args = parser.parse_args(argv)
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         calibration = work / "calibration.json"
         print(f"\n== harness calibrate (calibration half, {len(halves['calibrate'])} pairs) ==")
         _run(["calibrate", str(runs["calibrate"]), "--against", str(human), "--method", args.method,
+              "--min-pairs", str(args.min_pairs), "--folds", str(min(5, len(halves["calibrate"]))),
               "--out", str(calibration)])
         print(f"\n== harness aggregate --calibration (evaluation half, {len(halves['evaluate'])} pairs) ==")
         _run(["aggregate", str(runs["evaluate"]), "--calibration", str(calibration)])

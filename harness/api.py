@@ -51,18 +51,22 @@ def run(
     max_calls: int | None = None,
     prices: str | Path | None = None,
     max_cost: float | None = None,
+    calibration: str | Path | None = None,
+    force_calibration: bool = False,
 ) -> LoadedRun:
     """Run or resume a task file and return the run as DataFrames.
 
     `judge`: one spec, or a list of specs for a panel (every judge asked every request).
 
     `judge_options` are the backend's options (`rpm`, `tpm`, `max_retry_wait_s`, ...); `prices` a
-    price table and `max_cost` a cap in USD, as `--prices` / `--max-cost` (docs/judges.md).
+    price table and `max_cost` a cap in USD, as `--prices` / `--max-cost` (docs/judges.md);
+    `calibration` a file from `harness calibrate`, as `--calibration` (docs/calibration.md).
     """
     options = RunOptions(
         judge=judge, base_url=base_url, out=out, limit=limit, concurrency=concurrency, progress=progress,
         overrides=tuple(f"{k}={json.dumps(v)}" for k, v in (overrides or {}).items()),
         judge_options=dict(judge_options or {}), max_calls=max_calls, prices=prices, max_cost=max_cost,
+        calibration=calibration, force_calibration=force_calibration,
     )
     return load_run(run_task(task, options).directory)
 

@@ -210,3 +210,13 @@ def test_level_only_verdicts_are_calibrated_from_their_levels(world, tmp_path: P
     # two draws from the same probabilities: raw P is 0 or 1, the map pulls them towards the truth
     assert set(doc["map"]["knots"]) <= {0.0, 1.0} and 0.5 < doc["map"]["values"][-1] < 1.0
     assert not math.isnan(doc["cohens_kappa"])
+
+
+def test_python_api_applies_a_calibration(world, tmp_path: Path) -> None:
+    import harness
+
+    root, server = world
+    task = planted.task_file(tmp_path / "t", planted.dataset_rows(range(200, 210)))
+    run = harness.run(task, base_url=server.base_url, out=tmp_path / "run", calibration=root / "cal.json")
+    assert {"calibrated_win_rate", "calibrated_ci_low", "calibrated_ci_high"} <= set(run.scores.columns)
+    assert run.manifest["calibration"]["method"] == calibration(root)["map"]["method"]
