@@ -116,7 +116,16 @@ def map_parameters(method: str, p: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         platt = fit_platt(p, y)
         return {"method": "platt", "slope": platt.slope, "intercept": platt.intercept}
     iso = fit_isotonic(p, y)
-    return {"method": "isotonic", "knots": [float(v) for v in iso.knots], "values": [float(v) for v in iso.values]}
+    knots, values = step_ends(iso.knots, iso.values)
+    return {"method": "isotonic", "knots": knots, "values": values}
+
+
+def step_ends(knots: np.ndarray, values: np.ndarray) -> tuple[list[float], list[float]]:
+    """The knots where the isotonic map's value changes (both ends of every flat step): the
+    same interpolation with a fraction of the knots, so the file stays small."""
+    keep = [i for i in range(len(knots))
+            if i in (0, len(knots) - 1) or values[i] != values[i - 1] or values[i] != values[i + 1]]
+    return [float(knots[i]) for i in keep], [float(values[i]) for i in keep]
 
 
 def _scores(p: np.ndarray, y: np.ndarray, n_bins: int) -> dict[str, float]:

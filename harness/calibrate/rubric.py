@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from harness.calibrate.matching import judge_score_value, score_rows
+from harness.calibrate.pairwise import step_ends
 from harness.errors import BadInput
 from harness.models import Verdict
 from harness.stats.agreement import cohens_kappa, rank_correlation
@@ -50,6 +51,7 @@ def calibrate_rubric(
                                                             groups=matched["item_id"].to_numpy(), seed=seed)
     raw = hlo + (hhi - hlo) * xn
     fitted = fit_isotonic(xn, yn)
+    knots, values = step_ends(fitted.knots, fitted.values)
     human_levels = list(range(int(np.floor(hlo)), int(np.ceil(hhi)) + 1))
     rounded = lambda v: np.clip(np.rint(v), human_levels[0], human_levels[-1]).astype(int)  # noqa: E731
     correlation = rank_correlation(x, y)
@@ -71,11 +73,8 @@ def calibrate_rubric(
         "mae_raw": float(np.mean(np.abs(raw - y))), "rmse_raw": float(np.sqrt(np.mean((raw - y) ** 2))),
         "mae_calibrated": float(np.mean(np.abs(oof - y))), "rmse_calibrated": float(np.sqrt(np.mean((oof - y) ** 2))),
         "folds": k, "seed": seed,
-        "map": {
-            "method": "isotonic",
-            "knots": [float(jlo + (jhi - jlo) * v) for v in fitted.knots],
-            "values": [float(hlo + (hhi - hlo) * v) for v in fitted.values],
-        },
+        "map": {"method": "isotonic", "knots": [jlo + (jhi - jlo) * v for v in knots],
+                "values": [hlo + (hhi - hlo) * v for v in values]},
         "by_score": _by_score(x, y, oof),
     }
 

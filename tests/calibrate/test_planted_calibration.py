@@ -79,7 +79,9 @@ def test_isotonic_map_is_monotone_and_scored_out_of_fold(world) -> None:
                    "--out", root / "iso.json") == 0
     doc = calibration(root, "iso.json")
     knots, values = doc["map"]["knots"], doc["map"]["values"]
-    assert knots == sorted(knots) and values == sorted(values) and len(knots) == len(values) > 10
+    assert knots == sorted(knots) and values == sorted(values) and len(knots) == len(values) > 4
+    # only the ends of flat steps are kept: each value appears at most twice in a row
+    assert all(not (a == b == c) for a, b, c in zip(values, values[1:], values[2:]))
     assert doc["ece_calibrated"] < doc["ece_raw"]
     # out-of-fold figures are the chosen method's cross-validated ones, not the in-sample fit's
     assert doc["ece_calibrated"] == pytest.approx(doc["out_of_fold"]["isotonic"]["ece"])
@@ -220,3 +222,19 @@ def test_python_api_applies_a_calibration(world, tmp_path: Path) -> None:
     run = harness.run(task, base_url=server.base_url, out=tmp_path / "run", calibration=root / "cal.json")
     assert {"calibrated_win_rate", "calibrated_ci_low", "calibrated_ci_high"} <= set(run.scores.columns)
     assert run.manifest["calibration"]["method"] == calibration(root)["map"]["method"]
+
+
+def test_keeping_only_step_ends_leaves_the_isotonic_map_unchanged() -> None:
+    import numpy as np
+
+    from harness.calibrate.pairwise import step_ends
+    from harness.stats.calibration import fit_isotonic
+
+    rng = np.random.default_rng(3)
+    p = rng.uniform(size=400)
+    y = (rng.uniform(size=400) < p**2).astype(float)
+    full = fit_isotonic(p, y)
+    knots, values = step_ends(full.knots, full.values)
+    assert len(knots) < len(full.knots) / 3
+    probe = np.linspace(-0.1, 1.1, 1201)
+    assert np.allclose(np.interp(probe, knots, values), full(np.clip(probe, 0, 1)))
