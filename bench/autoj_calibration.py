@@ -63,7 +63,9 @@ def judge_half(bench: Any, pairs: list[dict[str, Any]], work: Path, judge: str, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=160, help="pairs judged (half calibrate, half evaluate)")
-    parser.add_argument("--max-chars", type=int, default=2500, help="skip pairs longer than this (prompt + both responses)")
+    parser.add_argument(
+        "--max-chars", type=int, default=2500, help="skip pairs longer than this (prompt + both responses)"
+    )
     parser.add_argument("--judge", default="local", help="judge SPEC (default: the embedded model)")
     parser.add_argument("--base-url", help="server URL for an openai:MODEL judge")
     parser.add_argument("--method", default="auto", choices=("isotonic", "platt", "auto"))
@@ -88,9 +90,22 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - start
         calibration = work / "calibration.json"
         print(f"\n== harness calibrate (calibration half, {len(halves['calibrate'])} pairs) ==")
-        _run(["calibrate", str(runs["calibrate"]), "--against", str(human), "--method", args.method,
-              "--min-pairs", str(args.min_pairs), "--folds", str(min(5, len(halves["calibrate"]))),
-              "--out", str(calibration)])
+        _run(
+            [
+                "calibrate",
+                str(runs["calibrate"]),
+                "--against",
+                str(human),
+                "--method",
+                args.method,
+                "--min-pairs",
+                str(args.min_pairs),
+                "--folds",
+                str(min(5, len(halves["calibrate"]))),
+                "--out",
+                str(calibration),
+            ]
+        )
         print(f"\n== harness aggregate --calibration (evaluation half, {len(halves['evaluate'])} pairs) ==")
         _run(["aggregate", str(runs["evaluate"]), "--calibration", str(calibration)])
         scores = pd.read_csv(runs["evaluate"] / "scores.csv").set_index("model")
@@ -98,11 +113,15 @@ def main(argv: list[str] | None = None) -> int:
         document = json.loads(calibration.read_text(encoding="utf-8"))
     print(f"\njudging: {2 * len(pairs)} calls in {seconds:.0f} s")
     row = scores.loc[bench.FIRST]
-    print(f"response 1 win rate on the evaluation half: human {human_rate:.1f}, judge raw {row['win_rate']:.1f}, "
-          f"calibrated {row['calibrated_win_rate']:.1f} [{row['calibrated_ci_low']:.1f}, {row['calibrated_ci_high']:.1f}]")
-    print(f"calibration half: n_pairs {document['n_pairs']}, ECE raw {document['ece_raw']:.4f} -> "
-          f"{document['ece_calibrated']:.4f}, Brier {document['brier_raw']:.4f} -> {document['brier_calibrated']:.4f}, "
-          f"log loss {document['log_loss_raw']:.4f} -> {document['log_loss_calibrated']:.4f} ({document['method']})")
+    print(
+        f"response 1 win rate on the evaluation half: human {human_rate:.1f}, judge raw {row['win_rate']:.1f}, "
+        f"calibrated {row['calibrated_win_rate']:.1f} [{row['calibrated_ci_low']:.1f}, {row['calibrated_ci_high']:.1f}]"
+    )
+    print(
+        f"calibration half: n_pairs {document['n_pairs']}, ECE raw {document['ece_raw']:.4f} -> "
+        f"{document['ece_calibrated']:.4f}, Brier {document['brier_raw']:.4f} -> {document['brier_calibrated']:.4f}, "
+        f"log loss {document['log_loss_raw']:.4f} -> {document['log_loss_calibrated']:.4f} ({document['method']})"
+    )
     return 0
 
 

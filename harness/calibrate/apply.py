@@ -51,8 +51,9 @@ class AppliedCalibration:
         return bool(self.problems)
 
 
-def resolve_calibration(path: str | Path | None, directory: Path, identity: dict[str, Any], *,
-                        force: bool = False) -> AppliedCalibration | None:
+def resolve_calibration(
+    path: str | Path | None, directory: Path, identity: dict[str, Any], *, force: bool = False
+) -> AppliedCalibration | None:
     """The map to apply: `--calibration FILE` checked against the run's judge setup, else the copy
     an earlier invocation stored in the run directory; None when there is neither."""
     if path is None:
@@ -63,21 +64,33 @@ def resolve_calibration(path: str | Path | None, directory: Path, identity: dict
         source = str((calibration.document.get("applied") or {}).get("source") or stored)
         problems = mismatches(calibration.judge, identity)
         if problems and not (calibration.document.get("applied") or {}).get("forced"):
-            raise BadInput(f"{stored}: made for another judge setup ({'; '.join(problems)}); "
-                           "apply a fitting calibration with --calibration FILE")
+            raise BadInput(
+                f"{stored}: made for another judge setup ({'; '.join(problems)}); "
+                "apply a fitting calibration with --calibration FILE"
+            )
         return AppliedCalibration(calibration, source, problems)
     calibration = read_calibration(path)
     if calibration.kind != identity["protocol"]:
-        raise BadInput(f"--calibration {path}: a {calibration.kind} calibration cannot map a {identity['protocol']} run")
+        raise BadInput(
+            f"--calibration {path}: a {calibration.kind} calibration cannot map a {identity['protocol']} run"
+        )
     problems = mismatches(calibration.judge, identity)
     if problems and not force:
-        raise BadInput(f"--calibration {path}: made for another judge setup: {'; '.join(problems)}; "
-                       "--force-calibration applies it anyway")
+        raise BadInput(
+            f"--calibration {path}: made for another judge setup: {'; '.join(problems)}; "
+            "--force-calibration applies it anyway"
+        )
     return AppliedCalibration(calibration, str(Path(path).resolve()), problems)
 
 
-def apply_calibration(aggregate: Aggregate, verdicts: list[Verdict], applied: AppliedCalibration | None,
-                      config: Any, directory: Path, manifest: dict[str, Any]) -> Aggregate:
+def apply_calibration(
+    aggregate: Aggregate,
+    verdicts: list[Verdict],
+    applied: AppliedCalibration | None,
+    config: Any,
+    directory: Path,
+    manifest: dict[str, Any],
+) -> Aggregate:
     """The aggregate with calibrated columns; writes ranking_calibrated.csv and the stored copy,
     and records the map in `manifest["calibration"]`. Without a calibration: unchanged."""
     if applied is None:
@@ -102,32 +115,52 @@ def apply_calibration(aggregate: Aggregate, verdicts: list[Verdict], applied: Ap
     return replace(aggregate, scores=scores, summary=summary, columns={**aggregate.columns, **label})
 
 
-def _pairwise(verdicts: list[Verdict], calibration: Calibration, n_rounds: int, seed: int,
-              anchor: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rows = [(v.item_id, str(v.data["model_a"]), str(v.data["model_b"]), p_first(v.data)[0])
-            for v in verdicts if v.status == "ok" and v.data.get("level") in SHARE_A]
+def _pairwise(
+    verdicts: list[Verdict], calibration: Calibration, n_rounds: int, seed: int, anchor: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows = [
+        (v.item_id, str(v.data["model_a"]), str(v.data["model_b"]), p_first(v.data)[0])
+        for v in verdicts
+        if v.status == "ok" and v.data.get("level") in SHARE_A
+    ]
     battles = pd.DataFrame(rows, columns=["item_id", "model_a", "model_b", "p"])
     battles["q"] = calibration(battles["p"].to_numpy(float)) if len(battles) else []
-    sides = pd.concat([
-        pd.DataFrame({"item_id": battles["item_id"], "model": battles["model_a"], "value": 100.0 * battles["q"]}),
-        pd.DataFrame({"item_id": battles["item_id"], "model": battles["model_b"], "value": 100.0 * (1.0 - battles["q"])}),
-    ], ignore_index=True)
+    sides = pd.concat(
+        [
+            pd.DataFrame({"item_id": battles["item_id"], "model": battles["model_a"], "value": 100.0 * battles["q"]}),
+            pd.DataFrame(
+                {"item_id": battles["item_id"], "model": battles["model_b"], "value": 100.0 * (1.0 - battles["q"])}
+            ),
+        ],
+        ignore_index=True,
+    )
     table = _interval_table(sides, PAIRWISE_COLUMNS, n_rounds, seed)
-    frame = pd.DataFrame({"item_id": battles["item_id"], "model_a": battles["model_a"], "model_b": battles["model_b"],
-                          "score_a": battles["q"].astype(float), "weight": 1.0})
+    frame = pd.DataFrame(
+        {
+            "item_id": battles["item_id"],
+            "model_a": battles["model_a"],
+            "model_b": battles["model_b"],
+            "score_a": battles["q"].astype(float),
+            "weight": 1.0,
+        }
+    )
     if anchor is not None and anchor not in set(frame["model_a"]) | set(frame["model_b"]):
         anchor = None
     ranking = bradley_terry_table(frame, n_bootstrap=max(n_rounds, 1), seed=seed, anchor=anchor)
     return table, ranking
 
 
-def _rubric(verdicts: list[Verdict], calibration: Calibration, n_rounds: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _rubric(
+    verdicts: list[Verdict], calibration: Calibration, n_rounds: int, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     judged = score_rows(verdicts)
     x = np.array([judge_score_value(s, e) for s, e in zip(judged["score"], judged["expected"], strict=True)])
     judged["value"] = calibration(x) if len(judged) else []
     table = _interval_table(judged[["item_id", "model", "value"]], RUBRIC_COLUMNS, n_rounds, seed)
     ranking = table.rename(columns=dict(zip(RUBRIC_COLUMNS, ("score", "ci_low", "ci_high"), strict=True)))
-    ranking = ranking.sort_values(["score", "model"], ascending=[False, True], na_position="last").reset_index(drop=True)
+    ranking = ranking.sort_values(["score", "model"], ascending=[False, True], na_position="last").reset_index(
+        drop=True
+    )
     low = ranking["ci_low"].fillna(ranking["score"]).to_numpy(float)
     high = ranking["ci_high"].fillna(ranking["score"]).to_numpy(float)
     ranking["rank"] = interval_ranks(low, high) if len(ranking) else []
@@ -139,20 +172,31 @@ def _interval_table(frame: pd.DataFrame, columns: list[str], n_rounds: int, seed
     stats = bootstrap_group_means(frame, item="item_id", group="model", value="value", n_rounds=n_rounds, seed=seed)
     if stats.empty:
         return pd.DataFrame(columns=["model", *columns, "n"])
-    return pd.DataFrame({"model": stats["model"], columns[0]: stats["mean"].astype(float),
-                         columns[1]: stats["ci_low"].astype(float), columns[2]: stats["ci_high"].astype(float),
-                         "n": stats["n"]})
+    return pd.DataFrame(
+        {
+            "model": stats["model"],
+            columns[0]: stats["mean"].astype(float),
+            columns[1]: stats["ci_low"].astype(float),
+            columns[2]: stats["ci_high"].astype(float),
+            "n": stats["n"],
+        }
+    )
 
 
 def _record(applied: AppliedCalibration) -> dict[str, Any]:
     document = applied.calibration.document
     digest = hashlib.sha256(_json({k: v for k, v in document.items() if k != "applied"}).encode()).hexdigest()[:16]
     return {
-        "file": applied.source, "stored_as": CALIBRATION_COPY, "sha256_16": digest, "kind": document["kind"],
-        "method": document["map"]["method"], "made_for": {k: document["judge"].get(k) for k in
-                                                          ("judge", "protocol", "template", "fingerprint")},
-        "human": (document.get("human") or {}).get("run"), "n_pairs": document.get("n_pairs"),
-        "forced": applied.forced, "mismatches": applied.problems,
+        "file": applied.source,
+        "stored_as": CALIBRATION_COPY,
+        "sha256_16": digest,
+        "kind": document["kind"],
+        "method": document["map"]["method"],
+        "made_for": {k: document["judge"].get(k) for k in ("judge", "protocol", "template", "fingerprint")},
+        "human": (document.get("human") or {}).get("run"),
+        "n_pairs": document.get("n_pairs"),
+        "forced": applied.forced,
+        "mismatches": applied.problems,
     }
 
 

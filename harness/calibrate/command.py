@@ -6,9 +6,7 @@ import argparse
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness import __version__
 from harness.errors import BadInput
@@ -19,15 +17,29 @@ if TYPE_CHECKING:
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
-        "calibrate", help="measure a judge run against human labels and fit a map onto the human scale")
+        "calibrate", help="measure a judge run against human labels and fit a map onto the human scale"
+    )
     parser.add_argument("judge_run", metavar="JUDGE_RUN", help="a run directory judged by the judge to calibrate")
-    parser.add_argument("--against", required=True, metavar="HUMAN_RUN",
-                        help="a run directory of human labels (e.g. from `harness import labels`)")
-    parser.add_argument("--method", default="auto", choices=("isotonic", "platt", "auto"),
-                        help="the map: isotonic, Platt, or auto (lower out-of-fold Brier score; default)")
+    parser.add_argument(
+        "--against",
+        required=True,
+        metavar="HUMAN_RUN",
+        help="a run directory of human labels (e.g. from `harness import labels`)",
+    )
+    parser.add_argument(
+        "--method",
+        default="auto",
+        choices=("isotonic", "platt", "auto"),
+        help="the map: isotonic, Platt, or auto (lower out-of-fold Brier score; default)",
+    )
     parser.add_argument("--out", required=True, metavar="FILE", help="the calibration file to write (JSON)")
-    parser.add_argument("--min-pairs", type=int, default=20, metavar="N",
-                        help="refuse with fewer matched pairs (rubric: answers) than this (default 20)")
+    parser.add_argument(
+        "--min-pairs",
+        type=int,
+        default=20,
+        metavar="N",
+        help="refuse with fewer matched pairs (rubric: answers) than this (default 20)",
+    )
     parser.add_argument("--folds", type=int, default=5, metavar="K", help="cross-validation folds, by item (default 5)")
     parser.add_argument("--bins", type=int, default=10, metavar="B", help="equal-width bins for ECE (default 10)")
 
@@ -65,18 +77,28 @@ def calibrate(args: argparse.Namespace) -> int:
     if identity["protocol"] == "pairwise":
         result = calibrate_pairwise(judge_verdicts, human_verdicts, n_bins=args.bins, **common)
     elif identity["protocol"] == "rubric":
-        result = calibrate_rubric(judge_verdicts, human_verdicts, judge_scale=run_scale(judge_manifest, judge_verdicts),
-                                  human_scale=run_scale(human_manifest, human_verdicts), **common)
+        result = calibrate_rubric(
+            judge_verdicts,
+            human_verdicts,
+            judge_scale=run_scale(judge_manifest, judge_verdicts),
+            human_scale=run_scale(human_manifest, human_verdicts),
+            **common,
+        )
     else:
-        raise BadInput(f"JUDGE_RUN {judge_dir}: protocol {identity['protocol']!r}; calibration covers pairwise and rubric runs")
+        raise BadInput(
+            f"JUDGE_RUN {judge_dir}: protocol {identity['protocol']!r}; calibration covers pairwise and rubric runs"
+        )
     template = judge_manifest.get("template") if isinstance(judge_manifest.get("template"), dict) else {}
     document = {
         **result,
         "method": result["map"]["method"],
         "method_requested": args.method,
         "judge": {**identity, "template_name": template.get("name"), "run": str(judge_dir.resolve())},
-        "human": {"run": str(human_dir.resolve()), "judge": judge_label(human_manifest),
-                  "annotators": sorted({v.judge for v in human_verdicts if v.status == "ok"})[:50]},
+        "human": {
+            "run": str(human_dir.resolve()),
+            "judge": judge_label(human_manifest),
+            "annotators": sorted({v.judge for v in human_verdicts if v.status == "ok"})[:50],
+        },
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "harness_version": __version__,
     }
@@ -91,22 +113,36 @@ def print_summary(document: dict[str, Any], path: Path) -> None:
         return "-" if value is None or value != value else f"{value:.{digits}f}"
 
     judge = document["judge"]
-    print(f"judge {judge['judge']} ({judge['protocol']}) against {document['human']['judge']}: "
-          f"{document['n_pairs']} matched {'pairs' if document['kind'] == 'pairwise' else 'answers'} "
-          f"on {document['n_items']} items")
+    print(
+        f"judge {judge['judge']} ({judge['protocol']}) against {document['human']['judge']}: "
+        f"{document['n_pairs']} matched {'pairs' if document['kind'] == 'pairwise' else 'answers'} "
+        f"on {document['n_items']} items"
+    )
     if document["kind"] == "pairwise":
-        print(f"agreement (ties half) {num('agreement')}, on human non-tie pairs {num('agreement_non_tie')}, "
-              f"Cohen's kappa {num('cohens_kappa')}")
-        print(f"first-position win rate {num('first_position_win_rate')}, position consistency "
-              f"{num('position_consistency')}; P(model_a better) from {document['probability_source']}")
+        print(
+            f"agreement (ties half) {num('agreement')}, on human non-tie pairs {num('agreement_non_tie')}, "
+            f"Cohen's kappa {num('cohens_kappa')}"
+        )
+        print(
+            f"first-position win rate {num('first_position_win_rate')}, position consistency "
+            f"{num('position_consistency')}; P(model_a better) from {document['probability_source']}"
+        )
         print(f"raw:        ECE {num('ece_raw', 4)}  Brier {num('brier_raw', 4)}  log loss {num('log_loss_raw', 4)}")
-        print(f"calibrated: ECE {num('ece_calibrated', 4)}  Brier {num('brier_calibrated', 4)}  "
-              f"log loss {num('log_loss_calibrated', 4)}  ({document['method']}, {document['folds']}-fold out-of-fold, "
-              "folds by item)")
+        print(
+            f"calibrated: ECE {num('ece_calibrated', 4)}  Brier {num('brier_calibrated', 4)}  "
+            f"log loss {num('log_loss_calibrated', 4)}  ({document['method']}, {document['folds']}-fold out-of-fold, "
+            "folds by item)"
+        )
     else:
-        print(f"weighted kappa {num('weighted_kappa')} (calibrated {num('weighted_kappa_calibrated')}), "
-              f"Spearman {num('spearman')}; judge score from {document['score_source']}")
-        print(f"raw:        MAE {num('mae_raw', 4)}  RMSE {num('rmse_raw', 4)}  (judge scale stretched onto the human one)")
-        print(f"calibrated: MAE {num('mae_calibrated', 4)}  RMSE {num('rmse_calibrated', 4)}  "
-              f"(isotonic, {document['folds']}-fold out-of-fold, folds by item)")
+        print(
+            f"weighted kappa {num('weighted_kappa')} (calibrated {num('weighted_kappa_calibrated')}), "
+            f"Spearman {num('spearman')}; judge score from {document['score_source']}"
+        )
+        print(
+            f"raw:        MAE {num('mae_raw', 4)}  RMSE {num('rmse_raw', 4)}  (judge scale stretched to the human one)"
+        )
+        print(
+            f"calibrated: MAE {num('mae_calibrated', 4)}  RMSE {num('rmse_calibrated', 4)}  "
+            f"(isotonic, {document['folds']}-fold out-of-fold, folds by item)"
+        )
     print(f"calibration file: {path}")

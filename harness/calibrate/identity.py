@@ -24,11 +24,15 @@ def judging_settings(config: dict[str, Any]) -> dict[str, Any]:
     return {key: config[key] for key in sorted(JUDGING_OPTIONS - _NOT_JUDGING) if key in config}
 
 
-def judge_identity(*, judge: str, protocol: str, protocol_version: Any, template: Any,
-                   config: dict[str, Any]) -> dict[str, Any]:
+def judge_identity(
+    *, judge: str, protocol: str, protocol_version: Any, template: Any, config: dict[str, Any]
+) -> dict[str, Any]:
     parts = {
-        "judge": judge, "protocol": protocol, "protocol_version": None if protocol_version is None else str(protocol_version),
-        "template": template, "settings": judging_settings(config),
+        "judge": judge,
+        "protocol": protocol,
+        "protocol_version": None if protocol_version is None else str(protocol_version),
+        "template": template,
+        "settings": judging_settings(config),
     }
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return {**parts, "fingerprint": digest}
@@ -51,20 +55,31 @@ def identity_from_manifest(manifest: dict[str, Any], where: str) -> dict[str, An
         raise BadInput(f"{where}: protocol.name: required but missing")
     template = manifest.get("template") if isinstance(manifest.get("template"), dict) else {}
     return judge_identity(
-        judge=judge_label(manifest), protocol=protocol["name"], protocol_version=protocol.get("version"),
-        template=template.get("sha256_16"), config=protocol.get("config") or {},
+        judge=judge_label(manifest),
+        protocol=protocol["name"],
+        protocol_version=protocol.get("version"),
+        template=template.get("sha256_16"),
+        config=protocol.get("config") or {},
     )
 
 
 def mismatches(made_for: dict[str, Any], run: dict[str, Any]) -> list[str]:
     """What differs between the judge a calibration was made for and the run's judge."""
     found = []
-    for key, what in (("judge", "judge spec"), ("protocol", "protocol"), ("protocol_version", "protocol version"),
-                      ("template", "prompt template"), ("settings", "judging options")):
+    for key, what in (
+        ("judge", "judge spec"),
+        ("protocol", "protocol"),
+        ("protocol_version", "protocol version"),
+        ("template", "prompt template"),
+        ("settings", "judging options"),
+    ):
         if made_for.get(key) != run.get(key):
             if key == "settings":
-                keys = sorted(k for k in set(made_for.get(key) or {}) | set(run.get(key) or {})
-                              if (made_for.get(key) or {}).get(k) != (run.get(key) or {}).get(k))
+                keys = sorted(
+                    k
+                    for k in set(made_for.get(key) or {}) | set(run.get(key) or {})
+                    if (made_for.get(key) or {}).get(k) != (run.get(key) or {}).get(k)
+                )
                 found.append(f"judging options differ ({', '.join(keys)})")
             else:
                 found.append(f"{what} {made_for.get(key)!r} (calibration) vs {run.get(key)!r} (run)")

@@ -69,8 +69,9 @@ def write_calibration(document: dict[str, Any], out: str | Path) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(clean({"format": FORMAT, "version": VERSION, **document}), indent=2) + "\n",
-                       encoding="utf-8")
+        tmp.write_text(
+            json.dumps(clean({"format": FORMAT, "version": VERSION, **document}), indent=2) + "\n", encoding="utf-8"
+        )
         tmp.replace(path)
     except OSError as exc:
         raise BadInput(f"--out {path}: cannot write ({exc.strerror})") from None
@@ -109,10 +110,17 @@ def _check(document: dict[str, Any], where: str) -> None:
                 raise BadInput(f"{where}: map.{key}: not a number")
     elif spec.get("method") == "isotonic":
         knots, values = spec.get("knots"), spec.get("values")
-        if (not isinstance(knots, list) or not isinstance(values, list) or not knots or len(knots) != len(values)
-                or not all(isinstance(v, (int, float)) for v in [*knots, *values])):
+        if (
+            not isinstance(knots, list)
+            or not isinstance(values, list)
+            or not knots
+            or len(knots) != len(values)
+            or not all(isinstance(v, (int, float)) for v in [*knots, *values])
+        ):
             raise BadInput(f"{where}: map: knots and values must be equally long lists of numbers")
-        if any(b < a for a, b in zip(knots, knots[1:])) or any(b < a for a, b in zip(values, values[1:])):
+        if any(b < a for a, b in zip(knots, knots[1:], strict=False)) or any(
+            b < a for a, b in zip(values, values[1:], strict=False)
+        ):
             raise BadInput(f"{where}: map: knots and values must be non-decreasing")
     else:
         raise BadInput(f"{where}: map.method: {spec.get('method')!r} is not isotonic or platt")

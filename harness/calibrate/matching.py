@@ -41,8 +41,19 @@ def judge_pair_rows(verdicts: list[Verdict]) -> pd.DataFrame:
             continue
         p, source = p_first(v.data)
         a, b = str(v.data["model_a"]), str(v.data["model_b"])
-        rows.append({"item_id": v.item_id, "model_a": a, "model_b": b, "level": v.data["level"], "p": p,
-                     "source": source, "low": min(a, b), "high": max(a, b), "judge": v.judge})
+        rows.append(
+            {
+                "item_id": v.item_id,
+                "model_a": a,
+                "model_b": b,
+                "level": v.data["level"],
+                "p": p,
+                "source": source,
+                "low": min(a, b),
+                "high": max(a, b),
+                "judge": v.judge,
+            }
+        )
     columns = ["item_id", "model_a", "model_b", "level", "p", "source", "low", "high", "judge"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -75,9 +86,13 @@ def pair_label(outcome_low: float) -> str:
 def judge_pair_labels(matched: pd.DataFrame) -> pd.Series:
     """The judge's winner per pair over its orders: the model every order picked, else a tie."""
     share = matched["level"].map(SHARE_A)
-    winner = np.where(share == 0.5, "tie", np.where((share > 0.5) == (matched["model_a"] == matched["low"]), "low", "high"))
+    winner = np.where(
+        share == 0.5, "tie", np.where((share > 0.5) == (matched["model_a"] == matched["low"]), "low", "high")
+    )
     frame = matched.assign(winner=winner)
-    return frame.groupby(["item_id", "low", "high"], sort=True)["winner"].agg(lambda w: w.iloc[0] if w.nunique() == 1 else "tie")
+    return frame.groupby(["item_id", "low", "high"], sort=True)["winner"].agg(
+        lambda w: w.iloc[0] if w.nunique() == 1 else "tie"
+    )
 
 
 def score_rows(verdicts: list[Verdict]) -> pd.DataFrame:
@@ -87,8 +102,14 @@ def score_rows(verdicts: list[Verdict]) -> pd.DataFrame:
         if v.status != "ok" or v.data.get("score") is None:
             continue
         expected = v.data.get("expected")
-        rows.append({"item_id": v.item_id, "model": str(v.data["model"]), "score": float(v.data["score"]),
-                     "expected": float(expected) if expected is not None else math.nan})
+        rows.append(
+            {
+                "item_id": v.item_id,
+                "model": str(v.data["model"]),
+                "score": float(v.data["score"]),
+                "expected": float(expected) if expected is not None else math.nan,
+            }
+        )
     return pd.DataFrame(rows, columns=["item_id", "model", "score", "expected"])
 
 

@@ -37,8 +37,14 @@ METHODS = ("isotonic", "platt")
 
 
 def calibrate_pairwise(
-    judge_verdicts: list[Verdict], human_verdicts: list[Verdict], *, method: str = "auto", min_pairs: int = 20,
-    folds: int = 5, n_bins: int = 10, seed: int = 0,
+    judge_verdicts: list[Verdict],
+    human_verdicts: list[Verdict],
+    *,
+    method: str = "auto",
+    min_pairs: int = 20,
+    folds: int = 5,
+    n_bins: int = 10,
+    seed: int = 0,
 ) -> dict[str, Any]:
     judge = judge_pair_rows(judge_verdicts)
     human = human_pair_outcomes(human_verdicts)
@@ -47,8 +53,12 @@ def calibrate_pairwise(
     n_items = matched["item_id"].nunique() if not matched.empty else 0
     counts = {
         "judge_pairs": judge.groupby(["item_id", "low", "high"]).ngroups if not judge.empty else 0,
-        "judge_verdicts": len(judge), "human_pairs": len(human), "human_labels": int(human["labels"].sum()) if len(human) else 0,
-        "matched_pairs": n_pairs, "matched_verdicts": len(matched), "matched_items": n_items,
+        "judge_verdicts": len(judge),
+        "human_pairs": len(human),
+        "human_labels": int(human["labels"].sum()) if len(human) else 0,
+        "matched_pairs": n_pairs,
+        "matched_verdicts": len(matched),
+        "matched_items": n_items,
     }
     if n_pairs < min_pairs or n_items < 2:
         raise BadInput(
@@ -82,17 +92,24 @@ def calibrate_pairwise(
         "agreement_details": agreement,
         "cohens_kappa": cohens_kappa(judge_labels.to_numpy(), human_labels.to_numpy(), labels=["low", "tie", "high"]),
         "first_position_win_rate": position["first_position_win_rate"]["rate"],
-        "first_position_win_rate_ci": [position["first_position_win_rate"]["ci_low"],
-                                       position["first_position_win_rate"]["ci_high"]],
+        "first_position_win_rate_ci": [
+            position["first_position_win_rate"]["ci_low"],
+            position["first_position_win_rate"]["ci_high"],
+        ],
         "position_consistency": position["consistency"]["rate"],
         "position_consistency_n": position["consistency"]["n"],
         "probability_source": sources[0] if len(sources) == 1 else "mixed",
         "mean_probability_raw": float(p.mean()),
         "mean_human_outcome": float(y.mean()),
-        "ece_raw": raw["ece"], "brier_raw": raw["brier"], "log_loss_raw": raw["log_loss"],
-        "ece_calibrated": candidates[chosen]["ece"], "brier_calibrated": candidates[chosen]["brier"],
+        "ece_raw": raw["ece"],
+        "brier_raw": raw["brier"],
+        "log_loss_raw": raw["log_loss"],
+        "ece_calibrated": candidates[chosen]["ece"],
+        "brier_calibrated": candidates[chosen]["brier"],
         "log_loss_calibrated": candidates[chosen]["log_loss"],
-        "folds": k, "n_bins": n_bins, "seed": seed,
+        "folds": k,
+        "n_bins": n_bins,
+        "seed": seed,
         "out_of_fold": {name: {key: c[key] for key in ("ece", "brier", "log_loss")} for name, c in candidates.items()},
         "map": map_parameters(chosen, p, y),
         "reliability": {
@@ -123,13 +140,20 @@ def map_parameters(method: str, p: np.ndarray, y: np.ndarray) -> dict[str, Any]:
 def step_ends(knots: np.ndarray, values: np.ndarray) -> tuple[list[float], list[float]]:
     """The knots where the isotonic map's value changes (both ends of every flat step): the
     same interpolation with a fraction of the knots, so the file stays small."""
-    keep = [i for i in range(len(knots))
-            if i in (0, len(knots) - 1) or values[i] != values[i - 1] or values[i] != values[i + 1]]
+    keep = [
+        i
+        for i in range(len(knots))
+        if i in (0, len(knots) - 1) or values[i] != values[i - 1] or values[i] != values[i + 1]
+    ]
     return [float(knots[i]) for i in keep], [float(values[i]) for i in keep]
 
 
 def _scores(p: np.ndarray, y: np.ndarray, n_bins: int) -> dict[str, float]:
-    return {"ece": expected_calibration_error(p, y, n_bins=n_bins), "brier": brier_score(p, y), "log_loss": log_loss(p, y)}
+    return {
+        "ece": expected_calibration_error(p, y, n_bins=n_bins),
+        "brier": brier_score(p, y),
+        "log_loss": log_loss(p, y),
+    }
 
 
 def _table(frame: pd.DataFrame) -> list[dict[str, float]]:

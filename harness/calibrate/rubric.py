@@ -23,8 +23,15 @@ from harness.stats.calibration import cross_validated_probabilities, fit_isotoni
 
 
 def calibrate_rubric(
-    judge_verdicts: list[Verdict], human_verdicts: list[Verdict], *, judge_scale: tuple[float, float],
-    human_scale: tuple[float, float], method: str = "auto", min_pairs: int = 20, folds: int = 5, seed: int = 0,
+    judge_verdicts: list[Verdict],
+    human_verdicts: list[Verdict],
+    *,
+    judge_scale: tuple[float, float],
+    human_scale: tuple[float, float],
+    method: str = "auto",
+    min_pairs: int = 20,
+    folds: int = 5,
+    seed: int = 0,
 ) -> dict[str, Any]:
     if method not in ("auto", "isotonic"):
         raise BadInput(f"--method {method!r}: rubric calibration maps scores isotonically (use isotonic or auto)")
@@ -33,8 +40,12 @@ def calibrate_rubric(
     human = human.rename(columns={"mean": "human", "size": "labels"}).reset_index()
     matched = judge.merge(human, on=["item_id", "model"], how="inner")
     n_items = matched["item_id"].nunique() if not matched.empty else 0
-    counts = {"judge_scores": len(judge), "human_answers": len(human), "matched_answers": len(matched),
-              "matched_items": n_items}
+    counts = {
+        "judge_scores": len(judge),
+        "human_answers": len(human),
+        "matched_answers": len(matched),
+        "matched_items": n_items,
+    }
     if len(matched) < min_pairs or n_items < 2:
         raise BadInput(
             f"too few matched answers: {len(matched)} (on {n_items} items; at least {min_pairs} on 2 items needed); "
@@ -47,8 +58,9 @@ def calibrate_rubric(
     hlo, hhi = human_scale
     xn, yn = np.clip((x - jlo) / (jhi - jlo), 0, 1), np.clip((y - hlo) / (hhi - hlo), 0, 1)
     k = min(folds, n_items)
-    oof = hlo + (hhi - hlo) * cross_validated_probabilities(xn, yn, method="isotonic", folds=k,
-                                                            groups=matched["item_id"].to_numpy(), seed=seed)
+    oof = hlo + (hhi - hlo) * cross_validated_probabilities(
+        xn, yn, method="isotonic", folds=k, groups=matched["item_id"].to_numpy(), seed=seed
+    )
     raw = hlo + (hhi - hlo) * xn
     fitted = fit_isotonic(xn, yn)
     knots, values = step_ends(fitted.knots, fitted.values)
@@ -60,8 +72,11 @@ def calibrate_rubric(
         "n_pairs": len(matched),
         "n_items": n_items,
         "counts": counts,
-        "score_source": "expected" if matched["expected"].notna().all() else
-                        "score" if matched["expected"].isna().all() else "mixed",
+        "score_source": "expected"
+        if matched["expected"].notna().all()
+        else "score"
+        if matched["expected"].isna().all()
+        else "mixed",
         "judge_scale": [jlo, jhi],
         "human_scale": [hlo, hhi],
         "weighted_kappa": cohens_kappa(rounded(raw), rounded(y), labels=human_levels, weights="quadratic"),
@@ -70,11 +85,17 @@ def calibrate_rubric(
         "kendall_tau": correlation["kendall_tau"],
         "mean_judge_raw": float(raw.mean()),
         "mean_human": float(y.mean()),
-        "mae_raw": float(np.mean(np.abs(raw - y))), "rmse_raw": float(np.sqrt(np.mean((raw - y) ** 2))),
-        "mae_calibrated": float(np.mean(np.abs(oof - y))), "rmse_calibrated": float(np.sqrt(np.mean((oof - y) ** 2))),
-        "folds": k, "seed": seed,
-        "map": {"method": "isotonic", "knots": [jlo + (jhi - jlo) * v for v in knots],
-                "values": [hlo + (hhi - hlo) * v for v in values]},
+        "mae_raw": float(np.mean(np.abs(raw - y))),
+        "rmse_raw": float(np.sqrt(np.mean((raw - y) ** 2))),
+        "mae_calibrated": float(np.mean(np.abs(oof - y))),
+        "rmse_calibrated": float(np.sqrt(np.mean((oof - y) ** 2))),
+        "folds": k,
+        "seed": seed,
+        "map": {
+            "method": "isotonic",
+            "knots": [jlo + (jhi - jlo) * v for v in knots],
+            "values": [hlo + (hhi - hlo) * v for v in values],
+        },
         "by_score": _by_score(x, y, oof),
     }
 
@@ -83,10 +104,20 @@ def _by_score(x: np.ndarray, y: np.ndarray, oof: np.ndarray) -> list[dict[str, f
     """Mean human score (and out-of-fold calibrated score) at each rounded judge score: the
     rubric's reliability table."""
     frame = pd.DataFrame({"judge": np.rint(x), "human": y, "calibrated": oof})
-    table = frame.groupby("judge").agg(n=("human", "size"), mean_human=("human", "mean"),
-                                       mean_calibrated=("calibrated", "mean")).reset_index()
-    return [{"judge": float(r.judge), "n": int(r.n), "mean_human": float(r.mean_human),
-             "mean_calibrated": float(r.mean_calibrated)} for r in table.itertuples()]
+    table = (
+        frame.groupby("judge")
+        .agg(n=("human", "size"), mean_human=("human", "mean"), mean_calibrated=("calibrated", "mean"))
+        .reset_index()
+    )
+    return [
+        {
+            "judge": float(r.judge),
+            "n": int(r.n),
+            "mean_human": float(r.mean_human),
+            "mean_calibrated": float(r.mean_calibrated),
+        }
+        for r in table.itertuples()
+    ]
 
 
 def run_scale(manifest: dict[str, Any], verdicts: list[Verdict]) -> tuple[float, float]:

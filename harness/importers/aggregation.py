@@ -146,6 +146,9 @@ def recompute(
         if panel:
             from harness.panel_run import recompute_panel
 
+            if calibration is not None:
+                raise BadInput("--calibration: a panel run has several judges; calibrate and apply one judge's run")
+
             aggregate = recompute_panel(task, protocol["name"], registry, store, manifest, verdicts)
         else:
             aggregate = task.aggregate(verdicts)

@@ -41,12 +41,31 @@ def import_arena(paths: list[Path], baseline: str | None = None) -> ImportedRun:
             instruction, answer_a = last_user_turn_only(record.get("conversation_a"))
             second, answer_b = last_user_turn_only(record.get("conversation_b"))
             if instruction is not None and second == instruction:
-                labels.texts.add(where, item_id, instruction, {model_a: answer_a, model_b: answer_b},
-                                 text_or_none(record.get("language")))
-            labels.pair(where, item_id=item_id, model_a=model_a, model_b=model_b, level=WINNERS[winner],
-                        annotator=record.get("judge"), category=text_or_none(record.get("language")),
-                        len_a=len(answer_a) if answer_a else None, len_b=len(answer_b) if answer_b else None,
-                        output=f"winner {winner}")
+                labels.texts.add(
+                    where,
+                    item_id,
+                    instruction,
+                    {model_a: answer_a, model_b: answer_b},
+                    text_or_none(record.get("language")),
+                )
+            labels.pair(
+                where,
+                item_id=item_id,
+                model_a=model_a,
+                model_b=model_b,
+                level=WINNERS[winner],
+                annotator=record.get("judge"),
+                category=text_or_none(record.get("language")),
+                len_a=len(answer_a) if answer_a else None,
+                len_b=len(answer_b) if answer_b else None,
+                output=f"winner {winner}",
+            )
     config = {**PAIRWISE_CONFIG, "baselines": [baseline] if baseline else []}
-    return labels.run(name="arena_battles", protocol="pairwise", config=config, paths=paths, task=pairwise_task(),
-                      notes=(f"{bothbad} 'tie (bothbad)' votes stored as ties",))
+    return labels.run(
+        name="arena_battles",
+        protocol="pairwise",
+        config=config,
+        paths=paths,
+        task=pairwise_task(),
+        notes=(f"{bothbad} 'tie (bothbad)' votes stored as ties",),
+    )

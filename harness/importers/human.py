@@ -118,8 +118,15 @@ class Texts:
 
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def add(self, where: str, item_id: str, instruction: str | None, answers: dict[str, str | None],
-            category: str | None = None, field_names: dict[str, str] | None = None) -> None:
+    def add(
+        self,
+        where: str,
+        item_id: str,
+        instruction: str | None,
+        answers: dict[str, str | None],
+        category: str | None = None,
+        field_names: dict[str, str] | None = None,
+    ) -> None:
         item = self.items.setdefault(item_id, {"instruction": None, "answers": {}, "category": category})
         if instruction is not None:
             if item["instruction"] not in (None, instruction):
@@ -139,8 +146,14 @@ class Texts:
         for item_id, item in self.items.items():
             if item["instruction"] is None or not needed.get(item_id, set()) <= set(item["answers"]):
                 continue
-            rows.append({"id": item_id, "instruction": item["instruction"], "category": item["category"],
-                         "answers": dict(sorted(item["answers"].items()))})
+            rows.append(
+                {
+                    "id": item_id,
+                    "instruction": item["instruction"],
+                    "category": item["category"],
+                    "answers": dict(sorted(item["answers"].items())),
+                }
+            )
         return rows
 
 
@@ -155,9 +168,20 @@ class HumanLabels:
         self._seen: dict[tuple[str, ...], str] = {}
         self._models: dict[str, set[str]] = {}
 
-    def pair(self, where: str, *, item_id: str, model_a: str, model_b: str, level: str, annotator: Any = None,
-             category: str | None = None, len_a: int | None = None, len_b: int | None = None,
-             output: str | None = None) -> None:
+    def pair(
+        self,
+        where: str,
+        *,
+        item_id: str,
+        model_a: str,
+        model_b: str,
+        level: str,
+        annotator: Any = None,
+        category: str | None = None,
+        len_a: int | None = None,
+        len_b: int | None = None,
+        output: str | None = None,
+    ) -> None:
         """One human preference between model_a (seen first) and model_b."""
         if model_a == model_b:
             raise BadInput(f"{where}: model_b: the same model as model_a ({model_a!r}); a pair needs two models")
@@ -165,26 +189,56 @@ class HumanLabels:
         key = ("pair", item_id, *sorted((model_a, model_b)), judge)
         self._once(key, where, f"item {item_id!r}, {model_a} vs {model_b}", judge)
         self._models.setdefault(item_id, set()).update((model_a, model_b))
-        self.verdicts.append(pairwise_verdict(
-            self.fmt, item_id=item_id, model=model_a, opponent=model_b, model_is_a=True, level=level, judge=judge,
-            len_model=len_a, len_opponent=len_b, category=category, output=output,
-        ))
+        self.verdicts.append(
+            pairwise_verdict(
+                self.fmt,
+                item_id=item_id,
+                model=model_a,
+                opponent=model_b,
+                model_is_a=True,
+                level=level,
+                judge=judge,
+                len_model=len_a,
+                len_opponent=len_b,
+                category=category,
+                output=output,
+            )
+        )
 
-    def score(self, where: str, *, item_id: str, model: str, score: float, annotator: Any = None,
-              category: str | None = None, length: int | None = None) -> None:
+    def score(
+        self,
+        where: str,
+        *,
+        item_id: str,
+        model: str,
+        score: float,
+        annotator: Any = None,
+        category: str | None = None,
+        length: int | None = None,
+    ) -> None:
         """One human score of a model's answer."""
         judge = human_judge(annotator)
         self._once(("score", item_id, model, judge), where, f"item {item_id!r}, model {model!r}", judge)
         self._models.setdefault(item_id, set()).add(model)
-        self.verdicts.append(rubric_verdict(
-            self.fmt, item_id=item_id, model=model, score=score, judge=judge, category=category, length=length,
-            output=f"human score {score:g}",
-        ))
+        self.verdicts.append(
+            rubric_verdict(
+                self.fmt,
+                item_id=item_id,
+                model=model,
+                score=score,
+                judge=judge,
+                category=category,
+                length=length,
+                output=f"human score {score:g}",
+            )
+        )
 
     def _once(self, key: tuple[str, ...], where: str, what: str, judge: str) -> None:
         if key in self._seen:
-            raise BadInput(f"{where}: a second label by {judge} for {what} (first at {self._seen[key]}); "
-                           "give each annotator's rows an `annotator`")
+            raise BadInput(
+                f"{where}: a second label by {judge} for {what} (first at {self._seen[key]}); "
+                "give each annotator's rows an `annotator`"
+            )
         self._seen[key] = where
         if judge != HUMAN:
             self.annotators.add(judge)
@@ -195,24 +249,52 @@ class HumanLabels:
         if not rows:
             return {}, ["no instruction and answer texts: no dataset.jsonl or judge_task.yaml written"]
         lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        task_text = json.dumps({"name": f"{name}_judge", "description": f"the items humans labelled in {name}, "
-                                "to judge with a model and calibrate against the human labels",
-                                "dataset": {"path": DATASET_FILE}, "judge": "local", **task}, indent=2) + "\n"
+        task_text = (
+            json.dumps(
+                {
+                    "name": f"{name}_judge",
+                    "description": f"the items humans labelled in {name}, "
+                    "to judge with a model and calibrate against the human labels",
+                    "dataset": {"path": DATASET_FILE},
+                    "judge": "local",
+                    **task,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         skipped = len(self._models) - len(rows)
-        notes = [f"dataset.jsonl: {len(rows)} items with texts"
-                 + (f" ({skipped} without every text left out)" if skipped else "")]
+        notes = [
+            f"dataset.jsonl: {len(rows)} items with texts"
+            + (f" ({skipped} without every text left out)" if skipped else "")
+        ]
         return {DATASET_FILE: lines, TASK_FILE: task_text}, notes
 
-    def run(self, *, name: str, protocol: str, config: dict[str, Any], paths: list[Path], task: dict[str, Any],
-            notes: tuple[str, ...] = ()) -> ImportedRun:
+    def run(
+        self,
+        *,
+        name: str,
+        protocol: str,
+        config: dict[str, Any],
+        paths: list[Path],
+        task: dict[str, Any],
+        notes: tuple[str, ...] = (),
+    ) -> ImportedRun:
         if not self.verdicts:
             raise BadInput(f"{paths[0]}: no labels")
         files, file_notes = self.judge_files(name, task)
         if self.annotators:
             file_notes.insert(0, f"{len(self.annotators)} named annotators (verdict judge human:NAME)")
         return ImportedRun(
-            format=self.fmt, name=name, protocol=protocol, config=config, judge=HUMAN, verdicts=self.verdicts,
-            sources=[str(p.resolve()) for p in paths], notes=[*notes, *file_notes], extra_files=files,
+            format=self.fmt,
+            name=name,
+            protocol=protocol,
+            config=config,
+            judge=HUMAN,
+            verdicts=self.verdicts,
+            sources=[str(p.resolve()) for p in paths],
+            notes=[*notes, *file_notes],
+            extra_files=files,
             dataset_file=DATASET_FILE if files else None,
         )
 

@@ -37,8 +37,10 @@ def import_labels(paths: list[Path], baseline: str | None = None) -> ImportedRun
     labels = HumanLabels("labels")
     for where, record in rows:
         if ("model_a" in record or "winner" in record) != pairwise:
-            raise BadInput(f"{where}: mixes pairwise rows (model_a, model_b, winner) and rubric rows "
-                           "(model, score); import them separately")
+            raise BadInput(
+                f"{where}: mixes pairwise rows (model_a, model_b, winner) and rubric rows "
+                "(model, score); import them separately"
+            )
         (_pair_row if pairwise else _score_row)(labels, record, where)
     if pairwise:
         config = {**PAIRWISE_CONFIG, "baselines": [baseline] if baseline else []}
@@ -47,9 +49,14 @@ def import_labels(paths: list[Path], baseline: str | None = None) -> ImportedRun
         raise BadInput("--baseline: rubric labels score each answer on its own; there is no baseline")
     scores = [float(v.data["score"]) for v in labels.verdicts]
     rubric = scale_rubric(min(scores), max(scores))
-    return labels.run(name="human_scores", protocol="rubric", config={"rubric": rubric}, paths=paths,
-                      task={"protocol": "rubric", "options": {"rubric": rubric}},
-                      notes=(f"scale {min(rubric['scores'])}-{max(rubric['scores'])} (lowest to highest score given)",))
+    return labels.run(
+        name="human_scores",
+        protocol="rubric",
+        config={"rubric": rubric},
+        paths=paths,
+        task={"protocol": "rubric", "options": {"rubric": rubric}},
+        notes=(f"scale {min(rubric['scores'])}-{max(rubric['scores'])} (lowest to highest score given)",),
+    )
 
 
 def _pair_row(labels: HumanLabels, record: dict[str, Any], where: str) -> None:
@@ -60,12 +67,26 @@ def _pair_row(labels: HumanLabels, record: dict[str, Any], where: str) -> None:
         raise BadInput(f"{where}: winner: {winner!r} is not model_a, model_b or tie")
     answer_a, answer_b = text_or_none(record.get("answer_a")), text_or_none(record.get("answer_b"))
     category = text_or_none(record.get("category"))
-    labels.texts.add(where, item_id, text_or_none(record.get("instruction")), {model_a: answer_a, model_b: answer_b},
-                     category, field_names={model_a: "answer_a", model_b: "answer_b"})
-    labels.pair(where, item_id=item_id, model_a=model_a, model_b=model_b, level=WINNER_LEVELS[winner],
-                annotator=record.get("annotator"), category=category,
-                len_a=len(answer_a) if answer_a is not None else None,
-                len_b=len(answer_b) if answer_b is not None else None, output=f"winner {winner}")
+    labels.texts.add(
+        where,
+        item_id,
+        text_or_none(record.get("instruction")),
+        {model_a: answer_a, model_b: answer_b},
+        category,
+        field_names={model_a: "answer_a", model_b: "answer_b"},
+    )
+    labels.pair(
+        where,
+        item_id=item_id,
+        model_a=model_a,
+        model_b=model_b,
+        level=WINNER_LEVELS[winner],
+        annotator=record.get("annotator"),
+        category=category,
+        len_a=len(answer_a) if answer_a is not None else None,
+        len_b=len(answer_b) if answer_b is not None else None,
+        output=f"winner {winner}",
+    )
 
 
 def _score_row(labels: HumanLabels, record: dict[str, Any], where: str) -> None:
@@ -81,8 +102,15 @@ def _score_row(labels: HumanLabels, record: dict[str, Any], where: str) -> None:
     answer = text_or_none(record.get("answer"))
     category = text_or_none(record.get("category"))
     labels.texts.add(where, item_id, text_or_none(record.get("instruction")), {model: answer}, category)
-    labels.score(where, item_id=item_id, model=model, score=score, annotator=record.get("annotator"),
-                 category=category, length=len(answer) if answer is not None else None)
+    labels.score(
+        where,
+        item_id=item_id,
+        model=model,
+        score=score,
+        annotator=record.get("annotator"),
+        category=category,
+        length=len(answer) if answer is not None else None,
+    )
 
 
 def scale_rubric(lowest: float, highest: float) -> dict[str, Any]:

@@ -43,8 +43,15 @@ def import_mt_bench_human(paths: list[Path], baseline: str | None = None) -> Imp
                 second, answer_b = last_user_turn_only(_first_turn(record.get("conversation_b")))
                 if instruction is not None and second == instruction:
                     labels.texts.add(where, item_id, instruction, {model_a: answer_a, model_b: answer_b})
-            labels.pair(where, item_id=item_id, model_a=model_a, model_b=model_b, level=WINNER_LEVELS[winner],
-                        annotator=record.get("judge"), output=f"winner {winner}")
+            labels.pair(
+                where,
+                item_id=item_id,
+                model_a=model_a,
+                model_b=model_b,
+                level=WINNER_LEVELS[winner],
+                annotator=record.get("judge"),
+                output=f"winner {winner}",
+            )
     config = {**PAIRWISE_CONFIG, "baselines": [baseline] if baseline else []}
     return labels.run(name="mt_bench_human", protocol="pairwise", config=config, paths=paths, task=pairwise_task())
 

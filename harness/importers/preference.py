@@ -32,13 +32,28 @@ def import_preference(paths: list[Path], baseline: str | None = None) -> Importe
             item_id = text_or_none(record.get("id")) or f"pref-{len(labels.verdicts):06d}"
             category = text_or_none(record.get("subset")) or text_or_none(record.get("category"))
             labels.texts.add(where, item_id, prompt, {"chosen": chosen, "rejected": rejected}, category)
-            labels.pair(where, item_id=item_id, model_a="chosen", model_b="rejected", level="A>>B",
-                        category=category, len_a=len(chosen), len_b=len(rejected), output="chosen over rejected")
+            labels.pair(
+                where,
+                item_id=item_id,
+                model_a="chosen",
+                model_b="rejected",
+                level="A>>B",
+                category=category,
+                len_a=len(chosen),
+                len_b=len(rejected),
+                output="chosen over rejected",
+            )
     config = {**PAIRWISE_CONFIG, "baselines": ["rejected"]}
     task = pairwise_task()
     task["options"] = {**task["options"], "baselines": ["rejected"]}
-    return labels.run(name="preference_pairs", protocol="pairwise", config=config, paths=paths, task=task,
-                      notes=("chosen = position A; its judge win rate is the judge's accuracy",))
+    return labels.run(
+        name="preference_pairs",
+        protocol="pairwise",
+        config=config,
+        paths=paths,
+        task=task,
+        notes=("chosen = position A; its judge win rate is the judge's accuracy",),
+    )
 
 
 def _texts(record: dict[str, Any], where: str) -> tuple[str, str, str]:

@@ -13,13 +13,12 @@ from typing import Any
 
 import pandas as pd
 
+from harness.calibrate.apply import CALIBRATION_COPY, RANKING_CALIBRATED
 from harness.reports.markdown import md_table
 from harness.reports.page import esc, section, table
 from harness.reports.rundata import RunData
 from harness.reports.svg import FONT, _fmt
 
-CALIBRATION_COPY = "calibration.json"
-RANKING_CALIBRATED = "ranking_calibrated.csv"
 RAW_COLOR, CALIBRATED_COLOR = "#cc0000", "#204a87"
 
 
@@ -55,14 +54,20 @@ def side_by_side(run: RunData) -> pd.DataFrame:
         return pd.DataFrame()
     calibrated = pd.read_csv(path)
     raw = run.ranking[["model", "rank", "score"]].rename(columns={"rank": "raw rank", "score": "raw score"})
-    cal = calibrated[["model", "rank", "score", "ci_low", "ci_high"]].rename(columns={
-        "rank": "calibrated rank", "score": "calibrated score", "ci_low": "calibrated ci_low",
-        "ci_high": "calibrated ci_high"})
+    cal = calibrated[["model", "rank", "score", "ci_low", "ci_high"]].rename(
+        columns={
+            "rank": "calibrated rank",
+            "score": "calibrated score",
+            "ci_low": "calibrated ci_low",
+            "ci_high": "calibrated ci_high",
+        }
+    )
     merged = raw.merge(cal, on="model", how="outer")
     merged["rank change"] = merged["raw rank"] - merged["calibrated rank"]
     if {"win_rate", "calibrated_win_rate"} <= set(run.scores.columns):
         rates = run.scores[["model", "win_rate", "calibrated_win_rate"]].rename(
-            columns={"win_rate": "raw win rate", "calibrated_win_rate": "calibrated win rate"})
+            columns={"win_rate": "raw win rate", "calibrated_win_rate": "calibrated win rate"}
+        )
         merged = merged.merge(rates, on="model", how="left")
     return merged
 
@@ -71,30 +76,40 @@ def figures(view: CalibrationView) -> pd.DataFrame:
     """The calibration's figures as (figure, raw, calibrated) rows."""
     d = view.document
     if view.pairwise:
-        rows = [("ECE", d.get("ece_raw"), d.get("ece_calibrated")),
-                ("Brier score", d.get("brier_raw"), d.get("brier_calibrated")),
-                ("log loss", d.get("log_loss_raw"), d.get("log_loss_calibrated")),
-                ("agreement with humans (ties half)", d.get("agreement"), None),
-                ("agreement on human non-tie pairs", d.get("agreement_non_tie"), None),
-                ("Cohen's kappa", d.get("cohens_kappa"), None),
-                ("first-position win rate", d.get("first_position_win_rate"), None),
-                ("position consistency", d.get("position_consistency"), None)]
+        rows = [
+            ("ECE", d.get("ece_raw"), d.get("ece_calibrated")),
+            ("Brier score", d.get("brier_raw"), d.get("brier_calibrated")),
+            ("log loss", d.get("log_loss_raw"), d.get("log_loss_calibrated")),
+            ("agreement with humans (ties half)", d.get("agreement"), None),
+            ("agreement on human non-tie pairs", d.get("agreement_non_tie"), None),
+            ("Cohen's kappa", d.get("cohens_kappa"), None),
+            ("first-position win rate", d.get("first_position_win_rate"), None),
+            ("position consistency", d.get("position_consistency"), None),
+        ]
     else:
-        rows = [("MAE (human scale)", d.get("mae_raw"), d.get("mae_calibrated")),
-                ("RMSE (human scale)", d.get("rmse_raw"), d.get("rmse_calibrated")),
-                ("weighted kappa (quadratic)", d.get("weighted_kappa"), d.get("weighted_kappa_calibrated")),
-                ("Spearman", d.get("spearman"), None)]
+        rows = [
+            ("MAE (human scale)", d.get("mae_raw"), d.get("mae_calibrated")),
+            ("RMSE (human scale)", d.get("rmse_raw"), d.get("rmse_calibrated")),
+            ("weighted kappa (quadratic)", d.get("weighted_kappa"), d.get("weighted_kappa_calibrated")),
+            ("Spearman", d.get("spearman"), None),
+        ]
     return pd.DataFrame(rows, columns=["figure", "raw", "calibrated (out-of-fold)"])
 
 
 def _about(view: CalibrationView) -> str:
     d, judge = view.document, view.document.get("judge") or {}
-    forced = " Applied with --force-calibration to another judge setup: " + "; ".join(view.record.get("mismatches") or []) \
-        if view.record.get("forced") else ""
+    forced = (
+        " Applied with --force-calibration to another judge setup: " + "; ".join(view.record.get("mismatches") or [])
+        if view.record.get("forced")
+        else ""
+    )
     unit = "pairs" if view.pairwise else "answers"
-    return (f"map: {d.get('map', {}).get('method')} from {view.record.get('file')}, fitted on {d.get('n_pairs')} "
-            f"{unit} of {d.get('n_items')} items judged by {judge.get('judge')} and by {(d.get('human') or {}).get('judge')}; "
-            f"calibrated figures are out-of-fold ({d.get('folds')} folds by item).{forced}")
+    return (
+        f"map: {d.get('map', {}).get('method')} from {view.record.get('file')}, fitted on {d.get('n_pairs')} "
+        f"{unit} of {d.get('n_items')} items judged by {judge.get('judge')} "
+        f"and by {(d.get('human') or {}).get('judge')}; "
+        f"calibrated figures are out-of-fold ({d.get('folds')} folds by item).{forced}"
+    )
 
 
 def reliability_svg(view: CalibrationView, *, size: int = 300) -> str:
@@ -103,26 +118,35 @@ def reliability_svg(view: CalibrationView, *, size: int = 300) -> str:
     d = view.document
     if view.pairwise:
         rel = d.get("reliability") or {}
-        series = [(name, color, [(b["mean_probability"], b["mean_outcome"], b["n"]) for b in rel.get(key, [])])
-                  for name, color, key in (("raw", RAW_COLOR, "raw"), ("calibrated", CALIBRATED_COLOR, "calibrated"))]
+        series = [
+            (name, color, [(b["mean_probability"], b["mean_outcome"], b["n"]) for b in rel.get(key, [])])
+            for name, color, key in (("raw", RAW_COLOR, "raw"), ("calibrated", CALIBRATED_COLOR, "calibrated"))
+        ]
         x_range = y_range = (0.0, 1.0)
         labels = ("judge P(model_a better)", "human share for model_a")
         diagonal = ((0.0, 0.0), (1.0, 1.0))
     else:
         rows = d.get("by_score") or []
         knots, values = d["map"]["knots"], d["map"]["values"]
-        series = [("raw: mean human score", RAW_COLOR, [(r["judge"], r["mean_human"], r["n"]) for r in rows]),
-                  ("calibrated (out-of-fold)", CALIBRATED_COLOR, [(r["judge"], r["mean_calibrated"], r["n"]) for r in rows])]
+        series = [
+            ("raw: mean human score", RAW_COLOR, [(r["judge"], r["mean_human"], r["n"]) for r in rows]),
+            ("calibrated (out-of-fold)", CALIBRATED_COLOR, [(r["judge"], r["mean_calibrated"], r["n"]) for r in rows]),
+        ]
         x_range, y_range = tuple(d["judge_scale"]), tuple(d["human_scale"])
         labels = ("judge score", "human score")
         diagonal = ((x_range[0], y_range[0]), (x_range[1], y_range[1]))
-        series.append(("map", "#888", [(k, v, 0) for k, v in zip(knots, values)]))
+        series.append(("map", "#888", [(k, v, 0) for k, v in zip(knots, values, strict=True)]))
     return _plot(series, x_range, y_range, labels, diagonal, size)
 
 
-def _plot(series: list[tuple[str, str, list[tuple[float, float, int]]]], x_range: tuple[float, float],
-          y_range: tuple[float, float], labels: tuple[str, str], diagonal: tuple[tuple[float, float], tuple[float, float]],
-          size: int) -> str:
+def _plot(
+    series: list[tuple[str, str, list[tuple[float, float, int]]]],
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    labels: tuple[str, str],
+    diagonal: tuple[tuple[float, float], tuple[float, float]],
+    size: int,
+) -> str:
     left, top, pad = 50, 12, 40
     width, height = left + size + 150, top + size + pad
     (x0, x1), (y0, y1) = x_range, y_range
@@ -130,16 +154,20 @@ def _plot(series: list[tuple[str, str, list[tuple[float, float, int]]]], x_range
         return ""
     sx = lambda v: left + (v - x0) / (x1 - x0) * size  # noqa: E731
     sy = lambda v: top + size - (v - y0) / (y1 - y0) * size  # noqa: E731
-    parts = [f'<svg class="chart" role="img" aria-label="reliability diagram" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" {FONT}>',
-             f'<rect x="{left}" y="{top}" width="{size}" height="{size}" fill="none" stroke="#bbb"/>']
+    parts = [
+        f'<svg class="chart" role="img" aria-label="reliability diagram" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" {FONT}>',
+        f'<rect x="{left}" y="{top}" width="{size}" height="{size}" fill="none" stroke="#bbb"/>',
+    ]
     for k in range(5):
         fx, fy = x0 + (x1 - x0) * k / 4, y0 + (y1 - y0) * k / 4
         parts.append(f'<text x="{sx(fx):.1f}" y="{top + size + 14}" text-anchor="middle" fill="#555">{_fmt(fx)}</text>')
         parts.append(f'<text x="{left - 6}" y="{sy(fy) + 4:.1f}" text-anchor="end" fill="#555">{_fmt(fy)}</text>')
     (a, b), (c, e) = diagonal
-    parts.append(f'<line x1="{sx(a):.1f}" y1="{sy(b):.1f}" x2="{sx(c):.1f}" y2="{sy(e):.1f}" stroke="#999" '
-                 'stroke-dasharray="4 3"><title>perfect calibration</title></line>')
+    parts.append(
+        f'<line x1="{sx(a):.1f}" y1="{sy(b):.1f}" x2="{sx(c):.1f}" y2="{sy(e):.1f}" stroke="#999" '
+        'stroke-dasharray="4 3"><title>perfect calibration</title></line>'
+    )
     for index, (name, color, points) in enumerate(series):
         points = [p for p in points if all(isinstance(v, (int, float)) and math.isfinite(v) for v in p[:2])]
         if len(points) > 1:
@@ -148,14 +176,22 @@ def _plot(series: list[tuple[str, str, list[tuple[float, float, int]]]], x_range
         for x, y, n in points:
             if n:
                 radius = 2.5 + min(5.0, math.sqrt(n) / 3)
-                parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="{radius:.1f}" fill="{color}" fill-opacity="0.75">'
-                             f'<title>{esc(name)}: judge {_fmt(x)}, human {_fmt(y)}, n={n}</title></circle>')
+                parts.append(
+                    f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="{radius:.1f}" fill="{color}" fill-opacity="0.75">'
+                    f"<title>{esc(name)}: judge {_fmt(x)}, human {_fmt(y)}, n={n}</title></circle>"
+                )
         ly = top + 14 + 18 * index
-        parts.append(f'<rect x="{left + size + 12}" y="{ly - 9}" width="10" height="10" fill="{color}"/>'
-                     f'<text x="{left + size + 28}" y="{ly}">{esc(name)}</text>')
-    parts.append(f'<text x="{left + size / 2:.0f}" y="{height - 6}" text-anchor="middle" fill="#333">{esc(labels[0])}</text>')
-    parts.append(f'<text transform="translate(12,{top + size / 2:.0f}) rotate(-90)" text-anchor="middle" '
-                 f'fill="#333">{esc(labels[1])}</text></svg>')
+        parts.append(
+            f'<rect x="{left + size + 12}" y="{ly - 9}" width="10" height="10" fill="{color}"/>'
+            f'<text x="{left + size + 28}" y="{ly}">{esc(name)}</text>'
+        )
+    parts.append(
+        f'<text x="{left + size / 2:.0f}" y="{height - 6}" text-anchor="middle" fill="#333">{esc(labels[0])}</text>'
+    )
+    parts.append(
+        f'<text transform="translate(12,{top + size / 2:.0f}) rotate(-90)" text-anchor="middle" '
+        f'fill="#333">{esc(labels[1])}</text></svg>'
+    )
     return "".join(parts)
 
 
@@ -164,8 +200,13 @@ def html_section(run: RunData) -> tuple[str, str, str] | None:
     view = read_calibration_view(run)
     if view is None:
         return None
-    body = (table(figures(view), css_class="") + "<h3>Reliability</h3>" + reliability_svg(view)
-            + "<h3>Raw and calibrated rankings</h3>" + table(view.rankings))
+    body = (
+        table(figures(view), css_class="")
+        + "<h3>Reliability</h3>"
+        + reliability_svg(view)
+        + "<h3>Raw and calibrated rankings</h3>"
+        + table(view.rankings)
+    )
     return "calibration", "Calibration", section("calibration", "Calibration against human labels", body, _about(view))
 
 
@@ -173,5 +214,11 @@ def markdown_section(run: RunData) -> str:
     view = read_calibration_view(run)
     if view is None:
         return ""
-    return ("\n## Calibration against human labels\n\n" + _about(view) + "\n\n" + md_table(figures(view))
-            + "\n### Raw and calibrated rankings\n\n" + md_table(view.rankings))
+    return (
+        "\n## Calibration against human labels\n\n"
+        + _about(view)
+        + "\n\n"
+        + md_table(figures(view))
+        + "\n### Raw and calibrated rankings\n\n"
+        + md_table(view.rankings)
+    )

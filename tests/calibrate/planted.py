@@ -49,8 +49,9 @@ def answer(item: int, model: str) -> str:
 
 
 def dataset_rows(items: range, models: tuple[str, ...] = tuple(ABILITY)) -> list[dict[str, Any]]:
-    return [{"id": f"q{i}", "instruction": f"Question {i}?", "answers": {m: answer(i, m) for m in models}}
-            for i in items]
+    return [
+        {"id": f"q{i}", "instruction": f"Question {i}?", "answers": {m: answer(i, m) for m in models}} for i in items
+    ]
 
 
 def human_labels(items: range, models: tuple[str, ...] = tuple(ABILITY), *, seed: int = 11) -> list[dict[str, Any]]:
@@ -59,11 +60,12 @@ def human_labels(items: range, models: tuple[str, ...] = tuple(ABILITY), *, seed
     rows = []
     for i in items:
         for x, a in enumerate(models):
-            for b in models[x + 1:]:
+            for b in models[x + 1 :]:
                 first, second = (a, b) if rng.random() < 0.5 else (b, a)
                 won = rng.random() < true_probability(i, first, second)
-                rows.append({"item_id": f"q{i}", "model_a": first, "model_b": second,
-                             "winner": "model_a" if won else "model_b"})
+                rows.append(
+                    {"item_id": f"q{i}", "model_a": first, "model_b": second, "winner": "model_a" if won else "model_b"}
+                )
     return rows
 
 
@@ -103,10 +105,18 @@ def task_file(directory: Path, rows: list[dict[str, Any]], *, name: str = "plant
     directory.mkdir(parents=True, exist_ok=True)
     write_jsonl(directory / "data.jsonl", rows)
     task = directory / "task.yaml"
-    task.write_text(json.dumps({
-        "name": name, "protocol": "pairwise", "dataset": {"path": "data.jsonl"}, "judge": "openai:planted",
-        "options": {"verdict_format": "binary", "reasoning": False, "soft": soft, "n_bootstrap": 200},
-    }), encoding="utf-8")
+    task.write_text(
+        json.dumps(
+            {
+                "name": name,
+                "protocol": "pairwise",
+                "dataset": {"path": "data.jsonl"},
+                "judge": "openai:planted",
+                "options": {"verdict_format": "binary", "reasoning": False, "soft": soft, "n_bootstrap": 200},
+            }
+        ),
+        encoding="utf-8",
+    )
     return task
 
 
@@ -161,10 +171,18 @@ def rubric_task_file(directory: Path, rows: list[dict[str, Any]], *, name: str =
     directory.mkdir(parents=True, exist_ok=True)
     write_jsonl(directory / "data.jsonl", rows)
     task = directory / "task.yaml"
-    task.write_text(json.dumps({
-        "name": name, "protocol": "rubric", "dataset": {"path": "data.jsonl"}, "judge": "openai:planted",
-        "options": {"rubric": RUBRIC, "logprobs": False, "n_bootstrap": 200},
-    }), encoding="utf-8")
+    task.write_text(
+        json.dumps(
+            {
+                "name": name,
+                "protocol": "rubric",
+                "dataset": {"path": "data.jsonl"},
+                "judge": "openai:planted",
+                "options": {"rubric": RUBRIC, "logprobs": False, "n_bootstrap": 200},
+            }
+        ),
+        encoding="utf-8",
+    )
     return task
 
 
@@ -174,11 +192,23 @@ def calibrated_run(root: Path, *, cal_items: range = range(0, 30), eval_items: r
     assert cli("import", "labels", labels, "--out", root / "human").returncode == 0
     with planted_server() as server:
         task = task_file(root / "cal", dataset_rows(cal_items))
-        assert cli("run", task, "--base-url", server.base_url, "--out", root / "judge_cal", "--no-progress").returncode == 0
+        assert (
+            cli("run", task, "--base-url", server.base_url, "--out", root / "judge_cal", "--no-progress").returncode
+            == 0
+        )
         result = cli("calibrate", root / "judge_cal", "--against", root / "human", "--out", root / "c.json")
         assert result.returncode == 0, result.stderr
         task = task_file(root / "eval", dataset_rows(eval_items))
-        result = cli("run", task, "--base-url", server.base_url, "--out", root / "run", "--no-progress",
-                     "--calibration", root / "c.json")
+        result = cli(
+            "run",
+            task,
+            "--base-url",
+            server.base_url,
+            "--out",
+            root / "run",
+            "--no-progress",
+            "--calibration",
+            root / "c.json",
+        )
         assert result.returncode == 0, result.stderr
     return root / "run"

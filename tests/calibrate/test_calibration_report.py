@@ -22,10 +22,10 @@ def report_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_calibration_section_in_html_and_markdown(report_run: Path) -> None:
     page = (report_run / "report.html").read_text(encoding="utf-8")
-    section = page[page.index('<section id="calibration">'):]
+    section = page[page.index('<section id="calibration">') :]
     section = section[: section.index("</section>")]
     assert '<a href="#calibration">Calibration</a>' in page
-    svg = section[section.index('aria-label="reliability diagram"'):]
+    svg = section[section.index('aria-label="reliability diagram"') :]
     assert svg.count("<circle") >= 4 and "perfect calibration" in svg
     for label in ("raw", "calibrated", "ECE", "Brier score", "raw rank", "calibrated rank", "calibrated win rate"):
         assert f">{label}<" in section, label
@@ -38,13 +38,19 @@ def test_calibration_section_in_html_and_markdown(report_run: Path) -> None:
 def test_a_run_without_calibration_has_no_calibration_section(tmp_path: Path) -> None:
     with planted.planted_server() as server:
         task = planted.task_file(tmp_path / "t", planted.dataset_rows(range(3)))
-        assert planted.cli("run", task, "--base-url", server.base_url, "--out", tmp_path / "run",
-                           "--no-progress").returncode == 0
+        assert (
+            planted.cli(
+                "run", task, "--base-url", server.base_url, "--out", tmp_path / "run", "--no-progress"
+            ).returncode
+            == 0
+        )
     build_report(tmp_path / "run", n_rounds=50, formats=("html",))
     assert 'id="calibration"' not in (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
 
 
-@pytest.mark.skipif(find_chromium() is None, reason="Chromium is not installed (apt-get install chromium); .ci/run installs it")
+@pytest.mark.skipif(
+    find_chromium() is None, reason="Chromium is not installed (apt-get install chromium); .ci/run installs it"
+)
 def test_calibrated_report_loads_clean_in_chromium(report_run: Path, tmp_path: Path) -> None:
     with Browser(find_chromium(), width=1280, height=900) as browser:  # type: ignore[arg-type]
         result = browser.load(report_run / "report.html")

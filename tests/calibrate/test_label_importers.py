@@ -15,14 +15,46 @@ from tests.calibrate.planted import write_jsonl
 from tests.importers.helpers import read_scores
 
 PAIRS = [
-    {"item_id": "q1", "model_a": "alpha", "model_b": "beta", "winner": "model_a", "annotator": "ann",
-     "instruction": "Say hi", "answer_a": "hi there", "answer_b": "go away"},
-    {"item_id": "q1", "model_a": "beta", "model_b": "alpha", "winner": "model_b", "annotator": "bob",
-     "instruction": "Say hi", "answer_a": "go away", "answer_b": "hi there"},
-    {"item_id": "q2", "model_a": "alpha", "model_b": "gamma", "winner": "tie", "annotator": "ann",
-     "instruction": "Add 2+2", "answer_a": "4", "answer_b": "four"},
-    {"item_id": "q2", "model_a": "beta", "model_b": "gamma", "winner": "model_b", "annotator": "ann",
-     "instruction": "Add 2+2", "answer_a": "5", "answer_b": "four"},
+    {
+        "item_id": "q1",
+        "model_a": "alpha",
+        "model_b": "beta",
+        "winner": "model_a",
+        "annotator": "ann",
+        "instruction": "Say hi",
+        "answer_a": "hi there",
+        "answer_b": "go away",
+    },
+    {
+        "item_id": "q1",
+        "model_a": "beta",
+        "model_b": "alpha",
+        "winner": "model_b",
+        "annotator": "bob",
+        "instruction": "Say hi",
+        "answer_a": "go away",
+        "answer_b": "hi there",
+    },
+    {
+        "item_id": "q2",
+        "model_a": "alpha",
+        "model_b": "gamma",
+        "winner": "tie",
+        "annotator": "ann",
+        "instruction": "Add 2+2",
+        "answer_a": "4",
+        "answer_b": "four",
+    },
+    {
+        "item_id": "q2",
+        "model_a": "beta",
+        "model_b": "gamma",
+        "winner": "model_b",
+        "annotator": "ann",
+        "instruction": "Add 2+2",
+        "answer_a": "5",
+        "answer_b": "four",
+    },
 ]
 
 
@@ -57,24 +89,48 @@ def test_generic_pairwise_labels_become_a_human_run_with_a_dataset(tmp_path: Pat
     dataset = [json.loads(x) for x in (out / "dataset.jsonl").read_text(encoding="utf-8").splitlines()]
     assert dataset == [
         {"id": "q1", "instruction": "Say hi", "category": None, "answers": {"alpha": "hi there", "beta": "go away"}},
-        {"id": "q2", "instruction": "Add 2+2", "category": None, "answers": {"alpha": "4", "beta": "5", "gamma": "four"}},
+        {
+            "id": "q2",
+            "instruction": "Add 2+2",
+            "category": None,
+            "answers": {"alpha": "4", "beta": "5", "gamma": "four"},
+        },
     ]
     task = json.loads((out / "judge_task.yaml").read_text(encoding="utf-8"))
     assert task["protocol"] == "pairwise" and task["dataset"]["path"] == "dataset.jsonl"
 
 
 def test_a_users_judge_runs_on_the_written_task_and_calibrates_against_the_labels(
-        tmp_path: Path, harness_judge_server) -> None:  # noqa: ANN001
-    rows = [{"item_id": f"q{i}", "model_a": "good", "model_b": "bad", "winner": "model_a" if i % 4 else "tie",
-             "instruction": f"Question {i}", "answer_a": f"GOOD answer {i}", "answer_b": f"bad answer {i}"}
-            for i in range(12)]
+    tmp_path: Path, harness_judge_server
+) -> None:  # noqa: ANN001
+    rows = [
+        {
+            "item_id": f"q{i}",
+            "model_a": "good",
+            "model_b": "bad",
+            "winner": "model_a" if i % 4 else "tie",
+            "instruction": f"Question {i}",
+            "answer_a": f"GOOD answer {i}",
+            "answer_b": f"bad answer {i}",
+        }
+        for i in range(12)
+    ]
     human = tmp_path / "human"
     assert harness_cli("import", "labels", write_jsonl(tmp_path / "l.jsonl", rows), "--out", human).returncode == 0
     # a judge that picks whichever answer is shown first: right half the time, fully position-biased
     harness_judge_server.otherwise("Both are fine. [[1]]")
     judged = tmp_path / "judged"
-    result = harness_cli("run", human / "judge_task.yaml", "--judge", harness_judge_server.judge, "--base-url",
-                         harness_judge_server.base_url, "--out", judged, "--no-progress")
+    result = harness_cli(
+        "run",
+        human / "judge_task.yaml",
+        "--judge",
+        harness_judge_server.judge,
+        "--base-url",
+        harness_judge_server.base_url,
+        "--out",
+        judged,
+        "--no-progress",
+    )
     assert result.returncode == 0, result.stderr
     assert len(harness_judge_server.prompts) == 24  # every labelled pair, both orders
     out = tmp_path / "c.json"
@@ -89,9 +145,18 @@ def test_a_users_judge_runs_on_the_written_task_and_calibrates_against_the_label
 
 
 def test_generic_rubric_labels(tmp_path: Path) -> None:
-    rows = [{"item_id": f"q{i}", "model": m, "score": s, "annotator": a, "instruction": f"task {i}",
-             "answer": f"{m} says {i}"}
-            for i in range(3) for m, s, a in (("x", 4, "ann"), ("y", 2, "ann"), ("x", 5, "bob"))]
+    rows = [
+        {
+            "item_id": f"q{i}",
+            "model": m,
+            "score": s,
+            "annotator": a,
+            "instruction": f"task {i}",
+            "answer": f"{m} says {i}",
+        }
+        for i in range(3)
+        for m, s, a in (("x", 4, "ann"), ("y", 2, "ann"), ("x", 5, "bob"))
+    ]
     out = tmp_path / "scores"
     result = harness_cli("import", "labels", write_jsonl(tmp_path / "s.jsonl", rows), "--out", out)
     assert result.returncode == 0, result.stderr
@@ -108,10 +173,15 @@ BAD_ROWS = [
     ({"item_id": "q1", "model_a": "a", "winner": "model_a"}, "missing field 'model_b'"),
     ({"item_id": "", "model_a": "a", "model_b": "b", "winner": "tie"}, "item_id: empty"),
     ({"item_id": "q1", "model_a": "a", "model_b": "a", "winner": "tie"}, "model_b: the same model as model_a"),
-    ({"item_id": "q0", "model_a": "b", "model_b": "a", "winner": "tie"}, "a second label by human for item 'q0', b vs a (first at"),
+    (
+        {"item_id": "q0", "model_a": "b", "model_b": "a", "winner": "tie"},
+        "a second label by human for item 'q0', b vs a (first at",
+    ),
     ({"item_id": "q1", "model": "a", "score": 3}, "mixes pairwise rows"),
-    ({"item_id": "q0", "model_a": "a", "model_b": "c", "winner": "tie", "instruction": "other"},
-     "instruction: differs from an earlier row of item 'q0'"),
+    (
+        {"item_id": "q0", "model_a": "a", "model_b": "c", "winner": "tie", "instruction": "other"},
+        "instruction: differs from an earlier row of item 'q0'",
+    ),
 ]
 
 
@@ -127,17 +197,22 @@ def test_a_bad_pairwise_row_names_file_line_and_field(tmp_path: Path, bad: dict,
     assert not out.exists() and list((tmp_path / "runs").iterdir()) == []  # nothing half-written
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"item_id": "q1", "model": "a", "score": "great"}, "score: 'great' is not a number"),
-    ({"item_id": "q1", "model": "a", "score": -1}, "score: '-1' must be a number from 0 to 100"),
-    ({"item_id": "q1", "score": 3}, "missing field 'model'"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"item_id": "q1", "model": "a", "score": "great"}, "score: 'great' is not a number"),
+        ({"item_id": "q1", "model": "a", "score": -1}, "score: '-1' must be a number from 0 to 100"),
+        ({"item_id": "q1", "score": 3}, "missing field 'model'"),
+    ],
+)
 def test_a_bad_rubric_row_in_csv_names_file_line_and_field(tmp_path: Path, bad: dict, message: str) -> None:
     rows = [{"item_id": "q0", "model": "a", "score": 3}, {"item_id": "q0", "model": "b", "score": 4}]
     source = tmp_path / "s.csv"
     keys = ["item_id", "model", "score"]
-    source.write_text(",".join(keys) + "\n" + "".join(",".join(str(r.get(k, "")) for k in keys) + "\n"
-                                                      for r in [*rows, bad]), encoding="utf-8")
+    source.write_text(
+        ",".join(keys) + "\n" + "".join(",".join(str(r.get(k, "")) for k in keys) + "\n" for r in [*rows, bad]),
+        encoding="utf-8",
+    )
     if "model" not in bad:  # CSV has every column: an empty cell is the missing field
         message = "model: empty"
     result = harness_cli("import", "labels", source, "--out", tmp_path / "out")
@@ -150,10 +225,24 @@ def test_chatbot_arena_battles(tmp_path: Path) -> None:
         return [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
 
     battles = [
-        {"question_id": "b1", "model_a": "vicuna", "model_b": "koala", "winner": "model_a", "judge": "arena_user_1",
-         "conversation_a": conversation("hello?", "Hello!"), "conversation_b": conversation("hello?", "Hm."),
-         "turn": 1, "language": "English"},
-        {"question_id": "b2", "model_a": "koala", "model_b": "alpaca", "winner": "tie (bothbad)", "judge": "arena_user_2"},
+        {
+            "question_id": "b1",
+            "model_a": "vicuna",
+            "model_b": "koala",
+            "winner": "model_a",
+            "judge": "arena_user_1",
+            "conversation_a": conversation("hello?", "Hello!"),
+            "conversation_b": conversation("hello?", "Hm."),
+            "turn": 1,
+            "language": "English",
+        },
+        {
+            "question_id": "b2",
+            "model_a": "koala",
+            "model_b": "alpaca",
+            "winner": "tie (bothbad)",
+            "judge": "arena_user_2",
+        },
         {"question_id": "b3", "model_a": "alpaca", "model_b": "vicuna", "winner": "tie", "judge": "arena_user_1"},
         {"model_a": "vicuna", "model_b": "alpaca", "winner": "model_b"},
     ]
@@ -169,8 +258,9 @@ def test_chatbot_arena_battles(tmp_path: Path) -> None:
     manifest = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert "1 'tie (bothbad)' votes stored as ties" in manifest["import"]["notes"]
     dataset = [json.loads(x) for x in (out / "dataset.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert dataset == [{"id": "b1", "instruction": "hello?", "category": "English",
-                        "answers": {"koala": "Hm.", "vicuna": "Hello!"}}]
+    assert dataset == [
+        {"id": "b1", "instruction": "hello?", "category": "English", "answers": {"koala": "Hm.", "vicuna": "Hello!"}}
+    ]
     bad = tmp_path / "bad.jsonl"
     write_jsonl(bad, [battles[0], {**battles[2], "winner": "both"}])
     result = harness_cli("import", "arena", bad, "--out", tmp_path / "bad")
@@ -181,16 +271,43 @@ def test_mt_bench_human_judgments_match_the_gpt4_pair_import(tmp_path: Path) -> 
     def conv(question: str, *replies: str) -> list[dict]:
         turns = []
         for k, reply in enumerate(replies):
-            turns += [{"role": "user", "content": f"{question} (turn {k + 1})"}, {"role": "assistant", "content": reply}]
+            turns += [
+                {"role": "user", "content": f"{question} (turn {k + 1})"},
+                {"role": "assistant", "content": reply},
+            ]
         return turns
 
     human_rows = [
-        {"question_id": 81, "model_a": "gpt-4", "model_b": "llama-13b", "winner": "model_a", "judge": "expert_0",
-         "turn": 1, "conversation_a": conv("Write", "great"), "conversation_b": conv("Write", "poor")},
-        {"question_id": 81, "model_a": "gpt-4", "model_b": "llama-13b", "winner": "tie", "judge": "expert_1",
-         "turn": 1, "conversation_a": conv("Write", "great"), "conversation_b": conv("Write", "poor")},
-        {"question_id": 81, "model_a": "llama-13b", "model_b": "gpt-4", "winner": "model_b", "judge": "expert_0",
-         "turn": 2, "conversation_a": conv("Write", "poor", "meh"), "conversation_b": conv("Write", "great", "fine")},
+        {
+            "question_id": 81,
+            "model_a": "gpt-4",
+            "model_b": "llama-13b",
+            "winner": "model_a",
+            "judge": "expert_0",
+            "turn": 1,
+            "conversation_a": conv("Write", "great"),
+            "conversation_b": conv("Write", "poor"),
+        },
+        {
+            "question_id": 81,
+            "model_a": "gpt-4",
+            "model_b": "llama-13b",
+            "winner": "tie",
+            "judge": "expert_1",
+            "turn": 1,
+            "conversation_a": conv("Write", "great"),
+            "conversation_b": conv("Write", "poor"),
+        },
+        {
+            "question_id": 81,
+            "model_a": "llama-13b",
+            "model_b": "gpt-4",
+            "winner": "model_b",
+            "judge": "expert_0",
+            "turn": 2,
+            "conversation_a": conv("Write", "poor", "meh"),
+            "conversation_b": conv("Write", "great", "fine"),
+        },
     ]
     source = write_jsonl(tmp_path / "human.jsonl", human_rows)
     out = tmp_path / "mt_human"
@@ -202,12 +319,34 @@ def test_mt_bench_human_judgments_match_the_gpt4_pair_import(tmp_path: Path) -> 
     dataset = [json.loads(x) for x in (out / "dataset.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [d["id"] for d in dataset] == ["mt-81-t1"]  # turn 2 follows each model's own first turn
     # GPT-4's pair judgments of the same games, imported with `mt_bench`, match pair for pair
-    gpt4 = write_jsonl(tmp_path / "gpt-4_pair.jsonl", [
-        {"question_id": 81, "model_1": "gpt-4", "model_2": "llama-13b", "g1_winner": "model_1",
-         "g2_winner": "model_1", "judge": ["gpt-4", "pair-v2"], "turn": turn} for turn in (1, 2)])
+    gpt4 = write_jsonl(
+        tmp_path / "gpt-4_pair.jsonl",
+        [
+            {
+                "question_id": 81,
+                "model_1": "gpt-4",
+                "model_2": "llama-13b",
+                "g1_winner": "model_1",
+                "g2_winner": "model_1",
+                "judge": ["gpt-4", "pair-v2"],
+                "turn": turn,
+            }
+            for turn in (1, 2)
+        ],
+    )
     assert harness_cli("import", "mt_bench", gpt4, "--out", tmp_path / "gpt4").returncode == 0
-    result = harness_cli("calibrate", tmp_path / "gpt4", "--against", out, "--min-pairs", "2", "--folds", "2",
-                         "--out", tmp_path / "c.json")
+    result = harness_cli(
+        "calibrate",
+        tmp_path / "gpt4",
+        "--against",
+        out,
+        "--min-pairs",
+        "2",
+        "--folds",
+        "2",
+        "--out",
+        tmp_path / "c.json",
+    )
     assert result.returncode == 0, result.stderr
     doc = json.loads((tmp_path / "c.json").read_text(encoding="utf-8"))
     assert doc["n_pairs"] == 2 and doc["n_verdicts"] == 4
@@ -219,10 +358,14 @@ def test_mt_bench_human_judgments_match_the_gpt4_pair_import(tmp_path: Path) -> 
 def test_preference_pairs(tmp_path: Path) -> None:
     rows = [
         {"id": 7, "prompt": "Capital of France?", "chosen": "Paris", "rejected": "Rome", "subset": "facts"},
-        {"chosen": "\n\nHuman: Hi\n\nAssistant: Hello, how can I help?",
-         "rejected": "\n\nHuman: Hi\n\nAssistant: What."},
-        {"chosen": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}],
-         "rejected": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "5"}]},
+        {
+            "chosen": "\n\nHuman: Hi\n\nAssistant: Hello, how can I help?",
+            "rejected": "\n\nHuman: Hi\n\nAssistant: What.",
+        },
+        {
+            "chosen": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}],
+            "rejected": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "5"}],
+        },
     ]
     out = tmp_path / "prefs"
     result = harness_cli("import", "preference", write_jsonl(tmp_path / "p.jsonl", rows), "--out", out)

@@ -33,8 +33,10 @@ def world(tmp_path_factory: pytest.TempPathFactory):
         assert run_cli("import", "labels", labels, "--out", root / f"human_{name}") == 0
     server = planted.planted_server()
     task = planted.task_file(root / "cal", planted.dataset_rows(CAL_ITEMS))
-    assert run_cli("run", task, "--base-url", server.base_url, "--out", root / "judge_cal", "--no-progress",
-                   "--no-cache") == 0
+    assert (
+        run_cli("run", task, "--base-url", server.base_url, "--out", root / "judge_cal", "--no-progress", "--no-cache")
+        == 0
+    )
     assert run_cli("calibrate", root / "judge_cal", "--against", root / "human_cal", "--out", root / "cal.json") == 0
     try:
         yield root, server
@@ -54,8 +56,16 @@ def test_calibration_file_recovers_the_planted_distortion(world) -> None:
     assert doc["ece_calibrated"] < doc["ece_raw"] / 2
     assert doc["brier_calibrated"] < doc["brier_raw"] and doc["log_loss_calibrated"] < doc["log_loss_raw"]
     # the judge's logit is 2.5 x the truth + 0.4: Platt on the judge's P(A) must find ~1/2.5 and ~-0.4/2.5
-    platt = run_cli("calibrate", root / "judge_cal", "--against", root / "human_cal", "--method", "platt",
-                    "--out", root / "platt.json")
+    platt = run_cli(
+        "calibrate",
+        root / "judge_cal",
+        "--against",
+        root / "human_cal",
+        "--method",
+        "platt",
+        "--out",
+        root / "platt.json",
+    )
     assert platt == 0
     fitted = calibration(root, "platt.json")["map"]
     assert fitted["method"] == "platt"
@@ -65,8 +75,20 @@ def test_calibration_file_recovers_the_planted_distortion(world) -> None:
     assert 0.5 < doc["first_position_win_rate"] < 0.6 and doc["position_consistency"] > 0.85
     assert 0.6 < doc["agreement"] <= 1 and 0 < doc["cohens_kappa"] < 1
     assert doc["agreement_details"]["n"] == 360
-    for key in ("ece_raw", "brier_raw", "log_loss_raw", "ece_calibrated", "brier_calibrated", "log_loss_calibrated",
-                "agreement_non_tie", "map", "judge", "human", "method", "folds"):
+    for key in (
+        "ece_raw",
+        "brier_raw",
+        "log_loss_raw",
+        "ece_calibrated",
+        "brier_calibrated",
+        "log_loss_calibrated",
+        "agreement_non_tie",
+        "map",
+        "judge",
+        "human",
+        "method",
+        "folds",
+    ):
         assert key in doc
     judge = doc["judge"]
     assert judge["judge"] == "openai:planted" and judge["protocol"] == "pairwise"
@@ -75,13 +97,24 @@ def test_calibration_file_recovers_the_planted_distortion(world) -> None:
 
 def test_isotonic_map_is_monotone_and_scored_out_of_fold(world) -> None:
     root, _ = world
-    assert run_cli("calibrate", root / "judge_cal", "--against", root / "human_cal", "--method", "isotonic",
-                   "--out", root / "iso.json") == 0
+    assert (
+        run_cli(
+            "calibrate",
+            root / "judge_cal",
+            "--against",
+            root / "human_cal",
+            "--method",
+            "isotonic",
+            "--out",
+            root / "iso.json",
+        )
+        == 0
+    )
     doc = calibration(root, "iso.json")
     knots, values = doc["map"]["knots"], doc["map"]["values"]
     assert knots == sorted(knots) and values == sorted(values) and len(knots) == len(values) > 4
     # only the ends of flat steps are kept: each value appears at most twice in a row
-    assert all(not (a == b == c) for a, b, c in zip(values, values[1:], values[2:]))
+    assert all(not (a == b == c) for a, b, c in zip(values, values[1:], values[2:], strict=False))
     assert doc["ece_calibrated"] < doc["ece_raw"]
     # out-of-fold figures are the chosen method's cross-validated ones, not the in-sample fit's
     assert doc["ece_calibrated"] == pytest.approx(doc["out_of_fold"]["isotonic"]["ece"])
@@ -92,8 +125,21 @@ def test_calibrated_win_rates_on_new_items_land_near_the_humans(world, tmp_path:
     root, server = world
     task = planted.task_file(tmp_path / "eval", planted.dataset_rows(EVAL_ITEMS))
     out = tmp_path / "judge_eval"
-    assert run_cli("run", task, "--base-url", server.base_url, "--out", out, "--no-progress", "--no-cache",
-                   "--calibration", root / "cal.json") == 0
+    assert (
+        run_cli(
+            "run",
+            task,
+            "--base-url",
+            server.base_url,
+            "--out",
+            out,
+            "--no-progress",
+            "--no-cache",
+            "--calibration",
+            root / "cal.json",
+        )
+        == 0
+    )
     scores = pd.read_csv(out / "scores.csv").set_index("model")
     human = pd.read_csv(root / "human_eval" / "scores.csv").set_index("model")["win_rate"]
     truth = planted.human_win_rates(EVAL_ITEMS)
@@ -132,15 +178,38 @@ def test_a_calibration_for_another_judge_is_refused_before_any_call(world, tmp_p
     other = planted.planted_server()
     try:
         task = planted.task_file(tmp_path / "t", planted.dataset_rows(range(3)))
-        result = harness_cli("run", task, "--judge", "openai:other", "--base-url", other.base_url, "--out",
-                             tmp_path / "run", "--no-progress", "--calibration", root / "cal.json")
+        result = harness_cli(
+            "run",
+            task,
+            "--judge",
+            "openai:other",
+            "--base-url",
+            other.base_url,
+            "--out",
+            tmp_path / "run",
+            "--no-progress",
+            "--calibration",
+            root / "cal.json",
+        )
         assert result.returncode == 2, result.stderr
         assert "judge spec 'openai:planted' (calibration) vs 'openai:other' (run)" in result.stderr
         assert "--force-calibration" in result.stderr and "Traceback" not in result.stderr
         assert other.requests == []
 
-        forced = harness_cli("run", task, "--judge", "openai:other", "--base-url", other.base_url, "--out",
-                             tmp_path / "run", "--no-progress", "--calibration", root / "cal.json", "--force-calibration")
+        forced = harness_cli(
+            "run",
+            task,
+            "--judge",
+            "openai:other",
+            "--base-url",
+            other.base_url,
+            "--out",
+            tmp_path / "run",
+            "--no-progress",
+            "--calibration",
+            root / "cal.json",
+            "--force-calibration",
+        )
         assert forced.returncode == 0, forced.stderr
         record = json.loads((tmp_path / "run" / "run.json").read_text(encoding="utf-8"))["calibration"]
         assert record["forced"] is True and any("openai:other" in m for m in record["mismatches"])
@@ -157,8 +226,17 @@ def test_a_changed_prompt_setting_is_another_judge_setup(world, tmp_path: Path) 
     task.write_text(json.dumps(spec), encoding="utf-8")
     result = cli("aggregate", root / "judge_cal", "--calibration", root / "cal.json")
     assert result.returncode == 0, result.stderr  # the run it was made on fits
-    code = run_cli("run", task, "--base-url", "http://127.0.0.1:9/v1", "--out", tmp_path / "run", "--no-progress",
-                   "--calibration", root / "cal.json")
+    code = run_cli(
+        "run",
+        task,
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--out",
+        tmp_path / "run",
+        "--no-progress",
+        "--calibration",
+        root / "cal.json",
+    )
     assert code == 2 and not (tmp_path / "run" / "store.jsonl").exists()
 
 
@@ -172,19 +250,31 @@ def test_too_few_or_no_matched_pairs_exit_2_with_the_counts(world, tmp_path: Pat
     assert cli("import", "labels", few, "--out", tmp_path / "few").returncode == 0
     result = cli("calibrate", root / "judge_cal", "--against", tmp_path / "few", "--out", tmp_path / "c.json")
     assert result.returncode == 2 and "too few matched pairs: 12 (on 2 items; at least 20" in result.stderr
-    ok = cli("calibrate", root / "judge_cal", "--against", tmp_path / "few", "--min-pairs", "12",
-                     "--out", tmp_path / "c.json")
+    ok = cli(
+        "calibrate",
+        root / "judge_cal",
+        "--against",
+        tmp_path / "few",
+        "--min-pairs",
+        "12",
+        "--out",
+        tmp_path / "c.json",
+    )
     assert ok.returncode == 0, ok.stderr and (tmp_path / "c.json").is_file()
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--calibration", "missing.json"), "--calibration missing.json: no such file"),
-    (("--calibration", "run.json"), "not a calibration file"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--calibration", "missing.json"), "--calibration missing.json: no such file"),
+        (("--calibration", "run.json"), "not a calibration file"),
+    ],
+)
 def test_bad_calibration_files_exit_2(world, args, message) -> None:
     root, _ = world
-    result = cli("aggregate", root / "judge_cal", *[a if a != "run.json" else root / "judge_cal" / "run.json"
-                                                            for a in args])
+    result = cli(
+        "aggregate", root / "judge_cal", *[a if a != "run.json" else root / "judge_cal" / "run.json" for a in args]
+    )
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 
@@ -205,8 +295,19 @@ def test_level_only_verdicts_are_calibrated_from_their_levels(world, tmp_path: P
     root, _ = world
     labels = planted.write_jsonl(tmp_path / "again.jsonl", planted.human_labels(CAL_ITEMS, seed=99))
     assert run_cli("import", "labels", labels, "--out", tmp_path / "second_opinion") == 0
-    assert run_cli("calibrate", tmp_path / "second_opinion", "--against", root / "human_cal", "--method", "isotonic",
-                   "--out", tmp_path / "c.json") == 0
+    assert (
+        run_cli(
+            "calibrate",
+            tmp_path / "second_opinion",
+            "--against",
+            root / "human_cal",
+            "--method",
+            "isotonic",
+            "--out",
+            tmp_path / "c.json",
+        )
+        == 0
+    )
     doc = json.loads((tmp_path / "c.json").read_text(encoding="utf-8"))
     assert doc["probability_source"] == "level"
     # two draws from the same probabilities: raw P is 0 or 1, the map pulls them towards the truth

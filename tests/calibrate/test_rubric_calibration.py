@@ -21,14 +21,17 @@ def test_lenient_judge_is_mapped_back_to_the_human_scale(tmp_path: Path) -> None
     assert cli("import", "labels", labels, "--out", tmp_path / "human").returncode == 0
     with OpenAIServer(planted.rubric_respond, model="planted") as server:
         task = planted.rubric_task_file(tmp_path / "cal", planted.dataset_rows(CAL_ITEMS))
-        assert cli("run", task, "--base-url", server.base_url, "--out", tmp_path / "judge", "--no-progress").returncode == 0
+        assert (
+            cli("run", task, "--base-url", server.base_url, "--out", tmp_path / "judge", "--no-progress").returncode
+            == 0
+        )
         result = cli("calibrate", tmp_path / "judge", "--against", tmp_path / "human", "--out", tmp_path / "c.json")
         assert result.returncode == 0, result.stderr
         doc = json.loads((tmp_path / "c.json").read_text(encoding="utf-8"))
         assert doc["kind"] == "rubric" and doc["n_pairs"] == 200 and doc["score_source"] == "score"
         assert doc["judge_scale"] == [1, 5] and doc["human_scale"] == [1, 5]
         # the map undoes the +1: judge 2..4 -> human 1..3 exactly; judge 5 pools human 4 and 5
-        mapped = dict(zip(doc["map"]["knots"], doc["map"]["values"]))
+        mapped = dict(zip(doc["map"]["knots"], doc["map"]["values"], strict=True))
         for judge_score in (2.0, 3.0, 4.0):
             if judge_score in mapped:
                 assert mapped[judge_score] == pytest.approx(judge_score - 1)
@@ -39,8 +42,17 @@ def test_lenient_judge_is_mapped_back_to_the_human_scale(tmp_path: Path) -> None
 
         eval_task = planted.rubric_task_file(tmp_path / "eval", planted.dataset_rows(EVAL_ITEMS))
         out = tmp_path / "judge_eval"
-        result = cli("run", eval_task, "--base-url", server.base_url, "--out", out, "--no-progress",
-                     "--calibration", tmp_path / "c.json")
+        result = cli(
+            "run",
+            eval_task,
+            "--base-url",
+            server.base_url,
+            "--out",
+            out,
+            "--no-progress",
+            "--calibration",
+            tmp_path / "c.json",
+        )
         assert result.returncode == 0, result.stderr
     scores = pd.read_csv(out / "scores.csv").set_index("model")
     truth = pd.DataFrame(planted.score_labels(EVAL_ITEMS)).groupby("model")["score"].mean()
@@ -57,6 +69,14 @@ def test_lenient_judge_is_mapped_back_to_the_human_scale(tmp_path: Path) -> None
 def test_rubric_calibration_refuses_platt(tmp_path: Path) -> None:
     labels = planted.write_jsonl(tmp_path / "scores.jsonl", planted.score_labels(range(5)))
     assert cli("import", "labels", labels, "--out", tmp_path / "human").returncode == 0
-    result = cli("calibrate", tmp_path / "human", "--against", tmp_path / "human", "--method", "platt",
-                 "--out", tmp_path / "c.json")
+    result = cli(
+        "calibrate",
+        tmp_path / "human",
+        "--against",
+        tmp_path / "human",
+        "--method",
+        "platt",
+        "--out",
+        tmp_path / "c.json",
+    )
     assert result.returncode == 2 and "rubric calibration maps scores isotonically" in result.stderr
