@@ -194,8 +194,9 @@ def screen(run: ImportedRun) -> list[str]:
 
     A model judged against itself (AlpacaEval's results include the baseline's own annotations,
     which its leaderboard lists at 50% by definition) carries no information about the ranking;
-    a second judgment of the same (item, models, order), e.g. one file given twice, would
-    silently replace the first. Both are left out; an empty answer is kept (the judge saw it
+    a second judgment of the same (item, models, order) by the same judge, e.g. one file given
+    twice, would silently replace the first (several annotators' labels of one pair are kept:
+    each is its own judge, `human:NAME`). Both are left out; an empty answer is kept (the judge saw it
     empty) but counted. Returns the notices; raises BadInput when nothing is left.
     """
     notices: list[str] = []
@@ -206,14 +207,14 @@ def screen(run: ImportedRun) -> list[str]:
                        "(a model against itself says nothing about the ranking; AlpacaEval lists its baseline at 50%)")
     left_out = {id(v) for v in selves}
     kept: list[Verdict] = []
-    first: dict[str, Verdict] = {}
+    first: dict[tuple[str, str], Verdict] = {}
     repeats = disagree = 0
     for verdict in run.verdicts:
         if id(verdict) in left_out:
             continue
-        earlier = first.get(verdict.request_id)
+        earlier = first.get((verdict.request_id, verdict.judge))
         if earlier is None:
-            first[verdict.request_id] = verdict
+            first[(verdict.request_id, verdict.judge)] = verdict
             kept.append(verdict)
             continue
         repeats += 1
