@@ -14,8 +14,10 @@ from typing import Any
 from harness.errors import BadInput
 
 #: Protocol options that change what the judge is asked (as `harness aggregate --set` refuses
-#: them), less those that only pick which pairs or items are asked.
-_NOT_JUDGING = frozenset({"baselines", "generate", "generate_template"})
+#: them), less those that only pick which pairs or items are asked (baselines, sampling).
+_NOT_JUDGING = frozenset(
+    {"baselines", "generate", "generate_template", "sampling", "budget", "stop_confidence", "stop_margin", "batch_size"}
+)
 
 
 def judging_settings(config: dict[str, Any]) -> dict[str, Any]:
