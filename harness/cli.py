@@ -133,7 +133,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("report", "compare"):
         from harness.reports import command as report_command
 
-        return report_command.report(args, plugins) if args.command == "report" else report_command.compare(args)
+        return report_command.report(args, plugins) if args.command == "report" else report_command.compare(args, plugins)
     if args.command in ("aggregate", "import"):
         from harness.importers import command as import_command
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pluggy
 
-    from harness.api import LoadedRun
+    from harness.store import LoadedRun
     from harness.judges.base import JudgeBackend
     from harness.models import JudgeSpec
     from harness.protocol import TaskKind

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from harness.errors import BadInput
 
 if TYPE_CHECKING:
-    from harness.api import LoadedRun
+    from harness.store import LoadedRun
     from harness.registry import Registry
 
 

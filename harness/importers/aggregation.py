@@ -23,7 +23,7 @@ from harness.metrics import apply_metrics, verdicts_frame
 from harness.models import DatasetSpec, Item, Message, TaskSpec, Verdict
 from harness.plugins import LoadedPlugins, load_plugins
 from harness.prompts import PromptRenderer, builtin_prompt_dir, make_environment
-from harness.protocol import Aggregate
+from harness.protocol import Aggregate, Task
 from harness.registry import Registry
 from harness.store import MANIFEST_FILE, STORE_FILE, VERDICTS_FILE, RunDirectory, read_store
 from harness.tasks import describe_validation_error, parse_key_value
@@ -39,9 +39,11 @@ JUDGING_OPTIONS = frozenset({
 
 @dataclass
 class LoadedSpec:
-    """Enough of a task for printing: the name (the run table's title)."""
+    """Enough of a task for printing: the name (the run table's title) and the protocol's task,
+    which words its summary facts."""
 
     spec: TaskSpec
+    task: Task
 
 
 @dataclass
@@ -157,7 +159,7 @@ def recompute(
             {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "overrides": list(overrides)}
         )
         store.write_manifest(manifest)
-    return RecomputedRun(directory=directory, manifest=manifest, aggregate=aggregate, loaded=LoadedSpec(spec))
+    return RecomputedRun(directory=directory, manifest=manifest, aggregate=aggregate, loaded=LoadedSpec(spec, task))
 
 
 def _task_spec(manifest: dict[str, Any], protocol: str, options: dict[str, Any], directory: Path) -> TaskSpec:

@@ -7,7 +7,7 @@ generation, never by asking the judge again.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.errors import BadInput
 from harness.models import Item, JudgeRequest, JudgeResponse, Sampling, Verdict
@@ -27,6 +27,9 @@ from harness_plugins.checklist.parsing import (
     questions_schema,
     token_p_yes,
 )
+
+if TYPE_CHECKING:
+    from harness.reports.view import ReportView
 
 
 def generation_id(item_id: str) -> str:
@@ -160,3 +163,9 @@ class ChecklistTask(Task):
         from harness_plugins.checklist.aggregate import aggregate_checklist  # pandas/scipy: only when needed
 
         return aggregate_checklist(verdicts, self.items, self.config)
+
+    @classmethod
+    def report_view(cls) -> ReportView:
+        from harness_plugins.checklist.report import ChecklistView
+
+        return ChecklistView()

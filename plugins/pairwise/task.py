@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.errors import BadInput
 from harness.models import JudgeRequest, JudgeResponse, Verdict
@@ -19,6 +19,9 @@ from harness_plugins.pairwise.verdicts import (
     verdict_choices,
     verdict_schema,
 )
+
+if TYPE_CHECKING:
+    from harness.reports.view import ReportView
 
 
 def markdown_counts(answer: str) -> dict[str, int]:
@@ -147,3 +150,19 @@ class PairwiseTask(Task):
         from harness_plugins.pairwise.aggregate import aggregate_pairwise  # pandas/scipy: only when needed
 
         return aggregate_pairwise(verdicts, self.config)
+
+    @classmethod
+    def summary_facts(cls, summary: dict[str, Any]) -> list[str]:
+        facts = []
+        if "position_consistency" in summary:
+            facts.append(f"position consistency {summary['position_consistency']:.0%}"
+                         f" (same winner {summary['position_consistency_winner']:.0%})")
+        if "first_position_win_rate" in summary:
+            facts.append(f"first position wins {summary['first_position_win_rate']:.0%}")
+        return facts
+
+    @classmethod
+    def report_view(cls) -> ReportView:
+        from harness_plugins.pairwise.report import PairwiseView
+
+        return PairwiseView()
