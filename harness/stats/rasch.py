@@ -29,7 +29,8 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp, softmax
 from scipy.stats import norm
 
-from harness.stats._input import StatsInputError, require_columns
+from harness.stats._input import require_columns
+from harness.stats.errors import StatsInputError
 
 #: L2 penalty (in units of observations) on all parameters; keeps extreme-score facets finite
 #: and barely moves well-measured ones.

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.stats._input import StatsInputError, require_columns
+from harness.stats._input import require_columns
+from harness.stats.errors import StatsInputError
 from harness.stats.agreement import krippendorff_alpha
 
 __all__ = ["repeated_judgment_reliability", "repeats_table"]

@@ -9,7 +9,7 @@ import pytest
 from scipy.special import expit, logit
 
 from harness.errors import BadInput
-from harness.stats._input import StatsInputError
+from harness.stats.errors import StatsInputError
 from harness.stats.calibration import (
     brier_score,
     calibration_report,
