@@ -13,9 +13,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness import __version__
 from harness.errors import BadInput, BudgetReached, RunFailed
+
+if TYPE_CHECKING:
+    from harness.plugins import LoadedPlugins
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     tasks.add_argument("directory", nargs="?", default="tasks")
 
     commands.add_parser("plugins", help="list loaded plugins, where they come from, and their hooks")
+    commands.add_parser("judges", help="list the judge backends and the options each accepts, with defaults")
     return parser
 
 
@@ -143,12 +148,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         from harness.commands import list_tasks
 
         return list_tasks(Path(args.directory), plugins)
+    if args.command == "judges":
+        from harness.commands import list_judges
+
+        return list_judges(plugins)
     from harness.commands import list_plugins
 
     return list_plugins(plugins)
 
 
-def _run(args: argparse.Namespace, plugins) -> int:  # noqa: ANN001
+def _run(args: argparse.Namespace, plugins: LoadedPlugins) -> int:
     from harness.commands import print_run_result
     from harness.execute import RunOptions, run_task
 

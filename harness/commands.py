@@ -62,6 +62,30 @@ def list_plugins(plugins: LoadedPlugins) -> int:
     return 0
 
 
+def list_judges(plugins: LoadedPlugins) -> int:
+    """Each judge backend with the options it accepts, their defaults and what they do."""
+    from harness.judges.options import describe, options_model
+
+    registry = Registry.collect(plugins.manager)
+    console = _console()
+    for backend in sorted(registry.judges):
+        factory = registry.judges[backend]
+        model = options_model(factory)
+        title = f"{backend} (plugin {registry.owner('judge backend', backend)})"
+        if model is None:
+            console.print(f"{escape(title)}: declares no options model; every option is passed to the backend")
+            continue
+        table = Table(title=title, title_justify="left")
+        for column in ("option", "default", "what it does"):
+            table.add_column(column)
+        for name, default, text in describe(model):
+            table.add_row(escape(name), escape(default), escape(text))
+        console.print(table)
+        if model.model_config.get("extra") == "allow":
+            console.print(escape(f"  {backend}: any other option is passed through ({(model.__doc__ or '').strip()})"))
+    return 0
+
+
 def _interval(row: Any, value: str, low: str, high: str, digits: int) -> str:
     if value not in row or _missing(row[value]):
         return "-"

@@ -195,10 +195,10 @@ def _lane(loaded: LoadedTask, spec: JudgeSpec, registry: Registry, options: RunO
 
 
 def _make_backend(registry: Registry, spec: JudgeSpec) -> JudgeBackend:
-    """The judge backend, its setup checked before anything is written (no key, no model: exit 2)."""
-    factory = registry.judge_factory(spec.backend)
+    """The judge backend, its options and setup checked before anything is written (an unknown
+    option, no key, no model: exit 2)."""
     try:
-        backend = factory(spec)
+        backend = registry.judge(spec)
         backend.check()
     except JudgeConfigError as exc:
         raise BadInput(str(exc)) from None

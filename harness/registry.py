@@ -111,6 +111,15 @@ class Registry:
             raise BadInput(f"unknown judge backend {backend!r} (known: {known})")
         return self.judges[backend]
 
+    def judge(self, spec: JudgeSpec) -> JudgeBackend:
+        """The backend for `spec`, its options checked against the backend's options model first
+        (BadInput naming an unknown or ill-typed option)."""
+        from harness.judges.options import check_options, options_model
+
+        factory = self.judge_factory(spec.backend)
+        check_options(spec, options_model(factory))
+        return factory(spec)
+
 
 def _bound(add: Callable[..., None], plugin: str) -> Callable[..., None]:
     """`register(...)` as a plugin sees it: the plugin's name filled in."""
