@@ -13,10 +13,10 @@ if TYPE_CHECKING:
     import pandas as pd
     import pluggy
 
-    from harness.store import LoadedRun
     from harness.judges.base import JudgeBackend
     from harness.models import JudgeSpec
     from harness.protocol import TaskKind
+    from harness.store import LoadedRun
 
 JudgeFactory = Callable[["JudgeSpec"], "JudgeBackend"]
 #: (verdicts, scores, manifest) -> rows keyed by `model` with new columns, or None (not applicable).
@@ -85,7 +85,7 @@ class Registry:
                     continue  # a wrapper around a registration hook has nothing to register
                 register = _bound(add, impl.plugin_name)
                 try:
-                    impl.function(**{arg: register for arg in impl.argnames})
+                    impl.function(**dict.fromkeys(impl.argnames, register))
                 except BadInput:
                     raise
                 except Exception as exc:  # a broken plugin: name it, so it can be blocked

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +156,7 @@ def recompute(
         manifest["counts"] = {s: sum(v.status == s for v in verdicts) for s in ("ok", "invalid", "failed")}
         manifest["counts"]["pending"] = max(0, int(manifest.get("requests") or 0) - len(verdicts))
         manifest.setdefault("aggregations", []).append(
-            {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "overrides": list(overrides)}
+            {"at": datetime.now(UTC).isoformat(timespec="seconds"), "overrides": list(overrides)}
         )
         store.write_manifest(manifest)
     return RecomputedRun(directory=directory, manifest=manifest, aggregate=aggregate, loaded=LoadedSpec(spec, task))

@@ -13,7 +13,7 @@ without one accepts any option (the backend reads `spec.options` itself).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
@@ -24,6 +24,7 @@ from harness.judges.vllm_engine import DROPPED_OPTIONS, ENGINE_OPTIONS
 from harness.models import JudgeSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
+Transport = Literal["auto", "aiohttp", "httpx"]
 
 
 def judge_options(model: type[BaseModel]) -> Callable[[F], F]:
@@ -59,8 +60,8 @@ class LocalOptions(CommonOptions):
 class ClientOptions(CommonOptions):
     """The OpenAI-compatible client's own options."""
 
-    transport: Literal["auto", "aiohttp", "httpx"] = Field(
-        default=DEFAULT_TRANSPORT, description="aiohttp: the lean raw-body path; httpx: the SDK's client; auto: aiohttp if installed")
+    transport: Transport = Field(
+        default=cast(Transport, DEFAULT_TRANSPORT), description="aiohttp: the lean raw-body path; httpx: the SDK's client; auto: aiohttp if installed")
     extra_body: dict[str, Any] | None = Field(
         default=None, description="passed through: fields added to every request body (server-specific sampling)")
 

@@ -57,8 +57,8 @@ def _plugin_reports(args: argparse.Namespace, plugins: LoadedPlugins) -> list[Pa
     registry = _registry(plugins)
     if registry is None or not registry.reporters:
         return []
-    from harness.store import load_run
     from harness.reporters import run_reporters
+    from harness.store import load_run
 
     out_dir = Path(args.out or args.run_dir)
     return run_reporters(registry, load_run(args.run_dir), out_dir)

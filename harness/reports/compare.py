@@ -15,7 +15,7 @@ import itertools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -126,7 +126,7 @@ def _unit_table(frames: list[pd.DataFrame], labels: list[str], shared: list[str]
 def agreement_table(units: pd.DataFrame, labels: list[str], level: str) -> pd.DataFrame:
     columns = ["run_1", "run_2", "units", "percent_agreement", "cohens_kappa", "kappa_weights"]
     rows = []
-    weights = "quadratic" if level in ("ordinal", "interval") else None
+    weights: Literal["quadratic"] | None = "quadratic" if level in ("ordinal", "interval") else None
     for a, b in itertools.combinations(labels, 2):
         both = units[[a, b]].dropna() if not units.empty else pd.DataFrame(columns=[a, b])
         if both.empty:
@@ -147,7 +147,8 @@ def _alpha(units: pd.DataFrame, labels: list[str], level: str) -> float:
     if units.empty:
         return math.nan
     matrix = units[labels].to_numpy(dtype=float).T  # raters x units
-    return float(krippendorff_alpha(matrix, level=level or "interval"))
+    measured = cast(Literal["nominal", "ordinal", "interval", "ratio"], level or "interval")
+    return float(krippendorff_alpha(matrix, level=measured))
 
 
 def rank_table(analyses: list[Analysis], labels: list[str]) -> pd.DataFrame:

@@ -86,7 +86,7 @@ def manifest_rows(manifest: dict[str, Any], verdicts: pd.DataFrame) -> list[dict
         for key, note in (("calls", "judge calls made (cache hits are not calls)"),
                           ("retries", "calls retried after a transient error"),
                           ("reasks", "calls asked again after an unparsable answer")):
-            values = [i.get(key) for i in invocations if isinstance(i.get(key), (int, float))]
+            values = [value for i in invocations if isinstance(value := i.get(key), (int, float))]
             if values:
                 rows.append(diagnostic_row("calls", key, int(sum(values)), None, note))
         errors: dict[str, float] = {}
@@ -96,7 +96,7 @@ def manifest_rows(manifest: dict[str, Any], verdicts: pd.DataFrame) -> list[dict
                     errors[name] = errors.get(name, 0) + count
         for name, count in sorted(errors.items()):
             rows.append(diagnostic_row("calls", f"errors: {name}", int(count), None, "errors seen by the retry loop"))
-        walls = [i.get("wall_s") for i in invocations if isinstance(i.get("wall_s"), (int, float))]
+        walls = [wall for i in invocations if isinstance(wall := i.get("wall_s"), (int, float))]
         if walls:
             rows.append(diagnostic_row("calls", "wall time (s)", round(float(sum(walls)), 3), None, ""))
     if isinstance(manifest.get("usage"), dict):

@@ -137,8 +137,9 @@ def _import_rows(manifest: dict) -> list[tuple[str, str]]:
     info = manifest.get("import")
     if not isinstance(info, dict):
         return []
-    sources = info.get("sources") if isinstance(info.get("sources"), list) else []
-    return [("imported", f"{info.get('format', '?')} judgments from {len(sources)} file(s)")]
+    sources = info.get("sources")
+    count = len(sources) if isinstance(sources, list) else 0
+    return [("imported", f"{info.get('format', '?')} judgments from {count} file(s)")]
 
 
 # --------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from harness.stats.preference import (
     position_consistency,
 )
 from harness_plugins.pairwise.config import PairwiseConfig
+
 OUTCOME_COLUMNS = {100: "win_much", 50: "win", 0: "tie", -50: "lose", -100: "lose_much"}
 SCORE_COLUMNS = [
     "model", "score", "ci_low", "ci_high", "n", "wb_reward", "expected_reward", "win_rate",
@@ -163,7 +164,8 @@ def style_controlled(verdicts: list[Verdict], battles: pd.DataFrame, config: Pai
     """
     if not config.style_control or battles.empty or battles[["model_a", "model_b"]].stack().nunique() < 2:
         return None
-    styles = {v.request_id: (v.data.get("style_a"), v.data.get("style_b")) for v in verdicts if v.status == "ok"}
+    styles: dict[str, tuple[Any, Any]] = {
+        v.request_id: (v.data.get("style_a"), v.data.get("style_b")) for v in verdicts if v.status == "ok"}
     if any(a is None or b is None for a, b in styles.values()) or not battles["length_known"].all():
         return None
     from harness.stats.style_control import style_controlled_table
