@@ -15,6 +15,7 @@ from harness.judges.options import (
     LlamaServerOptions,
     LocalOptions,
     OpenAIOptions,
+    ReplayOptions,
     VLLMOptions,
     VLLMServerOptions,
     judge_options,
@@ -64,6 +65,7 @@ def _llama_server(spec: JudgeSpec) -> JudgeBackend:
     return ManagedServerBackend(spec, llama_server_command(spec))
 
 
+@judge_options(ReplayOptions)
 def _replay(spec: JudgeSpec) -> JudgeBackend:
     from harness.judges.replay import ReplayBackend
 

@@ -95,6 +95,12 @@ class LlamaServerOptions(ManagedServerOptions):
     verbose: bool = Field(default=False, description="server flag: llama.cpp's own logging")
 
 
+class ReplayOptions(CommonOptions):
+    """Options of `replay:RUN_DIR`."""
+
+    judge: str | None = Field(default=None, description="the judge whose verdicts to replay, when the run holds several")
+
+
 def _vllm_fields() -> dict[str, Any]:
     fields: dict[str, Any] = {
         name: (kind | None, Field(default=None, description="vllm.LLM argument (off: vLLM's default)"))
@@ -121,7 +127,7 @@ def check_options(spec: JudgeSpec, model: type[BaseModel] | None) -> None:
         valid = ", ".join(sorted(model.model_fields))
         passthrough = " (any other option is passed to the server)" if model.model_config.get("extra") == "allow" else ""
         if error["type"] == "extra_forbidden":
-            raise BadInput(f"judge {spec.label!r}: unknown judge option {name!r} (valid: {valid}){passthrough}") from None
+            raise BadInput(f"judge {spec.label!r}: unknown judge option {name} (valid: {valid}){passthrough}") from None
         value = spec.options.get(name)
         raise BadInput(f"judge {spec.label!r}: judge option {name}={value!r}: {error['msg']} (valid: {valid})") from None
 
