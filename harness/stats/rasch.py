@@ -256,7 +256,7 @@ def _bootstrap(
     item_col = columns[1]
     rng = np.random.default_rng(seed)
     items = scores[item_col].dropna().unique()
-    groups = dict(scores.groupby(item_col, sort=False))
+    groups = dict(iter(scores.groupby(item_col, sort=False)))  # (item, frame) pairs; a GroupBy is no mapping
     low_scale, high_scale = scale if scale is not None else (int(scores[columns[3]].min()), int(scores[columns[3]].max()))
     abilities = np.full((replicates, len(models)), np.nan)
     fairs = np.full((replicates, len(models)), np.nan)
