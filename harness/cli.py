@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _one_line(exc: BaseException, limit: int = 600) -> str:
+def _one_line(exc: BaseException | str, limit: int = 600) -> str:
     """The message on one line (a server's multi-line error or a long path list stays readable)."""
     text = " ".join(str(exc).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

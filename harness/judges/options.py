@@ -22,6 +22,7 @@ from harness.judges.balanced import DEAD_AFTER, PROBE_AFTER_S
 from harness.judges.openai_compat import DEFAULT_TRANSPORT
 from harness.judges.vllm_engine import DROPPED_OPTIONS, ENGINE_OPTIONS
 from harness.models import JudgeSpec
+from harness.reachability import UNREACHABLE_AFTER, UNREACHABLE_AFTER_S
 
 F = TypeVar("F", bound=Callable[..., Any])
 Transport = Literal["auto", "aiohttp", "httpx"]
@@ -50,6 +51,10 @@ class CommonOptions(BaseModel):
     max_attempts: int | None = Field(default=None, ge=1, description="attempts per call (off: the run's, 4)")
     max_retry_wait_s: float | None = Field(
         default=None, gt=0, description="total wait before a call is stored as failed (off: the run's, 600 s)")
+    unreachable_after: int = Field(
+        default=UNREACHABLE_AFTER, ge=0, description="connection failures in a row that stop the run (0: never)")
+    unreachable_after_s: float = Field(
+        default=UNREACHABLE_AFTER_S, ge=0, description="... and for at least this many seconds")
 
 
 class LocalOptions(CommonOptions):
