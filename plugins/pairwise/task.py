@@ -75,10 +75,11 @@ class PairwiseTask(Task):
 
     def next_requests(self, results: dict[str, Verdict]) -> list[JudgeRequest]:
         """The next adaptive round, chosen from the verdicts of every round so far."""
-        if getattr(self, "plan", None) is None or self.plan.kind != "adaptive":
+        plan = getattr(self, "plan", None)
+        if plan is None or plan.kind != "adaptive":
             return []
         self._battles.add([v for rid, v in results.items() if rid in self._cells])
-        return self._requests_for(self.plan.next_round(self._battles.wins, self._battles.item_tensor))
+        return self._requests_for(plan.next_round(self._battles.wins, self._battles.item_tensor))
 
     def sampling_facts(self) -> dict[str, Any] | None:
         plan = getattr(self, "plan", None)
