@@ -16,9 +16,11 @@ REPO = Path(__file__).resolve().parent.parent
 #: Importers turn other tools' files into runs of the built-in protocols, so they name them; an
 #: item's `checklist` (questions a dataset may carry, for any protocol) shares a protocol's name.
 NAMES_PROTOCOLS = {"importers"}
-#: The replay judge writes stored verdicts back in the built-in protocols' text formats. Known
-#: debt: those writers belong on the protocols (a Task method), as the report views do.
-READS_PROTOCOL_FORMATS = {"harness.judges.replay_answers", "harness.judges.replay_source", "harness.judges.replay"}
+#: Known debt, listed so it cannot grow unseen: the replay judge writes stored verdicts back in the
+#: built-in protocols' text formats, and a panel pools and compares judges per built-in protocol.
+#: Both belong on the protocols (Task methods), as the report views and run summaries do.
+READS_PROTOCOL_FORMATS = {"harness.judges.replay_answers", "harness.judges.replay_source", "harness.judges.replay",
+                          "harness.pooling", "harness.panel_stats"}
 ITEM_FIELD = {("harness.datasets", "checklist"), ("harness.models", "checklist")}
 
 
