@@ -13,9 +13,10 @@ from harness.registry import Registry
 from tests.reports.test_report_command import make_pairwise_run
 
 REPO = Path(__file__).resolve().parent.parent
-#: Importers turn other tools' files into runs of the built-in protocols, so they name them; an
-#: item's `checklist` (questions a dataset may carry, for any protocol) shares a protocol's name.
-NAMES_PROTOCOLS = {"importers"}
+#: Importers turn other tools' files into runs of the built-in protocols, and harness.testing's
+#: planted judges answer them, so both name them; an item's `checklist` (questions a dataset may
+#: carry, for any protocol) shares a protocol's name.
+NAMES_PROTOCOLS = {"importers", "testing"}
 #: Known debt, listed so it cannot grow unseen: the replay judge writes stored verdicts back in the
 #: built-in protocols' text formats, and a panel pools and compares judges per built-in protocol.
 #: Both belong on the protocols (Task methods), as the report views and run summaries do.
