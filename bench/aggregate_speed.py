@@ -134,7 +134,7 @@ def main() -> None:
         print("scikit-learn not installed (pip install 'harness-eval[bench]'): comparison skipped")
         return
     x, y, weight, items = sklearn_design(battles, models)
-    fit = lambda w: LogisticRegression(fit_intercept=False, C=np.inf, tol=1e-6, max_iter=1000).fit(  # noqa: E731
+    fit = lambda w: LogisticRegression(fit_intercept=False, C=np.inf, tol=1e-6, max_iter=1000).fit(
         x, y, sample_weight=w
     )
     with Timer() as sk_point:

@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.api import LoadedRun, run as run_task
+from harness.api import LoadedRun
+from harness.api import run as run_task
 from harness.stats.agreement import accuracy_with_ties, cohens_kappa
 from harness.stats.bias import battles_from_verdicts, length_bias, position_bias
 from harness.stats.calibration import calibration_report

@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.reports.report import build_report  # noqa: E402
-from tests.reports.synth import large_pairwise_run  # noqa: E402
+from harness.reports.report import build_report
+from tests.reports.synth import large_pairwise_run
 
 
 def main(items: int) -> None:

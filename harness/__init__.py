@@ -1,7 +1,8 @@
 """harness: an LLM-as-judge evaluation harness.
 
 The notebook API is as thin as the CLI: `harness.run(task, judge=...)` runs a task and
-`harness.load_run(dir)` reads a run directory back as DataFrames.
+`harness.load_run(dir)` reads a run directory back as DataFrames. Plugin authors mark their hook
+functions with `harness.hookimpl`.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+from harness.hookspecs import hookimpl
+
 if TYPE_CHECKING:
-    from harness.api import LoadedRun
+    from harness.store import LoadedRun
 
 
 def run(task: str, **kwargs: Any) -> LoadedRun:
@@ -23,9 +26,9 @@ def run(task: str, **kwargs: Any) -> LoadedRun:
 
 def load_run(path: str) -> LoadedRun:
     """Read a finished run directory: `.verdicts`, `.scores`, `.ranking`, `.manifest`."""
-    from harness.api import load_run as _load_run
+    from harness.store import load_run as _load_run
 
     return _load_run(path)
 
 
-__all__ = ["__version__", "run", "load_run"]
+__all__ = ["__version__", "hookimpl", "run", "load_run"]

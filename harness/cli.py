@@ -13,9 +13,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness import __version__
 from harness.errors import BadInput, BudgetReached, RunFailed
+
+if TYPE_CHECKING:
+    from harness.plugins import LoadedPlugins
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     tasks.add_argument("directory", nargs="?", default="tasks")
 
     commands.add_parser("plugins", help="list loaded plugins, where they come from, and their hooks")
+    commands.add_parser("judges", help="list the judge backends and the options each accepts, with defaults")
     return parser
 
 
@@ -124,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _one_line(exc: BaseException, limit: int = 600) -> str:
+def _one_line(exc: BaseException | str, limit: int = 600) -> str:
     """The message on one line (a server's multi-line error or a long path list stays readable)."""
     text = " ".join(str(exc).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -147,7 +152,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("report", "compare"):
         from harness.reports import command as report_command
 
-        return report_command.report(args, plugins) if args.command == "report" else report_command.compare(args)
+        return report_command.report(args, plugins) if args.command == "report" else report_command.compare(args, plugins)
     if args.command in ("aggregate", "import"):
         from harness.importers import command as import_command
 
@@ -161,12 +166,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         from harness.commands import list_tasks
 
         return list_tasks(Path(args.directory), plugins)
+    if args.command == "judges":
+        from harness.commands import list_judges
+
+        return list_judges(plugins)
     from harness.commands import list_plugins
 
     return list_plugins(plugins)
 
 
-def _run(args: argparse.Namespace, plugins) -> int:  # noqa: ANN001
+def _run(args: argparse.Namespace, plugins: LoadedPlugins) -> int:
     from harness.commands import print_run_result
     from harness.execute import RunOptions, run_task
 

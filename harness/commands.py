@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -14,6 +14,10 @@ from harness.errors import BadInput
 from harness.plugins import LoadedPlugins
 from harness.registry import Registry
 from harness.tasks import find_task_files, read_task_file
+
+if TYPE_CHECKING:
+    from harness.execute import RunResult
+    from harness.importers.aggregation import RecomputedRun
 
 
 def _console() -> Console:
@@ -58,6 +62,30 @@ def list_plugins(plugins: LoadedPlugins) -> int:
     return 0
 
 
+def list_judges(plugins: LoadedPlugins) -> int:
+    """Each judge backend with the options it accepts, their defaults and what they do."""
+    from harness.judges.options import describe, options_model
+
+    registry = Registry.collect(plugins.manager)
+    console = _console()
+    for backend in sorted(registry.judges):
+        factory = registry.judges[backend]
+        model = options_model(factory)
+        title = f"{backend} (plugin {registry.owner('judge backend', backend)})"
+        if model is None:
+            console.print(f"{escape(title)}: declares no options model; every option is passed to the backend")
+            continue
+        table = Table(title=title, title_justify="left")
+        for column in ("option", "default", "what it does"):
+            table.add_column(column)
+        for name, default, text in describe(model):
+            table.add_row(escape(name), escape(default), escape(text))
+        console.print(table)
+        if model.model_config.get("extra") == "allow":
+            console.print(escape(f"  {backend}: any other option is passed through ({(model.__doc__ or '').strip()})"))
+    return 0
+
+
 def _interval(row: Any, value: str, low: str, high: str, digits: int) -> str:
     if value not in row or _missing(row[value]):
         return "-"
@@ -71,8 +99,8 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def print_run_result(result: Any) -> None:
-    """The ranking with intervals, the protocol's columns, and the judge's diagnostics."""
+def print_run_result(result: RunResult | RecomputedRun) -> None:
+    """The ranking with intervals, the protocol's columns, and the facts its protocol adds."""
     console = _console()
     aggregate = result.aggregate
     scores = aggregate.scores.set_index("model")
@@ -95,11 +123,7 @@ def print_run_result(result: Any) -> None:
     summary = result.aggregate.summary
     counts = result.manifest.get("counts", {})
     facts = [f"verdicts ok {counts.get('ok', 0)}, invalid {counts.get('invalid', 0)}, failed {counts.get('failed', 0)}"]
-    if "position_consistency" in summary:
-        facts.append(f"position consistency {summary['position_consistency']:.0%}"
-                     f" (same winner {summary['position_consistency_winner']:.0%})")
-    if "first_position_win_rate" in summary:
-        facts.append(f"first position wins {summary['first_position_win_rate']:.0%}")
+    facts += result.loaded.task.summary_facts(summary)
     console.print("; ".join(facts))
     for line in panel_lines(result.manifest):
         console.print(escape(line))

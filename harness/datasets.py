@@ -149,7 +149,7 @@ def _wide_answers(row: dict[str, Any], spec: DatasetSpec, where: str) -> dict[st
 
 
 def _conversation(row: dict[str, Any], spec: DatasetSpec, where: str) -> tuple[Message, ...]:
-    raw = row.get(spec.conversation_field)
+    raw: Any = row.get(spec.conversation_field)
     if _present(raw) and not (hasattr(raw, "__len__") and len(raw) == 0):
         if isinstance(raw, str):
             raw = _json_field(raw, spec.conversation_field, where)

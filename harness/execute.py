@@ -12,9 +12,9 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import __version__
 from harness.cache import JudgmentCache, default_cache_path
@@ -26,7 +26,7 @@ from harness.lanes import Lane, first_error, judge_lanes
 from harness.metrics import apply_metrics, verdicts_frame
 from harness.models import JudgeRequest, JudgeSpec
 from harness.panel import check_panel_task, check_resumable, judge_fingerprint, judge_specs, run_fingerprint
-from harness.plugins import LoadedPlugins, load_plugins
+from harness.plugins import HarnessPluginManager, LoadedPlugins, load_plugins
 from harness.pricing import Price, SpendingCap, describe_cost, load_prices, price_for
 from harness.protocol import Aggregate
 from harness.ratelimit import RateLimiter, positive_options
@@ -35,6 +35,9 @@ from harness.registry import Registry
 from harness.runner import RetryPolicy
 from harness.store import RunDirectory
 from harness.tasks import LoadedTask, load_task
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -78,11 +81,11 @@ class RunResult:
     top_error: str | None = None
 
     @property
-    def scores(self):  # noqa: ANN201 - pandas DataFrame
+    def scores(self) -> pd.DataFrame:
         return self.aggregate.scores
 
     @property
-    def ranking(self):  # noqa: ANN201
+    def ranking(self) -> pd.DataFrame:
         return self.aggregate.ranking
 
     @property
@@ -103,7 +106,7 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
     registry = Registry.collect(pm)
     loaded = load_task(
         task_path, registry, overrides=options.overrides, limit=options.limit,
-        prepare_jinja=lambda env: pm.hook.harness_prepare_jinja_environment(env=env),
+        prepare_jinja=pm.prepare_jinja_environment,
     )
     specs = judge_specs(loaded, options)
     panel = len(specs) > 1
@@ -183,7 +186,7 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
         raise error
     result = RunResult(directory=directory, manifest=manifest, aggregate=aggregate, loaded=loaded,
                        top_error=_most_common_error(every))
-    pm.hook.harness_run_finished(run=result)
+    pm.run_finished(result)
     return result
 
 
@@ -202,10 +205,10 @@ def _lane(loaded: LoadedTask, spec: JudgeSpec, registry: Registry, options: RunO
 
 
 def _make_backend(registry: Registry, spec: JudgeSpec) -> JudgeBackend:
-    """The judge backend, its setup checked before anything is written (no key, no model: exit 2)."""
-    factory = registry.judge_factory(spec.backend)
+    """The judge backend, its options and setup checked before anything is written (an unknown
+    option, no key, no model: exit 2)."""
     try:
-        backend = factory(spec)
+        backend = registry.judge(spec)
         backend.check()
     except JudgeConfigError as exc:
         raise BadInput(str(exc)) from None
@@ -327,7 +330,7 @@ def _usage(label: str, invocations: list[dict[str, Any]], price: Price | None) -
             "cost": describe_cost(price, tokens_in, tokens_out)}
 
 
-def _build_requests(loaded: LoadedTask, pm: Any) -> list[JudgeRequest]:
+def _build_requests(loaded: LoadedTask, pm: HarnessPluginManager) -> list[JudgeRequest]:
     try:
         requests = loaded.task.build_requests()
     except BadInput as exc:  # a template that fails to render: name the task file too
@@ -335,11 +338,11 @@ def _build_requests(loaded: LoadedTask, pm: Any) -> list[JudgeRequest]:
     return _modified(loaded, pm, requests, known=set())
 
 
-def _modified(loaded: LoadedTask, pm: Any, requests: list[JudgeRequest], known: set[str]) -> list[JudgeRequest]:
+def _modified(loaded: LoadedTask, pm: HarnessPluginManager, requests: list[JudgeRequest], known: set[str]) -> list[JudgeRequest]:
     """Requests after the plugins' harness_modify_requests, checked for clashing ids."""
-    for replaced in pm.hook.harness_modify_requests(task=loaded.task, requests=requests):
-        if replaced is not None:
-            requests = list(replaced)
+    replaced = next((r for r in pm.modify_requests(loaded.task, requests) if r is not None), None)
+    if replaced is not None:  # the plugin loaded first wins
+        requests = list(replaced)
     ids = [r.id for r in requests]
     if len(set(ids)) != len(ids) or known.intersection(ids):
         raise BadInput(f"{loaded.path}: the protocol built two requests with the same id")
@@ -347,7 +350,7 @@ def _modified(loaded: LoadedTask, pm: Any, requests: list[JudgeRequest], known: 
 
 
 def _follow_up_requests(
-    loaded: LoadedTask, pm: Any, store: RunDirectory, requests: list[JudgeRequest], judge: str | None = None,
+    loaded: LoadedTask, pm: HarnessPluginManager, store: RunDirectory, requests: list[JudgeRequest], judge: str | None = None,
 ) -> list[JudgeRequest]:
     """What a multi-stage protocol can ask now that earlier results (of `judge`, in a panel) are
     stored (none: done)."""
@@ -403,4 +406,4 @@ def _counts(verdicts: list[Any], total: int) -> dict[str, int]:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")

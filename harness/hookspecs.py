@@ -9,18 +9,20 @@ without owning it. Every hook name starts with `harness_`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
 
+    from harness.execute import RunResult
     from harness.models import JudgeRequest, Verdict
-    from harness.protocol import TaskKind
+    from harness.protocol import Task, TaskKind
     from harness.registry import JudgeFactory, Metric, Reporter
 
 hookspec = pluggy.HookspecMarker("harness")
+#: Marks a plugin's hook functions; also importable as `harness.hookimpl`.
 hookimpl = pluggy.HookimplMarker("harness")
 
 
@@ -50,7 +52,7 @@ def harness_prepare_jinja_environment(env: SandboxedEnvironment) -> None:
 
 
 @hookspec
-def harness_modify_requests(task: Any, requests: list[JudgeRequest]) -> list[JudgeRequest] | None:
+def harness_modify_requests(task: Task, requests: list[JudgeRequest]) -> list[JudgeRequest] | None:
     """Adjust the judge requests of a run before any is sent.
 
     Called once with the protocol's first requests and again with each batch of follow-up
@@ -72,8 +74,9 @@ def harness_verdict_recorded(verdict: Verdict) -> None:
 
 
 @hookspec
-def harness_run_finished(run: Any) -> None:
-    """Observe a finished run (`run.directory`, `run.manifest`, `run.scores`); for exporters.
+def harness_run_finished(run: RunResult) -> None:
+    """Observe a finished run (`run.directory`, `run.manifest`, `run.scores`, `run.ranking`,
+    `run.aggregate`); for exporters. Always a `harness.execute.RunResult`.
 
     Called once the run directory's exports and run.json are written; not called when the run
     failed, was stopped by a budget or was interrupted.
@@ -96,7 +99,7 @@ def harness_register_metrics(register: Callable[[str, Metric], None]) -> None:
 def harness_register_reporters(register: Callable[[str, Reporter], None]) -> None:
     """Register report writers that `harness report` runs after its own.
 
-    Call `register(name, reporter)`; `reporter(run: harness.api.LoadedRun, out_dir: Path)` writes
+    Call `register(name, reporter)`; `reporter(run: harness.store.LoadedRun, out_dir: Path)` writes
     its files into `out_dir` and returns their paths (an empty list when the run is not its
     business). Keep imports of heavy libraries inside the reporter.
     """

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.cache import JudgmentCache
 from harness.errors import BadInput, BudgetReached, RunFailed
@@ -25,6 +25,9 @@ from harness.reachability import Reachability
 from harness.runner import CallStats, RetryPolicy, Runner
 from harness.store import RunDirectory
 from harness.tasks import LoadedTask
+
+if TYPE_CHECKING:
+    from harness.plugins import HarnessPluginManager
 
 
 @dataclass
@@ -54,7 +57,7 @@ class Lane:
 
 
 def judge_lanes(
-    loaded: LoadedTask, lanes: list[Lane], store: RunDirectory, pm: Any, cache: JudgmentCache | None, *,
+    loaded: LoadedTask, lanes: list[Lane], store: RunDirectory, pm: HarnessPluginManager, cache: JudgmentCache | None, *,
     progress: bool, max_calls: int | None, follow_ups: Any,
 ) -> None:
     """Judge what each lane has pending, all lanes at once, then their follow-ups, until done.
@@ -83,7 +86,7 @@ def judge_lanes(
                         started = True
                     runner = Runner(
                         loaded.task, lane.backend, store, retry=lane.retry, progress=bar,
-                        on_verdict=lambda v: pm.hook.harness_verdict_recorded(verdict=v), stats=lane.stats,
+                        on_verdict=pm.verdict_recorded, stats=lane.stats,
                         cache=cache if lane.backend.cacheable else None, max_calls=max_calls, limiter=lane.limiter,
                         spending=lane.spending, reachability=lane.reachability,
                     )

@@ -11,11 +11,18 @@ import os
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from harness import hookspecs
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
+
+    from harness.execute import RunResult
+    from harness.models import JudgeRequest, Verdict
+    from harness.protocol import Task
 
 ENTRY_POINT_GROUP = "harness"
 #: Set to 1 to load only the built-in plugins (like PYTEST_DISABLE_PLUGIN_AUTOLOAD).
@@ -34,9 +41,31 @@ class PluginInfo:
     builtin: bool = False
 
 
+class HarnessPluginManager(pluggy.PluginManager):
+    """pluggy's manager for the harness hooks, with the hooks the core calls as typed methods,
+    so each call site names its hook once and its arguments are checked."""
+
+    def __init__(self) -> None:
+        super().__init__("harness")
+        self.add_hookspecs(hookspecs)
+
+    def prepare_jinja_environment(self, env: SandboxedEnvironment) -> None:
+        self.hook.harness_prepare_jinja_environment(env=env)
+
+    def modify_requests(self, task: Task, requests: list[JudgeRequest]) -> list[list[JudgeRequest] | None]:
+        """Every plugin's replacement (or None), the plugin loaded first first."""
+        return list(reversed(self.hook.harness_modify_requests(task=task, requests=requests)))
+
+    def verdict_recorded(self, verdict: Verdict) -> None:
+        self.hook.harness_verdict_recorded(verdict=verdict)
+
+    def run_finished(self, run: RunResult) -> None:
+        self.hook.harness_run_finished(run=run)
+
+
 @dataclass
 class LoadedPlugins:
-    manager: pluggy.PluginManager
+    manager: HarnessPluginManager
     plugins: list[PluginInfo]
 
     @property
@@ -44,10 +73,8 @@ class LoadedPlugins:
         return [p for p in self.plugins if p.error]
 
 
-def new_plugin_manager() -> pluggy.PluginManager:
-    pm = pluggy.PluginManager("harness")
-    pm.add_hookspecs(hookspecs)
-    return pm
+def new_plugin_manager() -> HarnessPluginManager:
+    return HarnessPluginManager()
 
 
 def load_plugins(
@@ -91,7 +118,7 @@ def _describe_source(ep: EntryPoint) -> str:
     return f"{where} (entry point {ep.value})"
 
 
-def _load_entry_point(pm: pluggy.PluginManager, ep: EntryPoint, builtin: bool) -> PluginInfo:
+def _load_entry_point(pm: HarnessPluginManager, ep: EntryPoint, builtin: bool) -> PluginInfo:
     source = _describe_source(ep)
     try:
         plugin = ep.load()
@@ -100,7 +127,7 @@ def _load_entry_point(pm: pluggy.PluginManager, ep: EntryPoint, builtin: bool) -
     return _register(pm, plugin, ep.name, source, builtin)
 
 
-def _register(pm: pluggy.PluginManager, plugin: Any, name: str, source: str, builtin: bool) -> PluginInfo:
+def _register(pm: HarnessPluginManager, plugin: Any, name: str, source: str, builtin: bool) -> PluginInfo:
     if pm.has_plugin(name):
         return PluginInfo(name, source, error="a plugin with this name is already loaded", builtin=builtin)
     try:
@@ -114,7 +141,7 @@ def _register(pm: pluggy.PluginManager, plugin: Any, name: str, source: str, bui
     return PluginInfo(name, source, hooks=hooks, builtin=builtin)
 
 
-def _check_hook_names(pm: pluggy.PluginManager, plugin: Any) -> None:
+def _check_hook_names(pm: HarnessPluginManager, plugin: Any) -> None:
     """Reject `harness_*` functions that match no hookspec: almost always a typo."""
     attrs = vars(plugin) if isinstance(plugin, ModuleType) else {n: getattr(plugin, n) for n in dir(plugin)}
     for attr in attrs:

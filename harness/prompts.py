@@ -27,7 +27,6 @@ from jinja2.sandbox import SandboxedEnvironment
 from harness.errors import BadInput
 from harness.models import Message
 
-
 _EXAMPLE_BLOCK = re.compile(r"^example_(\d+)_(user|assistant)$")
 
 
@@ -88,7 +87,8 @@ class PromptRenderer:
             )
             turns = [("system", "system")] if "system" in blocks else []
             turns += [(role, name) for _, _, name, role in examples] + [("user", "user")]
-            messages = [Message(role=role, content=text) for role, name in turns if (text := block_text(name))]
+            messages = [Message.model_validate({"role": role, "content": text})
+                        for role, name in turns if (text := block_text(name))]
             return tuple(messages)
         except jinja2.UndefinedError as exc:
             raise BadInput(f"template {self.template_name}: {exc.message}") from None

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from harness.models import Item, JudgeRequest, JudgeResponse, TaskSpec, Verdict
     from harness.prompts import PromptRenderer
+    from harness.reports.view import ReportView
 
 
 class JudgeOptions(BaseModel):
@@ -157,6 +158,22 @@ class Task(ABC):
 
     def check(self) -> None:
         """Validate the task against its items before any call (raise harness.errors.BadInput)."""
+
+    @classmethod
+    def summary_facts(cls, summary: dict[str, Any]) -> list[str]:
+        """Facts from `Aggregate.summary` printed after a run, after the verdict counts (one line,
+        joined by semicolons). Default: none."""
+        return []
+
+    @classmethod
+    def report_view(cls) -> ReportView:
+        """What this protocol adds to `harness report` and `harness compare` (its per-item scores,
+        judge diagnostics, comparison units, verdict cards, own sections). Default: the generic
+        view, which reads a `model` and a numeric `score` per verdict. Import report code here,
+        not at module level, so a run does not load it."""
+        from harness.reports.view import ReportView
+
+        return ReportView()
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ if TYPE_CHECKING:
     import pandas as pd
     import pluggy
 
-    from harness.api import LoadedRun
     from harness.judges.base import JudgeBackend
     from harness.models import JudgeSpec
     from harness.protocol import TaskKind
+    from harness.store import LoadedRun
 
 JudgeFactory = Callable[["JudgeSpec"], "JudgeBackend"]
 #: (verdicts, scores, manifest) -> rows keyed by `model` with new columns, or None (not applicable).
@@ -85,7 +85,7 @@ class Registry:
                     continue  # a wrapper around a registration hook has nothing to register
                 register = _bound(add, impl.plugin_name)
                 try:
-                    impl.function(**{arg: register for arg in impl.argnames})
+                    impl.function(**dict.fromkeys(impl.argnames, register))
                 except BadInput:
                     raise
                 except Exception as exc:  # a broken plugin: name it, so it can be blocked
@@ -110,6 +110,15 @@ class Registry:
             known = ", ".join(sorted(self.judges)) or "none loaded"
             raise BadInput(f"unknown judge backend {backend!r} (known: {known})")
         return self.judges[backend]
+
+    def judge(self, spec: JudgeSpec) -> JudgeBackend:
+        """The backend for `spec`, its options checked against the backend's options model first
+        (BadInput naming an unknown or ill-typed option)."""
+        from harness.judges.options import check_options, options_model
+
+        factory = self.judge_factory(spec.backend)
+        check_options(spec, options_model(factory))
+        return factory(spec)
 
 
 def _bound(add: Callable[..., None], plugin: str) -> Callable[..., None]:

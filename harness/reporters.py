@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from harness.errors import BadInput
 
 if TYPE_CHECKING:
-    from harness.api import LoadedRun
     from harness.registry import Registry
+    from harness.store import LoadedRun
 
 
 def run_reporters(registry: Registry, run: LoadedRun, out_dir: Path) -> list[Path]:

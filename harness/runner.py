@@ -244,7 +244,7 @@ class Runner:
                         attempts += 1
                         if replay is not None:
                             failed, replay = replay, None
-                            raise failed
+                            raise failed from None  # the first attempt's error, replayed as the loop's
                         self.stats.retries += 1
                         if self.progress is not None:
                             self.progress.retried()

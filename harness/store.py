@@ -7,7 +7,7 @@ finish while an fsync is under way (in a worker thread, off the event loop) shar
 so durability costs one fsync per batch instead of one per call. A line torn by a kill is cut
 off when the store is reopened. The last record of a request key wins, so a failed call that
 succeeds on a rerun simply supersedes its failure. Exports are written to a temporary file and
-renamed, so a reader never sees half a file.
+renamed, so a reader never sees half a file. `load_run` reads a finished directory back.
 
 A panel run (several judges, see harness.panel) asks every judge the same requests, so records
 are also kept by (judge, request key): `get`, `is_done` and `verdicts_for` take the judge to
@@ -22,6 +22,7 @@ import json
 import os
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -263,3 +264,94 @@ def _atomic_write(path: Path, text: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+@dataclass
+class LoadedRun:
+    """A run directory read back: run.json, verdicts.jsonl (one row per verdict, `data` fields as
+    columns), scores.csv and ranking.csv (empty frames where a file is missing)."""
+
+    directory: Path
+    manifest: dict[str, Any]
+    verdicts: pd.DataFrame
+    scores: pd.DataFrame
+    ranking: pd.DataFrame
+    #: A panel's per-judge tables (a `judge` column, then the usual columns); empty otherwise.
+    scores_by_judge: pd.DataFrame = field(default_factory=lambda: _empty_frame())
+    ranking_by_judge: pd.DataFrame = field(default_factory=lambda: _empty_frame())
+
+
+def _empty_frame() -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame()
+
+
+def load_run(path: str | Path) -> LoadedRun:
+    """Read a run directory written by `harness run` (or an importer).
+
+    A run stopped before its exports were written (killed, or a dead judge) has only run.json and
+    the store: its verdicts are read from the store then. Anything unreadable is one BadInput
+    naming the file (and line), never a parser's exception.
+    """
+    import pandas as pd
+
+    directory = Path(path)
+    manifest_path = directory / MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise BadInput(f"{directory}: not a run directory (no {MANIFEST_FILE})")
+    manifest = read_manifest_file(manifest_path)
+    verdicts_path = directory / VERDICTS_FILE
+    if verdicts_path.is_file():
+        records = _read_verdict_lines(verdicts_path)
+    else:
+        records = [v.model_dump(mode="json") for v in read_store(directory / STORE_FILE, by_judge=True).values()]
+    rows = []
+    for record in records:
+        data = record.pop("data", None)
+        data = data if isinstance(data, dict) else {}
+        rows.append({**record, **{k: v for k, v in data.items() if k not in record}})
+    return LoadedRun(
+        directory=directory,
+        manifest=manifest,
+        verdicts=pd.DataFrame(rows),
+        scores=_read_csv(directory / SCORES_FILE),
+        ranking=_read_csv(directory / RANKING_FILE),
+        scores_by_judge=_read_csv(directory / SCORES_BY_JUDGE_FILE),
+        ranking_by_judge=_read_csv(directory / RANKING_BY_JUDGE_FILE),
+    )
+
+
+def _read_verdict_lines(path: Path) -> list[dict[str, Any]]:
+    try:
+        lines = path.read_bytes().decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{path}: not UTF-8 text (byte {exc.start}); rebuild it with `harness aggregate`") from None
+    records = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            raise BadInput(f"{path}:{number}: not a verdict record; rebuild the file with `harness aggregate`")
+        try:
+            check_verdict_record(record, f"{path}:{number}", complete=False)
+        except BadInput as exc:
+            raise BadInput(f"{exc}; rebuild the file with `harness aggregate`") from None
+        records.append(record)
+    return records
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    if not path.is_file():
+        return pd.DataFrame()
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except (ValueError, pd.errors.ParserError) as exc:  # UnicodeDecodeError is a ValueError
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise BadInput(f"{path}: not a readable CSV ({reason}); rebuild it with `harness aggregate`") from None

@@ -99,8 +99,8 @@ def test_failed_calls_are_never_cached_and_answers_are_shared_across_runs(tmp_pa
             return Reply(status=500, error="down")
         return Reply(text="A")
 
-    options = dict(judge="openai:judge", progress=False, cache_path=tmp_path / "cache.sqlite",
-                   retry=RetryPolicy(max_attempts=2, initial_wait_s=0.001, max_wait_s=0.002))
+    options = {"judge": "openai:judge", "progress": False, "cache_path": tmp_path / "cache.sqlite",
+                   "retry": RetryPolicy(max_attempts=2, initial_wait_s=0.001, max_wait_s=0.002)}
     with OpenAIServer(responder) as server:
         first = run_task(task, RunOptions(base_url=server.base_url, out=tmp_path / "r1", **options))
         assert first.manifest["counts"] == {"ok": 4, "invalid": 0, "failed": 2, "pending": 0}

@@ -83,7 +83,7 @@ def test_prices_from_the_task_file_and_cache_hits_cost_nothing(tmp_path: Path) -
     spec["prices"] = prices.name  # relative to the task file
     task.write_text(json.dumps(spec))
     with OpenAIServer(reply) as server:
-        options = dict(judge="openai:judge", base_url=server.base_url, progress=False)
+        options = {"judge": "openai:judge", "base_url": server.base_url, "progress": False}
         first = run_task(task, RunOptions(out=tmp_path / "a", **options)).manifest
         second = run_task(task, RunOptions(out=tmp_path / "b", **options)).manifest  # all from the cache
     assert first["usage"]["cost"]["usd"] == pytest.approx(12 * PER_CALL_USD)
@@ -105,7 +105,7 @@ def test_in_flight_calls_bound_the_overshoot(tmp_path: Path, monkeypatch: pytest
             run_task(task, RunOptions(judge="openai:judge", base_url=server.base_url, out=tmp_path / "run",
                                       progress=False, concurrency=4, prices=prices, max_cost=0.0201))
         calls = len(server.requests)
-    assert 5 <= calls and calls * PER_CALL_USD <= 0.0201 + 4 * PER_CALL_USD
+    assert calls >= 5 and calls * PER_CALL_USD <= 0.0201 + 4 * PER_CALL_USD
 
 
 @pytest.mark.parametrize(("extra", "message"), [

@@ -186,7 +186,7 @@ def test_the_judgment_cache_serves_a_new_run_directory(clean_run_dir, tmp_path: 
     assert harness(*base, "--out", str(first)).returncode == 0
     assert harness(*base, "--out", str(second)).returncode == 0
     assert harness(*base, "--out", str(refreshed), "--refresh").returncode == 0
-    calls = lambda out: json.loads((out / "run.json").read_text())["invocations"][-1]  # noqa: E731
+    calls = lambda out: json.loads((out / "run.json").read_text())["invocations"][-1]
     assert (calls(first)["calls"], calls(first)["cache"]["hits"]) == (6, 0)
     assert (calls(second)["calls"], calls(second)["cache"]["hits"]) == (0, 6)
     assert (calls(refreshed)["calls"], calls(refreshed)["cache"]["hits"]) == (6, 0)

@@ -28,7 +28,7 @@ def task_with_judge(tmp_path: Path, judge: object) -> Path:
     return path
 
 
-def spec_for(tmp_path: Path, task_judge: object, **options: object):  # noqa: ANN201
+def spec_for(tmp_path: Path, task_judge: object, **options: object):
     loaded = load_task(task_with_judge(tmp_path, task_judge), Registry.collect(load_plugins().manager))
     return _judge_spec(loaded, RunOptions(**options))
 

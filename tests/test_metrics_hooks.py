@@ -35,7 +35,7 @@ class OkCounts:
     """Counts each model's ok verdicts; a second metric covers only model a."""
 
     @hookimpl
-    def harness_register_metrics(self, register):  # noqa: ANN001, ANN201
+    def harness_register_metrics(self, register):
         def ok_verdicts(verdicts: pd.DataFrame, scores: pd.DataFrame, manifest: dict) -> pd.DataFrame:
             ok = verdicts[verdicts["status"] == "ok"].groupby("model").size()
             return pd.DataFrame({"model": ok.index, "ok_verdicts": ok.to_numpy()})
@@ -50,25 +50,25 @@ class OkCounts:
 
 class NotMine:
     @hookimpl
-    def harness_register_metrics(self, register):  # noqa: ANN001, ANN201
+    def harness_register_metrics(self, register):
         register("not_mine", lambda verdicts, scores, manifest: None)
 
 
 class Overwriter:
     @hookimpl
-    def harness_register_metrics(self, register):  # noqa: ANN001, ANN201
+    def harness_register_metrics(self, register):
         register("rescore", lambda verdicts, scores, manifest: pd.DataFrame({"model": ["a"], "score": [99.0]}))
 
 
 class Crashing:
     @hookimpl
-    def harness_register_metrics(self, register):  # noqa: ANN001, ANN201
+    def harness_register_metrics(self, register):
         register("divide", lambda verdicts, scores, manifest: 1 / 0)
 
 
 class ModelList:
     @hookimpl
-    def harness_register_reporters(self, register):  # noqa: ANN001, ANN201
+    def harness_register_reporters(self, register):
         def write(run: Any, out_dir: Path) -> list[Path]:
             path = out_dir / "models.txt"
             path.write_text(",".join(sorted(run.scores["model"])), encoding="utf-8")
@@ -79,12 +79,12 @@ class ModelList:
 
 class Liar:
     @hookimpl
-    def harness_register_reporters(self, register):  # noqa: ANN001, ANN201
+    def harness_register_reporters(self, register):
         register("liar", lambda run, out_dir: [out_dir / "never-written.html"])
 
 
 @pytest.fixture
-def scored_run(harness_judge_server, harness_run_task):  # noqa: ANN001, ANN201
+def scored_run(harness_judge_server, harness_run_task):
     """a: 5 and 3; b: 2 and an unreadable reply (invalid)."""
     judge = harness_judge_server
     judge.when("answer a1", "Fine.\n[[5]]").when("answer a2", "Weak.\n[[3]]")
@@ -95,7 +95,7 @@ def scored_run(harness_judge_server, harness_run_task):  # noqa: ANN001, ANN201
 # -- metrics --------------------------------------------------------------------------------------
 
 
-def test_metric_columns_land_in_the_merged_scores(scored_run) -> None:  # noqa: ANN001
+def test_metric_columns_land_in_the_merged_scores(scored_run) -> None:
     scores = scored_run.scores
     assert dict(zip(scores["model"], scores["score"])) == {"a": 4.0, "b": 2.0}  # (5 + 3) / 2; 2 alone
     merged = apply_metrics(registry_of(OkCounts(), NotMine()), scored_run.verdicts, scores, scored_run.manifest)
@@ -107,12 +107,12 @@ def test_metric_columns_land_in_the_merged_scores(scored_run) -> None:  # noqa: 
     assert "ok_verdicts" not in scores.columns  # the input is not modified
 
 
-def test_no_metrics_leaves_scores_as_they_are(scored_run) -> None:  # noqa: ANN001
+def test_no_metrics_leaves_scores_as_they_are(scored_run) -> None:
     merged = apply_metrics(registry_of(NotMine()), scored_run.verdicts, scored_run.scores, scored_run.manifest)
     pd.testing.assert_frame_equal(merged, scored_run.scores)
 
 
-def test_verdicts_frame_matches_what_load_run_reads(scored_run) -> None:  # noqa: ANN001
+def test_verdicts_frame_matches_what_load_run_reads(scored_run) -> None:
     stored = read_store(scored_run.directory / STORE_FILE).values()
     fresh = verdicts_frame(stored).sort_values("request_id").reset_index(drop=True)
     loaded = scored_run.verdicts.sort_values("request_id").reset_index(drop=True)
@@ -121,14 +121,14 @@ def test_verdicts_frame_matches_what_load_run_reads(scored_run) -> None:  # noqa
     pd.testing.assert_frame_equal(fresh[loaded.columns], loaded, check_dtype=False)
 
 
-def test_metric_overwriting_a_column_is_an_error_naming_the_plugin(scored_run) -> None:  # noqa: ANN001
+def test_metric_overwriting_a_column_is_an_error_naming_the_plugin(scored_run) -> None:
     with pytest.raises(BadInput) as info:
         apply_metrics(registry_of(Overwriter()), scored_run.verdicts, scored_run.scores, scored_run.manifest)
     message = str(info.value)
     assert "'rescore'" in message and "'Overwriter'" in message and "score" in message and "only add" in message
 
 
-def test_metric_that_raises_is_named(scored_run) -> None:  # noqa: ANN001
+def test_metric_that_raises_is_named(scored_run) -> None:
     with pytest.raises(BadInput, match=r"metric 'divide' of plugin 'Crashing' failed: ZeroDivisionError"):
         apply_metrics(registry_of(Crashing()), scored_run.verdicts, scored_run.scores, scored_run.manifest)
 
@@ -141,7 +141,7 @@ def test_metric_that_raises_is_named(scored_run) -> None:  # noqa: ANN001
 def test_malformed_metric_results(rows: Any, problem: str) -> None:
     class Odd:
         @hookimpl
-        def harness_register_metrics(self, register):  # noqa: ANN001, ANN201
+        def harness_register_metrics(self, register):
             register("odd", lambda verdicts, scores, manifest: rows)
 
     scores = pd.DataFrame({"model": ["a"], "score": [1.0]})
@@ -178,7 +178,7 @@ def test_name_clashes_name_both_plugins(first: type, second: type, what: str) ->
 def test_registering_something_not_callable_is_an_error() -> None:
     class Bad:
         @hookimpl
-        def harness_register_reporters(self, register):  # noqa: ANN001, ANN201
+        def harness_register_reporters(self, register):
             register("html", "report.html")
 
     with pytest.raises(BadInput, match=r"'Bad' registers the reporter 'html' as str, not a callable"):
@@ -188,14 +188,14 @@ def test_registering_something_not_callable_is_an_error() -> None:
 # -- reporters ------------------------------------------------------------------------------------
 
 
-def test_reporter_writes_and_returns_its_files(scored_run, tmp_path: Path) -> None:  # noqa: ANN001
+def test_reporter_writes_and_returns_its_files(scored_run, tmp_path: Path) -> None:
     out = tmp_path / "report"
     out.mkdir()
     [path] = run_reporters(registry_of(ModelList()), scored_run, out)
     assert path == out / "models.txt" and path.read_text() == "a,b"
 
 
-def test_reporter_listing_a_file_it_did_not_write_is_named(scored_run, tmp_path: Path) -> None:  # noqa: ANN001
+def test_reporter_listing_a_file_it_did_not_write_is_named(scored_run, tmp_path: Path) -> None:
     with pytest.raises(BadInput, match=r"reporter 'liar' of plugin 'Liar' lists .*never-written.html"):
         run_reporters(registry_of(Liar()), scored_run, tmp_path)
 
@@ -213,25 +213,25 @@ class Observer:
         self.finished: list[Any] = []
 
     @hookimpl
-    def harness_prepare_jinja_environment(self, env):  # noqa: ANN001, ANN201
+    def harness_prepare_jinja_environment(self, env):
         env.filters["shout"] = lambda text: text.upper()
         self.environments.append(env)
 
     @hookimpl
-    def harness_modify_requests(self, task, requests):  # noqa: ANN001, ANN201
+    def harness_modify_requests(self, task, requests):
         self.seen_requests.extend(r.id for r in requests)
         return [r for r in requests if r.meta["model"] == "a"]
 
     @hookimpl
-    def harness_verdict_recorded(self, verdict):  # noqa: ANN001, ANN201
+    def harness_verdict_recorded(self, verdict):
         self.recorded.append(verdict.request_id)
 
     @hookimpl
-    def harness_run_finished(self, run):  # noqa: ANN001, ANN201
+    def harness_run_finished(self, run):
         self.finished.append(run)
 
 
-def test_observation_hooks_in_a_real_run(harness_judge_server, harness_run_task) -> None:  # noqa: ANN001
+def test_observation_hooks_in_a_real_run(harness_judge_server, harness_run_task) -> None:
     judge = harness_judge_server
     # the template shouts the answer, so only the shouted text has a scripted reply
     judge.when("ANSWER A1", "[[4]]").when("ANSWER A2", "[[2]]")

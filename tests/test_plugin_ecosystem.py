@@ -161,11 +161,27 @@ def test_run_gives_the_hand_derived_accuracies(cli, judge: ScriptedJudge) -> Non
     assert "<reference_" in prompt and "What is 2 + 2?" in prompt
 
 
+def test_the_printed_summary_line_comes_from_the_plugin(cli) -> None:
+    result = cli["run"]
+    assert result.returncode == 0, result.stderr
+    # ada 3 + bob 1 + cy 3 matched, of 4 + 4 + 3 readable answers (AnswerMatchTask.summary_facts)
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("verdicts ok")]
+    assert line == "verdicts ok 11, invalid 1, failed 0; answers matching the reference 7 of 11"
+
+
 def test_harness_report_runs_the_example_reporter(cli, site: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
     result = harness(["report", str(cli["root"] / "run"), "--out", str(out), "--format", "md"], cli["root"], site)
     assert result.returncode == 0, result.stderr
-    assert (out / "report.md").is_file()
+    report = (out / "report.md").read_text(encoding="utf-8")
+    # the protocol's report view: its score label and its own section, counted per model
+    assert "Score: accuracy (%)" in report
+    section = report.split("## Answer matching", 1)[1].split("\n## ", 1)[0]
+    rows = {cells[0]: cells[1:6] for cells in (
+        [c.strip() for c in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("| "))}
+    assert rows["ada"] == ["4", "3", "1", "0", "0"]  # answers, matched, mismatched, unreadable, failed
+    assert rows["bob"] == ["4", "1", "3", "0", "0"]
+    assert rows["cy"] == ["4", "3", "0", "1", "0"]
     [mismatches] = [p for p in out.iterdir() if "mismatch" in p.name]
     assert str(mismatches) in result.stdout  # listed with the built-in report's files
     with mismatches.open(newline="") as handle:

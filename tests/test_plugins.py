@@ -301,7 +301,7 @@ def test_builtins_load_through_entry_points(monkeypatch: pytest.MonkeyPatch) -> 
 def test_fresh_manager_per_call() -> None:
     class Observer:
         @hookimpl
-        def harness_verdict_recorded(self, verdict):  # noqa: ANN001, ANN201
+        def harness_verdict_recorded(self, verdict):
             pass
 
     first = load_plugins(extra=[Observer()])
@@ -366,7 +366,7 @@ def test_duplicate_protocol_names_both_plugins(tmp_path: Path, monkeypatch: pyte
 def test_duplicate_judge_backend() -> None:
     class Again:
         @hookimpl
-        def harness_register_judges(self, register):  # noqa: ANN001, ANN201
+        def harness_register_judges(self, register):
             register("openai", lambda spec: None)
 
     loaded = load_plugins(extra=[Again()], autoload=False)
@@ -377,7 +377,7 @@ def test_duplicate_judge_backend() -> None:
 def test_plugin_whose_hook_raises_is_named() -> None:
     class Exploding:
         @hookimpl
-        def harness_register_task_kinds(self, register):  # noqa: ANN001, ANN201
+        def harness_register_task_kinds(self, register):
             raise RuntimeError("kaboom")
 
     loaded = load_plugins(extra=[Exploding()], autoload=False)

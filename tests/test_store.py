@@ -134,9 +134,8 @@ def test_corrupt_complete_line_is_bad_input(tmp_path: Path) -> None:
     with (tmp_path / STORE_FILE).open("a", encoding="utf-8") as handle:
         handle.write("this is not a verdict\n")
         handle.write(json.dumps(verdict("k2").model_dump(mode="json")) + "\n")
-    with pytest.raises(BadInput) as info:
-        with RunDirectory(tmp_path):
-            pass
+    with pytest.raises(BadInput) as info, RunDirectory(tmp_path):
+        pass
     assert f"{STORE_FILE}:2" in str(info.value) and "corrupt" in str(info.value)
     # the failed open released its lock: once the file is repaired, the run opens again
     lines = store_lines(tmp_path)
@@ -259,9 +258,8 @@ def test_manifest_round_trip(tmp_path: Path) -> None:
 
 def test_invalid_manifest_is_bad_input(tmp_path: Path) -> None:
     (tmp_path / MANIFEST_FILE).write_text("{not json", encoding="utf-8")
-    with RunDirectory(tmp_path) as store:
-        with pytest.raises(BadInput, match=MANIFEST_FILE):
-            store.read_manifest()
+    with RunDirectory(tmp_path) as store, pytest.raises(BadInput, match=MANIFEST_FILE):
+        store.read_manifest()
 
 
 def test_exports_are_written_whole_and_replaced_atomically(tmp_path: Path) -> None:

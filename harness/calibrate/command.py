@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,7 +88,8 @@ def calibrate(args: argparse.Namespace) -> int:
         raise BadInput(
             f"JUDGE_RUN {judge_dir}: protocol {identity['protocol']!r}; calibration covers pairwise and rubric runs"
         )
-    template = judge_manifest.get("template") if isinstance(judge_manifest.get("template"), dict) else {}
+    template_entry = judge_manifest.get("template")
+    template: dict[str, Any] = template_entry if isinstance(template_entry, dict) else {}
     document = {
         **result,
         "method": result["map"]["method"],
@@ -99,7 +100,7 @@ def calibrate(args: argparse.Namespace) -> int:
             "judge": judge_label(human_manifest),
             "annotators": sorted({v.judge for v in human_verdicts if v.status == "ok"})[:50],
         },
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "harness_version": __version__,
     }
     path = write_calibration(document, args.out)

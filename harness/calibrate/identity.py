@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from harness.errors import BadInput
+from harness.importers.judging_options import JUDGING_OPTIONS
 
 #: Protocol options that change what the judge is asked (as `harness aggregate --set` refuses
 #: them), less those that only pick which pairs or items are asked (baselines, sampling).
@@ -21,8 +22,6 @@ _NOT_JUDGING = frozenset(
 
 
 def judging_settings(config: dict[str, Any]) -> dict[str, Any]:
-    from harness.importers.aggregation import JUDGING_OPTIONS
-
     return {key: config[key] for key in sorted(JUDGING_OPTIONS - _NOT_JUDGING) if key in config}
 
 
@@ -55,7 +54,8 @@ def identity_from_manifest(manifest: dict[str, Any], where: str) -> dict[str, An
     protocol = manifest.get("protocol")
     if not isinstance(protocol, dict) or not isinstance(protocol.get("name"), str):
         raise BadInput(f"{where}: protocol.name: required but missing")
-    template = manifest.get("template") if isinstance(manifest.get("template"), dict) else {}
+    template_entry = manifest.get("template")
+    template: dict[str, Any] = template_entry if isinstance(template_entry, dict) else {}
     return judge_identity(
         judge=judge_label(manifest),
         protocol=protocol["name"],

@@ -69,7 +69,7 @@ def calibrate_pairwise(
     p, y = matched["p"].to_numpy(float), matched["y"].to_numpy(float)
     groups = matched["item_id"].to_numpy()
     k = min(folds, n_items)
-    candidates = {}
+    candidates: dict[str, dict[str, Any]] = {}
     for name in METHODS:
         oof = cross_validated_probabilities(p, y, method=name, folds=k, groups=groups, seed=seed)  # type: ignore[arg-type]
         candidates[name] = {"oof": oof, **_scores(oof, y, n_bins)}

@@ -65,7 +65,7 @@ def calibrate_rubric(
     fitted = fit_isotonic(xn, yn)
     knots, values = step_ends(fitted.knots, fitted.values)
     human_levels = list(range(int(np.floor(hlo)), int(np.ceil(hhi)) + 1))
-    rounded = lambda v: np.clip(np.rint(v), human_levels[0], human_levels[-1]).astype(int)  # noqa: E731
+    rounded = lambda v: np.clip(np.rint(v), human_levels[0], human_levels[-1]).astype(int)
     correlation = rank_correlation(x, y)
     return {
         "kind": "rubric",

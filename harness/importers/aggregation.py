@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,29 +21,24 @@ from pydantic import ValidationError
 from harness.calibrate.apply import apply_calibration, resolve_calibration
 from harness.calibrate.identity import identity_from_manifest
 from harness.errors import BadInput
+from harness.importers.judging_options import JUDGING_OPTIONS
 from harness.metrics import apply_metrics, verdicts_frame
 from harness.models import DatasetSpec, Item, Message, TaskSpec, Verdict
 from harness.plugins import LoadedPlugins, load_plugins
 from harness.prompts import PromptRenderer, builtin_prompt_dir, make_environment
-from harness.protocol import Aggregate
+from harness.protocol import Aggregate, Task
 from harness.registry import Registry
 from harness.store import MANIFEST_FILE, STORE_FILE, VERDICTS_FILE, RunDirectory, read_store
 from harness.tasks import describe_validation_error, parse_key_value
 
-#: Protocol options that change what the judge is asked: overriding them here would describe
-#: verdicts that were never judged that way.
-JUDGING_OPTIONS = frozenset({
-    "reasoning", "max_tokens", "temperature", "logprobs", "top_logprobs", "verdict_format", "use_checklist",
-    "use_reference", "template", "rubric", "rubric_name", "rubric_file", "baselines", "generate",
-    "generate_template", "sampling", "budget", "stop_confidence", "stop_margin", "batch_size",
-})
-
 
 @dataclass
 class LoadedSpec:
-    """Enough of a task for printing: the name (the run table's title)."""
+    """Enough of a task for printing: the name (the run table's title) and the protocol's task,
+    which words its summary facts."""
 
     spec: TaskSpec
+    task: Task
 
 
 @dataclass
@@ -164,11 +159,11 @@ def recompute(
         manifest["counts"] = {s: sum(v.status == s for v in verdicts) for s in ("ok", "invalid", "failed")}
         manifest["counts"]["pending"] = max(0, int(manifest.get("requests") or 0) - len(verdicts))
         manifest.setdefault("aggregations", []).append(
-            {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "overrides": list(overrides),
+            {"at": datetime.now(UTC).isoformat(timespec="seconds"), "overrides": list(overrides),
              **({"calibration": manifest["calibration"]["file"]} if applied is not None else {})}
         )
         store.write_manifest(manifest)
-    return RecomputedRun(directory=directory, manifest=manifest, aggregate=aggregate, loaded=LoadedSpec(spec))
+    return RecomputedRun(directory=directory, manifest=manifest, aggregate=aggregate, loaded=LoadedSpec(spec, task))
 
 
 def _task_spec(manifest: dict[str, Any], protocol: str, options: dict[str, Any], directory: Path) -> TaskSpec:

@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 from harness.datasets import json_objects
 from harness.errors import BadInput
 from harness.models import Verdict
+from harness.stats.preference import LEVELS as PAIRWISE_LEVELS  # as the pairwise protocol stores them
 
 if TYPE_CHECKING:
     from harness.importers.item_texts import ItemTexts
 
-#: Pairwise levels as the built-in pairwise protocol stores them (position A's view).
-PAIRWISE_LEVELS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
+
+__all__ = ["PAIRWISE_LEVELS", "ImportedRun", "pairwise_verdict", "read_json", "read_jsonl", "require", "rubric_verdict",
+           "text_id"]
 
 
 @dataclass

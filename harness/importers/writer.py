@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,7 @@ def _manifest(run: ImportedRun) -> dict[str, Any]:
         "import": {
             "format": run.format,
             "sources": run.sources,
-            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "notes": run.notes,
         },
         "dataset": {"items": len({v.item_id for v in run.verdicts}), "models": models},

@@ -9,7 +9,6 @@ error body, a timeout, or a broken connection (refused, reset, truncated body).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -81,7 +80,7 @@ class AiohttpTransport:
                 if response.status >= 400:
                     raise HTTPFailure(response.status, error_body(content), response.headers, response.reason or "")
                 return content
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise TimeoutFailure() from None
         except self._aiohttp.ClientError as exc:
             connect = isinstance(exc, self._aiohttp.ClientConnectorError)

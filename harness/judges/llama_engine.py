@@ -54,7 +54,7 @@ class LlamaEngine:
 
     # -- prompt -------------------------------------------------------------------------------
     def prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
-        formatted = self._formatter(messages=messages)
+        formatted = self._formatter(messages=messages)  # type: ignore[arg-type]  # llama_cpp's TypedDicts are plain dicts
         tokens = self.llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
         for stop in formatted.stop or []:
             stop_ids = self.llm.tokenize(stop.encode("utf-8"), add_bos=False, special=True)
@@ -98,7 +98,7 @@ class LlamaEngine:
             steps.append(self._token_logprob(token, dist, alternatives, top_logprobs))
         return EngineOutput(
             text=self._detokenize(best), tokens=tuple(steps), prompt_tokens=len(prompt), completion_tokens=len(best),
-            choice_logprobs={choice: total for choice, total in zip(choices, totals)},
+            choice_logprobs=dict(zip(choices, totals)),
         )
 
     # -- free generation -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import math
 import os
 import time
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 from urllib.parse import urlsplit
@@ -276,11 +276,12 @@ class OpenAIBackend(JudgeBackend):
         choice = choices[0] if isinstance(choices, list) and choices else None
         message = choice.get("message") if isinstance(choice, dict) else None
         text = message.get("content") if isinstance(message, dict) else None
-        if not isinstance(text, str):
+        if not isinstance(text, str) or not isinstance(choice, dict):
             error = data.get("error") if isinstance(data, dict) else None
             detail = f": {self._scrub(str(error))}" if error else ""
             raise TransientJudgeError(f"{self.label}: response has no message content{detail}", status=status)
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        usage = data.get("usage")
+        usage = usage if isinstance(usage, dict) else {}
         return JudgeResponse(
             text=text,
             logprobs=_logprobs(choice.get("logprobs")),
@@ -332,8 +333,8 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 def _logprobs(block: Any) -> tuple[TokenLogprob, ...] | None:

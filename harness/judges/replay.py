@@ -18,11 +18,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
-from harness.cache import SCHEDULING_OPTIONS
 from harness.errors import BadInput
 from harness.judges.base import JudgeBackend, RequestRejected
+from harness.judges.options import ReplayOptions
 from harness.judges.replay_answers import (
     UNREADABLE,
     all_answers,
@@ -35,14 +35,6 @@ from harness.judges.replay_source import ReplaySource, Stored
 from harness.models import JudgeRequest, JudgeResponse, JudgeSpec
 
 
-class ReplayOptions(BaseModel):
-    """Options of `replay:RUN_DIR` (`--judge-option k=v` or the task file's judge options)."""
-
-    model_config = ConfigDict(extra="forbid")
-    #: The judge whose verdicts to replay, when the source run holds several (a panel).
-    judge: str | None = None
-
-
 class ReplayBackend(JudgeBackend):
     capabilities = frozenset({"logprobs", "choices"})
     #: Replayed answers are not a judge's answers to a prompt: keep them out of the judgment cache.
@@ -53,9 +45,7 @@ class ReplayBackend(JudgeBackend):
         if not spec.model:
             raise BadInput("--judge replay:RUN_DIR: name the run directory to replay")
         try:
-            options = ReplayOptions.model_validate(
-                {k: v for k, v in spec.options.items() if k not in SCHEDULING_OPTIONS}
-            )
+            options = ReplayOptions.model_validate(spec.options)
         except ValidationError as exc:
             error = exc.errors()[0]
             raise BadInput(f"judge option {'.'.join(map(str, error['loc']))}: {error['msg']}") from None

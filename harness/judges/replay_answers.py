@@ -21,7 +21,8 @@ import math
 from typing import Any
 
 from harness.models import JudgeRequest, JudgeResponse, TokenLogprob
-from harness_plugins.pairwise.verdicts import BINARY, LEVELS, SCALE
+from harness.stats.preference import SHARE_A, expected_share_a
+from harness_plugins.pairwise.verdicts import BINARY, SCALE
 
 #: A piece of answer text and, for a verdict symbol, log P of each alternative at that token.
 Piece = tuple[str, dict[str, float] | None]
@@ -68,21 +69,16 @@ def logs(probs: dict[str, float]) -> dict[str, float]:
 
 
 # -- pairwise ---------------------------------------------------------------------------------------
-#: How much of each level goes to position A in a forced A/B choice (a tie counts half).
-_SHARE_A = dict(zip(LEVELS, (1.0, 1.0, 0.5, 0.0, 0.0), strict=True))
-
-
 def share_a(level: str, probs: dict[str, float] | None) -> float:
     """P(position A preferred), a tie counting half: what a forced A/B choice can carry."""
-    dist = probs or {level: 1.0}
-    return sum(p * _SHARE_A[lv] for lv, p in dist.items()) / (sum(dist.values()) or 1.0)
+    return expected_share_a(probs or {level: 1.0})
 
 
 def binary_letter(level: str, probs: dict[str, float] | None) -> tuple[str, dict[str, float] | None]:
     """The forced choice for a level and its A/B distribution. A choice has no "slightly" and no
     tie: a tie becomes a 50/50 choice, so its expected outcome stays a tie."""
     share = share_a(level, probs)
-    letter = "A" if _SHARE_A[level] > 0.5 or (level == "A=B" and share >= 0.5) else "B"
+    letter = "A" if SHARE_A[level] > 0.5 or (level == "A=B" and share >= 0.5) else "B"
     if probs is None and level != "A=B":
         return letter, None
     return letter, logs({"A": share, "B": 1.0 - share})

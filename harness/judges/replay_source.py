@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput
+from harness.stats.preference import MIRROR
 from harness.store import STORE_FILE, VERDICTS_FILE, check_verdict_record, read_store
-from harness_plugins.pairwise.verdicts import LEVELS
 
 
 @dataclass(frozen=True)
@@ -30,18 +30,13 @@ class Stored:
     error: str | None = None
 
 
-def mirror_level(level: str) -> str:
-    """The same judgment seen with the answers swapped: the five levels read backwards."""
-    return LEVELS[len(LEVELS) - 1 - LEVELS.index(level)]
-
-
 def mirrored(stored: Stored) -> Stored:
     """A pairwise verdict from the other position's side (level, distribution, models, lengths)."""
     data = dict(stored.data)
     if "level" in data:
-        data["level"] = mirror_level(data["level"])
+        data["level"] = MIRROR[data["level"]]
     if isinstance(data.get("probs"), dict):
-        data["probs"] = {mirror_level(level): p for level, p in data["probs"].items()}
+        data["probs"] = {MIRROR[level]: p for level, p in data["probs"].items()}
     return Stored(stored.status, data, stored.error)
 
 
@@ -53,8 +48,9 @@ class ReplaySource:
     judge: str | None
     pairwise: dict[tuple[str, str, str], Stored] = field(default_factory=dict)
     graded: dict[tuple[str, str], Stored] = field(default_factory=dict)
-    checked_all: dict[tuple[str, str], Stored] = field(default_factory=dict)
-    checked_each: dict[tuple[str, str, str], Stored] = field(default_factory=dict)
+    #: Keyed by item, model (None where a verdict named none) and, for one question, the question.
+    checked_all: dict[tuple[str, Any], Stored] = field(default_factory=dict)
+    checked_each: dict[tuple[str, Any, Any], Stored] = field(default_factory=dict)
     checklists: dict[str, Stored] = field(default_factory=dict)
 
     @classmethod

@@ -119,8 +119,8 @@ class VLLMApi:
             request_errors: tuple[type[BaseException], ...] = (VLLMClientError,)
         except ImportError:  # before vLLM's own exception classes: ValueError covers it
             request_errors = ()
-        common = {"decode_logprob_tokens": raw_pieces, "request_errors": request_errors,
-                  "on_cpu": vllm_support.runs_on_cpu()}
+        common: dict[str, Any] = {"decode_logprob_tokens": raw_pieces, "request_errors": request_errors,
+                                  "on_cpu": vllm_support.runs_on_cpu()}
         structured = getattr(sampling_params, "StructuredOutputsParams", None)
         if structured is not None:
             return cls(vllm.LLM, vllm.SamplingParams, structured, "structured_outputs", **common)
@@ -255,11 +255,12 @@ class VLLMBackend(JudgeBackend):
         """One `LLM.chat` call. A request vLLM refuses (too long, a schema it cannot compile)
         fails the whole call, so the batch is split in halves until that request stands alone."""
         assert self._api is not None
+        refusals: tuple[type[BaseException], ...] = (ValueError, TypeError, *self._api.request_errors)
         try:
             params = [self.sampling_params(request) for request in requests]
             started = time.perf_counter()
             outputs = self._engine.chat([_messages(r) for r in requests], params, use_tqdm=False, **self._chat_kwargs)
-        except (ValueError, TypeError, *self._api.request_errors) as exc:
+        except refusals as exc:
             if len(requests) == 1:
                 return [RequestRejected(f"{self.label}: vLLM refused the request: {exc}")]
             half = len(requests) // 2

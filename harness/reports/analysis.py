@@ -10,9 +10,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import BadInput
-from harness.reports.rundata import RunData, battles, item_scores
-from harness.stats import win_rate_matrix
-from harness.stats.significance import paired_score_significance, pairwise_significance
+from harness.reports.rundata import RunData, item_scores
 
 RANKING_COLUMNS = ["model", "rank", "score", "ci_low", "ci_high", "n"]
 PAIR_COLUMNS = ["model_1", "model_2", "diff", "ci_low", "ci_high", "p_value", "p_adjusted", "significant", "statement"]
@@ -47,9 +45,7 @@ def analyse(run: RunData, *, n_rounds: int = 1000, seed: int = 0, alpha: float =
 
 
 def score_label(run: RunData) -> str:
-    if run.protocol == "pairwise" and not run.ranking.empty:
-        return "rating (Bradley-Terry, Elo scale)"
-    return {"rubric": "mean rubric score", "checklist": "pass rate (%)"}.get(run.protocol, "score")
+    return run.view.score_label(run)
 
 
 def ranking_table(run: RunData, scores: pd.DataFrame) -> pd.DataFrame:
@@ -69,10 +65,8 @@ def ranking_table(run: RunData, scores: pd.DataFrame) -> pd.DataFrame:
             table[column] = np.nan
     extra = run.scores
     if not extra.empty and "model" in extra.columns and extra is not ranking:
+        extra = run.view.ranking_extras(extra)  # e.g. scores.csv's score under another name
         keep = [c for c in extra.columns if c not in table.columns]
-        if run.protocol == "pairwise" and "score" in extra.columns:
-            extra = extra.rename(columns={"score": "reward"})
-            keep = ["reward", *keep]
         if keep:
             table = table.merge(extra[["model", *keep]], on="model", how="left")
     table["model"] = table["model"].astype(str)
@@ -83,23 +77,11 @@ def ranking_table(run: RunData, scores: pd.DataFrame) -> pd.DataFrame:
 def significance(
     run: RunData, scores: pd.DataFrame, *, n_rounds: int, seed: int, alpha: float
 ) -> tuple[pd.DataFrame, str]:
-    """Every pair of models with a Holm-adjusted p-value; pairwise runs test Bradley-Terry
-    ratings from battles, graded runs the paired per-item score difference."""
-    if run.protocol == "pairwise":
-        b = battles(run)
-        if b.empty or b[["model_a", "model_b"]].stack().nunique() < 2:
-            return pd.DataFrame(columns=PAIR_COLUMNS), "no parsed pairwise verdicts"
-        frame = pairwise_significance(b[["item_id", "model_a", "model_b", "score_a"]], n_rounds=n_rounds,
-                                      seed=seed, alpha=alpha)
-        note = (f"difference of Bradley-Terry ratings (Elo scale), 95% item-bootstrap interval, "
-                f"bootstrap p-value, Holm-adjusted over {len(frame)} pairs")
-    else:
-        if scores.empty or scores["model"].nunique() < 2:
-            return pd.DataFrame(columns=PAIR_COLUMNS), "fewer than two scored models"
-        frame = paired_score_significance(scores[["item_id", "model", "score"]], n_rounds=n_rounds, seed=seed,
-                                          alpha=alpha)
-        note = (f"mean per-item score difference on shared items, 95% item-bootstrap interval, "
-                f"bootstrap p-value, Holm-adjusted over {len(frame)} pairs")
+    """Every pair of models with a Holm-adjusted p-value, as the run's protocol tests them
+    (by default the paired per-item score difference)."""
+    frame, note = run.view.significance(run, scores, n_rounds=n_rounds, seed=seed, alpha=alpha)
+    if frame.empty:
+        return pd.DataFrame(columns=PAIR_COLUMNS), note
     frame = frame.copy()
     frame["statement"] = [statement(r.model_1, r.model_2, r.diff, r.p_adjusted, r.significant, alpha)
                           for r in frame.itertuples()]
@@ -126,28 +108,7 @@ def format_p(p: float) -> str:
 
 def win_rates(run: RunData, scores: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """Row model's win rate against the column model, ties half; NaN where they never met."""
-    if run.protocol == "pairwise":
-        b = battles(run)
-        if b.empty:
-            return pd.DataFrame(), ""
-        return win_rate_matrix(b[["item_id", "model_a", "model_b", "score_a"]]), \
-            "share of the row model's wins against the column model over both orders, ties half"
-    if scores.empty:
-        return pd.DataFrame(), ""
-    matrix = scores.pivot_table(index="item_id", columns="model", values="score", aggfunc="mean")
-    models = [str(m) for m in matrix.columns]
-    values = matrix.to_numpy(float)
-    rate = np.full((len(models), len(models)), np.nan)
-    for i in range(len(models)):
-        for j in range(len(models)):
-            if i == j:
-                continue
-            both = np.isfinite(values[:, i]) & np.isfinite(values[:, j])
-            if both.any():
-                a, b = values[both, i], values[both, j]
-                rate[i, j] = float(((a > b) + 0.5 * (a == b)).mean())
-    note = "share of items where the row model scored higher than the column model, ties half"
-    return pd.DataFrame(rate, index=pd.Index(models, name="model"), columns=models), note
+    return run.view.win_rates(run, scores)
 
 
 def category_table(scores: pd.DataFrame) -> pd.DataFrame:

@@ -152,8 +152,8 @@ def _plot(
     (x0, x1), (y0, y1) = x_range, y_range
     if not (x1 > x0 and y1 > y0):
         return ""
-    sx = lambda v: left + (v - x0) / (x1 - x0) * size  # noqa: E731
-    sy = lambda v: top + size - (v - y0) / (y1 - y0) * size  # noqa: E731
+    sx = lambda v: left + (v - x0) / (x1 - x0) * size
+    sy = lambda v: top + size - (v - y0) / (y1 - y0) * size
     parts = [
         f'<svg class="chart" role="img" aria-label="reliability diagram" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" {FONT}>',

@@ -13,6 +13,7 @@ from harness.errors import BadInput
 
 if TYPE_CHECKING:
     from harness.plugins import LoadedPlugins
+    from harness.registry import Registry
 
 
 def _formats(args: argparse.Namespace) -> tuple[str, ...]:
@@ -29,7 +30,8 @@ def report(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> in
     """The built-in formats, then every reporter a plugin registered, into the same folder."""
     from harness.reports.report import build_report
 
-    result = build_report(args.run_dir, out=args.out, sample=args.sample, formats=_formats(args))
+    result = build_report(args.run_dir, out=args.out, sample=args.sample, formats=_formats(args),
+                          registry=_registry(plugins))
     files = list(result.files)
     if plugins is not None:
         files += _plugin_reports(args, plugins)
@@ -44,23 +46,27 @@ def report(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> in
     return 0
 
 
-def _plugin_reports(args: argparse.Namespace, plugins: LoadedPlugins) -> list[Path]:
+def _registry(plugins: LoadedPlugins | None) -> Registry | None:
+    """The plugins' registrations (None: the report code loads the plugins itself)."""
     from harness.registry import Registry
 
-    registry = Registry.collect(plugins.manager)
-    if not registry.reporters:
+    return Registry.collect(plugins.manager) if plugins is not None else None
+
+
+def _plugin_reports(args: argparse.Namespace, plugins: LoadedPlugins) -> list[Path]:
+    registry = _registry(plugins)
+    if registry is None or not registry.reporters:
         return []
-    from harness.api import load_run
     from harness.reporters import run_reporters
+    from harness.store import load_run
 
     out_dir = Path(args.out or args.run_dir)
     return run_reporters(registry, load_run(args.run_dir), out_dir)
 
 
-def compare(args: argparse.Namespace) -> int:
-    from harness.reports.compare import build_comparison
-    from harness.reports.compare_output import print_summary
+def compare(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> int:
+    from harness.reports.compare_output import build_comparison, print_summary
 
-    result = build_comparison(args.runs, out=args.out, formats=_formats(args))
+    result = build_comparison(args.runs, out=args.out, formats=_formats(args), registry=_registry(plugins))
     print_summary(result, Console())
     return 0

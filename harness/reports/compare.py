@@ -1,8 +1,8 @@
 """`harness compare RUN RUN...`: do judges (or prompts, or model versions) agree on shared items?
 
-Each run is reduced to comparable *units* judged in every run: a pair of answers on one item
-(pairwise: which one won, over both orders), an answer on one item (rubric: its score), or a
-checklist question on one answer (YES/NO). Agreement on units is raw agreement, Cohen's kappa
+Each run is reduced to comparable *units* judged in every run, as the runs' protocol defines
+them: a pair of answers on one item (which one won, over both orders), an answer on one item
+(its score, the default), or a question on one answer (YES/NO). Agreement on units is raw agreement, Cohen's kappa
 (chance-corrected, per pair of runs) and Krippendorff's alpha (all runs at once, missing
 allowed). Rankings are compared by Kendall's tau and Spearman's rho, and every pair of models
 whose order flips is checked against each run's own significance test: a flip between two
@@ -15,14 +15,19 @@ import itertools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 import pandas as pd
 
 from harness.errors import BadInput
 from harness.reports.analysis import Analysis, analyse
-from harness.reports.rundata import RunData, battles, ok_verdicts, read_run
+from harness.reports.reading import default_registry, read_run
+from harness.reports.rundata import RunData
 from harness.stats.agreement import cohens_kappa, krippendorff_alpha, percent_agreement, rank_correlation
+
+if TYPE_CHECKING:
+    from harness.registry import Registry
 
 TOP_ITEMS = 20
 
@@ -46,17 +51,11 @@ class Comparison:
     files: list[Path] = field(default_factory=list)
 
 
-def build_comparison(paths: list[str] | tuple[str, ...], *, out: str | Path | None = None,
-                     formats: tuple[str, ...] = ("html", "md", "csv"), n_rounds: int = 1000) -> Comparison:
+def read_runs(paths: list[str] | tuple[str, ...], registry: Registry | None = None) -> list[RunData]:
     if len(paths) < 2:
         raise BadInput("compare needs at least two run directories")
-    runs = [read_run(p) for p in paths]
-    comparison = compare_runs(runs, n_rounds=n_rounds)
-    if out:
-        from harness.reports.compare_output import write_outputs
-
-        comparison.files = write_outputs(comparison, Path(out), formats)
-    return comparison
+    registry = registry if registry is not None else default_registry()
+    return [read_run(p, registry) for p in paths]
 
 
 def run_labels(runs: list[RunData]) -> list[str]:
@@ -104,49 +103,7 @@ def compare_runs(runs: list[RunData], *, n_rounds: int = 1000) -> Comparison:
 
 def unit_frames(runs: list[RunData]) -> tuple[str, str, list[pd.DataFrame]]:
     """(unit description, measurement level, one frame per run with columns unit, item_id, value)."""
-    protocol = runs[0].protocol
-    if protocol == "pairwise":
-        return ("pair of answers on one item: 1 = the alphabetically first model won, 0 = the other, "
-                "0.5 = tie (averaged over both orders)", "ordinal", [pair_units(r) for r in runs])
-    if protocol == "checklist":
-        frames = [question_units(r) for r in runs]
-        keys = [set(f["unit"]) for f in frames]
-        if all(len(f) for f in frames) and set.intersection(*keys):
-            return "checklist question on one answer: 1 = YES, 0 = NO", "nominal", frames
-    frames = [answer_units(r) for r in runs]
-    return "one answer on one item: its score", "interval", frames
-
-
-def pair_units(run: RunData) -> pd.DataFrame:
-    b = battles(run)
-    if b.empty:
-        return pd.DataFrame(columns=["unit", "item_id", "value"])
-    first = np.where(b["model_a"] < b["model_b"], b["model_a"], b["model_b"])
-    second = np.where(b["model_a"] < b["model_b"], b["model_b"], b["model_a"])
-    share_first = np.where(b["model_a"] < b["model_b"], b["score_a"], 1.0 - b["score_a"])
-    frame = pd.DataFrame({"unit": b["item_id"] + "::" + first + " vs " + second, "item_id": b["item_id"],
-                          "share": share_first})
-    mean = frame.groupby(["unit", "item_id"], as_index=False)["share"].mean()
-    mean["value"] = np.select([mean["share"] > 0.5 + 1e-9, mean["share"] < 0.5 - 1e-9], [1.0, 0.0], 0.5)
-    return mean[["unit", "item_id", "value"]]
-
-
-def question_units(run: RunData) -> pd.DataFrame:
-    frame = ok_verdicts(run)
-    if not {"model", "question", "answer"} <= set(frame.columns):
-        return pd.DataFrame(columns=["unit", "item_id", "value"])
-    frame = frame[frame["answer"].isin(["YES", "NO"])]
-    unit = frame["item_id"] + "::" + frame["model"].astype(str) + "::" + frame["question"].astype(str)
-    out = pd.DataFrame({"unit": unit, "item_id": frame["item_id"], "value": (frame["answer"] == "YES").astype(float)})
-    return out.groupby(["unit", "item_id"], as_index=False)["value"].mean()
-
-
-def answer_units(run: RunData) -> pd.DataFrame:
-    from harness.reports.rundata import item_scores
-
-    scores = item_scores(run)
-    return pd.DataFrame({"unit": scores["item_id"] + "::" + scores["model"], "item_id": scores["item_id"],
-                         "value": scores["score"].astype(float)})
+    return runs[0].view.comparison_units(runs)
 
 
 def _unit_table(frames: list[pd.DataFrame], labels: list[str], shared: list[str]) -> pd.DataFrame:
@@ -169,7 +126,7 @@ def _unit_table(frames: list[pd.DataFrame], labels: list[str], shared: list[str]
 def agreement_table(units: pd.DataFrame, labels: list[str], level: str) -> pd.DataFrame:
     columns = ["run_1", "run_2", "units", "percent_agreement", "cohens_kappa", "kappa_weights"]
     rows = []
-    weights = "quadratic" if level in ("ordinal", "interval") else None
+    weights: Literal["quadratic"] | None = "quadratic" if level in ("ordinal", "interval") else None
     for a, b in itertools.combinations(labels, 2):
         both = units[[a, b]].dropna() if not units.empty else pd.DataFrame(columns=[a, b])
         if both.empty:
@@ -190,7 +147,8 @@ def _alpha(units: pd.DataFrame, labels: list[str], level: str) -> float:
     if units.empty:
         return math.nan
     matrix = units[labels].to_numpy(dtype=float).T  # raters x units
-    return float(krippendorff_alpha(matrix, level=level or "interval"))
+    measured = cast(Literal["nominal", "ordinal", "interval", "ratio"], level or "interval")
+    return float(krippendorff_alpha(matrix, level=measured))
 
 
 def rank_table(analyses: list[Analysis], labels: list[str]) -> pd.DataFrame:

@@ -1,21 +1,40 @@
-"""compare.html, compare.md, compare_*.csv and the terminal summary of a comparison."""
+"""`harness compare`'s outputs: compare.html, compare.md, compare_*.csv and the terminal summary.
+
+harness.reports.compare computes a comparison and knows nothing of files; this module reads the
+runs, asks it, and writes what it found.
+"""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
 from harness import __version__
-from harness.reports.compare import Comparison
+from harness.reports.compare import Comparison, compare_runs, read_runs
 from harness.reports.markdown import md_list, md_table
 from harness.reports.page import document, esc, format_value, section, table
+from harness.reports.report import output_directory
 from harness.store import frame_to_csv
 
+if TYPE_CHECKING:
+    from harness.registry import Registry
+
 FORMATS = ("html", "md", "csv")
+
+
+def build_comparison(paths: list[str] | tuple[str, ...], *, out: str | Path | None = None,
+                     formats: tuple[str, ...] = FORMATS, n_rounds: int = 1000,
+                     registry: Registry | None = None) -> Comparison:
+    """Compare the runs and, with `out`, write the chosen formats there."""
+    comparison = compare_runs(read_runs(paths, registry), n_rounds=n_rounds)
+    if out:
+        comparison.files = write_outputs(comparison, Path(out), formats)
+    return comparison
 
 
 def runs_frame(comparison: Comparison) -> pd.DataFrame:
@@ -37,8 +56,6 @@ def summary_lines(comparison: Comparison) -> list[str]:
 
 
 def write_outputs(comparison: Comparison, target: Path, formats: tuple[str, ...]) -> list[Path]:
-    from harness.reports.report import output_directory
-
     output_directory(target)
     files: list[Path] = []
     if "csv" in formats:

@@ -1,7 +1,8 @@
 """Judge diagnostics: how far the verdicts can be trusted, before anyone reads the ranking.
 
-Position bias (does the judge prefer whatever it reads first?), length bias (does the longer
-answer win more than half the time?), unusable outputs, and what the run cost. Numbers from
+Unusable outputs, what the protocol's view adds (position bias: does the judge prefer whatever it
+reads first? length bias: does the longer answer win more than half the time?), and what the run
+cost. Numbers from
 run.json are read defensively: fields appear as the harness grows, and imported runs lack most.
 """
 
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.reports.rundata import MIRROR, SHARE_A, RunData, battles, item_scores
+from harness.reports.rundata import RunData, item_scores
 
 COLUMNS = ["group", "metric", "value", "n", "note"]
 
@@ -21,105 +22,29 @@ def judge_diagnostics(run: RunData) -> pd.DataFrame:
     """One row per diagnostic: group, metric, value (number or text), n, and what it means."""
     rows: list[dict[str, Any]] = []
     rows += _verdict_counts(run)
-    if run.protocol == "pairwise":
-        rows += position_rows(battles(run))
-        rows += pairwise_length_rows(battles(run))
-    else:
-        rows += answer_length_rows(run)
+    rows += run.view.diagnostics(run)  # the protocol's own: position bias, length bias, ...
     rows += manifest_rows(run.manifest, run.verdicts)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _row(group: str, metric: str, value: Any, n: int | None = None, note: str = "") -> dict[str, Any]:
+def diagnostic_row(group: str, metric: str, value: Any, n: int | None = None, note: str = "") -> dict[str, Any]:
+    """One row of the diagnostics table."""
     return {"group": group, "metric": metric, "value": value, "n": n, "note": note}
 
 
 def _verdict_counts(run: RunData) -> list[dict[str, Any]]:
     status = run.verdicts["status"].fillna("ok")
     total = len(status)
-    rows = [_row("verdicts", "verdicts", total, total, "judge calls recorded")]
+    rows = [diagnostic_row("verdicts", "verdicts", total, total, "judge calls recorded")]
     for name, note in (("ok", "parsed"), ("invalid", "the judge answered but the output did not parse; not scored"),
                        ("failed", "the call failed after retries; not scored, retried on the next run")):
         count = int((status == name).sum())
-        rows.append(_row("verdicts", f"{name}", count, total, note))
+        rows.append(diagnostic_row("verdicts", f"{name}", count, total, note))
     return rows
-
-
-def position_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """First-position win rate and agreement of a pair's two orders (one swapped)."""
-    if frame.empty:
-        return []
-    n = len(frame)
-    first = float(frame["level"].isin(["A>>B", "A>B"]).mean())
-    second = float(frame["level"].isin(["B>>A", "B>A"]).mean())
-    rows = [
-        _row("position", "first-position win rate", first, n, "share of verdicts won by the answer shown first; 0.5 is unbiased"),
-        _row("position", "second-position win rate", second, n, ""),
-        _row("position", "tie rate", float((frame["level"] == "A=B").mean()), n, ""),
-    ]
-    consistency = position_consistency(frame)
-    if consistency is not None:
-        exact, winner, pairs = consistency
-        rows.append(_row("position", "position consistency", exact, pairs,
-                         "same verdict after swapping the answers (5 levels)"))
-        rows.append(_row("position", "winner consistency", winner, pairs, "same winner (or tie) after swapping"))
-    return rows
-
-
-def position_consistency(frame: pd.DataFrame) -> tuple[float, float, int] | None:
-    """(exact agreement, winner agreement, pairs) over pairs judged in both orders, or None."""
-    paired = order_pairs(frame)
-    if paired.empty:
-        return None
-    sign = lambda s: s.map(lambda lvl: np.sign(SHARE_A[lvl] - 0.5))  # noqa: E731
-    exact = float((paired["forward"] == paired["reverse"]).mean())
-    winner = float((sign(paired["forward"]) == sign(paired["reverse"])).mean())
-    return exact, winner, len(paired)
-
-
-def order_pairs(frame: pd.DataFrame) -> pd.DataFrame:
-    """Pairs judged in both orders: pair key, item_id, forward level, reverse level mirrored to
-    the forward order (so equal levels mean a consistent judge)."""
-    have = frame[frame["order"].isin(["ab", "ba"]) & frame["request_id"].notna()]
-    if have.empty:
-        return pd.DataFrame(columns=["pair", "item_id", "forward", "reverse"])
-    pair = have["request_id"].astype(str).str.rsplit("::", n=1).str[0]
-    forward = have[have["order"] == "ab"].assign(pair=pair).drop_duplicates("pair").set_index("pair")
-    reverse = have[have["order"] == "ba"].assign(pair=pair).drop_duplicates("pair").set_index("pair")
-    if not (have["order"] == "ab").any() or not (have["order"] == "ba").any():
-        # one order only (imported runs); assign() onto an empty frame would adopt pair's whole index
-        return pd.DataFrame(columns=["pair", "item_id", "forward", "reverse"])
-    joined = forward[["item_id", "level"]].join(reverse[["level"]].rename(columns={"level": "rev"}), how="inner")
-    return pd.DataFrame({
-        "pair": joined.index, "item_id": joined["item_id"].to_numpy(),
-        "forward": joined["level"].to_numpy(), "reverse": joined["rev"].map(MIRROR).to_numpy(),
-    })
-
-
-def longer_wins_rate(frame: pd.DataFrame) -> tuple[float, int] | None:
-    """P(the longer answer wins) over decisive verdicts between answers of different length."""
-    if frame.empty or frame["len_a"].isna().all():
-        return None
-    lens = frame.dropna(subset=["len_a", "len_b"])
-    lens = lens[(lens["len_a"] != lens["len_b"]) & (lens["level"] != "A=B")]
-    if lens.empty:
-        return None
-    a_won = lens["level"].isin(["A>>B", "A>B"])
-    a_longer = lens["len_a"] > lens["len_b"]
-    return float((a_won == a_longer).mean()), len(lens)
-
-
-def pairwise_length_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    found = longer_wins_rate(frame)
-    if found is None:
-        return []
-    value, n = found
-    return [_row("length", "P(longer answer wins)", value, n,
-                 "decisive verdicts between answers of different length; 0.5 means no length preference")]
 
 
 def answer_length_rows(run: RunData) -> list[dict[str, Any]]:
-    """For graded runs: P(the longer of two answers to one item scores higher). Answer lengths come
+    """For runs that score each answer: P(the longer of two answers to one item scores higher). Answer lengths come
     from the dataset, or from a `length` field of the verdicts (importers record it)."""
     scores = item_scores(run)
     if scores.empty:
@@ -143,7 +68,7 @@ def answer_length_rows(run: RunData) -> list[dict[str, Any]]:
         longer_higher += int((decisive & (ds == dl)).sum())
     if total == 0:
         return []
-    return [_row("length", "P(longer answer scores higher)", longer_higher / total, total,
+    return [diagnostic_row("length", "P(longer answer scores higher)", longer_higher / total, total,
                  "pairs of answers to one item with different lengths and scores; 0.5 means no length preference")]
 
 
@@ -157,37 +82,37 @@ def manifest_rows(manifest: dict[str, Any], verdicts: pd.DataFrame) -> list[dict
     rows: list[dict[str, Any]] = []
     invocations = [i for i in manifest.get("invocations") or [] if isinstance(i, dict)]
     if invocations:
-        rows.append(_row("calls", "invocations", len(invocations), None, "times `harness run` worked on this directory"))
+        rows.append(diagnostic_row("calls", "invocations", len(invocations), None, "times `harness run` worked on this directory"))
         for key, note in (("calls", "judge calls made (cache hits are not calls)"),
                           ("retries", "calls retried after a transient error"),
                           ("reasks", "calls asked again after an unparsable answer")):
-            values = [i.get(key) for i in invocations if isinstance(i.get(key), (int, float))]
+            values = [value for i in invocations if isinstance(value := i.get(key), (int, float))]
             if values:
-                rows.append(_row("calls", key, int(sum(values)), None, note))
+                rows.append(diagnostic_row("calls", key, int(sum(values)), None, note))
         errors: dict[str, float] = {}
         for inv in invocations:
             for name, count in (inv.get("errors") or {}).items():
                 if isinstance(count, (int, float)):
                     errors[name] = errors.get(name, 0) + count
         for name, count in sorted(errors.items()):
-            rows.append(_row("calls", f"errors: {name}", int(count), None, "errors seen by the retry loop"))
-        walls = [i.get("wall_s") for i in invocations if isinstance(i.get("wall_s"), (int, float))]
+            rows.append(diagnostic_row("calls", f"errors: {name}", int(count), None, "errors seen by the retry loop"))
+        walls = [wall for i in invocations if isinstance(wall := i.get("wall_s"), (int, float))]
         if walls:
-            rows.append(_row("calls", "wall time (s)", round(float(sum(walls)), 3), None, ""))
+            rows.append(diagnostic_row("calls", "wall time (s)", round(float(sum(walls)), 3), None, ""))
     if isinstance(manifest.get("usage"), dict):
-        rows += [_row("usage", name, value, None, "run.json usage (all invocations)")
+        rows += [diagnostic_row("usage", name, value, None, "run.json usage (all invocations)")
                  for name, value in _flatten(manifest["usage"], "usage")]
     for key in ("cache", "tokens", "cost"):
         if manifest.get(key) is not None:
-            rows += [_row(key, name, value, None, "from run.json") for name, value in _flatten(manifest[key], key)]
+            rows += [diagnostic_row(key, name, value, None, "from run.json") for name, value in _flatten(manifest[key], key)]
             continue
         summed = _sum_leaves([dict(_flatten(inv.get(key), key)) for inv in invocations])
-        rows += [_row(key, name, value, None, "summed over invocations") for name, value in summed.items()]
+        rows += [diagnostic_row(key, name, value, None, "summed over invocations") for name, value in summed.items()]
     if not any(r["group"] == "tokens" for r in rows) and "usage" not in manifest:
         for column, name in (("tokens_in", "tokens.in"), ("tokens_out", "tokens.out")):
             if column in verdicts.columns:
                 total = pd.to_numeric(verdicts[column], errors="coerce").sum()
-                rows.append(_row("tokens", name, int(total), len(verdicts), "summed over verdicts"))
+                rows.append(diagnostic_row("tokens", name, int(total), len(verdicts), "summed over verdicts"))
     return rows
 
 

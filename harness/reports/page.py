@@ -145,7 +145,7 @@ def table(frame: pd.DataFrame, *, css_class: str = "sortable", row_class: Iterab
         cells = []
         for value in row:
             numeric = isinstance(value, Number) and not isinstance(value, bool)
-            raw = f' data-v="{float(value)!r}"' if numeric and math.isfinite(float(value)) else ""  # type: ignore[arg-type]
+            raw = f' data-v="{float(value)!r}"' if numeric and math.isfinite(float(value)) else ""
             cells.append(f'<td class="{"num" if numeric else ""}"{raw}>{esc(format_value(value, digits))}</td>')
         body.append(f'<tr class="{esc(klass)}">{"".join(cells)}</tr>')
     return (f'<div class="wide"><table class="{esc(css_class)}"><thead><tr>{head}</tr></thead>'

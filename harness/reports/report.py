@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -16,11 +17,16 @@ from harness.reports.diagnostics import judge_diagnostics
 from harness.reports.markdown import md_list, md_table
 from harness.reports.page import document, esc, section, table
 from harness.reports.panel_section import panel_html, panel_markdown
-from harness.reports.rundata import RunData, read_run
+from harness.reports.reading import read_run
+from harness.reports.rundata import RunData
 from harness.reports.sampling import sample_verdicts
 from harness.reports.svg import forest_plot, heatmap, histograms
 from harness.reports.verdict_cards import cards_section
 from harness.store import frame_to_csv
+
+if TYPE_CHECKING:
+    from harness.registry import Registry
+    from harness.reports.view import ReportSection
 
 FORMATS = ("html", "md", "csv")
 
@@ -43,13 +49,16 @@ def output_directory(target: Path) -> Path:
 
 
 def build_report(run_dir: str | Path, *, out: str | Path | None = None, sample: int = 200,
-                 formats: tuple[str, ...] = FORMATS, n_rounds: int = 1000) -> ReportResult:
+                 formats: tuple[str, ...] = FORMATS, n_rounds: int = 1000,
+                 registry: Registry | None = None) -> ReportResult:
+    """Read the run (its protocol's view from `registry`, default: the plugins loaded here),
+    analyse it and write the chosen formats."""
     if sample < 0:
         raise BadInput("--sample must be 0 or more")
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise BadInput(f"--format {unknown[0]!r}: choose html, md or csv")
-    run = read_run(run_dir)
+    run = read_run(run_dir, registry)
     analysis = analyse(run, n_rounds=n_rounds)
     diagnostics = judge_diagnostics(run)
     target = output_directory(Path(out) if out else run.directory)
@@ -130,8 +139,9 @@ def _import_rows(manifest: dict) -> list[tuple[str, str]]:
     info = manifest.get("import")
     if not isinstance(info, dict):
         return []
-    sources = info.get("sources") if isinstance(info.get("sources"), list) else []
-    return [("imported", f"{info.get('format', '?')} judgments from {len(sources)} file(s)")]
+    sources = info.get("sources")
+    count = len(sources) if isinstance(sources, list) else 0
+    return [("imported", f"{info.get('format', '?')} judgments from {count} file(s)")]
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,6 +165,7 @@ def markdown_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame)
         md_table(analysis.win_rates.reset_index() if not analysis.win_rates.empty else pd.DataFrame()),
         "\n## Categories\n\nMean per-item score of each model in each category.\n\n",
         md_table(category_pivot(analysis)),
+        *(f"\n## {own.title}\n\n{own.note}\n\n" + md_table(own.table) for own in run.view.sections(run)),
         "\n## Judge diagnostics\n\n",
         md_table(diagnostics[["group", "metric", "value", "n"]] if not diagnostics.empty else diagnostics),
         panel_markdown(run),
@@ -194,14 +205,16 @@ def html_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame, sam
                                            '<p class="muted">no head-to-head data</p>', analysis.win_rates_note)),
         ("distributions", "Distributions", section(
             "distributions", "Score distributions", histograms(distributions) or '<p class="muted">no scores</p>',
-            "per-item scores of each model (pairwise: mean reward over that item's battles)")),
+            run.view.distribution_note)),
         ("categories", "Categories", section("categories", "Categories", table(category_pivot(analysis)),
                                              "mean per-item score of each model in each category")),
+        *(_own_section(own) for own in run.view.sections(run)),
         ("diagnostics", "Judge", section("diagnostics", "Judge diagnostics", table(diagnostics),
                                          "position and length bias, unusable outputs, calls, cache, tokens and cost")),
         *([panel] if (panel := panel_html(run)) else []),
         ("verdicts", "Verdicts", section("verdicts", "Verdicts",
-                                         cards_section(sample_verdicts(run, sample), run.items, len(run.verdicts)))),
+                                         cards_section(sample_verdicts(run, sample), run.items, len(run.verdicts),
+                                                       run.view))),
     ]
     calibrated = calibration_html(run)
     if calibrated is not None:
@@ -209,3 +222,7 @@ def html_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame, sam
     subtitle = f"{run.protocol} · judge {run.judge_label} · harness {__version__}"
     return document(f"Report: {run.name}", subtitle, sections)
 
+
+def _own_section(own: ReportSection) -> tuple[str, str, str]:
+    """A protocol's own section, as the page lists its sections: (anchor, menu title, html)."""
+    return own.id, own.title, section(own.id, own.title, table(own.table), own.note)

@@ -1,7 +1,8 @@
 """Which verdicts a report shows: a small, deterministic, stratified sample, never all of them.
 
 A page with 100,000 verdicts inline would not open. The sample puts the verdicts a reader most
-needs to see first (unparsable outputs, failed calls, the judge contradicting itself), then
+needs to see first (unparsable outputs, failed calls, then what the protocol's view calls the judge
+contradicting itself or being unsure), then
 fills up round-robin over categories in a fixed pseudo-random order (a hash of the request id),
 so the same run always gives the same page.
 """
@@ -13,8 +14,7 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from harness.reports.diagnostics import order_pairs
-from harness.reports.rundata import SHARE_A, RunData, battles
+from harness.reports.rundata import RunData
 
 REASONS = ("problem", "disagreement", "sample")
 
@@ -27,7 +27,7 @@ def sample_verdicts(run: RunData, n: int) -> pd.DataFrame:
     keys = verdicts["request_id"].astype(str)
     order = keys.map(lambda k: hashlib.sha1(k.encode("utf-8")).hexdigest())
     problem = verdicts["status"].isin(["invalid", "failed"]).to_numpy()
-    disagreement = _disagreements(run) & ~problem
+    disagreement = run.view.disagreements(run) & ~problem
     quota = {"problem": max(1, n // 3), "disagreement": max(1, n // 3)}
     chosen: list[tuple[str, list[int]]] = []
     taken = 0
@@ -68,24 +68,3 @@ def _round_robin(verdicts: pd.DataFrame, order: pd.Series, positions: np.ndarray
             break
         depth += 1
     return picked
-
-
-def _disagreements(run: RunData) -> np.ndarray:
-    """Verdicts where the judge contradicts itself (pairwise: the winner changes when the answers
-    swap places) or is unsure (P(YES) or the expected score far from the verdict)."""
-    verdicts = run.verdicts
-    mask = np.zeros(len(verdicts), dtype=bool)
-    if run.protocol == "pairwise":
-        pairs = order_pairs(battles(run))
-        if not pairs.empty:
-            winner = lambda s: s.map(lambda lvl: np.sign(SHARE_A[lvl] - 0.5))  # noqa: E731
-            flipped = set(pairs.loc[winner(pairs["forward"]) != winner(pairs["reverse"]), "pair"])
-            base = verdicts["request_id"].astype(str).str.rsplit("::", n=1).str[0]
-            mask |= base.isin(flipped).to_numpy()
-    if "p_yes" in verdicts.columns:
-        p = pd.to_numeric(verdicts["p_yes"], errors="coerce")
-        mask |= ((p > 0.35) & (p < 0.65)).to_numpy()
-    if {"score", "expected"} <= set(verdicts.columns):
-        gap = (pd.to_numeric(verdicts["score"], errors="coerce") - pd.to_numeric(verdicts["expected"], errors="coerce")).abs()
-        mask |= (gap >= 1.0).to_numpy()
-    return mask

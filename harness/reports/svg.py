@@ -54,7 +54,7 @@ def forest_plot(table: pd.DataFrame, *, label: str, width: int = 640) -> str:
     lo, hi = lo - pad, hi + pad
     left, right, row_h, top = 150, 30, 26, 24
     height = top + row_h * len(rows) + 34
-    scale = lambda v: left + (v - lo) / (hi - lo) * (width - left - right)  # noqa: E731
+    scale = lambda v: left + (v - lo) / (hi - lo) * (width - left - right)
     parts = [f'<svg class="chart" role="img" aria-label="forest plot" '
              f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" {FONT}>']
     for tick in _ticks(lo, hi):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -17,9 +17,10 @@ from harness.models import Item
 from harness.reports.page import data_values, esc, format_value
 from harness.reports.rundata import verdict_models
 
+if TYPE_CHECKING:
+    from harness.reports.view import ReportView
+
 MAX_CHARS = 3000
-#: Verdict fields shown in the card's header line, when present.
-HEADLINE = ("level", "score", "answer", "expected", "p_yes", "score_a")
 #: Verdict fields that hold texts an importer may have copied in.
 TEXT_FIELDS = {
     "instruction": ("instruction", "prompt"),
@@ -55,8 +56,9 @@ def _block(title: str, text: Any) -> str:
     return f"<div><h4>{esc(title)}</h4><pre>{esc(clip(text))}</pre></div>"
 
 
-def card(record: dict[str, Any], items: dict[str, Item]) -> str:
-    """One verdict as a <details> card; data-* attributes feed the page's filters."""
+def card(record: dict[str, Any], items: dict[str, Item], view: ReportView) -> str:
+    """One verdict as a <details> card; data-* attributes feed the page's filters. The protocol's
+    view picks the fields of the header line and may add text blocks."""
     item = items.get(str(record.get("item_id")))
     models = verdict_models(record)
     category = record.get("category") if _present(record.get("category")) else (item.category if item else None)
@@ -64,7 +66,7 @@ def card(record: dict[str, Any], items: dict[str, Item]) -> str:
     reason = str(record.get("reason") or "sample")
     headline = " ".join(
         f'<span class="tag">{esc(name)}: {esc(format_value(record[name]))}</span>'
-        for name in HEADLINE if _present(record.get(name)) and not isinstance(record.get(name), (dict, list))
+        for name in view.card_headline if _present(record.get(name)) and not isinstance(record.get(name), (dict, list))
     )
     summary = (
         f'<summary><b>{esc(record.get("item_id"))}</b> · {esc(" vs ".join(models) or "–")} · '
@@ -81,10 +83,8 @@ def card(record: dict[str, Any], items: dict[str, Item]) -> str:
         parts.append(f"<h4>instruction</h4><pre>{esc(clip(instruction))}</pre>")
     else:
         parts.append('<p class="muted">instruction not available (dataset not reachable)</p>')
-    if record.get("question"):
-        parts.append(f'<h4>checklist question</h4><pre>{esc(clip(record["question"]))}</pre>')
-    if isinstance(record.get("questions"), list):
-        parts.append("<h4>generated checklist</h4><pre>" + esc(clip("\n".join(map(str, record["questions"])))) + "</pre>")
+    for title, text in view.card_texts(record):
+        parts.append(f"<h4>{esc(title)}</h4><pre>{esc(clip(text))}</pre>")
     answers = _answers(record, item)
     if answers:
         parts.append('<div class="side">' + "".join(_block(title, text) for title, text in answers) + "</div>")
@@ -92,7 +92,7 @@ def card(record: dict[str, Any], items: dict[str, Item]) -> str:
         parts.append(f"<h4>judge output</h4><pre>{esc(clip(record['output']))}</pre>")
     if _present(record.get("error")):
         parts.append(f"<h4>error</h4><pre>{esc(clip(record['error']))}</pre>")
-    fields = {k: v for k, v in record.items() if k not in SKIP_FIELDS and k not in ("question", "questions")
+    fields = {k: v for k, v in record.items() if k not in SKIP_FIELDS and k not in view.card_text_fields()
               and _present(v) and not (isinstance(v, float) and math.isnan(v))}
     if fields:
         rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(clip(json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else format_value(v), 400))}</td></tr>"
@@ -119,7 +119,7 @@ def _answers(record: dict[str, Any], item: Item | None) -> list[tuple[str, Any]]
     return []
 
 
-def cards_section(sample: pd.DataFrame, items: dict[str, Item], total: int) -> str:
+def cards_section(sample: pd.DataFrame, items: dict[str, Item], total: int, view: ReportView) -> str:
     """Filter controls and the cards. Filters run on the page; nothing is loaded later."""
     records = sample.to_dict(orient="records")
     models = sorted({m for r in records for m in verdict_models(r)})
@@ -139,4 +139,4 @@ def cards_section(sample: pd.DataFrame, items: dict[str, Item], total: int) -> s
     )
     note = (f'<p class="note">{len(records)} of {total} verdicts, chosen deterministically: unparsable and failed '
             "first, then ones where the judge contradicts itself or is unsure, then a spread over categories.</p>")
-    return note + controls + "".join(card(r, items) for r in records)
+    return note + controls + "".join(card(r, items, view) for r in records)

@@ -1,9 +1,5 @@
 """Input checks and small helpers shared by the agreement, calibration, bias and Rasch modules.
-
-`StatsInputError` is both a `BadInput` (so the CLI prints one `harness: error: ...` line and exits
-2 when a user's file feeds bad data into a statistic) and a `ValueError` (what a notebook user
-calling the function directly expects to catch).
-"""
+They raise `harness.stats.errors.StatsInputError`."""
 
 from __future__ import annotations
 
@@ -14,11 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from harness.errors import BadInput
-
-
-class StatsInputError(BadInput, ValueError):
-    """The data handed to a statistic cannot be used (wrong shape, columns or values)."""
+from harness.stats.errors import StatsInputError
 
 
 def as_1d(values: object, name: str) -> pd.Series:

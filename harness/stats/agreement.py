@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from harness.stats._input import StatsInputError, paired
+from harness.stats._input import paired
+from harness.stats.errors import StatsInputError
 
 Weights = Literal["linear", "quadratic"] | None
 Level = Literal["nominal", "ordinal", "interval", "ratio"]

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.stats._input import StatsInputError, require_columns, wilson_interval
-
-LEVEL_SCORE_A = {"A>>B": 1.0, "A>B": 1.0, "A=B": 0.5, "B>A": 0.0, "B>>A": 0.0}
+from harness.stats._input import require_columns, wilson_interval
+from harness.stats.errors import StatsInputError
+from harness.stats.preference import SHARE_A, position_consistency
 
 __all__ = [
     "battles_from_verdicts",
@@ -45,10 +45,10 @@ def _score_a(battles: pd.DataFrame) -> np.ndarray:
     if "score_a" in battles.columns:
         score = pd.to_numeric(battles["score_a"], errors="coerce").to_numpy(dtype=float)
     elif "level" in battles.columns:
-        unknown = set(battles["level"].dropna()) - set(LEVEL_SCORE_A)
+        unknown = set(battles["level"].dropna()) - set(SHARE_A)
         if unknown:
             raise StatsInputError(f"unknown verdict level(s) {sorted(map(str, unknown))}")
-        score = battles["level"].map(LEVEL_SCORE_A).to_numpy(dtype=float)
+        score = battles["level"].map(SHARE_A).to_numpy(dtype=float)
     else:
         raise StatsInputError("battles need a score_a column (0-1) or a level column (A>>B ... B>>A)")
     finite = score[np.isfinite(score)]
@@ -94,16 +94,12 @@ def position_bias(battles: pd.DataFrame, *, confidence: float = 0.95) -> dict[st
         "n": int(valid.sum()),
         "tie_rate": float((score[valid] == 0.5).mean()) if valid.any() else math.nan,
     }
-    winner = np.where(score > 0.5, battles["model_a"], np.where(score < 0.5, battles["model_b"], "=tie="))
-    frame = pd.DataFrame({
-        "item_id": battles["item_id"].to_numpy(),
-        "pair": [tuple(sorted((str(a), str(b)))) for a, b in zip(battles["model_a"], battles["model_b"], strict=True)],
-        "first": battles["model_a"].astype(str).to_numpy(),
-        "winner": winner,
-    })[valid]
-    both = frame.groupby(["item_id", "pair"]).filter(lambda g: g["first"].nunique() == 2)
-    agree = both.groupby(["item_id", "pair"])["winner"].nunique() == 1
-    result["consistency"] = _proportion(float(agree.sum()), int(agree.size), confidence)
+    consistency = position_consistency(pd.DataFrame({
+        "item_id": battles["item_id"].to_numpy(), "model_a": battles["model_a"].to_numpy(),
+        "model_b": battles["model_b"].to_numpy(), "score_a": np.where(valid, score, np.nan),
+    }))
+    agree, pairs = (consistency.same_winner, consistency.pairs) if consistency else (0, 0)
+    result["consistency"] = _proportion(float(agree), pairs, confidence)
     return result
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy.special import expit
 from scipy.stats import norm
 
-from harness.stats.bt_newton import RIDGE, fit_bradley_terry  # noqa: F401  (re-exported)
+from harness.stats.bt_newton import RIDGE, fit_bradley_terry
 from harness.stats.bt_prior import PRIOR_TIES, laplace_sd, perfect_records, virtual_ties
 
 COLUMNS = ["model", "rank", "score", "ci_low", "ci_high", "n"]

@@ -52,7 +52,7 @@ class _Pairs:
         self.flat_ij = self.i * m + self.j
         self.flat_ji = self.j * m + self.i
 
-    def take(self, rows: np.ndarray) -> "_Pairs":
+    def take(self, rows: np.ndarray) -> _Pairs:
         sub = object.__new__(_Pairs)
         sub.i, sub.j, sub.incidence, sub.spread = self.i, self.j, self.incidence, self.spread
         sub.flat_ij, sub.flat_ji = self.flat_ij, self.flat_ji

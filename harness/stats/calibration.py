@@ -25,7 +25,7 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import expit, logit
 
-from harness.stats._input import StatsInputError
+from harness.stats.errors import StatsInputError
 
 Method = Literal["isotonic", "platt"]
 EPS = 1e-6  # probabilities are clipped to [EPS, 1-EPS] before logit / log, so 0 and 1 stay finite

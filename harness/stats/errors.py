@@ -1,20 +1,17 @@
-"""The error the statistics functions raise for bad input.
+"""The error every statistics function raises for bad input, defined once for harness.stats.
 
-It is both a `BadInput` (so the CLI prints one `harness: error: ...` line and exits 2) and a
-`ValueError` (so notebook code and older callers that catch ValueError keep working). One class
-for all of harness.stats: the calibration/agreement modules define it in `_input`, and this
-module re-exports that class so `except StatsInputError` catches both families.
+It is both a `BadInput` (so the CLI prints one `harness: error: ...` line and exits 2 when a
+user's file feeds bad data into a statistic) and a `ValueError` (what a notebook user calling the
+function directly expects to catch).
 """
 
 from __future__ import annotations
 
-try:
-    from harness.stats._input import StatsInputError
-except ImportError:  # pragma: no cover - only if that module is renamed
-    from harness.errors import BadInput
+from harness.errors import BadInput
 
-    class StatsInputError(BadInput, ValueError):  # type: ignore[no-redef]
-        """Input a statistics function cannot use: missing columns, bad options, too few systems."""
+
+class StatsInputError(BadInput, ValueError):
+    """The data handed to a statistic cannot be used (wrong shape, columns or values)."""
 
 
 __all__ = ["StatsInputError"]

@@ -29,7 +29,8 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp, softmax
 from scipy.stats import norm
 
-from harness.stats._input import StatsInputError, require_columns
+from harness.stats._input import require_columns
+from harness.stats.errors import StatsInputError
 
 #: L2 penalty (in units of observations) on all parameters; keeps extreme-score facets finite
 #: and barely moves well-measured ones.
@@ -131,8 +132,8 @@ class _Objective:
         self.sizes = [design.n_model, self.item_basis.shape[1], self.judge_basis.shape[1], self.tau_basis.shape[1]]
 
     def unpack(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        theta, d, l, t = np.split(x, np.cumsum(self.sizes)[:-1])
-        return theta, self.item_basis @ d, self.judge_basis @ l, self.tau_basis @ t
+        theta, d, lam, t = np.split(x, np.cumsum(self.sizes)[:-1])
+        return theta, self.item_basis @ d, self.judge_basis @ lam, self.tau_basis @ t
 
     def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         d = self.d
@@ -252,10 +253,10 @@ def _bootstrap(
     ridge: float, replicates: int, confidence: float, seed: int, models: pd.Index,
 ) -> tuple[np.ndarray, ...]:
     """Percentile intervals of abilities and fair scores over refits on resampled items."""
-    model_col, item_col = columns[0], columns[1]
+    item_col = columns[1]
     rng = np.random.default_rng(seed)
     items = scores[item_col].dropna().unique()
-    groups = {key: frame for key, frame in scores.groupby(item_col, sort=False)}
+    groups = dict(iter(scores.groupby(item_col, sort=False)))  # (item, frame) pairs; a GroupBy is no mapping
     low_scale, high_scale = scale if scale is not None else (int(scores[columns[3]].min()), int(scores[columns[3]].max()))
     abilities = np.full((replicates, len(models)), np.nan)
     fairs = np.full((replicates, len(models)), np.nan)

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.stats._input import StatsInputError, require_columns
+from harness.stats._input import require_columns
 from harness.stats.agreement import krippendorff_alpha
+from harness.stats.errors import StatsInputError
 
 __all__ = ["repeated_judgment_reliability", "repeats_table"]
 

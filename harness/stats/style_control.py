@@ -128,7 +128,7 @@ def fit_style_bradley_terry(
         c = w * p * (1.0 - p)
         g_theta = np.bincount(a, r, m) - np.bincount(b, r, m) - ridge * theta
         g_beta = z.T @ r - ridge * beta
-        h_tt = -(np.bincount(pair_ab, c, m * m) + np.bincount(pair_ba, c, m * m)).reshape(m, m)
+        h_tt: np.ndarray = -(np.bincount(pair_ab, c, m * m) + np.bincount(pair_ba, c, m * m)).reshape(m, m)
         h_tt[np.diag_indices(m)] += np.bincount(a, c, m) + np.bincount(b, c, m) + ridge
         # Lift the all-ones direction (a common shift of every theta, which the data cannot see)
         # so the solve is well conditioned; the gradient has no component along it.

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from harness.api import LoadedRun
+    from harness.store import LoadedRun
     from harness.testing.scripted import ScriptedJudge
 
 

@@ -7,7 +7,7 @@ generation, never by asking the judge again.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from harness.errors import BadInput
 from harness.models import Item, JudgeRequest, JudgeResponse, Sampling, Verdict
@@ -27,6 +27,11 @@ from harness_plugins.checklist.parsing import (
     questions_schema,
     token_p_yes,
 )
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
+
+    from harness.reports.view import ReportView
 
 
 def generation_id(item_id: str) -> str:
@@ -48,7 +53,8 @@ class ChecklistTask(Task):
         self._by_id = {item.id: item for item in self.items}
         self._generator: PromptRenderer | None = None
         if missing:
-            self._generator = PromptRenderer(self.prompts.template.environment, self.config.generate_template)
+            environment = cast("SandboxedEnvironment", self.prompts.template.environment)  # made by make_environment
+            self._generator = PromptRenderer(environment, self.config.generate_template)
 
     # -- requests ---------------------------------------------------------------------------------
     def build_requests(self) -> list[JudgeRequest]:
@@ -98,15 +104,15 @@ class ChecklistTask(Task):
         base = {"stage": "judge", "category": item.category, "source": source}
         requests = []
         for model, answer in item.answers.items():
-            common = dict(
-                instruction=item.instruction,
-                conversation=[m.model_dump() for m in item.conversation],
-                reference=item.reference,
-                category=item.category,
-                answer=answer,
-                mode=cfg.mode,
-                reasoning=cfg.reasoning,
-            )
+            common = {
+                "instruction": item.instruction,
+                "conversation": [m.model_dump() for m in item.conversation],
+                "reference": item.reference,
+                "category": item.category,
+                "answer": answer,
+                "mode": cfg.mode,
+                "reasoning": cfg.reasoning,
+            }
             if cfg.mode == "all":
                 requests.append(JudgeRequest(
                     id=f"{item.id}::judge::{model}",
@@ -160,3 +166,9 @@ class ChecklistTask(Task):
         from harness_plugins.checklist.aggregate import aggregate_checklist  # pandas/scipy: only when needed
 
         return aggregate_checklist(verdicts, self.items, self.config)
+
+    @classmethod
+    def report_view(cls) -> ReportView:
+        from harness_plugins.checklist.report import ChecklistView
+
+        return ChecklistView()

@@ -13,15 +13,20 @@ from harness.models import Verdict
 from harness.protocol import Aggregate
 from harness.stats.bootstrap import bootstrap_group_means
 from harness.stats.bradley_terry import bradley_terry_table
-from harness_plugins.pairwise.config import PairwiseConfig
-from harness_plugins.pairwise.verdicts import (
+from harness.stats.preference import (
+    A_WINS,
+    B_WINS,
     REWARD_A,
+    SHARE_A,
+    STRONG,
     adjust_distribution,
     apply_length_rule,
     expected_reward_a,
+    expected_share_a,
+    position_consistency,
 )
+from harness_plugins.pairwise.config import PairwiseConfig
 
-MIRROR = {"A>>B": "B>>A", "A>B": "B>A", "A=B": "A=B", "B>A": "A>B", "B>>A": "A>>B"}
 OUTCOME_COLUMNS = {100: "win_much", 50: "win", 0: "tie", -50: "lose", -100: "lose_much"}
 SCORE_COLUMNS = [
     "model", "score", "ci_low", "ci_high", "n", "wb_reward", "expected_reward", "win_rate",
@@ -46,12 +51,12 @@ def judged_battles(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFr
         probs = d.get("probs")
         soft = adjust_distribution(probs, d["len_a"], d["len_b"], config.length_k) if probs else None
         used = soft if (config.soft and soft) else {level: 1.0}
-        wins = sum(p * _weight(lvl, config) * _share_a(lvl) for lvl, p in used.items())
-        losses = sum(p * _weight(lvl, config) * (1.0 - _share_a(lvl)) for lvl, p in used.items())
+        wins = sum(p * _weight(lvl, config) * SHARE_A[lvl] for lvl, p in used.items())
+        losses = sum(p * _weight(lvl, config) * (1.0 - SHARE_A[lvl]) for lvl, p in used.items())
         rows.append({
             "item_id": v.item_id, "request_id": v.request_id, "model_a": d["model_a"], "model_b": d["model_b"],
             "raw_level": d["level"], "level": level, "hard_reward_a": REWARD_A[level],
-            "share_a": sum(p * _share_a(lvl) for lvl, p in used.items()) / (sum(used.values()) or 1.0),
+            "share_a": expected_share_a(used),
             "len_a": d["len_a"], "len_b": d["len_b"], "length_known": not d.get("length_unknown", False),
             "reward_a": expected_reward_a(used), "expected_a": expected_reward_a(soft) if soft else np.nan,
             "bt_score_a": wins / (wins + losses), "bt_weight": wins + losses,
@@ -94,12 +99,8 @@ def length_controlled(battles: pd.DataFrame, config: PairwiseConfig) -> pd.DataF
     return table[["model", *LC_COLUMNS]].rename(columns=LC_COLUMNS)
 
 
-def _share_a(level: str) -> float:
-    return {"A>>B": 1.0, "A>B": 1.0, "A=B": 0.5, "B>A": 0.0, "B>>A": 0.0}[level]
-
-
 def _weight(level: str, config: PairwiseConfig) -> float:
-    return config.strong_weight if level in ("A>>B", "B>>A") else 1.0
+    return config.strong_weight if level in STRONG else 1.0
 
 
 def per_model_rows(battles: pd.DataFrame) -> pd.DataFrame:
@@ -129,19 +130,14 @@ def position_stats(battles: pd.DataFrame) -> dict[str, Any]:
     if n == 0:
         return stats
     raw = battles["raw_level"]
-    stats["first_position_win_rate"] = round(float(raw.isin(["A>>B", "A>B"]).mean()), 6)
-    stats["second_position_win_rate"] = round(float(raw.isin(["B>>A", "B>A"]).mean()), 6)
+    stats["first_position_win_rate"] = round(float(raw.isin(A_WINS).mean()), 6)
+    stats["second_position_win_rate"] = round(float(raw.isin(B_WINS).mean()), 6)
     stats["tie_rate"] = round(float((raw == "A=B").mean()), 6)
-    pair = battles["request_id"].str.rsplit("::", n=1).str[0]
-    order = battles["request_id"].str.rsplit("::", n=1).str[1]
-    forward = raw[order == "ab"].set_axis(pair[order == "ab"])
-    reverse = raw[order == "ba"].set_axis(pair[order == "ba"]).map(MIRROR)
-    both = forward.to_frame("forward").join(reverse.to_frame("reverse"), how="inner")
-    stats["pairs_with_both_orders"] = len(both)
-    if len(both):
-        sign = lambda s: s.map(lambda lvl: int(np.sign(REWARD_A[lvl])))  # noqa: E731
-        stats["position_consistency"] = round(float((both["forward"] == both["reverse"]).mean()), 6)
-        stats["position_consistency_winner"] = round(float((sign(both["forward"]) == sign(both["reverse"])).mean()), 6)
+    consistency = position_consistency(battles[["item_id", "model_a", "model_b"]].assign(level=raw))
+    stats["pairs_with_both_orders"] = consistency.pairs if consistency else 0
+    if consistency is not None:
+        stats["position_consistency"] = round(consistency.exact, 6)
+        stats["position_consistency_winner"] = round(consistency.winner, 6)
     return stats
 
 
@@ -168,7 +164,8 @@ def style_controlled(verdicts: list[Verdict], battles: pd.DataFrame, config: Pai
     """
     if not config.style_control or battles.empty or battles[["model_a", "model_b"]].stack().nunique() < 2:
         return None
-    styles = {v.request_id: (v.data.get("style_a"), v.data.get("style_b")) for v in verdicts if v.status == "ok"}
+    styles: dict[str, tuple[Any, Any]] = {
+        v.request_id: (v.data.get("style_a"), v.data.get("style_b")) for v in verdicts if v.status == "ok"}
     if any(a is None or b is None for a, b in styles.values()) or not battles["length_known"].all():
         return None
     from harness.stats.style_control import style_controlled_table

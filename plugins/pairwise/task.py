@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.errors import BadInput
 from harness.models import JudgeRequest, JudgeResponse, Verdict
@@ -19,6 +19,9 @@ from harness_plugins.pairwise.verdicts import (
     verdict_choices,
     verdict_schema,
 )
+
+if TYPE_CHECKING:
+    from harness.reports.view import ReportView
 
 
 def markdown_counts(answer: str) -> dict[str, int]:
@@ -72,10 +75,11 @@ class PairwiseTask(Task):
 
     def next_requests(self, results: dict[str, Verdict]) -> list[JudgeRequest]:
         """The next adaptive round, chosen from the verdicts of every round so far."""
-        if getattr(self, "plan", None) is None or self.plan.kind != "adaptive":
+        plan = getattr(self, "plan", None)
+        if plan is None or plan.kind != "adaptive":
             return []
         self._battles.add([v for rid, v in results.items() if rid in self._cells])
-        return self._requests_for(self.plan.next_round(self._battles.wins, self._battles.item_tensor))
+        return self._requests_for(plan.next_round(self._battles.wins, self._battles.item_tensor))
 
     def sampling_facts(self) -> dict[str, Any] | None:
         plan = getattr(self, "plan", None)
@@ -147,3 +151,19 @@ class PairwiseTask(Task):
         from harness_plugins.pairwise.aggregate import aggregate_pairwise  # pandas/scipy: only when needed
 
         return aggregate_pairwise(verdicts, self.config)
+
+    @classmethod
+    def summary_facts(cls, summary: dict[str, Any]) -> list[str]:
+        facts = []
+        if "position_consistency" in summary:
+            facts.append(f"position consistency {summary['position_consistency']:.0%}"
+                         f" (same winner {summary['position_consistency_winner']:.0%})")
+        if "first_position_win_rate" in summary:
+            facts.append(f"first position wins {summary['first_position_win_rate']:.0%}")
+        return facts
+
+    @classmethod
+    def report_view(cls) -> ReportView:
+        from harness_plugins.pairwise.report import PairwiseView
+
+        return PairwiseView()

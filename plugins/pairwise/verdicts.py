@@ -1,4 +1,5 @@
-"""Pairwise verdict levels, how they are read from a judge's output, and what they are worth.
+"""How pairwise verdict levels are read from a judge's output (what each level is worth, the
+length rule and mirroring are in harness.stats.preference).
 
 The judge writes its verdict as `[[N]]` on a five-point scale (1 = A much better ... 5 = B much
 better). A single digit is one token for every common tokenizer, so the top log-probabilities
@@ -24,13 +25,11 @@ from typing import Any, Literal
 from harness.logprobs import normalized, symbol_mass, token_at
 from harness.models import JudgeResponse
 from harness.protocol import InvalidOutput
+from harness.stats.preference import LEVELS
 from harness.structured import json_verdict, object_schema, value_offset
 
-LEVELS: tuple[str, ...] = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
 SCALE: dict[str, str] = {str(i + 1): level for i, level in enumerate(LEVELS)}
 BINARY: dict[str, str] = {"A": "A>>B", "B": "B>>A"}
-#: Reward of position A for each level (WildBench WB-Reward); position B gets the negative.
-REWARD_A: dict[str, int] = {"A>>B": 100, "A>B": 50, "A=B": 0, "B>A": -50, "B>>A": -100}
 LABEL_ALIASES: dict[str, str] = {
     "A>>B": "A>>B", "A>B": "A>B", "A=B": "A=B", "B=A": "A=B", "B>A": "B>A", "B>>A": "B>>A",
     "A<B": "B>A", "A<<B": "B>>A", "B<A": "A>B", "B<<A": "A>>B",
@@ -123,28 +122,3 @@ def level_distribution(
         return None
     probs = normalized(symbol_mass(token, symbols))
     return None if probs is None else {level: round(probs.get(level, 0.0), 6) for level in LEVELS}
-
-
-def apply_length_rule(level: str, len_a: int, len_b: int, k: int) -> str:
-    """WildBench: a 'slightly better' verdict becomes a tie when the winner is > K chars longer."""
-    if k < 0:
-        return level
-    if level == "A>B" and len_a - len_b > k:
-        return "A=B"
-    if level == "B>A" and len_b - len_a > k:
-        return "A=B"
-    return level
-
-
-def adjust_distribution(probs: dict[str, float], len_a: int, len_b: int, k: int) -> dict[str, float]:
-    """The length rule applied to a distribution: moved mass goes to the tie."""
-    adjusted = dict(probs)
-    for level in ("A>B", "B>A"):
-        if apply_length_rule(level, len_a, len_b, k) == "A=B":
-            adjusted["A=B"] = adjusted.get("A=B", 0.0) + adjusted.get(level, 0.0)
-            adjusted[level] = 0.0
-    return adjusted
-
-
-def expected_reward_a(probs: dict[str, float]) -> float:
-    return sum(p * REWARD_A[level] for level, p in probs.items())

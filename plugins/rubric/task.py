@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import yaml
 from pydantic import ValidationError
@@ -23,6 +23,9 @@ from harness_plugins.rubric.scores import (
     score_schema,
     token_distribution,
 )
+
+if TYPE_CHECKING:
+    from harness.reports.view import ReportView
 
 
 class RubricTask(Task):
@@ -120,6 +123,12 @@ class RubricTask(Task):
         from harness_plugins.rubric.aggregate import aggregate_rubric  # pandas: only when needed
 
         return aggregate_rubric(verdicts, self.config, self.rubric)
+
+    @classmethod
+    def report_view(cls) -> ReportView:
+        from harness_plugins.rubric.report import RubricView
+
+        return RubricView()
 
 
 def load_rubric(path: Path, name: str) -> Rubric:

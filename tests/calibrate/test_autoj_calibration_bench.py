@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_bench_calibrates_on_one_half_and_evaluates_on_the_other(
     tmp_path: Path,
-    harness_judge_server,  # noqa: ANN001
+    harness_judge_server,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     data = shared_data("prometheus_eval", "autoj_pairwise.jsonl")

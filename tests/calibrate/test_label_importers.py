@@ -102,7 +102,7 @@ def test_generic_pairwise_labels_become_a_human_run_with_a_dataset(tmp_path: Pat
 
 def test_a_users_judge_runs_on_the_written_task_and_calibrates_against_the_labels(
     tmp_path: Path, harness_judge_server
-) -> None:  # noqa: ANN001
+) -> None:
     rows = [
         {
             "item_id": f"q{i}",

@@ -44,7 +44,7 @@ def test_bad_label_is_bad_input(tmp_path: Path) -> None:
     assert result.returncode == 2 and f"{path}:1: label 3 is not 0, 1 or 2" in result.stderr
 
 
-def test_a_model_judges_the_same_pairs_and_compares_with_the_humans(tmp_path: Path, harness_judge_server) -> None:  # noqa: ANN001
+def test_a_model_judges_the_same_pairs_and_compares_with_the_humans(tmp_path: Path, harness_judge_server) -> None:
     """Import a few labelled pairs, judge them over real HTTP with the written task file, compare."""
     rows = [  # response 1 is better in the first two (label 0), response 2 in the last two (label 1)
         {"scenario": "qa", "prompt": f"question {i}", "response 1": f"first answer {i}",

@@ -13,7 +13,7 @@ from harness.testing.tasks import write_task
 ROWS = [{"id": f"q{i}", "instruction": f"question {i}", "answers": {"a": f"a{i}", "b": f"b{i}"}} for i in range(3)]
 
 
-def run(tmp_path: Path, responder) -> tuple[subprocess.CompletedProcess[str], Path, OpenAIServer]:  # noqa: ANN001
+def run(tmp_path: Path, responder) -> tuple[subprocess.CompletedProcess[str], Path, OpenAIServer]:
     task = write_task(tmp_path, name="lp", protocol="pairwise", rows=ROWS,
                       options={"verdict_format": "binary", "reasoning": False, "n_bootstrap": 10})
     out = tmp_path / "run"

@@ -15,9 +15,9 @@ import pytest
 from harness.judges.replay_answers import all_answers, pairwise_answer, rubric_answer, single_answer
 from harness.plugins import load_plugins
 from harness.registry import Registry
+from harness.stats.preference import LEVELS
 from harness.tasks import load_task
 from harness.testing.tasks import write_task
-from harness_plugins.pairwise.verdicts import LEVELS
 
 ROWS = [{"id": "q1", "instruction": "Say hi.", "answers": {"m1": "hi", "m2": "hello"},
          "checklist": ["Is it a greeting?", "Is it short?", "Is it polite?"]}]
@@ -33,7 +33,7 @@ def task(tmp_path: Path, protocol: str, options: dict[str, Any]) -> Any:
     return load_task(path, Registry.collect(load_plugins().manager)).task
 
 
-SHAPES = [dict(reasoning=r, structured_output=s) for r, s in itertools.product((True, False), repeat=2)]
+SHAPES = [{"reasoning": r, "structured_output": s} for r, s in itertools.product((True, False), repeat=2)]
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"reasoning={s['reasoning']},json={s['structured_output']}")

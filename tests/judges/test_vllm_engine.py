@@ -298,9 +298,9 @@ def test_import_vllm_picks_the_structured_output_api_and_logprob_spelling(
     vllm.__version__ = version  # type: ignore[attr-defined]
     vllm.LLM, vllm.SamplingParams = FakeLLM, Params  # type: ignore[attr-defined]
     vllm.sampling_params = sampling_params  # type: ignore[attr-defined]
-    setattr(sampling_params, "GuidedDecodingParams", Params)  # 0.10.2 and 0.11 had both
+    sampling_params.GuidedDecodingParams = Params  # 0.10.2 and 0.11 had both
     if field == "structured_outputs":
-        setattr(sampling_params, "StructuredOutputsParams", Params)
+        sampling_params.StructuredOutputsParams = Params
     monkeypatch.setitem(sys.modules, "vllm", vllm)
     monkeypatch.setitem(sys.modules, "vllm.sampling_params", sampling_params)
     api = VLLMApi.import_vllm()

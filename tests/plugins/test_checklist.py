@@ -425,7 +425,7 @@ def test_pass_rates_by_hand() -> None:
         for k, c in (("i1", "math"), ("i2", "math"), ("i3", "code"))
     ]
     qs = ["Q1?", "Q2?", "Q3?", "Q4?"]
-    each = lambda item, m, i, ans, p=None, status="ok": verdict(  # noqa: E731
+    each = lambda item, m, i, ans, p=None, status="ok": verdict(
         f"{item}::judge::{m}::q{i + 1}", item, status, stage="judge", model=m, question_index=i, question=qs[i],
         **({"answer": ans} if status == "ok" else {}), **({"p_yes": p} if p is not None else {}),
     )

@@ -11,15 +11,8 @@ import pytest
 
 from harness.models import JudgeResponse, TokenLogprob
 from harness.protocol import InvalidOutput
-from harness_plugins.pairwise.verdicts import (
-    BINARY,
-    SCALE,
-    adjust_distribution,
-    apply_length_rule,
-    expected_reward_a,
-    level_distribution,
-    parse_level,
-)
+from harness.stats.preference import adjust_distribution, apply_length_rule, expected_reward_a
+from harness_plugins.pairwise.verdicts import BINARY, SCALE, level_distribution, parse_level
 
 ln = math.log
 

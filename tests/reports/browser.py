@@ -172,7 +172,7 @@ class Browser:
     def close(self) -> None:
         try:
             self.call("Browser.close", timeout_s=5)
-        except Exception:  # noqa: BLE001 - closing a browser that already went away is fine
+        except Exception:
             pass
         try:
             self._process.wait(timeout=10)

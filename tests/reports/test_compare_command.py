@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from harness.errors import BadInput
-from harness.reports.compare import build_comparison
+from harness.reports.compare_output import build_comparison
 from tests.reports.synth import checklist_verdict, ranking_frame, rubric_verdict, write_run
 
 HARNESS = [sys.executable, "-m", "harness.cli"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.reports.compare import build_comparison
+from harness.reports.compare_output import build_comparison
 from harness.reports.report import build_report
 from tests.reports.browser import Browser, find_chromium
 from tests.reports.test_compare_command import RUN_1, RUN_2, make_checklist_run

@@ -106,8 +106,8 @@ def make_pairwise_run(directory: Path) -> Path:
 def test_pairwise_diagnostics_match_hand_counts(tmp_path):
     build_report(make_pairwise_run(tmp_path / "run"), n_rounds=100, formats=("csv", "md"))
     frame = pd.read_csv(tmp_path / "run" / "report_diagnostics.csv")
-    value = {m: v for m, v in zip(frame["metric"], frame["value"])}
-    n = {m: v for m, v in zip(frame["metric"], frame["n"])}
+    value = dict(zip(frame["metric"], frame["value"]))
+    n = dict(zip(frame["metric"], frame["n"]))
     assert float(value["ok"]) == 6 and float(value["invalid"]) == 1 and float(value["failed"]) == 1
     # first position wins: i1 ab, i2 ab, i2 ba = 3 of 6 parsed verdicts; ties 2 of 6
     assert float(value["first-position win rate"]) == pytest.approx(3 / 6)

@@ -65,7 +65,7 @@ def test_greedy_batch_beats_an_even_spread_and_respects_capacity():
     capacity = np.full(len(pairs), 8)
     picks = greedy_batch(cov, weights, first, second, information, capacity, 30)
     assert len(picks) == 30 and max(np.bincount(picks)) <= 8
-    even = [k for k in range(len(pairs))] * 2
+    even = list(range(len(pairs))) * 2
     assert _objective(cov, weights, first, second, information, picks) < \
         _objective(cov, weights, first, second, information, even)
     # The three close middle models get most of the batch.

@@ -9,8 +9,8 @@ import pytest
 from scipy.special import expit, logit
 
 from harness.errors import BadInput
-from harness.stats._input import StatsInputError
 from harness.stats.calibration import (
+    _fold_ids,
     brier_score,
     calibration_report,
     cross_validated_probabilities,
@@ -20,7 +20,7 @@ from harness.stats.calibration import (
     log_loss,
     reliability_table,
 )
-from harness.stats.calibration import _fold_ids
+from harness.stats.errors import StatsInputError
 
 P = [0.1, 0.15, 0.8, 0.85, 0.95]
 Y = [0, 1, 1, 1, 0]

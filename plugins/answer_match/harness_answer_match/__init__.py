@@ -13,7 +13,7 @@ from collections.abc import Callable
 from importlib.resources import files
 from typing import Any
 
-from harness.hookspecs import hookimpl
+from harness import hookimpl
 from harness.protocol import TaskKind
 from harness_answer_match.config import AnswerMatchOptions
 from harness_answer_match.extras import COVERAGE, coverage, write_mismatches

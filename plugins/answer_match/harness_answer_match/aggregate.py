@@ -50,6 +50,8 @@ def aggregate_answer_match(verdicts: list[Verdict], config: AnswerMatchOptions) 
     ranking["rank"] = ranks
     summary = {
         "verdicts": {s: sum(v.status == s for v in verdicts) for s in ("ok", "invalid", "failed")},
+        "judged": len(judged),
+        "matched": int((judged["match"] > 0).sum()),
         "score_note": "score: accuracy in % (answers the judge found matching the reference); "
                       "E(acc): mean judge P(MATCH) in %",
     }

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from harness.api import LoadedRun
+    from harness.store import LoadedRun
 
 PROTOCOL = "answer_match"
 COVERAGE = "answer_match_coverage"

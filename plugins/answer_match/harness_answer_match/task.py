@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.errors import BadInput
 from harness.models import JudgeRequest, JudgeResponse, Verdict
 from harness.protocol import Aggregate, Task
 from harness_answer_match.config import AnswerMatchOptions
 from harness_answer_match.parsing import CHOICES, MATCH, p_match, parse_verdict
+
+if TYPE_CHECKING:
+    from harness.reports.view import ReportView
 
 
 class AnswerMatchTask(Task):
@@ -61,3 +64,16 @@ class AnswerMatchTask(Task):
         from harness_answer_match.aggregate import aggregate_answer_match  # pandas only when needed
 
         return aggregate_answer_match(verdicts, self.config)
+
+    @classmethod
+    def summary_facts(cls, summary: dict[str, Any]) -> list[str]:
+        """The line printed after a run: how many judged answers matched their reference."""
+        if "matched" not in summary:
+            return []
+        return [f"answers matching the reference {summary['matched']} of {summary['judged']}"]
+
+    @classmethod
+    def report_view(cls) -> ReportView:
+        from harness_answer_match.report import AnswerMatchView  # pandas and the report code: only for reports
+
+        return AnswerMatchView()

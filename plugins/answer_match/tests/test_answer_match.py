@@ -79,3 +79,22 @@ def test_accuracy_through_the_runner(harness_judge_server, harness_run_task) -> 
     assert "<answer_" in prompt and prompt.count("BETA-2") == 1
     verdicts = run.verdicts.set_index("request_id")
     assert verdicts.loc["q2::beta", "verdict"] == "MISMATCH" and not verdicts.loc["q2::beta", "match"]
+
+
+def test_the_report_section_and_run_summary_come_from_this_package(harness_judge_server, harness_run_task,
+                                                                    tmp_path) -> None:
+    from harness.reports.report import build_report
+    from harness_answer_match.task import AnswerMatchTask
+
+    judge = harness_judge_server
+    for marker in ("ALPHA-1", "ALPHA-2", "BETA-3"):
+        judge.when(marker, "Verdict: MATCH")
+    for marker in ("ALPHA-3", "BETA-1", "BETA-2"):
+        judge.when(marker, "Verdict: MISMATCH")
+    run = harness_run_task("answer_match", ROWS, options={"n_bootstrap": 50})
+
+    assert AnswerMatchTask.summary_facts(run.manifest["summary"]) == ["answers matching the reference 3 of 6"]
+    report = build_report(run.directory, out=tmp_path, formats=("md",), n_rounds=50)
+    assert report.analysis.score_label == "accuracy (%)"
+    section = (tmp_path / "report.md").read_text().split("## Answer matching", 1)[1]
+    assert "| alpha | 3 | 2 | 1 | 0 | 0 |" in section and "| beta | 3 | 1 | 2 | 0 | 0 |" in section

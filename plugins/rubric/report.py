@@ -1,0 +1,33 @@
+"""What the rubric protocol shows in `harness report`: its score's name, and the verdicts where
+the judge's expected score (from logprobs) lies far from the score it wrote."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from harness.reports.view import ReportView
+
+if TYPE_CHECKING:
+    from harness.reports.rundata import RunData
+
+#: |score - expected score| from which the judge counts as unsure of its score.
+UNSURE_GAP = 1.0
+
+
+class RubricView(ReportView):
+    verdict_columns: ClassVar[frozenset[str]] = frozenset({"model", "score"})
+    card_headline: ClassVar[tuple[str, ...]] = ("score", "expected")
+
+    def score_label(self, run: RunData) -> str:
+        return "mean rubric score"
+
+    def disagreements(self, run: RunData) -> np.ndarray:
+        verdicts = run.verdicts
+        if not {"score", "expected"} <= set(verdicts.columns):
+            return super().disagreements(run)
+        score = pd.to_numeric(verdicts["score"], errors="coerce")
+        gap = (score - pd.to_numeric(verdicts["expected"], errors="coerce")).abs()
+        return (gap >= UNSURE_GAP).to_numpy()
