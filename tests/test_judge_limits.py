@@ -97,7 +97,10 @@ def test_a_bad_rate_limit_is_one_line_exit_2(tmp_path: Path) -> None:
          "--base-url", "http://127.0.0.1:9/v1", "--out", str(tmp_path / "run"), "--judge-option", "rpm=fast"],
         capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "harness: error: judge option rpm: must be a positive number, not 'fast'"
+    message = proc.stderr.strip()
+    assert "\n" not in message and "Traceback" not in message
+    assert message.startswith("harness: error: judge 'openai:judge': judge option rpm='fast'")
+    assert "valid number" in message
 
 
 # -- the cap on total retry wait ------------------------------------------------------------------
