@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -183,7 +184,9 @@ def test_a_load_failure_says_its_cause_once(model: Path, tmp_path: Path) -> None
     assert line.count(judge) == 1  # the label once (it was there twice)
     assert "ValueError: Available memory" in line and "gpu-memory-utilization" in line
     assert "See root cause above" not in line
-    log = Path(line.split("(vLLM's log: ")[1].rstrip(")"))
+    found = re.search(r"\(vLLM's log: ([^)]+)\)", line)
+    assert found, line
+    log = Path(found.group(1))
     assert log.is_file()  # kept for the user, as the message says
     log.unlink()
 
