@@ -161,7 +161,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "calibrate":
         from harness.calibrate.command import calibrate
 
-        return calibrate(args)
+        return calibrate(args, plugins)
     if args.command == "tasks":
         from harness.commands import list_tasks
 

@@ -118,7 +118,7 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
     for lane in lanes:
         lane.requests = list(requests)
     directory = Path(options.out) if options.out else _default_directory(loaded.spec.name)
-    calibration = _calibration(loaded, lanes[0].backend, directory, options) if not panel else None
+    calibration = _calibration(loaded, lanes[0].backend, directory, options, registry) if not panel else None
     if panel and options.calibration is not None:
         raise BadInput("--calibration: a panel run has several judges; calibrate and apply one judge's run")
     with RunDirectory(directory) as store:
@@ -279,13 +279,17 @@ def _judge_spec(loaded: LoadedTask, options: RunOptions) -> JudgeSpec:
     return judge_specs(loaded, options)[0]
 
 
-def _calibration(loaded: LoadedTask, backend: JudgeBackend, directory: Path, options: RunOptions) -> Any:
+def _calibration(
+    loaded: LoadedTask, backend: JudgeBackend, directory: Path, options: RunOptions, registry: Registry
+) -> Any:
     """The calibration to apply, checked against this judge setup before any call is made."""
     identity = judge_identity(
         judge=backend.spec.label, protocol=loaded.kind.name, protocol_version=loaded.task.version,
         template=loaded.task.prompts.source_hash, config=loaded.config.model_dump(mode="json"),
     )
-    return resolve_calibration(options.calibration, directory, identity, force=options.force_calibration)
+    return resolve_calibration(
+        options.calibration, directory, identity, registry, force=options.force_calibration
+    )
 
 
 def _retry_policy(spec: JudgeSpec, base: RetryPolicy) -> RetryPolicy:

@@ -18,6 +18,7 @@ from harness.models import OutputChoices, Sampling
 if TYPE_CHECKING:
     import pandas as pd
 
+    from harness.calibrate.calibrator import Calibrator
     from harness.models import Item, JudgeRequest, JudgeResponse, TaskSpec, Verdict
     from harness.prompts import PromptRenderer
     from harness.reports.view import ReportView
@@ -174,6 +175,13 @@ class Task(ABC):
         from harness.reports.view import ReportView
 
         return ReportView()
+
+    @classmethod
+    def calibrator(cls) -> Calibrator | None:
+        """How this protocol's runs are calibrated against human labels (`harness calibrate`,
+        `--calibration FILE`): a harness.calibrate.calibrator.Calibrator. Default: None, they
+        cannot be. Import the calibration code here, not at module level."""
+        return None
 
 
 @dataclass(frozen=True)

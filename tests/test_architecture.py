@@ -20,11 +20,8 @@ NAMES_PROTOCOLS = {"importers", "testing"}
 #: Known debt, listed so it cannot grow unseen: the replay judge writes stored verdicts back in the
 #: built-in protocols' text formats, and a panel pools and compares judges per built-in protocol.
 #: Both belong on the protocols (Task methods), as the report views and run summaries do.
-#: Calibration likewise fits preference maps for pairwise runs and score maps for rubric runs.
 READS_PROTOCOL_FORMATS = {"harness.judges.replay_answers", "harness.judges.replay_source", "harness.judges.replay",
-                          "harness.pooling", "harness.panel_stats", "harness.calibrate.pairwise",
-                          "harness.calibrate.rubric", "harness.calibrate.apply", "harness.calibrate.mapfile",
-                          "harness.calibrate.command", "harness.reports.calibration"}
+                          "harness.pooling", "harness.panel_stats"}
 ITEM_FIELD = {("harness.datasets", "checklist"), ("harness.models", "checklist")}
 
 

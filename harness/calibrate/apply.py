@@ -1,12 +1,9 @@
 """Calibrated aggregation: a run's verdicts read through a calibration map, beside the raw numbers.
 
-- pairwise: every verdict's P(model_a better) (logprobs, else its level) goes through the map;
-  a model's `calibrated_win_rate` (0-100) is its mean calibrated P(win) over its verdicts, both
-  presentation orders counted, with a 95% item-bootstrap interval (`calibrated_ci_low`,
-  `calibrated_ci_high`); `ranking_calibrated.csv` is Bradley-Terry on the calibrated
-  probabilities (soft outcomes, each verdict weight 1), in ranking.csv's columns and scale.
-- rubric: each score (expected score with logprobs) mapped onto the human scale;
-  `calibrated_score` with its interval, and `ranking_calibrated.csv` ranked by interval.
+The protocol's calibrator (harness.calibrate.calibrator) reads the verdicts through the map: its
+calibrated columns join scores.csv (e.g. `calibrated_win_rate` or `calibrated_score`, with
+`calibrated_ci_low` / `calibrated_ci_high` from the item bootstrap) and its ranking is written as
+`ranking_calibrated.csv`, in ranking.csv's columns.
 
 The file applied is copied into the run directory (`calibration.json`), so `harness aggregate`
 and a resumed run apply it again without the flag, and run.json's `calibration` says which map
@@ -19,31 +16,30 @@ import hashlib
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-
+from harness.calibrate.calibrator import Calibrator
+from harness.calibrate.calibrator import calibrators as all_calibrators
 from harness.calibrate.identity import mismatches
 from harness.calibrate.mapfile import Calibration, clean, read_calibration
-from harness.calibrate.matching import SHARE_A, judge_score_value, p_first, score_rows
 from harness.errors import BadInput
 from harness.models import Verdict
 from harness.protocol import Aggregate
-from harness.stats.bootstrap import bootstrap_group_means
-from harness.stats.bradley_terry import bradley_terry_table, interval_ranks
 from harness.store import frame_to_csv
+
+if TYPE_CHECKING:
+    from harness.registry import Registry
 
 CALIBRATION_COPY = "calibration.json"
 RANKING_CALIBRATED = "ranking_calibrated.csv"
-PAIRWISE_COLUMNS = ["calibrated_win_rate", "calibrated_ci_low", "calibrated_ci_high"]
-RUBRIC_COLUMNS = ["calibrated_score", "calibrated_ci_low", "calibrated_ci_high"]
 
 
 @dataclass
 class AppliedCalibration:
     calibration: Calibration
     source: str
+    #: The calibrator of the map's protocol (its `kind`), which applies it.
+    calibrator: Calibrator
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -52,15 +48,22 @@ class AppliedCalibration:
 
 
 def resolve_calibration(
-    path: str | Path | None, directory: Path, identity: dict[str, Any], *, force: bool = False
+    path: str | Path | None,
+    directory: Path,
+    identity: dict[str, Any],
+    registry: Registry,
+    *,
+    force: bool = False,
 ) -> AppliedCalibration | None:
     """The map to apply: `--calibration FILE` checked against the run's judge setup, else the copy
-    an earlier invocation stored in the run directory; None when there is neither."""
+    an earlier invocation stored in the run directory; None when there is neither. The map's
+    `kind` is looked up among the loaded protocols (`registry`) that can be calibrated."""
+    stored = directory / CALIBRATION_COPY
+    if path is None and not stored.is_file():
+        return None
+    calibrators = all_calibrators(registry)
     if path is None:
-        stored = directory / CALIBRATION_COPY
-        if not stored.is_file():
-            return None
-        calibration = read_calibration(stored, "stored calibration")
+        calibration = read_calibration(stored, calibrators, "stored calibration")
         source = str((calibration.document.get("applied") or {}).get("source") or stored)
         problems = mismatches(calibration.judge, identity)
         if problems and not (calibration.document.get("applied") or {}).get("forced"):
@@ -68,8 +71,8 @@ def resolve_calibration(
                 f"{stored}: made for another judge setup ({'; '.join(problems)}); "
                 "apply a fitting calibration with --calibration FILE"
             )
-        return AppliedCalibration(calibration, source, problems)
-    calibration = read_calibration(path)
+        return AppliedCalibration(calibration, source, calibrators[calibration.kind], problems)
+    calibration = read_calibration(path, calibrators)
     if calibration.kind != identity["protocol"]:
         raise BadInput(
             f"--calibration {path}: a {calibration.kind} calibration cannot map a {identity['protocol']} run"
@@ -80,7 +83,7 @@ def resolve_calibration(
             f"--calibration {path}: made for another judge setup: {'; '.join(problems)}; "
             "--force-calibration applies it anyway"
         )
-    return AppliedCalibration(calibration, str(Path(path).resolve()), problems)
+    return AppliedCalibration(calibration, str(Path(path).resolve()), calibrators[calibration.kind], problems)
 
 
 def apply_calibration(
@@ -97,90 +100,17 @@ def apply_calibration(
         return aggregate
     calibration = applied.calibration
     n_rounds, seed = int(getattr(config, "n_bootstrap", 1000)), int(getattr(config, "seed", 0))
-    if calibration.kind == "pairwise":
-        baselines = list(getattr(config, "baselines", []) or [])
-        table, ranking = _pairwise(verdicts, calibration, n_rounds, seed, baselines[0] if baselines else None)
-        columns, label = PAIRWISE_COLUMNS, {"calibrated win rate": "calibrated_win_rate"}
-    else:
-        table, ranking = _rubric(verdicts, calibration, n_rounds, seed)
-        columns, label = RUBRIC_COLUMNS, {"calibrated score": "calibrated_score"}
+    calibrated = applied.calibrator.apply(calibration, verdicts, config, n_rounds=n_rounds, seed=seed)
+    columns = [c for c in calibrated.scores.columns if c not in ("model", "n")]
     scores = aggregate.scores.drop(columns=[c for c in columns if c in aggregate.scores.columns])
-    scores = scores.merge(table.drop(columns="n"), on="model", how="left")
-    _atomic_write(directory / RANKING_CALIBRATED, frame_to_csv(ranking))
+    scores = scores.merge(calibrated.scores.drop(columns="n"), on="model", how="left")
+    _atomic_write(directory / RANKING_CALIBRATED, frame_to_csv(calibrated.ranking))
     record = _record(applied)
     copy = {**calibration.document, "applied": {"source": applied.source, "forced": applied.forced}}
     _atomic_write(directory / CALIBRATION_COPY, _json(copy))
     manifest["calibration"] = record
     summary = {**aggregate.summary, "calibration": {k: record[k] for k in ("method", "kind", "file", "forced")}}
-    return replace(aggregate, scores=scores, summary=summary, columns={**aggregate.columns, **label})
-
-
-def _pairwise(
-    verdicts: list[Verdict], calibration: Calibration, n_rounds: int, seed: int, anchor: str | None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rows = [
-        (v.item_id, str(v.data["model_a"]), str(v.data["model_b"]), p_first(v.data)[0])
-        for v in verdicts
-        if v.status == "ok" and v.data.get("level") in SHARE_A
-    ]
-    battles = pd.DataFrame(rows, columns=["item_id", "model_a", "model_b", "p"])
-    battles["q"] = calibration(battles["p"].to_numpy(float)) if len(battles) else []
-    sides = pd.concat(
-        [
-            pd.DataFrame({"item_id": battles["item_id"], "model": battles["model_a"], "value": 100.0 * battles["q"]}),
-            pd.DataFrame(
-                {"item_id": battles["item_id"], "model": battles["model_b"], "value": 100.0 * (1.0 - battles["q"])}
-            ),
-        ],
-        ignore_index=True,
-    )
-    table = _interval_table(sides, PAIRWISE_COLUMNS, n_rounds, seed)
-    frame = pd.DataFrame(
-        {
-            "item_id": battles["item_id"],
-            "model_a": battles["model_a"],
-            "model_b": battles["model_b"],
-            "score_a": battles["q"].astype(float),
-            "weight": 1.0,
-        }
-    )
-    if anchor is not None and anchor not in set(frame["model_a"]) | set(frame["model_b"]):
-        anchor = None
-    ranking = bradley_terry_table(frame, n_bootstrap=max(n_rounds, 1), seed=seed, anchor=anchor)
-    return table, ranking
-
-
-def _rubric(
-    verdicts: list[Verdict], calibration: Calibration, n_rounds: int, seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    judged = score_rows(verdicts)
-    x = np.array([judge_score_value(s, e) for s, e in zip(judged["score"], judged["expected"], strict=True)])
-    judged["value"] = calibration(x) if len(judged) else []
-    table = _interval_table(judged[["item_id", "model", "value"]], RUBRIC_COLUMNS, n_rounds, seed)
-    ranking = table.rename(columns=dict(zip(RUBRIC_COLUMNS, ("score", "ci_low", "ci_high"), strict=True)))
-    ranking = ranking.sort_values(["score", "model"], ascending=[False, True], na_position="last").reset_index(
-        drop=True
-    )
-    low = ranking["ci_low"].fillna(ranking["score"]).to_numpy(float)
-    high = ranking["ci_high"].fillna(ranking["score"]).to_numpy(float)
-    ranking["rank"] = interval_ranks(low, high) if len(ranking) else []
-    return table, ranking[["model", "rank", "score", "ci_low", "ci_high", "n"]]
-
-
-def _interval_table(frame: pd.DataFrame, columns: list[str], n_rounds: int, seed: int) -> pd.DataFrame:
-    """model, the three columns, n: mean per model with its item-bootstrap interval."""
-    stats = bootstrap_group_means(frame, item="item_id", group="model", value="value", n_rounds=n_rounds, seed=seed)
-    if stats.empty:
-        return pd.DataFrame(columns=["model", *columns, "n"])
-    return pd.DataFrame(
-        {
-            "model": stats["model"],
-            columns[0]: stats["mean"].astype(float),
-            columns[1]: stats["ci_low"].astype(float),
-            columns[2]: stats["ci_high"].astype(float),
-            "n": stats["n"],
-        }
-    )
+    return replace(aggregate, scores=scores, summary=summary, columns={**aggregate.columns, **calibrated.label})
 
 
 def _record(applied: AppliedCalibration) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""`harness calibrate JUDGE_RUN --against HUMAN_RUN [--method isotonic|platt|auto] --out FILE`."""
+"""`harness calibrate JUDGE_RUN --against HUMAN_RUN [--method isotonic|platt|auto] --out FILE`.
+
+Both runs must be of one protocol, and that protocol must supply a calibrator
+(harness.calibrate.calibrator): it fits the map, this command writes the file around it.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ from harness import __version__
 from harness.errors import BadInput
 
 if TYPE_CHECKING:
+    from harness.calibrate.calibrator import Calibrator
     from harness.models import Verdict
+    from harness.plugins import LoadedPlugins
 
 
 def add_parser(commands: Any) -> None:
@@ -57,11 +63,11 @@ def load_run_verdicts(directory: Path, flag: str) -> tuple[dict[str, Any], list[
     return manifest, ordered_verdicts(directory)
 
 
-def calibrate(args: argparse.Namespace) -> int:
+def calibrate(args: argparse.Namespace, plugins: LoadedPlugins) -> int:
+    from harness.calibrate.calibrator import FitOptions, RunVerdicts, calibrator_for, calibrators, names
     from harness.calibrate.identity import identity_from_manifest, judge_label
     from harness.calibrate.mapfile import write_calibration
-    from harness.calibrate.pairwise import calibrate_pairwise
-    from harness.calibrate.rubric import calibrate_rubric, run_scale
+    from harness.registry import Registry
     from harness.store import MANIFEST_FILE
 
     if args.min_pairs < 1 or args.folds < 2 or args.bins < 1:
@@ -73,24 +79,22 @@ def calibrate(args: argparse.Namespace) -> int:
     human_protocol = identity_from_manifest(human_manifest, str(human_dir / MANIFEST_FILE))["protocol"]
     if identity["protocol"] != human_protocol:
         raise BadInput(f"--against {human_dir}: a {human_protocol} run; the judge run is {identity['protocol']}")
-    common = {"method": args.method, "min_pairs": args.min_pairs, "folds": args.folds}
-    if identity["protocol"] == "pairwise":
-        result = calibrate_pairwise(judge_verdicts, human_verdicts, n_bins=args.bins, **common)
-    elif identity["protocol"] == "rubric":
-        result = calibrate_rubric(
-            judge_verdicts,
-            human_verdicts,
-            judge_scale=run_scale(judge_manifest, judge_verdicts),
-            human_scale=run_scale(human_manifest, human_verdicts),
-            **common,
-        )
-    else:
+    registry = Registry.collect(plugins.manager)
+    calibrator = calibrator_for(registry, identity["protocol"])
+    if calibrator is None:
         raise BadInput(
-            f"JUDGE_RUN {judge_dir}: protocol {identity['protocol']!r}; calibration covers pairwise and rubric runs"
+            f"JUDGE_RUN {judge_dir}: protocol {identity['protocol']!r}; "
+            f"calibration covers {names(calibrators(registry), 'and')} runs"
         )
+    options = FitOptions(method=args.method, min_pairs=args.min_pairs, folds=args.folds, n_bins=args.bins)
+    result = calibrator.fit(
+        RunVerdicts(judge_dir, judge_manifest, judge_verdicts), RunVerdicts(human_dir, human_manifest, human_verdicts),
+        options,
+    )
     template_entry = judge_manifest.get("template")
     template: dict[str, Any] = template_entry if isinstance(template_entry, dict) else {}
     document = {
+        "kind": identity["protocol"],
         **result,
         "method": result["map"]["method"],
         "method_requested": args.method,
@@ -104,46 +108,16 @@ def calibrate(args: argparse.Namespace) -> int:
         "harness_version": __version__,
     }
     path = write_calibration(document, args.out)
-    print_summary(document, path)
+    print_summary(document, path, calibrator)
     return 0
 
 
-def print_summary(document: dict[str, Any], path: Path) -> None:
-    def num(key: str, digits: int = 3) -> str:
-        value = document.get(key)
-        return "-" if value is None or value != value else f"{value:.{digits}f}"
-
+def print_summary(document: dict[str, Any], path: Path, calibrator: Calibrator) -> None:
     judge = document["judge"]
     print(
         f"judge {judge['judge']} ({judge['protocol']}) against {document['human']['judge']}: "
-        f"{document['n_pairs']} matched {'pairs' if document['kind'] == 'pairwise' else 'answers'} "
-        f"on {document['n_items']} items"
+        f"{document['n_pairs']} matched {calibrator.unit} on {document['n_items']} items"
     )
-    if document["kind"] == "pairwise":
-        print(
-            f"agreement (ties half) {num('agreement')}, on human non-tie pairs {num('agreement_non_tie')}, "
-            f"Cohen's kappa {num('cohens_kappa')}"
-        )
-        print(
-            f"first-position win rate {num('first_position_win_rate')}, position consistency "
-            f"{num('position_consistency')}; P(model_a better) from {document['probability_source']}"
-        )
-        print(f"raw:        ECE {num('ece_raw', 4)}  Brier {num('brier_raw', 4)}  log loss {num('log_loss_raw', 4)}")
-        print(
-            f"calibrated: ECE {num('ece_calibrated', 4)}  Brier {num('brier_calibrated', 4)}  "
-            f"log loss {num('log_loss_calibrated', 4)}  ({document['method']}, {document['folds']}-fold out-of-fold, "
-            "folds by item)"
-        )
-    else:
-        print(
-            f"weighted kappa {num('weighted_kappa')} (calibrated {num('weighted_kappa_calibrated')}), "
-            f"Spearman {num('spearman')}; judge score from {document['score_source']}"
-        )
-        print(
-            f"raw:        MAE {num('mae_raw', 4)}  RMSE {num('rmse_raw', 4)}  (judge scale stretched to the human one)"
-        )
-        print(
-            f"calibrated: MAE {num('mae_calibrated', 4)}  RMSE {num('rmse_calibrated', 4)}  "
-            f"(isotonic, {document['folds']}-fold out-of-fold, folds by item)"
-        )
+    for line in calibrator.summary_lines(document):
+        print(line)
     print(f"calibration file: {path}")

@@ -1,11 +1,16 @@
 """The calibration file `harness calibrate` writes: the fitted map, the judge setup it is valid
 for, and the figures that justify it. Read back (and checked) by `--calibration FILE`.
+
+Its `kind` names the protocol whose calibrator wrote it, and only a loaded protocol with a
+calibrator reads it back. The map is one of two shapes any protocol may fit: `platt` (slope and
+intercept on the logit of a probability) or `isotonic` (knots and values, interpolated).
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,12 +44,24 @@ class Calibration:
         return str(self.document["map"]["method"])
 
     def __call__(self, values: Any) -> np.ndarray:
-        """Map judge values (P(model_a better), or rubric scores) to the human scale."""
+        """Map judge values (what the protocol's calibrator reads: a probability, a score) to the
+        human scale: a Platt map on probabilities, or an isotonic map interpolated between knots."""
         x = np.asarray(values, dtype=float)
         spec = self.document["map"]
         if spec["method"] == "platt":
             return PlattMap(slope=float(spec["slope"]), intercept=float(spec["intercept"]))(np.clip(x, 0.0, 1.0))
         return np.interp(x, np.asarray(spec["knots"], dtype=float), np.asarray(spec["values"], dtype=float))
+
+
+def step_ends(knots: np.ndarray, values: np.ndarray) -> tuple[list[float], list[float]]:
+    """The knots where an isotonic map's value changes (both ends of every flat step): the same
+    interpolation with a fraction of the knots, so the file stays small."""
+    keep = [
+        i
+        for i in range(len(knots))
+        if i in (0, len(knots) - 1) or values[i] != values[i - 1] or values[i] != values[i + 1]
+    ]
+    return [float(knots[i]) for i in keep], [float(values[i]) for i in keep]
 
 
 def clean(value: Any) -> Any:
@@ -78,7 +95,8 @@ def write_calibration(document: dict[str, Any], out: str | Path) -> Path:
     return path
 
 
-def read_calibration(path: str | Path, flag: str = "--calibration") -> Calibration:
+def read_calibration(path: str | Path, kinds: Collection[str], flag: str = "--calibration") -> Calibration:
+    """The file at `path`, checked; `kinds`: the loaded protocols that can be calibrated."""
     source = Path(path)
     try:
         document = json.loads(source.read_text(encoding="utf-8"))
@@ -90,15 +108,17 @@ def read_calibration(path: str | Path, flag: str = "--calibration") -> Calibrati
         raise BadInput(f"{flag} {source}:{exc.lineno}: not valid JSON ({exc.msg})") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise BadInput(f"{flag} {source}: not a calibration file written by `harness calibrate`")
-    _check(document, f"{flag} {source}")
+    _check(document, f"{flag} {source}", kinds)
     return Calibration(document=document, path=source)
 
 
-def _check(document: dict[str, Any], where: str) -> None:
+def _check(document: dict[str, Any], where: str, kinds: Collection[str]) -> None:
+    from harness.calibrate.calibrator import names
+
     if document.get("version") != VERSION:
         raise BadInput(f"{where}: version {document.get('version')!r} is not {VERSION}")
-    if document.get("kind") not in ("pairwise", "rubric"):
-        raise BadInput(f"{where}: kind: {document.get('kind')!r} is not pairwise or rubric")
+    if not isinstance(document.get("kind"), str) or document["kind"] not in kinds:
+        raise BadInput(f"{where}: kind: {document.get('kind')!r} is not {names(list(kinds), 'or')}")
     if not isinstance(document.get("judge"), dict) or "fingerprint" not in document["judge"]:
         raise BadInput(f"{where}: judge: missing the judge setup the map was made for")
     spec = document.get("map")

@@ -1,7 +1,8 @@
 """The report's calibration part, for a run a calibration was applied to (`--calibration FILE`):
-the map's figures against the humans (ECE, Brier, agreement), a reliability diagram of the
-judge's probabilities raw and calibrated (out-of-fold), and the raw and calibrated rankings
-side by side. Read from the run directory's `calibration.json` and `ranking_calibrated.csv`.
+the map's figures against the humans (e.g. ECE, Brier, agreement), a reliability diagram of the
+judge's values raw and calibrated (out-of-fold), and the raw and calibrated rankings side by
+side. Read from the run directory's `calibration.json` and `ranking_calibrated.csv`; which
+figures and which diagram come from the run's protocol's calibrator.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from typing import Any
 import pandas as pd
 
 from harness.calibrate.apply import CALIBRATION_COPY, RANKING_CALIBRATED
+from harness.calibrate.calibrator import Calibrator, Series
 from harness.reports.markdown import md_table
 from harness.reports.page import esc, section, table
 from harness.reports.rundata import RunData
 from harness.reports.svg import FONT, _fmt
-
-RAW_COLOR, CALIBRATED_COLOR = "#cc0000", "#204a87"
 
 
 @dataclass
@@ -27,10 +27,8 @@ class CalibrationView:
     document: dict[str, Any]
     record: dict[str, Any]
     rankings: pd.DataFrame
-
-    @property
-    def pairwise(self) -> bool:
-        return self.document.get("kind") == "pairwise"
+    #: The calibrator of the protocol that wrote the map (its `kind`): the run's protocol.
+    calibrator: Calibrator
 
 
 def read_calibration_view(run: RunData) -> CalibrationView | None:
@@ -42,12 +40,15 @@ def read_calibration_view(run: RunData) -> CalibrationView | None:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(document, dict) or document.get("kind") not in ("pairwise", "rubric"):
+    if not isinstance(document, dict) or document.get("kind") != run.protocol or run.task_class is None:
         return None
-    return CalibrationView(document, run.manifest["calibration"], side_by_side(run))
+    calibrator = run.task_class.calibrator()
+    if calibrator is None:
+        return None
+    return CalibrationView(document, run.manifest["calibration"], side_by_side(run, calibrator), calibrator)
 
 
-def side_by_side(run: RunData) -> pd.DataFrame:
+def side_by_side(run: RunData, calibrator: Calibrator) -> pd.DataFrame:
     """model, raw rank and score, calibrated rank and score with interval; raw order."""
     path = run.directory / RANKING_CALIBRATED
     if run.ranking.empty or not path.is_file():
@@ -64,36 +65,16 @@ def side_by_side(run: RunData) -> pd.DataFrame:
     )
     merged = raw.merge(cal, on="model", how="outer")
     merged["rank change"] = merged["raw rank"] - merged["calibrated rank"]
-    if {"win_rate", "calibrated_win_rate"} <= set(run.scores.columns):
-        rates = run.scores[["model", "win_rate", "calibrated_win_rate"]].rename(
-            columns={"win_rate": "raw win rate", "calibrated_win_rate": "calibrated win rate"}
-        )
+    compared = calibrator.compared
+    if compared and set(compared) <= set(run.scores.columns):
+        rates = run.scores[["model", *compared]].rename(columns=compared)
         merged = merged.merge(rates, on="model", how="left")
     return merged
 
 
 def figures(view: CalibrationView) -> pd.DataFrame:
     """The calibration's figures as (figure, raw, calibrated) rows."""
-    d = view.document
-    if view.pairwise:
-        rows = [
-            ("ECE", d.get("ece_raw"), d.get("ece_calibrated")),
-            ("Brier score", d.get("brier_raw"), d.get("brier_calibrated")),
-            ("log loss", d.get("log_loss_raw"), d.get("log_loss_calibrated")),
-            ("agreement with humans (ties half)", d.get("agreement"), None),
-            ("agreement on human non-tie pairs", d.get("agreement_non_tie"), None),
-            ("Cohen's kappa", d.get("cohens_kappa"), None),
-            ("first-position win rate", d.get("first_position_win_rate"), None),
-            ("position consistency", d.get("position_consistency"), None),
-        ]
-    else:
-        rows = [
-            ("MAE (human scale)", d.get("mae_raw"), d.get("mae_calibrated")),
-            ("RMSE (human scale)", d.get("rmse_raw"), d.get("rmse_calibrated")),
-            ("weighted kappa (quadratic)", d.get("weighted_kappa"), d.get("weighted_kappa_calibrated")),
-            ("Spearman", d.get("spearman"), None),
-        ]
-    return pd.DataFrame(rows, columns=["figure", "raw", "calibrated (out-of-fold)"])
+    return pd.DataFrame(view.calibrator.figures(view.document), columns=["figure", "raw", "calibrated (out-of-fold)"])
 
 
 def _about(view: CalibrationView) -> str:
@@ -103,7 +84,7 @@ def _about(view: CalibrationView) -> str:
         if view.record.get("forced")
         else ""
     )
-    unit = "pairs" if view.pairwise else "answers"
+    unit = view.calibrator.unit
     return (
         f"map: {d.get('map', {}).get('method')} from {view.record.get('file')}, fitted on {d.get('n_pairs')} "
         f"{unit} of {d.get('n_items')} items judged by {judge.get('judge')} "
@@ -113,34 +94,16 @@ def _about(view: CalibrationView) -> str:
 
 
 def reliability_svg(view: CalibrationView, *, size: int = 300) -> str:
-    """Pairwise: mean human outcome against mean judge probability per bin, raw and calibrated.
-    Rubric: mean human score per judge score, and the fitted map."""
-    d = view.document
-    if view.pairwise:
-        rel = d.get("reliability") or {}
-        series = [
-            (name, color, [(b["mean_probability"], b["mean_outcome"], b["n"]) for b in rel.get(key, [])])
-            for name, color, key in (("raw", RAW_COLOR, "raw"), ("calibrated", CALIBRATED_COLOR, "calibrated"))
-        ]
-        x_range = y_range = (0.0, 1.0)
-        labels = ("judge P(model_a better)", "human share for model_a")
-        diagonal = ((0.0, 0.0), (1.0, 1.0))
-    else:
-        rows = d.get("by_score") or []
-        knots, values = d["map"]["knots"], d["map"]["values"]
-        series = [
-            ("raw: mean human score", RAW_COLOR, [(r["judge"], r["mean_human"], r["n"]) for r in rows]),
-            ("calibrated (out-of-fold)", CALIBRATED_COLOR, [(r["judge"], r["mean_calibrated"], r["n"]) for r in rows]),
-        ]
-        x_range, y_range = tuple(d["judge_scale"]), tuple(d["human_scale"])
-        labels = ("judge score", "human score")
-        diagonal = ((x_range[0], y_range[0]), (x_range[1], y_range[1]))
-        series.append(("map", "#888", [(k, v, 0) for k, v in zip(knots, values, strict=True)]))
-    return _plot(series, x_range, y_range, labels, diagonal, size)
+    """The protocol's reliability diagram (e.g. mean human outcome against mean judge probability
+    per bin, raw and calibrated); empty when it has none."""
+    plot = view.calibrator.reliability(view.document)
+    if plot is None:
+        return ""
+    return _plot(plot.series, plot.x_range, plot.y_range, plot.labels, plot.diagonal, size)
 
 
 def _plot(
-    series: list[tuple[str, str, list[tuple[float, float, int]]]],
+    series: list[Series],
     x_range: tuple[float, float],
     y_range: tuple[float, float],
     labels: tuple[str, str],

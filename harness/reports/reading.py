@@ -35,11 +35,13 @@ def read_run(path: str | Path, registry: Registry | None = None) -> RunData:
     verdicts["item_id"] = verdicts["item_id"].astype(str)
     if isinstance(loaded.manifest.get("panel"), dict):  # every judge was asked the same requests: keep them apart
         verdicts["request_id"] = verdicts["judge"].astype(str) + "||" + verdicts["request_id"].astype(str)
-    views = protocol_views(registry if registry is not None else default_registry())
+    registry_used = registry if registry is not None else default_registry()
+    views = protocol_views(registry_used)
     protocol = detect_protocol(loaded.manifest, verdicts, views)
     run = RunData(
         directory=loaded.directory, manifest=loaded.manifest, protocol=protocol, verdicts=verdicts,
         scores=loaded.scores, ranking=loaded.ranking, view=views.get(protocol) or ReportView(),
+        task_class=getattr(registry_used.task_kinds.get(protocol), "task_class", None),
     )
     run.items, run.items_note = _load_items(run)
     return run

@@ -21,6 +21,7 @@ from harness_plugins.pairwise.verdicts import (
 )
 
 if TYPE_CHECKING:
+    from harness.calibrate.calibrator import Calibrator
     from harness.reports.view import ReportView
 
 
@@ -167,3 +168,9 @@ class PairwiseTask(Task):
         from harness_plugins.pairwise.report import PairwiseView
 
         return PairwiseView()
+
+    @classmethod
+    def calibrator(cls) -> Calibrator:
+        from harness_plugins.pairwise.calibration import PairwiseCalibrator
+
+        return PairwiseCalibrator()

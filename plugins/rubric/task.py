@@ -25,6 +25,7 @@ from harness_plugins.rubric.scores import (
 )
 
 if TYPE_CHECKING:
+    from harness.calibrate.calibrator import Calibrator
     from harness.reports.view import ReportView
 
 
@@ -129,6 +130,12 @@ class RubricTask(Task):
         from harness_plugins.rubric.report import RubricView
 
         return RubricView()
+
+    @classmethod
+    def calibrator(cls) -> Calibrator:
+        from harness_plugins.rubric.calibration import RubricCalibrator
+
+        return RubricCalibrator()
 
 
 def load_rubric(path: Path, name: str) -> Rubric:

@@ -328,7 +328,7 @@ def test_python_api_applies_a_calibration(world, tmp_path: Path) -> None:
 def test_keeping_only_step_ends_leaves_the_isotonic_map_unchanged() -> None:
     import numpy as np
 
-    from harness.calibrate.pairwise import step_ends
+    from harness.calibrate.mapfile import step_ends
     from harness.stats.calibration import fit_isotonic
 
     rng = np.random.default_rng(3)

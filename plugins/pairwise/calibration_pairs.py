@@ -1,7 +1,6 @@
-"""Judge verdicts set against human ones: the same item and model pair in either order
-(pairwise), or the same item and model (rubric).
+"""Pairwise judge verdicts set against human ones: the same item and model pair, in either order.
 
-Pairwise rows are the judge's verdicts (one per presentation order), each with the judge's
+Rows are the judge's verdicts (one per presentation order), each with the judge's
 P(the model shown first is better) and the human outcome for that same model: the mean over
 the humans' labels of the pair (a win 1, a tie 0.5), turned to the judge's order.
 """
@@ -15,9 +14,8 @@ import numpy as np
 import pandas as pd
 
 from harness.models import Verdict
+from harness.stats.preference import SHARE_A
 
-#: Share of a win position A gets at each level (a tie is half a win).
-SHARE_A = {"A>>B": 1.0, "A>B": 1.0, "A=B": 0.5, "B>A": 0.0, "B>>A": 0.0}
 #: P(A better) read from the verdict level alone, when no logprobs were stored: the five levels
 #: evenly spaced, so an isotonic map can learn what each level is really worth.
 LEVEL_PROBABILITY = {"A>>B": 1.0, "A>B": 0.75, "A=B": 0.5, "B>A": 0.25, "B>>A": 0.0}
@@ -93,26 +91,3 @@ def judge_pair_labels(matched: pd.DataFrame) -> pd.Series:
     return frame.groupby(["item_id", "low", "high"], sort=True)["winner"].agg(
         lambda w: w.iloc[0] if w.nunique() == 1 else "tie"
     )
-
-
-def score_rows(verdicts: list[Verdict]) -> pd.DataFrame:
-    """One row per ok rubric verdict: item, model, score, expected score (NaN without logprobs)."""
-    rows = []
-    for v in verdicts:
-        if v.status != "ok" or v.data.get("score") is None:
-            continue
-        expected = v.data.get("expected")
-        rows.append(
-            {
-                "item_id": v.item_id,
-                "model": str(v.data["model"]),
-                "score": float(v.data["score"]),
-                "expected": float(expected) if expected is not None else math.nan,
-            }
-        )
-    return pd.DataFrame(rows, columns=["item_id", "model", "score", "expected"])
-
-
-def judge_score_value(score: float, expected: float) -> float:
-    """What a rubric map reads: the expected score under the logprobs when stored, else the score."""
-    return expected if expected == expected else score
