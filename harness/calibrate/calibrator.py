@@ -11,6 +11,7 @@ figures the report shows. A calibration file's `kind` is the name of the protoco
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -125,7 +126,7 @@ def calibrators(registry: Registry) -> dict[str, Calibrator]:
     return {name: c for name, c in found.items() if c is not None}
 
 
-def names(kinds: dict[str, Calibrator] | list[str], conjunction: str) -> str:
+def names(kinds: Iterable[str], conjunction: str) -> str:
     """`pairwise and rubric`: the names sorted, for messages."""
     ordered = sorted(kinds)
     if not ordered:

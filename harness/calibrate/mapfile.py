@@ -118,7 +118,7 @@ def _check(document: dict[str, Any], where: str, kinds: Collection[str]) -> None
     if document.get("version") != VERSION:
         raise BadInput(f"{where}: version {document.get('version')!r} is not {VERSION}")
     if not isinstance(document.get("kind"), str) or document["kind"] not in kinds:
-        raise BadInput(f"{where}: kind: {document.get('kind')!r} is not {names(list(kinds), 'or')}")
+        raise BadInput(f"{where}: kind: {document.get('kind')!r} is not {names(kinds, 'or')}")
     if not isinstance(document.get("judge"), dict) or "fingerprint" not in document["judge"]:
         raise BadInput(f"{where}: judge: missing the judge setup the map was made for")
     spec = document.get("map")
