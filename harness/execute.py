@@ -287,9 +287,7 @@ def _calibration(
         judge=backend.spec.label, protocol=loaded.kind.name, protocol_version=loaded.task.version,
         template=loaded.task.prompts.source_hash, config=loaded.config.model_dump(mode="json"),
     )
-    return resolve_calibration(
-        options.calibration, directory, identity, registry, force=options.force_calibration
-    )
+    return resolve_calibration(options.calibration, directory, identity, registry, force=options.force_calibration)
 
 
 def _retry_policy(spec: JudgeSpec, base: RetryPolicy) -> RetryPolicy:

@@ -150,8 +150,7 @@ def recompute(
             scores = apply_metrics(registry, verdicts_frame(verdicts), aggregate.scores, manifest)
             aggregate = replace(aggregate, scores=scores)
             identity = identity_from_manifest(manifest, str(directory / MANIFEST_FILE))
-            applied = resolve_calibration(calibration, directory, identity, registry,
-                                          force=force_calibration)
+            applied = resolve_calibration(calibration, directory, identity, registry, force=force_calibration)
             aggregate = apply_calibration(aggregate, verdicts, applied, config, directory, manifest)
             store.write_exports(verdicts, aggregate.scores, aggregate.ranking)
             manifest["summary"] = aggregate.summary

@@ -33,10 +33,10 @@ class RunData:
     #: What the run's protocol contributes to reports (the generic view when it is not loaded).
     view: ReportView
     items: dict[str, Item] = field(default_factory=dict)
+    items_note: str = ""
     #: The protocol's registered task class, for what else it supplies (its calibrator); None
     #: when the protocol is not loaded.
     task_class: type[Task] | None = None
-    items_note: str = ""
     #: Derived frames computed once per run (item scores, a protocol's own frames).
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
