@@ -25,6 +25,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -38,6 +39,12 @@ from harness_plugins.pairwise.sampling import SamplingPlan
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 FRACTIONS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.6)
+#: The replays find the full-data ranking from about 10% of the calls, so they are read at
+#: smaller budgets, in pairs one twice the other (the "half of uniform's calls" goal).
+REPLAY_FRACTIONS = (0.01, 0.02, 0.04, 0.05, 0.1, 0.2)
+#: A replay is one fixed set of judgments: only the samplers' seeds vary, and three models give
+#: tau in steps of 1/3, so more seeds are needed (and cheap).
+REPLAY_SEED_FACTOR = 5
 BOOT = 200
 
 
@@ -52,6 +59,8 @@ class World:
     score: np.ndarray
     weight: np.ndarray
     truth: np.ndarray | None = None  # centred log-strengths, when planted
+    plan_seconds: float = 0.0  # mean time of an adaptive plan, set by measure()
+    mean_full_vs_truth: float | None = None  # over the seeds' worlds, set by measure()
 
     def __post_init__(self) -> None:
         index = {m: i for i, m in enumerate(self.models)}
@@ -63,6 +72,11 @@ class World:
         ]
         every = [(i, k) for i, k in zip(*np.nonzero(self.weight > 0))]
         self.full_theta = fit_bradley_terry(self.wins(every))
+        #: Kendall tau of the full-data ranking with the planted one: how well the full design
+        #: itself ranks the world (low where strengths are close and items few).
+        self.full_vs_truth: float | None = None
+        if self.truth is not None:
+            self.full_vs_truth = float(kendalltau(self.full_theta, self.truth).statistic)
 
     def wins(self, cells: list[tuple[int, int]]) -> np.ndarray:
         m = len(self.models)
@@ -191,9 +205,11 @@ def measure(make, seeds: int, fractions: tuple[float, ...]) -> tuple[World, dict
     """`make(seed)` gives the world: a fresh realisation per seed for synthetic worlds, the same
     judgments for replays; the seed also drives both samplers."""
     out: dict[str, dict[float, list]] = {"uniform": {f: [] for f in fractions}, "adaptive": {f: [] for f in fractions}}
-    plan_s = []
+    plan_s, full_vs_truth = [], []
     for seed in range(seeds):
         world = make(seed)
+        if world.full_vs_truth is not None:
+            full_vs_truth.append(world.full_vs_truth)
         for f in fractions:
             out["uniform"][f].append(evaluate(world, plan_for(world, "uniform", f, seed).first_round(), seed))
         sequence, spent = adaptive_sequence(world, max(fractions), seed)
@@ -201,15 +217,19 @@ def measure(make, seeds: int, fractions: tuple[float, ...]) -> tuple[World, dict
         full = plan_for(world, "adaptive", 1.0, seed).full
         for f in fractions:
             out["adaptive"][f].append(evaluate(world, sequence[: min(full, int(np.ceil(f * full)))], seed))
-    world.plan_seconds = float(np.mean(plan_s))  # type: ignore[attr-defined]
+    world.plan_seconds = float(np.mean(plan_s))
+    world.mean_full_vs_truth = float(np.mean(full_vs_truth)) if full_vs_truth else None
     return world, out
 
 
-def print_table(world: World, results: dict, fractions: tuple[float, ...]) -> dict:
+def print_table(world: World, results: dict, fractions: tuple[float, ...], seeds: int) -> dict:
     full = int((world.weight > 0).sum())
     print(f"\n## {world.name}: {len(world.models)} models, {len(world.pairs)} pairs, "
-          f"{world.score.shape[0]} items, full design {2 * full} calls "
+          f"{world.score.shape[0]} items, full design {2 * full} calls, {seeds} seeds "
           f"(adaptive plan: {world.plan_seconds:.2f} s per run to {max(fractions):.0%})")
+    if world.mean_full_vs_truth is not None:
+        print(f"(the full design's own ranking has tau {world.mean_full_vs_truth:.3f} "
+              "with the planted one)")
     head = "| sampler | " + " | ".join(f"{f:.0%}" for f in fractions) + " |"
     print(head)
     print("|" + "---|" * (len(fractions) + 1))
@@ -230,14 +250,52 @@ def verdicts(world: World, means: dict, fractions: tuple[float, ...]) -> list[st
     ahead = sum(means["adaptive"][f] >= means["uniform"][f] - 1e-9 for f in fractions)
     lines.append(f"adaptive >= uniform at {ahead}/{len(fractions)} budgets")
     if world.truth is not None:
-        reach = [f for f in fractions if means["adaptive"][f] >= 0.95]
-        lines.append(f"adaptive tau >= 0.95 from {reach[0]:.0%} of calls" if reach else "adaptive tau < 0.95 at every budget")
+        for kind in ("adaptive", "uniform"):
+            reach = [f for f in fractions if means[kind][f] >= 0.95]
+            lines.append(f"{kind} tau >= 0.95 from {reach[0]:.0%} of calls" if reach
+                         else f"{kind} tau < 0.95 at every budget up to {max(fractions):.0%}")
     else:
         halves = [(f, 2 * f) for f in fractions if 2 * f in fractions]
         hits = [f"{g:.0%}" for f, g in halves if means["adaptive"][f] >= means["uniform"][g] - 1e-9]
         lines.append(f"adaptive at half of uniform's calls reaches uniform's tau at uniform budgets: "
                      f"{', '.join(hits) or 'none'} (of {', '.join(f'{g:.0%}' for _, g in halves)})")
     return lines
+
+
+# -- what any design could do on a close world ---------------------------------------------------
+
+
+def fixed_designs(seeds: int) -> None:
+    """Designs that know the answer, on the close 10-model world: judging only the neighbours (or
+    the neighbours' neighbours) of the full-data ranking on every item, and a balanced design
+    (every pair on the same share of items). If these cannot reach tau 0.95 at 30% of the calls,
+    no sampler can be expected to."""
+    rows: dict[str, list[float]] = {}
+    for seed in range(seeds):
+        world = synthetic(10, 200, 0.3, seed)
+        n_items = world.score.shape[0]
+        order = np.argsort(-world.full_theta)
+        pair_of = {frozenset((int(a), int(b))): k for k, (a, b) in enumerate(zip(world.a, world.b))}
+        for reach in (1, 2):
+            ks = [pair_of[frozenset((int(order[i]), int(order[i + g])))]
+                  for g in range(1, reach + 1) for i in range(len(order) - g)]
+            cells = [(i, k) for k in ks for i in range(n_items)]
+            share = len(cells) / (n_items * len(world.pairs))
+            label = f"judge only the {'neighbours' if reach == 1 else 'two nearest on each side'} in the full-data order ({share:.0%})"
+            rows.setdefault(label, []).append(_tau(world, cells))
+        items = np.random.default_rng(seed).permutation(n_items)
+        for f in (0.2, 0.3):
+            cells = [(int(i), k) for k in range(len(world.pairs)) for i in items[: round(f * n_items)]]
+            rows.setdefault(f"balanced: every pair on the same {f:.0%} of the items", []).append(_tau(world, cells))
+    print(f"\n## designs that know the answer: synthetic 10 models, close (sd 0.3), 200 items, {seeds} seeds")
+    print("| design | tau with the full-data ranking |")
+    print("|---|---|")
+    for label, taus in rows.items():
+        print(f"| {label} | {np.mean(taus):.3f} |")
+
+
+def _tau(world: World, cells: list[tuple[int, int]]) -> float:
+    return float(kendalltau(fit_bradley_terry(world.wins(cells)), world.full_theta).statistic)
 
 
 # -- the full path: import, then `harness run` answered by the replay judge ----------------------
@@ -300,30 +358,33 @@ def _alpaca_task(paths: list[Path], config: dict, work: Path) -> Path:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--quick", action="store_true", help="only the 10-model worlds and the replays")
     parser.add_argument("--no-full-path", action="store_true")
     args = parser.parse_args()
     started = time.perf_counter()
-    makers = []
+    makers: list[tuple[Callable[[int], World], bool]] = []
     for m, n_items, sd in [(10, 200, 1.0), (10, 200, 0.3), (50, 40, 1.0), (50, 40, 0.3)]:
         if not (args.quick and m > 10):
-            makers.append(lambda seed, m=m, n_items=n_items, sd=sd: synthetic(m, n_items, sd, seed))
-    makers.append(lambda seed: synthetic_baseline(20, 400, 1.0, 1.5, seed))
-    for make in (alpaca_world, wildbench_world):
-        world = make()
+            makers.append((lambda seed, m=m, n_items=n_items, sd=sd: synthetic(m, n_items, sd, seed), False))
+    makers.append((lambda seed: synthetic_baseline(20, 400, 1.0, 1.5, seed), False))
+    for load in (alpaca_world, wildbench_world):
+        world = load()
         if world is None:
-            print(f"{make.__name__}: skipped (no data under {DATA})", file=sys.stderr)
+            print(f"{load.__name__}: skipped (no data under {DATA})", file=sys.stderr)
         else:
-            makers.append(lambda seed, world=world: world)
+            makers.append((lambda seed, world=world: world, True))
     summary = []
-    for make in makers:
-        world, results = measure(make, args.seeds, FRACTIONS)
-        means = print_table(world, results, FRACTIONS)
-        summary += [f"{world.name}: {line}" for line in verdicts(world, means, FRACTIONS)]
-    print(f"\nmean Kendall tau with the full-data ranking over {args.seeds} seeds; coverage: share of models whose "
+    for make, replay in makers:
+        fractions = REPLAY_FRACTIONS if replay else FRACTIONS
+        seeds = args.seeds * REPLAY_SEED_FACTOR if replay else args.seeds
+        world, results = measure(make, seeds, fractions)
+        means = print_table(world, results, fractions, seeds)
+        summary += [f"{world.name}: {line}" for line in verdicts(world, means, fractions)]
+    print("\nmean Kendall tau with the full-data ranking; coverage: share of models whose "
           "95% item-bootstrap interval (judged items only) holds the planted strength")
     print("\n".join(f"- {line}" for line in summary))
+    fixed_designs(args.seeds)
     if not args.no_full_path:
         full_path(0.25)
     print(f"\n(total {time.perf_counter() - started:.0f} s)")

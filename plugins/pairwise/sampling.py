@@ -6,10 +6,15 @@ here is a function of the seed and of the verdicts of earlier rounds, so a kille
 started again replays the same rounds from its stored verdicts and makes the same choices, and a
 rerun with a larger budget extends the last round and goes on from there.
 
-Adaptive rounds share one seeded order of the items: each pair takes the next items in that order
-that both of its models answered, so models are compared on common items (their differences are
-then paired, which is most of the gain on real data, where items differ a lot in difficulty),
-and a pair compared n times has used exactly the first n items it can use.
+Adaptive rounds take items from one seeded order: each pair takes the next items in that order
+that both of its models answered, so a pair compared n times has used exactly the first n items it
+can use. Pairs that share a baseline start at the same place in the order, so the models are
+compared with the baseline on common items (their differences are then paired, which is most of
+the gain on real data, where items differ a lot in difficulty). Pairs with nothing in common (all
+pairs) start at evenly spaced places instead: started together, a design with many pairs and a
+small budget would judge every pair on the same handful of items, and an item bootstrap over a
+handful of items understates the uncertainty (bench/adaptive.py: coverage 0.53 where spread
+starts give 0.93).
 """
 
 from __future__ import annotations
@@ -61,6 +66,34 @@ def resolve_budget(budget: int | float | None, full: int) -> int:
     return min(full, max(1, budget // 2))
 
 
+def start_groups(pairs: Sequence[tuple[str, str]], pair_order: np.ndarray) -> list[int]:
+    """For every pair, the group whose members start at the same place in the item order: pairs
+    share a group when they share their anchor, the member that is in strictly more pairs than the
+    other (a baseline); a pair without one (all pairs) is a group of its own. Groups are numbered
+    by the first appearance of a member in `pair_order`."""
+    in_pairs: dict[str, int] = {}
+    for a, b in pairs:
+        in_pairs[a] = in_pairs.get(a, 0) + 1
+        in_pairs[b] = in_pairs.get(b, 0) + 1
+    numbers: dict[object, int] = {}
+    group = [0] * len(pairs)
+    for k in pair_order:
+        a, b = pairs[int(k)]
+        key: object = a if in_pairs[a] > in_pairs[b] else b if in_pairs[b] > in_pairs[a] else int(k)
+        group[int(k)] = numbers.setdefault(key, len(numbers))
+    return group
+
+
+def _rotated(available: list[list[int]], group: list[int]) -> list[list[int]]:
+    """Each pair's items from its group's starting place: group g of G starts g/G of the way in."""
+    groups = max(group, default=0) + 1
+    out = []
+    for items, g in zip(available, group):
+        start = g * len(items) // groups
+        out.append(items[start:] + items[:start])
+    return out
+
+
 class SamplingPlan:
     """The comparisons of one run under `uniform` or `adaptive` sampling."""
 
@@ -85,16 +118,18 @@ class SamplingPlan:
         self.second = np.array([index[b] for _, b in pairs], dtype=np.int64)
         rng = np.random.default_rng(seed)
         item_order = rng.permutation(len(answered))
-        #: For every pair, the items both of its models answered, in the shared seeded order.
-        self.available = [
-            [int(i) for i in item_order if a in answered[i] and b in answered[i]] for a, b in pairs
-        ]
+        #: Candidate order for the choice; also spaces the pairs' starting places in the items.
+        self.pair_order = rng.permutation(len(pairs))
+        #: For every pair, the items both of its models answered, in the seeded order, from the
+        #: pair's starting place (see the module docstring).
+        shared = [[int(i) for i in item_order if a in answered[i] and b in answered[i]] for a, b in pairs]
+        self.available = _rotated(shared, start_groups(pairs, self.pair_order))
+        #: Every (item, pair) cell in a fixed order, which `uniform` subsets.
+        self._every = [(item, k) for k, av in enumerate(shared) for item in av]
         self.full = sum(len(av) for av in self.available)
         self.target = resolve_budget(budget, self.full)
         self.budget = budget
         self.seed = seed
-        #: Candidate order for the greedy choice: ties between equally useful pairs go by it.
-        self.pair_order = rng.permutation(len(pairs))
         self._uniform_order = rng.permutation(self.full)
         calls = batch_size or max(64, 2 * (concurrency or 0))
         self.base = max(1, calls // 2)
@@ -114,8 +149,7 @@ class SamplingPlan:
     def first_round(self) -> list[Cell]:
         """`uniform`: the whole seeded subset at once; `adaptive`: the opening round."""
         if self.kind == "uniform":
-            every = [(item, k) for k, av in enumerate(self.available) for item in av]
-            chosen = sorted(every[int(j)] for j in self._uniform_order[: self.target])
+            chosen = sorted(self._every[int(j)] for j in self._uniform_order[: self.target])
             self.rounds.append(len(chosen))
             self.stopped_by = "budget" if self.target < self.full else "design exhausted"
             return chosen
@@ -163,7 +197,10 @@ class SamplingPlan:
         # verdicts count more), or 1 before any verdict.
         per_battle = n_games / max(1, 2 * self.requested) if self.requested else 1.0
         information = 2.0 * per_battle * p * (1.0 - p)
-        picks = greedy_batch(cov, weights, a, b, information, capacity[order], size)
+        # Drawn from a generator seeded by the plan's seed and the comparisons made so far, so a
+        # resumed run draws the same round again.
+        draw = np.random.default_rng([self.seed, self.requested])
+        picks = greedy_batch(cov, weights, a, b, information, capacity[order], size, draw=draw)
         return [int(order[j]) for j in picks]
 
     def _settled(self, wins: np.ndarray, item_tensor: Callable[[], np.ndarray]) -> bool:

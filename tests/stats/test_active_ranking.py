@@ -114,3 +114,21 @@ def test_greedy_batch_low_rank_updates_pick_as_a_full_recomputation_would():
         z[first[k]], z[second[k]] = 1.0, -1.0
         info = info + information[k] * np.outer(z, z)
     assert picks == naive
+
+
+def test_drawn_batches_repeat_for_a_seed_respect_capacity_and_never_draw_a_useless_pair():
+    # Only the order of models 0 and 1 is in doubt: comparing 2 with 3 can teach nothing about it.
+    pairs = list(combinations(range(4), 2))
+    first = np.array([a for a, _ in pairs])
+    second = np.array([b for _, b in pairs])
+    weights = np.zeros((4, 4))
+    weights[0, 1] = weights[1, 0] = 1.0
+    capacity = np.array([5, 50, 50, 50, 50, 50])
+    args = (np.eye(4), weights, first, second, np.full(len(pairs), 0.5), capacity, 120)
+    drawn = greedy_batch(*args, draw=np.random.default_rng(7))
+    assert drawn == greedy_batch(*args, draw=np.random.default_rng(7))
+    assert drawn != greedy_batch(*args, draw=np.random.default_rng(8))
+    counts = np.bincount(drawn, minlength=len(pairs))
+    assert len(drawn) == 120 and np.all(counts <= capacity)
+    assert counts[pairs.index((2, 3))] == 0
+    assert counts[pairs.index((0, 1))] == 5  # the direct comparison is worth most: used up
