@@ -13,8 +13,7 @@ compared with the baseline on common items (their differences are then paired, w
 the gain on real data, where items differ a lot in difficulty). Pairs with nothing in common (all
 pairs) start at evenly spaced places instead: started together, a design with many pairs and a
 small budget would judge every pair on the same handful of items, and an item bootstrap over a
-handful of items understates the uncertainty (bench/adaptive.py: coverage 0.53 where spread
-starts give 0.93).
+handful of items understates the uncertainty.
 """
 
 from __future__ import annotations
