@@ -136,6 +136,26 @@ def test_one_baseline_adaptive_gives_the_close_models_the_items(tmp_path):
     assert items["far"] <= items["close_a"] and items["far"] <= items["close_b"]
 
 
+def test_two_baselines_adaptive_compares_every_model_with_each_on_shared_items(tmp_path):
+    strengths = {"base1": 0.0, "base2": 0.5, "far": -3.0, "close_a": 0.9, "close_b": 1.1}
+    with PlantedJudge(strengths) as planted:
+        result = run(tmp_path, planted, "run", {"sampling": "adaptive", "budget": 0.4,
+                                                "baselines": ["base1", "base2"]},
+                     rows=planted_rows(list(strengths), 50))
+    facts = result.manifest["sampling"]
+    assert facts["calls"] == planted.calls == facts["budget_calls"]
+    per_pair = facts["comparisons_per_pair"]
+    assert {p.split(" vs ")[1] for p in per_pair} == {"base1", "base2"} and all(n > 0 for n in per_pair.values())
+    seen = comparisons(result.directory)
+    assert set(seen.values()) == {2}
+    # Pairs with the same baseline take their items from one place in one order: the model
+    # compared least with a baseline was compared on items the others also had.
+    for base in ("base1", "base2"):
+        items = {m: {i for (i, a, b) in seen if {a, b} == {m, base}} for m in ("far", "close_a", "close_b")}
+        fewest = min(items.values(), key=len)
+        assert all(fewest <= other for other in items.values())
+
+
 def test_the_stopping_rule_ends_early_once_neighbours_are_ordered(tmp_path):
     strengths = dict(zip(MODELS[:4], [-3.0, -1.0, 1.0, 3.0]))
     with PlantedJudge(strengths) as planted:
