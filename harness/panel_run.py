@@ -1,6 +1,7 @@
 """A panel run's numbers: each judge's own (scores_by_judge.csv, ranking_by_judge.csv), the pooled
-ones (scores.csv, ranking.csv; harness.pooling) and the panel's facts in run.json's `panel`:
-per judge its counts, severity (rubric), position bias (pairwise), agreement with the pool and
+ones (scores.csv, ranking.csv; pooled as the protocol's panel view says, harness.panel_view) and
+the panel's facts in run.json's `panel`: per judge its counts, what the pooling learned of it
+(rubric: severity), the protocol's facts (pairwise: position bias), agreement with the pool and
 ranking; across judges Krippendorff's alpha and pairwise Cohen's kappa (harness.panel_stats).
 
 Shared by `harness run` and `harness aggregate`, so a recomputed panel gets the same files.
@@ -16,7 +17,6 @@ import pandas as pd
 from harness.metrics import apply_metrics, verdicts_frame
 from harness.models import Verdict
 from harness.panel_stats import agreement, judge_facts
-from harness.pooling import Pooled, pool
 from harness.protocol import Aggregate, Task
 from harness.registry import Registry
 from harness.store import RANKING_BY_JUDGE_FILE, SCORES_BY_JUDGE_FILE, RunDirectory
@@ -29,21 +29,19 @@ class PanelResult:
     facts: dict[str, Any]
 
 
-def panel_aggregate(
-    task: Task, protocol: str, verdicts: dict[str, list[Verdict]], requests: dict[str, int],
-) -> PanelResult:
+def panel_aggregate(task: Task, verdicts: dict[str, list[Verdict]], requests: dict[str, int]) -> PanelResult:
     """Per-judge aggregates (judges with at least one parsed verdict), the pool, and the facts."""
+    view = type(task).panel_view()
     by_judge = {judge: task.aggregate(vs) for judge, vs in verdicts.items() if any(v.status == "ok" for v in vs)}
-    pooled: Pooled = pool(task, protocol, verdicts, by_judge)
-    scale = pooled.aggregate.summary.get("scale")
-    scale = (int(scale[0]), int(scale[1])) if isinstance(scale, list) and len(scale) == 2 else None
-    per_judge = judge_facts(protocol, verdicts, by_judge, pooled.aggregate)
+    pooled = view.pool(task, verdicts, by_judge)
+    labelled = view.labels(verdicts, pooled.aggregate)
+    per_judge = judge_facts(view, verdicts, by_judge, pooled.aggregate, labelled)
     judges = []
     for judge, vs in verdicts.items():
         counts = {s: sum(v.status == s for v in vs) for s in ("ok", "invalid", "failed")}
         counts["pending"] = max(0, requests.get(judge, len(vs)) - len(vs))
         judges.append({"judge": judge, "counts": counts, **pooled.judges.get(judge, {}), **per_judge[judge]})
-    facts = {"pooling": pooled.method, "judges": judges, "agreement": agreement(protocol, verdicts, scale)}
+    facts = {"pooling": pooled.method, "judges": judges, "agreement": agreement(labelled, task.spec.protocol)}
     return PanelResult(pooled=pooled.aggregate, by_judge=by_judge, facts=facts)
 
 
@@ -60,11 +58,11 @@ def by_judge_frames(result: PanelResult) -> dict[str, pd.DataFrame]:
 
 
 def write_panel(
-    task: Task, protocol: str, registry: Registry, store: RunDirectory, manifest: dict[str, Any],
+    task: Task, registry: Registry, store: RunDirectory, manifest: dict[str, Any],
     verdicts: dict[str, list[Verdict]], requests: dict[str, int],
 ) -> Aggregate:
     """Aggregate a panel, write its exports and put its facts into `manifest` (not yet saved)."""
-    result = panel_aggregate(task, protocol, verdicts, requests)
+    result = panel_aggregate(task, verdicts, requests)
     every = [v for vs in verdicts.values() for v in vs]
     scores = apply_metrics(registry, verdicts_frame(every), result.pooled.scores, manifest)
     pooled = replace(result.pooled, scores=scores)
@@ -83,10 +81,10 @@ def write_panel_results(loaded: Any, registry: Registry, store: RunDirectory, ma
                         lanes: list[Any], verdicts: dict[str, list[Verdict]]) -> Aggregate:
     """`harness run`'s call: the lanes say how many requests each judge was asked."""
     requests = {lane.label: len(lane.requests) for lane in lanes}
-    return write_panel(loaded.task, loaded.kind.name, registry, store, manifest, verdicts, requests)
+    return write_panel(loaded.task, registry, store, manifest, verdicts, requests)
 
 
-def recompute_panel(task: Task, protocol: str, registry: Registry, store: RunDirectory, manifest: dict[str, Any],
+def recompute_panel(task: Task, registry: Registry, store: RunDirectory, manifest: dict[str, Any],
                     verdicts: list[Verdict]) -> Aggregate:
     """`harness aggregate`'s call: the stored verdicts grouped by the judges run.json names."""
     names = [str(j.get("judge")) for j in manifest["panel"].get("judges", []) if isinstance(j, dict)]
@@ -94,4 +92,4 @@ def recompute_panel(task: Task, protocol: str, registry: Registry, store: RunDir
     for verdict in verdicts:
         grouped.setdefault(verdict.judge, []).append(verdict)
     asked = int(manifest.get("requests") or 0) // max(1, len(grouped))
-    return write_panel(task, protocol, registry, store, manifest, grouped, dict.fromkeys(grouped, asked))
+    return write_panel(task, registry, store, manifest, grouped, dict.fromkeys(grouped, asked))

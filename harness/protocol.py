@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from harness.calibrate.calibrator import Calibrator
+    from harness.judges.replay_view import ReplayView
     from harness.models import Item, JudgeRequest, JudgeResponse, TaskSpec, Verdict
+    from harness.panel_view import PanelView
     from harness.prompts import PromptRenderer
     from harness.reports.view import ReportView
 
@@ -182,6 +184,24 @@ class Task(ABC):
         `--calibration FILE`): a harness.calibrate.calibrator.Calibrator. Default: None, they
         cannot be. Import the calibration code here, not at module level."""
         return None
+
+    @classmethod
+    def panel_view(cls) -> PanelView:
+        """How a panel of judges is pooled into one result and compared on this protocol, so a
+        panel needs no protocol in the core. Default: the protocol's aggregate over every judge's
+        verdicts, no agreement measure. Imported here, so a single-judge run does not load it."""
+        from harness.panel_view import PanelView
+
+        return PanelView()
+
+    @classmethod
+    def replay_view(cls) -> ReplayView:
+        """How `replay:RUN_DIR` finds the stored verdict a request asks about and answers as a
+        judge would, so the protocol's own parser reads it. Default: by request id (else item and
+        model), answering with the stored judge output."""
+        from harness.judges.replay_view import ReplayView
+
+        return ReplayView()
 
 
 @dataclass(frozen=True)

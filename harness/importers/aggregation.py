@@ -144,7 +144,7 @@ def recompute(
             if calibration is not None:
                 raise BadInput("--calibration: a panel run has several judges; calibrate and apply one judge's run")
 
-            aggregate = recompute_panel(task, protocol["name"], registry, store, manifest, verdicts)
+            aggregate = recompute_panel(task, registry, store, manifest, verdicts)
         else:
             aggregate = task.aggregate(verdicts)
             scores = apply_metrics(registry, verdicts_frame(verdicts), aggregate.scores, manifest)

@@ -31,6 +31,7 @@ from harness_plugins.checklist.parsing import (
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
 
+    from harness.panel_view import PanelView
     from harness.reports.view import ReportView
 
 
@@ -172,3 +173,9 @@ class ChecklistTask(Task):
         from harness_plugins.checklist.report import ChecklistView
 
         return ChecklistView()
+
+    @classmethod
+    def panel_view(cls) -> PanelView:
+        from harness_plugins.checklist.panel import ChecklistPanelView
+
+        return ChecklistPanelView()

@@ -22,6 +22,7 @@ from harness_plugins.pairwise.verdicts import (
 
 if TYPE_CHECKING:
     from harness.calibrate.calibrator import Calibrator
+    from harness.panel_view import PanelView
     from harness.reports.view import ReportView
 
 
@@ -174,3 +175,9 @@ class PairwiseTask(Task):
         from harness_plugins.pairwise.calibration import PairwiseCalibrator
 
         return PairwiseCalibrator()
+
+    @classmethod
+    def panel_view(cls) -> PanelView:
+        from harness_plugins.pairwise.panel import PairwisePanelView
+
+        return PairwisePanelView()

@@ -26,6 +26,7 @@ from harness_plugins.rubric.scores import (
 
 if TYPE_CHECKING:
     from harness.calibrate.calibrator import Calibrator
+    from harness.panel_view import PanelView
     from harness.reports.view import ReportView
 
 
@@ -136,6 +137,12 @@ class RubricTask(Task):
         from harness_plugins.rubric.calibration import RubricCalibrator
 
         return RubricCalibrator()
+
+    @classmethod
+    def panel_view(cls) -> PanelView:
+        from harness_plugins.rubric.panel import RubricPanelView
+
+        return RubricPanelView()
 
 
 def load_rubric(path: Path, name: str) -> Rubric:
