@@ -194,6 +194,7 @@ def _lane(loaded: LoadedTask, spec: JudgeSpec, registry: Registry, options: RunO
     """Everything per judge: backend, retries, rate limits, price and budget."""
     price = _price(loaded, spec, options)
     backend = _make_backend(registry, spec)
+    backend.bind_task(loaded.task)
     return Lane(
         spec=spec, backend=backend, retry=_retry_policy(spec, options.retry),
         limiter=RateLimiter.from_options(spec.options), price=price,

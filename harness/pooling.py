@@ -9,13 +9,15 @@ score was pooled, and a ranking from pooled scores with intervals.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from harness.models import Verdict
-from harness.protocol import Aggregate
 from harness.stats.bradley_terry import interval_ranks
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from harness.models import Verdict
+    from harness.protocol import Aggregate
 
 #: The normal quantile of a two-sided 95% interval.
 Z95 = 1.959963984540054

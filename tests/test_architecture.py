@@ -17,11 +17,6 @@ REPO = Path(__file__).resolve().parent.parent
 #: planted judges answer them, so both name them; an item's `checklist` (questions a dataset may
 #: carry, for any protocol) shares a protocol's name.
 NAMES_PROTOCOLS = {"importers", "testing"}
-#: Known debt, listed so it cannot grow unseen: the replay judge writes stored verdicts back in the
-#: built-in protocols' text formats, and a panel pools and compares judges per built-in protocol.
-#: Both belong on the protocols (Task methods), as the report views and run summaries do.
-READS_PROTOCOL_FORMATS = {"harness.judges.replay_answers", "harness.judges.replay_source", "harness.judges.replay",
-                          "harness.pooling", "harness.panel_stats"}
 ITEM_FIELD = {("harness.datasets", "checklist"), ("harness.models", "checklist")}
 
 
@@ -101,7 +96,7 @@ def test_the_core_names_no_protocol() -> None:
     assert {"pairwise", "rubric", "checklist"} <= protocols
     named = []
     for name, path in modules().items():
-        if not name.startswith("harness.") or name.split(".")[1] in NAMES_PROTOCOLS or name in READS_PROTOCOL_FORMATS:
+        if not name.startswith("harness.") or name.split(".")[1] in NAMES_PROTOCOLS:
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Constant) and node.value in protocols and (name, node.value) not in ITEM_FIELD:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import sys
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from harness.models import JudgeRequest, JudgeResponse, JudgeSpec
+
+if TYPE_CHECKING:
+    from harness.protocol import Task
 
 
 class JudgeError(Exception):
@@ -85,6 +88,10 @@ class JudgeBackend(ABC):
     def check(self) -> None:
         """Raise JudgeConfigError for a setup that cannot work (no key, no model), before the run
         writes anything; cheap, no network."""
+
+    def bind_task(self, task: Task) -> None:
+        """The run's task, once, before any request: for a judge whose answers come from the
+        protocol itself (the replay judge asks its replay view). Others ignore it."""
 
     async def start(self) -> None:
         """Load a model or open a client; called once before the first request."""

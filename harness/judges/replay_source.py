@@ -1,57 +1,35 @@
 """The stored verdicts of a finished run (a `harness run` or a `harness import`), indexed by what a
-judge request asks about, so the replay judge answers each request with one dictionary lookup.
+judge request asks about, so the replay judge answers each request with a lookup or a few.
 
-Keys are protocol facts, not request ids or keys: the same item and models make the same key
-whatever the prompt, template or answer order of the run that replays them. Pairwise verdicts are
-indexed by position (item, model in A, model in B); a request whose order was not stored is
-answered from the other order with the verdict mirrored (A>>B becomes B>>A, and so on).
-Checklist answers are found whichever mode judged them: one question's answer is read out of an
-`all`-mode verdict, and an `all`-mode request is put together from `each`-mode answers.
+The keys are the replaying protocol's (`Task.replay_view().keys()`): for the built-in protocols
+they are protocol facts, not request ids or keys, so the same item and models make the same key
+whatever the prompt, template or answer order of the run that replays them.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput
-from harness.stats.preference import MIRROR
+from harness.judges.replay_view import ReplayView, Stored
 from harness.store import STORE_FILE, VERDICTS_FILE, check_verdict_record, read_store
-
-
-@dataclass(frozen=True)
-class Stored:
-    """One stored verdict as the replay needs it: the status, the protocol's data, the error."""
-
-    status: str
-    data: dict[str, Any]
-    error: str | None = None
-
-
-def mirrored(stored: Stored) -> Stored:
-    """A pairwise verdict from the other position's side (level, distribution, models, lengths)."""
-    data = dict(stored.data)
-    if "level" in data:
-        data["level"] = MIRROR[data["level"]]
-    if isinstance(data.get("probs"), dict):
-        data["probs"] = {MIRROR[level]: p for level, p in data["probs"].items()}
-    return Stored(stored.status, data, stored.error)
 
 
 @dataclass
 class ReplaySource:
-    """Every verdict of one run directory, by item and models (and question for checklists)."""
+    """Every verdict of one run directory (of one judge), filed under the keys a protocol's replay
+    view gives them."""
 
     path: Path
     judge: str | None
-    pairwise: dict[tuple[str, str, str], Stored] = field(default_factory=dict)
-    graded: dict[tuple[str, str], Stored] = field(default_factory=dict)
-    #: Keyed by item, model (None where a verdict named none) and, for one question, the question.
-    checked_all: dict[tuple[str, Any], Stored] = field(default_factory=dict)
-    checked_each: dict[tuple[str, Any, Any], Stored] = field(default_factory=dict)
-    checklists: dict[str, Stored] = field(default_factory=dict)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    #: Every key of every verdict, and each verdict by its first key alone.
+    index: dict[Hashable, Stored] = field(default_factory=dict)
+    verdicts: dict[Hashable, Stored] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path, judge: str | None = None) -> ReplaySource:
@@ -67,66 +45,22 @@ class ReplaySource:
         elif len(judges) > 1:
             raise BadInput(f"--judge replay:{path}: the run holds verdicts of several judges "
                            f"({', '.join(judges)}); choose one with --judge-option judge=NAME")
-        source = cls(directory, judge if judge is not None else (judges[0] if judges else None))
-        for record in records:
-            source._add(record)
-        return source
+        return cls(directory, judge if judge is not None else (judges[0] if judges else None), records)
 
-    def _add(self, record: dict[str, Any]) -> None:
-        data = record.get("data") or {}
-        stored = Stored(str(record.get("status")), data, record.get("error"))
-        item = str(record.get("item_id"))
-        if "model_a" in data and "model_b" in data:
-            self.pairwise[(item, data["model_a"], data["model_b"])] = stored
-        elif data.get("stage") == "generate":
-            self.checklists[item] = stored
-        elif data.get("stage") == "judge" and "question" in data:
-            self.checked_each[(item, str(data.get("model")), data["question"])] = stored
-        elif data.get("stage") == "judge":
-            self.checked_all[(item, str(data.get("model")))] = stored
-        elif "model" in data:
-            self.graded[(item, data["model"])] = stored
+    def file_under(self, view: ReplayView) -> None:
+        """Index every verdict by the keys `view` gives it (a later record of a key wins)."""
+        self.index, self.verdicts = {}, {}
+        for record in self.records:
+            stored = Stored(str(record.get("status")), record.get("data") or {}, record.get("error"),
+                            record.get("output"))
+            keys = view.keys(str(record.get("item_id")), str(record.get("request_id")), stored)
+            for key in keys:
+                self.index[key] = stored
+            if keys:
+                self.verdicts[keys[0]] = stored
 
     def __len__(self) -> int:
-        indexes: tuple[dict[Any, Stored], ...] = (
-            self.pairwise, self.graded, self.checked_all, self.checked_each, self.checklists)
-        return sum(len(index) for index in indexes)
-
-    def pair(self, item: str, model_a: str, model_b: str) -> tuple[Stored, bool] | None:
-        """The verdict with `model_a` shown first, and whether it was mirrored from the other order."""
-        stored = self.pairwise.get((item, model_a, model_b))
-        if stored is not None:
-            return stored, False
-        other = self.pairwise.get((item, model_b, model_a))
-        return (mirrored(other), True) if other is not None else None
-
-
-    def single(self, item: str, model: str, question: str) -> Stored | None:
-        """One checklist question's answer (`each` mode), from either mode's verdicts."""
-        stored = self.checked_each.get((item, model, question))
-        whole = self.checked_all.get((item, model)) if stored is None else None
-        if whole is None or question not in (whole.data.get("questions") or []):
-            return stored
-        if whole.status != "ok":
-            return whole
-        index = whole.data["questions"].index(question)
-        p_yes = whole.data.get("p_yes")
-        return Stored("ok", {"answer": whole.data["answers"][index], "p_yes": p_yes[index] if p_yes else None})
-
-    def every(self, item: str, model: str, questions: list[str]) -> Stored | None:
-        """All of a checklist's answers (`all` mode), from either mode's verdicts."""
-        stored = self.checked_all.get((item, model))
-        if stored is not None or not questions:
-            return stored
-        parts = [self.checked_each.get((item, model, q)) for q in questions]
-        if any(part is None for part in parts):
-            return None
-        for part in parts:
-            if part is not None and part.status != "ok":
-                return part
-        answers = [part.data.get("answer") for part in parts if part is not None]
-        p_yes = [part.data.get("p_yes") for part in parts if part is not None]
-        return Stored("ok", {"answers": answers, "p_yes": None if None in p_yes else p_yes})
+        return len(self.verdicts)
 
 
 def _records(directory: Path) -> list[dict[str, Any]]:

@@ -31,6 +31,7 @@ from harness_plugins.checklist.parsing import (
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
 
+    from harness.judges.replay_view import ReplayView
     from harness.panel_view import PanelView
     from harness.reports.view import ReportView
 
@@ -179,3 +180,9 @@ class ChecklistTask(Task):
         from harness_plugins.checklist.panel import ChecklistPanelView
 
         return ChecklistPanelView()
+
+    @classmethod
+    def replay_view(cls) -> ReplayView:
+        from harness_plugins.checklist.replay import ChecklistReplayView
+
+        return ChecklistReplayView()

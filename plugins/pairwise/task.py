@@ -22,6 +22,7 @@ from harness_plugins.pairwise.verdicts import (
 
 if TYPE_CHECKING:
     from harness.calibrate.calibrator import Calibrator
+    from harness.judges.replay_view import ReplayView
     from harness.panel_view import PanelView
     from harness.reports.view import ReportView
 
@@ -181,3 +182,9 @@ class PairwiseTask(Task):
         from harness_plugins.pairwise.panel import PairwisePanelView
 
         return PairwisePanelView()
+
+    @classmethod
+    def replay_view(cls) -> ReplayView:
+        from harness_plugins.pairwise.replay import PairwiseReplayView
+
+        return PairwiseReplayView()

@@ -26,6 +26,7 @@ from harness_plugins.rubric.scores import (
 
 if TYPE_CHECKING:
     from harness.calibrate.calibrator import Calibrator
+    from harness.judges.replay_view import ReplayView
     from harness.panel_view import PanelView
     from harness.reports.view import ReportView
 
@@ -143,6 +144,12 @@ class RubricTask(Task):
         from harness_plugins.rubric.panel import RubricPanelView
 
         return RubricPanelView()
+
+    @classmethod
+    def replay_view(cls) -> ReplayView:
+        from harness_plugins.rubric.replay import RubricReplayView
+
+        return RubricReplayView()
 
 
 def load_rubric(path: Path, name: str) -> Rubric:

@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 
-from harness.judges.replay_answers import all_answers, pairwise_answer, rubric_answer, single_answer
 from harness.plugins import load_plugins
 from harness.registry import Registry
 from harness.stats.preference import LEVELS
 from harness.tasks import load_task
 from harness.testing.tasks import write_task
+from harness_plugins.checklist.replay import all_answers, single_answer
+from harness_plugins.pairwise.replay import pairwise_answer
+from harness_plugins.rubric.replay import rubric_answer
 
 ROWS = [{"id": "q1", "instruction": "Say hi.", "answers": {"m1": "hi", "m2": "hello"},
          "checklist": ["Is it a greeting?", "Is it short?", "Is it polite?"]}]
