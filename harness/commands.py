@@ -16,8 +16,7 @@ from harness.registry import Registry
 from harness.tasks import find_task_files, read_task_file
 
 if TYPE_CHECKING:
-    from harness.execute import RunResult
-    from harness.importers.aggregation import RecomputedRun
+    from harness.run_result import RunResult
 
 
 def _console() -> Console:
@@ -99,7 +98,7 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def print_run_result(result: RunResult | RecomputedRun) -> None:
+def print_run_result(result: RunResult) -> None:
     """The ranking with intervals, the protocol's columns, and the facts its protocol adds."""
     console = _console()
     aggregate = result.aggregate

@@ -28,16 +28,16 @@ from harness.models import JudgeRequest, JudgeSpec
 from harness.panel import check_panel_task, check_resumable, judge_fingerprint, judge_specs, run_fingerprint
 from harness.plugins import HarnessPluginManager, LoadedPlugins, load_plugins
 from harness.pricing import Price, SpendingCap, describe_cost, load_prices, price_for
-from harness.protocol import Aggregate
 from harness.ratelimit import RateLimiter, positive_options
 from harness.reachability import Reachability
 from harness.registry import Registry
+from harness.run_result import RunResult
 from harness.runner import RetryPolicy
 from harness.store import RunDirectory
 from harness.tasks import LoadedTask, load_task
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 
 @dataclass
@@ -69,35 +69,6 @@ class RunOptions:
     #: whether to apply it even though it was made for another judge setup.
     calibration: str | Path | None = None
     force_calibration: bool = False
-
-
-@dataclass
-class RunResult:
-    directory: Path
-    manifest: dict[str, Any]
-    aggregate: Aggregate
-    loaded: LoadedTask
-    #: The error most failed requests ended with (None when none failed), for the CLI's last line.
-    top_error: str | None = None
-
-    @property
-    def scores(self) -> pd.DataFrame:
-        return self.aggregate.scores
-
-    @property
-    def ranking(self) -> pd.DataFrame:
-        return self.aggregate.ranking
-
-    @property
-    def unfinished(self) -> int:
-        """Requests without a verdict (failed after retries, or never sent): 0 for complete numbers."""
-        counts = self.manifest.get("counts", {})
-        return int(counts.get("failed", 0)) + int(counts.get("pending", 0))
-
-    @property
-    def complete(self) -> bool:
-        """Every request has a verdict, ok or invalid: the numbers rest on everything asked."""
-        return self.unfinished == 0
 
 
 def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins | None = None) -> RunResult:

@@ -16,10 +16,10 @@ import pluggy
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
 
-    from harness.execute import RunResult
     from harness.models import JudgeRequest, Verdict
     from harness.protocol import Task, TaskKind
     from harness.registry import JudgeFactory, Metric, Reporter
+    from harness.run_result import RunResult
 
 hookspec = pluggy.HookspecMarker("harness")
 #: Marks a plugin's hook functions; also importable as `harness.hookimpl`.
@@ -76,7 +76,8 @@ def harness_verdict_recorded(verdict: Verdict) -> None:
 @hookspec
 def harness_run_finished(run: RunResult) -> None:
     """Observe a finished run (`run.directory`, `run.manifest`, `run.scores`, `run.ranking`,
-    `run.aggregate`); for exporters. Always a `harness.execute.RunResult`.
+    `run.aggregate`, `run.loaded`); for exporters. Always a `harness.run_result.RunResult`, from
+    `harness run` and from `harness aggregate` alike.
 
     Called once the run directory's exports and run.json are written; not called when the run
     failed, was stopped by a budget or was interrupted.

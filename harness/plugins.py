@@ -20,9 +20,9 @@ from harness import hookspecs
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
 
-    from harness.execute import RunResult
     from harness.models import JudgeRequest, Verdict
     from harness.protocol import Task
+    from harness.run_result import RunResult
 
 ENTRY_POINT_GROUP = "harness"
 #: Set to 1 to load only the built-in plugins (like PYTEST_DISABLE_PLUGIN_AUTOLOAD).

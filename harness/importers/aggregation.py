@@ -11,7 +11,7 @@ with overrides; the new options are recorded in run.json.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,27 +26,10 @@ from harness.metrics import apply_metrics, verdicts_frame
 from harness.models import DatasetSpec, Item, Message, TaskSpec, Verdict
 from harness.plugins import LoadedPlugins, load_plugins
 from harness.prompts import PromptRenderer, builtin_prompt_dir, make_environment
-from harness.protocol import Aggregate, Task
 from harness.registry import Registry
+from harness.run_result import RunResult
 from harness.store import MANIFEST_FILE, STORE_FILE, VERDICTS_FILE, RunDirectory, read_store
-from harness.tasks import describe_validation_error, parse_key_value
-
-
-@dataclass
-class LoadedSpec:
-    """Enough of a task for printing: the name (the run table's title) and the protocol's task,
-    which words its summary facts."""
-
-    spec: TaskSpec
-    task: Task
-
-
-@dataclass
-class RecomputedRun:
-    directory: Path
-    manifest: dict[str, Any]
-    aggregate: Aggregate
-    loaded: LoadedSpec
+from harness.tasks import LoadedTask, describe_validation_error, parse_key_value
 
 
 def apply_overrides(config: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -105,9 +88,9 @@ def ordered_verdicts(directory: Path, *, panel: bool = False) -> list[Verdict]:
 def recompute(
     run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), plugins: LoadedPlugins | None = None,
     calibration: str | Path | None = None, force_calibration: bool = False,
-) -> RecomputedRun:
+) -> RunResult:
     """Aggregate the stored verdicts again and rewrite verdicts.jsonl, scores.csv, ranking.csv and
-    run.json's summary (each written atomically)."""
+    run.json's summary (each written atomically); the run as `harness run` gives it."""
     directory = Path(run_dir)
     if not (directory / MANIFEST_FILE).is_file() or not (directory / STORE_FILE).is_file():
         raise BadInput(f"{directory}: not a run directory (needs {MANIFEST_FILE} and {STORE_FILE})")
@@ -132,7 +115,8 @@ def recompute(
         template = spec.template or kind.task_class.default_template
         env = make_environment([builtin_prompt_dir()], None)
         renderer = PromptRenderer(env, template) if template else None
-        task = kind.task_class(spec, config, items_from_verdicts(verdicts), renderer)  # type: ignore[arg-type]
+        items = items_from_verdicts(verdicts)
+        task = kind.task_class(spec, config, items, renderer)  # type: ignore[arg-type]
         try:
             task.check()
         except BadInput as exc:
@@ -163,7 +147,10 @@ def recompute(
              **({"calibration": manifest["calibration"]["file"]} if applied is not None else {})}
         )
         store.write_manifest(manifest)
-    return RecomputedRun(directory=directory, manifest=manifest, aggregate=aggregate, loaded=LoadedSpec(spec, task))
+    task_file = manifest.get("task_file")
+    loaded = LoadedTask(Path(task_file) if isinstance(task_file, str) else directory / MANIFEST_FILE, spec, kind,
+                        config, items, task)
+    return RunResult(directory=directory, manifest=manifest, aggregate=aggregate, loaded=loaded)
 
 
 def _task_spec(manifest: dict[str, Any], protocol: str, options: dict[str, Any], directory: Path) -> TaskSpec:

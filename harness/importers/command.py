@@ -41,10 +41,13 @@ def importers() -> dict[str, Importer]:
 def aggregate(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> int:
     from harness.commands import print_run_result
     from harness.importers.aggregation import recompute
+    from harness.plugins import load_plugins
 
+    plugins = plugins or load_plugins()
     result = recompute(args.run_dir, tuple(getattr(args, "overrides", ()) or ()), plugins,
                        calibration=getattr(args, "calibration", None),
                        force_calibration=bool(getattr(args, "force_calibration", False)))
+    plugins.manager.run_finished(result)  # as after `harness run`: the directory's files are rewritten
     print_run_result(result)
     counts = result.manifest.get("counts", {})
     missing = int(counts.get("failed", 0)) + int(counts.get("pending", 0))

@@ -7,20 +7,22 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from harness import __version__
 from harness.errors import BadInput
-from harness.importers.aggregation import RecomputedRun, recompute
+from harness.importers.aggregation import recompute
 from harness.importers.common import ImportedRun
 from harness.importers.item_texts import with_dataset
 from harness.plugins import LoadedPlugins
+from harness.run_result import RunResult
 from harness.store import MANIFEST_FILE, STORE_FILE
 
 
-def write_imported_run(run: ImportedRun, out: str | Path, plugins: LoadedPlugins | None = None) -> RecomputedRun:
+def write_imported_run(run: ImportedRun, out: str | Path, plugins: LoadedPlugins | None = None) -> RunResult:
     target = Path(out)
     _check_target(target, run)
     if run.texts is not None:
@@ -40,7 +42,10 @@ def write_imported_run(run: ImportedRun, out: str | Path, plugins: LoadedPlugins
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return RecomputedRun(directory=target, manifest=result.manifest, aggregate=result.aggregate, loaded=result.loaded)
+    loaded = result.loaded
+    if loaded.path == staging / MANIFEST_FILE:  # an import names no task file: its run.json stands in
+        loaded = replace(loaded, path=target / MANIFEST_FILE)
+    return replace(result, directory=target, loaded=loaded)
 
 
 def _check_target(target: Path, run: ImportedRun) -> None:

@@ -9,6 +9,11 @@ from typing import Any
 
 import pytest
 
+from harness import hookimpl
+from harness.cli import build_parser
+from harness.importers.command import aggregate
+from harness.plugins import load_plugins
+from harness.run_result import RunResult
 from tests.importers.helpers import harness_cli, read_scores
 
 ROWS = [  # x answers at length, y briefly; y is the baseline
@@ -80,3 +85,36 @@ def test_unknown_protocol(judged_run: Path) -> None:
     (judged_run / "run.json").write_text(json.dumps(manifest), encoding="utf-8")
     result = harness_cli("aggregate", judged_run)
     assert result.returncode == 2 and "unknown protocol 'no_such_protocol'" in result.stderr
+
+
+class FinishedRuns:
+    """A plugin registered in-process that keeps every run `harness_run_finished` reports."""
+
+    def __init__(self) -> None:
+        self.runs: list[Any] = []
+
+    @hookimpl
+    def harness_run_finished(self, run: Any) -> None:
+        self.runs.append(run)
+
+
+def test_aggregate_reports_the_rewritten_run_to_run_finished_as_harness_run_does(
+    harness_run_task: Any, harness_judge_server: Any, harness_run_dir: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    harness_judge_server.otherwise("Both are fine. [[2]]")
+    at_run, at_aggregate = FinishedRuns(), FinishedRuns()
+    harness_run_task("pairwise", ROWS, options={"baselines": ["y"], "n_bootstrap": 50}, plugins=[at_run])
+    args = build_parser().parse_args(["aggregate", str(harness_run_dir), "--set", "options.length_k=10"])
+    assert aggregate(args, load_plugins(extra=(at_aggregate,))) == 0
+    [ran], [recomputed] = at_run.runs, at_aggregate.runs
+    assert type(recomputed) is type(ran) is RunResult
+    assert recomputed.directory == ran.directory == harness_run_dir
+    assert recomputed.loaded.kind.name == ran.loaded.kind.name == "pairwise"
+    # The run as rewritten: run.json with the new option, scores.csv with the length rule applied.
+    on_disk = json.loads((harness_run_dir / "run.json").read_text(encoding="utf-8"))
+    assert recomputed.manifest == on_disk and on_disk["summary"]["length_k"] == 10
+    assert ran.manifest["summary"]["length_k"] != 10
+    assert dict(zip(recomputed.scores["model"], recomputed.scores["tie"].astype(int))) == {
+        model: int(row["tie"]) for model, row in read_scores(harness_run_dir).items()}
+    assert int(recomputed.scores.set_index("model").loc["x", "tie"]) == 3
+    assert recomputed.complete
