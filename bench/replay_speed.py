@@ -72,8 +72,10 @@ def main() -> None:
     models = [f"model{m}" for m in range(args.models)]
     with tempfile.TemporaryDirectory() as tmp:
         task, source = write_source(Path(tmp), args.items, models)
-        requests = load_task(task, Registry.collect(load_plugins().manager)).task.build_requests()
+        loaded = load_task(task, Registry.collect(load_plugins().manager))
+        requests = loaded.task.build_requests()
         backend = ReplayBackend(JudgeSpec.parse(f"replay:{source}"))
+        backend.bind_task(loaded.task)  # as the run does: the protocol's replay view finds and answers
         started = time.perf_counter()
         for request in requests:
             backend.answer(request)
