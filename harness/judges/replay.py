@@ -48,12 +48,12 @@ class ReplayBackend(JudgeBackend):
             error = exc.errors()[0]
             raise BadInput(f"judge option {'.'.join(map(str, error['loc']))}: {error['msg']}") from None
         self.source = ReplaySource.load(spec.model, options.judge)
-        self.use_view(ReplayView())
+        self._use_view(ReplayView())
 
     def bind_task(self, task: Task) -> None:
-        self.use_view(type(task).replay_view())
+        self._use_view(type(task).replay_view())
 
-    def use_view(self, view: ReplayView) -> None:
+    def _use_view(self, view: ReplayView) -> None:
         """Answer as `view` says, its keys filing the source run's verdicts."""
         self.view = view
         self.source.file_under(view)

@@ -44,7 +44,7 @@ class ReplayView:
 
     def keys(self, item_id: str, request_id: str, stored: Stored) -> tuple[Hashable, ...]:
         """The keys a stored verdict is found under; the first names it alone (the replay counts
-        stored verdicts by it). None leaves the verdict out. Default: its request id, then its
+        stored verdicts by it); no keys leave the verdict out. Default: its request id, then its
         item and model when it names one."""
         model = stored.data.get("model")
         return (("request", request_id), *((("model", item_id, model),) if isinstance(model, str) else ()))
