@@ -105,6 +105,10 @@ class Task(ABC):
     default_template: ClassVar[str | None] = None
     #: The task file's directory, where relative paths in its options are looked up first.
     base_dir: Path | None = None
+    #: True when the items were rebuilt from stored verdicts (`harness aggregate`): they carry ids
+    #: and the models' names only, so `check()` must not judge the dataset by them, and the
+    #: renderer may be None.
+    items_from_store: bool = False
     #: How many calls the judge takes at once (set by the run before build_requests), so a
     #: protocol that asks in rounds can make each round big enough to keep the judge busy.
     concurrency: int | None = None

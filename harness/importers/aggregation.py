@@ -112,11 +112,14 @@ def recompute(
         verdicts = ordered_verdicts(directory, panel=panel)
         if not verdicts:
             raise BadInput(f"{directory / STORE_FILE}: no verdicts to aggregate")
-        template = spec.template or kind.task_class.default_template
-        env = make_environment([builtin_prompt_dir()], None)
-        renderer = PromptRenderer(env, template) if template else None
+        task_dir = _task_dir(manifest)
+        env = make_environment([*([task_dir] if task_dir else []), builtin_prompt_dir()],
+                               plugins.manager.prepare_jinja_environment)
+        renderer = _renderer(env, spec.template or kind.task_class.default_template)
         items = items_from_verdicts(verdicts)
         task = kind.task_class(spec, config, items, renderer)  # type: ignore[arg-type]
+        task.base_dir = task_dir
+        task.items_from_store = True
         try:
             task.check()
         except BadInput as exc:
@@ -151,6 +154,28 @@ def recompute(
     loaded = LoadedTask(Path(task_file) if isinstance(task_file, str) else directory / MANIFEST_FILE, spec, kind,
                         config, items, task)
     return RunResult(directory=directory, manifest=manifest, aggregate=aggregate, loaded=loaded)
+
+
+def _task_dir(manifest: dict[str, Any]) -> Path | None:
+    """The directory of the task file the run was made from, while it still exists: its templates
+    and rubric library are found there first, as the run found them."""
+    task_file = manifest.get("task_file")
+    if isinstance(task_file, str) and task_file:
+        directory = Path(task_file).expanduser().resolve().parent
+        if directory.is_dir():
+            return directory
+    return None
+
+
+def _renderer(env: Any, template: str | None) -> PromptRenderer | None:
+    """The task's prompt template, or None when it cannot be loaded any more (moved, or from a
+    plugin no longer installed): aggregating stored verdicts renders no prompt."""
+    if not template:
+        return None
+    try:
+        return PromptRenderer(env, template)
+    except BadInput:
+        return None
 
 
 def _task_spec(manifest: dict[str, Any], protocol: str, options: dict[str, Any], directory: Path) -> TaskSpec:

@@ -46,7 +46,7 @@ class ChecklistTask(Task):
     config: ChecklistConfig
 
     def check(self) -> None:
-        missing = [item.id for item in self.items if not item.checklist]
+        missing = [] if self.items_from_store else [item.id for item in self.items if not item.checklist]
         if missing and not self.config.generate:
             shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
             raise BadInput(

@@ -50,7 +50,7 @@ class PairwiseTask(Task):
 
     def check(self) -> None:
         self.pairs = choose_pairs(ordered_models([item.answers for item in self.items]), self.config.baselines)
-        if self.config.use_checklist and not any(item.checklist for item in self.items):
+        if not self.items_from_store and self.config.use_checklist and not any(item.checklist for item in self.items):
             raise BadInput("options.use_checklist: no item of the dataset has a checklist")
         cfg = self.config
         if cfg.sampling == "all" and cfg.budget is not None:

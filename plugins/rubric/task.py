@@ -47,7 +47,7 @@ class RubricTask(Task):
             self.rubric = PRESETS[cfg.preset]
         if cfg.preset == "wb_score" and (self.rubric.min_score, self.rubric.max_score) != (1, 10):
             raise BadInput("options.preset: wb_score needs a 1-10 rubric")
-        if cfg.use_checklist and not any(item.checklist for item in self.items):
+        if not self.items_from_store and cfg.use_checklist and not any(item.checklist for item in self.items):
             raise BadInput("options.use_checklist: no item of the dataset has a checklist")
 
     def _library_path(self) -> Path:

@@ -118,3 +118,48 @@ def test_aggregate_reports_the_rewritten_run_to_run_finished_as_harness_run_does
         model: int(row["tie"]) for model, row in read_scores(harness_run_dir).items()}
     assert int(recomputed.scores.set_index("model").loc["x", "tie"]) == 3
     assert recomputed.complete
+
+
+# -- runs whose task needs more than the stored verdicts ----------------------------------------
+
+
+def test_a_checklist_run_with_the_dataset_s_own_checklists_aggregates_again(
+    harness_run_task: Any, harness_judge_server: Any, harness_run_dir: Path, tmp_path: Path,
+) -> None:
+    # options.generate false: every item brings its checklist. The items `aggregate` rebuilds from
+    # the verdicts carry ids and model names only, which used to fail the task's dataset check.
+    harness_judge_server.otherwise("Checked.\n1. YES\n2. NO")
+    rows = [{"id": f"q{i}", "instruction": f"question {i}", "checklist": ["Is it polite?", "Is it right?"],
+             "answers": {"x": "yes", "y": "no"}} for i in range(3)]
+    harness_run_task("checklist", rows, options={"generate": False, "n_bootstrap": 50})
+    copy = tmp_path / "copy"
+    shutil.copytree(harness_run_dir, copy)
+    result = harness_cli("aggregate", copy)
+    assert result.returncode == 0, result.stderr
+    for name in ("scores.csv", "ranking.csv", "verdicts.jsonl"):
+        assert (copy / name).read_bytes() == (harness_run_dir / name).read_bytes(), name
+
+
+def test_a_run_with_its_own_template_and_rubric_library_aggregates_again_even_once_they_are_gone(
+    harness_run_task: Any, harness_judge_server: Any, harness_run_dir: Path, tmp_path: Path,
+) -> None:
+    harness_judge_server.otherwise("Fine. [[2]]")
+    library = "tiny:\n  criterion: Is it right?\n  scores: {1: wrong, 2: partly, 3: right}\n"
+    template = (Path(__file__).resolve().parents[2] / "prompts" / "rubric.jinja").read_text(encoding="utf-8")
+    rows = [{"id": f"q{i}", "instruction": f"question {i}", "answers": {"x": "a", "y": "b"}} for i in range(3)]
+    harness_run_task("rubric", rows, options={"rubric_name": "tiny", "rubric_file": "lib.yaml", "n_bootstrap": 50},
+                     files={"lib.yaml": library, "mine.jinja": template}, overrides=["template=mine.jinja"])
+    copy = tmp_path / "copy"
+    shutil.copytree(harness_run_dir, copy)
+    result = harness_cli("aggregate", copy)  # found next to the task file, as the run found them
+    assert result.returncode == 0, result.stderr
+    for name in ("scores.csv", "ranking.csv"):
+        assert (copy / name).read_bytes() == (harness_run_dir / name).read_bytes(), name
+    # Moved away: the template is not needed to aggregate; the rubric is, and its absence is one line.
+    task_dir = next(tmp_path.glob("task-*"))
+    (task_dir / "mine.jinja").unlink()
+    assert harness_cli("aggregate", copy).returncode == 0
+    (task_dir / "lib.yaml").unlink()
+    missing = harness_cli("aggregate", copy)
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1, missing.stderr
+    assert "lib.yaml" in missing.stderr
