@@ -45,6 +45,9 @@ REPLAY_FRACTIONS = (0.01, 0.02, 0.04, 0.05, 0.1, 0.2)
 #: A replay is one fixed set of judgments: only the samplers' seeds vary, and three models give
 #: tau in steps of 1/3, so more seeds are needed (and cheap).
 REPLAY_SEED_FACTOR = 5
+#: Worlds of a few models are cheap and noisy (one swapped pair moves tau by 0.02-0.07): they get
+#: this many times the seeds of the 50-model worlds, whose plans take seconds each.
+SMALL_WORLD_SEED_FACTOR = 3
 BOOT = 200
 
 
@@ -363,28 +366,29 @@ def main() -> int:
     parser.add_argument("--no-full-path", action="store_true")
     args = parser.parse_args()
     started = time.perf_counter()
-    makers: list[tuple[Callable[[int], World], bool]] = []
+    small = args.seeds * SMALL_WORLD_SEED_FACTOR
+    makers: list[tuple[Callable[[int], World], int, bool]] = []  # (world per seed, seeds, replay)
     for m, n_items, sd in [(10, 200, 1.0), (10, 200, 0.3), (50, 40, 1.0), (50, 40, 0.3)]:
         if not (args.quick and m > 10):
-            makers.append((lambda seed, m=m, n_items=n_items, sd=sd: synthetic(m, n_items, sd, seed), False))
-    makers.append((lambda seed: synthetic_baseline(20, 400, 1.0, 1.5, seed), False))
+            makers.append((lambda seed, m=m, n_items=n_items, sd=sd: synthetic(m, n_items, sd, seed),
+                           small if m <= 10 else args.seeds, False))
+    makers.append((lambda seed: synthetic_baseline(20, 400, 1.0, 1.5, seed), small, False))
     for load in (alpaca_world, wildbench_world):
         world = load()
         if world is None:
             print(f"{load.__name__}: skipped (no data under {DATA})", file=sys.stderr)
         else:
-            makers.append((lambda seed, world=world: world, True))
+            makers.append((lambda seed, world=world: world, args.seeds * REPLAY_SEED_FACTOR, True))
     summary = []
-    for make, replay in makers:
+    for make, seeds, replay in makers:
         fractions = REPLAY_FRACTIONS if replay else FRACTIONS
-        seeds = args.seeds * REPLAY_SEED_FACTOR if replay else args.seeds
         world, results = measure(make, seeds, fractions)
         means = print_table(world, results, fractions, seeds)
         summary += [f"{world.name}: {line}" for line in verdicts(world, means, fractions)]
     print("\nmean Kendall tau with the full-data ranking; coverage: share of models whose "
           "95% item-bootstrap interval (judged items only) holds the planted strength")
     print("\n".join(f"- {line}" for line in summary))
-    fixed_designs(args.seeds)
+    fixed_designs(small)
     if not args.no_full_path:
         full_path(0.25)
     print(f"\n(total {time.perf_counter() - started:.0f} s)")

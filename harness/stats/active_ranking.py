@@ -19,7 +19,7 @@ lucky models (a Swiss tournament's effect), which spreads the estimates apart fu
 bootstrap can see, so its intervals covered the planted strengths only 0.6-0.8 of the time at small
 budgets. Drawing keeps the choice as sharp where gains differ a lot (a settled pair is almost never
 drawn) and spreads it where many pairs are about equally useful; in bench/adaptive.py it brought
-coverage to 0.91-1.00 at every budget at the same Kendall tau.
+coverage to 0.91-0.98 at every budget at the same Kendall tau.
 """
 
 from __future__ import annotations
