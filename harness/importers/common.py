@@ -45,7 +45,7 @@ class ImportedRun:
 
 def read_json(path: Path) -> Any:
     """A whole-file JSON document."""
-    text = _read_text(path)
+    text = read_text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -54,7 +54,7 @@ def read_json(path: Path) -> Any:
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for every non-blank line of a JSON Lines file."""
-    yield from json_objects(_read_text(path).splitlines(), str(path))
+    yield from json_objects(read_text(path).splitlines(), str(path))
 
 
 def require(record: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
@@ -94,11 +94,12 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path, encoding: str = "utf-8") -> str:
+    """A judgment file's text, or one `BadInput` naming it (missing, unreadable, not `encoding`)."""
     if not path.is_file():
         raise BadInput(f"{path}: no such file")
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding=encoding)
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(f"{path}: cannot read ({exc.__class__.__name__})") from None
 

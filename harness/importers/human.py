@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.datasets import json_objects
 from harness.errors import BadInput
-from harness.importers.common import ImportedRun, pairwise_verdict, rubric_verdict
+from harness.importers.common import ImportedRun, pairwise_verdict, read_text, rubric_verdict
 from harness.models import Verdict
 
 HUMAN = "human"
@@ -57,12 +57,7 @@ def required_text(record: dict[str, Any], key: str, where: str) -> str:
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, row) from a JSON Lines file, a JSON array (Chatbot Arena's battle dumps) or
     a CSV/TSV file with a header (`.csv`, `.tsv`); CSV cells are strings."""
-    if not path.is_file():
-        raise BadInput(f"{path}: no such file")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{path}: cannot read ({exc.__class__.__name__})") from None
+    text = read_text(path, encoding="utf-8-sig")  # spreadsheets often save a byte-order mark
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
         yield from _csv_rows(text, path, "\t" if suffix == ".tsv" else ",")
