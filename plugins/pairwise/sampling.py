@@ -119,12 +119,11 @@ class SamplingPlan:
         item_order = rng.permutation(len(answered))
         #: Candidate order for the choice; also spaces the pairs' starting places in the items.
         self.pair_order = rng.permutation(len(pairs))
-        #: For every pair, the items both of its models answered, in the seeded order, from the
-        #: pair's starting place (see the module docstring).
-        shared = [[int(i) for i in item_order if a in answered[i] and b in answered[i]] for a, b in pairs]
-        self.available = _rotated(shared, start_groups(pairs, self.pair_order))
-        #: Every (item, pair) cell in a fixed order, which `uniform` subsets.
-        self._every = [(item, k) for k, av in enumerate(shared) for item in av]
+        #: For every pair, the items both of its models answered, in the seeded order; adaptive
+        #: rounds take them from the pair's starting place (see the module docstring).
+        self.available = [[int(i) for i in item_order if a in answered[i] and b in answered[i]] for a, b in pairs]
+        if kind == "adaptive":
+            self.available = _rotated(self.available, start_groups(pairs, self.pair_order))
         self.full = sum(len(av) for av in self.available)
         self.target = resolve_budget(budget, self.full)
         self.budget = budget
@@ -148,7 +147,8 @@ class SamplingPlan:
     def first_round(self) -> list[Cell]:
         """`uniform`: the whole seeded subset at once; `adaptive`: the opening round."""
         if self.kind == "uniform":
-            chosen = sorted(self._every[int(j)] for j in self._uniform_order[: self.target])
+            every = [(item, k) for k, av in enumerate(self.available) for item in av]
+            chosen = sorted(every[int(j)] for j in self._uniform_order[: self.target])
             self.rounds.append(len(chosen))
             self.stopped_by = "budget" if self.target < self.full else "design exhausted"
             return chosen
