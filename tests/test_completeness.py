@@ -197,12 +197,14 @@ def test_aggregate_of_a_partial_run_states_the_pending_count(partial_and_full: t
 
 
 def test_the_api_states_pending_and_failed_counts(partial_and_full: tuple[Path, Path]) -> None:
+    import harness
     from harness import api
 
     partial, full = partial_and_full
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        run = api.load_run(partial)
+        run = harness.load_run(str(partial))
+    assert isinstance(caught[0].message, api.IncompleteRunWarning)
     assert run.complete is False
     assert run.pending == pending_of(partial) and run.failed == 0
     assert any("partial" in p for p in run.problems)
