@@ -73,22 +73,24 @@ def with_model_rows(frame: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
     if not absent:
         return frame
     counts = [c for c in frame.columns if c == "n" or (c != "rank" and pd.api.types.is_integer_dtype(frame[c]))]
-    rows = pd.DataFrame({"model": absent, **{c: 0 for c in counts}})
+    rows = pd.DataFrame({"model": absent, **dict.fromkeys(counts, 0)})
     if "rank" in frame.columns:
         frame = frame.assign(rank=frame["rank"].astype("Int64"))
         rows["rank"] = pd.array([pd.NA] * len(absent), dtype="Int64")
     return pd.concat([frame, rows], ignore_index=True)
 
 
-def assess(manifest: dict[str, Any], scores: pd.DataFrame, models: Sequence[str]) -> dict[str, Any]:
-    """run.json's `completeness`: counts, the models without a score, and whether it is complete."""
+def assess(manifest: dict[str, Any], scores: pd.DataFrame, models: Sequence[str],
+           verdicts: Iterable[Verdict] = ()) -> dict[str, Any]:
+    """run.json's `completeness`: counts, the models without a score (and which of them had only
+    invalid verdicts), and whether it is complete."""
     counts = manifest.get("counts") or {}
     ok, invalid = int(counts.get("ok", 0)), int(counts.get("invalid", 0))
     failed, pending = int(counts.get("failed", 0)), int(counts.get("pending", 0))
     scored = set()
     if "model" in scores.columns and "score" in scores.columns:
         scored = {str(r.model) for r in scores.itertuples() if _number(getattr(r, "score", None))}
-    invalid_by_model = _column(scores, "invalid")
+    invalid_by_model = _invalid_by_model(verdicts)
     record: dict[str, Any] = {
         "requests": int(manifest.get("requests") or 0), "ok": ok, "invalid": invalid, "failed": failed,
         "pending": pending,
@@ -150,10 +152,15 @@ def of_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def _column(frame: pd.DataFrame, column: str) -> dict[str, int]:
-    if "model" not in frame.columns or column not in frame.columns:
-        return {}
-    return {str(m): int(v) for m, v in zip(frame["model"], frame[column]) if _number(v)}
+def _invalid_by_model(verdicts: Iterable[Verdict]) -> dict[str, int]:
+    """Invalid verdicts per model they are about, whatever the protocol's verdict fields."""
+    counts: dict[str, int] = {}
+    for v in verdicts:
+        if v.status == "invalid":
+            for key in ("model", "model_a", "model_b"):
+                if isinstance(name := v.data.get(key), str):
+                    counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def _number(value: Any) -> bool:

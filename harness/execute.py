@@ -154,7 +154,7 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
             aggregate = with_every_model(aggregate, task_models(manifest, every))
             store.write_exports(every, aggregate.scores, aggregate.ranking)
             manifest["summary"] = aggregate.summary
-        manifest["completeness"] = assess(manifest, aggregate.scores, task_models(manifest, every))
+        manifest["completeness"] = assess(manifest, aggregate.scores, task_models(manifest, every), every)
         store.write_manifest(manifest)
     if error is not None:
         raise error

@@ -147,7 +147,7 @@ def recompute(
         manifest["protocol"] = protocol
         manifest["counts"] = {s: sum(v.status == s for v in verdicts) for s in ("ok", "invalid", "failed")}
         manifest["counts"]["pending"] = max(0, int(manifest.get("requests") or 0) - len(verdicts))
-        manifest["completeness"] = assess(manifest, aggregate.scores, task_models(manifest, verdicts))
+        manifest["completeness"] = assess(manifest, aggregate.scores, task_models(manifest, verdicts), verdicts)
         manifest.setdefault("aggregations", []).append(
             {"at": datetime.now(UTC).isoformat(timespec="seconds"), "overrides": list(overrides),
              **({"calibration": manifest["calibration"]["file"]} if applied is not None else {})}
