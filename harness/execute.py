@@ -138,6 +138,7 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
             if (sampling := loaded.task.sampling_facts()) is not None:
                 manifest["sampling"] = sampling
             manifest["counts"] = _counts(every, manifest["requests"])
+            manifest.pop("completeness", None)  # assessed again below; a run that stops first has only its counts
             manifest["tokens"] = {"in": sum(v.tokens_in for v in every), "out": sum(v.tokens_out for v in every)}
             store.write_manifest(manifest)
         if panel and error is not None and not any(v.status == "ok" for v in every):
