@@ -117,15 +117,14 @@ def problems(record: dict[str, Any]) -> list[str]:
     if ok == 0 and invalid:
         lines.append(f"no usable verdict: all {invalid} verdicts are invalid; {INVALID_FIX}")
     elif share > INVALID_SHARE_LIMIT or only_invalid:
+        above = f" ({share:.0%}, above {INVALID_SHARE_LIMIT:.0%})" if share > INVALID_SHARE_LIMIT else ""
         who = f" (no valid verdict for {', '.join(only_invalid)})" if only_invalid else ""
-        lines.append(f"unusable verdicts: {invalid} of {ok + invalid} verdicts are invalid ({share:.0%}, above "
-                     f"{INVALID_SHARE_LIMIT:.0%}){who}; {INVALID_FIX}" if share > INVALID_SHARE_LIMIT else
-                     f"unusable verdicts: {invalid} of {ok + invalid} verdicts are invalid{who}; {INVALID_FIX}")
+        lines.append(f"unusable verdicts: {invalid} of {ok + invalid} verdicts are invalid{above}{who}; {INVALID_FIX}")
     unasked = [m for m in record.get("models_without_score") or [] if m not in only_invalid]
     if unasked and ok:
-        lines.append(f"no score for {', '.join(unasked)}: no valid verdict about "
-                     f"{'it' if len(unasked) == 1 else 'them'} (a larger `options.budget`, or the answers, "
-                     "would give one); the ranking leaves them unranked")
+        them = "it" if len(unasked) == 1 else "them"
+        lines.append(f"no score for {', '.join(unasked)}: no valid verdict about {them} (a larger "
+                     f"`options.budget`, or the answers, would give one); the tables list {them} with n = 0, unranked")
     return lines
 
 
@@ -135,8 +134,9 @@ def notes(record: dict[str, Any]) -> list[str]:
     if not missing:
         return []
     listed = ", ".join(f"{m} {n}" for m, n in sorted(missing.items()))
-    return [f"{sum(missing.values())} answers missing from the dataset ({listed}): the comparisons "
-            "that need them were not made"]
+    total = sum(missing.values())
+    return [f"{total} answer{'s' if total != 1 else ''} missing from the dataset ({listed}): the "
+            "comparisons that need them were not made"]
 
 
 def of_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
