@@ -226,3 +226,16 @@ def test_run_json_records_the_transport_the_calls_took(tmp_path: Path, transport
         done = run_planted(judge, task, out, "--judge-option", f"transport={transport}")
     assert done.returncode == 0, done.stderr
     assert manifest(out)["judge"]["transport"].startswith(transport)
+
+
+@pytest.mark.parametrize(("ok", "invalid", "stands"), [(80, 20, True), (75, 25, False), (10, 0, True), (0, 3, False)])
+def test_the_invalid_share_limit_is_a_fifth_of_the_verdicts(ok: int, invalid: int, stands: bool) -> None:
+    """The documented rule (docs/statistics.md): more than 20% invalid verdicts cannot stand."""
+    import pandas as pd
+
+    from harness.completeness import assess
+
+    record = assess({"requests": ok + invalid, "counts": {"ok": ok, "invalid": invalid, "failed": 0, "pending": 0}},
+                    pd.DataFrame({"model": ["a"], "score": [1.0]}), ["a"])
+    assert record["complete"] is stands
+    assert all("structured_output" in line for line in record["problems"])
