@@ -355,7 +355,7 @@ def _manifest(
                      "config": loaded.config.model_dump(mode="json")},
         "template": {"name": loaded.task.prompts.template_name, "sha256_16": loaded.task.prompts.source_hash},
         "judge": lanes[0].backend.describe(),
-        "dataset": {"items": len(loaded.items), "models": models},
+        "dataset": {"items": len(loaded.items), "models": models, **loaded.dataset_facts},
         "requests": len(requests) * len(lanes),
         "environment": {"python": sys.version.split()[0], "platform": platform.platform()},
         "invocations": list(previous.get("invocations", [])) if previous else [],

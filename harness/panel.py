@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import BadInput
 from harness.models import JudgeSpec
+from harness.run_design import check_same_design
 
 if TYPE_CHECKING:
     from harness.execute import RunOptions
@@ -138,6 +139,7 @@ def check_resumable(store: RunDirectory, loaded: LoadedTask, labels: Sequence[st
         )
     if previous is None:
         return
+    check_same_design(store.path, previous, loaded)
     wanted = {judge_fingerprint(loaded, label) for label in labels}
     missing = {fp: label for fp, label in stored_judges(previous).items() if fp not in wanted}
     if not missing:

@@ -1,0 +1,84 @@
+"""A rerun into a run directory must judge the same way as the run that filled it.
+
+Resuming reuses stored verdicts, so a rerun with another dataset, prompt template, protocol or
+judging option would mix verdicts of two designs into one set of numbers (or silently drop the
+old ones). run.json records the design; a rerun that differs is refused before anything is
+written, naming what changed. Allowed: options that only pick which requests are asked (a larger
+adaptive `budget`), aggregation-only options, `--limit`, and adding models to the dataset (a
+checklist or pairwise run grows to judge only the new model).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import BadInput
+from harness.importers.judging_options import JUDGING_OPTIONS, REQUEST_SELECTION
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from harness.models import Item
+    from harness.tasks import LoadedTask
+
+#: Options a rerun must keep: what each request asks the judge.
+FIXED_OPTIONS = JUDGING_OPTIONS - REQUEST_SELECTION
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()[:16]
+
+
+def dataset_facts(items: list[Item]) -> dict[str, Any]:
+    """Content digests of the whole dataset (before `--limit`): the items without their answers,
+    and each model's answers, so a rerun can tell a changed dataset from one that gained a model."""
+    questions = [item.model_dump(mode="json", exclude={"answers"}) for item in items]
+    models = sorted({m for item in items for m in item.answers})
+    answers = {m: _digest([[item.id, item.answers.get(m)] for item in items]) for m in models}
+    return {"items_sha256_16": _digest(questions), "answers_sha256_16": answers}
+
+
+def design_changes(previous: dict[str, Any], loaded: LoadedTask) -> list[str]:
+    """What this run would judge differently from the run recorded in `previous` (run.json).
+    A fact an older run.json does not record is not compared."""
+    changes = []
+    protocol = previous.get("protocol") if isinstance(previous.get("protocol"), dict) else {}
+    if protocol.get("name") not in (None, loaded.kind.name):
+        changes.append(f"protocol ({protocol['name']}, now {loaded.kind.name})")
+    elif protocol.get("version") not in (None, loaded.task.version):
+        changes.append(f"protocol version ({protocol['version']}, now {loaded.task.version})")
+    template = previous.get("template") if isinstance(previous.get("template"), dict) else {}
+    if template.get("sha256_16") not in (None, loaded.task.prompts.source_hash):
+        changes.append(f"prompt template {loaded.task.prompts.template_name} (its text differs)")
+    changes.extend(_dataset_changes(previous.get("dataset"), loaded.dataset_facts))
+    if protocol.get("name") in (None, loaded.kind.name):
+        old = protocol.get("config") if isinstance(protocol.get("config"), dict) else {}
+        new = loaded.config.model_dump(mode="json")
+        changed = [f"{key} ({old[key]!r}, now {new.get(key)!r})"
+                   for key in sorted(FIXED_OPTIONS & set(old)) if old[key] != new.get(key)]
+        if changed:
+            changes.append("options " + ", ".join(changed))
+    return changes
+
+
+def _dataset_changes(recorded: Any, facts: dict[str, Any]) -> list[str]:
+    if not isinstance(recorded, dict) or not facts:
+        return []
+    if recorded.get("items_sha256_16") not in (None, facts["items_sha256_16"]):
+        return ["dataset (its items differ)"]
+    old = recorded.get("answers_sha256_16") if isinstance(recorded.get("answers_sha256_16"), dict) else {}
+    changed = sorted(m for m, digest in old.items() if m in facts["answers_sha256_16"]
+                     and facts["answers_sha256_16"][m] != digest)
+    return [f"dataset (the answers of {', '.join(changed)} differ)"] if changed else []
+
+
+def check_same_design(path: Path, previous: dict[str, Any], loaded: LoadedTask) -> None:
+    """Refuse (exit 2, nothing written) a rerun that would judge differently from the stored run."""
+    changes = design_changes(previous, loaded)
+    if changes:
+        raise BadInput(
+            f"--out {path}: holds verdicts judged differently: {'; '.join(changes)}; rerun with the "
+            "settings it was made with, or start a new run directory (another --out) to keep both"
+        )
