@@ -44,17 +44,17 @@ def design_changes(previous: dict[str, Any], loaded: LoadedTask) -> list[str]:
     """What this run would judge differently from the run recorded in `previous` (run.json).
     A fact an older run.json does not record is not compared."""
     changes = []
-    protocol = previous.get("protocol") if isinstance(previous.get("protocol"), dict) else {}
+    protocol = _mapping(previous.get("protocol"))
     if protocol.get("name") not in (None, loaded.kind.name):
         changes.append(f"protocol ({protocol['name']}, now {loaded.kind.name})")
     elif protocol.get("version") not in (None, loaded.task.version):
         changes.append(f"protocol version ({protocol['version']}, now {loaded.task.version})")
-    template = previous.get("template") if isinstance(previous.get("template"), dict) else {}
+    template = _mapping(previous.get("template"))
     if template.get("sha256_16") not in (None, loaded.task.prompts.source_hash):
         changes.append(f"prompt template {loaded.task.prompts.template_name} (its text differs)")
     changes.extend(_dataset_changes(previous.get("dataset"), loaded.dataset_facts))
     if protocol.get("name") in (None, loaded.kind.name):
-        old = protocol.get("config") if isinstance(protocol.get("config"), dict) else {}
+        old = _mapping(protocol.get("config"))
         new = loaded.config.model_dump(mode="json")
         changed = [f"{key} ({old[key]!r}, now {new.get(key)!r})"
                    for key in sorted(FIXED_OPTIONS & set(old)) if old[key] != new.get(key)]
@@ -63,12 +63,16 @@ def design_changes(previous: dict[str, Any], loaded: LoadedTask) -> list[str]:
     return changes
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _dataset_changes(recorded: Any, facts: dict[str, Any]) -> list[str]:
     if not isinstance(recorded, dict) or not facts:
         return []
     if recorded.get("items_sha256_16") not in (None, facts["items_sha256_16"]):
         return ["dataset (its items differ)"]
-    old = recorded.get("answers_sha256_16") if isinstance(recorded.get("answers_sha256_16"), dict) else {}
+    old = _mapping(recorded.get("answers_sha256_16"))
     changed = sorted(m for m, digest in old.items() if m in facts["answers_sha256_16"]
                      and facts["answers_sha256_16"][m] != digest)
     return [f"dataset (the answers of {', '.join(changed)} differ)"] if changed else []
