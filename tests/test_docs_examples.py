@@ -43,7 +43,8 @@ from harness.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
-DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+DOC_FILES = [REPO / "README.md", REPO / "CONTRIBUTING.md", *sorted((REPO / "docs").glob("*.md")),
+             REPO / "plugins" / "answer_match" / "README.md"]
 FENCE = re.compile(r"^( *)```(\w*)\n(.*?)^\1```", re.S | re.M)
 SHELL, PYTHON, FILES = {"bash", "sh", "shell", "console"}, {"python", "py"}, {"yaml", "yml", "toml"}
 STAND_IN = "openai:stand-in"
@@ -149,8 +150,26 @@ NOT_RUN: dict[str, str] = {
     "harness run tasks/demo.yaml --judge llama-server:/models/qwen2.5-7b-instruct-q4_k_m.gguf --judge-option n_gpu_layers=-1":
         LLAMA_SERVER,
     "python bench/judge_throughput.py --calls 5000 --concurrency 64 --latency 0.05 --reps 3": BENCH,
-    # docs/plugins.md
+    # CONTRIBUTING.md
+    "python3 -m venv .venv && . .venv/bin/activate": INSTALLS,
+    "pip install -e .[dev]": INSTALLS,
+    "pre-commit install": INSTALLS,
+    "python -m pytest -q": TEST_SUITE,
+    "python -m pytest -q tests/reports": TEST_SUITE,
+    'python -m pytest -q -m not slow': TEST_SUITE,
+    "ruff check .": "the linter; CI (.ci/run) runs it on every change",
+    "mypy": "the type checker; CI (.ci/run) runs it on every change",
+    "python bench/judge_throughput.py": BENCH,
+    "python bench/aggregate_speed.py": BENCH,
+    "python bench/report_speed.py": BENCH,
+    "python bench/autoj_agreement.py": BENCH,
+    "python bench/vllm_smoke.py": BENCH,
+    # docs/plugins.md and plugins/answer_match/README.md
     "pip install plugins/answer_match": PLUGIN_SITE,
+    "harness run plugins/answer_match/examples/capitals.yaml --out results/capitals":
+        "the answer_match protocol needs the plugin installed; tests/test_plugin_ecosystem.py runs its tasks "
+        "from the installed package (and test_example_task_is_the_documented_one checks this file)",
+    "pytest plugins/answer_match/tests": PLUGIN_SITE,
     "pip install --no-deps --target /tmp/am plugins/answer_match": PLUGIN_SITE,
     "PYTHONPATH=/tmp/am harness plugins": PLUGIN_SITE,
     "PYTHONPATH=/tmp/am python -m pytest plugins/answer_match/tests -q": PLUGIN_SITE,
@@ -166,6 +185,9 @@ BLOCKS_NOT_RUN: dict[str, str] = {
     "docs/plugins.md: def test_accuracy(harness_judge_server, harness_run_task):":
         "a pytest test: tests/test_plugin_ecosystem.py::test_example_package_tests_pass_with_the_harness_fixtures "
         "runs it with the installed answer_match plugin",
+    "plugins/answer_match/README.md: name: capitals":
+        "an answer_match task: the plugin must be installed to run it (see NOT_RUN); "
+        "test_example_task_is_the_documented_one checks it is the shipped examples/capitals.yaml",
     "docs/plugins.md: [project.entry-points.harness]":
         "packaging metadata: tests/test_plugin_ecosystem.py installs plugins/answer_match through this entry point",
 }
@@ -386,6 +408,14 @@ def test_documented_error_messages_are_current(doc: str, argv: list[str], sandbo
     assert code == 2 and err.startswith("harness: error: "), err
     text = " ".join((REPO / doc).read_text(encoding="utf-8").replace("`", " ` ").split())
     assert f"` {' '.join(err.split())} `" in text, f"{doc} quotes another error than: {err.strip()}"
+
+
+def test_example_task_is_the_documented_one() -> None:
+    [block] = [b for b in doc_blocks() if b.key == "plugins/answer_match/README.md: name: capitals"]
+    shipped = REPO / "plugins" / "answer_match" / "examples" / "capitals.yaml"
+    documented = yaml.safe_load(block.text)
+    assert {k: v for k, v in yaml.safe_load(shipped.read_text(encoding="utf-8")).items() if k != "description"} == documented
+    assert (shipped.parent / documented["dataset"]["path"]).is_file()
 
 
 # -- Python snippets ----------------------------------------------------------------------------------
