@@ -55,7 +55,7 @@ def design_changes(previous: dict[str, Any], loaded: LoadedTask) -> list[str]:
     changes.extend(_dataset_changes(previous.get("dataset"), loaded.dataset_facts))
     if protocol.get("name") in (None, loaded.kind.name):
         old = _mapping(protocol.get("config"))
-        new = loaded.config.model_dump(mode="json")
+        new = json.loads(json.dumps(loaded.config.model_dump(mode="json"), default=str))  # as run.json reads back
         changed = [f"{key} ({old[key]!r}, now {new.get(key)!r})"
                    for key in sorted(FIXED_OPTIONS & set(old)) if old[key] != new.get(key)]
         if changed:

@@ -140,6 +140,27 @@ def test_options_missing_from_the_old_list_are_compared(
     assert design_changes(previous, loaded) == [f"options {option} ({old!r}, now {new!r})"]
 
 
+@pytest.mark.parametrize(("protocol", "options"), [
+    ("pairwise", {"baselines": ["a"], "verdict_format": "labels"}),
+    ("rubric", {"rubric": {"criterion": "Correct?", "scores": {1: "wrong", 2: "partly", 3: "right"}}}),
+    ("checklist", {"mode": "each", "generate": False}),
+])
+def test_the_same_task_run_again_is_a_resume(
+    tmp_path: Path, server: Any, protocol: str, options: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What run.json records (JSON: string keys, lists) compares equal to the task it came from,
+    for every built-in protocol: rerunning the same task resumes without a new call."""
+    rows = [dict(row, reference="r", checklist=["Is it right?"]) for row in ROWS]
+    task = write_task(tmp_path, name="t", protocol=protocol, rows=rows, options={**options, "n_bootstrap": 20})
+    out = tmp_path / "run"
+    assert run(task, out, server) in (0, 1)
+    calls = len(server.requests)
+    capsys.readouterr()
+    assert run(task, out, server) in (0, 1)
+    assert "judged differently" not in capsys.readouterr().err
+    assert len(server.requests) == calls
+
+
 def test_every_builtin_option_is_classified() -> None:
     """A new protocol option must be declared judging (a rerun may not change it) or listed here."""
     registry = Registry.collect(load_plugins().manager)
