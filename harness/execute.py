@@ -94,7 +94,7 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
         raise BadInput("--calibration: a panel run has several judges; calibrate and apply one judge's run")
     with RunDirectory(directory) as store:
         labels = [lane.label for lane in lanes]
-        check_resumable(store, loaded, labels)
+        check_resumable(store, loaded, labels, None if panel else lanes[0].spec)
         fingerprint = run_fingerprint(loaded, labels)
         pending_at_start = sum(len(lane.pending(store)) for lane in lanes)
         manifest = _manifest(loaded, lanes, requests, fingerprint, store.read_manifest())

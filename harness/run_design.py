@@ -20,11 +20,16 @@ from harness.importers.judging_options import JUDGING_OPTIONS, REQUEST_SELECTION
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from harness.models import Item
+    from harness.models import Item, JudgeSpec
     from harness.tasks import LoadedTask
 
 #: Options a rerun must keep: what each request asks the judge.
 FIXED_OPTIONS = JUDGING_OPTIONS - REQUEST_SELECTION
+
+#: Judge (backend) options that change the judge's answers rather than how calls are made:
+#: sampling fields sent with every request, the vLLM engine's and llama.cpp server's arguments.
+#: Rate limits, retries, timeouts, transport and concurrency may change on a rerun.
+ANSWER_CHANGING_JUDGE_OPTIONS = ("extra_body", "engine_args", "server_args")
 
 
 def _digest(value: Any) -> str:
@@ -78,9 +83,22 @@ def _dataset_changes(recorded: Any, facts: dict[str, Any]) -> list[str]:
     return [f"dataset (the answers of {', '.join(changed)} differ)"] if changed else []
 
 
-def check_same_design(path: Path, previous: dict[str, Any], loaded: LoadedTask) -> None:
-    """Refuse (exit 2, nothing written) a rerun that would judge differently from the stored run."""
-    changes = design_changes(previous, loaded)
+def judge_option_changes(previous: dict[str, Any], spec: JudgeSpec) -> list[str]:
+    """The answer-changing judge options that differ from the stored run's judge (one judge)."""
+    stored = _mapping(_mapping(previous.get("judge")).get("spec"))
+    if "options" not in stored:
+        return []
+    old = _mapping(stored.get("options"))
+    new = json.loads(json.dumps(spec.public_dict()["options"], default=str))  # as run.json records it
+    changed = [f"{key} ({old.get(key)!r}, now {new.get(key)!r})"
+               for key in ANSWER_CHANGING_JUDGE_OPTIONS if old.get(key) != new.get(key)]
+    return ["judge options " + ", ".join(changed)] if changed else []
+
+
+def check_same_design(path: Path, previous: dict[str, Any], loaded: LoadedTask, spec: JudgeSpec | None = None) -> None:
+    """Refuse (exit 2, nothing written) a rerun that would judge differently from the stored run;
+    `spec`: the run's judge, when it has one (a panel's judges are told apart by their labels)."""
+    changes = design_changes(previous, loaded) + (judge_option_changes(previous, spec) if spec is not None else [])
     if changes:
         raise BadInput(
             f"--out {path}: holds verdicts judged differently: {'; '.join(changes)}; rerun with the "

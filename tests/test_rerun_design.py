@@ -74,6 +74,20 @@ def test_changed_judging_option_is_refused(first: tuple[Path, Path], server: Any
     assert len(server.requests) == calls
 
 
+def test_changed_answer_changing_judge_option_is_refused(
+    first: tuple[Path, Path], server: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Sampling fields sent with every request change the answers; rate limits and retries do not."""
+    task, out = first
+    before = stored(out)
+    line = refused(capsys, run(task, out, server, "--judge-option", "extra_body={top_p: 0.5}"), out, before)
+    assert "judge options extra_body (None, now {'top_p': 0.5})" in line
+    calls = len(server.requests)
+    assert run(task, out, server, "--judge-option", "rpm=6000", "--judge-option", "max_attempts=2",
+               "--judge-timeout", "30") == 0, capsys.readouterr().err
+    assert len(server.requests) == calls
+
+
 def test_changed_dataset_content_is_refused(first: tuple[Path, Path], server: Any, capsys: pytest.CaptureFixture[str]) -> None:
     task, out = first
     before = stored(out)
