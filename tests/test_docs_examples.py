@@ -280,6 +280,11 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory, judge_url: str) -> Path:
     return root
 
 
+#: Figures a command's comment in the docs states, and the file of its output that must show them.
+FIGURES = {
+    ".venv/bin/harness report /tmp/wb": [("tmp/wb/report.md", "0.712"), ("tmp/wb/report.md", "ok 3067")],  # P(longer wins), n
+}
+
 PLACEHOLDERS = {
     "results/demo/<timestamp>": "results/demo/run1", "RUN_A": "results/demo/run1", "RUN_B": "results/demo/run2",
     "tasks/mine.yaml": "tasks/demo.yaml", "tasks/my_task.yaml": "tasks/demo.yaml",
@@ -389,6 +394,8 @@ def test_documented_commands_run(doc: str, sandbox: Path, judge_url: str, monkey
             if documented_error and " ".join(err.split()) in " ".join(text.split()):
                 continue  # the docs show this exact error: the example is of a refusal
             assert_ran(code, err, f"{doc}:{block.line}: {command}")
+            for path, figure in FIGURES.get(command, ()):
+                assert figure in (sandbox / path).read_text(encoding="utf-8"), f"{doc}:{block.line}: {command}: {figure}"
 
 
 def test_shared_data_examples_can_run() -> None:
