@@ -47,6 +47,7 @@ DOC_FILES = [REPO / "README.md", REPO / "CONTRIBUTING.md", *sorted((REPO / "docs
              REPO / "plugins" / "answer_match" / "README.md"]
 FENCE = re.compile(r"^( *)```(\w*)\n(.*?)^\1```", re.S | re.M)
 SHELL, PYTHON, FILES = {"bash", "sh", "shell", "console"}, {"python", "py"}, {"yaml", "yml", "toml"}
+DATA = {"json", "jsonl", "csv"}
 STAND_IN = "openai:stand-in"
 
 
@@ -219,7 +220,7 @@ def test_every_documented_example_is_classified() -> None:
     assert sorted(set(NOT_RUN) - commands) == [], "NOT_RUN lists commands the docs no longer have"
     keys = {b.key for b in blocks}
     assert sorted(set(BLOCKS_NOT_RUN) - keys) == []
-    languages = {b.lang for b in blocks} - SHELL - PYTHON - FILES - {"", "json", "jsonl", "csv"}
+    languages = {b.lang for b in blocks} - SHELL - PYTHON - FILES - DATA - {""}
     assert languages == set(), f"code blocks in a language this test does not handle: {languages}"
     for block in blocks:  # an unlabelled block that holds commands would escape: label it bash
         if block.lang == "":
@@ -423,6 +424,30 @@ def test_example_task_is_the_documented_one() -> None:
     documented = yaml.safe_load(block.text)
     assert {k: v for k, v in yaml.safe_load(shipped.read_text(encoding="utf-8")).items() if k != "description"} == documented
     assert (shipped.parent / documented["dataset"]["path"]).is_file()
+
+
+def test_documented_data_formats_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """The dataset rows of README.md (one row per item, or per item and model) load as the same
+    items; the human label files of docs/importers.md import."""
+    from harness.datasets import load_items
+    from harness.models import DatasetSpec
+
+    blocks = [b for b in doc_blocks() if b.lang in DATA]
+    datasets = [b for b in blocks if b.doc == "README.md"]
+    labels = [b for b in blocks if b.doc == "docs/importers.md"]
+    assert len(datasets) == 2 and len(labels) == 2 and len(blocks) == 4, "a new data example: read it here"
+    items = []
+    for n, block in enumerate(datasets):
+        (tmp_path / f"d{n}.jsonl").write_text(block.text, encoding="utf-8")
+        items.append([(i.id, i.answers, i.conversation) for i in load_items(DatasetSpec(path=f"d{n}.jsonl"), tmp_path)])
+    assert items[0] == items[1] and items[0][0][1] == {"careful": "15% of 240 is 36.", "sloppy": "about 35"}
+    for n, block in enumerate(labels):
+        path = tmp_path / f"labels{n}.{block.lang}"
+        path.write_text(block.text, encoding="utf-8")
+        code, err = run_harness(["import", "labels", str(path), "--out", str(tmp_path / f"human{n}")], {}, tmp_path,
+                                monkeypatch, capsys)
+        assert code == 0, f"{block.doc}:{block.line}\n{err}"
 
 
 # -- Python snippets ----------------------------------------------------------------------------------
