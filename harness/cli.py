@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_calibrate(commands)
 
     tasks = commands.add_parser("tasks", help="list task files")
-    tasks.add_argument("directory", nargs="?", default="tasks")
+    tasks.add_argument("directory", nargs="?", default=None,
+                       help="where the task files are (default: ./tasks if it exists, else the current directory)")
 
     commands.add_parser("plugins", help="list loaded plugins, where they come from, and their hooks")
     commands.add_parser("judges", help="list the judge backends and the options each accepts, with defaults")
@@ -165,7 +166,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "tasks":
         from harness.commands import list_tasks
 
-        return list_tasks(Path(args.directory), plugins)
+        return list_tasks(Path(args.directory) if args.directory else None, plugins)
     if args.command == "judges":
         from harness.commands import list_judges
 

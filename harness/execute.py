@@ -94,7 +94,7 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
         raise BadInput("--calibration: a panel run has several judges; calibrate and apply one judge's run")
     with RunDirectory(directory) as store:
         labels = [lane.label for lane in lanes]
-        check_resumable(store, loaded, labels)
+        check_resumable(store, loaded, labels, None if panel else lanes[0].spec)
         fingerprint = run_fingerprint(loaded, labels)
         pending_at_start = sum(len(lane.pending(store)) for lane in lanes)
         manifest = _manifest(loaded, lanes, requests, fingerprint, store.read_manifest())
@@ -147,11 +147,13 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
             aggregate = write_panel_results(loaded, registry, store, manifest, lanes, verdicts)
         else:
             aggregate = loaded.task.aggregate(every)
-            scores = apply_metrics(registry, verdicts_frame(every), aggregate.scores, manifest)
+            scores = apply_metrics(registry, verdicts_frame(every), aggregate.scores, manifest, keep_going=True)
             aggregate = replace(aggregate, scores=scores)
             aggregate = apply_calibration(aggregate, every, calibration, loaded.config, directory, manifest)
             store.write_exports(every, aggregate.scores, aggregate.ranking)
             manifest["summary"] = aggregate.summary
+        if error is None and manifest.get("metric_failures"):
+            error = _metric_failed(manifest, invocation, directory)
         store.write_manifest(manifest)
     if error is not None:
         raise error
@@ -355,7 +357,7 @@ def _manifest(
                      "config": loaded.config.model_dump(mode="json")},
         "template": {"name": loaded.task.prompts.template_name, "sha256_16": loaded.task.prompts.source_hash},
         "judge": lanes[0].backend.describe(),
-        "dataset": {"items": len(loaded.items), "models": models},
+        "dataset": {"items": len(loaded.items), "models": models, **loaded.dataset_facts},
         "requests": len(requests) * len(lanes),
         "environment": {"python": sys.version.split()[0], "platform": platform.platform()},
         "invocations": list(previous.get("invocations", [])) if previous else [],
@@ -366,6 +368,18 @@ def _manifest(
         manifest["panel"] = {"judges": [{"judge": lane.label, "fingerprint": judge_fingerprint(loaded, lane.label)}
                                         for lane in lanes]}
     return manifest
+
+
+def _metric_failed(manifest: dict[str, Any], invocation: dict[str, Any], directory: Path) -> RunFailed:
+    """A plugin metric failed after every call was made: the other files are written, run.json
+    says the run failed (not finished) and why."""
+    failures = manifest["metric_failures"]
+    more = f" (and {len(failures) - 1} more in run.json)" if len(failures) > 1 else ""
+    error = RunFailed(f"{failures[0]}{more}; every other file of the run is written")
+    manifest["status"] = invocation["status"] = "failed"
+    invocation["error"] = str(error)
+    error.directory = directory
+    return error
 
 
 def _most_common_error(verdicts: list[Any]) -> str | None:
