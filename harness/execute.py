@@ -162,7 +162,7 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
     if error is not None:
         raise error
     result = RunResult(directory=directory, manifest=manifest, aggregate=aggregate, loaded=loaded,
-                       top_error=_most_common_error(every))
+                       top_error=_most_common_error(every), failed_items=_failed_items(every))
     pm.run_finished(result)
     return result
 
@@ -377,6 +377,10 @@ def _manifest(
 def _most_common_error(verdicts: list[Any]) -> str | None:
     errors = Counter(v.error or "no message" for v in verdicts if v.status == "failed")
     return errors.most_common(1)[0][0] if errors else None
+
+
+def _failed_items(verdicts: list[Any]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v.item_id for v in verdicts if v.status == "failed"))
 
 
 def _counts(verdicts: list[Any], total: int) -> dict[str, int]:
