@@ -25,6 +25,7 @@ from harness.judges.base import (
     FatalJudgeError,
     JudgeBackend,
     JudgeConfigError,
+    JudgeError,
     RequestRejected,
     TransientJudgeError,
 )
@@ -281,7 +282,7 @@ class OpenAIBackend(JudgeBackend):
             params.update(extra)
         return params
 
-    def _status_error(self, exc: HTTPFailure) -> TransientJudgeError | FatalJudgeError:
+    def _status_error(self, exc: HTTPFailure) -> JudgeError:
         """Map an HTTP error status to retry-or-stop, naming the status and the server's message."""
         status = int(exc.status_code)
         message = f"{self.label}: HTTP {status}: {self._scrub(_server_message(exc))}"
