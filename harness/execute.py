@@ -33,7 +33,7 @@ from harness.reachability import Reachability
 from harness.registry import Registry
 from harness.run_result import RunResult
 from harness.runner import RetryPolicy
-from harness.store import RunDirectory
+from harness.store import RunDirectory, StoreWriteFailed
 from harness.tasks import LoadedTask, load_task
 
 if TYPE_CHECKING:
@@ -138,7 +138,13 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
                 manifest["sampling"] = sampling
             manifest["counts"] = _counts(every, manifest["requests"])
             manifest["tokens"] = {"in": sum(v.tokens_in for v in every), "out": sum(v.tokens_out for v in every)}
-            store.write_manifest(manifest)
+            try:
+                store.write_manifest(manifest)
+            except StoreWriteFailed:
+                if status == "finished":
+                    raise
+                # The run is stopping with an error of its own (often the same full disk), which
+                # says more; run.json keeps its last state and the store has every verdict.
         if panel and error is not None and not any(v.status == "ok" for v in every):
             raise error  # no judge of the panel gave a verdict: nothing to aggregate
         if panel:
@@ -158,7 +164,7 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
     if error is not None:
         raise error
     result = RunResult(directory=directory, manifest=manifest, aggregate=aggregate, loaded=loaded,
-                       top_error=_most_common_error(every))
+                       top_error=_most_common_error(every), failed_items=_failed_items(every))
     pm.run_finished(result)
     return result
 
@@ -385,6 +391,10 @@ def _metric_failed(manifest: dict[str, Any], invocation: dict[str, Any], directo
 def _most_common_error(verdicts: list[Any]) -> str | None:
     errors = Counter(v.error or "no message" for v in verdicts if v.status == "failed")
     return errors.most_common(1)[0][0] if errors else None
+
+
+def _failed_items(verdicts: list[Any]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v.item_id for v in verdicts if v.status == "failed"))
 
 
 def _counts(verdicts: list[Any], total: int) -> dict[str, int]:
