@@ -24,7 +24,11 @@ def _console() -> Console:
     return Console(soft_wrap=False, width=None if Console().is_terminal else 150)
 
 
-def list_tasks(directory: Path, plugins: LoadedPlugins) -> int:
+def list_tasks(directory: Path | None, plugins: LoadedPlugins) -> int:
+    """The task files of `directory`; by default ./tasks (a checkout) or, outside the repository,
+    the current directory."""
+    if directory is None:
+        directory = Path("tasks") if Path("tasks").is_dir() else Path(".")
     if not directory.is_dir():
         raise BadInput(f"{directory}: no such directory")
     known = Registry.collect(plugins.manager).task_kinds
@@ -41,6 +45,9 @@ def list_tasks(directory: Path, plugins: LoadedPlugins) -> int:
         judge = ", ".join(e if isinstance(e, str) else e.spec for e in spec.judge_entries)
         cells = (path.name, spec.name, protocol, judge, spec.dataset.path, spec.description)
         table.add_row(*(escape(cell) for cell in cells))  # user text, never rich markup
+    if not table.rows:
+        print(f"no task files (*.yaml, *.yml) in {directory.resolve()}; name their directory: harness tasks DIR")
+        return 0
     _console().print(table)
     return 0
 
