@@ -177,7 +177,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, plugins: LoadedPlugins) -> int:
-    from harness.commands import print_run_result
+    from harness.commands import print_run_result, report_completeness
     from harness.execute import RunOptions, run_task
 
     options = RunOptions(
@@ -193,8 +193,9 @@ def _run(args: argparse.Namespace, plugins: LoadedPlugins) -> int:
         raise BadInput("--max-calls must be at least 1")
     result = run_task(args.task, options, plugins)
     print_run_result(result)
+    unusable = report_completeness(result.manifest)
     if result.complete:
-        return 0
+        return 1 if unusable else 0
     counts = result.manifest.get("counts", {})
     failed, total = int(counts.get("failed", 0)), int(result.manifest.get("requests", 0))
     cause = f"{failed} of {total} requests failed (most common error: {_one_line(result.top_error or '', 300)})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +102,13 @@ def _interval(row: Any, value: str, low: str, high: str, digits: int) -> str:
     return text
 
 
+def _missing_rank(value: Any) -> bool:
+    """No rank: a model the numbers do not cover (pandas' NA, NaN or None)."""
+    import pandas as pd
+
+    return bool(pd.isna(value))
+
+
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
@@ -122,13 +130,14 @@ def print_run_result(result: RunResult) -> None:
             for column in aggregate.columns.values()
         ]
         table.add_row(
-            str(row["rank"]), escape(str(row["model"])), _interval(row, "score", "ci_low", "ci_high", digits),
+            "-" if _missing_rank(row["rank"]) else str(row["rank"]), escape(str(row["model"])), _interval(row, "score", "ci_low", "ci_high", digits),
             *cells, str(row["n"]), str(int(extra.get("invalid", 0)) if len(extra) else 0),
         )
     console.print(table)
     summary = result.aggregate.summary
     counts = result.manifest.get("counts", {})
-    facts = [f"verdicts ok {counts.get('ok', 0)}, invalid {counts.get('invalid', 0)}, failed {counts.get('failed', 0)}"]
+    facts = [f"verdicts ok {counts.get('ok', 0)}, invalid {counts.get('invalid', 0)}, failed {counts.get('failed', 0)}"
+             + (f", pending {counts['pending']} (partial: the numbers leave them out)" if counts.get("pending") else "")]
     facts += result.loaded.task.summary_facts(summary)
     console.print("; ".join(facts))
     for line in panel_lines(result.manifest):
@@ -160,3 +169,17 @@ def panel_lines(manifest: dict[str, Any]) -> list[str]:
     if alpha is not None:
         lines.append(f"inter-judge agreement: Krippendorff's alpha {alpha:.2f}")
     return lines
+
+
+def report_completeness(manifest: dict[str, Any]) -> bool:
+    """The notes (answers missing from the dataset) and the reasons the numbers cannot stand, one
+    line each on stderr, besides partial runs (said by the caller); True when the numbers cannot stand."""
+    from harness.completeness import notes, of_manifest
+
+    record = of_manifest(manifest)
+    for line in notes(record):
+        print("harness: note: " + " ".join(line.split()), file=sys.stderr)
+    unusable = [line for line in record["problems"] if not line.startswith("partial:")]
+    for line in unusable:
+        print("harness: " + " ".join(line.split()), file=sys.stderr)
+    return bool(unusable)

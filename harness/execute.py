@@ -20,6 +20,7 @@ from harness import __version__
 from harness.cache import JudgmentCache, default_cache_path
 from harness.calibrate.apply import apply_calibration, resolve_calibration
 from harness.calibrate.identity import judge_identity
+from harness.completeness import assess, missing_answers, task_models, with_every_model
 from harness.errors import BadInput, BudgetReached, RunFailed
 from harness.judges.base import JudgeBackend, JudgeConfigError
 from harness.lanes import Lane, first_error, judge_lanes
@@ -137,6 +138,7 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
             if (sampling := loaded.task.sampling_facts()) is not None:
                 manifest["sampling"] = sampling
             manifest["counts"] = _counts(every, manifest["requests"])
+            manifest.pop("completeness", None)  # assessed again below; a run that stops first has only its counts
             manifest["tokens"] = {"in": sum(v.tokens_in for v in every), "out": sum(v.tokens_out for v in every)}
             try:
                 store.write_manifest(manifest)
@@ -156,8 +158,10 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
             scores = apply_metrics(registry, verdicts_frame(every), aggregate.scores, manifest, keep_going=True)
             aggregate = replace(aggregate, scores=scores)
             aggregate = apply_calibration(aggregate, every, calibration, loaded.config, directory, manifest)
+            aggregate = with_every_model(aggregate, task_models(manifest, every))
             store.write_exports(every, aggregate.scores, aggregate.ranking)
             manifest["summary"] = aggregate.summary
+        manifest["completeness"] = assess(manifest, aggregate.scores, task_models(manifest, every), every)
         if error is None and manifest.get("metric_failures"):
             error = _metric_failed(manifest, invocation, directory)
         store.write_manifest(manifest)
@@ -363,7 +367,8 @@ def _manifest(
                      "config": loaded.config.model_dump(mode="json")},
         "template": {"name": loaded.task.prompts.template_name, "sha256_16": loaded.task.prompts.source_hash},
         "judge": lanes[0].backend.describe(),
-        "dataset": {"items": len(loaded.items), "models": models, **loaded.dataset_facts},
+        "dataset": {"items": len(loaded.items), "models": models, "missing_answers": missing_answers(loaded.items),
+                    **loaded.dataset_facts},
         "requests": len(requests) * len(lanes),
         "environment": {"python": sys.version.split()[0], "platform": platform.platform()},
         "invocations": list(previous.get("invocations", [])) if previous else [],

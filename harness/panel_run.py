@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.completeness import task_models, with_every_model
 from harness.metrics import apply_metrics, verdicts_frame
 from harness.models import Verdict
 from harness.panel_stats import agreement, judge_facts
@@ -66,7 +67,9 @@ def write_panel(
     result = panel_aggregate(task, verdicts, requests)
     every = [v for vs in verdicts.values() for v in vs]
     scores = apply_metrics(registry, verdicts_frame(every), result.pooled.scores, manifest, keep_going=keep_going)
-    pooled = replace(result.pooled, scores=scores)
+    models = task_models(manifest, every)  # every model in every table, n = 0 where no verdict covers it
+    pooled = with_every_model(replace(result.pooled, scores=scores), models)
+    result.by_judge = {judge: with_every_model(a, models) for judge, a in result.by_judge.items()}
     store.write_exports(every, pooled.scores, pooled.ranking)
     store.write_frames(by_judge_frames(result))
     fingerprints = {j.get("judge"): j.get("fingerprint") for j in (manifest.get("panel") or {}).get("judges", [])}

@@ -326,6 +326,29 @@ class LoadedRun:
     scores_by_judge: pd.DataFrame = field(default_factory=lambda: _empty_frame())
     ranking_by_judge: pd.DataFrame = field(default_factory=lambda: _empty_frame())
 
+    @property
+    def problems(self) -> list[str]:
+        """Why the numbers are partial or cannot stand, one line each (see harness.completeness);
+        empty when they are complete."""
+        from harness.completeness import of_manifest
+
+        return list(of_manifest(self.manifest)["problems"])
+
+    @property
+    def complete(self) -> bool:
+        """Every request has a verdict and the verdicts can stand: the numbers are final."""
+        return not self.problems
+
+    @property
+    def pending(self) -> int:
+        """Requests not judged yet (a run stopped by --max-calls, --max-cost or an interruption)."""
+        return int((self.manifest.get("counts") or {}).get("pending", 0) or 0)
+
+    @property
+    def failed(self) -> int:
+        """Requests whose calls failed after their retries."""
+        return int((self.manifest.get("counts") or {}).get("failed", 0) or 0)
+
 
 def _empty_frame() -> pd.DataFrame:
     import pandas as pd

@@ -246,7 +246,10 @@ def test_observation_hooks_in_a_real_run(harness_judge_server, harness_run_task)
     assert len(judge.prompts) == 2 and all("answer a" not in p for p in judge.prompts)
     [finished] = observer.finished
     assert finished.directory == run.directory and finished.manifest["status"] == "finished"
-    assert dict(zip(run.scores["model"], run.scores["score"])) == {"a": 3.0}
+    scores = run.scores.set_index("model")
+    assert scores.loc["a", "score"] == 3.0
+    # model b's requests were dropped: it stays in the table, with no verdict and no score
+    assert scores.loc["b", "n"] == 0 and pd.isna(scores.loc["b", "score"]) and not run.complete
 
 
 def test_a_failing_metric_keeps_the_runs_files_and_fails_the_run(tmp_path: Path) -> None:

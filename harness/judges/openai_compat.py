@@ -358,8 +358,16 @@ class OpenAIBackend(JudgeBackend):
             version: str | None = metadata.version("openai")
         except metadata.PackageNotFoundError:
             version = None
-        return {"spec": self.spec.public_dict(), "openai_version": version,
-                "transport": "aiohttp (raw body)" if self._lean is not None else "httpx (openai SDK)"}
+        return {"spec": self.spec.public_dict(), "openai_version": version, "transport": self._transport_label()}
+
+    def _transport_label(self) -> str:
+        """The transport the calls take, as chosen from the options (run.json is written before the
+        client starts and after it closes, so the live client cannot tell)."""
+        try:
+            lean = self._transport() == "aiohttp"
+        except JudgeConfigError:
+            return "unknown"
+        return "aiohttp (raw body)" if lean else "httpx (openai SDK)"
 
 
 def _pool_limits(openai: Any, concurrency: int) -> Any:

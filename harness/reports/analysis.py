@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from harness.completeness import task_models, with_model_rows
 from harness.errors import BadInput
 from harness.reports.rundata import RunData, item_scores
 
@@ -70,6 +71,7 @@ def ranking_table(run: RunData, scores: pd.DataFrame) -> pd.DataFrame:
         if keep:
             table = table.merge(extra[["model", *keep]], on="model", how="left")
     table["model"] = table["model"].astype(str)
+    table = with_model_rows(table, task_models(run.manifest))  # a run from before every model was kept
     table = table[["rank", "model", "score", "ci_low", "ci_high", "n", *[c for c in table.columns if c not in RANKING_COLUMNS]]]
     return table.sort_values(["rank", "score"], ascending=[True, False]).reset_index(drop=True)
 

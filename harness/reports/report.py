@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from harness import __version__
+from harness.completeness import notes, of_manifest
 from harness.errors import BadInput
 from harness.reports.analysis import Analysis, analyse
 from harness.reports.calibration import html_section as calibration_html
 from harness.reports.calibration import markdown_section as calibration_markdown
 from harness.reports.diagnostics import judge_diagnostics
-from harness.reports.markdown import md_list, md_table
+from harness.reports.markdown import md_list, md_table, md_text
 from harness.reports.page import document, esc, section, table
 from harness.reports.panel_section import panel_html, panel_markdown
 from harness.reports.reading import read_run
@@ -129,9 +130,23 @@ def _overview(run: RunData) -> list[tuple[str, str]]:
         ("models", ", ".join(models)),
         ("items", str(run.verdicts["item_id"].nunique())),
         ("verdicts", ", ".join(f"{k} {int(v)}" for k, v in counts.items())),
+        ("numbers", completeness_text(run.manifest)),
         ("texts", "from the task's dataset" if run.items else run.items_note),
         *_import_rows(run.manifest),
     ]
+
+
+def completeness_text(manifest: dict) -> str:
+    """Complete, or why not: pending and failed requests, unusable verdicts, models without score."""
+    record = of_manifest(manifest)
+    return "; ".join([*record["problems"], *notes(record)]) or (
+        f"complete: every one of {record.get('requests')} requests has a verdict")
+
+
+def warning_lines(manifest: dict) -> list[str]:
+    """What the reader must see before any number (empty for a complete run)."""
+    record = of_manifest(manifest)
+    return [*record["problems"], *notes(record)]
 
 
 def _import_rows(manifest: dict) -> list[tuple[str, str]]:
@@ -151,8 +166,10 @@ def _import_rows(manifest: dict) -> list[tuple[str, str]]:
 
 def markdown_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame) -> str:
     overview = pd.DataFrame(_overview(run), columns=["", "value"])
+    warnings = warning_lines(run.manifest)
     parts = [
         f"# Report: {run.name}\n\n",
+        *(["".join(f"> **Warning:** {md_text(line)}\n>\n" for line in warnings), "\n"] if warnings else []),
         md_table(overview),
         f"\n## Ranking\n\nScore: {analysis.score_label}; interval: 95% bootstrap over items; "
         "rank 1 + the number of models whose interval lies entirely above.\n\n",
@@ -191,8 +208,10 @@ def html_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame, sam
         m: analysis.item_scores.loc[analysis.item_scores["model"] == m, "score"].to_numpy(float)
         for m in ranking["model"] if m in set(analysis.item_scores["model"])
     }
+    warnings = "".join(f'<p class="warning"><strong>Warning:</strong> {esc(line)}</p>'
+                       for line in warning_lines(run.manifest))
     sections = [
-        ("overview", "Overview", section("overview", "Overview", f"<table>{overview}</table>")),
+        ("overview", "Overview", section("overview", "Overview", f"{warnings}<table>{overview}</table>")),
         ("ranking", "Ranking", section(
             "ranking", "Ranking",
             table(ranking) + "<h3>Significant differences</h3>" + statement_html

@@ -80,10 +80,11 @@ def test_run_through_a_managed_llama_server_stores_verdicts_and_stops_it(tmp_pat
     task, out, mark = small_task(tmp_path, 1), tmp_path / "run", uuid.uuid4().hex
     result = subprocess.run([*CLI, "run", str(task), "--out", str(out), "--no-progress", *FAST],
                             cwd=REPO, env=marked_env(mark), capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
     stored = verdicts(out)
     assert len(stored) == 2 and {v["request_id"] for v in stored} == {"q0::m1::base::ab", "q0::m1::base::ba"}
     assert {v["status"] for v in stored} <= {"ok", "invalid"}
+    # invalid verdicts (a 135M judge) leave numbers that cannot stand: exit 1 (harness.completeness)
+    assert result.returncode == (0 if {v["status"] for v in stored} == {"ok"} else 1), result.stderr
     assert all(v["judge"] == "llama-server:smollm2" and v["tokens_in"] > 20 and v["output"] for v in stored)
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["judge"]["server"] == "llama_cpp.server"
