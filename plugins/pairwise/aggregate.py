@@ -17,10 +17,9 @@ from harness.stats.preference import (
     A_WINS,
     B_WINS,
     REWARD_A,
-    SHARE_A,
-    STRONG,
     adjust_distribution,
     apply_length_rule,
+    battle_mass,
     expected_reward_a,
     expected_share_a,
     position_consistency,
@@ -51,15 +50,14 @@ def judged_battles(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFr
         probs = d.get("probs")
         soft = adjust_distribution(probs, d["len_a"], d["len_b"], config.length_k) if probs else None
         used = soft if (config.soft and soft) else {level: 1.0}
-        wins = sum(p * _weight(lvl, config) * SHARE_A[lvl] for lvl, p in used.items())
-        losses = sum(p * _weight(lvl, config) * (1.0 - SHARE_A[lvl]) for lvl, p in used.items())
+        bt_score_a, bt_weight = battle_mass(used, config.strong_weight)
         rows.append({
             "item_id": v.item_id, "request_id": v.request_id, "model_a": d["model_a"], "model_b": d["model_b"],
             "raw_level": d["level"], "level": level, "hard_reward_a": REWARD_A[level],
             "share_a": expected_share_a(used),
             "len_a": d["len_a"], "len_b": d["len_b"], "length_known": not d.get("length_unknown", False),
             "reward_a": expected_reward_a(used), "expected_a": expected_reward_a(soft) if soft else np.nan,
-            "bt_score_a": wins / (wins + losses), "bt_weight": wins + losses,
+            "bt_score_a": bt_score_a, "bt_weight": bt_weight,
         })
     columns = ["item_id", "request_id", "model_a", "model_b", "raw_level", "level", "hard_reward_a", "share_a",
                "len_a", "len_b", "length_known", "reward_a", "expected_a", "bt_score_a", "bt_weight"]
@@ -97,10 +95,6 @@ def length_controlled(battles: pd.DataFrame, config: PairwiseConfig) -> pd.DataF
         p=("p", "mean"), len_model=("len_model", "first"), len_baseline=("len_baseline", "first"))
     table = length_controlled_win_rates(frame, n_bootstrap=config.n_bootstrap, seed=config.seed)
     return table[["model", *LC_COLUMNS]].rename(columns=LC_COLUMNS)
-
-
-def _weight(level: str, config: PairwiseConfig) -> float:
-    return config.strong_weight if level in STRONG else 1.0
 
 
 def per_model_rows(battles: pd.DataFrame) -> pd.DataFrame:
