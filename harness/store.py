@@ -169,8 +169,10 @@ class RunDirectory:
             json.dumps(v.model_dump(mode="json"), ensure_ascii=False, sort_keys=True) + "\n" for v in verdicts
         )
         _atomic_write(self.path / VERDICTS_FILE, lines)
-        _atomic_write(self.path / SCORES_FILE, frame_to_csv(scores))
-        _atomic_write(self.path / RANKING_FILE, frame_to_csv(ranking))
+        from harness.stats.intervals import note_missing_intervals  # an interval left out says why
+
+        _atomic_write(self.path / SCORES_FILE, frame_to_csv(note_missing_intervals(scores)))
+        _atomic_write(self.path / RANKING_FILE, frame_to_csv(note_missing_intervals(ranking)))
 
     def write_frames(self, frames: dict[str, pd.DataFrame]) -> None:
         """More CSV exports by file name (a panel's per-judge tables), each written atomically."""
