@@ -41,6 +41,8 @@ def report(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> in
                   f"{escape(result.run.judge_label)}): {len(result.run.verdicts)} verdicts", highlight=False)
     for line in statements:
         console.print(f"  {line}", markup=False, highlight=False)
+    for note in result.analysis.notes:
+        Console(stderr=True).print(f"warning: {note}", markup=False, highlight=False)
     for path in files:
         print(f"wrote {path}")  # plain: rich would wrap a long path, and scripts read these lines
     return 0

@@ -55,3 +55,26 @@ def test_report_pair_differences_are_the_ranking_differences(runs, report):
     assert len(pairs) == 3
     for row in pairs.itertuples():
         assert row.diff == pytest.approx(ranking[row.model_1] - ranking[row.model_2], abs=1e-4)
+
+
+def intervals(frame: pd.DataFrame) -> list[tuple[float, float]]:
+    """Every (low, high) pair of columns a table prints: ci_*, sc_ci_*, lc_ci_*, ..."""
+    pairs = [(c, c.replace("_low", "_high")) for c in frame.columns if c.endswith("ci_low")]
+    return [(lo, hi) for a, b in pairs for lo, hi in zip(frame[a], frame[b]) if pd.notna(lo) or pd.notna(hi)]
+
+
+def test_two_items_give_numbers_but_no_significance_and_no_point_intervals(tmp_path):
+    run = planted_run(tmp_path, "tiny", n_items=2)
+    report = build_report(run, out=tmp_path / "report", formats=("csv", "md"), n_rounds=300)
+    pairs = pd.read_csv(tmp_path / "report" / "report_pairs.csv")
+    assert len(pairs) == 3 and pairs["diff"].notna().all() and (pairs["items"] == 2).all()
+    assert pairs["p_value"].isna().all() and not pairs["significant"].any()
+    assert not any(" > " in s for s in pairs["statement"])
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "Warning:** only 2 item(s)" in markdown and "(p " not in markdown
+    assert report.analysis.notes
+    tables = [pd.read_csv(run / "scores.csv"), pd.read_csv(run / "ranking.csv"), pairs,
+              pd.read_csv(tmp_path / "report" / "report_ranking.csv")]
+    for table in tables:
+        for low, high in intervals(table):
+            assert pd.notna(low) and pd.notna(high) and high > low, (low, high)
