@@ -111,7 +111,8 @@ def print_run_result(result: RunResult) -> None:
     for _, row in aggregate.ranking.iterrows():
         extra = scores.loc[row["model"]] if row["model"] in scores.index else {}
         cells = [
-            _interval(extra, column, *(("ci_low", "ci_high") if column == "score" else ("", "")), 1)
+            _interval(extra, column, *(("ci_low", "ci_high") if column == "score"
+                                       else aggregate.intervals.get(column, ("", ""))), 1)
             for column in aggregate.columns.values()
         ]
         table.add_row(
