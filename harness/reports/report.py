@@ -169,6 +169,7 @@ def markdown_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame)
         md_table(overview),
         f"\n## Ranking\n\nScore: {analysis.score_label}; interval: 95% bootstrap over items ({NO_INTERVAL}); "
         "rank 1 + the number of models whose interval lies entirely above.\n\n",
+        f"{note}\n\n" if (note := run.view.ranking_note(run)) else "",
         "".join(f"**Warning:** {note}\n\n" for note in analysis.notes),
         md_table(analysis.ranking),
         "\n### Significant differences\n\n",
@@ -213,7 +214,8 @@ def html_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame, sam
             warnings + table(ranking) + "<h3>Significant differences</h3>" + statement_html
             + forest_plot(ranking, label=analysis.score_label),
             f"score: {analysis.score_label}; interval: 95% bootstrap over items ({NO_INTERVAL}); rank: 1 + the number of models "
-            "whose interval lies entirely above. Click a column to sort.")),
+            "whose interval lies entirely above. " + (f"{note}. " if (note := run.view.ranking_note(run)) else "")
+            + "Click a column to sort.")),
         ("pairs", "Pairs", section("pairs", "All pairs", table(analysis.pairs, row_class=["sig" if s else "" for s in sig]),
                                    analysis.pairs_note + "; significant rows are green")),
         ("win-rates", "Win rates", section("win-rates", "Win rates", heatmap(analysis.win_rates) or

@@ -168,8 +168,22 @@ class PairwiseView(ReportView):
         return mean_per_item(sides)
 
     def ranking_extras(self, scores: pd.DataFrame) -> pd.DataFrame:
-        """The ranking's score is the Bradley-Terry rating; scores.csv's score is the reward."""
-        return scores.rename(columns={"score": "reward"}) if "score" in scores.columns else scores
+        """The ranking's score is the Bradley-Terry rating; scores.csv's score is the reward. Its
+        `wb_reward` (the parsed verdicts' WB-Reward) is the same number unless the run scored the
+        judge's logprobs (`soft`), so it is shown only when it differs (`ranking_note` says why)."""
+        if "score" not in scores.columns:
+            return scores
+        scores = scores.rename(columns={"score": "reward"})
+        if "wb_reward" in scores.columns and np.allclose(scores["reward"], scores["wb_reward"], atol=1e-9, equal_nan=True):
+            scores = scores.drop(columns="wb_reward")
+        return scores
+
+    def ranking_note(self, run: RunData) -> str:
+        soft = bool(run.config.get("soft"))
+        return ("reward: WB-Reward (-100..100) from each model's side"
+                + (", expected under the judge's logprobs (soft); wb_reward: the same from the parsed verdicts alone, "
+                   "E[score] over the verdicts with logprobs only" if soft else " (scores.csv's score and wb_reward)")
+                + "; win rate: ties half")
 
     def significance(self, run: RunData, scores: pd.DataFrame, *, n_rounds: int, seed: int,
                      alpha: float) -> tuple[pd.DataFrame, str]:
