@@ -78,3 +78,72 @@ def test_two_items_give_numbers_but_no_significance_and_no_point_intervals(tmp_p
     for table in tables:
         for low, high in intervals(table):
             assert pd.notna(low) and pd.notna(high) and high > low, (low, high)
+
+
+def test_ranking_csv_scores_csv_and_the_report_ranking_agree(runs, report):
+    ranking = pd.read_csv(runs[0] / "ranking.csv").set_index("model")
+    scores = pd.read_csv(runs[0] / "scores.csv").set_index("model")
+    shown = pd.read_csv(report.files[0].parent / "report_ranking.csv").set_index("model")
+    assert sorted(shown.index) == sorted(ranking.index) == MODELS
+    for column in ("rank", "score", "ci_low", "ci_high", "n"):
+        np.testing.assert_allclose(shown[column].reindex(MODELS), ranking[column].reindex(MODELS), atol=1e-6)
+    # scores.csv's score is the reward; the report shows it as `reward`, beside the same win rate
+    np.testing.assert_allclose(shown["reward"].reindex(MODELS), scores["score"].reindex(MODELS), atol=1e-6)
+    np.testing.assert_allclose(shown["win_rate"].reindex(MODELS), scores["win_rate"].reindex(MODELS), atol=1e-6)
+    assert "wb_reward" not in shown.columns  # the same number as reward without `soft`: shown once
+
+
+def hand_counted_wins(run: Path) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], int]]:
+    """Wins (ties half) and battles of every ordered pair, counted from verdicts.jsonl."""
+    wins: dict[tuple[str, str], float] = {}
+    games: dict[tuple[str, str], int] = {}
+    for line in (run / "verdicts.jsonl").read_text().splitlines():
+        data = json.loads(line)["data"]
+        a, b, level = data["model_a"], data["model_b"], data["level"]
+        share = 1.0 if level.startswith("A>") else 0.0 if level.startswith("B>") else 0.5
+        for x, y, s in ((a, b, share), (b, a, 1.0 - share)):
+            wins[x, y] = wins.get((x, y), 0.0) + s
+            games[x, y] = games.get((x, y), 0) + 1
+    return wins, games
+
+
+def test_win_rates_in_scores_csv_and_the_report_are_the_counted_ones(runs, report):
+    wins, games = hand_counted_wins(runs[0])
+    matrix = pd.read_csv(report.files[0].parent / "report_win_rates.csv").set_index("model")
+    for x, y in itertools.permutations(MODELS, 2):
+        assert matrix.loc[x, y] == pytest.approx(wins[x, y] / games[x, y], abs=1e-6)
+    scores = pd.read_csv(runs[0] / "scores.csv").set_index("model")
+    for model in MODELS:
+        won = sum(v for (x, _), v in wins.items() if x == model)
+        played = sum(v for (x, _), v in games.items() if x == model)
+        assert scores.loc[model, "win_rate"] == pytest.approx(100.0 * won / played, abs=1e-4)
+
+
+def test_compare_shows_each_runs_own_ratings_and_an_exact_rank_correlation(runs, tmp_path):
+    comparison = build_comparison([str(runs[0]), str(runs[1])], out=tmp_path / "cmp", formats=("csv",), n_rounds=300)
+    ranks = pd.read_csv(tmp_path / "cmp" / "compare_ranks.csv").set_index("model")
+    for run, label in zip(runs, comparison.labels):
+        ranking = pd.read_csv(run / "ranking.csv").set_index("model")
+        np.testing.assert_allclose(ranks[f"score {label}"].reindex(MODELS), ranking["score"].reindex(MODELS), atol=1e-6)
+        np.testing.assert_array_equal(ranks[f"rank {label}"].reindex(MODELS), ranking["rank"].reindex(MODELS))
+    correlation = pd.read_csv(tmp_path / "cmp" / "compare_rank_correlation.csv").iloc[0]
+    # Three models in the same order in both runs: rho = 1, and of the 3! orderings two reach it.
+    assert correlation["n"] == 3 and correlation["spearman"] == pytest.approx(1.0)
+    assert correlation["spearman_p"] == pytest.approx(1 / 3) and correlation["kendall_p"] == pytest.approx(1 / 3)
+    # The comparison's pairs are the report's pairs (same estimator, same resamples)
+    own = build_report(runs[0], out=tmp_path / "rep", formats=("csv",), n_rounds=300)
+    pd.testing.assert_frame_equal(comparison.analyses[0].pairs, own.analysis.pairs)
+
+
+def test_style_control_collinear_with_the_models_is_withheld_everywhere(runs, capsys):
+    # Planted answers differ in length only by the model's name: style restates the model.
+    from harness.cli import main
+
+    scores = pd.read_csv(runs[0] / "scores.csv")
+    assert scores[["style_controlled_rating", "sc_ci_low", "sc_ci_high"]].isna().all().all()
+    assert scores["sc_note"].str.startswith("not estimable").all()
+    assert "style_coefficients" not in json.loads((runs[0] / "run.json").read_text())["summary"]
+    assert main(["aggregate", str(runs[0])]) == 0
+    out = capsys.readouterr().out
+    assert "SC rating" in out and "not estimable" in out  # said in the note, not shown as a column
+    assert "SC rating [CI]" not in out
