@@ -251,7 +251,7 @@ def exact_rank_p_values(a: np.ndarray, b: np.ndarray, tau: float, rho: float) ->
     perms = np.array(list(itertools.permutations(range(n))), dtype=np.int8)
     shuffled = rb[perms]  # (n!, n)
     ca, cb = ra - ra.mean(), shuffled - shuffled.mean(axis=1, keepdims=True)
-    rhos = (cb @ ca) / math.sqrt((ca @ ca) * float((cb[0] @ cb[0])))
+    rhos = (cb @ ca) / math.sqrt((ca @ ca) * float(cb[0] @ cb[0]))
     i, j = np.triu_indices(n, 1)
     sa = np.sign(ra[j] - ra[i])
     sb = np.sign(shuffled[:, j] - shuffled[:, i])
