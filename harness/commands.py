@@ -89,7 +89,7 @@ def _interval(row: Any, value: str, low: str, high: str, digits: int) -> str:
     if value not in row or _missing(row[value]):
         return "-"
     text = f"{row[value]:.{digits}f}"
-    if not _missing(row.get(low)) and not _missing(row.get(high)):
+    if not _missing(row.get(low)) and not _missing(row.get(high)) and row[high] > row[low]:  # never [x, x]
         text += f" [{row[low]:.{digits}f}, {row[high]:.{digits}f}]"
     return text
 

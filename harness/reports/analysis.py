@@ -97,6 +97,8 @@ def significance(
     if frame.empty:
         return pd.DataFrame(columns=PAIR_COLUMNS), note
     frame = frame.copy()
+    if "items" not in frame.columns:  # a plugin's own test may not count them
+        frame["items"] = pd.NA
     frame["statement"] = [statement(r.model_1, r.model_2, r.diff, r.p_adjusted, r.significant, alpha, items=r.items)
                           for r in frame.itertuples()]
     return frame[PAIR_COLUMNS].reset_index(drop=True), note
@@ -107,7 +109,7 @@ def statement(first: str, second: str, diff: float, p_adjusted: float, significa
     """'A > B (p < 0.05)' when the adjusted p-value clears alpha, else 'A ~ B (not significant)';
     'A ? B (not tested ...)' for a pair on too few items to test."""
     if p_adjusted is None or (isinstance(p_adjusted, float) and math.isnan(p_adjusted)):
-        if items:
+        if isinstance(items, (int, np.integer)) and items > 0:
             return f"{first} ? {second} (not tested: {int(items)} item(s), fewer than the {MIN_ITEMS} a p-value needs)"
         return f"{first} ? {second} (no shared items)"
     if significant:
