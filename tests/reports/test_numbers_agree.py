@@ -147,3 +147,18 @@ def test_style_control_collinear_with_the_models_is_withheld_everywhere(runs, ca
     out = capsys.readouterr().out
     assert "SC rating" in out and "not estimable" in out  # said in the note, not shown as a column
     assert "SC rating [CI]" not in out
+
+
+def test_the_printed_table_holds_the_numbers_of_ranking_csv_and_scores_csv(runs, capsys):
+    from harness.cli import main
+
+    assert main(["aggregate", str(runs[0])]) == 0
+    out = capsys.readouterr().out
+    ranking = pd.read_csv(runs[0] / "ranking.csv").set_index("model")
+    scores = pd.read_csv(runs[0] / "scores.csv").set_index("model")
+    for model in MODELS:
+        row = next(line for line in out.splitlines() if f" {model} " in line)
+        r, s = ranking.loc[model], scores.loc[model]
+        assert f"{r.score:.0f} [{r.ci_low:.0f}, {r.ci_high:.0f}]" in row
+        assert f"{s.score:.1f} [{s.ci_low:.1f}, {s.ci_high:.1f}]" in row
+        assert f"{s.win_rate:.1f}" in row
