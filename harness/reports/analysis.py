@@ -97,8 +97,11 @@ def significance(
     if frame.empty:
         return pd.DataFrame(columns=PAIR_COLUMNS), note
     frame = frame.copy()
-    if "items" not in frame.columns:  # a plugin's own test may not count them
-        frame["items"] = pd.NA
+    if "items" not in frame.columns:  # a plugin's own test may not count them: at most the run's
+        frame["items"] = int(scores["item_id"].nunique()) if "item_id" in scores.columns else pd.NA
+    too_few = pd.to_numeric(frame["items"], errors="coerce") < MIN_ITEMS  # whoever computed the test
+    frame.loc[too_few, ["p_value", "p_adjusted"]] = np.nan
+    frame.loc[too_few, "significant"] = False
     frame["statement"] = [statement(r.model_1, r.model_2, r.diff, r.p_adjusted, r.significant, alpha, items=r.items)
                           for r in frame.itertuples()]
     return frame[PAIR_COLUMNS].reset_index(drop=True), note

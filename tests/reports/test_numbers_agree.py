@@ -162,3 +162,21 @@ def test_the_printed_table_holds_the_numbers_of_ranking_csv_and_scores_csv(runs,
         assert f"{r.score:.0f} [{r.ci_low:.0f}, {r.ci_high:.0f}]" in row
         assert f"{s.score:.1f} [{s.ci_low:.1f}, {s.ci_high:.1f}]" in row
         assert f"{s.win_rate:.1f}" in row
+
+
+def test_a_protocols_own_test_on_too_few_items_makes_no_claim():
+    """A plugin's view may compute its own p-values without counting items: the report still
+    makes no significance statement on a run of fewer than MIN_ITEMS items."""
+    from types import SimpleNamespace
+
+    from harness.reports.analysis import significance
+
+    class OwnTest:
+        def significance(self, run, scores, *, n_rounds, seed, alpha):
+            return pd.DataFrame({"model_1": ["a"], "model_2": ["b"], "diff": [3.0], "ci_low": [1.0], "ci_high": [5.0],
+                                 "p_value": [0.001], "p_adjusted": [0.001], "significant": [True]}), "own test"
+
+    scores = pd.DataFrame({"item_id": ["i1", "i2", "i3"] * 2, "model": ["a"] * 3 + ["b"] * 3, "score": [1.0] * 6})
+    pairs, _ = significance(SimpleNamespace(view=OwnTest()), scores, n_rounds=10, seed=0, alpha=0.05)
+    assert not pairs["significant"].any() and pairs["p_value"].isna().all() and pairs["items"].iloc[0] == 3
+    assert " > " not in pairs["statement"].iloc[0] and "not tested: 3 item(s)" in pairs["statement"].iloc[0]
