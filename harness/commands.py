@@ -129,7 +129,20 @@ def print_run_result(result: RunResult) -> None:
         console.print(escape(line))
     if "score_note" in summary:
         console.print(summary["score_note"])
+    if (warning := few_items_warning(result.manifest)) is not None:
+        Console(stderr=True).print(f"warning: {warning}", markup=False, highlight=False)
     console.print(f"run directory: {result.directory}")
+
+
+def few_items_warning(manifest: dict[str, Any]) -> str | None:
+    """Under MIN_ITEMS items the numbers stand, but no difference may be called significant."""
+    from harness.stats.significance import MIN_ITEMS
+
+    items = (manifest.get("dataset") or {}).get("items")
+    if not isinstance(items, int) or items <= 0 or items >= MIN_ITEMS:
+        return None
+    return (f"only {items} item(s): intervals (and the ranks drawn from them) are rough, and `harness report` "
+            f"calls no difference significant below {MIN_ITEMS} items (docs/statistics.md)")
 
 
 def panel_lines(manifest: dict[str, Any]) -> list[str]:

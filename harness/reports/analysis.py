@@ -53,8 +53,8 @@ def few_items_notes(scores: pd.DataFrame, pairs: pd.DataFrame) -> list[str]:
     if n_items == 0 or (n_items >= MIN_ITEMS and untested == 0):
         return []
     if n_items < MIN_ITEMS:
-        return [f"only {n_items} item(s): the numbers are shown, but their intervals are rough and no difference "
-                f"is called significant below {MIN_ITEMS} items (docs/statistics.md)"]
+        return [f"only {n_items} item(s): the numbers are shown, but their intervals (and the ranks drawn from them) "
+                f"are rough and no difference is called significant below {MIN_ITEMS} items (docs/statistics.md)"]
     return [f"{untested} pair(s) share fewer than {MIN_ITEMS} items: shown without a p-value (docs/statistics.md)"]
 
 

@@ -180,3 +180,13 @@ def test_a_protocols_own_test_on_too_few_items_makes_no_claim():
     pairs, _ = significance(SimpleNamespace(view=OwnTest()), scores, n_rounds=10, seed=0, alpha=0.05)
     assert not pairs["significant"].any() and pairs["p_value"].isna().all() and pairs["items"].iloc[0] == 3
     assert " > " not in pairs["statement"].iloc[0] and "not tested: 3 item(s)" in pairs["statement"].iloc[0]
+
+
+def test_harness_run_warns_on_a_tiny_run(tmp_path, capsys):
+    from harness.cli import main
+
+    run = planted_run(tmp_path, "tiny", n_items=2)
+    capsys.readouterr()
+    assert main(["aggregate", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: only 2 item(s)" in err and "significant below 20 items" in err
