@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,7 +131,7 @@ def print_run_result(result: RunResult) -> None:
     if "score_note" in summary:
         console.print(summary["score_note"])
     if (warning := few_items_warning(result.manifest)) is not None:
-        Console(stderr=True).print(f"warning: {warning}", markup=False, highlight=False)
+        print(f"harness: warning: {warning}", file=sys.stderr)
     console.print(f"run directory: {result.directory}")
 
 

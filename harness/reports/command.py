@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,7 +43,7 @@ def report(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> in
     for line in statements:
         console.print(f"  {line}", markup=False, highlight=False)
     for note in result.analysis.notes:
-        Console(stderr=True).print(f"warning: {note}", markup=False, highlight=False)
+        print(f"harness: warning: {note}", file=sys.stderr)
     for path in files:
         print(f"wrote {path}")  # plain: rich would wrap a long path, and scripts read these lines
     return 0
