@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -131,7 +130,7 @@ def print_run_result(result: RunResult) -> None:
     if "score_note" in summary:
         console.print(summary["score_note"])
     if (warning := few_items_warning(result.manifest)) is not None:
-        print(f"harness: warning: {warning}", file=sys.stderr)
+        console.print(f"warning: {warning}", markup=False, highlight=False)  # stdout: stderr is for errors
     console.print(f"run directory: {result.directory}")
 
 

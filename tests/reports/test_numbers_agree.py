@@ -188,5 +188,6 @@ def test_harness_run_warns_on_a_tiny_run(tmp_path, capsys):
     run = planted_run(tmp_path, "tiny", n_items=2)
     capsys.readouterr()
     assert main(["aggregate", str(run)]) == 0
-    err = capsys.readouterr().err
-    assert "warning: only 2 item(s)" in err and "significant below 20 items" in err
+    captured = capsys.readouterr()
+    assert "warning: only 2 item(s)" in captured.out and "significant below 20 items" in captured.out
+    assert captured.err == ""  # stderr stays for errors (an incomplete run's one line)
