@@ -217,7 +217,7 @@ def _load(settings: EngineSettings) -> tuple[Any, dict[str, Any]]:
                                 use_extra_bufts=settings.use_extra_bufts)
     facts = {"llama_cpp_python": llama_cpp.__version__,
              "system_info": llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip(),
-             "use_extra_bufts_settable": llama_load.has_setting()}
+             "use_extra_bufts": bool(llm.model_params.use_extra_bufts) if llama_load.has_setting() else None}
     return LlamaEngine(llm), facts
 
 

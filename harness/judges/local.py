@@ -47,6 +47,8 @@ class LocalBackend(JudgeBackend):
         # (Ctrl-C) does not stop that thread, so close() must take it before freeing the model.
         self._busy = threading.Lock()
         self.model_path = Path(spec.model) if spec.model else None
+        #: What the worker reported once loaded: versions, llama.cpp's CPU features, the setting in effect.
+        self.engine_facts: dict[str, object] = {}
 
     @property
     def concurrency(self) -> int:
@@ -82,6 +84,7 @@ class LocalBackend(JudgeBackend):
         except EngineFailed as exc:
             raise FatalJudgeError(f"local judge: llama.cpp could not load {path}: {exc}") from None
         self._engine = worker
+        self.engine_facts = dict(worker.facts)
 
     def settings(self, path: Path) -> EngineSettings:
         options = self.spec.options
@@ -163,6 +166,8 @@ class LocalBackend(JudgeBackend):
         info["model_file"] = path.name
         info["use_extra_bufts"] = bool(self.spec.options.get("use_extra_bufts", False))
         info["engine"] = "llama.cpp in a worker process"
+        if "system_info" in self.engine_facts:
+            info["system_info"] = self.engine_facts["system_info"]
         if path.is_file():
             info["model_bytes"] = path.stat().st_size
         return info
