@@ -100,7 +100,7 @@ class LocalBackend(JudgeBackend):
             hint = "try without --judge-option use_extra_bufts=true"
         else:
             hint = "check the GGUF file and free memory, or try another llama-cpp-python version"
-        return (f"the llama.cpp engine {exc} while {doing}; {hint}; "
+        return (f"judge {self.label}: the llama.cpp engine {exc} while {doing}; {hint}; "
                 "`harness doctor` shows which local judges work on this machine")
 
     async def complete(self, request: JudgeRequest) -> JudgeResponse:
