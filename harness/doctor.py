@@ -48,7 +48,7 @@ def cpu_summary(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, list[str]]:
         text = cpuinfo.read_text(errors="replace")
     except OSError:
         return platform.processor() or "unknown", []
-    name, flags = "unknown", set()
+    name, flags = "unknown", set[str]()
     for line in text.splitlines():
         key, _, value = line.partition(":")
         if key.strip() == "model name" and name == "unknown":
@@ -121,7 +121,7 @@ def effective_options(registry: Registry, spec: JudgeSpec) -> str:
 def doctor(plugins: Any, vllm_model: str | None = None, out: Any = None) -> int:
     out = out or sys.stdout
     registry = Registry.collect(plugins.manager)
-    say = lambda text="": print(text, file=out, flush=True)  # noqa: E731
+    say = lambda text="": print(text, file=out, flush=True)
     name, flags = cpu_summary()
     say(f"harness {__version__}, Python {platform.python_version()}, {platform.system()} {platform.machine()}")
     say(f"CPU: {name}; features: {' '.join(flags) or 'none of ' + ', '.join(CPU_FLAGS)}")

@@ -129,7 +129,7 @@ class EngineWorker:
     def _receive(self) -> tuple[str, Any]:
         assert self._conn is not None
         try:
-            return self._conn.recv()  # type: ignore[no-any-return]
+            return self._conn.recv()
         except (EOFError, ConnectionResetError, OSError):
             raise self._crashed() from None
 

@@ -115,6 +115,7 @@ class LocalBackend(JudgeBackend):
     def _complete(self, request: JudgeRequest) -> JudgeResponse:
         from harness.judges.llama_engine import PromptTooLong
 
+        assert self._engine is not None  # _complete_locked checked it under the lock
         sampling = request.sampling
         call = EngineCall(
             messages=[m.model_dump() for m in request.messages],
