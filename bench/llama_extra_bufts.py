@@ -1,13 +1,14 @@
 """llama.cpp with and without extra weight buffer types (AMX/AVX-512 repacking): speed, and whether it runs.
 
-    python bench/llama_extra_bufts.py [--reps 30] [--n-threads N]
+    python bench/llama_extra_bufts.py [--reps 30] [--rounds 3] [--n-threads N]
 
 The embedded judge loads its model with `use_extra_bufts=False` by default (harness.judges.llama_load)
 because with them llama-cpp-python 0.3.36 crashes on AMX CPUs on any prompt of two or more tokens
 (issue 25). This measures what the default costs. Each setting runs in its own child process, so
 a crash is reported, not fatal: the child times evaluating a one-token prompt (which works even
 where longer ones crash), then a 64-token prompt and a judge-sized 400-token one, `--reps` times
-each from an empty context, and prints the median per evaluation. Prints `crashed (SIGNAL)` for a
+each from an empty context, in `--rounds` rounds that alternate the settings, and prints the
+median per evaluation. Prints `crashed (SIGNAL)` for a
 setting whose child died.
 """
 
@@ -60,19 +61,29 @@ def measure(use_extra_bufts: bool, reps: int, n_threads: int) -> tuple[dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--n-threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--child", choices=("true", "false"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child == "true", args.reps, args.n_threads)
         return
-    rows = {setting: measure(setting, args.reps, args.n_threads) for setting in (False, True)}
-    print(f"median per prompt evaluation, {args.reps} reps, {args.n_threads} threads")
+    # Rounds alternate the settings, so a machine that gets busier slows both alike.
+    medians: dict[bool, dict[str, list[float]]] = {False: {}, True: {}}
+    crashes: dict[bool, str | None] = {False: None, True: None}
+    for _ in range(args.rounds):
+        for setting in (False, True):
+            results, crash = measure(setting, args.reps, args.n_threads)
+            crashes[setting] = crashes[setting] or crash
+            for name, value in results.items():
+                medians[setting].setdefault(name, []).append(value)
+    print(f"median per prompt evaluation, {args.rounds} rounds x {args.reps} reps, {args.n_threads} threads")
     print(f"{'prompt':<12}{'use_extra_bufts=false':>24}{'use_extra_bufts=true':>24}")
     for name in PROMPTS:
         cells = []
-        for results, crash in rows.values():
-            cells.append(f"{results[name] * 1e3:.2f} ms" if name in results else f"crashed ({crash})")
+        for setting in (False, True):
+            values = medians[setting].get(name)
+            cells.append(f"{statistics.median(values) * 1e3:.2f} ms" if values else f"crashed ({crashes[setting]})")
         print(f"{name:<12}{cells[0]:>24}{cells[1]:>24}")
 
 
