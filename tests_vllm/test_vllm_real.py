@@ -261,3 +261,48 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def engine_cores_with(mark: str) -> list[int]:
+    """Pids of vLLM EngineCore processes that inherited `mark`."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if (b"VLLM::EngineCore" in (proc / "cmdline").read_bytes()
+                    and f"HARNESS_TEST_MARK={mark}".encode() in (proc / "environ").read_bytes()):
+                pids.append(int(proc.name))
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def test_an_engine_core_crash_mid_run_is_one_line_and_the_run_resumes(model: Path, tmp_path: Path) -> None:
+    """Issue 25: vLLM's EngineCore killed by SIGSEGV mid-run left `LLM.chat` waiting for ever.
+    Now the run ends in one line naming the signal (exit 1), keeps its verdicts and resumes."""
+    out, cache, mark = tmp_path / "run", tmp_path / "cache", uuid.uuid4().hex
+    args = [*CLI, "run", DEMO, "--judge", f"vllm:{model}", "--out", str(out), "--no-progress", "--limit", "4",
+            "--judge-option", "batch_size=4"]
+    process = subprocess.Popen(args, cwd=REPO, env=env(cache, HARNESS_TEST_MARK=mark), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    run = Run(out, 0, "")
+    deadline = time.monotonic() + 600
+    while len(run.stored()) < 4:
+        assert process.poll() is None, "the run ended before its engine could be killed"
+        assert time.monotonic() < deadline, "no verdicts stored in time"
+        time.sleep(0.05)
+    for pid in engine_cores_with(mark):
+        os.kill(pid, signal.SIGSEGV)
+    _, stderr = process.communicate(timeout=120)  # it used to hang here for ever
+    assert process.returncode == 1, stderr
+    failed = [line for line in stderr.splitlines() if line.startswith("harness: run failed")]
+    assert len(failed) == 1 and "SIGSEGV" in failed[0] and "engine core" in failed[0], stderr
+    assert "Traceback" not in stderr
+    kept = len(run.verdicts())
+    assert 4 <= kept < DEMO_CALLS
+
+    resumed = harness_run(DEMO, f"vllm:{model}", out, cache, "--limit", "4", "--judge-option", "batch_size=4")
+    assert resumed.returncode == 0, resumed.stderr
+    last = resumed.manifest["invocations"][-1]
+    assert last["pending_at_start"] == DEMO_CALLS - kept
+    assert last["calls"] + last["cache"]["hits"] == DEMO_CALLS - kept  # nothing stored is paid again
+    assert len(resumed.verdicts()) == DEMO_CALLS

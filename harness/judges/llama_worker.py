@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+from harness.judges.exits import describe_exit
+
 CRASH_HOOK = "HARNESS_TEST_ENGINE_CRASH"
 
 
@@ -63,22 +65,6 @@ class EngineCrashed(Exception):
 
 class EngineFailed(Exception):
     """The worker answered with an error it could not handle (a Python exception in it)."""
-
-
-def describe_exit(code: int | None) -> tuple[str, str | None]:
-    """('was killed by SIGSEGV (segmentation fault)', 'SIGSEGV') or ('exited with code 3', None)."""
-    if code is None:
-        return "stopped answering", None
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            return f"was killed by signal {-code}", None
-        meaning = signal.strsignal(-code) or ""
-        if name == "SIGKILL":
-            meaning = "killed, often by the out-of-memory killer"
-        return (f"was killed by {name} ({meaning.lower()})" if meaning else f"was killed by {name}"), name
-    return f"exited with code {code}", None
 
 
 class EngineWorker:
