@@ -8,6 +8,7 @@ report takes well under a minute on a laptop.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 import time
@@ -33,4 +34,6 @@ def main(items: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 12_500)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("items", nargs="?", type=int, default=12_500, help="items (8 verdicts each; default 12,500)")
+    main(parser.parse_args().items)

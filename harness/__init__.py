@@ -25,8 +25,9 @@ def run(task: str, **kwargs: Any) -> LoadedRun:
 
 
 def load_run(path: str) -> LoadedRun:
-    """Read a finished run directory: `.verdicts`, `.scores`, `.ranking`, `.manifest`."""
-    from harness.store import load_run as _load_run
+    """Read a run directory: `.verdicts`, `.scores`, `.ranking`, `.manifest`; `.complete`,
+    `.problems`, `.pending`, `.failed` say whether its numbers are final (a warning when not)."""
+    from harness.api import load_run as _load_run
 
     return _load_run(path)
 

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 from harness.execute import RunOptions, run_task
-from harness.store import LoadedRun, load_run
+from harness.store import LoadedRun
+from harness.store import load_run as _load_run
 
-__all__ = ["LoadedRun", "load_run", "run"]
+__all__ = ["IncompleteRunWarning", "LoadedRun", "load_run", "run"]
+
+
+class IncompleteRunWarning(UserWarning):
+    """The run's numbers are partial (requests pending or failed) or cannot stand (unusable verdicts)."""
+
+
+def load_run(path: str | Path) -> LoadedRun:
+    """A run directory as DataFrames; an IncompleteRunWarning per reason its numbers are not final
+    (`run.complete`, `run.problems`, `run.pending` and `run.failed` say the same)."""
+    loaded = _load_run(path)
+    for problem in loaded.problems:
+        warnings.warn(f"{loaded.directory}: {problem}", IncompleteRunWarning, stacklevel=2)
+    return loaded
 
 
 def run(

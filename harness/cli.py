@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_calibrate(commands)
 
     tasks = commands.add_parser("tasks", help="list task files")
-    tasks.add_argument("directory", nargs="?", default="tasks")
+    tasks.add_argument("directory", nargs="?", default=None,
+                       help="where the task files are (default: ./tasks if it exists, else the current directory)")
 
     commands.add_parser("plugins", help="list loaded plugins, where they come from, and their hooks")
     commands.add_parser("judges", help="list the judge backends and the options each accepts, with defaults")
@@ -167,7 +168,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "tasks":
         from harness.commands import list_tasks
 
-        return list_tasks(Path(args.directory), plugins)
+        return list_tasks(Path(args.directory) if args.directory else None, plugins)
     if args.command == "doctor":
         from harness.doctor import doctor
 
@@ -182,7 +183,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, plugins: LoadedPlugins) -> int:
-    from harness.commands import print_run_result
+    from harness.commands import print_run_result, report_completeness
     from harness.execute import RunOptions, run_task
 
     options = RunOptions(
@@ -198,16 +199,26 @@ def _run(args: argparse.Namespace, plugins: LoadedPlugins) -> int:
         raise BadInput("--max-calls must be at least 1")
     result = run_task(args.task, options, plugins)
     print_run_result(result)
+    unusable = report_completeness(result.manifest)
     if result.complete:
-        return 0
+        return 1 if unusable else 0
     counts = result.manifest.get("counts", {})
     failed, total = int(counts.get("failed", 0)), int(result.manifest.get("requests", 0))
-    cause = f"{failed} of {total} requests failed (most common error: {result.top_error})"
+    cause = f"{failed} of {total} requests failed (most common error: {_one_line(result.top_error or '', 300)})"
+    if result.failed_items:
+        cause += f"; {_items(result.failed_items)}"
     if not failed:
         cause = f"{result.unfinished} of {total} requests have no verdict"
-    print(f"harness: incomplete: {_one_line(cause, 400)}; the numbers above leave them out; run the same command "
+    print(f"harness: incomplete: {_one_line(cause, 600)}; the numbers above leave them out; run the same command "
           f"with --out {result.directory} to retry only those", file=sys.stderr)
     return 1
+
+
+def _items(items: tuple[str, ...], shown: int = 5) -> str:
+    """`item q2` or `items q2, q7, ... and 12 more`: what a rerun retries, named on the last line."""
+    names = ", ".join(_one_line(item, 60) for item in items[:shown])
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return f"{'item' if len(items) == 1 else 'items'} {names}{more}"
 
 
 def _key_values(pairs: list[str], flag: str) -> dict[str, object]:

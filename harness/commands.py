@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,11 @@ def _console() -> Console:
     return Console(soft_wrap=False, width=None if Console().is_terminal else 150)
 
 
-def list_tasks(directory: Path, plugins: LoadedPlugins) -> int:
+def list_tasks(directory: Path | None, plugins: LoadedPlugins) -> int:
+    """The task files of `directory`; by default ./tasks (a checkout) or, outside the repository,
+    the current directory."""
+    if directory is None:
+        directory = Path("tasks") if Path("tasks").is_dir() else Path(".")
     if not directory.is_dir():
         raise BadInput(f"{directory}: no such directory")
     known = Registry.collect(plugins.manager).task_kinds
@@ -40,6 +45,9 @@ def list_tasks(directory: Path, plugins: LoadedPlugins) -> int:
         judge = ", ".join(e if isinstance(e, str) else e.spec for e in spec.judge_entries)
         cells = (path.name, spec.name, protocol, judge, spec.dataset.path, spec.description)
         table.add_row(*(escape(cell) for cell in cells))  # user text, never rich markup
+    if not table.rows:
+        print(f"no task files (*.yaml, *.yml) in {directory.resolve()}; name their directory: harness tasks DIR")
+        return 0
     _console().print(table)
     return 0
 
@@ -89,9 +97,16 @@ def _interval(row: Any, value: str, low: str, high: str, digits: int) -> str:
     if value not in row or _missing(row[value]):
         return "-"
     text = f"{row[value]:.{digits}f}"
-    if not _missing(row.get(low)) and not _missing(row.get(high)):
+    if not _missing(row.get(low)) and not _missing(row.get(high)) and row[high] > row[low]:  # never [x, x]
         text += f" [{row[low]:.{digits}f}, {row[high]:.{digits}f}]"
     return text
+
+
+def _missing_rank(value: Any) -> bool:
+    """No rank: a model the numbers do not cover (pandas' NA, NaN or None)."""
+    import pandas as pd
+
+    return bool(pd.isna(value))
 
 
 def _missing(value: Any) -> bool:
@@ -111,24 +126,39 @@ def print_run_result(result: RunResult) -> None:
     for _, row in aggregate.ranking.iterrows():
         extra = scores.loc[row["model"]] if row["model"] in scores.index else {}
         cells = [
-            _interval(extra, column, *(("ci_low", "ci_high") if column == "score" else ("", "")), 1)
+            _interval(extra, column, *(("ci_low", "ci_high") if column == "score"
+                                       else aggregate.intervals.get(column, ("", ""))), 1)
             for column in aggregate.columns.values()
         ]
         table.add_row(
-            str(row["rank"]), escape(str(row["model"])), _interval(row, "score", "ci_low", "ci_high", digits),
+            "-" if _missing_rank(row["rank"]) else str(row["rank"]), escape(str(row["model"])), _interval(row, "score", "ci_low", "ci_high", digits),
             *cells, str(row["n"]), str(int(extra.get("invalid", 0)) if len(extra) else 0),
         )
     console.print(table)
     summary = result.aggregate.summary
     counts = result.manifest.get("counts", {})
-    facts = [f"verdicts ok {counts.get('ok', 0)}, invalid {counts.get('invalid', 0)}, failed {counts.get('failed', 0)}"]
+    facts = [f"verdicts ok {counts.get('ok', 0)}, invalid {counts.get('invalid', 0)}, failed {counts.get('failed', 0)}"
+             + (f", pending {counts['pending']} (partial: the numbers leave them out)" if counts.get("pending") else "")]
     facts += result.loaded.task.summary_facts(summary)
     console.print("; ".join(facts))
     for line in panel_lines(result.manifest):
         console.print(escape(line))
     if "score_note" in summary:
         console.print(summary["score_note"])
+    if (warning := few_items_warning(result.manifest)) is not None:
+        console.print(f"warning: {warning}", markup=False, highlight=False)  # stdout: stderr is for errors
     console.print(f"run directory: {result.directory}")
+
+
+def few_items_warning(manifest: dict[str, Any]) -> str | None:
+    """Under MIN_ITEMS items the numbers stand, but no difference may be called significant."""
+    from harness.stats.significance import MIN_ITEMS
+
+    items = (manifest.get("dataset") or {}).get("items")
+    if not isinstance(items, int) or items <= 0 or items >= MIN_ITEMS:
+        return None
+    return (f"only {items} item(s): intervals (and the ranks drawn from them) are rough, and `harness report` "
+            f"calls no difference significant below {MIN_ITEMS} items (docs/statistics.md)")
 
 
 def panel_lines(manifest: dict[str, Any]) -> list[str]:
@@ -153,3 +183,17 @@ def panel_lines(manifest: dict[str, Any]) -> list[str]:
     if alpha is not None:
         lines.append(f"inter-judge agreement: Krippendorff's alpha {alpha:.2f}")
     return lines
+
+
+def report_completeness(manifest: dict[str, Any]) -> bool:
+    """The notes (answers missing from the dataset) and the reasons the numbers cannot stand, one
+    line each on stderr, besides partial runs (said by the caller); True when the numbers cannot stand."""
+    from harness.completeness import notes, of_manifest
+
+    record = of_manifest(manifest)
+    for line in notes(record):
+        print("harness: note: " + " ".join(line.split()), file=sys.stderr)
+    unusable = [line for line in record["problems"] if not line.startswith("partial:")]
+    for line in unusable:
+        print("harness: " + " ".join(line.split()), file=sys.stderr)
+    return bool(unusable)

@@ -20,6 +20,7 @@ from harness import __version__
 from harness.cache import JudgmentCache, default_cache_path
 from harness.calibrate.apply import apply_calibration, resolve_calibration
 from harness.calibrate.identity import judge_identity
+from harness.completeness import assess, missing_answers, task_models, with_every_model
 from harness.errors import BadInput, BudgetReached, RunFailed
 from harness.judges.base import JudgeBackend, JudgeConfigError
 from harness.lanes import Lane, first_error, judge_lanes
@@ -33,7 +34,7 @@ from harness.reachability import Reachability
 from harness.registry import Registry
 from harness.run_result import RunResult
 from harness.runner import RetryPolicy
-from harness.store import RunDirectory
+from harness.store import RunDirectory, StoreWriteFailed
 from harness.tasks import LoadedTask, load_task
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
         raise BadInput("--calibration: a panel run has several judges; calibrate and apply one judge's run")
     with RunDirectory(directory) as store:
         labels = [lane.label for lane in lanes]
-        check_resumable(store, loaded, labels)
+        check_resumable(store, loaded, labels, None if panel else lanes[0].spec)
         fingerprint = run_fingerprint(loaded, labels)
         pending_at_start = sum(len(lane.pending(store)) for lane in lanes)
         manifest = _manifest(loaded, lanes, requests, fingerprint, store.read_manifest())
@@ -137,8 +138,15 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
             if (sampling := loaded.task.sampling_facts()) is not None:
                 manifest["sampling"] = sampling
             manifest["counts"] = _counts(every, manifest["requests"])
+            manifest.pop("completeness", None)  # assessed again below; a run that stops first has only its counts
             manifest["tokens"] = {"in": sum(v.tokens_in for v in every), "out": sum(v.tokens_out for v in every)}
-            store.write_manifest(manifest)
+            try:
+                store.write_manifest(manifest)
+            except StoreWriteFailed:
+                if status == "finished":
+                    raise
+                # The run is stopping with an error of its own (often the same full disk), which
+                # says more; run.json keeps its last state and the store has every verdict.
         if panel and error is not None and not any(v.status == "ok" for v in every):
             raise error  # no judge of the panel gave a verdict: nothing to aggregate
         if panel:
@@ -147,16 +155,20 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
             aggregate = write_panel_results(loaded, registry, store, manifest, lanes, verdicts)
         else:
             aggregate = loaded.task.aggregate(every)
-            scores = apply_metrics(registry, verdicts_frame(every), aggregate.scores, manifest)
+            scores = apply_metrics(registry, verdicts_frame(every), aggregate.scores, manifest, keep_going=True)
             aggregate = replace(aggregate, scores=scores)
             aggregate = apply_calibration(aggregate, every, calibration, loaded.config, directory, manifest)
+            aggregate = with_every_model(aggregate, task_models(manifest, every))
             store.write_exports(every, aggregate.scores, aggregate.ranking)
             manifest["summary"] = aggregate.summary
+        manifest["completeness"] = assess(manifest, aggregate.scores, task_models(manifest, every), every)
+        if error is None and manifest.get("metric_failures"):
+            error = _metric_failed(manifest, invocation, directory)
         store.write_manifest(manifest)
     if error is not None:
         raise error
     result = RunResult(directory=directory, manifest=manifest, aggregate=aggregate, loaded=loaded,
-                       top_error=_most_common_error(every))
+                       top_error=_most_common_error(every), failed_items=_failed_items(every))
     pm.run_finished(result)
     return result
 
@@ -355,7 +367,8 @@ def _manifest(
                      "config": loaded.config.model_dump(mode="json")},
         "template": {"name": loaded.task.prompts.template_name, "sha256_16": loaded.task.prompts.source_hash},
         "judge": lanes[0].backend.describe(),
-        "dataset": {"items": len(loaded.items), "models": models},
+        "dataset": {"items": len(loaded.items), "models": models, "missing_answers": missing_answers(loaded.items),
+                    **loaded.dataset_facts},
         "requests": len(requests) * len(lanes),
         "environment": {"python": sys.version.split()[0], "platform": platform.platform()},
         "invocations": list(previous.get("invocations", [])) if previous else [],
@@ -368,9 +381,25 @@ def _manifest(
     return manifest
 
 
+def _metric_failed(manifest: dict[str, Any], invocation: dict[str, Any], directory: Path) -> RunFailed:
+    """A plugin metric failed after every call was made: the other files are written, run.json
+    says the run failed (not finished) and why."""
+    failures = manifest["metric_failures"]
+    more = f" (and {len(failures) - 1} more in run.json)" if len(failures) > 1 else ""
+    error = RunFailed(f"{failures[0]}{more}; every other file of the run is written")
+    manifest["status"] = invocation["status"] = "failed"
+    invocation["error"] = str(error)
+    error.directory = directory
+    return error
+
+
 def _most_common_error(verdicts: list[Any]) -> str | None:
     errors = Counter(v.error or "no message" for v in verdicts if v.status == "failed")
     return errors.most_common(1)[0][0] if errors else None
+
+
+def _failed_items(verdicts: list[Any]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v.item_id for v in verdicts if v.status == "failed"))
 
 
 def _counts(verdicts: list[Any], total: int) -> dict[str, int]:

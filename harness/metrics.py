@@ -4,6 +4,11 @@ A metric (registered through `harness_register_metrics`) sees the verdicts, the 
 scores and the manifest, and returns rows keyed by `model`. Metrics only ever ADD columns: a
 metric that returns a column scores.csv already has (from the protocol or an earlier metric)
 would silently change a published number, so that is an error naming the plugin.
+
+During `harness run` (`keep_going=True`) a failing metric is skipped instead: the run's own files
+are still written without its columns, the failure is listed in run.json (`metric_failures`) and
+the run ends as failed (exit 1) naming the metric and its plugin, since all its judge calls were
+paid for.
 """
 
 from __future__ import annotations
@@ -35,25 +40,33 @@ def verdicts_frame(verdicts: Iterable[Verdict]) -> pd.DataFrame:
 
 
 def apply_metrics(
-    registry: Registry, verdicts: pd.DataFrame, scores: pd.DataFrame, manifest: dict[str, Any]
+    registry: Registry, verdicts: pd.DataFrame, scores: pd.DataFrame, manifest: dict[str, Any],
+    *, keep_going: bool = False,
 ) -> pd.DataFrame:
     """`scores` with every registered metric's columns appended (left join on `model`).
 
     Metrics run in registration order and each sees the scores as the previous ones left them.
-    Models a metric does not mention get NaN; rows for models not in `scores` are dropped.
+    Models a metric does not mention get NaN; rows for models not in `scores` are dropped. A
+    failing metric raises BadInput, or with `keep_going` is left out and described in
+    `manifest["metric_failures"]`.
     """
     merged = scores.copy()
     for name, metric in registry.metrics.items():
-        where = f"metric {name!r} of plugin {registry.owner('metric', name)!r}"
+        owner = registry.owner("metric", name)
+        where = f"metric {name!r} of plugin {owner!r}"
         try:
-            rows = metric(verdicts.copy(), merged.copy(), manifest)
-        except BadInput:
-            raise
-        except Exception as exc:
-            raise BadInput(f"{where} failed: {type(exc).__name__}: {exc} (skip it with --block-plugin NAME)") from None
-        if rows is None:
-            continue
-        merged = _merge(merged, rows, where)
+            try:
+                rows = metric(verdicts.copy(), merged.copy(), manifest)
+            except BadInput:
+                raise
+            except Exception as exc:
+                raise BadInput(f"{where} failed: {type(exc).__name__}: {exc} (skip it with --block-plugin {owner})") from None
+            if rows is not None:
+                merged = _merge(merged, rows, where)
+        except BadInput as exc:
+            if not keep_going:
+                raise
+            manifest.setdefault("metric_failures", []).append(str(exc))
     return merged
 
 

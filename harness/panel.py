@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import BadInput
 from harness.models import JudgeSpec
+from harness.run_design import check_same_design
 
 if TYPE_CHECKING:
     from harness.execute import RunOptions
@@ -128,8 +129,9 @@ def stored_judges(previous: dict[str, Any]) -> dict[str, str]:
     return {str(previous.get("fingerprint")): label}
 
 
-def check_resumable(store: RunDirectory, loaded: LoadedTask, labels: Sequence[str]) -> None:
-    """Refuse a run directory holding verdicts of judges (or a protocol or prompt) this run lacks."""
+def check_resumable(store: RunDirectory, loaded: LoadedTask, labels: Sequence[str], spec: JudgeSpec | None = None) -> None:
+    """Refuse a run directory holding verdicts of judges (or a protocol, prompt, dataset or judging
+    option) this run lacks; `spec`: the run's one judge (none for a panel)."""
     previous = store.read_manifest()
     if previous is None and store.stored_count():
         raise BadInput(
@@ -138,6 +140,7 @@ def check_resumable(store: RunDirectory, loaded: LoadedTask, labels: Sequence[st
         )
     if previous is None:
         return
+    check_same_design(store.path, previous, loaded, spec)
     wanted = {judge_fingerprint(loaded, label) for label in labels}
     missing = {fp: label for fp, label in stored_judges(previous).items() if fp not in wanted}
     if not missing:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.completeness import task_models, with_every_model
 from harness.metrics import apply_metrics, verdicts_frame
 from harness.models import Verdict
 from harness.panel_stats import agreement, judge_facts
@@ -59,13 +60,16 @@ def by_judge_frames(result: PanelResult) -> dict[str, pd.DataFrame]:
 
 def write_panel(
     task: Task, registry: Registry, store: RunDirectory, manifest: dict[str, Any],
-    verdicts: dict[str, list[Verdict]], requests: dict[str, int],
+    verdicts: dict[str, list[Verdict]], requests: dict[str, int], *, keep_going: bool = False,
 ) -> Aggregate:
-    """Aggregate a panel, write its exports and put its facts into `manifest` (not yet saved)."""
+    """Aggregate a panel, write its exports and put its facts into `manifest` (not yet saved);
+    `keep_going`: a failing plugin metric is left out and listed (see harness.metrics)."""
     result = panel_aggregate(task, verdicts, requests)
     every = [v for vs in verdicts.values() for v in vs]
-    scores = apply_metrics(registry, verdicts_frame(every), result.pooled.scores, manifest)
-    pooled = replace(result.pooled, scores=scores)
+    scores = apply_metrics(registry, verdicts_frame(every), result.pooled.scores, manifest, keep_going=keep_going)
+    models = task_models(manifest, every)  # every model in every table, n = 0 where no verdict covers it
+    pooled = with_every_model(replace(result.pooled, scores=scores), models)
+    result.by_judge = {judge: with_every_model(a, models) for judge, a in result.by_judge.items()}
     store.write_exports(every, pooled.scores, pooled.ranking)
     store.write_frames(by_judge_frames(result))
     fingerprints = {j.get("judge"): j.get("fingerprint") for j in (manifest.get("panel") or {}).get("judges", [])}
@@ -81,7 +85,7 @@ def write_panel_results(loaded: Any, registry: Registry, store: RunDirectory, ma
                         lanes: list[Any], verdicts: dict[str, list[Verdict]]) -> Aggregate:
     """`harness run`'s call: the lanes say how many requests each judge was asked."""
     requests = {lane.label: len(lane.requests) for lane in lanes}
-    return write_panel(loaded.task, registry, store, manifest, verdicts, requests)
+    return write_panel(loaded.task, registry, store, manifest, verdicts, requests, keep_going=True)
 
 
 def recompute_panel(task: Task, registry: Registry, store: RunDirectory, manifest: dict[str, Any],

@@ -22,6 +22,8 @@ class RunResult:
     loaded: LoadedTask
     #: The error most failed requests ended with (None when none failed), for the CLI's last line.
     top_error: str | None = None
+    #: The items whose requests failed, in dataset order, so the CLI can name what a rerun retries.
+    failed_items: tuple[str, ...] = ()
 
     @property
     def scores(self) -> pd.DataFrame:

@@ -17,6 +17,7 @@ look under; without one they answer by request key alone, as a single-judge run 
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import json
 import os
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import BadInput
+from harness.errors import BadInput, RunFailed
 from harness.models import Verdict
 
 if TYPE_CHECKING:
@@ -43,13 +44,31 @@ LOCK_FILE = ".lock"
 DONE_STATUSES = frozenset({"ok", "invalid"})
 
 
+class StoreWriteFailed(RunFailed):
+    """The run directory could not be written (a full disk, a quota, an I/O error): the run stops
+    with one line, every verdict stored before stays stored, and the same command resumes."""
+
+
+def write_failure(path: Path, exc: OSError) -> StoreWriteFailed:
+    """One line for a failed write in a run directory: what could not be written, why, and what
+    to do first (the CLI adds that everything stored is kept and the command that resumes)."""
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    failure = StoreWriteFailed(f"cannot write {path}: {exc.strerror or exc}" + ("; free some space first" if full else ""))
+    failure.directory = path.parent
+    return failure
+
+
 class RunDirectory:
     """One run's folder. Use as a context manager: it holds an exclusive lock while open."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._lock_handle: Any = None
-        self._store_handle: Any = None
+        #: The store file's descriptor, written with os.write: an unbuffered write that fails
+        #: leaves nothing queued in a buffer for a later flush (or close) to append after it.
+        self._store_fd: int | None = None
+        #: The first failed store write; later writes raise it again, so nothing lands after a torn line.
+        self._write_error: StoreWriteFailed | None = None
         self._records: dict[str, Verdict] = {}
         self._by_judge: dict[tuple[str, str], Verdict] = {}
         self._write_lock = threading.Lock()
@@ -80,16 +99,16 @@ class RunDirectory:
             _repair_torn_tail(store)
             self._by_judge = read_store(store, by_judge=True)
             self._records = {key: v for (_, key), v in self._by_judge.items()}
-            self._store_handle = store.open("a", encoding="utf-8")
+            self._store_fd = os.open(store, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except BaseException:
             self.close()  # a corrupt store must not leave the directory locked
             raise
 
     def close(self) -> None:
         with self._write_lock:  # a group commit still running in its thread finishes first
-            if self._store_handle is not None:
-                self._store_handle.close()
-                self._store_handle = None
+            if self._store_fd is not None:
+                os.close(self._store_fd)
+                self._store_fd = None
         if self._lock_handle is not None:
             fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
             self._lock_handle.close()
@@ -110,7 +129,10 @@ class RunDirectory:
         await future
 
     async def _flush_queued(self) -> None:
-        """Write and fsync what is queued, in a thread; repeat while more arrived meanwhile."""
+        """Write and fsync what is queued, in a thread; repeat while more arrived meanwhile.
+
+        A failed write goes to the commits waiting on it, not to this task: nobody awaits the
+        flusher, so an exception raised here would only be asyncio's "never retrieved" noise."""
         while self._queued:
             batch, self._queued = self._queued, []
             try:
@@ -119,19 +141,36 @@ class RunDirectory:
                 for _, _, future in batch:
                     if not future.done():
                         future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("store write cancelled"))
-                raise
+                if not isinstance(exc, Exception):
+                    raise
+                continue
             for _, verdict, future in batch:
                 self._remember(verdict)
                 if not future.done():
                     future.set_result(None)
 
     def _write(self, text: str) -> None:
+        """Append whole lines and fsync. A write that fails (a full disk) is cut back to the last
+        whole line where the filesystem allows, and every later write fails the same way: the
+        run stops, and reopening the store repairs whatever partial line is left."""
         with self._write_lock:
-            if self._store_handle is None:
+            if self._store_fd is None:
                 raise RuntimeError("the run directory is closed")
-            self._store_handle.write(text)
-            self._store_handle.flush()
-            os.fsync(self._store_handle.fileno())
+            if self._write_error is not None:
+                raise self._write_error
+            data = memoryview(text.encode("utf-8"))
+            start = os.lseek(self._store_fd, 0, os.SEEK_END)
+            try:
+                while data:
+                    data = data[os.write(self._store_fd, data):]
+                os.fsync(self._store_fd)
+            except OSError as exc:
+                self._write_error = write_failure(self.path / STORE_FILE, exc)
+                try:
+                    os.ftruncate(self._store_fd, start)
+                except OSError:
+                    pass  # the torn line stays; the next open cuts it (_repair_torn_tail)
+                raise self._write_error from None
 
     def _remember(self, verdict: Verdict) -> None:
         self._records[verdict.request_key] = verdict
@@ -162,6 +201,7 @@ class RunDirectory:
         return read_manifest_file(path)
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
+        """run.json, replaced whole; StoreWriteFailed when the disk refuses it."""
         _atomic_write(self.path / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
 
     def write_exports(self, verdicts: list[Verdict], scores: pd.DataFrame, ranking: pd.DataFrame) -> None:
@@ -169,13 +209,20 @@ class RunDirectory:
             json.dumps(v.model_dump(mode="json"), ensure_ascii=False, sort_keys=True) + "\n" for v in verdicts
         )
         _atomic_write(self.path / VERDICTS_FILE, lines)
-        _atomic_write(self.path / SCORES_FILE, frame_to_csv(scores))
-        _atomic_write(self.path / RANKING_FILE, frame_to_csv(ranking))
+        _atomic_write(self.path / SCORES_FILE, frame_to_csv(honest_intervals(scores)))
+        _atomic_write(self.path / RANKING_FILE, frame_to_csv(honest_intervals(ranking)))
 
     def write_frames(self, frames: dict[str, pd.DataFrame]) -> None:
         """More CSV exports by file name (a panel's per-judge tables), each written atomically."""
         for name, frame in frames.items():
-            _atomic_write(self.path / name, frame_to_csv(frame))
+            _atomic_write(self.path / name, frame_to_csv(honest_intervals(frame)))
+
+
+def honest_intervals(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table as it is written: no zero-width interval, and a note where a score has none."""
+    from harness.stats.intervals import blank_every_zero_width, note_missing_intervals
+
+    return note_missing_intervals(blank_every_zero_width(frame))
 
 
 def frame_to_csv(frame: pd.DataFrame) -> str:
@@ -258,12 +305,18 @@ def _repair_torn_tail(path: Path) -> None:
 
 
 def _atomic_write(path: Path, text: str) -> None:
+    """Write a temporary file and rename it over `path`; a failed write (a full disk) leaves the
+    old file as it was, removes the temporary one and raises StoreWriteFailed."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise write_failure(path, exc) from None
 
 
 @dataclass
@@ -279,6 +332,29 @@ class LoadedRun:
     #: A panel's per-judge tables (a `judge` column, then the usual columns); empty otherwise.
     scores_by_judge: pd.DataFrame = field(default_factory=lambda: _empty_frame())
     ranking_by_judge: pd.DataFrame = field(default_factory=lambda: _empty_frame())
+
+    @property
+    def problems(self) -> list[str]:
+        """Why the numbers are partial or cannot stand, one line each (see harness.completeness);
+        empty when they are complete."""
+        from harness.completeness import of_manifest
+
+        return list(of_manifest(self.manifest)["problems"])
+
+    @property
+    def complete(self) -> bool:
+        """Every request has a verdict and the verdicts can stand: the numbers are final."""
+        return not self.problems
+
+    @property
+    def pending(self) -> int:
+        """Requests not judged yet (a run stopped by --max-calls, --max-cost or an interruption)."""
+        return int((self.manifest.get("counts") or {}).get("pending", 0) or 0)
+
+    @property
+    def failed(self) -> int:
+        """Requests whose calls failed after their retries."""
+        return int((self.manifest.get("counts") or {}).get("failed", 0) or 0)
 
 
 def _empty_frame() -> pd.DataFrame:

@@ -6,7 +6,7 @@ and the field, never a traceback.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from harness.models import Item, TaskSpec
 from harness.prompts import PromptRenderer, builtin_prompt_dir, make_environment
 from harness.protocol import Task, TaskKind
 from harness.registry import Registry
+from harness.run_design import dataset_facts
 
 
 @dataclass
@@ -29,6 +30,8 @@ class LoadedTask:
     config: BaseModel
     items: list[Item]
     task: Task
+    #: Content digests of the whole dataset, before `--limit` (see harness.run_design).
+    dataset_facts: dict[str, Any] = field(default_factory=dict)
 
 
 def read_task_file(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> TaskSpec:
@@ -85,6 +88,7 @@ def load_task(
         items = load_items(spec.dataset, base_dir)
     except BadInput as exc:
         raise BadInput(f"{name}: {exc}") from None
+    facts = dataset_facts(items)
     if limit is not None:
         if limit < 1:
             raise BadInput("--limit must be at least 1")
@@ -95,7 +99,8 @@ def load_task(
         task.check()
     except BadInput as exc:
         raise BadInput(f"{name}: {exc}") from None
-    return LoadedTask(path=path, spec=spec, kind=kind, config=config, items=items, task=task)
+    return LoadedTask(path=path, spec=spec, kind=kind, config=config, items=items, task=task,
+                      dataset_facts=facts)
 
 
 def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:

@@ -170,7 +170,7 @@ def test_store_without_run_json_is_not_resumed(
 def test_run_directory_of_another_protocol(runs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     line = assert_bad_input(*harness(capsys, "run", runs["task"], "--judge", "openai:j", "--base-url", DEAD_URL,
                                      "--out", runs["rubric"], "--no-progress"))
-    assert "another judge, protocol or prompt" in line
+    assert "protocol (rubric, now pairwise)" in line and "another --out" in line
     line = assert_bad_input(*harness(capsys, "compare", runs["pairwise"], runs["rubric"]))
     assert "share no judged items" in line
 

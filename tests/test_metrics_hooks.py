@@ -4,6 +4,7 @@ runs of the rubric protocol against a scripted judge on loopback (the harness_* 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -245,4 +246,39 @@ def test_observation_hooks_in_a_real_run(harness_judge_server, harness_run_task)
     assert len(judge.prompts) == 2 and all("answer a" not in p for p in judge.prompts)
     [finished] = observer.finished
     assert finished.directory == run.directory and finished.manifest["status"] == "finished"
-    assert dict(zip(run.scores["model"], run.scores["score"])) == {"a": 3.0}
+    scores = run.scores.set_index("model")
+    assert scores.loc["a", "score"] == 3.0
+    # model b's requests were dropped: it stays in the table, with no verdict and no score
+    assert scores.loc["b", "n"] == 0 and pd.isna(scores.loc["b", "score"]) and not run.complete
+
+
+def test_a_failing_metric_keeps_the_runs_files_and_fails_the_run(tmp_path: Path) -> None:
+    """Issue 19, item 8: a plugin metric that raises after every call was made still leaves
+    scores.csv, ranking.csv and verdicts.jsonl (without its columns), run.json says failed and
+    why, and the error is one line naming the metric and its plugin; the other metrics' columns
+    stay."""
+    from harness.errors import RunFailed
+    from harness.execute import RunOptions, run_task
+    from harness.testing import OpenAIServer, Reply
+    from harness.testing.tasks import write_task
+
+    class Counts:
+        @hookimpl
+        def harness_register_metrics(self, register):
+            register("rows", lambda verdicts, scores, manifest: pd.DataFrame({"model": scores["model"], "rows": len(verdicts)}))
+
+    task = write_task(tmp_path, name="t", protocol="pairwise", rows=ROWS, options={"n_bootstrap": 20})
+    out = tmp_path / "run"
+    plugins = load_plugins(extra=[Crashing(), Counts()], autoload=False)
+    with OpenAIServer(lambda body: Reply(text="[[2]]")) as server, pytest.raises(RunFailed) as info:
+        run_task(task, RunOptions(judge="openai:j", base_url=server.base_url, out=out, progress=False, cache=False),
+                 plugins)
+    message = str(info.value)
+    assert "\n" not in message and "metric 'divide' of plugin 'Crashing' failed: ZeroDivisionError" in message
+    assert "--block-plugin Crashing" in message
+    scores = pd.read_csv(out / "scores.csv")
+    assert sorted(scores["model"]) == ["a", "b"] and "rows" in scores.columns
+    assert (out / "ranking.csv").is_file() and len((out / "verdicts.jsonl").read_text().splitlines()) == 4
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["status"] == "failed" and manifest["invocations"][-1]["status"] == "failed"
+    assert manifest["metric_failures"] == [message.split("; every other file")[0]]

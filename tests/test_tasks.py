@@ -293,3 +293,17 @@ def test_tasks_command_missing_directory(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["tasks", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "nope" in err and "Traceback" not in err
+
+
+def test_tasks_command_outside_the_repository(tmp_path: Path) -> None:
+    """Issue 19: `harness tasks` with no directory, where there is no ./tasks, lists the current
+    directory's task files (and says so when there are none) instead of failing."""
+    result = run_cli(["tasks"], cwd=tmp_path)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "no task files" in result.stdout and "harness tasks DIR" in result.stdout
+    write_dataset(tmp_path)
+    (tmp_path / "mine.yaml").write_text("name: minetask\nprotocol: pairwise\ndataset: {path: data.jsonl}\n",
+                                        encoding="utf-8")
+    result = run_cli(["tasks"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "mine.yaml" in result.stdout and "minetask" in result.stdout

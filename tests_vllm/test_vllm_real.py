@@ -204,6 +204,35 @@ def test_server_judges_the_demo_and_stops(served: Run) -> None:
     assert processes_with(served.mark) == []
 
 
+def test_a_prompt_the_server_refuses_fails_alone_and_a_rerun_retries_only_it(model: Path, tmp_path: Path) -> None:
+    """Issue 25: with one item over max_model_len, `vllm-server:` ended "run failed: ... HTTP 400:
+    This model's maximum context length is 2048 tokens" with none of the 24 verdicts that fit.
+    The server's 400 for that prompt now fails its 6 requests alone, as the in-process judge does."""
+    demo = (REPO / "tasks" / "demo.yaml").read_text().replace("path: data/demo.jsonl", "path: data.jsonl")
+    (tmp_path / "task.yaml").write_text(demo)
+    rows = [json.loads(line) for line in (REPO / "tasks" / "data" / "demo.jsonl").read_text().splitlines()[:4]]
+    long_item = {**rows[0], "id": "too-long", "instruction": "Summarise: " + "the quick brown fox " * 2700}
+    assert 50_000 < len(long_item["instruction"]) < 58_000
+    lines = [json.dumps(row) for row in (long_item, *rows)]  # first: nothing is answered before it
+    (tmp_path / "data.jsonl").write_text("\n".join(lines) + "\n")
+    args = ("--judge-option", "max_model_len=2048")
+    run = harness_run(tmp_path / "task.yaml", f"vllm-server:{model}", tmp_path / "run", tmp_path / "cache", *args)
+    assert run.returncode == 1, run.stderr
+    assert "run failed" not in run.stderr and "Traceback" not in run.stderr
+    [line] = [line for line in run.stderr.splitlines() if line.startswith("harness: incomplete:")]
+    assert line.startswith(f"harness: incomplete: 6 of {DEMO_CALLS + 6} requests failed (most common error: "
+                           "HTTP 400 after 1 attempts: ")
+    assert "maximum context length is 2048" in line and "; item too-long;" in line
+    assert run.manifest["counts"] == {"ok": DEMO_CALLS, "invalid": 0, "failed": 6, "pending": 0}
+    assert {v["item_id"] for v in run.stored() if v["status"] == "failed"} == {"too-long"}
+
+    again = harness_run(tmp_path / "task.yaml", f"vllm-server:{model}", tmp_path / "run", tmp_path / "cache", *args)
+    assert again.returncode == 1, again.stderr
+    invocation = again.manifest["invocations"][-1]
+    assert invocation["pending_at_start"] == 6 and invocation["calls"] == 6  # only the refused item again
+    assert again.manifest["counts"] == {"ok": DEMO_CALLS, "invalid": 0, "failed": 6, "pending": 0}
+
+
 def test_in_process_and_server_agree_at_temperature_0(in_process: tuple[Run, Path], served: Run) -> None:
     run, _ = in_process
     assert run.returncode == 0 and served.returncode == 0

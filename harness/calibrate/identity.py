@@ -12,13 +12,12 @@ import json
 from typing import Any
 
 from harness.errors import BadInput
-from harness.importers.judging_options import JUDGING_OPTIONS
+from harness.importers.judging_options import JUDGING_OPTIONS, REQUEST_SELECTION
 
 #: Protocol options that change what the judge is asked (as `harness aggregate --set` refuses
-#: them), less those that only pick which pairs or items are asked (baselines, sampling).
-_NOT_JUDGING = frozenset(
-    {"baselines", "generate", "generate_template", "sampling", "budget", "stop_confidence", "stop_margin", "batch_size"}
-)
+#: them), less those that only pick which pairs or items are asked (baselines, sampling) and the
+#: checklist generation settings (a map is learned from verdicts, whatever wrote the questions).
+_NOT_JUDGING = REQUEST_SELECTION | {"generate", "generate_template", "generate_max_tokens", "max_questions"}
 
 
 def judging_settings(config: dict[str, Any]) -> dict[str, Any]:
@@ -77,12 +76,12 @@ def mismatches(made_for: dict[str, Any], run: dict[str, Any]) -> list[str]:
     ):
         if made_for.get(key) != run.get(key):
             if key == "settings":
-                keys = sorted(
-                    k
-                    for k in set(made_for.get(key) or {}) | set(run.get(key) or {})
-                    if (made_for.get(key) or {}).get(k) != (run.get(key) or {}).get(k)
-                )
-                found.append(f"judging options differ ({', '.join(keys)})")
+                # A setting the calibration file does not record was not a judging option when
+                # it was made (an older harness): it cannot be told apart, so it is not compared.
+                recorded = made_for.get(key) or {}
+                keys = sorted(k for k in recorded if recorded.get(k) != (run.get(key) or {}).get(k))
+                if keys:
+                    found.append(f"judging options differ ({', '.join(keys)})")
             else:
                 found.append(f"{what} {made_for.get(key)!r} (calibration) vs {run.get(key)!r} (run)")
     return found

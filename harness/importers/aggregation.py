@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from harness.calibrate.apply import apply_calibration, resolve_calibration
 from harness.calibrate.identity import identity_from_manifest
+from harness.completeness import assess, task_models, with_every_model
 from harness.errors import BadInput
 from harness.importers.judging_options import JUDGING_OPTIONS
 from harness.metrics import apply_metrics, verdicts_frame
@@ -139,12 +140,14 @@ def recompute(
             identity = identity_from_manifest(manifest, str(directory / MANIFEST_FILE))
             applied = resolve_calibration(calibration, directory, identity, registry, force=force_calibration)
             aggregate = apply_calibration(aggregate, verdicts, applied, config, directory, manifest)
+            aggregate = with_every_model(aggregate, task_models(manifest, verdicts))
             store.write_exports(verdicts, aggregate.scores, aggregate.ranking)
             manifest["summary"] = aggregate.summary
         protocol["config"] = config.model_dump(mode="json")
         manifest["protocol"] = protocol
         manifest["counts"] = {s: sum(v.status == s for v in verdicts) for s in ("ok", "invalid", "failed")}
         manifest["counts"]["pending"] = max(0, int(manifest.get("requests") or 0) - len(verdicts))
+        manifest["completeness"] = assess(manifest, aggregate.scores, task_models(manifest, verdicts), verdicts)
         manifest.setdefault("aggregations", []).append(
             {"at": datetime.now(UTC).isoformat(timespec="seconds"), "overrides": list(overrides),
              **({"calibration": manifest["calibration"]["file"]} if applied is not None else {})}

@@ -21,7 +21,14 @@ from importlib import metadata
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.judges.base import FatalJudgeError, JudgeBackend, JudgeConfigError, TransientJudgeError
+from harness.judges.base import (
+    FatalJudgeError,
+    JudgeBackend,
+    JudgeConfigError,
+    JudgeError,
+    RequestRejected,
+    TransientJudgeError,
+)
 from harness.judges.http_transport import (
     OPENAI_BASE_URL,
     AiohttpTransport,
@@ -37,6 +44,31 @@ _TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
 _MAX_ERROR_CHARS = 200
 #: `options.transport` when the judge sets none (tests run the backend over both paths).
 DEFAULT_TRANSPORT = "auto"
+#: Statuses a server answers when it refuses what was sent: one request's input (too long, filtered)
+#: or the setup every request shares (a bad parameter). `_status_error` tells them apart.
+_REFUSED_STATUSES = frozenset({400, 413, 422})
+#: Error codes and types that concern one request, whatever else the run sends: OpenAI's (and
+#: llama-cpp-python's) context_length_exceeded, OpenAI's and Azure's content filters, llama.cpp
+#: server's exceed_context_size_error, OpenAI's string_above_max_length.
+_ONE_REQUEST_CODES = frozenset({
+    "context_length_exceeded", "string_above_max_length", "content_filter", "content_policy_violation",
+    "exceed_context_size_error",
+})
+#: vLLM's VLLMValidationError names the prompt as the parameter it refuses for its length.
+_ONE_REQUEST_PARAMS = frozenset({"input_text", "input_tokens"})
+#: Messages that say the same where a server gives no code: vLLM's and OpenAI's "This model's
+#: maximum context length is N tokens", llama.cpp server's "exceeds the available context size",
+#: llama-cpp-python's "Requested tokens (N) exceed context window of M", content filters.
+_ONE_REQUEST_PHRASES = ("maximum context length", "exceeds the available context size", "exceed context window",
+                        "content filter", "content management policy")
+#: Error codes that concern every request (the model, a parameter the model does not take): the
+#: run stops at the first, as for any other fatal error. llama-cpp-python's server answers an
+#: unknown model with a 400 and `model_not_found`; OpenAI a bad parameter with `unsupported_*`.
+_SETUP_CODES = frozenset({"model_not_found", "unsupported_parameter", "unsupported_value", "invalid_api_key"})
+#: A refusal no code or message explains stops the run when this many requests in a row got one
+#: before any request was answered (a bad parameter every request carries). Once one request was
+#: answered, such a refusal concerns its own request: it fails alone.
+UNEXPLAINED_REFUSALS_TO_STOP = 3
 
 
 class OpenAIBackend(JudgeBackend):
@@ -56,6 +88,10 @@ class OpenAIBackend(JudgeBackend):
         self._url_password = urlsplit(spec.base_url).password if spec.base_url else None
         self._slots: asyncio.Semaphore | None = None
         self._lean: AiohttpTransport | None = None
+        #: Whether any request was answered: a refusal then concerns its own request alone.
+        self._answered = False
+        #: Refusals no code or message explained, before the first answer.
+        self._unexplained_refusals = 0
 
     def __repr__(self) -> str:
         return f"OpenAIBackend({self.label!r})"
@@ -144,6 +180,7 @@ class OpenAIBackend(JudgeBackend):
                 raise TransientJudgeError(f"{self.label}: {self._scrub(str(exc))}") from None
             latency = time.perf_counter() - started
         response = self._response(content, latency)
+        self._answered = True
         if "logprobs" in body and response.logprobs is None and response.text:
             self.notice(f"judge {self.label} returns no logprobs although asked; expected scores are not available")
         return response
@@ -245,7 +282,7 @@ class OpenAIBackend(JudgeBackend):
             params.update(extra)
         return params
 
-    def _status_error(self, exc: HTTPFailure) -> TransientJudgeError | FatalJudgeError:
+    def _status_error(self, exc: HTTPFailure) -> JudgeError:
         """Map an HTTP error status to retry-or-stop, naming the status and the server's message."""
         status = int(exc.status_code)
         message = f"{self.label}: HTTP {status}: {self._scrub(_server_message(exc))}"
@@ -254,7 +291,24 @@ class OpenAIBackend(JudgeBackend):
         if status in (401, 403) and self._secret is None:  # a placeholder went out: the key is missing
             return JudgeConfigError(f"{message} (OPENAI_API_KEY is not set and this server wants a key)",
                                     status=status)
+        if status in _REFUSED_STATUSES:
+            return self._refusal(exc, message, status)
         return FatalJudgeError(message, status=status)
+
+    def _refusal(self, exc: HTTPFailure, message: str, status: int) -> RequestRejected | FatalJudgeError:
+        """A request the server refused: that request fails alone (stored as a failed call, retried
+        by the next run) when the error says it concerns this request (too long for the context, a
+        content filter) or when another request was answered; a refusal nothing explains, which
+        the first requests all get, is the setup (a bad parameter) and stops the run."""
+        if _error_marks(exc) & _SETUP_CODES:
+            return FatalJudgeError(message, status=status)
+        if self._answered or concerns_one_request(exc):
+            return RequestRejected(message, status=status)
+        self._unexplained_refusals += 1
+        if self._unexplained_refusals < UNEXPLAINED_REFUSALS_TO_STOP:
+            return RequestRejected(message, status=status)
+        return FatalJudgeError(f"{message} (the first {self._unexplained_refusals} requests were all refused, "
+                               "none answered: a setting every request carries?)", status=status)
 
     def _scrub(self, text: str) -> str:
         """Shorten a server message and mask the key (and a password in the base URL), in case the
@@ -277,6 +331,9 @@ class OpenAIBackend(JudgeBackend):
         message = choice.get("message") if isinstance(choice, dict) else None
         text = message.get("content") if isinstance(message, dict) else None
         if not isinstance(text, str) or not isinstance(choice, dict):
+            if isinstance(choice, dict) and choice.get("finish_reason") == "content_filter":
+                raise RequestRejected(f"{self.label}: the answer was withheld by the server's content filter",
+                                      status=status)
             error = data.get("error") if isinstance(data, dict) else None
             detail = f": {self._scrub(str(error))}" if error else ""
             raise TransientJudgeError(f"{self.label}: response has no message content{detail}", status=status)
@@ -301,8 +358,16 @@ class OpenAIBackend(JudgeBackend):
             version: str | None = metadata.version("openai")
         except metadata.PackageNotFoundError:
             version = None
-        return {"spec": self.spec.public_dict(), "openai_version": version,
-                "transport": "aiohttp (raw body)" if self._lean is not None else "httpx (openai SDK)"}
+        return {"spec": self.spec.public_dict(), "openai_version": version, "transport": self._transport_label()}
+
+    def _transport_label(self) -> str:
+        """The transport the calls take, as chosen from the options (run.json is written before the
+        client starts and after it closes, so the live client cannot tell)."""
+        try:
+            lean = self._transport() == "aiohttp"
+        except JudgeConfigError:
+            return "unknown"
+        return "aiohttp (raw body)" if lean else "httpx (openai SDK)"
 
 
 def _pool_limits(openai: Any, concurrency: int) -> Any:
@@ -377,6 +442,24 @@ def _server_message(exc: Any) -> str:
     if isinstance(body, str) and body.strip():
         return body.strip()
     return exc.reason or "no message"
+
+
+def concerns_one_request(exc: Any) -> bool:
+    """Whether an error body says the request itself was refused (its length, its content) rather
+    than something every request shares: by code, type or parameter where the server gives one,
+    else by the wording of the servers the harness knows (see the constants above)."""
+    if _error_marks(exc) & (_ONE_REQUEST_CODES | _ONE_REQUEST_PARAMS):
+        return True
+    message = _server_message(exc).lower()
+    return any(phrase in message for phrase in _ONE_REQUEST_PHRASES)
+
+
+def _error_marks(exc: Any) -> set[str]:
+    """The `code`, `type` and `param` of an OpenAI-style error body, lowercased."""
+    body = exc.body
+    if not isinstance(body, dict):
+        return set()
+    return {str(body[key]).lower() for key in ("code", "type", "param") if body.get(key) is not None}
 
 
 def _never_connected(exc: BaseException) -> bool:

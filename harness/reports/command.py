@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,7 @@ def _formats(args: argparse.Namespace) -> tuple[str, ...]:
 
 def report(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> int:
     """The built-in formats, then every reporter a plugin registered, into the same folder."""
-    from harness.reports.report import build_report
+    from harness.reports.report import build_report, warning_lines
 
     result = build_report(args.run_dir, out=args.out, sample=args.sample, formats=_formats(args),
                           registry=_registry(plugins))
@@ -41,6 +42,10 @@ def report(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> in
                   f"{escape(result.run.judge_label)}): {len(result.run.verdicts)} verdicts", highlight=False)
     for line in statements:
         console.print(f"  {line}", markup=False, highlight=False)
+    for line in warning_lines(result.run.manifest):
+        print(f"harness: warning: {line}", file=sys.stderr)
+    for note in result.analysis.notes:
+        print(f"harness: warning: {note}", file=sys.stderr)
     for path in files:
         print(f"wrote {path}")  # plain: rich would wrap a long path, and scripts read these lines
     return 0

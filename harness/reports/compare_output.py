@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import __version__
+from harness.completeness import of_manifest
 from harness.reports.compare import Comparison, compare_runs, read_runs
 from harness.reports.markdown import md_list, md_table
 from harness.reports.page import document, esc, format_value, section, table
@@ -43,6 +44,7 @@ def runs_frame(comparison: Comparison) -> pd.DataFrame:
         rows.append({
             "run": label, "directory": str(run.directory), "task": run.name, "protocol": run.protocol,
             "judge": run.judge_label, "items": int(run.verdicts["item_id"].nunique()), "verdicts": len(run.verdicts),
+            "status": "; ".join(of_manifest(run.manifest)["problems"]) or "complete",
         })
     return pd.DataFrame(rows)
 
@@ -52,6 +54,8 @@ def summary_lines(comparison: Comparison) -> list[str]:
     if comparison.unit_kind:
         lines.append(f"unit of agreement: {comparison.unit_kind}; {len(comparison.units)} units judged in 2+ runs")
         lines.append(f"Krippendorff's alpha ({comparison.level}) over all runs: {format_value(comparison.alpha)}")
+    for label, run in zip(comparison.labels, comparison.runs):
+        lines += [f"run {label} ({run.directory}) {problem}" for problem in of_manifest(run.manifest)["problems"]]
     return [*lines, *comparison.notes]
 
 
@@ -109,7 +113,8 @@ def html(comparison: Comparison) -> str:
             "values); Krippendorff's alpha above covers all runs at once")),
         ("correlation", "Rank correlation", section(
             "correlation", "Ranking correlation", table(comparison.correlations),
-            "Kendall's tau-b and Spearman's rho between the runs' model scores, with two-sided p-values")),
+            "Kendall's tau-b and Spearman's rho between the runs' model scores, with two-sided p-values "
+            "(exact permutation p-values up to 9 models, none below 3)")),
         ("ranks", "Ranks", section("ranks", "Ranks", table(comparison.ranks),
                                    "rank change: rank in the first run minus rank in the last (positive = moved up)")),
         ("swaps", "Order changes", section(

@@ -51,6 +51,7 @@ details.v[data-reason="disagreement"] > summary { background: #fff4d6; }
 pre { white-space: pre-wrap; word-break: break-word; margin: 2px 0; font: 12.5px/1.4 ui-monospace, Menlo, Consolas, monospace; max-height: 24em; overflow: auto; }
 .tag { display: inline-block; padding: 0 6px; border-radius: 8px; font-size: 12px; background: #e8eef7; margin-right: 4px; }
 .muted { color: #777; }
+.warning { background: #fde8e8; border-left: 4px solid #c00; padding: 6px 10px; }
 .wide { overflow-x: auto; }
 """
 

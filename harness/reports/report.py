@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from harness import __version__
+from harness.completeness import notes, of_manifest
 from harness.errors import BadInput
 from harness.reports.analysis import Analysis, analyse
 from harness.reports.calibration import html_section as calibration_html
 from harness.reports.calibration import markdown_section as calibration_markdown
 from harness.reports.diagnostics import judge_diagnostics
-from harness.reports.markdown import md_list, md_table
+from harness.reports.markdown import md_list, md_table, md_text
 from harness.reports.page import document, esc, section, table
 from harness.reports.panel_section import panel_html, panel_markdown
 from harness.reports.reading import read_run
@@ -22,6 +23,7 @@ from harness.reports.rundata import RunData
 from harness.reports.sampling import sample_verdicts
 from harness.reports.svg import forest_plot, heatmap, histograms
 from harness.reports.verdict_cards import cards_section
+from harness.stats.significance import MIN_ITEMS
 from harness.store import frame_to_csv
 
 if TYPE_CHECKING:
@@ -94,6 +96,18 @@ def category_pivot(analysis: Analysis) -> pd.DataFrame:
     return pivot[["items", *order, *rest]].reset_index()
 
 
+#: What an empty interval means, wherever intervals are printed (harness.stats.intervals).
+NO_INTERVAL = "'-' or empty: no interval, as every resample gave the same value (one item, all items alike) or the rating is the anchor's"
+
+
+def no_statement(analysis: Analysis) -> str:
+    """What to say when no difference is listed: none was significant, or none could be tested."""
+    pairs = analysis.pairs
+    if not pairs.empty and pairs["p_value"].isna().all():
+        return f"no difference was tested: significance needs at least {MIN_ITEMS} items per pair"
+    return "no difference is significant at 5% after correction"
+
+
 def significant_statements(analysis: Analysis) -> list[str]:
     pairs = analysis.pairs
     if pairs.empty:
@@ -129,9 +143,23 @@ def _overview(run: RunData) -> list[tuple[str, str]]:
         ("models", ", ".join(models)),
         ("items", str(run.verdicts["item_id"].nunique())),
         ("verdicts", ", ".join(f"{k} {int(v)}" for k, v in counts.items())),
+        ("numbers", completeness_text(run.manifest)),
         ("texts", "from the task's dataset" if run.items else run.items_note),
         *_import_rows(run.manifest),
     ]
+
+
+def completeness_text(manifest: dict) -> str:
+    """Complete, or why not: pending and failed requests, unusable verdicts, models without score."""
+    record = of_manifest(manifest)
+    return "; ".join([*record["problems"], *notes(record)]) or (
+        f"complete: every one of {record.get('requests')} requests has a verdict")
+
+
+def warning_lines(manifest: dict) -> list[str]:
+    """What the reader must see before any number (empty for a complete run)."""
+    record = of_manifest(manifest)
+    return [*record["problems"], *notes(record)]
 
 
 def _import_rows(manifest: dict) -> list[tuple[str, str]]:
@@ -151,14 +179,18 @@ def _import_rows(manifest: dict) -> list[tuple[str, str]]:
 
 def markdown_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame) -> str:
     overview = pd.DataFrame(_overview(run), columns=["", "value"])
+    warnings = warning_lines(run.manifest)
     parts = [
         f"# Report: {run.name}\n\n",
+        *(["".join(f"> **Warning:** {md_text(line)}\n>\n" for line in warnings), "\n"] if warnings else []),
         md_table(overview),
-        f"\n## Ranking\n\nScore: {analysis.score_label}; interval: 95% bootstrap over items; "
+        f"\n## Ranking\n\nScore: {analysis.score_label}; interval: 95% bootstrap over items ({NO_INTERVAL}); "
         "rank 1 + the number of models whose interval lies entirely above.\n\n",
+        f"{note}\n\n" if (note := run.view.ranking_note(run)) else "",
+        "".join(f"**Warning:** {note}\n\n" for note in analysis.notes),
         md_table(analysis.ranking),
         "\n### Significant differences\n\n",
-        md_list(significant_statements(analysis)),
+        md_list(significant_statements(analysis) or [no_statement(analysis)]),
         f"\n## All pairs\n\n{analysis.pairs_note}\n\n",
         md_table(analysis.pairs),
         f"\n## Win rates\n\n{analysis.win_rates_note}\n\n",
@@ -184,21 +216,25 @@ def html_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame, sam
     overview = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in _overview(run))
     statements = significant_statements(analysis)
     statement_html = ('<ul class="statements">' + "".join(f"<li>{esc(s)}</li>" for s in statements) + "</ul>"
-                      if statements else '<p class="muted">no difference is significant at 5% after correction</p>')
+                      if statements else f'<p class="muted">{esc(no_statement(analysis))}</p>')
+    warnings = "".join(f'<p class="warning"><strong>Warning:</strong> {esc(note)}</p>' for note in analysis.notes)
     ranking = analysis.ranking
     sig = analysis.pairs["significant"].astype(bool) if not analysis.pairs.empty else []
     distributions = {
         m: analysis.item_scores.loc[analysis.item_scores["model"] == m, "score"].to_numpy(float)
         for m in ranking["model"] if m in set(analysis.item_scores["model"])
     }
+    warnings = "".join(f'<p class="warning"><strong>Warning:</strong> {esc(line)}</p>'
+                       for line in warning_lines(run.manifest))
     sections = [
-        ("overview", "Overview", section("overview", "Overview", f"<table>{overview}</table>")),
+        ("overview", "Overview", section("overview", "Overview", f"{warnings}<table>{overview}</table>")),
         ("ranking", "Ranking", section(
             "ranking", "Ranking",
-            table(ranking) + "<h3>Significant differences</h3>" + statement_html
+            warnings + table(ranking) + "<h3>Significant differences</h3>" + statement_html
             + forest_plot(ranking, label=analysis.score_label),
-            f"score: {analysis.score_label}; interval: 95% bootstrap over items; rank: 1 + the number of models "
-            "whose interval lies entirely above. Click a column to sort.")),
+            f"score: {analysis.score_label}; interval: 95% bootstrap over items ({NO_INTERVAL}); rank: 1 + the number of models "
+            "whose interval lies entirely above. " + (f"{note}. " if (note := run.view.ranking_note(run)) else "")
+            + "Click a column to sort.")),
         ("pairs", "Pairs", section("pairs", "All pairs", table(analysis.pairs, row_class=["sig" if s else "" for s in sig]),
                                    analysis.pairs_note + "; significant rows are green")),
         ("win-rates", "Win rates", section("win-rates", "Win rates", heatmap(analysis.win_rates) or

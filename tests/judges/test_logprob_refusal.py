@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harness.judges.openai_compat import UNEXPLAINED_REFUSALS_TO_STOP
 from harness.testing import OpenAIServer, Reply
 from harness.testing.tasks import write_task
 
@@ -60,7 +61,9 @@ def test_a_server_silently_dropping_logprobs_is_said_once(tmp_path: Path) -> Non
     assert json.loads((out / "run.json").read_text())["counts"]["ok"] == 6
 
 
-def test_other_400s_stay_fatal(tmp_path: Path) -> None:
+def test_other_400s_every_request_gets_stop_the_run(tmp_path: Path) -> None:
+    """Not a logprob refusal: no step down; the first few requests all refused stop the run."""
     result, out, server = run(tmp_path, lambda body: Reply(status=400, error="messages: too long"))
-    assert result.returncode == 1 and "HTTP 400" in result.stderr
-    assert len(server.requests) == 1
+    assert result.returncode == 1 and "run failed" in result.stderr and "HTTP 400" in result.stderr
+    assert len(server.requests) == UNEXPLAINED_REFUSALS_TO_STOP
+    assert all("logprobs" in body for body in server.requests)  # none was asked again without them

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from harness.judges.base import FatalJudgeError, JudgeError, TransientJudgeError
+from harness.judges.base import FatalJudgeError, JudgeError, RequestRejected, TransientJudgeError
 from harness.judges.openai_compat import PLACEHOLDER_KEY, OpenAIBackend
 from harness.models import JudgeRequest, JudgeResponse, JudgeSpec, Message, Sampling, TokenLogprob
 from harness.testing import OpenAIServer, Reply
@@ -175,11 +175,13 @@ def test_server_side_statuses_are_transient(serve: Any, status: int) -> None:
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
-def test_client_errors_are_fatal_and_never_show_the_key(serve: Any, status: int) -> None:
+def test_client_errors_are_not_retried_and_never_show_the_key(serve: Any, status: int) -> None:
+    """401/403/404 stop the run; a first unexplained 400/422 fails its request alone (see
+    tests/test_request_rejections.py for when a refusal stops the run)."""
     echo = f"Incorrect API key provided: {SECRET}. Model judge-model does not exist."
     error = fails(serve(), Reply(status=status, error=echo))
 
-    assert isinstance(error, FatalJudgeError)
+    assert isinstance(error, RequestRejected if status in (400, 422) else FatalJudgeError)
     assert not error.retryable and error.status == status
     assert f"HTTP {status}" in str(error) and "does not exist" in str(error)
     for shown in (str(error), repr(error), *map(str, error.args)):
@@ -189,7 +191,7 @@ def test_client_errors_are_fatal_and_never_show_the_key(serve: Any, status: int)
 
 def test_long_server_messages_are_shortened(serve: Any) -> None:
     error = fails(serve(), Reply(status=400, error="x" * 5000))
-    assert isinstance(error, FatalJudgeError)
+    assert isinstance(error, RequestRejected)
     assert 200 <= len(str(error)) < 300
 
 
