@@ -309,17 +309,23 @@ def test_an_engine_core_crash_mid_run_is_one_line_and_the_run_resumes(model: Pat
     """Issue 25: vLLM's EngineCore killed by SIGSEGV mid-run left `LLM.chat` waiting for ever.
     Now the run ends in one line naming the signal (exit 1), keeps its verdicts and resumes."""
     out, cache, mark = tmp_path / "run", tmp_path / "cache", uuid.uuid4().hex
-    args = [*CLI, "run", DEMO, "--judge", f"vllm:{model}", "--out", str(out), "--no-progress", "--limit", "4",
-            "--judge-option", "batch_size=4"]
+    batch = ["--limit", "4", "--judge-option", "batch_size=2"]  # 12 batches: time to kill it mid-run
+    args = [*CLI, "run", DEMO, "--judge", f"vllm:{model}", "--out", str(out), "--no-progress", *batch]
     process = subprocess.Popen(args, cwd=REPO, env=env(cache, HARNESS_TEST_MARK=mark), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     run = Run(out, 0, "")
     deadline = time.monotonic() + 600
-    while len(run.stored()) < 4:
+    cores: list[int] = []
+    while not cores:  # found while the model loads, so the kill below needs no search
+        assert process.poll() is None and time.monotonic() < deadline, "no engine core started"
+        cores = engine_cores_with(mark)
+        time.sleep(0.2)
+    store = out / "store.jsonl"
+    while not (store.exists() and store.read_bytes().count(b"\n") >= 2):
         assert process.poll() is None, "the run ended before its engine could be killed"
         assert time.monotonic() < deadline, "no verdicts stored in time"
-        time.sleep(0.05)
-    for pid in engine_cores_with(mark):
+        time.sleep(0.005)
+    for pid in cores:
         os.kill(pid, signal.SIGSEGV)
     _, stderr = process.communicate(timeout=120)  # it used to hang here for ever
     assert process.returncode == 1, stderr
@@ -327,9 +333,9 @@ def test_an_engine_core_crash_mid_run_is_one_line_and_the_run_resumes(model: Pat
     assert len(failed) == 1 and "SIGSEGV" in failed[0] and "engine core" in failed[0], stderr
     assert "Traceback" not in stderr
     kept = len(run.verdicts())
-    assert 4 <= kept < DEMO_CALLS
+    assert 2 <= kept < DEMO_CALLS
 
-    resumed = harness_run(DEMO, f"vllm:{model}", out, cache, "--limit", "4", "--judge-option", "batch_size=4")
+    resumed = harness_run(DEMO, f"vllm:{model}", out, cache, *batch)
     assert resumed.returncode == 0, resumed.stderr
     last = resumed.manifest["invocations"][-1]
     assert last["pending_at_start"] == DEMO_CALLS - kept
