@@ -292,15 +292,16 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-def engine_cores_with(mark: str) -> list[int]:
-    """Pids of vLLM EngineCore processes that inherited `mark`."""
+def engine_cores_of(parent: int) -> list[int]:
+    """Pids of vLLM EngineCore processes started by `parent` (vLLM's process title overwrites the
+    environment that other tests find their processes by)."""
     pids = []
     for proc in Path("/proc").iterdir():
         try:
-            if (b"VLLM::EngineCore" in (proc / "cmdline").read_bytes()
-                    and f"HARNESS_TEST_MARK={mark}".encode() in (proc / "environ").read_bytes()):
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == parent and b"VLLM::EngineCore" in (proc / "cmdline").read_bytes():
                 pids.append(int(proc.name))
-        except (OSError, ValueError):
+        except (OSError, ValueError, IndexError):
             continue
     return pids
 
@@ -308,17 +309,17 @@ def engine_cores_with(mark: str) -> list[int]:
 def test_an_engine_core_crash_mid_run_is_one_line_and_the_run_resumes(model: Path, tmp_path: Path) -> None:
     """Issue 25: vLLM's EngineCore killed by SIGSEGV mid-run left `LLM.chat` waiting for ever.
     Now the run ends in one line naming the signal (exit 1), keeps its verdicts and resumes."""
-    out, cache, mark = tmp_path / "run", tmp_path / "cache", uuid.uuid4().hex
+    out, cache = tmp_path / "run", tmp_path / "cache"
     batch = ["--limit", "4", "--judge-option", "batch_size=2"]  # 12 batches: time to kill it mid-run
     args = [*CLI, "run", DEMO, "--judge", f"vllm:{model}", "--out", str(out), "--no-progress", *batch]
-    process = subprocess.Popen(args, cwd=REPO, env=env(cache, HARNESS_TEST_MARK=mark), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(args, cwd=REPO, env=env(cache), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
     run = Run(out, 0, "")
     deadline = time.monotonic() + 600
     cores: list[int] = []
     while not cores:  # found while the model loads, so the kill below needs no search
         assert process.poll() is None and time.monotonic() < deadline, "no engine core started"
-        cores = engine_cores_with(mark)
+        cores = engine_cores_of(process.pid)
         time.sleep(0.2)
     store = out / "store.jsonl"
     while not (store.exists() and store.read_bytes().count(b"\n") >= 2):
