@@ -1,7 +1,7 @@
 """Registers the built-in importers through the same hook third-party importers use.
 
 Each reader's module is imported only when its format is used, so `harness import --help` and
-every other command stay quick.
+every other command stay quick (the readers pull in pandas and scipy).
 """
 
 from __future__ import annotations
@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.hookspecs import hookimpl
-from harness.importers.common import ImportedRun
-from harness.registry import Importer
+
+if TYPE_CHECKING:
+    from harness.importers.common import ImportedRun
+    from harness.registry import Importer
 
 #: format -> what it reads; each is read by import_<format> of harness.importers.<format>.
 FORMATS = {
