@@ -102,5 +102,6 @@ def test_the_example_package_exercised_by_a_test_implements_new_hooks() -> None:
     source = (REPO / "plugins" / "answer_match" / "harness_answer_match" / "__init__.py").read_text()
     tree = ast.parse(source)
     defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name in SPECS}
-    assert {"harness_register_task_kinds", "harness_register_metrics", "harness_register_reporters"} <= defined
+    assert {"harness_register_task_kinds", "harness_register_metrics", "harness_register_reporters",
+            "harness_register_importers", "harness_register_commands"} <= defined
     assert "harness_answer_match" in (TESTS / "test_plugin_ecosystem.py").read_text()
