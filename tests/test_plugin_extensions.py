@@ -14,7 +14,6 @@ import pytest
 from harness.cli import main
 from harness.plugins import DISABLE_AUTOLOAD_ENV, load_plugins
 from harness.registry import Registry
-
 from tests.test_plugins import make_distribution
 
 TOOLS = """

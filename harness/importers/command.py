@@ -53,7 +53,6 @@ def aggregate(args: argparse.Namespace, plugins: LoadedPlugins | None = None) ->
 def run_import(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> int:
     from harness.cli_output import print_run_result
     from harness.importers.writer import write_imported_run
-
     from harness.plugins import load_plugins
     from harness.registry import Registry
 
