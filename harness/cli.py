@@ -191,7 +191,8 @@ def _load(argv: list[str]) -> tuple[LoadedPlugins, Registry]:
     from harness.plugins import load_plugins
     from harness.registry import Registry
 
-    early = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    early = argparse.ArgumentParser(prog="harness", add_help=False, allow_abbrev=False)
+    early.add_argument("--version", action="version", version=f"harness {__version__}")  # answered before loading
     _global_options(early)
     known, _ = early.parse_known_args(argv)
     plugins = load_plugins(blocked=tuple(known.block_plugin))
