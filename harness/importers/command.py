@@ -1,4 +1,4 @@
-"""`harness aggregate RUN` and `harness import FORMAT PATH... --out DIR`."""
+"""`harness import FORMAT PATH... --out DIR`."""
 
 from __future__ import annotations
 
@@ -36,27 +36,6 @@ def importers() -> dict[str, Importer]:
         "labels": import_labels, "mt_bench_human": import_mt_bench_human, "arena": import_arena,
         "preference": import_preference,
     }
-
-
-def aggregate(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> int:
-    from harness.commands import print_run_result, report_completeness
-    from harness.importers.aggregation import recompute
-    from harness.plugins import load_plugins
-
-    plugins = plugins or load_plugins()
-    result = recompute(args.run_dir, tuple(getattr(args, "overrides", ()) or ()), plugins,
-                       calibration=getattr(args, "calibration", None),
-                       force_calibration=bool(getattr(args, "force_calibration", False)))
-    plugins.manager.run_finished(result)  # as after `harness run`: the directory's files are rewritten
-    print_run_result(result)
-    unusable = report_completeness(result.manifest)
-    counts = result.manifest.get("counts", {})
-    missing = int(counts.get("failed", 0)) + int(counts.get("pending", 0))
-    if missing:  # the numbers are recomputed, and as incomplete as the run: say so, exit 1
-        print(f"harness: incomplete: {missing} of {result.manifest.get('requests', '?')} requests have no verdict "
-              f"({counts.get('pending', 0)} pending, {counts.get('failed', 0)} failed); the numbers leave them out; "
-              f"`harness run` with --out {result.directory} judges them", file=sys.stderr)
-    return 1 if missing or unusable else 0
 
 
 def run_import(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> int:
