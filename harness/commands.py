@@ -97,7 +97,7 @@ def _interval(row: Any, value: str, low: str, high: str, digits: int) -> str:
     if value not in row or _missing(row[value]):
         return "-"
     text = f"{row[value]:.{digits}f}"
-    if not _missing(row.get(low)) and not _missing(row.get(high)):
+    if not _missing(row.get(low)) and not _missing(row.get(high)) and row[high] > row[low]:  # never [x, x]
         text += f" [{row[low]:.{digits}f}, {row[high]:.{digits}f}]"
     return text
 
@@ -126,7 +126,8 @@ def print_run_result(result: RunResult) -> None:
     for _, row in aggregate.ranking.iterrows():
         extra = scores.loc[row["model"]] if row["model"] in scores.index else {}
         cells = [
-            _interval(extra, column, *(("ci_low", "ci_high") if column == "score" else ("", "")), 1)
+            _interval(extra, column, *(("ci_low", "ci_high") if column == "score"
+                                       else aggregate.intervals.get(column, ("", ""))), 1)
             for column in aggregate.columns.values()
         ]
         table.add_row(
@@ -144,7 +145,20 @@ def print_run_result(result: RunResult) -> None:
         console.print(escape(line))
     if "score_note" in summary:
         console.print(summary["score_note"])
+    if (warning := few_items_warning(result.manifest)) is not None:
+        console.print(f"warning: {warning}", markup=False, highlight=False)  # stdout: stderr is for errors
     console.print(f"run directory: {result.directory}")
+
+
+def few_items_warning(manifest: dict[str, Any]) -> str | None:
+    """Under MIN_ITEMS items the numbers stand, but no difference may be called significant."""
+    from harness.stats.significance import MIN_ITEMS
+
+    items = (manifest.get("dataset") or {}).get("items")
+    if not isinstance(items, int) or items <= 0 or items >= MIN_ITEMS:
+        return None
+    return (f"only {items} item(s): intervals (and the ranks drawn from them) are rough, and `harness report` "
+            f"calls no difference significant below {MIN_ITEMS} items (docs/statistics.md)")
 
 
 def panel_lines(manifest: dict[str, Any]) -> list[str]:

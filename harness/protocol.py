@@ -98,6 +98,9 @@ class Aggregate:
     title: str = "ranking (95% bootstrap CI over items)"
     rank_label: str = "score"
     columns: dict[str, str] = field(default_factory=dict)
+    #: The interval of a shown column, printed beside it (column -> (low column, high column)),
+    #: so an estimate with an interval is never shown as a plain number.
+    intervals: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 class Task(ABC):

@@ -209,13 +209,20 @@ class RunDirectory:
             json.dumps(v.model_dump(mode="json"), ensure_ascii=False, sort_keys=True) + "\n" for v in verdicts
         )
         _atomic_write(self.path / VERDICTS_FILE, lines)
-        _atomic_write(self.path / SCORES_FILE, frame_to_csv(scores))
-        _atomic_write(self.path / RANKING_FILE, frame_to_csv(ranking))
+        _atomic_write(self.path / SCORES_FILE, frame_to_csv(honest_intervals(scores)))
+        _atomic_write(self.path / RANKING_FILE, frame_to_csv(honest_intervals(ranking)))
 
     def write_frames(self, frames: dict[str, pd.DataFrame]) -> None:
         """More CSV exports by file name (a panel's per-judge tables), each written atomically."""
         for name, frame in frames.items():
-            _atomic_write(self.path / name, frame_to_csv(frame))
+            _atomic_write(self.path / name, frame_to_csv(honest_intervals(frame)))
+
+
+def honest_intervals(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table as it is written: no zero-width interval, and a note where a score has none."""
+    from harness.stats.intervals import blank_every_zero_width, note_missing_intervals
+
+    return note_missing_intervals(blank_every_zero_width(frame))
 
 
 def frame_to_csv(frame: pd.DataFrame) -> str:

@@ -170,7 +170,8 @@ def test_the_report_of_a_partial_run_says_it_is_partial(partial_and_full: tuple[
 def test_the_report_of_a_complete_run_says_it_is_complete(partial_and_full: tuple[Path, Path], tmp_path: Path) -> None:
     _, full = partial_and_full
     done = harness("report", str(full), "--out", str(tmp_path), "--format", "md")
-    assert "warning" not in done.stderr
+    # The run is small, so the few-items warning of the statistics may appear; no completeness one may.
+    assert "partial" not in done.stderr and "pending" not in done.stderr and "cannot stand" not in done.stderr
     head = (tmp_path / "report.md").read_text().split("## Ranking", 1)[0]
     assert "partial" not in head and "complete" in head
 

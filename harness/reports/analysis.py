@@ -12,9 +12,11 @@ import pandas as pd
 from harness.completeness import task_models, with_model_rows
 from harness.errors import BadInput
 from harness.reports.rundata import RunData, item_scores
+from harness.stats.significance import MIN_ITEMS
 
 RANKING_COLUMNS = ["model", "rank", "score", "ci_low", "ci_high", "n"]
-PAIR_COLUMNS = ["model_1", "model_2", "diff", "ci_low", "ci_high", "p_value", "p_adjusted", "significant", "statement"]
+PAIR_COLUMNS = ["model_1", "model_2", "diff", "ci_low", "ci_high", "p_value", "p_adjusted", "significant", "items",
+                "statement"]
 
 
 @dataclass
@@ -41,8 +43,20 @@ def analyse(run: RunData, *, n_rounds: int = 1000, seed: int = 0, alpha: float =
     return Analysis(
         protocol=run.protocol, ranking=ranking_table(run, scores), score_label=score_label(run),
         pairs=pairs, pairs_note=pairs_note, win_rates=rates, win_rates_note=rates_note,
-        categories=category_table(scores), item_scores=scores,
+        categories=category_table(scores), item_scores=scores, notes=few_items_notes(scores, pairs),
     )
+
+
+def few_items_notes(scores: pd.DataFrame, pairs: pd.DataFrame) -> list[str]:
+    """A warning when the run has too few items for significance statements (MIN_ITEMS)."""
+    n_items = int(scores["item_id"].nunique()) if "item_id" in scores.columns else 0
+    untested = int(pairs["p_value"].isna().sum()) if not pairs.empty else 0
+    if n_items == 0 or (n_items >= MIN_ITEMS and untested == 0):
+        return []
+    if n_items < MIN_ITEMS:
+        return [f"only {n_items} item(s): the numbers are shown, but their intervals (and the ranks drawn from them) "
+                f"are rough and no difference is called significant below {MIN_ITEMS} items (docs/statistics.md)"]
+    return [f"{untested} pair(s) share fewer than {MIN_ITEMS} items: shown without a p-value (docs/statistics.md)"]
 
 
 def score_label(run: RunData) -> str:
@@ -85,14 +99,23 @@ def significance(
     if frame.empty:
         return pd.DataFrame(columns=PAIR_COLUMNS), note
     frame = frame.copy()
-    frame["statement"] = [statement(r.model_1, r.model_2, r.diff, r.p_adjusted, r.significant, alpha)
+    if "items" not in frame.columns:  # a plugin's own test may not count them: at most the run's
+        frame["items"] = int(scores["item_id"].nunique()) if "item_id" in scores.columns else pd.NA
+    too_few = pd.to_numeric(frame["items"], errors="coerce") < MIN_ITEMS  # whoever computed the test
+    frame.loc[too_few, ["p_value", "p_adjusted"]] = np.nan
+    frame.loc[too_few, "significant"] = False
+    frame["statement"] = [statement(r.model_1, r.model_2, r.diff, r.p_adjusted, r.significant, alpha, items=r.items)
                           for r in frame.itertuples()]
     return frame[PAIR_COLUMNS].reset_index(drop=True), note
 
 
-def statement(first: str, second: str, diff: float, p_adjusted: float, significant: bool, alpha: float) -> str:
-    """'A > B (p < 0.05)' when the adjusted p-value clears alpha, else 'A ~ B (not significant)'."""
+def statement(first: str, second: str, diff: float, p_adjusted: float, significant: bool, alpha: float,
+              *, items: int | None = None) -> str:
+    """'A > B (p < 0.05)' when the adjusted p-value clears alpha, else 'A ~ B (not significant)';
+    'A ? B (not tested ...)' for a pair on too few items to test."""
     if p_adjusted is None or (isinstance(p_adjusted, float) and math.isnan(p_adjusted)):
+        if isinstance(items, (int, np.integer)) and items > 0:
+            return f"{first} ? {second} (not tested: {int(items)} item(s), fewer than the {MIN_ITEMS} a p-value needs)"
         return f"{first} ? {second} (no shared items)"
     if significant:
         hi, lo = (first, second) if diff >= 0 else (second, first)

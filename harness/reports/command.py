@@ -44,6 +44,8 @@ def report(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> in
         console.print(f"  {line}", markup=False, highlight=False)
     for line in warning_lines(result.run.manifest):
         print(f"harness: warning: {line}", file=sys.stderr)
+    for note in result.analysis.notes:
+        print(f"harness: warning: {note}", file=sys.stderr)
     for path in files:
         print(f"wrote {path}")  # plain: rich would wrap a long path, and scripts read these lines
     return 0

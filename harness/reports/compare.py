@@ -188,12 +188,27 @@ def swap_table(analyses: list[Analysis], labels: list[str]) -> pd.DataFrame:
             hi, lo = (m1, m2) if da > 0 else (m2, m1)
             pa, sig_a = _pair_p(a.pairs, hi, lo)
             pb, sig_b = _pair_p(b.pairs, hi, lo)
-            verdict = ("reversal: significant in both runs" if sig_a and sig_b else
-                       f"significant only in {la if sig_a else lb}" if sig_a or sig_b else "within noise in both runs")
+            verdict = swap_verdict(la, lb, pa, pb, sig_a, sig_b)
             rows.append({"run_1": la, "run_2": lb, "ahead in run_1": hi, "ahead in run_2": lo,
                          "p_adjusted run_1": pa, "p_adjusted run_2": pb, "verdict": verdict})
     columns = ["run_1", "run_2", "ahead in run_1", "ahead in run_2", "p_adjusted run_1", "p_adjusted run_2", "verdict"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def swap_verdict(la: str, lb: str, pa: float, pb: float, sig_a: bool, sig_b: bool) -> str:
+    """What an order change means, by each run's own test; a run that could not test the pair
+    (too few items) is said to, not counted as noise."""
+    if sig_a and sig_b:
+        return "reversal: significant in both runs"
+    untested = [label for label, p in ((la, pa), (lb, pb)) if not math.isfinite(p)]
+    if sig_a or sig_b:
+        verdict = f"significant only in {la if sig_a else lb}"
+        return verdict + (f"; not tested in {untested[0]} (too few items)" if untested else "")
+    if len(untested) == 2:
+        return "not tested in either run (too few items)"
+    if untested:
+        return f"within noise in {lb if untested[0] == la else la}; not tested in {untested[0]} (too few items)"
+    return "within noise in both runs"
 
 
 def _pair_p(pairs: pd.DataFrame, m1: str, m2: str) -> tuple[float, bool]:

@@ -113,7 +113,8 @@ def html(comparison: Comparison) -> str:
             "values); Krippendorff's alpha above covers all runs at once")),
         ("correlation", "Rank correlation", section(
             "correlation", "Ranking correlation", table(comparison.correlations),
-            "Kendall's tau-b and Spearman's rho between the runs' model scores, with two-sided p-values")),
+            "Kendall's tau-b and Spearman's rho between the runs' model scores, with two-sided p-values "
+            "(exact permutation p-values up to 9 models, none below 3)")),
         ("ranks", "Ranks", section("ranks", "Ranks", table(comparison.ranks),
                                    "rank change: rank in the first run minus rank in the last (positive = moved up)")),
         ("swaps", "Order changes", section(

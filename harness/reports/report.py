@@ -23,6 +23,7 @@ from harness.reports.rundata import RunData
 from harness.reports.sampling import sample_verdicts
 from harness.reports.svg import forest_plot, heatmap, histograms
 from harness.reports.verdict_cards import cards_section
+from harness.stats.significance import MIN_ITEMS
 from harness.store import frame_to_csv
 
 if TYPE_CHECKING:
@@ -93,6 +94,18 @@ def category_pivot(analysis: Analysis) -> pd.DataFrame:
     order = [m for m in analysis.ranking["model"] if m in pivot.columns]
     rest = [c for c in pivot.columns if c not in order and c != "items"]
     return pivot[["items", *order, *rest]].reset_index()
+
+
+#: What an empty interval means, wherever intervals are printed (harness.stats.intervals).
+NO_INTERVAL = "'-' or empty: no interval, as every resample gave the same value (one item, all items alike) or the rating is the anchor's"
+
+
+def no_statement(analysis: Analysis) -> str:
+    """What to say when no difference is listed: none was significant, or none could be tested."""
+    pairs = analysis.pairs
+    if not pairs.empty and pairs["p_value"].isna().all():
+        return f"no difference was tested: significance needs at least {MIN_ITEMS} items per pair"
+    return "no difference is significant at 5% after correction"
 
 
 def significant_statements(analysis: Analysis) -> list[str]:
@@ -171,11 +184,13 @@ def markdown_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame)
         f"# Report: {run.name}\n\n",
         *(["".join(f"> **Warning:** {md_text(line)}\n>\n" for line in warnings), "\n"] if warnings else []),
         md_table(overview),
-        f"\n## Ranking\n\nScore: {analysis.score_label}; interval: 95% bootstrap over items; "
+        f"\n## Ranking\n\nScore: {analysis.score_label}; interval: 95% bootstrap over items ({NO_INTERVAL}); "
         "rank 1 + the number of models whose interval lies entirely above.\n\n",
+        f"{note}\n\n" if (note := run.view.ranking_note(run)) else "",
+        "".join(f"**Warning:** {note}\n\n" for note in analysis.notes),
         md_table(analysis.ranking),
         "\n### Significant differences\n\n",
-        md_list(significant_statements(analysis)),
+        md_list(significant_statements(analysis) or [no_statement(analysis)]),
         f"\n## All pairs\n\n{analysis.pairs_note}\n\n",
         md_table(analysis.pairs),
         f"\n## Win rates\n\n{analysis.win_rates_note}\n\n",
@@ -201,7 +216,8 @@ def html_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame, sam
     overview = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in _overview(run))
     statements = significant_statements(analysis)
     statement_html = ('<ul class="statements">' + "".join(f"<li>{esc(s)}</li>" for s in statements) + "</ul>"
-                      if statements else '<p class="muted">no difference is significant at 5% after correction</p>')
+                      if statements else f'<p class="muted">{esc(no_statement(analysis))}</p>')
+    warnings = "".join(f'<p class="warning"><strong>Warning:</strong> {esc(note)}</p>' for note in analysis.notes)
     ranking = analysis.ranking
     sig = analysis.pairs["significant"].astype(bool) if not analysis.pairs.empty else []
     distributions = {
@@ -214,10 +230,11 @@ def html_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame, sam
         ("overview", "Overview", section("overview", "Overview", f"{warnings}<table>{overview}</table>")),
         ("ranking", "Ranking", section(
             "ranking", "Ranking",
-            table(ranking) + "<h3>Significant differences</h3>" + statement_html
+            warnings + table(ranking) + "<h3>Significant differences</h3>" + statement_html
             + forest_plot(ranking, label=analysis.score_label),
-            f"score: {analysis.score_label}; interval: 95% bootstrap over items; rank: 1 + the number of models "
-            "whose interval lies entirely above. Click a column to sort.")),
+            f"score: {analysis.score_label}; interval: 95% bootstrap over items ({NO_INTERVAL}); rank: 1 + the number of models "
+            "whose interval lies entirely above. " + (f"{note}. " if (note := run.view.ranking_note(run)) else "")
+            + "Click a column to sort.")),
         ("pairs", "Pairs", section("pairs", "All pairs", table(analysis.pairs, row_class=["sig" if s else "" for s in sig]),
                                    analysis.pairs_note + "; significant rows are green")),
         ("win-rates", "Win rates", section("win-rates", "Win rates", heatmap(analysis.win_rates) or

@@ -63,6 +63,10 @@ class ReportView:
         """scores.csv as it joins the ranking (columns the ranking already has are left out)."""
         return scores
 
+    def ranking_note(self, run: RunData) -> str:
+        """What the ranking's extra columns mean, shown under the ranking. Default: nothing."""
+        return ""
+
     def significance(self, run: RunData, scores: pd.DataFrame, *, n_rounds: int, seed: int,
                      alpha: float) -> tuple[pd.DataFrame, str]:
         """Every pair of models (model_1, model_2, diff, ci_low, ci_high, p_value, p_adjusted,

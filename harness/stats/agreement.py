@@ -197,11 +197,21 @@ def accuracy_with_ties(judge: Any, human: Any, *, tie_label: Any = "tie") -> dic
     }
 
 
+#: Up to this many pairs, rank-correlation p-values are exact: every permutation of one list is
+#: enumerated (9! = 362,880). Above it the usual approximations (Spearman's t, Kendall's normal
+#: with ties) are within a few percent. Fewer than 3 pairs give no p-value: every ordering of
+#: two values is perfectly (anti)correlated, so there is nothing to test.
+EXACT_MAX_N = 9
+MIN_N_FOR_P = 3
+
+
 def rank_correlation(x: Any, y: Any) -> dict[str, float]:
     """Kendall's tau-b and Spearman's rho between two score lists, with their two-sided p-values.
 
     Two pandas Series are aligned on their index (e.g. scores per model from two runs), keeping
     the labels both have; anything else is paired by position. Pairs with a missing value drop.
+    p-values are exact permutation p-values up to `EXACT_MAX_N` pairs (with 3 models the
+    smallest possible is 1/3, never the 0 an asymptotic formula gives), NaN below `MIN_N_FOR_P`.
     """
     if isinstance(x, pd.Series) and isinstance(y, pd.Series):
         x, y = x.align(y, join="inner")
@@ -214,10 +224,37 @@ def rank_correlation(x: Any, y: Any) -> dict[str, float]:
         warnings.simplefilter("ignore")
         tau = sps.kendalltau(a, b)
         rho = sps.spearmanr(a, b)
+        tau_p, rho_p = float(tau.pvalue), float(rho.pvalue)
+        if n < MIN_N_FOR_P:
+            tau_p = rho_p = math.nan
+        elif n <= EXACT_MAX_N:
+            tau_p, rho_p = exact_rank_p_values(a, b, float(tau.statistic), float(rho.statistic))
     return {
         "kendall_tau": float(tau.statistic),
-        "kendall_p": float(tau.pvalue),
+        "kendall_p": tau_p,
         "spearman": float(rho.statistic),
-        "spearman_p": float(rho.pvalue),
+        "spearman_p": rho_p,
         "n": n,
     }
+
+
+def exact_rank_p_values(a: np.ndarray, b: np.ndarray, tau: float, rho: float) -> tuple[float, float]:
+    """Two-sided permutation p-values of Kendall's tau-b and Spearman's rho: the share of all
+    n! orderings of `b` whose |statistic| reaches the observed one (ties kept as midranks).
+    NaN when either list is constant (the statistics are undefined)."""
+    if not (math.isfinite(tau) and math.isfinite(rho)):
+        return math.nan, math.nan
+    import itertools
+
+    n = len(a)
+    ra, rb = sps.rankdata(a), sps.rankdata(b)
+    perms = np.array(list(itertools.permutations(range(n))), dtype=np.int8)
+    shuffled = rb[perms]  # (n!, n)
+    ca, cb = ra - ra.mean(), shuffled - shuffled.mean(axis=1, keepdims=True)
+    rhos = (cb @ ca) / math.sqrt((ca @ ca) * float(cb[0] @ cb[0]))
+    i, j = np.triu_indices(n, 1)
+    sa = np.sign(ra[j] - ra[i])
+    sb = np.sign(shuffled[:, j] - shuffled[:, i])
+    taus = (sb @ sa) / math.sqrt(float(np.abs(sa).sum()) * float(np.abs(sb[0]).sum()))
+    tol = 1e-9
+    return (float(np.mean(np.abs(taus) >= abs(tau) - tol)), float(np.mean(np.abs(rhos) >= abs(rho) - tol)))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from harness.stats.intervals import blank_zero_width
+
 
 def item_bootstrap_counts(n_items: int, n_rounds: int, seed: int) -> np.ndarray:
     """How often each item is drawn in each round: shape (n_rounds, n_items)."""
@@ -26,7 +28,8 @@ def bootstrap_group_means(
     seed: int = 0,
     ci: float = 0.95,
 ) -> pd.DataFrame:
-    """Columns group, mean, ci_low, ci_high, n (rows with a NaN value are left out)."""
+    """Columns group, mean, ci_low, ci_high, n (rows with a NaN value are left out). An interval
+    that would have zero width (one item, or every item alike) is NaN: no resample varied."""
     columns = [group, "mean", "ci_low", "ci_high", "n"]
     frame = frame[frame[value].notna()]
     if frame.empty:
@@ -46,9 +49,10 @@ def bootstrap_group_means(
         low, high = np.nanquantile(boot, [alpha, 1.0 - alpha], axis=0)
     else:
         low = high = np.full(len(groups), np.nan)
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {group: list(groups), "mean": mean, "ci_low": low, "ci_high": high, "n": counts.sum(axis=0).astype(int)}
     )
+    return blank_zero_width(table, note=None)
 
 
 def model_score_frame(

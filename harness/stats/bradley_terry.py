@@ -22,6 +22,7 @@ from scipy.stats import norm
 
 from harness.stats.bt_newton import RIDGE, fit_bradley_terry
 from harness.stats.bt_prior import PRIOR_TIES, laplace_sd, perfect_records, virtual_ties
+from harness.stats.intervals import ANCHOR, blank_zero_width
 
 COLUMNS = ["model", "rank", "score", "ci_low", "ci_high", "n"]
 
@@ -220,9 +221,10 @@ def bradley_terry_table(
     score) and its bootstrap interval win_prob_ci_low / win_prob_ci_high.
 
     score is the Elo-scale rating (mean `offset`, or exactly `offset` for `anchor` if given, in
-    the point estimate and in every bootstrap round, so the anchor's interval has zero width);
-    ci_low/ci_high are percentile intervals from an item bootstrap; rank follows
-    `interval_ranks`; n counts battle rows. Sorted by score descending, then model name, and
+    the point estimate and in every bootstrap round); ci_low/ci_high are percentile intervals
+    from an item bootstrap, NaN where they would have zero width (the anchor's, or every
+    resample alike, e.g. one item), with a `ci_note` column saying why (intervals.py); rank follows
+    `interval_ranks` (computed before blanking); n counts battle rows. Sorted by score descending, then model name, and
     fully deterministic for a given seed. `prior_ties` virtual tied battles are added to every
     pair of models that met (bt_prior.py; 0: plain maximum likelihood), and the interval of a
     model that never lost or never won is at least the prior's Laplace interval.
@@ -260,6 +262,9 @@ def bradley_terry_table(
     table = leaderboard_frame(models, score, ci_low, ci_high, _battle_counts(battles, models))
     if win_prob:
         table = _with_win_prob(table, theta, boot, tail)
+        table = blank_zero_width(table, "win_prob_ci_low", "win_prob_ci_high", note=None)
+    reasons = pd.Series([ANCHOR if name == anchor else None for name in models], dtype=object)
+    table = blank_zero_width(table, reasons=reasons)
     table = table.sort_values(["score", "model"], ascending=[False, True], kind="mergesort")
     return table.reset_index(drop=True)
 

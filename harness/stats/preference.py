@@ -61,6 +61,20 @@ def expected_reward_a(probs: dict[str, float]) -> float:
     return sum(p * REWARD_A[level] for level, p in probs.items())
 
 
+def battle_mass(probs: dict[str, float], strong_weight: float) -> tuple[float, float]:
+    """(score_a, weight) of one verdict in the Bradley-Terry fit: a "much better" level counts
+    as `strong_weight` battles (Arena-Hard), others as one; under a distribution each level
+    counts with its probability. The ranking and the report's pair differences both use this,
+    so the two always come from the same battles."""
+    wins = losses = 0.0
+    for level, p in probs.items():
+        w = p * (strong_weight if level in STRONG else 1.0)
+        wins += w * SHARE_A[level]
+        losses += w * (1.0 - SHARE_A[level])
+    total = wins + losses
+    return (wins / total if total > 0 else 0.5), total
+
+
 def expected_share_a(probs: dict[str, float]) -> float:
     """Position A's share of the win under a distribution over levels, normalised."""
     return sum(p * SHARE_A[level] for level, p in probs.items()) / (sum(probs.values()) or 1.0)

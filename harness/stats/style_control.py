@@ -39,6 +39,7 @@ from harness.stats.bradley_terry import (
     leaderboard_frame,
 )
 from harness.stats.errors import StatsInputError
+from harness.stats.intervals import ANCHOR, blank_zero_width
 
 DEFAULT_FEATURES = ("length", "headers", "lists", "bold")
 
@@ -65,14 +66,57 @@ def style_features(text: str) -> dict[str, float]:
     }
 
 
+#: A style-controlled rating is trusted only where holding style equal at most triples its
+#: standard error (a variance inflation of 9, near the usual rule of thumb of 10): beyond that the
+#: style features nearly restate which model answered, and the data cannot tell the two apart.
+MAX_SE_INFLATION = 3.0
+
+
 @dataclass(frozen=True)
 class StyleControlResult:
     """`table`: model, rank, score, ci_low, ci_high, n (as bradley_terry_table), style held equal.
     `coefficients`: feature, coef, ci_low, ci_high: the change in log-odds of winning per one
-    standard deviation of the normalised style difference."""
+    standard deviation of the normalised style difference. `se_inflation`: per model, the
+    standard error of its rating with the style features over that without them (Fisher
+    information at the fit; inf where the features are collinear with the models)."""
 
     table: pd.DataFrame
     coefficients: pd.DataFrame
+    se_inflation: pd.Series | None = None
+
+    @property
+    def estimable(self) -> bool:
+        """Whether every style-controlled rating is determined by the data (`MAX_SE_INFLATION`)."""
+        return self.se_inflation is not None and bool((self.se_inflation <= MAX_SE_INFLATION).all())
+
+
+def rating_se_inflation(a: np.ndarray, b: np.ndarray, w: np.ndarray, z: np.ndarray, theta: np.ndarray,
+                        beta: np.ndarray, m: int) -> np.ndarray:
+    """Per model: the standard error of its mean-centred rating when the style coefficients are
+    estimated too, over the standard error with them known (both from the Fisher information at
+    the fit). 1 when style is unrelated to who answered; inf when the style differences can be
+    written as rating differences (collinear), and the ratings are then not identified."""
+    c = w * expit(theta[a] - theta[b] + z @ beta) * (1.0 - expit(theta[a] - theta[b] + z @ beta))
+    lap = -(np.bincount(a * m + b, c, m * m) + np.bincount(b * m + a, c, m * m)).reshape(m, m)
+    lap[np.diag_indices(m)] += np.bincount(a, c, m) + np.bincount(b, c, m)
+    used = np.flatnonzero(np.abs(z).sum(axis=0) > 0)  # a feature that never differs is no covariate
+    zc = z[:, used] * c[:, None]
+    h_tb = np.stack([np.bincount(a, zc[:, k], m) - np.bincount(b, zc[:, k], m) for k in range(used.size)], axis=1) \
+        if used.size else np.zeros((m, 0))
+    schur = lap - h_tb @ np.linalg.pinv(z[:, used].T @ zc) @ h_tb.T if used.size else lap
+    centre = np.eye(m) - 1.0 / m
+    lift = np.full((m, m), (1.0 + np.diag(lap).mean()) / m)  # the common shift the data cannot see
+    variances = []
+    for info in (lap, schur):
+        lifted = info + lift
+        if np.linalg.cond(lifted) > 1e10:
+            variances.append(np.full(m, np.inf))
+            continue
+        variances.append(np.diag(centre @ np.linalg.inv(lifted) @ centre))
+    plain, styled = variances
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.sqrt(np.where(plain > 0, styled / plain, np.inf))
+    return np.where(np.isfinite(ratio), ratio, np.inf)
 
 
 def style_design(battles: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
@@ -226,6 +270,7 @@ def style_controlled_table(
     score = _to_rating(theta, scale, base, offset)
     low, high = np.quantile(_to_rating(boot_theta, scale, base, offset), [tail, 1.0 - tail], axis=0)
     table = leaderboard_frame(models, score, low, high, _battle_counts(battles, models))
+    table = blank_zero_width(table, reasons=pd.Series([ANCHOR if name == anchor else None for name in models], dtype=object))
     table = table.sort_values(["score", "model"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
     if features:
         c_low, c_high = np.quantile(boot_beta, [tail, 1.0 - tail], axis=0)
@@ -234,13 +279,16 @@ def style_controlled_table(
     coefficients = pd.DataFrame(
         {"feature": pd.Series(features, dtype=object), "coef": beta, "ci_low": c_low, "ci_high": c_high}
     )
-    return StyleControlResult(table=table, coefficients=coefficients)
+    inflation = pd.Series(rating_se_inflation(a, b, w, z, theta, beta, m), index=models, dtype=float)
+    return StyleControlResult(table=table, coefficients=coefficients, se_inflation=inflation)
 
 
 __all__ = [
     "DEFAULT_FEATURES",
+    "MAX_SE_INFLATION",
     "StyleControlResult",
     "fit_style_bradley_terry",
+    "rating_se_inflation",
     "style_controlled_table",
     "style_design",
     "style_features",

@@ -2,7 +2,8 @@
 
 Every answer in a planted dataset carries a tag naming its model and item; the judge reads which
 tagged answer came first (position A) and answers `[[2]]` (A slightly better) with probability
-sigmoid(theta_A - theta_B), else `[[4]]`. The draw is a hash of (seed, item, A, B), not a random
+sigmoid(theta_A - theta_B), else `[[4]]`; with `strong`, that share of the verdicts (another
+fixed draw) says "much better" instead (`[[1]]` / `[[5]]`). The draw is a hash of (seed, item, A, B), not a random
 state, so the same request always gets the same verdict: a resumed or repeated run sees exactly
 the answers an uninterrupted one saw, whatever order the calls arrive in.
 """
@@ -44,9 +45,10 @@ def planted_draw(seed: int, item: str, model_a: str, model_b: str) -> float:
 class PlantedJudge:
     """`with PlantedJudge(strengths) as judge:` then run with `judge.spec` and `judge.base_url`."""
 
-    def __init__(self, strengths: Mapping[str, float], *, seed: int = 0):
+    def __init__(self, strengths: Mapping[str, float], *, seed: int = 0, strong: float = 0.0):
         self.strengths = dict(strengths)
         self.seed = seed
+        self.strong = strong
         self.server = OpenAIServer(self._respond, model="planted")
         self.base_url = self.server.base_url
         self.spec = "openai:planted"
@@ -61,7 +63,8 @@ class PlantedJudge:
             return Reply(text="I cannot tell the answers apart.")
         (model_a, item), (model_b, _) = tags[0], tags[1]
         wins = planted_draw(self.seed, item, model_a, model_b) < self.p_first_wins(model_a, model_b)
-        return Reply(text="[[2]]" if wins else "[[4]]")
+        much = planted_draw(self.seed + 1, item, model_a, model_b) < self.strong
+        return Reply(text=("[[1]]" if much else "[[2]]") if wins else ("[[5]]" if much else "[[4]]"))
 
     @property
     def calls(self) -> int:

@@ -110,7 +110,8 @@ def aggregate_checklist(verdicts: list[Verdict], items: list[Item], config: Chec
     scores = scores[SCORE_COLUMNS].reset_index(drop=True)
 
     ranked = scores[scores["n"] > 0].copy()
-    ranked["rank"] = interval_ranks(ranked["ci_low"].to_numpy(), ranked["ci_high"].to_numpy()) if len(ranked) else []
+    low, high = ranked["ci_low"].fillna(ranked["score"]), ranked["ci_high"].fillna(ranked["score"])  # no interval: the point
+    ranked["rank"] = interval_ranks(low.to_numpy(float), high.to_numpy(float)) if len(ranked) else []
     ranking = ranked.sort_values(["rank", "score", "model"], ascending=[True, False, True])[RANKING_COLUMNS]
     ranking = ranking.reset_index(drop=True)
     ranking["rank"] = ranking["rank"].astype(int)

@@ -17,10 +17,9 @@ from harness.stats.preference import (
     A_WINS,
     B_WINS,
     REWARD_A,
-    SHARE_A,
-    STRONG,
     adjust_distribution,
     apply_length_rule,
+    battle_mass,
     expected_reward_a,
     expected_share_a,
     position_consistency,
@@ -51,15 +50,14 @@ def judged_battles(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFr
         probs = d.get("probs")
         soft = adjust_distribution(probs, d["len_a"], d["len_b"], config.length_k) if probs else None
         used = soft if (config.soft and soft) else {level: 1.0}
-        wins = sum(p * _weight(lvl, config) * SHARE_A[lvl] for lvl, p in used.items())
-        losses = sum(p * _weight(lvl, config) * (1.0 - SHARE_A[lvl]) for lvl, p in used.items())
+        bt_score_a, bt_weight = battle_mass(used, config.strong_weight)
         rows.append({
             "item_id": v.item_id, "request_id": v.request_id, "model_a": d["model_a"], "model_b": d["model_b"],
             "raw_level": d["level"], "level": level, "hard_reward_a": REWARD_A[level],
             "share_a": expected_share_a(used),
             "len_a": d["len_a"], "len_b": d["len_b"], "length_known": not d.get("length_unknown", False),
             "reward_a": expected_reward_a(used), "expected_a": expected_reward_a(soft) if soft else np.nan,
-            "bt_score_a": wins / (wins + losses), "bt_weight": wins + losses,
+            "bt_score_a": bt_score_a, "bt_weight": bt_weight,
         })
     columns = ["item_id", "request_id", "model_a", "model_b", "raw_level", "level", "hard_reward_a", "share_a",
                "len_a", "len_b", "length_known", "reward_a", "expected_a", "bt_score_a", "bt_weight"]
@@ -97,10 +95,6 @@ def length_controlled(battles: pd.DataFrame, config: PairwiseConfig) -> pd.DataF
         p=("p", "mean"), len_model=("len_model", "first"), len_baseline=("len_baseline", "first"))
     table = length_controlled_win_rates(frame, n_bootstrap=config.n_bootstrap, seed=config.seed)
     return table[["model", *LC_COLUMNS]].rename(columns=LC_COLUMNS)
-
-
-def _weight(level: str, config: PairwiseConfig) -> float:
-    return config.strong_weight if level in STRONG else 1.0
 
 
 def per_model_rows(battles: pd.DataFrame) -> pd.DataFrame:
@@ -152,8 +146,25 @@ STYLE_FEATURES = ("length", "headers", "lists", "bold")
 
 @dataclass
 class StyleControl:
-    table: pd.DataFrame  # model + STYLE_COLUMNS
+    table: pd.DataFrame  # model + STYLE_COLUMNS (NaN when withheld) + sc_note
     coefficients: dict[str, dict[str, float]]  # feature -> coef, ci_low, ci_high (log-odds per SD)
+    withheld: str | None = None  # why the style-controlled ratings cannot be estimated
+
+
+def style_withheld(result: Any, n_items: int) -> str | None:
+    """Why style-controlled ratings would mislead, or None: too few items to estimate the style
+    effects, or style features that nearly restate which model answered (MAX_SE_INFLATION)."""
+    from harness.stats.significance import MIN_ITEMS
+    from harness.stats.style_control import MAX_SE_INFLATION
+
+    if n_items < MIN_ITEMS:
+        return f"not estimable: {n_items} item(s), style control needs at least {MIN_ITEMS}"
+    if not result.estimable:
+        worst = float(result.se_inflation.max())
+        size = "unbounded" if not np.isfinite(worst) else f"{worst:.1f}x"
+        return (f"not estimable: the style features nearly restate which model answered (holding style equal "
+                f"makes a rating's standard error {size} the plain one's; at most {MAX_SE_INFLATION:g}x is shown)")
+    return None
 
 
 def style_controlled(verdicts: list[Verdict], battles: pd.DataFrame, config: PairwiseConfig) -> StyleControl | None:
@@ -179,6 +190,10 @@ def style_controlled(verdicts: list[Verdict], battles: pd.DataFrame, config: Pai
     result = style_controlled_table(frame, STYLE_FEATURES, n_bootstrap=config.n_bootstrap, seed=config.seed,
                                     anchor=anchor)
     table = result.table[["model", *STYLE_COLUMNS]].rename(columns=STYLE_COLUMNS)
+    withheld = style_withheld(result, int(battles["item_id"].nunique()))
+    if withheld is not None:
+        table[list(STYLE_COLUMNS.values())] = np.nan
+        return StyleControl(table=table.assign(sc_note=withheld), coefficients={}, withheld=withheld)
     coefficients = {
         row["feature"]: {k: float(row[k]) for k in ("coef", "ci_low", "ci_high")}
         for _, row in result.coefficients.iterrows()
@@ -221,7 +236,7 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
     style = style_controlled(verdicts, battles, config)
     if style is not None:
         scores = scores.merge(style.table, on="model", how="left")
-        columns += list(STYLE_COLUMNS.values())
+        columns += list(STYLE_COLUMNS.values()) + (["sc_note"] if style.withheld else [])
     lc = length_controlled(battles, config)
     if lc is not None:
         scores = scores.merge(lc, on="model", how="left")
@@ -235,18 +250,25 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
             + ("expected WB-Reward under the judge's logprobs (soft)" if config.soft else "WB-Reward")
             + ", -100..100, from each model's side; win rate: "
             + ("expected P(win) + P(tie)/2 under the judge's logprobs" if config.soft else "parsed verdicts, ties half")
+            + ("; wb_reward: WB-Reward of the parsed verdicts alone" if config.soft
+               else "; wb_reward: the same WB-Reward (it differs from score only with soft)")
             + ("; LC win rate: length-controlled (AlpacaEval GLM) against " + config.baselines[0] if lc is not None else "")
-            + ("; SC rating: Bradley-Terry with length and markdown held equal (style control)" if style is not None else "")
+            + ("; SC rating: Bradley-Terry with length and markdown held equal (style control)"
+               if style is not None and not style.withheld else "")
+            + (f"; SC rating {style.withheld}" if style is not None and style.withheld else "")
         ),
         "baselines": config.baselines,
-        **({"style_coefficients": style.coefficients} if style is not None else {}),
+        **({"style_coefficients": style.coefficients} if style is not None and not style.withheld else {}),
+        **({"style_control": style.withheld} if style is not None and style.withheld else {}),
         **position_stats(battles),
     }
     return Aggregate(
         scores=scores[columns].reset_index(drop=True), ranking=ranking, summary=summary,
         title="ranking (Bradley-Terry, 95% bootstrap CI over items)", rank_label="rating",
         columns={"score [CI]": "score", "win rate": "win_rate",
-                 **({"LC win rate": "length_controlled_win_rate"} if lc is not None else {}),
+                 **({"LC win rate [CI]": "length_controlled_win_rate"} if lc is not None else {}),
                  "E[score]": "expected_reward",
-                 **({"SC rating": "style_controlled_rating"} if style is not None else {})},
+                 **({"SC rating [CI]": "style_controlled_rating"} if style is not None and not style.withheld else {})},
+        intervals={"style_controlled_rating": ("sc_ci_low", "sc_ci_high"),
+                   "length_controlled_win_rate": ("lc_ci_low", "lc_ci_high")},
     )

@@ -21,8 +21,10 @@ from harness.stats.preference import (
     B_WINS,
     REWARD_A,
     SHARE_A,
+    STRONG,
     adjust_distribution,
     apply_length_rule,
+    battle_mass,
     expected_reward_a,
     expected_share_a,
     inconsistent_pairs,
@@ -36,12 +38,14 @@ if TYPE_CHECKING:
     from harness.reports.rundata import RunData
 
 BATTLE_COLUMNS = ["item_id", "request_id", "model_a", "model_b", "level", "score_a", "reward_a", "len_a", "len_b",
-                  "category"]
+                  "category", "bt_score_a", "bt_weight"]
 
 
 def battles(run: RunData) -> pd.DataFrame:
     """Parsed verdicts from position A's side: item_id, request_id, model_a, model_b, level,
-    score_a (share of the win, ties half), reward_a (-100..100), len_a, len_b, category.
+    score_a (share of the win, ties half), reward_a (-100..100), len_a, len_b, category, and
+    bt_score_a, bt_weight: the verdict as the ranking's Bradley-Terry fit counts it (a "much
+    better" verdict weighs the run's `strong_weight` battles), so pair differences match it.
 
     With the run's `soft` option and logprobs, score_a and reward_a are expectations under the
     judge's distribution, as the aggregation computes them. Vectorised and cached: a report asks
@@ -69,16 +73,22 @@ def _battles(run: RunData) -> pd.DataFrame:
         level = pd.Series(ruled, index=frame.index, dtype=object)
     score_a = level.map(SHARE_A).astype(float)
     reward_a = level.map(REWARD_A).astype(float)
+    strong_weight = number(run.config.get("strong_weight")) or PairwiseConfig.model_fields["strong_weight"].default
+    bt_score_a = score_a.copy()
+    bt_weight = level.map(lambda lvl: strong_weight if lvl in STRONG else 1.0).astype(float)
     if run.config.get("soft") and "probs" in frame:
         soft = known & frame["probs"].map(lambda p: isinstance(p, dict) and bool(p))
         for index in frame.index[soft.to_numpy()]:
             dist = _adjusted(frame.at[index, "probs"], number(len_a[index]), number(len_b[index]), length_k)
             score_a[index] = expected_share_a(dist)
             reward_a[index] = expected_reward_a(dist) / (sum(dist.values()) or 1.0)
+            bt_score_a[index], bt_weight[index] = battle_mass(dist, strong_weight)
     if "score_a" in frame:  # an importer's soft preference, where no level was given
         given = pd.to_numeric(frame["score_a"], errors="coerce")
         use = ~known & given.notna()
         score_a = score_a.mask(use, given.clip(0.0, 1.0))
+        bt_score_a = bt_score_a.mask(use, given.clip(0.0, 1.0))
+        bt_weight = bt_weight.mask(use, 1.0)
         reward_a = reward_a.mask(use, 200.0 * given.clip(0.0, 1.0) - 100.0)
         level = level.mask(use & (given > 0.5), "A>B").mask(use & (given < 0.5), "B>A").mask(use & (given == 0.5), "A=B")
     keep = score_a.notna()
@@ -86,7 +96,7 @@ def _battles(run: RunData) -> pd.DataFrame:
         "item_id": frame["item_id"].astype(str), "request_id": frame["request_id"].astype(object),
         "model_a": frame["model_a"].astype(str), "model_b": frame["model_b"].astype(str), "level": level,
         "score_a": score_a.clip(0.0, 1.0), "reward_a": reward_a, "len_a": len_a, "len_b": len_b,
-        "category": frame["category"],
+        "category": frame["category"], "bt_score_a": bt_score_a.clip(0.0, 1.0), "bt_weight": bt_weight,
     })
     return out[keep.to_numpy()].reset_index(drop=True)[BATTLE_COLUMNS]
 
@@ -167,16 +177,31 @@ class PairwiseView(ReportView):
         return mean_per_item(sides)
 
     def ranking_extras(self, scores: pd.DataFrame) -> pd.DataFrame:
-        """The ranking's score is the Bradley-Terry rating; scores.csv's score is the reward."""
-        return scores.rename(columns={"score": "reward"}) if "score" in scores.columns else scores
+        """The ranking's score is the Bradley-Terry rating; scores.csv's score is the reward. Its
+        `wb_reward` (the parsed verdicts' WB-Reward) is the same number unless the run scored the
+        judge's logprobs (`soft`), so it is shown only when it differs (`ranking_note` says why)."""
+        if "score" not in scores.columns:
+            return scores
+        scores = scores.rename(columns={"score": "reward"})
+        if "wb_reward" in scores.columns and np.allclose(scores["reward"], scores["wb_reward"], atol=1e-9, equal_nan=True):
+            scores = scores.drop(columns="wb_reward")
+        return scores
+
+    def ranking_note(self, run: RunData) -> str:
+        soft = bool(run.config.get("soft"))
+        return ("reward: WB-Reward (-100..100) from each model's side"
+                + (", expected under the judge's logprobs (soft); wb_reward: the same from the parsed verdicts alone, "
+                   "E[score] over the verdicts with logprobs only" if soft else " (scores.csv's score and wb_reward)")
+                + "; win rate: ties half")
 
     def significance(self, run: RunData, scores: pd.DataFrame, *, n_rounds: int, seed: int,
                      alpha: float) -> tuple[pd.DataFrame, str]:
         b = battles(run)
         if b.empty or b[["model_a", "model_b"]].stack().nunique() < 2:
             return pd.DataFrame(), "no parsed pairwise verdicts"
-        frame = pairwise_significance(b[["item_id", "model_a", "model_b", "score_a"]], n_rounds=n_rounds,
-                                      seed=seed, alpha=alpha)
+        bt = b[["item_id", "model_a", "model_b", "bt_score_a", "bt_weight"]]
+        frame = pairwise_significance(bt.rename(columns={"bt_score_a": "score_a", "bt_weight": "weight"}),
+                                      n_rounds=n_rounds, seed=seed, alpha=alpha)
         return frame, (f"difference of Bradley-Terry ratings (Elo scale), 95% item-bootstrap interval, "
                        f"bootstrap p-value, Holm-adjusted over {len(frame)} pairs")
 

@@ -174,18 +174,22 @@ def test_generated_checklists_are_shared_and_reused(tmp_path: Path) -> None:
     assert records["q1::judge::half"]["data"]["answers"] == ["YES", "NO", "YES"]
 
     header, scores = read_csv(out / "scores.csv")
-    assert header == ["model", "score", "ci_low", "ci_high", "n", "pass_rate", "expected_pass_rate", "invalid", "failed"]
+    assert header == ["model", "score", "ci_low", "ci_high", "n", "pass_rate", "expected_pass_rate", "invalid", "failed",
+                      "ci_note"]
     # good: 100 on q1 and q2; half: q1 2/3, q2 1/2 -> (66.67 + 50) / 2; evil: 0
     expected = {"good": 100.0, "half": (200 / 3 + 50) / 2, "evil": 0.0}
     for model, value in expected.items():
         row = scores[model]
         assert float(row["score"]) == pytest.approx(value, abs=1e-4)
         assert float(row["pass_rate"]) == pytest.approx(value, abs=1e-4)
-        assert float(row["ci_low"]) <= value + 1e-9 <= float(row["ci_high"]) + 2e-9
+        if model == "half":
+            assert float(row["ci_low"]) <= value + 1e-9 <= float(row["ci_high"]) + 2e-9
+        else:  # the same pass rate on every item: no interval rather than a point, and why
+            assert row["ci_low"] == row["ci_high"] == "" and row["ci_note"].startswith("no interval")
         assert row["n"] == "2" and row["invalid"] == "1" and row["failed"] == "0"  # q3's generation
         assert row["expected_pass_rate"] == ""  # no logprobs from this judge
     ranking_header, ranking = read_csv(out / "ranking.csv")
-    assert ranking_header == ["model", "rank", "score", "ci_low", "ci_high", "n"]
+    assert ranking_header == ["model", "rank", "score", "ci_low", "ci_high", "n", "ci_note"]
     assert ranking["good"]["rank"] == "1" and ranking["evil"]["rank"] == "3"
     assert float(ranking["half"]["score"]) == pytest.approx(expected["half"], abs=1e-4)
 
@@ -496,7 +500,8 @@ def test_demo_checklist_on_the_embedded_judge(tmp_path: Path) -> None:
     for name in ("run.json", "store.jsonl", "verdicts.jsonl", "scores.csv", "ranking.csv"):
         assert (out / name).is_file(), name
     header, scores = read_csv(out / "scores.csv")
-    assert header == ["model", "score", "ci_low", "ci_high", "n", "pass_rate", "expected_pass_rate", "invalid", "failed"]
+    assert header == ["model", "score", "ci_low", "ci_high", "n", "pass_rate", "expected_pass_rate", "invalid", "failed",
+                      "ci_note"]
     assert set(scores) == {"careful", "sloppy", "wrong", "off_topic"}
     ranking_header, _ = read_csv(out / "ranking.csv")
     assert ranking_header == ["model", "rank", "score", "ci_low", "ci_high", "n"]

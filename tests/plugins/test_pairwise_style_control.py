@@ -64,6 +64,8 @@ def test_style_control_undoes_the_judges_taste_for_bold(run) -> None:
     assert scores.loc["shiny", "sc_ci_high"] < 1000.0  # and clearly so (plain: 1056 [986, 1131])
     bold = run.manifest["summary"]["style_coefficients"]["bold"]
     assert bold["ci_low"] > 0.5  # log-odds per SD of the bold difference
+    # bold varies within each model, so style control is estimable here: shown, with no withheld note
+    assert "sc_note" not in scores.columns and "style_control" not in run.manifest["summary"]
 
 
 def test_verdicts_carry_the_answers_markdown_counts(run) -> None:
@@ -81,3 +83,27 @@ def test_style_control_can_be_turned_off(harness_judge_server, harness_run_task)
     })
     assert "style_controlled_rating" not in run.scores.columns
     assert "style_coefficients" not in run.manifest["summary"]
+
+
+def test_too_few_items_withhold_the_style_controlled_rating(harness_judge_server, harness_run_task) -> None:
+    harness_judge_server.otherwise(_judge)
+    run = harness_run_task("pairwise", _rows()[:10], options={
+        "verdict_format": "labels", "baselines": ["solid"], "n_bootstrap": 50,
+    })
+    scores = run.scores.set_index("model")
+    assert scores[["style_controlled_rating", "sc_ci_low", "sc_ci_high"]].isna().all().all()
+    assert scores["sc_note"].str.contains("10 item").all()
+    assert "style_coefficients" not in run.manifest["summary"]
+    assert "not estimable" in run.manifest["summary"]["style_control"]
+
+
+def test_the_printed_table_shows_a_style_controlled_rating_with_its_interval(run, capsys) -> None:
+    from harness.cli import main
+
+    assert main(["aggregate", str(run.directory)]) == 0
+    out = capsys.readouterr().out
+    assert "SC rating [CI]" in out
+    row = next(line for line in out.splitlines() if " shiny " in line)
+    sc = run.scores.set_index("model").loc["shiny"]
+    # the SC cell: rating and interval, as scores.csv holds them (one decimal)
+    assert f"{sc.style_controlled_rating:.1f} [{sc.sc_ci_low:.1f}, {sc.sc_ci_high:.1f}]" in row

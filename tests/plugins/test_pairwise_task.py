@@ -8,6 +8,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from harness.errors import BadInput
@@ -362,7 +363,11 @@ def test_run_exports_ranking_and_scores(tmp_path: Path, monkeypatch: pytest.Monk
             retry=RetryPolicy(max_attempts=2, initial_wait_s=0.01, max_wait_s=0.05)))
         assert len(server.requests) == 14
     run = tmp_path / "run"
-    assert (run / "ranking.csv").read_text().splitlines()[0] == "model,rank,score,ci_low,ci_high,n"
+    # Every item alike: each bootstrap resample is the data, so no interval (not [1000, 1000]),
+    # and ranking.csv says why.
+    ranking = pd.read_csv(run / "ranking.csv")
+    assert list(ranking.columns) == ["model", "rank", "score", "ci_low", "ci_high", "n", "ci_note"]
+    assert ranking[["ci_low", "ci_high"]].isna().all().all() and ranking["ci_note"].str.startswith("no interval").all()
     assert (run / "scores.csv").read_text().splitlines()[0].split(",")[:5] == ["model", "score", "ci_low", "ci_high", "n"]
     scores = result.scores.set_index("model")
     # each model is first as often as second: +50 and -50 cancel

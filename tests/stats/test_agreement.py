@@ -194,3 +194,28 @@ def test_rank_correlation_aligns_series_on_index() -> None:
 def test_length_mismatch_is_bad_input() -> None:
     with pytest.raises(BadInput, match="differ in length"):
         percent_agreement([1, 2], [1])
+
+
+def test_rank_correlation_p_values_are_exact_for_few_models() -> None:
+    # Three models in the same order: of the 3! = 6 orderings, only this one and its reverse
+    # reach |rho| = |tau| = 1, so the exact two-sided p-value is 2/6 (an asymptotic formula
+    # says 0, a certainty three points cannot give).
+    result = rank_correlation([1.0, 2.0, 3.0], [10.0, 20.0, 30.0])
+    assert result["spearman_p"] == pytest.approx(1 / 3)
+    assert result["kendall_p"] == pytest.approx(1 / 3)
+    # x = 1..4, y = 1,3,2,4 (rho 0.8): the share of the 24 orderings with |rho| >= 0.8, counted
+    # here by hand-written brute force.
+    import itertools
+
+    def rho(y):
+        d = np.array([1, 2, 3, 4]) - np.array(y)
+        return 1 - 6 * (d @ d) / (4 * 15)
+
+    extreme = sum(abs(rho(p)) >= 0.8 - 1e-12 for p in itertools.permutations([1, 2, 3, 4]))
+    assert rank_correlation([1, 2, 3, 4], [1, 3, 2, 4])["spearman_p"] == pytest.approx(extreme / 24)
+
+
+def test_rank_correlation_gives_no_p_value_for_two_models() -> None:
+    result = rank_correlation([1.0, 2.0], [3.0, 4.0])
+    assert result["spearman"] == pytest.approx(1.0)
+    assert np.isnan(result["spearman_p"]) and np.isnan(result["kendall_p"])

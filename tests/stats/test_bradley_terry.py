@@ -330,7 +330,10 @@ def test_anchor_is_pinned(arena):
     plain = bradley_terry_table(arena, n_bootstrap=200).set_index("model")
     anchored = bradley_terry_table(arena, n_bootstrap=200, anchor="m4").set_index("model")
     assert anchored.score["m4"] == 1000.0
-    assert anchored.ci_low["m4"] == 1000.0 and anchored.ci_high["m4"] == 1000.0
+    # The anchor's rating is a definition, not an estimate: no [1000, 1000] interval, a reason.
+    assert np.isnan(anchored.ci_low["m4"]) and np.isnan(anchored.ci_high["m4"])
+    assert "anchor" in anchored.ci_note["m4"] and (anchored.ci_note.drop("m4") == "").all()
+    assert (anchored.drop("m4").ci_high > anchored.drop("m4").ci_low).all()
     gaps = plain.score - plain.score["m4"]
     np.testing.assert_allclose((anchored.score - 1000.0)[gaps.index], gaps, atol=1e-6)
     with pytest.raises(ValueError, match="anchor"):

@@ -88,7 +88,7 @@ def test_undefeated_models_are_ordered_by_whom_they_beat() -> None:
     assert table.score.max() < 2000.0
     for model in ("x", "y"):
         assert table.ci_high[model] - table.ci_low[model] > 100.0
-    significance = pairwise_significance(battles, n_rounds=300).set_index(["model_1", "model_2"])
+    significance = pairwise_significance(battles, n_rounds=300, min_items=0).set_index(["model_1", "model_2"])
     x_y = significance.loc[("x", "y")]
     assert x_y["diff"] > 0.0
     assert x_y["ci_low"] < 0.0 < x_y["ci_high"]  # whether x is really better, 12 items cannot tell
@@ -99,7 +99,7 @@ def test_identical_perfect_records_differ_by_0_with_an_honest_interval() -> None
     rows = []
     for k in range(8):
         rows += [(f"i{k}", "x", "base", 1.0), (f"i{k}", "y", "base", 1.0)]
-    result = pairwise_significance(frame(rows), n_rounds=200).set_index(["model_1", "model_2"])
+    result = pairwise_significance(frame(rows), n_rounds=200, min_items=0).set_index(["model_1", "model_2"])
     x_y = result.loc[("x", "y")]
     assert x_y["diff"] == pytest.approx(0.0, abs=1e-6)  # the data cannot tell them apart ...
     assert x_y["ci_high"] - x_y["ci_low"] > 300.0  # ... and says so, instead of [0, 0]

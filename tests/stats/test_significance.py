@@ -11,8 +11,9 @@ import pytest
 
 from harness.errors import BadInput
 from harness.stats import bonferroni, holm, paired_score_significance, pairwise_significance
+from harness.stats.significance import MIN_ITEMS
 
-COLUMNS = ["model_1", "model_2", "diff", "ci_low", "ci_high", "p_value", "p_adjusted", "significant"]
+COLUMNS = ["model_1", "model_2", "diff", "ci_low", "ci_high", "p_value", "p_adjusted", "significant", "items"]
 
 
 def bt_battles(strengths: dict[str, float], n_items: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -176,9 +177,44 @@ def test_pairs_without_shared_items_are_left_out_of_the_correction():
             "score": [1.0, 2.0, 0.0, 1.0, 5.0, 5.0],
         }
     )
-    table = paired_score_significance(scores, n_rounds=100, correction="bonferroni")
+    table = paired_score_significance(scores, n_rounds=100, correction="bonferroni", min_items=0)
     lonely = table[(table.model_1 == "c") | (table.model_2 == "c")]
     assert lonely.p_value.isna().all() and not lonely.significant.any()
     ab = table[(table.model_1 == "a") & (table.model_2 == "b")]
     # Only one finite p-value, so Bonferroni multiplies by 1.
     assert ab.p_adjusted.iloc[0] == pytest.approx(ab.p_value.iloc[0])
+
+
+# --------------------------------------------------------------------------------------------
+# Too few items for a p-value
+# --------------------------------------------------------------------------------------------
+
+
+def test_two_items_give_differences_but_no_significance():
+    # a beats b on both items in both orders: a bootstrap of two items can only repeat them, so
+    # its p-value (0.006 in the demo) would claim a certainty that two items cannot give.
+    rng = np.random.default_rng(3)
+    battles = bt_battles({"a": 3.0, "b": 0.0, "c": -3.0}, 2, rng)
+    table = pairwise_significance(battles, n_rounds=300)
+    assert (table["items"] == 2).all() and (table["diff"] > 0).all()
+    assert table.p_value.isna().all() and table.p_adjusted.isna().all() and not table.significant.any()
+    scores = pd.DataFrame({"item_id": ["i1", "i2"] * 2, "model": ["a", "a", "b", "b"], "score": [9.0, 8.0, 1.0, 2.0]})
+    paired = paired_score_significance(scores, n_rounds=300)
+    assert paired["items"].iloc[0] == 2 and paired.p_value.isna().all() and not paired.significant.any()
+    assert paired["diff"].iloc[0] == pytest.approx(7.0)
+    # The permutation test's p-value is valid at any size (here 2/4 sign patterns at least as extreme).
+    assert paired_score_significance(scores, n_rounds=2000, method="permutation").p_value.iloc[0] > 0.3
+
+
+def test_enough_items_give_p_values_again():
+    rng = np.random.default_rng(3)
+    table = pairwise_significance(bt_battles({"a": 2.0, "b": 0.0}, MIN_ITEMS, rng), n_rounds=300)
+    assert table["items"].iloc[0] == MIN_ITEMS and table.p_value.notna().all()
+
+
+def test_one_item_gives_no_zero_width_interval():
+    battles = pd.DataFrame({"item_id": ["i1", "i1"], "model_a": ["a", "b"], "model_b": ["b", "a"], "score_a": [1.0, 0.0]})
+    table = pairwise_significance(battles, n_rounds=100, prior_ties=0.0)
+    assert table[["ci_low", "ci_high"]].isna().all().all()
+    scores = pd.DataFrame({"item_id": ["i1", "i1"], "model": ["a", "b"], "score": [3.0, 1.0]})
+    assert paired_score_significance(scores, n_rounds=100)[["ci_low", "ci_high"]].isna().all().all()

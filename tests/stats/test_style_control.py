@@ -103,6 +103,8 @@ def test_recovers_planted_length_coefficient_and_removes_the_bias():
 
     result = style_controlled_table(frame, ("length", "bold"), n_bootstrap=100)
     assert list(result.table.columns) == COLUMNS
+    # Length varies within every model, so holding it equal leaves the ratings determined.
+    assert result.estimable and (result.se_inflation < 2.0).all() and (result.se_inflation >= 1.0 - 1e-9).all()
     assert result.table.model.tolist() == truth
     coef = result.coefficients.set_index("feature")
     assert coef.coef["length"] == pytest.approx(0.8, abs=0.12)
@@ -119,6 +121,39 @@ def test_anchor_and_seed():
     again = style_controlled_table(frame, ("length",), n_bootstrap=30, seed=4, anchor="m2")
     pd.testing.assert_frame_equal(first.table, again.table)
     row = first.table.set_index("model").loc["m2"]
-    assert row.score == row.ci_low == row.ci_high == 1000.0
+    assert row.score == 1000.0 and np.isnan(row.ci_low) and np.isnan(row.ci_high) and "anchor" in row.ci_note
     with pytest.raises(BadInput, match="anchor"):
         style_controlled_table(frame, ("length",), anchor="zzz")
+
+
+def collinear(n_items: int, seed: int, models: int = 4) -> pd.DataFrame:
+    """Every model always writes answers of its own fixed length (and bold count): the style
+    differences say exactly which two models met, so style and strength cannot be told apart."""
+    rng = np.random.default_rng(seed)
+    length = np.array([200.0, 900.0, 450.0, 1300.0, 700.0][:models])
+    rows = []
+    for k in range(n_items):
+        for i in range(models):
+            for j in range(models):
+                if i != j:
+                    rows.append((f"q{k}", f"m{i}", f"m{j}", length[i], length[j], i, j, float(rng.random() < 0.5)))
+    return pd.DataFrame(rows, columns=["item_id", "model_a", "model_b", "length_a", "length_b", "bold_a", "bold_b",
+                                       "score_a"])
+
+
+@pytest.mark.parametrize("models", [2, 4])
+def test_style_collinear_with_the_models_is_not_estimable(models):
+    result = style_controlled_table(collinear(30, seed=5, models=models), ("length", "bold"), n_bootstrap=20)
+    assert not result.estimable
+    assert (result.se_inflation > 3.0).any()
+
+
+def test_style_that_mostly_restates_the_model_is_not_estimable():
+    # Lengths vary by 1% around each model's own: nearly collinear, the ratings' standard errors
+    # blow up (the [-2960, 2684] intervals of the issue), and the result says so.
+    frame = collinear(30, seed=6)
+    rng = np.random.default_rng(7)
+    frame["length_a"] *= rng.normal(1.0, 0.01, len(frame))
+    frame["length_b"] *= rng.normal(1.0, 0.01, len(frame))
+    result = style_controlled_table(frame, ("length",), n_bootstrap=20)
+    assert not result.estimable and result.se_inflation.max() > 3.0
