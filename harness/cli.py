@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("plugins", help="list loaded plugins, where they come from, and their hooks")
     commands.add_parser("judges", help="list the judge backends and the options each accepts, with defaults")
+    doctor = commands.add_parser("doctor", help="check which local judges work on this machine: each answers one prompt")
+    doctor.add_argument("--vllm-model", metavar="MODEL", help="also check vllm:MODEL (a Hugging Face id or a path)")
     return parser
 
 
@@ -170,6 +172,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from harness.commands import list_tasks
 
         return list_tasks(Path(args.directory) if args.directory else None, plugins)
+    if args.command == "doctor":
+        from harness.doctor import doctor
+
+        return doctor(plugins, vllm_model=args.vllm_model)
     if args.command == "judges":
         from harness.commands import list_judges
 

@@ -290,3 +290,55 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def engine_cores_of(parent: int) -> list[int]:
+    """Pids of vLLM EngineCore processes started by `parent` (vLLM's process title overwrites the
+    environment that other tests find their processes by)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == parent and b"VLLM::EngineCore" in (proc / "cmdline").read_bytes():
+                pids.append(int(proc.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return pids
+
+
+def test_an_engine_core_crash_mid_run_is_one_line_and_the_run_resumes(model: Path, tmp_path: Path) -> None:
+    """Issue 25: vLLM's EngineCore killed by SIGSEGV mid-run left `LLM.chat` waiting for ever.
+    Now the run ends in one line naming the signal (exit 1), keeps its verdicts and resumes."""
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    batch = ["--limit", "4", "--judge-option", "batch_size=2"]  # 12 batches: time to kill it mid-run
+    args = [*CLI, "run", DEMO, "--judge", f"vllm:{model}", "--out", str(out), "--no-progress", *batch]
+    process = subprocess.Popen(args, cwd=REPO, env=env(cache), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+    run = Run(out, 0, "")
+    deadline = time.monotonic() + 600
+    cores: list[int] = []
+    while not cores:  # found while the model loads, so the kill below needs no search
+        assert process.poll() is None and time.monotonic() < deadline, "no engine core started"
+        cores = engine_cores_of(process.pid)
+        time.sleep(0.2)
+    store = out / "store.jsonl"
+    while not (store.exists() and store.read_bytes().count(b"\n") >= 2):
+        assert process.poll() is None, "the run ended before its engine could be killed"
+        assert time.monotonic() < deadline, "no verdicts stored in time"
+        time.sleep(0.005)
+    for pid in cores:
+        os.kill(pid, signal.SIGSEGV)
+    _, stderr = process.communicate(timeout=120)  # it used to hang here for ever
+    assert process.returncode == 1, stderr
+    failed = [line for line in stderr.splitlines() if line.startswith("harness: run failed")]
+    assert len(failed) == 1 and "SIGSEGV" in failed[0] and "engine core" in failed[0], stderr
+    assert "Traceback" not in stderr
+    kept = len(run.verdicts())
+    assert 2 <= kept < DEMO_CALLS
+
+    resumed = harness_run(DEMO, f"vllm:{model}", out, cache, *batch)
+    assert resumed.returncode == 0, resumed.stderr
+    last = resumed.manifest["invocations"][-1]
+    assert last["pending_at_start"] == DEMO_CALLS - kept
+    assert last["calls"] + last["cache"]["hits"] == DEMO_CALLS - kept  # nothing stored is paid again
+    assert len(resumed.verdicts()) == DEMO_CALLS

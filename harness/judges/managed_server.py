@@ -90,7 +90,9 @@ def server_flags(options: dict[str, Any], *, dashes: bool, booleans_as_values: b
 
 def llama_server_command(spec: JudgeSpec) -> ServerCommand:
     """`python -m llama_cpp.server` on a GGUF file; `llama-server` or `llama-server:smollm2` is the
-    embedded SmolLM2-135M of the `local` judge. Logprobs are on (`--logits_all true`)."""
+    embedded SmolLM2-135M of the `local` judge. Logprobs are on (`--logits_all true`). It starts
+    through harness.judges.llama_server_main, which loads the model without extra weight buffer
+    types unless the judge option use_extra_bufts is true (they crash on AMX CPUs)."""
     missing = [name for name in ("llama_cpp", "uvicorn", "fastapi", "openai") if importlib.util.find_spec(name) is None]
     if missing:
         raise BadInput(f"judge {spec.label!r} needs llama.cpp's server and the openai SDK ({', '.join(missing)} "
@@ -108,10 +110,12 @@ def llama_server_command(spec: JudgeSpec) -> ServerCommand:
             raise BadInput(f"judge {spec.label!r}: no GGUF file at {path}")
     alias = spec.model or "smollm2"
     options = {"n_ctx": 4096, "logits_all": True, "verbose": False, **spec.options}
+    extra_bufts = bool(options.pop("use_extra_bufts", False))  # the launcher's, not a server flag
     flags = server_flags(options, dashes=False, booleans_as_values=True)
 
     def argv(port: int | str, key: str) -> list[str]:
-        return [sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--model_alias", alias,
+        return [sys.executable, "-m", "harness.judges.llama_server_main", f"--use_extra_bufts={str(extra_bufts).lower()}",
+                "--model", str(path), "--model_alias", alias,
                 "--host", "127.0.0.1", "--port", str(port), "--api_key", key, *flags]
 
     timeout = float(spec.options.get("startup_timeout_s", 120))

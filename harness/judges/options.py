@@ -25,6 +25,8 @@ from harness.models import JudgeSpec
 from harness.reachability import UNREACHABLE_AFTER, UNREACHABLE_AFTER_S
 
 F = TypeVar("F", bound=Callable[..., Any])
+EXTRA_BUFTS = ("llama.cpp's extra weight buffer types (AMX/AVX-512 repacking); off by default: "
+               "they crash llama-cpp-python 0.3.36 on AMX CPUs (docs/judges.md)")
 Transport = Literal["auto", "aiohttp", "httpx"]
 
 
@@ -60,6 +62,8 @@ class CommonOptions(BaseModel):
 class LocalOptions(CommonOptions):
     n_ctx: int = Field(default=4096, ge=1, description="context window of the embedded model, in tokens")
     n_threads: int | None = Field(default=None, ge=1, description="CPU threads (off: every core)")
+    use_extra_bufts: bool = Field(
+        default=False, description=EXTRA_BUFTS)
 
 
 class ClientOptions(CommonOptions):
@@ -98,6 +102,7 @@ class LlamaServerOptions(ManagedServerOptions):
     n_ctx: int = Field(default=4096, ge=1, description="server flag: context window, in tokens")
     logits_all: bool = Field(default=True, description="server flag: logprobs for every token")
     verbose: bool = Field(default=False, description="server flag: llama.cpp's own logging")
+    use_extra_bufts: bool = Field(default=False, description=EXTRA_BUFTS)
 
 
 class ReplayOptions(CommonOptions):

@@ -36,6 +36,8 @@ from typing import Any
 from harness.errors import BadInput
 from harness.judges import vllm_support
 from harness.judges.base import FatalJudgeError, JudgeBackend, JudgeError, RequestRejected
+from harness.judges.exits import describe_exit
+from harness.judges.vllm_watch import EngineWatch
 from harness.models import JudgeRequest, JudgeResponse, JudgeSpec, TokenLogprob
 
 #: Judge options passed to `vllm.LLM(...)`, with the type each is read as.
@@ -256,17 +258,26 @@ class VLLMBackend(JudgeBackend):
         fails the whole call, so the batch is split in halves until that request stands alone."""
         assert self._api is not None
         refusals: tuple[type[BaseException], ...] = (ValueError, TypeError, *self._api.request_errors)
+        watch = EngineWatch(self._engine)
         try:
             params = [self.sampling_params(request) for request in requests]
             started = time.perf_counter()
-            outputs = self._engine.chat([_messages(r) for r in requests], params, use_tqdm=False, **self._chat_kwargs)
+            with watch:
+                outputs = self._engine.chat([_messages(r) for r in requests], params, use_tqdm=False,
+                                            **self._chat_kwargs)
         except refusals as exc:
             if len(requests) == 1:
                 return [RequestRejected(f"{self.label}: vLLM refused the request: {exc}")]
             half = len(requests) // 2
             return self._judge_batch(requests[:half]) + self._judge_batch(requests[half:])
         except Exception as exc:  # the engine itself failed (GPU, dead worker): stop the run
-            error = self._failed = FatalJudgeError(f"vLLM engine failed: {self._cause(exc)}")
+            if watch.exit_code is not None:
+                what, _ = describe_exit(watch.exit_code)
+                error = self._failed = FatalJudgeError(
+                    f"judge {self.label}: vLLM's engine core process {what}; check free memory and the model, "
+                    f"or try another vLLM version (vLLM's log: {self.log_path})")
+            else:
+                error = self._failed = FatalJudgeError(f"vLLM engine failed: {self._cause(exc)}")
             return [error] * len(requests)
         latency = time.perf_counter() - started
         if len(outputs) > len(requests):

@@ -49,7 +49,8 @@ def llama_server(log: Path, *, key: str = LLAMA_SERVER_KEY, alias: str = "smollm
     from harness.judges.local import default_model_path
 
     port = free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
+    # Through the harness's launcher: llama_cpp.server's own defaults crash on AMX CPUs (issue 25).
+    command = [sys.executable, "-m", "harness.judges.llama_server_main", "--model", str(default_model_path()),
                "--model_alias", alias, "--host", "127.0.0.1", "--port", str(port),
                "--n_ctx", str(n_ctx), "--logits_all", "true", "--api_key", key, "--verbose", "false"]
     with log.open("wb") as sink:

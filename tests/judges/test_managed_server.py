@@ -56,7 +56,7 @@ def marked_env(mark: str) -> dict[str, str]:
 
 
 def servers_with(mark: str) -> list[int]:
-    """Pids of llama_cpp.server processes that inherited `mark` (alive or zombie)."""
+    """Pids of llama_cpp.server processes (started through the harness's launcher) that inherited `mark` (alive or zombie)."""
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -66,7 +66,7 @@ def servers_with(mark: str) -> list[int]:
             environ = (proc / "environ").read_bytes()
         except OSError:
             continue
-        if b"llama_cpp.server" in cmdline and f"HARNESS_TEST_MARK={mark}".encode() in environ:
+        if b"llama_server_main" in cmdline and f"HARNESS_TEST_MARK={mark}".encode() in environ:
             pids.append(int(proc.name))
     return pids
 
