@@ -4,7 +4,9 @@ Exit codes: 0 complete (every request has a verdict, ok or invalid); 1 incomplet
 after their retries, a dead judge, a fatal judge error, a budget reached: stored verdicts are
 kept and the same command with the same --out resumes); 2 bad input or configuration (one line
 naming the file, field or option); 130 interrupted (rerun with the same --out to resume).
-Every message is one line on stderr.
+Every message is one line on stderr. Plugins add import formats and subcommands
+(harness_register_importers, harness_register_commands), so the plugins are loaded before the
+command line is parsed: `harness --help` lists their subcommands.
 """
 
 from __future__ import annotations
@@ -20,13 +22,30 @@ from harness.errors import BadInput, BudgetReached, RunFailed
 
 if TYPE_CHECKING:
     from harness.plugins import LoadedPlugins
+    from harness.registry import Registry
+
+#: The subcommands harness itself defines; a plugin's subcommand may not take one of these names.
+BUILTIN_COMMANDS = ("run", "report", "compare", "aggregate", "import", "calibrate", "tasks", "plugins", "judges", "doctor")
+#: The registration hooks the command line needs: plugin subcommands and import formats.
+PARSER_HOOKS = ("harness_register_commands", "harness_register_importers")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description="LLM-as-judge evaluation harness")
-    parser.add_argument("--version", action="version", version=f"harness {__version__}")
+def _global_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--block-plugin", action="append", default=[], metavar="NAME",
                         help="do not load this plugin (repeatable)")
+
+
+def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
+    """The command line, with the subcommands and import formats `registry` holds (by default
+    those of every installed plugin)."""
+    if registry is None:
+        from harness.plugins import load_plugins
+        from harness.registry import Registry
+
+        registry = Registry.collect(load_plugins().manager, only=PARSER_HOOKS)
+    parser = argparse.ArgumentParser(prog="harness", description="LLM-as-judge evaluation harness")
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    _global_options(parser)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="judge a task and write a run directory (resumes with the same --out)")
@@ -77,9 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
                            help="change a protocol option before recomputing, e.g. --set options.length_k=500")
     _calibration_options(aggregate)
 
-    importer = commands.add_parser("import", help="turn another tool's judgments into a run directory")
-    importer.add_argument("format", help="alpaca_eval, arena_hard, wildbench, mt_bench, autoj; human labels: "
-                                              "labels, mt_bench_human, arena, preference")
+    formats = "\n".join(f"  {name:<15} [{registry.owner('importer', name)}] {_first_line(reader.__doc__)}"
+                         for name, reader in sorted(registry.importers.items()))
+    importer = commands.add_parser("import", help="turn another tool's judgments into a run directory",
+                                   formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   epilog="formats [the plugin that registers it]:\n" + (formats or "  none loaded"))
+    importer.add_argument("format", help="one of: " + (", ".join(sorted(registry.importers)) or "none loaded"))
     importer.add_argument("paths", nargs="+", metavar="PATH", help="the tool's judgment files")
     importer.add_argument("--out", required=True, help="the run directory to write")
     importer.add_argument("--baseline", help="the baseline model (arena_hard, wildbench pairwise, mt_bench pairwise)")
@@ -96,7 +118,27 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("judges", help="list the judge backends and the options each accepts, with defaults")
     doctor = commands.add_parser("doctor", help="check which local judges work on this machine: each answers one prompt")
     doctor.add_argument("--vllm-model", metavar="MODEL", help="also check vllm:MODEL (a Hugging Face id or a path)")
+    _plugin_commands(commands, registry)
     return parser
+
+
+def _first_line(text: str | None) -> str:
+    return text.strip().splitlines()[0] if text and text.strip() else ""
+
+
+def _plugin_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser], registry: Registry) -> None:
+    """Each plugin subcommand, its arguments declared by the plugin; a built-in name is refused."""
+    for name, command in registry.commands.items():
+        owner = registry.owner("command", name)
+        if name in BUILTIN_COMMANDS:
+            raise BadInput(f"plugin {owner!r} registers the command {name!r}, a built-in subcommand "
+                           f"(skip it with --block-plugin {owner})")
+        sub = commands.add_parser(name, help=f"{command.help} (plugin {owner})".lstrip())
+        try:
+            command.add_arguments(sub)
+        except Exception as exc:  # a broken plugin: name it, so it can be blocked
+            raise BadInput(f"plugin {owner!r} failed to declare the arguments of {name!r}: "
+                           f"{type(exc).__name__}: {exc} (skip it with --block-plugin {owner})") from None
 
 
 def _calibration_options(parser: argparse.ArgumentParser) -> None:
@@ -107,10 +149,11 @@ def _calibration_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        return _dispatch(args)
+        plugins, registry = _load(argv)
+        args = build_parser(registry).parse_args(argv)
+        return _dispatch(args, plugins, registry)
     except BadInput as exc:
         print(f"harness: error: {_one_line(exc)}", file=sys.stderr)
         return 2
@@ -144,12 +187,25 @@ def _resume_hint(exc: BaseException, verb: str) -> str:
     return f"run the same command with {where} to {verb}"
 
 
-def _dispatch(args: argparse.Namespace) -> int:
+def _load(argv: list[str]) -> tuple[LoadedPlugins, Registry]:
+    """The plugins (minus --block-plugin ones) and the subcommands and import formats they
+    register, read before the command line is parsed so that parsing knows them."""
     from harness.plugins import load_plugins
+    from harness.registry import Registry
 
-    plugins = load_plugins(blocked=tuple(args.block_plugin))
+    early = argparse.ArgumentParser(prog="harness", add_help=False, allow_abbrev=False)
+    early.add_argument("--version", action="version", version=f"harness {__version__}")  # answered before loading
+    _global_options(early)
+    known, _ = early.parse_known_args(argv)
+    plugins = load_plugins(blocked=tuple(known.block_plugin))
     for failed in plugins.failures:
         print(f"harness: warning: plugin {failed.name!r} skipped: {failed.error}", file=sys.stderr)
+    return plugins, Registry.collect(plugins.manager, only=PARSER_HOOKS)
+
+
+def _dispatch(args: argparse.Namespace, plugins: LoadedPlugins, registry: Registry) -> int:
+    if args.command in registry.commands:
+        return _plugin_command(args, plugins, registry)
     if args.command == "run":
         return _run(args, plugins)
     if args.command in ("report", "compare"):
@@ -169,7 +225,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return calibrate(args, plugins)
     if args.command == "tasks":
-        from harness.commands import list_tasks
+        from harness.cli_output import list_tasks
 
         return list_tasks(Path(args.directory) if args.directory else None, plugins)
     if args.command == "doctor":
@@ -177,16 +233,37 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return doctor(plugins, vllm_model=args.vllm_model)
     if args.command == "judges":
-        from harness.commands import list_judges
+        from harness.cli_output import list_judges
 
         return list_judges(plugins)
-    from harness.commands import list_plugins
+    from harness.cli_output import list_plugins
 
     return list_plugins(plugins)
 
 
+def _plugin_command(args: argparse.Namespace, plugins: LoadedPlugins, registry: Registry) -> int:
+    """A plugin's subcommand under the same exit-code contract; a crash names the plugin."""
+    owner = registry.owner("command", args.command)
+    try:
+        code = registry.commands[args.command].run(args, plugins)
+    except (BadInput, BudgetReached, RunFailed, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if os.environ.get("HARNESS_DEBUG"):
+            raise
+        print(f"harness: plugin {owner!r} command {args.command!r} failed: {type(exc).__name__}: {_one_line(exc)} "
+              f"(set HARNESS_DEBUG=1 for the traceback; skip it with --block-plugin {owner})", file=sys.stderr)
+        return 1
+    if code is None:
+        return 0
+    if isinstance(code, bool) or not isinstance(code, int):
+        print(f"harness: plugin {owner!r} command {args.command!r} returned {code!r}, not an exit code", file=sys.stderr)
+        return 1
+    return code
+
+
 def _run(args: argparse.Namespace, plugins: LoadedPlugins) -> int:
-    from harness.commands import print_run_result, report_completeness
+    from harness.cli_output import print_run_result, report_completeness
     from harness.execute import RunOptions, run_task
 
     options = RunOptions(

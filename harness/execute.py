@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness import __version__
 from harness.cache import JudgmentCache, default_cache_path
@@ -35,9 +35,6 @@ from harness.run_result import RunResult
 from harness.runner import RetryPolicy
 from harness.store import RunDirectory, StoreWriteFailed
 from harness.tasks import LoadedTask, load_task
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass
@@ -244,11 +241,6 @@ def _cost(lanes: list[Lane]) -> Any:
         return describe_cost(lane.price, lane.stats.tokens_in, lane.stats.tokens_out)
     costs = [describe_cost(lane.price, lane.stats.tokens_in, lane.stats.tokens_out) for lane in lanes]
     return costs if any(c is not None for c in costs) else None
-
-
-def _judge_spec(loaded: LoadedTask, options: RunOptions) -> JudgeSpec:
-    """The run's first judge (the only one unless it is a panel); see harness.panel.judge_specs."""
-    return judge_specs(loaded, options)[0]
 
 
 def _identity(loaded: LoadedTask, backend: JudgeBackend) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Every hook a plugin can implement. Specs only: no behaviour lives here.
 
-Plugins register *things* (task kinds, judge backends, metrics, reporters) through `register`
+Plugins register *things* (task kinds, judge backends, metrics, reporters, importers,
+subcommands) through `register`
 callbacks, and most behaviour lives on those registered classes (a task kind builds requests,
 parses outputs and aggregates). The remaining hooks let a plugin observe or adjust a run
 without owning it. Every hook name starts with `harness_`.
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
     from harness.models import JudgeRequest, Verdict
     from harness.protocol import Task, TaskKind
-    from harness.registry import JudgeFactory, Metric, Reporter
+    from harness.registry import Command, Importer, JudgeFactory, Metric, Reporter
     from harness.run_result import RunResult
 
 hookspec = pluggy.HookspecMarker("harness")
@@ -103,4 +104,28 @@ def harness_register_reporters(register: Callable[[str, Reporter], None]) -> Non
     Call `register(name, reporter)`; `reporter(run: harness.store.LoadedRun, out_dir: Path)` writes
     its files into `out_dir` and returns their paths (an empty list when the run is not its
     business). Keep imports of heavy libraries inside the reporter.
+    """
+
+
+@hookspec
+def harness_register_importers(register: Callable[[str, Importer], None]) -> None:
+    """Register readers of other tools' judgments for `harness import FORMAT PATH... --out DIR`.
+
+    Call `register(name, importer)`; `importer(paths: list[Path], baseline: str | None)` reads the
+    files and returns a `harness.importers.common.ImportedRun` (its items, verdicts and the task
+    that judges the same way), which harness screens and writes as a normal run directory. Raise
+    `harness.errors.BadInput` naming the file and line for unreadable input. The name is the
+    FORMAT argument; `harness import --help` lists every registered one.
+    """
+
+
+@hookspec
+def harness_register_commands(register: Callable[[str, Command], None]) -> None:
+    """Register subcommands: `harness NAME ...` (audits, exports, maintenance tools).
+
+    Call `register(name, harness.registry.Command(run=..., help=..., add_arguments=...))`.
+    `add_arguments(parser)` declares the arguments on the subcommand's argparse parser;
+    `run(args, plugins)` gets the parsed arguments and the loaded plugins and returns the exit
+    code (0 complete, 1 incomplete, 2 bad input); raising `harness.errors.BadInput` prints one line
+    and exits 2. The command appears in `harness --help`; a built-in subcommand's name is refused.
     """

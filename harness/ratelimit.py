@@ -26,11 +26,6 @@ def estimate_prompt_tokens(request: JudgeRequest) -> int:
     return sum(len(m.content) // CHARS_PER_TOKEN + 4 for m in request.messages)
 
 
-def estimate_tokens(request: JudgeRequest) -> int:
-    """What one call may cost in tokens: the prompt estimate plus everything it may generate."""
-    return estimate_prompt_tokens(request) + request.sampling.max_tokens
-
-
 class TokenBucket:
     """`rate_per_minute` units, bucket of one second's worth; waiters are served first come, first served.
 

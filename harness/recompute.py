@@ -190,7 +190,7 @@ def _task_spec(manifest: dict[str, Any], protocol: str, options: dict[str, Any],
 
 def aggregate_command(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> int:
     """`harness aggregate RUN`: recompute, print the result, exit 1 while the run is incomplete."""
-    from harness.commands import print_run_result, report_completeness
+    from harness.cli_output import print_run_result, report_completeness
 
     plugins = plugins or load_plugins()
     result = recompute(args.run_dir, tuple(getattr(args, "overrides", ()) or ()), plugins,

@@ -1,8 +1,10 @@
-"""What the loaded plugins registered: task kinds, judge backends, metrics and reporters, by name."""
+"""What the loaded plugins registered: task kinds, judge backends, metrics, reporters, importers and
+subcommands, by name."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import argparse
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,8 +15,10 @@ if TYPE_CHECKING:
     import pandas as pd
     import pluggy
 
+    from harness.importers.common import ImportedRun
     from harness.judges.base import JudgeBackend
     from harness.models import JudgeSpec
+    from harness.plugins import LoadedPlugins
     from harness.protocol import TaskKind
     from harness.store import LoadedRun
 
@@ -23,6 +27,26 @@ JudgeFactory = Callable[["JudgeSpec"], "JudgeBackend"]
 Metric = Callable[["pd.DataFrame", "pd.DataFrame", dict[str, Any]], "pd.DataFrame | None"]
 #: (run, out_dir) -> the files it wrote.
 Reporter = Callable[["LoadedRun", Path], list[Path]]
+#: (paths, baseline or None) -> another tool's judgments, which `harness import` writes as a run directory.
+Importer = Callable[[list[Path], "str | None"], "ImportedRun"]
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    """A subcommand that takes no arguments."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand a plugin adds: `harness NAME ...`, parsed and dispatched like the built-in ones.
+
+    `add_arguments(parser)` declares its arguments on its argparse parser (argparse answers bad
+    ones with usage and exit 2); `run(args, plugins)` does the work and returns the exit code
+    (None counts as 0); raising `harness.errors.BadInput` prints one line and exits 2.
+    """
+
+    run: Callable[[argparse.Namespace, LoadedPlugins], int | None]
+    help: str = ""
+    add_arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
 
 
 @dataclass
@@ -32,15 +56,21 @@ class Registry:
     #: In registration order (built-ins first, then third-party plugins by entry-point name).
     metrics: dict[str, Metric] = field(default_factory=dict)
     reporters: dict[str, Reporter] = field(default_factory=dict)
+    #: `harness import FORMAT` readers, by format name.
+    importers: dict[str, Importer] = field(default_factory=dict)
+    #: Plugin subcommands (`harness NAME`), by name; never a built-in subcommand's name.
+    commands: dict[str, Command] = field(default_factory=dict)
     #: (what, name) -> the plugin that registered it, e.g. ("metric", "coverage") -> "answer_match".
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @classmethod
-    def collect(cls, pm: pluggy.PluginManager) -> Registry:
+    def collect(cls, pm: pluggy.PluginManager, only: Collection[str] | None = None) -> Registry:
         """Ask every plugin to register; a name claimed twice is a plugin bug, said loudly.
 
         Each plugin's hook is called on its own (in pluggy's call order), so an error names the
-        plugin: both owners of a clashing name, or the plugin whose hook raised.
+        plugin: both owners of a clashing name, or the plugin whose hook raised. `only`: the
+        registration hooks to call (e.g. `("harness_register_commands",)`), the others left
+        unasked, so building the command line does not depend on every plugin's protocols.
         """
         registry = cls()
 
@@ -59,7 +89,7 @@ class Registry:
             claim("protocol", kind.name, plugin)
             registry.task_kinds[kind.name] = kind
 
-        def named(what: str, table: dict[str, Any]) -> Callable[..., None]:
+        def named(what: str, table: dict[str, Any], kind: type | None = None) -> Callable[..., None]:
             def add(plugin: str, name: str, *thing_: Any, **named_thing: Any) -> None:
                 # register(name, thing) or register(name=..., factory=...): one thing either way
                 things = [*thing_, *named_thing.values()]
@@ -67,9 +97,10 @@ class Registry:
                     raise TypeError(f"register(name, {what}) takes exactly two arguments")
                 thing = things[0]
                 claim(what, name, plugin)
-                if not callable(thing):
+                if not (isinstance(thing, kind) if kind else callable(thing)):
+                    wanted = f"a {kind.__module__}.{kind.__name__}" if kind else "a callable"
                     raise BadInput(f"plugin {plugin!r} registers the {what} {name!r} as {type(thing).__name__}, "
-                                   "not a callable (skip it with --block-plugin NAME)")
+                                   f"not {wanted} (skip it with --block-plugin NAME)")
                 table[name] = thing
             return add
 
@@ -78,8 +109,12 @@ class Registry:
             (pm.hook.harness_register_judges, named("judge backend", registry.judges)),
             (pm.hook.harness_register_metrics, named("metric", registry.metrics)),
             (pm.hook.harness_register_reporters, named("reporter", registry.reporters)),
+            (pm.hook.harness_register_importers, named("importer", registry.importers)),
+            (pm.hook.harness_register_commands, named("command", registry.commands, Command)),
         )
         for caller, add in hooks:
+            if only is not None and caller.name not in only:
+                continue
             for impl in reversed(caller.get_hookimpls()):  # pluggy calls the last registered first
                 if impl.hookwrapper or impl.wrapper:
                     continue  # a wrapper around a registration hook has nothing to register
@@ -96,7 +131,8 @@ class Registry:
         return registry
 
     def owner(self, what: str, name: str) -> str:
-        """The plugin that registered `name` as a `what` ("protocol", "judge backend", "metric", "reporter")."""
+        """The plugin that registered `name` as a `what` ("protocol", "judge backend", "metric", "reporter",
+        "importer", "command")."""
         return self.owners.get((what, name), "?")
 
     def task_kind(self, name: str, where: str) -> TaskKind:
@@ -104,6 +140,12 @@ class Registry:
             known = ", ".join(sorted(self.task_kinds)) or "none loaded"
             raise BadInput(f"{where}: unknown protocol {name!r} (known: {known})")
         return self.task_kinds[name]
+
+    def importer(self, name: str) -> Importer:
+        if name not in self.importers:
+            known = ", ".join(sorted(self.importers)) or "none loaded"
+            raise BadInput(f"unknown import format {name!r} (known: {known})")
+        return self.importers[name]
 
     def judge_factory(self, backend: str) -> JudgeFactory:
         if backend not in self.judges:

@@ -534,7 +534,8 @@ def test_plugin_guide_examples_run_as_plugins(sandbox: Path, judge_url: str, tmp
             plugins.append(plugin)
     hooks = {name for p in plugins for name in vars(p) if name.startswith("harness_")}
     assert {"harness_register_metrics", "harness_register_reporters", "harness_register_judges",
-            "harness_register_task_kinds", "harness_run_finished"} <= hooks
+            "harness_register_task_kinds", "harness_run_finished", "harness_register_importers",
+            "harness_register_commands"} <= hooks
     loaded = load_plugins(extra=plugins, autoload=False)
     registry = Registry.collect(loaded.manager)
     assert "answer_match" in registry.task_kinds and "echo" in registry.judges
@@ -549,6 +550,22 @@ def test_plugin_guide_examples_run_as_plugins(sandbox: Path, judge_url: str, tmp
     backend = registry.judge(JudgeSpec.parse("echo:parrot"))
     request = JudgeRequest(id="r", item_id="q", messages=(Message(role="user", content="hello"),))
     assert asyncio.run(backend.complete(request)).text == "echo: hello"
+    # the import format: its rows become a rubric run whose scores are each model's mean grade
+    from harness.importers.writer import write_imported_run
+
+    grades = tmp_path / "grades.csv"
+    grades.write_text("q1,ada,8\nq2,ada,6\nq1,bob,3\nq2,bob,4\n", encoding="utf-8")
+    imported = write_imported_run(registry.importers["grades_csv"]([grades], None), tmp_path / "imported", loaded)
+    assert imported.scores.set_index("model")["score"].to_dict() == {"ada": 7.0, "bob": 3.5}
+    # the subcommand: its arguments parsed by the harness command line, its count printed
+    from harness.cli import build_parser
+
+    capsys.readouterr()
+    args = build_parser(registry).parse_args(["invalid", str(out)])
+    assert registry.commands["invalid"].run(args, loaded) == 0
+    verdicts = harness.load_run(out).verdicts
+    invalid = int((verdicts["status"] == "invalid").sum())
+    assert capsys.readouterr().out.strip() == f"{invalid} of {len(verdicts)} verdicts invalid"
 
 
 # -- YAML and TOML files ------------------------------------------------------------------------------

@@ -102,5 +102,20 @@ def test_the_example_package_exercised_by_a_test_implements_new_hooks() -> None:
     source = (REPO / "plugins" / "answer_match" / "harness_answer_match" / "__init__.py").read_text()
     tree = ast.parse(source)
     defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name in SPECS}
-    assert {"harness_register_task_kinds", "harness_register_metrics", "harness_register_reporters"} <= defined
+    assert {"harness_register_task_kinds", "harness_register_metrics", "harness_register_reporters",
+            "harness_register_importers", "harness_register_commands"} <= defined
     assert "harness_answer_match" in (TESTS / "test_plugin_ecosystem.py").read_text()
+
+
+def test_guide_lists_every_statistics_module() -> None:
+    """docs/plugins.md's table of harness.stats is the package's public surface: every public
+    module once, and the * marks exactly the modules the package re-exports from."""
+    import harness.stats
+
+    text = DOCS.read_text(encoding="utf-8").split("## Adding a statistic", 1)[1].split("\n## ", 1)[0]
+    rows = dict(re.findall(r"^\| `(\w+)`( \*)? \|", text, re.M))
+    modules = {p.stem for p in (REPO / "harness" / "stats").glob("*.py") if not p.stem.startswith("_")}
+    assert set(rows) == modules
+    things = [getattr(harness.stats, name) for name in harness.stats.__all__]
+    exported = {thing.__module__.rsplit(".", 1)[1] for thing in things if hasattr(thing, "__module__")}
+    assert {name for name, star in rows.items() if star} == exported

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import BadInput
-from harness.execute import RunOptions, _judge_spec
+from harness.execute import RunOptions
+from harness.panel import judge_specs
 from harness.plugins import load_plugins
 from harness.registry import Registry
 from harness.tasks import load_task
@@ -30,7 +31,7 @@ def task_with_judge(tmp_path: Path, judge: object) -> Path:
 
 def spec_for(tmp_path: Path, task_judge: object, **options: object):
     loaded = load_task(task_with_judge(tmp_path, task_judge), Registry.collect(load_plugins().manager))
-    return _judge_spec(loaded, RunOptions(**options))
+    return judge_specs(loaded, RunOptions(**options))[0]
 
 
 def test_a_judge_mapping_in_the_task_file(tmp_path: Path) -> None:

@@ -45,4 +45,5 @@ def test_builtins_are_entry_points_of_the_harness_group(wheel: zipfile.ZipFile) 
     for protocol in ("pairwise", "rubric", "checklist"):
         assert f"{protocol} = harness_plugins.{protocol}" in section
     assert "judges = harness.judges.builtin" in section
+    assert "importers = harness.importers.builtin" in section  # the import formats are a plugin too
     assert "harness = harness.cli:main" in text

@@ -129,13 +129,14 @@ def test_harness_plugins_finds_it_through_the_entry_point(cli) -> None:
     [row] = [line for line in result.stdout.splitlines() if line.startswith("│ answer_match ")]
     assert "harness-answer-match 0.1.0" in row and "loaded" in row
     block = result.stdout.split("│ answer_match ", 1)[1].split("└", 1)[0]
-    for hook in ("harness_register_task_kinds", "harness_prepare_jinja_environment",
-                 "harness_register_metrics", "harness_register_reporters"):
+    for hook in ("harness_register_task_kinds", "harness_prepare_jinja_environment", "harness_register_metrics",
+                 "harness_register_reporters", "harness_register_importers", "harness_register_commands"):
         assert hook in block
     lines = {line.split(":", 1)[0]: line.split(":", 1)[1] for line in result.stdout.splitlines() if ": " in line}
     assert "answer_match" in lines["protocols"]
     assert lines["metrics"].strip() == "answer_match_coverage"
     assert lines["reporters"].strip() == "answer_match_mismatches"
+    assert "answer_match_grades" in lines["import formats"] and lines["commands"].strip() == "mismatches"
 
 
 def test_run_gives_the_hand_derived_accuracies(cli, judge: ScriptedJudge) -> None:
@@ -262,3 +263,69 @@ def test_example_metric_and_reporter_on_the_cli_run(cli, example_importable: Non
     # another protocol's run is not its business
     other = {**run.manifest, "protocol": {"name": "rubric"}}
     assert list(apply_metrics(registry, run.verdicts, scores, other).columns) == list(scores.columns)
+
+
+#: The judge's verdicts of REPLIES written as another grader's file (None: no usable verdict).
+GRADES = {("ada", "q1"): True, ("ada", "q2"): True, ("ada", "q3"): False, ("ada", "q4"): True,
+          ("bob", "q1"): False, ("bob", "q2"): False, ("bob", "q3"): True, ("bob", "q4"): False,
+          ("cy", "q1"): True, ("cy", "q2"): True, ("cy", "q3"): None, ("cy", "q4"): True}
+
+
+@pytest.fixture(scope="module")
+def extension_cli(site: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """The package's import format and subcommand, through the installed entry point."""
+    import json
+
+    root = tmp_path_factory.mktemp("am_ext")
+    (root / "grades.jsonl").write_text("".join(
+        json.dumps({"id": item, "model": model, "match": match, "grader": "human:kim"}) + "\n"
+        for (model, item), match in GRADES.items()), encoding="utf-8")
+    results: dict[str, object] = {"root": root}
+    jobs = {"help": ["--help"], "import_help": ["import", "--help"],
+            "import": ["import", "answer_match_grades", "grades.jsonl", "--out", "imported"]}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(harness, args, root, site) for name, args in jobs.items()}
+        results.update({name: f.result() for name, f in futures.items()})
+    later = {"mismatches": ["mismatches", "imported"], "model": ["mismatches", "imported", "--model", "bob"],
+             "no_run": ["mismatches", "grades.jsonl"], "no_arg": ["mismatches"],
+             "blocked": ["--block-plugin", "answer_match", "mismatches", "imported"]}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(harness, args, root, site) for name, args in later.items()}
+        results.update({name: f.result() for name, f in futures.items()})
+    return results
+
+
+def test_the_example_subcommand_and_import_format_are_listed(extension_cli) -> None:
+    help_text = " ".join(extension_cli["help"].stdout.split())
+    assert extension_cli["help"].returncode == 0
+    assert "mismatches list the answers an answer_match run judged not to match (plugin answer_match)" in help_text
+    formats = extension_cli["import_help"].stdout
+    assert re.search(r"^  answer_match_grades \[answer_match\] answer_match judgments from JSONL lines", formats, re.M)
+
+
+def test_the_example_import_format_gives_the_judged_runs_numbers(extension_cli) -> None:
+    """The grades file says what the scripted judge said: the imported run's scores are the judged run's."""
+    result = extension_cli["import"]
+    assert result.returncode == 0, result.stderr
+    with (extension_cli["root"] / "imported" / "scores.csv").open(newline="") as handle:
+        scores = {row["model"]: row for row in csv.DictReader(handle)}
+    for model, (score, n, matched, invalid) in EXPECTED.items():
+        row = scores[model]
+        assert float(row["score"]) == pytest.approx(score, abs=1e-6), model
+        assert (int(row["n"]), int(row["matched"]), int(row["invalid"])) == (n, matched, invalid)
+    assert "imported:human:kim" in (extension_cli["root"] / "imported" / "run.json").read_text()
+
+
+def test_the_example_subcommand_lists_mismatches_and_refuses_bad_input(extension_cli) -> None:
+    result = extension_cli["mismatches"]
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    wrong = [(model, item) for (model, item), match in GRADES.items() if match is not True]
+    assert [tuple(line.split("\t")[:2]) for line in lines[:-1]] == sorted(wrong)
+    assert lines[-1] == f"{len(wrong)} of {len(GRADES)} answers not judged a match"
+    assert extension_cli["model"].stdout.splitlines()[-1] == "3 of 4 answers not judged a match"
+    for case in ("no_run", "no_arg", "blocked"):
+        bad = extension_cli[case]
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr, (case, bad.stderr)
+    assert extension_cli["no_run"].stderr.strip() == "harness: error: grades.jsonl: not a run directory (no run.json)"
+    assert "invalid choice: 'mismatches'" in extension_cli["blocked"].stderr

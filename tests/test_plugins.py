@@ -148,8 +148,8 @@ def builtin_plugins() -> set[str]:
 
 
 def builtin_protocols() -> set[str]:
-    """Every built-in plugin but the judges registers one protocol under its own name."""
-    return builtin_plugins() - {"judges"}
+    """Every built-in plugin but the judges and the importers registers one protocol under its own name."""
+    return builtin_plugins() - {"judges", "importers"}
 
 
 def listed(stdout: str, label: str) -> set[str]:

@@ -16,8 +16,6 @@ import pandas as pd
 
 from harness.reports.rundata import RunData
 
-REASONS = ("problem", "disagreement", "sample")
-
 
 def sample_verdicts(run: RunData, n: int) -> pd.DataFrame:
     """Up to n verdict rows with a `reason` column: problem, disagreement or sample."""

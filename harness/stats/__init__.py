@@ -1,5 +1,8 @@
-"""Ranking statistics: Bradley-Terry ratings with item-level bootstrap confidence intervals,
-online Elo, style control, pairwise significance tests and rank aggregation across tasks."""
+"""Statistics, one module per method, each public by its path (`harness.stats.bootstrap`, ...;
+modules starting with `_` are private). This package re-exports the ranking functions only:
+Bradley-Terry ratings with item-level bootstrap confidence intervals, online Elo, style control,
+pairwise significance tests, win rates and rank aggregation across tasks. docs/plugins.md
+("Adding a statistic") lists every module and how a new statistic reaches scores.csv."""
 
 from harness.stats.bradley_terry import (
     RIDGE,

@@ -31,7 +31,6 @@ from scipy.special import expit
 #: only where the data hardly identify them.
 DIFFICULTY_L2 = 1.0
 COEFFICIENT_L2 = 1.0
-FRAME_COLUMNS = ("model", "item_id", "p", "len_model", "len_baseline")
 
 
 def length_features(len_model: np.ndarray, len_baseline: np.ndarray) -> np.ndarray:

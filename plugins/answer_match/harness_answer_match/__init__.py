@@ -3,8 +3,9 @@ for Language Model Evaluation"): a judge sees the question, a reference answer a
 free-form answer and says whether they match; each model's accuracy comes with an item-bootstrap
 interval.
 
-This module is the plugin: harness loads it through the `harness` entry-point group. It uses four
-hooks: a protocol, its prompt's directory on the template search path, a metric, and a reporter.
+This module is the plugin: harness loads it through the `harness` entry-point group. It uses six
+hooks: a protocol, its prompt's directory on the template search path, a metric, a reporter, an
+import format (answer_match_grades) and a subcommand (`harness mismatches`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any
 
 from harness import hookimpl
 from harness.protocol import TaskKind
+from harness_answer_match.audit import MISMATCHES
 from harness_answer_match.config import AnswerMatchOptions
 from harness_answer_match.extras import COVERAGE, coverage, write_mismatches
+from harness_answer_match.grades import FORMAT, import_grades
 from harness_answer_match.task import AnswerMatchTask
 
 __version__ = "0.1.0"
@@ -47,3 +50,13 @@ def harness_register_metrics(register: Callable[[str, Any], None]) -> None:
 @hookimpl
 def harness_register_reporters(register: Callable[[str, Any], None]) -> None:
     register("answer_match_mismatches", write_mismatches)
+
+
+@hookimpl
+def harness_register_importers(register: Callable[[str, Any], None]) -> None:
+    register(FORMAT, import_grades)
+
+
+@hookimpl
+def harness_register_commands(register: Callable[[str, Any], None]) -> None:
+    register("mismatches", MISMATCHES)

@@ -22,6 +22,8 @@ class AnswerMatchTask(Task):
     config: AnswerMatchOptions
 
     def check(self) -> None:
+        if self.items_from_store:  # `harness aggregate` and imports: the items are ids only, judged already
+            return
         missing = [item.id for item in self.items if not (item.reference or "").strip()]
         if missing and self.config.missing_reference == "error":
             shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
