@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from harness.execute import RunOptions, run_task
-from harness.importers.aggregation import recompute
+from harness.recompute import recompute
 from harness.testing.planted_panel import PanelJudge, panel_rows
 
 QUALITY = {"m0": 4.0, "m1": 5.0, "m2": 6.0, "m3": 7.0}

@@ -212,11 +212,14 @@ def _dispatch(args: argparse.Namespace, plugins: LoadedPlugins, registry: Regist
         from harness.reports import command as report_command
 
         return report_command.report(args, plugins) if args.command == "report" else report_command.compare(args, plugins)
-    if args.command in ("aggregate", "import"):
+    if args.command == "aggregate":
+        from harness.recompute import aggregate_command
+
+        return aggregate_command(args, plugins)
+    if args.command == "import":
         from harness.importers import command as import_command
 
-        return (import_command.aggregate(args, plugins) if args.command == "aggregate"
-                else import_command.run_import(args, plugins))
+        return import_command.run_import(args, plugins)
     if args.command == "calibrate":
         from harness.calibrate.command import calibrate
 

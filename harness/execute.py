@@ -18,13 +18,12 @@ from typing import Any
 
 from harness import __version__
 from harness.cache import JudgmentCache, default_cache_path
-from harness.calibrate.apply import apply_calibration, resolve_calibration
 from harness.calibrate.identity import judge_identity
-from harness.completeness import assess, missing_answers, task_models, with_every_model
+from harness.completeness import missing_answers
 from harness.errors import BadInput, BudgetReached, RunFailed
+from harness.finish import finish_run, record_counts, run_calibration
 from harness.judges.base import JudgeBackend, JudgeConfigError
 from harness.lanes import Lane, first_error, judge_lanes
-from harness.metrics import apply_metrics, verdicts_frame
 from harness.models import JudgeRequest, JudgeSpec
 from harness.panel import check_panel_task, check_resumable, judge_fingerprint, judge_specs, run_fingerprint
 from harness.plugins import HarnessPluginManager, LoadedPlugins, load_plugins
@@ -87,9 +86,8 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
     for lane in lanes:
         lane.requests = list(requests)
     directory = Path(options.out) if options.out else _default_directory(loaded.spec.name)
-    calibration = _calibration(loaded, lanes[0].backend, directory, options, registry) if not panel else None
-    if panel and options.calibration is not None:
-        raise BadInput("--calibration: a panel run has several judges; calibrate and apply one judge's run")
+    calibration = run_calibration(options.calibration, directory, lambda: _identity(loaded, lanes[0].backend),
+                                  registry, panel=panel, force=options.force_calibration)
     with RunDirectory(directory) as store:
         labels = [lane.label for lane in lanes]
         check_resumable(store, loaded, labels, None if panel else lanes[0].spec)
@@ -134,7 +132,7 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
             manifest["requests"] = sum(len(lane.requests) for lane in lanes)
             if (sampling := loaded.task.sampling_facts()) is not None:
                 manifest["sampling"] = sampling
-            manifest["counts"] = _counts(every, manifest["requests"])
+            record_counts(manifest, every)
             manifest.pop("completeness", None)  # assessed again below; a run that stops first has only its counts
             manifest["tokens"] = {"in": sum(v.tokens_in for v in every), "out": sum(v.tokens_out for v in every)}
             try:
@@ -146,19 +144,9 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
                 # says more; run.json keeps its last state and the store has every verdict.
         if panel and error is not None and not any(v.status == "ok" for v in every):
             raise error  # no judge of the panel gave a verdict: nothing to aggregate
-        if panel:
-            from harness.panel_run import write_panel_results
-
-            aggregate = write_panel_results(loaded, registry, store, manifest, lanes, verdicts)
-        else:
-            aggregate = loaded.task.aggregate(every)
-            scores = apply_metrics(registry, verdicts_frame(every), aggregate.scores, manifest, keep_going=True)
-            aggregate = replace(aggregate, scores=scores)
-            aggregate = apply_calibration(aggregate, every, calibration, loaded.config, directory, manifest)
-            aggregate = with_every_model(aggregate, task_models(manifest, every))
-            store.write_exports(every, aggregate.scores, aggregate.ranking)
-            manifest["summary"] = aggregate.summary
-        manifest["completeness"] = assess(manifest, aggregate.scores, task_models(manifest, every), every)
+        by_judge = (verdicts, {lane.label: len(lane.requests) for lane in lanes}) if panel else None
+        aggregate = finish_run(loaded.task, registry, store, manifest, every, calibration=calibration, panel=by_judge,
+                               keep_going=True)
         if error is None and manifest.get("metric_failures"):
             error = _metric_failed(manifest, invocation, directory)
         store.write_manifest(manifest)
@@ -255,15 +243,13 @@ def _cost(lanes: list[Lane]) -> Any:
     return costs if any(c is not None for c in costs) else None
 
 
-def _calibration(
-    loaded: LoadedTask, backend: JudgeBackend, directory: Path, options: RunOptions, registry: Registry
-) -> Any:
-    """The calibration to apply, checked against this judge setup before any call is made."""
-    identity = judge_identity(
+def _identity(loaded: LoadedTask, backend: JudgeBackend) -> dict[str, Any]:
+    """The judge setup of this run, which a calibration must have been made for."""
+    return judge_identity(
         judge=backend.spec.label, protocol=loaded.kind.name, protocol_version=loaded.task.version,
         template=loaded.task.prompts.source_hash, config=loaded.config.model_dump(mode="json"),
+        options=loaded.kind.config_model,
     )
-    return resolve_calibration(options.calibration, directory, identity, registry, force=options.force_calibration)
 
 
 def _retry_policy(spec: JudgeSpec, base: RetryPolicy) -> RetryPolicy:
@@ -392,12 +378,6 @@ def _most_common_error(verdicts: list[Any]) -> str | None:
 
 def _failed_items(verdicts: list[Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v.item_id for v in verdicts if v.status == "failed"))
-
-
-def _counts(verdicts: list[Any], total: int) -> dict[str, int]:
-    counts = {status: sum(v.status == status for v in verdicts) for status in ("ok", "invalid", "failed")}
-    counts["pending"] = total - sum(counts.values())
-    return counts
 
 
 def _now() -> str:

@@ -156,9 +156,8 @@ def check_resumable(store: RunDirectory, loaded: LoadedTask, labels: Sequence[st
 
 
 def check_panel_task(loaded: LoadedTask) -> None:
-    """A panel needs a protocol whose requests do not depend on one judge's answers: adaptive or
-    uniform sampling plans its rounds from the verdicts, and the judges would each need a plan."""
-    sampling = getattr(loaded.config, "sampling", "all")
-    if sampling != "all":
-        raise BadInput(f"{loaded.path}: options.sampling {sampling!r} with a judge panel is not supported; "
-                       "use sampling all, or run each judge on its own")
+    """A panel needs a task whose requests do not depend on one judge's answers (the protocol
+    says why not, e.g. pairwise's adaptive sampling plans its rounds from the verdicts)."""
+    obstacle = loaded.task.panel_obstacle()
+    if obstacle is not None:
+        raise BadInput(f"{loaded.path}: {obstacle}")

@@ -4,7 +4,8 @@ the panel's facts in run.json's `panel`: per judge its counts, what the pooling 
 (rubric: severity), the protocol's facts (pairwise: position bias), agreement with the pool and
 ranking; across judges Krippendorff's alpha and pairwise Cohen's kappa (harness.panel_stats).
 
-Shared by `harness run` and `harness aggregate`, so a recomputed panel gets the same files.
+Called by harness.finish, the path both `harness run` and `harness aggregate` take, so a
+recomputed panel gets the same files.
 """
 
 from __future__ import annotations
@@ -81,19 +82,12 @@ def write_panel(
     return pooled
 
 
-def write_panel_results(loaded: Any, registry: Registry, store: RunDirectory, manifest: dict[str, Any],
-                        lanes: list[Any], verdicts: dict[str, list[Verdict]]) -> Aggregate:
-    """`harness run`'s call: the lanes say how many requests each judge was asked."""
-    requests = {lane.label: len(lane.requests) for lane in lanes}
-    return write_panel(loaded.task, registry, store, manifest, verdicts, requests, keep_going=True)
-
-
-def recompute_panel(task: Task, registry: Registry, store: RunDirectory, manifest: dict[str, Any],
-                    verdicts: list[Verdict]) -> Aggregate:
-    """`harness aggregate`'s call: the stored verdicts grouped by the judges run.json names."""
+def stored_panel(manifest: dict[str, Any], verdicts: list[Verdict]) -> tuple[dict[str, list[Verdict]], dict[str, int]]:
+    """`harness aggregate`'s panel: the stored verdicts grouped by the judges run.json names, and
+    the requests each was asked."""
     names = [str(j.get("judge")) for j in manifest["panel"].get("judges", []) if isinstance(j, dict)]
     grouped: dict[str, list[Verdict]] = {name: [] for name in names}
     for verdict in verdicts:
         grouped.setdefault(verdict.judge, []).append(verdict)
     asked = int(manifest.get("requests") or 0) // max(1, len(grouped))
-    return write_panel(task, registry, store, manifest, grouped, dict.fromkeys(grouped, asked))
+    return grouped, dict.fromkeys(grouped, asked)

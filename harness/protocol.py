@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.models import OutputChoices, Sampling
+from harness.option_roles import role
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,6 +33,9 @@ class JudgeOptions(BaseModel):
     `reasoning` off means the judge gives its answer only, constrained to the protocol's exact
     choices where the backend can (the embedded judge then scores every choice exactly), which
     suits very small judges.
+
+    Each option declares what changing it changes (`json_schema_extra=role(...)`, see
+    harness.option_roles); one without a declaration changes what the judge is asked.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -44,8 +48,8 @@ class JudgeOptions(BaseModel):
     logprobs: bool = True
     top_logprobs: int = Field(default=10, ge=1, le=20)
     #: Bootstrap rounds (over items) for every interval, and their seed.
-    n_bootstrap: int = Field(default=1000, ge=0)
-    seed: int = 0
+    n_bootstrap: int = Field(default=1000, ge=0, json_schema_extra=role("aggregation"))
+    seed: int = Field(default=0, json_schema_extra=role("aggregation"))
     #: Ask for JSON matching the verdict's schema where the backend supports it (OpenAI
     #: `response_format`, llama.cpp grammars, vLLM structured outputs); text parsing otherwise.
     structured_output: bool = False
@@ -135,6 +139,11 @@ class Task(ABC):
         requests here, so a rerun rebuilds them from stored results without calling again.
         """
         return []
+
+    def panel_obstacle(self) -> str | None:
+        """Why a panel of judges cannot judge this task (None: it can), e.g. requests planned
+        from one judge's verdicts, which each judge of a panel would need planned for itself."""
+        return None
 
     def sampling_facts(self) -> dict[str, Any] | None:
         """How the protocol chose its requests when it judged a sample of its full design (which

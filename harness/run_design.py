@@ -15,16 +15,13 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import BadInput
-from harness.importers.judging_options import JUDGING_OPTIONS, REQUEST_SELECTION
+from harness.option_roles import options_with_role
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from harness.models import Item, JudgeSpec
     from harness.tasks import LoadedTask
-
-#: Options a rerun must keep: what each request asks the judge.
-FIXED_OPTIONS = JUDGING_OPTIONS - REQUEST_SELECTION
 
 #: Judge (backend) options that change the judge's answers rather than how calls are made:
 #: sampling fields sent with every request, the vLLM engine's and llama.cpp server's arguments.
@@ -62,10 +59,16 @@ def design_changes(previous: dict[str, Any], loaded: LoadedTask) -> list[str]:
         old = _mapping(protocol.get("config"))
         new = json.loads(json.dumps(loaded.config.model_dump(mode="json"), default=str))  # as run.json reads back
         changed = [f"{key} ({old[key]!r}, now {new.get(key)!r})"
-                   for key in sorted(FIXED_OPTIONS & set(old)) if old[key] != new.get(key)]
+                   for key in sorted(fixed_options(loaded) & set(old)) if old[key] != new.get(key)]
         if changed:
             changes.append("options " + ", ".join(changed))
     return changes
+
+
+def fixed_options(loaded: LoadedTask) -> frozenset[str]:
+    """Options a rerun must keep, as the protocol declares them: what each request asks the judge,
+    and what wrote part of the prompts (checklist generation)."""
+    return options_with_role(type(loaded.config), "judging", "preparation")
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from harness.cli import main
-from harness.importers.judging_options import JUDGING_OPTIONS
+from harness.option_roles import option_roles
 from harness.plugins import load_plugins
 from harness.registry import Registry
 from harness.run_design import design_changes
@@ -28,8 +28,10 @@ ROWS = [{"id": f"q{i}", "instruction": f"Question {i}?", "answers": {"a": f"alph
         for i in range(3)]
 
 #: Options of the built-in protocols that do not change what the judge is asked: how verdicts are
-#: aggregated. Every other option must be in JUDGING_OPTIONS, so a rerun that changes it is refused.
+#: aggregated, and which requests are asked. Every other option must be declared (or default to)
+#: judging or preparation, so a rerun that changes it is refused.
 AGGREGATION_ONLY = {"n_bootstrap", "seed", "length_k", "strong_weight", "soft", "style_control", "missing_reference"}
+REQUEST_SELECTION = {"baselines", "sampling", "budget", "stop_confidence", "stop_margin", "batch_size"}
 
 
 @pytest.fixture
@@ -176,7 +178,15 @@ def test_the_same_task_run_again_is_a_resume(
 
 
 def test_every_builtin_option_is_classified() -> None:
-    """A new protocol option must be declared judging (a rerun may not change it) or listed here."""
+    """The built-in protocols declare exactly these options aggregation-only or request-selecting;
+    any other option (a new one without a declaration included) is one a rerun may not change."""
     registry = Registry.collect(load_plugins().manager)
-    fields = {name for kind in registry.task_kinds.values() for name in kind.config_model.model_fields}
-    assert fields - JUDGING_OPTIONS - AGGREGATION_ONLY == set()
+    roles: dict[str, set[str]] = {}
+    for kind in registry.task_kinds.values():
+        for name, role in option_roles(kind.config_model).items():
+            roles.setdefault(role, set()).add(name)
+    fields = set().union(*roles.values())
+    assert roles["aggregation"] == AGGREGATION_ONLY & fields
+    assert roles["selection"] == REQUEST_SELECTION & fields
+    assert {"mode", "verdict_format", "use_checklist", "rubric_file"} <= roles["judging"]
+    assert set(roles) <= {"judging", "selection", "preparation", "aggregation"}

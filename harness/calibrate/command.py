@@ -51,7 +51,7 @@ def add_parser(commands: Any) -> None:
 
 
 def load_run_verdicts(directory: Path, flag: str) -> tuple[dict[str, Any], list[Verdict]]:
-    from harness.importers.aggregation import ordered_verdicts
+    from harness.recompute import ordered_verdicts
     from harness.store import MANIFEST_FILE, STORE_FILE
 
     if not (directory / MANIFEST_FILE).is_file() or not (directory / STORE_FILE).is_file():
@@ -75,11 +75,11 @@ def calibrate(args: argparse.Namespace, plugins: LoadedPlugins) -> int:
     judge_dir, human_dir = Path(args.judge_run), Path(args.against)
     judge_manifest, judge_verdicts = load_run_verdicts(judge_dir, "JUDGE_RUN")
     human_manifest, human_verdicts = load_run_verdicts(human_dir, "--against")
-    identity = identity_from_manifest(judge_manifest, str(judge_dir / MANIFEST_FILE))
-    human_protocol = identity_from_manifest(human_manifest, str(human_dir / MANIFEST_FILE))["protocol"]
+    registry = Registry.collect(plugins.manager)
+    identity = identity_from_manifest(judge_manifest, str(judge_dir / MANIFEST_FILE), registry)
+    human_protocol = identity_from_manifest(human_manifest, str(human_dir / MANIFEST_FILE), registry)["protocol"]
     if identity["protocol"] != human_protocol:
         raise BadInput(f"--against {human_dir}: a {human_protocol} run; the judge run is {identity['protocol']}")
-    registry = Registry.collect(plugins.manager)
     calibrator = calibrator_for(registry, identity["protocol"])
     if calibrator is None:
         raise BadInput(

@@ -2,37 +2,42 @@
 
 A map learned for one judge says nothing about another, nor about the same judge asked with
 another prompt or verdict format; the fingerprint covers exactly what changes the judge's
-answers (not the dataset, the baselines or aggregation-only options such as the length rule).
+answers (not the dataset, the baselines or aggregation-only options such as the length rule):
+the options each protocol declares `judging` (see harness.option_roles). Options that pick which
+requests are asked, and checklist generation (a map is learned from verdicts, whatever wrote the
+questions), are left out.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import BadInput
-from harness.importers.judging_options import JUDGING_OPTIONS, REQUEST_SELECTION
+from harness.option_roles import options_with_role
 
-#: Protocol options that change what the judge is asked (as `harness aggregate --set` refuses
-#: them), less those that only pick which pairs or items are asked (baselines, sampling) and the
-#: checklist generation settings (a map is learned from verdicts, whatever wrote the questions).
-_NOT_JUDGING = REQUEST_SELECTION | {"generate", "generate_template", "generate_max_tokens", "max_questions"}
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from harness.registry import Registry
 
 
-def judging_settings(config: dict[str, Any]) -> dict[str, Any]:
-    return {key: config[key] for key in sorted(JUDGING_OPTIONS - _NOT_JUDGING) if key in config}
+def judging_settings(config: dict[str, Any], options: type[BaseModel]) -> dict[str, Any]:
+    """The values of the options `options` (the protocol's options model) declares judging."""
+    return {key: config[key] for key in sorted(options_with_role(options, "judging")) if key in config}
 
 
 def judge_identity(
-    *, judge: str, protocol: str, protocol_version: Any, template: Any, config: dict[str, Any]
+    *, judge: str, protocol: str, protocol_version: Any, template: Any, config: dict[str, Any],
+    options: type[BaseModel],
 ) -> dict[str, Any]:
     parts = {
         "judge": judge,
         "protocol": protocol,
         "protocol_version": None if protocol_version is None else str(protocol_version),
         "template": template,
-        "settings": judging_settings(config),
+        "settings": judging_settings(config, options),
     }
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return {**parts, "fingerprint": digest}
@@ -49,10 +54,13 @@ def judge_label(manifest: dict[str, Any]) -> str:
     return "unknown"
 
 
-def identity_from_manifest(manifest: dict[str, Any], where: str) -> dict[str, Any]:
+def identity_from_manifest(manifest: dict[str, Any], where: str, registry: Registry) -> dict[str, Any]:
+    """The judge setup run.json records; its protocol must be installed (its options model says
+    which options are judging ones)."""
     protocol = manifest.get("protocol")
     if not isinstance(protocol, dict) or not isinstance(protocol.get("name"), str):
         raise BadInput(f"{where}: protocol.name: required but missing")
+    kind = registry.task_kind(protocol["name"], f"{where}: protocol.name")
     template_entry = manifest.get("template")
     template: dict[str, Any] = template_entry if isinstance(template_entry, dict) else {}
     return judge_identity(
@@ -61,6 +69,7 @@ def identity_from_manifest(manifest: dict[str, Any], where: str) -> dict[str, An
         protocol_version=protocol.get("version"),
         template=template.get("sha256_16"),
         config=protocol.get("config") or {},
+        options=kind.config_model,
     )
 
 

@@ -1,4 +1,4 @@
-"""`harness aggregate RUN` and `harness import FORMAT PATH... --out DIR`."""
+"""`harness import FORMAT PATH... --out DIR`."""
 
 from __future__ import annotations
 
@@ -30,24 +30,10 @@ def importers() -> dict[str, Importer]:
 
 
 def aggregate(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> int:
-    from harness.cli_output import print_run_result, report_completeness
-    from harness.importers.aggregation import recompute
-    from harness.plugins import load_plugins
+    """`harness aggregate` moved to the run layer: harness.recompute.aggregate_command."""
+    from harness.recompute import aggregate_command
 
-    plugins = plugins or load_plugins()
-    result = recompute(args.run_dir, tuple(getattr(args, "overrides", ()) or ()), plugins,
-                       calibration=getattr(args, "calibration", None),
-                       force_calibration=bool(getattr(args, "force_calibration", False)))
-    plugins.manager.run_finished(result)  # as after `harness run`: the directory's files are rewritten
-    print_run_result(result)
-    unusable = report_completeness(result.manifest)
-    counts = result.manifest.get("counts", {})
-    missing = int(counts.get("failed", 0)) + int(counts.get("pending", 0))
-    if missing:  # the numbers are recomputed, and as incomplete as the run: say so, exit 1
-        print(f"harness: incomplete: {missing} of {result.manifest.get('requests', '?')} requests have no verdict "
-              f"({counts.get('pending', 0)} pending, {counts.get('failed', 0)} failed); the numbers leave them out; "
-              f"`harness run` with --out {result.directory} judges them", file=sys.stderr)
-    return 1 if missing or unusable else 0
+    return aggregate_command(args, plugins)
 
 
 def run_import(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> int:

@@ -6,50 +6,51 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from harness.protocol import JudgeOptions
+from harness.protocol import JudgeOptions, role
 
 
 class PairwiseConfig(JudgeOptions):
+    """Unmarked options change what the judge is asked (verdict_format, use_checklist)."""
 
     #: Compare every model against these (WildBench uses three); empty = all pairs.
-    baselines: list[str] = Field(default_factory=list)
+    baselines: list[str] = Field(default_factory=list, json_schema_extra=role("selection"))
     #: WildBench length rule: "slightly better" becomes a tie when the winner is longer than the
     #: loser by more than K characters; -1 turns it off. Applied at aggregation time, so it can be
     #: changed without judging again.
-    length_k: int = Field(default=-1, ge=-1)
+    length_k: int = Field(default=-1, ge=-1, json_schema_extra=role("aggregation"))
     #: How many battles a "much better" verdict counts as in the Bradley-Terry fit (Arena-Hard: 3).
-    strong_weight: float = Field(default=3.0, gt=0)
+    strong_weight: float = Field(default=3.0, gt=0, json_schema_extra=role("aggregation"))
     #: `scale`: the judge answers [[1]]..[[5]] (a logprob distribution over the five levels);
     #: `labels`: Arena-Hard style [[A>>B]]; `binary`: a forced choice A or B (AlpacaEval style).
     verdict_format: Literal["scale", "labels", "binary"] = "scale"
     #: Score with the expected outcome under the judge's logprob distribution instead of its
     #: single verdict (AlpacaEval's weighted judge). Averaged over both orders, this cancels a
     #: judge's first-position preference; verdicts without logprobs count as certain.
-    soft: bool = False
+    soft: bool = Field(default=False, json_schema_extra=role("aggregation"))
     #: Show the item's checklist (from the dataset) to the judge as guidance, as WildBench does.
     use_checklist: bool = False
     #: Also fit Bradley-Terry with answer length and markdown (headers, list items, bold) as
     #: covariates (Arena-Hard style control), shown beside the plain rating. Needs the answers'
     #: style counts, which runs judged before this option existed do not store.
-    style_control: bool = True
+    style_control: bool = Field(default=True, json_schema_extra=role("aggregation"))
 
     #: Which (item, model pair) comparisons are judged, each in both answer orders: `all`; a
     #: seeded random subset of `budget` (`uniform`); or rounds chosen from the verdicts so far by
     #: how much they can still change the ranking (`adaptive`; see plugins/pairwise/sampling.py).
-    sampling: Literal["all", "uniform", "adaptive"] = "all"
+    sampling: Literal["all", "uniform", "adaptive"] = Field(default="all", json_schema_extra=role("selection"))
     #: Judge calls to spend with `uniform` or `adaptive`: a whole number of calls, or a fraction
     #: in (0, 1] of the full design's calls (`0.25`). Default: the full design.
-    budget: int | float | None = None
+    budget: int | float | None = Field(default=None, json_schema_extra=role("selection"))
     #: `adaptive` stops early once every two neighbours in the ranking keep their order in this
     #: share of item-bootstrap rounds (e.g. 0.95), or are tied within `stop_margin`. Off: spend
     #: the whole budget.
-    stop_confidence: float | None = Field(default=None, gt=0.5, lt=1.0)
+    stop_confidence: float | None = Field(default=None, gt=0.5, lt=1.0, json_schema_extra=role("selection"))
     #: Elo points within which two neighbours count as tied for the stopping rule (0: never).
-    stop_margin: float = Field(default=0.0, ge=0.0)
+    stop_margin: float = Field(default=0.0, ge=0.0, json_schema_extra=role("selection"))
     #: Calls per adaptive round (default: 64, or twice the judge's concurrency if that is more);
     #: later rounds grow to a tenth of the calls made so far. Set it to make a run resumed with
     #: another --concurrency choose exactly as before.
-    batch_size: int | None = Field(default=None, ge=2)
+    batch_size: int | None = Field(default=None, ge=2, json_schema_extra=role("selection"))
 
     @field_validator("budget", mode="before")
     @classmethod

@@ -23,6 +23,7 @@ from harness.stats.preference import (
     SHARE_A,
     STRONG,
     adjust_distribution,
+    apply_length_rule,
     battle_mass,
     expected_reward_a,
     expected_share_a,
@@ -60,15 +61,16 @@ def _battles(run: RunData) -> pd.DataFrame:
     if not {"model_a", "model_b"} <= set(frame.columns) or frame.empty:
         return pd.DataFrame(columns=BATTLE_COLUMNS)
     frame = frame[frame["model_a"].notna() & frame["model_b"].notna() & (frame["model_a"] != frame["model_b"])]
-    length_k = int(number(run.config.get("length_k")) or -1)
+    length_k = recorded_length_k(run.config)
     nan = pd.Series(np.nan, index=frame.index)
     len_a = pd.to_numeric(frame["len_a"], errors="coerce") if "len_a" in frame else nan
     len_b = pd.to_numeric(frame["len_b"], errors="coerce") if "len_b" in frame else nan
     level = frame["level"].astype(object) if "level" in frame else pd.Series(None, index=frame.index, dtype=object)
     known = level.isin(list(REWARD_A))
-    if length_k >= 0:
-        level = level.mask(known & (level == "A>B") & (len_a - len_b > length_k), "A=B")
-        level = level.mask(known & (level == "B>A") & (len_b - len_a > length_k), "A=B")
+    if length_k >= 0:  # the aggregate's rule, verdict by verdict (unknown lengths compare false)
+        ruled = [apply_length_rule(lvl, a, b, length_k) if ok else lvl
+                 for lvl, a, b, ok in zip(level, len_a, len_b, known, strict=True)]
+        level = pd.Series(ruled, index=frame.index, dtype=object)
     score_a = level.map(SHARE_A).astype(float)
     reward_a = level.map(REWARD_A).astype(float)
     strong_weight = number(run.config.get("strong_weight")) or PairwiseConfig.model_fields["strong_weight"].default
@@ -97,6 +99,13 @@ def _battles(run: RunData) -> pd.DataFrame:
         "category": frame["category"], "bt_score_a": bt_score_a.clip(0.0, 1.0), "bt_weight": bt_weight,
     })
     return out[keep.to_numpy()].reset_index(drop=True)[BATTLE_COLUMNS]
+
+
+def recorded_length_k(options: dict[str, Any]) -> int:
+    """The length rule's K from run.json's options, read as the aggregate reads it: a missing or
+    unreadable value is the option's default (off); 0 is a K like any other."""
+    value = number(options.get("length_k"))
+    return int(PairwiseConfig.model_fields["length_k"].default) if value is None else int(value)
 
 
 def _adjusted(probs: dict[str, float], len_a: float | None, len_b: float | None, k: int) -> dict[str, float]:

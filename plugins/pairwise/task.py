@@ -84,6 +84,14 @@ class PairwiseTask(Task):
         self._battles.add([v for rid, v in results.items() if rid in self._cells])
         return self._requests_for(plan.next_round(self._battles.wins, self._battles.item_tensor))
 
+    def panel_obstacle(self) -> str | None:
+        """Uniform and adaptive sampling plan their rounds from one judge's verdicts."""
+        sampling = self.config.sampling
+        if sampling != "all":
+            return (f"options.sampling {sampling!r} with a judge panel is not supported; "
+                    "use sampling all, or run each judge on its own")
+        return None
+
     def sampling_facts(self) -> dict[str, Any] | None:
         plan = getattr(self, "plan", None)
         if plan is not None:

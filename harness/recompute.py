@@ -1,0 +1,208 @@
+"""Recompute a run directory's numbers from its stored verdicts, without judging again.
+
+Works for runs written by `harness run` and by `harness import` alike: the protocol and its
+options come from run.json, the verdicts from the store, and the registered protocol's own
+aggregation does the arithmetic. Items are rebuilt from the verdicts (id and which models
+answered), because aggregation needs no prompts or answers and an imported run has no dataset.
+Aggregation-only options (the length rule's K, soft scoring, bootstrap rounds: those the protocol
+declares `aggregation`, see harness.option_roles) can be changed with overrides; the new options
+are recorded in run.json. The numbers are made by harness.finish, as `harness run` makes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from harness.calibrate.identity import identity_from_manifest
+from harness.errors import BadInput
+from harness.finish import finish_run, record_counts, run_calibration
+from harness.models import DatasetSpec, Item, Message, TaskSpec, Verdict
+from harness.option_roles import options_with_role
+from harness.plugins import LoadedPlugins, load_plugins
+from harness.prompts import PromptRenderer, builtin_prompt_dir, make_environment
+from harness.registry import Registry
+from harness.run_result import RunResult
+from harness.store import MANIFEST_FILE, STORE_FILE, VERDICTS_FILE, RunDirectory, read_store
+from harness.tasks import LoadedTask, describe_validation_error, parse_key_value
+
+
+def apply_overrides(
+    config: dict[str, Any], overrides: list[str] | tuple[str, ...], options: type[BaseModel],
+) -> dict[str, Any]:
+    """`options.KEY=VALUE` (or `KEY=VALUE`) changes one option `options` (the protocol's options
+    model) declares aggregation-only."""
+    changeable = options_with_role(options, "aggregation")
+    config = dict(config)
+    for text in overrides:
+        key, value = parse_key_value(text, "--set")
+        name = key.removeprefix("options.")
+        if not name or "." in name:
+            raise BadInput(f"--set {text!r}: expected options.NAME=VALUE (a protocol option)")
+        if name in options.model_fields and name not in changeable:
+            raise BadInput(f"--set {text!r}: {name!r} changes what the judge was asked; judge again with `harness run`")
+        if name not in config:
+            known = ", ".join(sorted(k for k in config if k in changeable))
+            raise BadInput(f"--set {text!r}: unknown option {name!r} (aggregation options: {known})")
+        config[name] = value
+    return config
+
+
+def items_from_verdicts(verdicts: list[Verdict]) -> list[Item]:
+    """One placeholder item per item id, answered by every model its verdicts mention."""
+    answers: dict[str, dict[str, str]] = {}
+    for v in verdicts:
+        models = answers.setdefault(v.item_id, {})
+        for key in ("model", "model_a", "model_b"):
+            name = v.data.get(key)
+            if isinstance(name, str):
+                models.setdefault(name, "")
+    return [
+        Item(id=item_id, conversation=(Message(role="user", content=""),), answers=models)
+        for item_id, models in answers.items()
+    ]
+
+
+def ordered_verdicts(directory: Path, *, panel: bool = False) -> list[Verdict]:
+    """The store's latest record per request (per judge and request in a panel), in the order of
+    the previous export when there is one (so recomputing an unchanged run reproduces its files),
+    then in store order."""
+    records = read_store(directory / STORE_FILE, by_judge=panel)
+    previous = directory / VERDICTS_FILE
+    order: list[Any] = []
+    if previous.is_file():
+        for line in previous.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+                key = (record.get("judge"), record.get("request_key")) if panel else record.get("request_key")
+            except (ValueError, AttributeError):
+                order = []
+                break
+            if key in records:
+                order.append(key)
+    seen = set(order)
+    return [records[k] for k in order] + [v for k, v in records.items() if k not in seen]
+
+
+def recompute(
+    run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), plugins: LoadedPlugins | None = None,
+    calibration: str | Path | None = None, force_calibration: bool = False,
+) -> RunResult:
+    """Aggregate the stored verdicts again and rewrite verdicts.jsonl, scores.csv, ranking.csv and
+    run.json's summary (each written atomically); the run as `harness run` gives it."""
+    directory = Path(run_dir)
+    if not (directory / MANIFEST_FILE).is_file() or not (directory / STORE_FILE).is_file():
+        raise BadInput(f"{directory}: not a run directory (needs {MANIFEST_FILE} and {STORE_FILE})")
+    plugins = plugins or load_plugins()
+    registry = Registry.collect(plugins.manager)
+    with RunDirectory(directory) as store:
+        manifest = store.read_manifest() or {}
+        protocol = manifest.get("protocol")
+        if not isinstance(protocol, dict) or not isinstance(protocol.get("name"), str):
+            raise BadInput(f"{directory / MANIFEST_FILE}: protocol.name: required but missing")
+        kind = registry.task_kind(protocol["name"], f"{directory / MANIFEST_FILE}: protocol.name")
+        config_data = apply_overrides(protocol.get("config") or {}, overrides, kind.config_model)
+        try:
+            config = kind.config_model.model_validate(config_data)
+        except ValidationError as exc:
+            raise BadInput(f"{directory / MANIFEST_FILE}: {describe_validation_error(exc, prefix='options')}") from None
+        spec = _task_spec(manifest, protocol["name"], config_data, directory)
+        panel = isinstance(manifest.get("panel"), dict)
+        verdicts = ordered_verdicts(directory, panel=panel)
+        if not verdicts:
+            raise BadInput(f"{directory / STORE_FILE}: no verdicts to aggregate")
+        task_dir = _task_dir(manifest)
+        env = make_environment([*([task_dir] if task_dir else []), builtin_prompt_dir()],
+                               plugins.manager.prepare_jinja_environment)
+        renderer = _renderer(env, spec.template or kind.task_class.default_template)
+        items = items_from_verdicts(verdicts)
+        task = kind.task_class(spec, config, items, renderer)  # type: ignore[arg-type]
+        task.base_dir = task_dir
+        task.items_from_store = True
+        try:
+            task.check()
+        except BadInput as exc:
+            raise BadInput(f"{directory / MANIFEST_FILE}: {exc}") from None
+        applied = run_calibration(calibration, directory,
+                                  lambda: identity_from_manifest(manifest, str(directory / MANIFEST_FILE), registry),
+                                  registry, panel=panel, force=force_calibration)
+        record_counts(manifest, verdicts)
+        aggregate = finish_run(task, registry, store, manifest, verdicts, calibration=applied,
+                               panel=_stored_panel(manifest, verdicts) if panel else None)
+        protocol["config"] = config.model_dump(mode="json")
+        manifest["protocol"] = protocol
+        manifest.setdefault("aggregations", []).append(
+            {"at": datetime.now(UTC).isoformat(timespec="seconds"), "overrides": list(overrides),
+             **({"calibration": manifest["calibration"]["file"]} if applied is not None else {})}
+        )
+        store.write_manifest(manifest)
+    task_file = manifest.get("task_file")
+    loaded = LoadedTask(Path(task_file) if isinstance(task_file, str) else directory / MANIFEST_FILE, spec, kind,
+                        config, items, task)
+    return RunResult(directory=directory, manifest=manifest, aggregate=aggregate, loaded=loaded)
+
+
+def _stored_panel(manifest: dict[str, Any], verdicts: list[Verdict]) -> Any:
+    from harness.panel_run import stored_panel  # only a panel loads the panel code
+
+    return stored_panel(manifest, verdicts)
+
+
+def _task_dir(manifest: dict[str, Any]) -> Path | None:
+    """The directory of the task file the run was made from, while it still exists: its templates
+    and rubric library are found there first, as the run found them."""
+    task_file = manifest.get("task_file")
+    if isinstance(task_file, str) and task_file:
+        directory = Path(task_file).expanduser().resolve().parent
+        if directory.is_dir():
+            return directory
+    return None
+
+
+def _renderer(env: Any, template: str | None) -> PromptRenderer | None:
+    """The task's prompt template, or None when it cannot be loaded any more (moved, or from a
+    plugin no longer installed): aggregating stored verdicts renders no prompt."""
+    if not template:
+        return None
+    try:
+        return PromptRenderer(env, template)
+    except BadInput:
+        return None
+
+
+def _task_spec(manifest: dict[str, Any], protocol: str, options: dict[str, Any], directory: Path) -> TaskSpec:
+    """The recorded task (for its name and template), or a stand-in for an imported run."""
+    raw = manifest.get("task")
+    if isinstance(raw, dict):
+        try:
+            return TaskSpec.model_validate({**raw, "protocol": protocol, "options": options})
+        except ValidationError:
+            pass
+    name = str(manifest.get("name") or directory.name or "run").replace("/", "_").lstrip(".") or "run"
+    return TaskSpec(name=name, protocol=protocol, dataset=DatasetSpec(path="(none)"), options=options)
+
+
+def aggregate_command(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> int:
+    """`harness aggregate RUN`: recompute, print the result, exit 1 while the run is incomplete."""
+    from harness.cli_output import print_run_result, report_completeness
+
+    plugins = plugins or load_plugins()
+    result = recompute(args.run_dir, tuple(getattr(args, "overrides", ()) or ()), plugins,
+                       calibration=getattr(args, "calibration", None),
+                       force_calibration=bool(getattr(args, "force_calibration", False)))
+    plugins.manager.run_finished(result)  # as after `harness run`: the directory's files are rewritten
+    print_run_result(result)
+    unusable = report_completeness(result.manifest)
+    counts = result.manifest.get("counts", {})
+    missing = int(counts.get("failed", 0)) + int(counts.get("pending", 0))
+    if missing:  # the numbers are recomputed, and as incomplete as the run: say so, exit 1
+        print(f"harness: incomplete: {missing} of {result.manifest.get('requests', '?')} requests have no verdict "
+              f"({counts.get('pending', 0)} pending, {counts.get('failed', 0)} failed); the numbers leave them out; "
+              f"`harness run` with --out {result.directory} judges them", file=sys.stderr)
+    return 1 if missing or unusable else 0
