@@ -500,11 +500,15 @@ def test_demo_checklist_on_the_embedded_judge(tmp_path: Path) -> None:
     for name in ("run.json", "store.jsonl", "verdicts.jsonl", "scores.csv", "ranking.csv"):
         assert (out / name).is_file(), name
     header, scores = read_csv(out / "scores.csv")
-    assert header == ["model", "score", "ci_low", "ci_high", "n", "pass_rate", "expected_pass_rate", "invalid", "failed",
-                      "ci_note"]
+    columns = ["model", "score", "ci_low", "ci_high", "n", "pass_rate", "expected_pass_rate", "invalid", "failed"]
+    # ci_note comes only where some interval had to be left empty (2 items: it may or may not)
+    assert header in (columns, [*columns, "ci_note"])
     assert set(scores) == {"careful", "sloppy", "wrong", "off_topic"}
+    for row in scores.values():
+        if row["ci_low"] == "":
+            assert row["ci_high"] == "" and row["ci_note"], row
     ranking_header, _ = read_csv(out / "ranking.csv")
-    assert ranking_header == ["model", "rank", "score", "ci_low", "ci_high", "n"]
+    assert ranking_header[:6] == ["model", "rank", "score", "ci_low", "ci_high", "n"]
     records = verdict_records(out)
     generations = [r for r in records if r["data"]["stage"] == "generate"]
     assert len(generations) == 2

@@ -435,11 +435,18 @@ def test_demo_rubric_on_the_embedded_judge(tmp_path: Path) -> None:
     for name in ("run.json", "store.jsonl", "verdicts.jsonl", "scores.csv", "ranking.csv"):
         assert (out / name).is_file(), name
     header, scores = read_csv(out / "scores.csv")
-    assert header == ["model", "score", "ci_low", "ci_high", "n", "wb_score", "wb_score_adjusted",
-                      "expected_score", "invalid", "failed"]
+    columns = ["model", "score", "ci_low", "ci_high", "n", "wb_score", "wb_score_adjusted",
+               "expected_score", "invalid", "failed"]
+    # On 2 items a model may score the same on both: its interval is left empty, and ci_note says why.
+    assert header in (columns, [*columns, "ci_note"])
     assert set(scores) == {"careful", "sloppy", "wrong", "off_topic"}
+    for row in scores.values():
+        if row["ci_low"] == "":
+            assert row["ci_high"] == "" and row["ci_note"], row
+        else:
+            assert float(row["ci_low"]) < float(row["ci_high"]), row
     ranking_header, _ = read_csv(out / "ranking.csv")
-    assert ranking_header == ["model", "rank", "score", "ci_low", "ci_high", "n"]
+    assert ranking_header[:6] == ["model", "rank", "score", "ci_low", "ci_high", "n"]
     records = [json.loads(line) for line in (out / "verdicts.jsonl").read_text().splitlines()]
     assert len(records) == 8  # 2 items x 4 models
     for record in records:
