@@ -105,7 +105,9 @@ def test_compare_page_loads_clean(browser, tmp_path):
     build_comparison([str(one), str(two)], out=tmp_path / "out", n_rounds=100)
     load_clean(browser, tmp_path / "out" / "compare.html", tmp_path / "compare.png")
     text = browser.evaluate("document.body.innerText")
-    assert "within noise in both runs" in text
+    # The runs have a handful of items: the page says the order change was not tested, and why,
+    # instead of calling it noise (no significance statement below the documented minimum).
+    assert "not tested in either run (too few items)" in text and "within noise" not in text
     assert browser.evaluate("document.querySelectorAll('section').length") == 6
 
 
