@@ -18,15 +18,17 @@ class ScriptedJudge:
     """An `OpenAIServer` answering by rules: the first rule whose needle is in the prompt wins.
 
     `when("Paris", "MATCH")` answers MATCH to every prompt containing "Paris"; `otherwise(...)`
-    sets the answer when no rule matches (default: an HTTP 400 naming the problem, which stops the
+    sets the answer when no rule matches (default: an HTTP 404 naming the problem, which stops the
     run with RunFailed, so a forgotten rule fails the test at once instead of scoring a made-up reply). An answer may be a text, a `Reply` (faults,
     logprobs) or a function of the prompt text returning either.
     """
 
     def __init__(self, *, model: str = "judge"):
         self._rules: list[tuple[str, Answer]] = []
+        # 404, not 400: a 400 may concern one request and fail it alone (a prompt too long), while
+        # a prompt nobody scripted is a mistake in the test, which must stop the run loudly.
         self._default: Answer = Reply(
-            status=400, error="ScriptedJudge: no scripted answer for this prompt (add a .when(...) rule)")
+            status=404, error="ScriptedJudge: no scripted answer for this prompt (add a .when(...) rule)")
         self.server = OpenAIServer(self._respond, model=model)
         self.base_url = self.server.base_url
         self.judge = f"openai:{model}"
