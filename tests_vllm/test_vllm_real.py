@@ -142,10 +142,17 @@ def test_free_text_with_reasoning(model: Path, tmp_path: Path) -> None:
     """No constraint: the judge writes what it likes, and the parser reads what it can."""
     run = harness_run(DEMO, f"vllm:{model}", tmp_path / "run", tmp_path / "cache", "--limit", "1",
                       "--set", "options.reasoning=true", "--set", "options.max_tokens=96", "--set", "options.reask=0")
-    assert run.returncode == 0, run.stderr
     verdicts = run.stored()
     assert len(verdicts) == 6 and all(v["status"] in ("ok", "invalid") for v in verdicts)
     assert all(len(v["output"]) > 1 and v["tokens_out"] > 1 for v in verdicts)  # text, not a bare choice
+    # A 135M judge's free text often does not parse: the run is complete (every request has a
+    # verdict), but more than 20% invalid makes the numbers unusable, which exits 1 and says why.
+    invalid = sum(v["status"] == "invalid" for v in verdicts)
+    if invalid * 5 > len(verdicts):
+        assert run.returncode == 1 and ("unusable verdicts" in run.stderr or "no usable verdict" in run.stderr), \
+            run.stderr
+    else:
+        assert run.returncode == 0, run.stderr
 
 
 def test_a_prompt_that_does_not_fit_fails_alone(model: Path, tmp_path: Path) -> None:
