@@ -163,3 +163,22 @@ def test_moved_modules_still_import_with_a_warning() -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_registering_the_builtin_judges_loads_no_backend() -> None:
+    """Each backend module (and its SDK) loads only when that backend is used: declaring the
+    backends' options reads their defaults from harness.judges.defaults, not from the backends."""
+    script = (
+        "import sys\n"
+        "from harness.plugins import load_plugins\n"
+        "from harness.registry import Registry\n"
+        "registry = Registry.collect(load_plugins(autoload=False).manager)\n"
+        "assert {'local', 'openai', 'vllm'} <= set(registry.judges)\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stdout.split())
+    backends = {"harness.judges.openai_compat", "harness.judges.balanced", "harness.judges.vllm_engine",
+                "harness.judges.local", "harness.judges.llama_worker", "harness.judges.reachability", "openai", "aiohttp"}
+    assert loaded & backends == set()
