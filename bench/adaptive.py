@@ -305,9 +305,10 @@ def _tau(world: World, cells: list[tuple[int, int]]) -> float:
 
 
 def full_path(budget: float) -> None:
-    from harness.execute import RunOptions, run_task
     from harness.importers.alpaca_eval import import_alpaca_eval
     from harness.importers.writer import write_imported_run
+    from harness.running.execute import run_task
+    from harness.running.options import RunOptions
 
     paths = sorted((DATA / "alpaca_eval").glob("*/annotations.json"))
     if not paths:

@@ -6,7 +6,7 @@ The server answers every call after a fixed latency and never faults, so the ide
 concurrency / latency (64 / 0.05 s = 1,280 calls/s). What a client achieves below that is its own
 overhead plus the server's and the kernel's (on a small machine they share the cores), so a
 `bare` row runs the same calls with aiohttp alone and no harness: what a plain client reaches here.
-Calls go through `harness.execute.run_task` with an `openai:MODEL` judge pointed at
+Calls go through `harness.running.execute.run_task` with an `openai:MODEL` judge pointed at
 the server (progress off, judgment cache off), on a generated pairwise dataset of calls / 2 items
 x 2 models (one pair, both orders).
 
@@ -36,7 +36,8 @@ from typing import Any
 
 import aiohttp
 
-from harness.execute import RunOptions, run_task
+from harness.running.execute import run_task
+from harness.running.options import RunOptions
 from harness.testing import OpenAIServer, Reply
 
 

@@ -18,8 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.execute import RunOptions, run_task
-from harness.recompute import recompute
+from harness.running.execute import run_task
+from harness.running.options import RunOptions
+from harness.running.recompute import recompute
 from harness.testing.planted_panel import PanelJudge, panel_rows
 
 QUALITY = {"m0": 4.0, "m1": 5.0, "m2": 6.0, "m3": 7.0}

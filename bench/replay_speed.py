@@ -5,7 +5,7 @@
 A source run is written directly (its `verdicts.jsonl`): every pair of `--models` models on
 `--items` items, one answer order only, each verdict with a logprob distribution, so half of the
 replayed requests are mirrored and every answer carries logprobs for the parser to read. The
-replay then runs the full pairwise design (both orders) through `harness.execute.run_task`
+replay then runs the full pairwise design (both orders) through `harness.running.execute.run_task`
 (progress off). Printed per rep, median of `--reps`:
 
 - `judge phase`: requests / wall time of the judging (the run's invocation `wall_s`: lookups,
@@ -26,11 +26,12 @@ import time
 from itertools import combinations
 from pathlib import Path
 
-from harness.execute import RunOptions, run_task
 from harness.judges.replay import ReplayBackend
 from harness.models import JudgeSpec
 from harness.plugins import load_plugins
 from harness.registry import Registry
+from harness.running.execute import run_task
+from harness.running.options import RunOptions
 from harness.tasks import load_task
 
 LEVELS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput, RunFailed
-from harness.execute import RunOptions, run_task
 from harness.hookspecs import hookimpl
 from harness.plugins import load_plugins
+from harness.running.execute import run_task
+from harness.running.options import RunOptions
 from harness.testing.tasks import write_task
 
 MODELS = ("baseline", "concise", "rambling")

@@ -36,10 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput
-from harness.execute import RunOptions, run_task
 from harness.hookspecs import hookimpl
 from harness.models import JudgeRequest, JudgeSpec
 from harness.plugins import load_plugins
+from harness.running.execute import run_task
+from harness.running.options import RunOptions
 from harness.testing.tasks import write_task
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -197,8 +198,8 @@ def served(args: argparse.Namespace, task: Path, judges: Judges, plugins: Any) -
 
 def requests_of(task: Path, plugins: Any) -> list[JudgeRequest]:
     """The task's judge calls, as the harness builds them."""
-    from harness.execute import _build_requests
     from harness.registry import Registry
+    from harness.running.execute import _build_requests
     from harness.tasks import load_task
 
     loaded = load_task(task, Registry.collect(plugins.manager))

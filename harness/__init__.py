@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+from harness import moved_modules
 from harness.hookspecs import hookimpl
+
+moved_modules.install()
 
 if TYPE_CHECKING:
     from harness.store import LoadedRun

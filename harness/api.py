@@ -7,7 +7,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from harness.execute import RunOptions, run_task
+from harness.running.execute import run_task
+from harness.running.options import RunOptions
 from harness.store import LoadedRun
 from harness.store import load_run as _load_run
 

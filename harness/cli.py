@@ -213,7 +213,7 @@ def _dispatch(args: argparse.Namespace, plugins: LoadedPlugins, registry: Regist
 
         return report_command.report(args, plugins) if args.command == "report" else report_command.compare(args, plugins)
     if args.command == "aggregate":
-        from harness.recompute import aggregate_command
+        from harness.running.recompute import aggregate_command
 
         return aggregate_command(args, plugins)
     if args.command == "import":
@@ -264,7 +264,8 @@ def _plugin_command(args: argparse.Namespace, plugins: LoadedPlugins, registry: 
 
 def _run(args: argparse.Namespace, plugins: LoadedPlugins) -> int:
     from harness.cli_output import print_run_result, report_completeness
-    from harness.execute import RunOptions, run_task
+    from harness.running.execute import run_task
+    from harness.running.options import RunOptions
 
     options = RunOptions(
         judge=(args.judge[0] if len(args.judge) == 1 else tuple(args.judge)) if args.judge else None, base_url=",".join(args.base_url) if args.base_url else None,

@@ -17,7 +17,7 @@ from harness.registry import Registry
 from harness.tasks import find_task_files, read_task_file
 
 if TYPE_CHECKING:
-    from harness.run_result import RunResult
+    from harness.running.result import RunResult
 
 
 def _console() -> Console:
@@ -190,7 +190,7 @@ def panel_lines(manifest: dict[str, Any]) -> list[str]:
 def report_completeness(manifest: dict[str, Any]) -> bool:
     """The notes (answers missing from the dataset) and the reasons the numbers cannot stand, one
     line each on stderr, besides partial runs (said by the caller); True when the numbers cannot stand."""
-    from harness.completeness import notes, of_manifest
+    from harness.running.completeness import notes, of_manifest
 
     record = of_manifest(manifest)
     for line in notes(record):

@@ -10,6 +10,7 @@ a JSON string in CSV) instead of, or besides, an `instruction`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Iterable, Iterator
@@ -210,3 +211,16 @@ def _select_models(item: Item, models: list[str], name: str) -> Item:
     if missing:
         raise BadInput(f"{name}: item {item.id!r} has no answer from {missing[0]!r} (dataset.models)")
     return item.model_copy(update={"answers": {m: item.answers[m] for m in models}})
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()[:16]
+
+
+def dataset_facts(items: list[Item]) -> dict[str, Any]:
+    """Content digests of the whole dataset (before `--limit`): the items without their answers,
+    and each model's answers, so a rerun can tell a changed dataset from one that gained a model."""
+    questions = [item.model_dump(mode="json", exclude={"answers"}) for item in items]
+    models = sorted({m for item in items for m in item.answers})
+    answers = {m: _digest([[item.id, item.answers.get(m)] for item in items]) for m in models}
+    return {"items_sha256_16": _digest(questions), "answers_sha256_16": answers}

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from harness.models import JudgeRequest, Verdict
     from harness.protocol import Task, TaskKind
     from harness.registry import Command, Importer, JudgeFactory, Metric, Reporter
-    from harness.run_result import RunResult
+    from harness.running.result import RunResult
 
 hookspec = pluggy.HookspecMarker("harness")
 #: Marks a plugin's hook functions; also importable as `harness.hookimpl`.
@@ -77,7 +77,7 @@ def harness_verdict_recorded(verdict: Verdict) -> None:
 @hookspec
 def harness_run_finished(run: RunResult) -> None:
     """Observe a finished run (`run.directory`, `run.manifest`, `run.scores`, `run.ranking`,
-    `run.aggregate`, `run.loaded`); for exporters. Always a `harness.run_result.RunResult`, from
+    `run.aggregate`, `run.loaded`); for exporters. Always a `harness.running.result.RunResult`, from
     `harness run` and from `harness aggregate` alike.
 
     Called once the run directory's exports and run.json are written; not called when the run

@@ -90,7 +90,7 @@ class TaskSpec(BaseModel):
     dataset: DatasetSpec
     #: `local`, `openai:gpt-4o`, ... or a mapping {spec, base_url, concurrency, timeout_s, options}.
     judge: str | JudgeSettings = "local"
-    #: A panel: several of what `judge` takes, each asked every request (see harness.panel).
+    #: A panel: several of what `judge` takes, each asked every request (see harness.running.judges).
     judges: list[str | JudgeSettings] | None = None
     template: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)

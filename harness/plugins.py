@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from harness.models import JudgeRequest, Verdict
     from harness.protocol import Task
-    from harness.run_result import RunResult
+    from harness.running.result import RunResult
 
 ENTRY_POINT_GROUP = "harness"
 #: Set to 1 to load only the built-in plugins (like PYTEST_DISABLE_PLUGIN_AUTOLOAD).

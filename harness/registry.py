@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from harness.importers.common import ImportedRun
     from harness.judges.base import JudgeBackend
     from harness.models import JudgeSpec
-    from harness.plugins import LoadedPlugins
     from harness.protocol import TaskKind
     from harness.store import LoadedRun
 
@@ -44,7 +43,9 @@ class Command:
     (None counts as 0); raising `harness.errors.BadInput` prints one line and exits 2.
     """
 
-    run: Callable[[argparse.Namespace, LoadedPlugins], int | None]
+    #: `run(args, plugins)`: `plugins` is the `harness.plugins.LoadedPlugins` (typed loosely here:
+    #: the plugin machinery loads the hooks that register commands, so this module cannot name it).
+    run: Callable[[argparse.Namespace, Any], int | None]
     help: str = ""
     add_arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
 

@@ -9,7 +9,7 @@ off when the store is reopened. The last record of a request key wins, so a fail
 succeeds on a rerun simply supersedes its failure. Exports are written to a temporary file and
 renamed, so a reader never sees half a file. `load_run` reads a finished directory back.
 
-A panel run (several judges, see harness.panel) asks every judge the same requests, so records
+A panel run (several judges, see harness.running.judges) asks every judge the same requests, so records
 are also kept by (judge, request key): `get`, `is_done` and `verdicts_for` take the judge to
 look under; without one they answer by request key alone, as a single-judge run always has.
 """
@@ -335,9 +335,9 @@ class LoadedRun:
 
     @property
     def problems(self) -> list[str]:
-        """Why the numbers are partial or cannot stand, one line each (see harness.completeness);
+        """Why the numbers are partial or cannot stand, one line each (see harness.running.completeness);
         empty when they are complete."""
-        from harness.completeness import of_manifest
+        from harness.running.completeness import of_manifest
 
         return list(of_manifest(self.manifest)["problems"])
 

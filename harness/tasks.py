@@ -13,13 +13,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from harness.datasets import load_items
+from harness.datasets import dataset_facts, load_items
 from harness.errors import BadInput
 from harness.models import Item, TaskSpec
 from harness.prompts import PromptRenderer, builtin_prompt_dir, make_environment
 from harness.protocol import Task, TaskKind
 from harness.registry import Registry
-from harness.run_design import dataset_facts
 
 
 @dataclass
@@ -30,7 +29,7 @@ class LoadedTask:
     config: BaseModel
     items: list[Item]
     task: Task
-    #: Content digests of the whole dataset, before `--limit` (see harness.run_design).
+    #: Content digests of the whole dataset, before `--limit` (see harness.running.design).
     dataset_facts: dict[str, Any] = field(default_factory=dict)
 
 

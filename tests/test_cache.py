@@ -6,10 +6,11 @@ import json
 import multiprocessing
 from pathlib import Path
 
-from harness.cache import JudgmentCache, cache_key
-from harness.execute import RunOptions, run_task
 from harness.models import JudgeRequest, JudgeResponse, JudgeSpec, Message, OutputChoices, Sampling, TokenLogprob
-from harness.runner import RetryPolicy
+from harness.running.cache import JudgmentCache, cache_key
+from harness.running.execute import run_task
+from harness.running.options import RunOptions
+from harness.running.runner import RetryPolicy
 from harness.testing import OpenAIServer, Reply
 from harness.testing.tasks import write_task
 

@@ -234,7 +234,7 @@ def test_the_invalid_share_limit_is_a_fifth_of_the_verdicts(ok: int, invalid: in
     """The documented rule (docs/statistics.md): more than 20% invalid verdicts cannot stand."""
     import pandas as pd
 
-    from harness.completeness import assess
+    from harness.running.completeness import assess
 
     record = assess({"requests": ok + invalid, "counts": {"ok": ok, "invalid": invalid, "failed": 0, "pending": 0}},
                     pd.DataFrame({"model": ["a"], "score": [1.0]}), ["a"])

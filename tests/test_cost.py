@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from harness.execute import RunOptions, run_task
+from harness.running.execute import run_task
+from harness.running.options import RunOptions
 from harness.testing import OpenAIServer, Reply
 from harness.testing.tasks import write_task
 

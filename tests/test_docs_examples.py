@@ -501,12 +501,13 @@ def test_plugin_guide_examples_run_as_plugins(sandbox: Path, judge_url: str, tmp
     import pandas as pd
 
     import harness
-    from harness.execute import RunOptions, run_task
     from harness.models import JudgeRequest, JudgeSpec, Message
     from harness.plugins import load_plugins
     from harness.protocol import TaskKind
     from harness.registry import Registry
     from harness.reporters import run_reporters
+    from harness.running.execute import run_task
+    from harness.running.options import RunOptions
 
     sys.path.insert(0, str(REPO / "plugins" / "answer_match"))
     try:
@@ -609,10 +610,10 @@ def test_documented_files_load_and_run(block: Block, tmp_path: Path, judge_url: 
 def _check_judges(task: dict[str, Any], where: Path) -> None:
     """Judge settings: the task loads and every judge's backend accepts its options (the judges
     themselves are remote or embedded; the commands above run the stand-in)."""
-    from harness.execute import RunOptions
-    from harness.panel import judge_specs
     from harness.plugins import load_plugins
     from harness.registry import Registry
+    from harness.running.judges import judge_specs
+    from harness.running.options import RunOptions
     from harness.tasks import load_task
 
     path = where / "task.yaml"

@@ -23,12 +23,13 @@ from typing import Any
 
 import pytest
 
-from harness.execute import RunOptions, run_task
 from harness.hookspecs import hookimpl
 from harness.judges.openai_compat import OpenAIBackend
 from harness.models import JudgeSpec
 from harness.plugins import load_plugins
-from harness.runner import RetryPolicy
+from harness.running.execute import run_task
+from harness.running.options import RunOptions
+from harness.running.runner import RetryPolicy
 from harness.testing import OpenAIServer, Reply
 from harness.testing.tasks import write_task as write_task_file
 

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from harness.execute import RunOptions, run_task
-from harness.runner import RetryPolicy
+from harness.running.execute import run_task
+from harness.running.options import RunOptions
+from harness.running.runner import RetryPolicy
 from harness.testing import OpenAIServer, Reply
 from harness.testing.tasks import write_task
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from harness.errors import BadInput
-from harness.execute import RunOptions
-from harness.panel import judge_specs
 from harness.plugins import load_plugins
 from harness.registry import Registry
+from harness.running.judges import judge_specs
+from harness.running.options import RunOptions
 from harness.tasks import load_task
 from harness.testing import OpenAIServer, Reply
 from harness.testing.tasks import write_task

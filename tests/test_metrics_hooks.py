@@ -258,7 +258,8 @@ def test_a_failing_metric_keeps_the_runs_files_and_fails_the_run(tmp_path: Path)
     why, and the error is one line naming the metric and its plugin; the other metrics' columns
     stay."""
     from harness.errors import RunFailed
-    from harness.execute import RunOptions, run_task
+    from harness.running.execute import run_task
+    from harness.running.options import RunOptions
     from harness.testing import OpenAIServer, Reply
     from harness.testing.tasks import write_task
 

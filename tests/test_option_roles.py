@@ -12,11 +12,11 @@ from pydantic import Field
 from harness.calibrate.identity import judging_settings
 from harness.cli import main
 from harness.errors import BadInput
-from harness.option_roles import option_roles, role
 from harness.plugins import load_plugins
 from harness.protocol import JudgeOptions
-from harness.recompute import apply_overrides
+from harness.protocol.roles import option_roles, role
 from harness.registry import Registry
+from harness.running.recompute import apply_overrides
 from harness.testing import OpenAIServer, Reply
 from harness.testing.tasks import write_task
 

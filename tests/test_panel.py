@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from harness.api import load_run
-from harness.execute import RunOptions, run_task
+from harness.running.execute import run_task
+from harness.running.options import RunOptions
 from harness.testing import OpenAIServer, Reply
 from harness.testing.planted_panel import PanelJudge, panel_rows
 
@@ -212,7 +213,7 @@ def test_one_judge_down_exits_1_keeps_the_others_and_the_rerun_pays_only_for_wha
     n = N_ITEMS * len(QUALITY)
     assert fair_a.calls == fair_b.calls == n and harsh.calls == 0
     facts = panel_facts(out)
-    # Failed after its retries, or (once it looks unreachable: harness.reachability) never sent.
+    # Failed after its retries, or (once it looks unreachable: harness.judges.reachability) never sent.
     down = facts["openai:harsh"]["counts"]
     assert down["ok"] == down["invalid"] == 0 and down["failed"] + down["pending"] == n and down["failed"] > 0
     assert facts["openai:fair-a"]["counts"]["ok"] == facts["openai:fair-b"]["counts"]["ok"] == n

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.progress import Progress
+from harness.running.progress import Progress
 from harness.testing import OpenAIServer, Reply
 from harness.testing.tasks import write_task
 

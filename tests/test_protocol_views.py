@@ -17,13 +17,14 @@ import pandas as pd
 import pytest
 
 from harness import hookimpl
-from harness.execute import RunOptions, run_task
-from harness.judges.replay_view import Found, ReplayView, Stored
 from harness.models import JudgeRequest, JudgeResponse, Verdict
-from harness.panel_view import PanelLabels, PanelView
 from harness.plugins import LoadedPlugins, load_plugins
-from harness.pooling import Pooled, ranked
 from harness.protocol import Aggregate, InvalidOutput, JudgeOptions, Task, TaskKind
+from harness.protocol.panel_view import PanelLabels, PanelView
+from harness.protocol.pooling import Pooled, ranked
+from harness.protocol.replay_view import Found, ReplayView, Stored
+from harness.running.execute import run_task
+from harness.running.options import RunOptions
 from harness.stats.bootstrap import model_score_frame
 from harness.testing.planted_panel import PanelJudge, panel_rows
 

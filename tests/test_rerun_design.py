@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from harness.cli import main
-from harness.option_roles import option_roles
 from harness.plugins import load_plugins
+from harness.protocol.roles import option_roles
 from harness.registry import Registry
-from harness.run_design import design_changes
+from harness.running.design import design_changes
 from harness.tasks import load_task
 from harness.testing import OpenAIServer, Reply
 from harness.testing.tasks import write_task

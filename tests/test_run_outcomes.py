@@ -20,7 +20,7 @@ import pytest
 
 from harness.errors import RunFailed
 from harness.judges.base import TransientJudgeError
-from harness.reachability import Reachability
+from harness.judges.reachability import Reachability
 from harness.testing import OpenAIServer, Reply
 from harness.testing.tasks import write_task
 

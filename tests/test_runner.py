@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
-from harness.execute import RunOptions, run_task
-from harness.runner import RetryPolicy
+from harness.running.execute import run_task
+from harness.running.options import RunOptions
+from harness.running.runner import RetryPolicy
 from harness.store import RunDirectory, read_store
 from harness.testing import OpenAIServer, Reply
 from harness.testing.tasks import write_task as write_task_file

@@ -126,7 +126,7 @@ def test_plugin_import_is_light() -> None:
         import sys
         import harness.testing.pytest_plugin
         heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('pandas', 'pydantic', 'jinja2', 'openai')
-                       or m in ('harness.models', 'harness.execute', 'harness.api'))
+                       or m in ('harness.models', 'harness.running.execute', 'harness.api'))
         print(heavy)
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

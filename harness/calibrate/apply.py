@@ -1,6 +1,6 @@
 """Calibrated aggregation: a run's verdicts read through a calibration map, beside the raw numbers.
 
-The protocol's calibrator (harness.calibrate.calibrator) reads the verdicts through the map: its
+The protocol's calibrator (harness.protocol.calibrator) reads the verdicts through the map: its
 calibrated columns join scores.csv (e.g. `calibrated_win_rate` or `calibrated_score`, with
 `calibrated_ci_low` / `calibrated_ci_high` from the item bootstrap) and its ranking is written as
 `ranking_calibrated.csv`, in ranking.csv's columns.
@@ -18,13 +18,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.calibrate.calibrator import Calibrator
-from harness.calibrate.calibrator import calibrators as all_calibrators
 from harness.calibrate.identity import mismatches
+from harness.calibrate.lookup import calibrators as all_calibrators
 from harness.calibrate.mapfile import Calibration, clean, read_calibration
 from harness.errors import BadInput
 from harness.models import Verdict
 from harness.protocol import Aggregate
+from harness.protocol.calibrator import Calibrator
 from harness.store import frame_to_csv
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """`harness calibrate JUDGE_RUN --against HUMAN_RUN [--method isotonic|platt|auto] --out FILE`.
 
 Both runs must be of one protocol, and that protocol must supply a calibrator
-(harness.calibrate.calibrator): it fits the map, this command writes the file around it.
+(harness.protocol.calibrator): it fits the map, this command writes the file around it.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from harness import __version__
 from harness.errors import BadInput
 
 if TYPE_CHECKING:
-    from harness.calibrate.calibrator import Calibrator
     from harness.models import Verdict
     from harness.plugins import LoadedPlugins
+    from harness.protocol.calibrator import Calibrator
 
 
 def add_parser(commands: Any) -> None:
@@ -51,7 +51,7 @@ def add_parser(commands: Any) -> None:
 
 
 def load_run_verdicts(directory: Path, flag: str) -> tuple[dict[str, Any], list[Verdict]]:
-    from harness.recompute import ordered_verdicts
+    from harness.running.recompute import ordered_verdicts
     from harness.store import MANIFEST_FILE, STORE_FILE
 
     if not (directory / MANIFEST_FILE).is_file() or not (directory / STORE_FILE).is_file():
@@ -64,9 +64,10 @@ def load_run_verdicts(directory: Path, flag: str) -> tuple[dict[str, Any], list[
 
 
 def calibrate(args: argparse.Namespace, plugins: LoadedPlugins) -> int:
-    from harness.calibrate.calibrator import FitOptions, RunVerdicts, calibrator_for, calibrators, names
     from harness.calibrate.identity import identity_from_manifest, judge_label
-    from harness.calibrate.mapfile import write_calibration
+    from harness.calibrate.lookup import calibrator_for, calibrators
+    from harness.calibrate.mapfile import names, write_calibration
+    from harness.protocol.calibrator import FitOptions, RunVerdicts
     from harness.registry import Registry
     from harness.store import MANIFEST_FILE
 

@@ -3,7 +3,7 @@
 A map learned for one judge says nothing about another, nor about the same judge asked with
 another prompt or verdict format; the fingerprint covers exactly what changes the judge's
 answers (not the dataset, the baselines or aggregation-only options such as the length rule):
-the options each protocol declares `judging` (see harness.option_roles). Options that pick which
+the options each protocol declares `judging` (see harness.protocol.roles). Options that pick which
 requests are asked, and checklist generation (a map is learned from verdicts, whatever wrote the
 questions), are left out.
 """
@@ -15,7 +15,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import BadInput
-from harness.option_roles import options_with_role
+from harness.protocol.roles import options_with_role
 
 if TYPE_CHECKING:
     from pydantic import BaseModel

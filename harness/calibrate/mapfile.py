@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,8 +113,6 @@ def read_calibration(path: str | Path, kinds: Collection[str], flag: str = "--ca
 
 
 def _check(document: dict[str, Any], where: str, kinds: Collection[str]) -> None:
-    from harness.calibrate.calibrator import names
-
     if document.get("version") != VERSION:
         raise BadInput(f"{where}: version {document.get('version')!r} is not {VERSION}")
     if not isinstance(document.get("kind"), str) or document["kind"] not in kinds:
@@ -144,3 +142,11 @@ def _check(document: dict[str, Any], where: str, kinds: Collection[str]) -> None
             raise BadInput(f"{where}: map: knots and values must be non-decreasing")
     else:
         raise BadInput(f"{where}: map.method: {spec.get('method')!r} is not isotonic or platt")
+
+
+def names(kinds: Iterable[str], conjunction: str) -> str:
+    """`pairwise and rubric`: the names sorted, for messages."""
+    ordered = sorted(kinds)
+    if not ordered:
+        return "no loaded protocol"
+    return ordered[0] if len(ordered) == 1 else f"{', '.join(ordered[:-1])} {conjunction} {ordered[-1]}"

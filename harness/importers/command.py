@@ -30,8 +30,8 @@ def importers() -> dict[str, Importer]:
 
 
 def aggregate(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> int:
-    """`harness aggregate` moved to the run layer: harness.recompute.aggregate_command."""
-    from harness.recompute import aggregate_command
+    """`harness aggregate` moved to the run layer: harness.running.recompute.aggregate_command."""
+    from harness.running.recompute import aggregate_command
 
     return aggregate_command(args, plugins)
 

@@ -16,14 +16,11 @@ lacks some verdicts' answers would replay to other numbers).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-from harness.importers.common import ImportedRun
+from harness.models import Verdict
 
 DATASET_FILE = "dataset.jsonl"
 TASK_FILE = "judge_task.yaml"
@@ -59,9 +56,9 @@ class ItemTexts:
             known = row["answers"].setdefault(model, text)
             self.conflicts += known != text
 
-    def missing(self, run: ImportedRun) -> str | None:
-        """Why the dataset cannot stand for the run's verdicts, or None when it can."""
-        for verdict in run.verdicts:
+    def missing(self, verdicts: list[Verdict]) -> str | None:
+        """Why the dataset cannot stand for these verdicts, or None when it can."""
+        for verdict in verdicts:
             row = self.rows.get(verdict.item_id)
             if row is None or not (row.get("instruction") or row.get("conversation")):
                 return f"the source has no instruction for item {verdict.item_id!r}"
@@ -72,33 +69,7 @@ class ItemTexts:
         return None
 
 
-def with_dataset(run: ImportedRun, texts: ItemTexts) -> ImportedRun:
-    """The run with `dataset.jsonl` and `judge_task.yaml` among its files, or with a note why not."""
-    why_not = texts.missing(run)
-    if why_not is not None:
-        return replace(run, notes=[*run.notes, f"no {DATASET_FILE} / {TASK_FILE} written: {why_not}"])
-    notes = list(run.notes)
-    if texts.conflicts:
-        notes.append(f"{texts.conflicts} answer(s) differ between records of the same item and model; "
-                     f"{DATASET_FILE} keeps the first")
-    used = {v.item_id for v in run.verdicts}
-    rows = [row for item_id, row in texts.rows.items() if item_id in used]
-    dataset = "".join(json.dumps(_clean(row), ensure_ascii=False) + "\n" for row in rows)
-    task = {
-        "name": run.name,
-        "description": texts.description
-        or f"the items of a {run.format} import, to replay (--judge replay:DIR) or judge again",
-        "protocol": run.protocol,
-        "dataset": {"path": DATASET_FILE},
-        "judge": "local",
-        "options": run.config,
-    }
-    text = yaml.safe_dump(task, sort_keys=False, allow_unicode=True, width=100)
-    return replace(run, notes=notes, extra_files={**run.extra_files, DATASET_FILE: dataset, TASK_FILE: text},
-                   dataset_file=DATASET_FILE)
-
-
-def _clean(row: dict[str, Any]) -> dict[str, Any]:
+def clean_row(row: dict[str, Any]) -> dict[str, Any]:
     """A dataset row, fields in reading order: the conversation when there is one, else the
     instruction; no empty fields."""
     prompt = ("conversation",) if row.get("conversation") else ("instruction",)

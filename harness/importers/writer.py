@@ -15,10 +15,10 @@ from typing import Any
 from harness import __version__
 from harness.errors import BadInput
 from harness.importers.common import ImportedRun
-from harness.importers.item_texts import with_dataset
+from harness.importers.dataset_files import with_dataset
 from harness.plugins import LoadedPlugins
-from harness.recompute import recompute
-from harness.run_result import RunResult
+from harness.running.recompute import recompute
+from harness.running.result import RunResult
 from harness.store import MANIFEST_FILE, STORE_FILE
 
 

@@ -19,12 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from harness.judges.base import FatalJudgeError, JudgeBackend, TransientJudgeError
+from harness.judges.defaults import DEAD_AFTER, PROBE_AFTER_S
 from harness.models import JudgeRequest, JudgeResponse, JudgeSpec, strip_url_credentials
-
-#: Consecutive endpoint failures that take an endpoint out of rotation (judge option `dead_after`).
-DEAD_AFTER = 3
-#: Seconds before an endpoint out of rotation gets one probe call (`probe_after_s`; 0: never).
-PROBE_AFTER_S = 30.0
 
 
 @dataclass

@@ -29,6 +29,7 @@ from harness.judges.base import (
     RequestRejected,
     TransientJudgeError,
 )
+from harness.judges.defaults import DEFAULT_TRANSPORT
 from harness.judges.http_transport import (
     OPENAI_BASE_URL,
     AiohttpTransport,
@@ -42,8 +43,6 @@ from harness.models import JudgeRequest, JudgeResponse, JudgeSpec, TokenLogprob
 PLACEHOLDER_KEY = "sk-no-key-required"
 _TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
 _MAX_ERROR_CHARS = 200
-#: `options.transport` when the judge sets none (tests run the backend over both paths).
-DEFAULT_TRANSPORT = "auto"
 #: Statuses a server answers when it refuses what was sent: one request's input (too long, filtered)
 #: or the setup every request shares (a bad parameter). `_status_error` tells them apart.
 _REFUSED_STATUSES = frozenset({400, 413, 422})

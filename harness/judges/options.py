@@ -18,11 +18,16 @@ from typing import Any, Literal, TypeVar, cast
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from harness.errors import BadInput
-from harness.judges.balanced import DEAD_AFTER, PROBE_AFTER_S
-from harness.judges.openai_compat import DEFAULT_TRANSPORT
-from harness.judges.vllm_engine import DROPPED_OPTIONS, ENGINE_OPTIONS
+from harness.judges.defaults import (
+    DEAD_AFTER,
+    DEFAULT_TRANSPORT,
+    DROPPED_OPTIONS,
+    ENGINE_OPTIONS,
+    PROBE_AFTER_S,
+    UNREACHABLE_AFTER,
+    UNREACHABLE_AFTER_S,
+)
 from harness.models import JudgeSpec
-from harness.reachability import UNREACHABLE_AFTER, UNREACHABLE_AFTER_S
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXTRA_BUFTS = ("llama.cpp's extra weight buffer types (AMX/AVX-512 repacking); off by default: "

@@ -26,8 +26,8 @@ from harness.judges.base import JudgeBackend, RequestRejected
 from harness.judges.options import ReplayOptions
 from harness.judges.replay_answers import UNREADABLE
 from harness.judges.replay_source import ReplaySource
-from harness.judges.replay_view import ReplayView
 from harness.models import JudgeRequest, JudgeResponse, JudgeSpec
+from harness.protocol.replay_view import ReplayView
 
 if TYPE_CHECKING:
     from harness.protocol import Task

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput
-from harness.judges.replay_view import ReplayView, Stored
+from harness.protocol.replay_view import ReplayView, Stored
 from harness.store import STORE_FILE, VERDICTS_FILE, check_verdict_record, read_store
 
 

@@ -36,22 +36,11 @@ from typing import Any
 from harness.errors import BadInput
 from harness.judges import vllm_support
 from harness.judges.base import FatalJudgeError, JudgeBackend, JudgeError, RequestRejected
+from harness.judges.defaults import DROPPED_OPTIONS, ENGINE_OPTIONS
 from harness.judges.exits import describe_exit
 from harness.judges.vllm_watch import EngineWatch
 from harness.models import JudgeRequest, JudgeResponse, JudgeSpec, TokenLogprob
 
-#: Judge options passed to `vllm.LLM(...)`, with the type each is read as.
-ENGINE_OPTIONS: dict[str, type] = {
-    "gpu_memory_utilization": float, "tensor_parallel_size": int, "pipeline_parallel_size": int,
-    "max_model_len": int, "dtype": str, "quantization": str, "kv_cache_dtype": str, "max_num_seqs": int,
-    "enforce_eager": bool, "trust_remote_code": bool, "enable_prefix_caching": bool, "seed": int,
-    "download_dir": str, "revision": str, "tokenizer": str, "cpu_offload_gb": float, "kv_cache_memory_bytes": int,
-}
-#: Judge options once passed to `vllm.LLM` that are now dropped, with why. `swap_space` only ever
-#: served V0's `best_of`; V1 ignores it, vLLM 0.18 deprecated it and later releases reject it.
-DROPPED_OPTIONS: dict[str, str] = {
-    "swap_space": "has no effect on vLLM's V1 engine and recent vLLM rejects it; it is not passed on",
-}
 DEFAULT_BATCH_SIZE = 256
 #: Before 0.9.2 vLLM's V1 engine reported logprob tokens as raw vocabulary pieces ("ĠA" for " A");
 #: the backend then decodes the token ids itself.

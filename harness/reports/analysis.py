@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from harness.completeness import task_models, with_model_rows
 from harness.errors import BadInput
 from harness.reports.rundata import RunData, item_scores
+from harness.running.completeness import task_models, with_model_rows
 from harness.stats.significance import MIN_ITEMS
 
 RANKING_COLUMNS = ["model", "rank", "score", "ci_low", "ci_high", "n"]

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from harness.calibrate.apply import CALIBRATION_COPY, RANKING_CALIBRATED
-from harness.calibrate.calibrator import Calibrator, Series
+from harness.protocol.calibrator import Calibrator, Series
 from harness.reports.markdown import md_table
 from harness.reports.page import esc, section, table
 from harness.reports.rundata import RunData
@@ -40,9 +40,9 @@ def read_calibration_view(run: RunData) -> CalibrationView | None:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(document, dict) or document.get("kind") != run.protocol or run.task_class is None:
+    if not isinstance(document, dict) or document.get("kind") != run.protocol or run.calibrator_of is None:
         return None
-    calibrator = run.task_class.calibrator()
+    calibrator = run.calibrator_of()
     if calibrator is None:
         return None
     return CalibrationView(document, run.manifest["calibration"], side_by_side(run, calibrator), calibrator)

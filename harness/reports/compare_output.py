@@ -15,11 +15,11 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import __version__
-from harness.completeness import of_manifest
 from harness.reports.compare import Comparison, compare_runs, read_runs
 from harness.reports.markdown import md_list, md_table
 from harness.reports.page import document, esc, format_value, section, table
 from harness.reports.report import output_directory
+from harness.running.completeness import of_manifest
 from harness.store import frame_to_csv
 
 if TYPE_CHECKING:

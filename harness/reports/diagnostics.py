@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from harness.reports.rundata import RunData, item_scores
+from harness.reports.view import RunData, diagnostic_row
 
 COLUMNS = ["group", "metric", "value", "n", "note"]
 
@@ -27,11 +26,6 @@ def judge_diagnostics(run: RunData) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def diagnostic_row(group: str, metric: str, value: Any, n: int | None = None, note: str = "") -> dict[str, Any]:
-    """One row of the diagnostics table."""
-    return {"group": group, "metric": metric, "value": value, "n": n, "note": note}
-
-
 def _verdict_counts(run: RunData) -> list[dict[str, Any]]:
     status = run.verdicts["status"].fillna("ok")
     total = len(status)
@@ -41,35 +35,6 @@ def _verdict_counts(run: RunData) -> list[dict[str, Any]]:
         count = int((status == name).sum())
         rows.append(diagnostic_row("verdicts", f"{name}", count, total, note))
     return rows
-
-
-def answer_length_rows(run: RunData) -> list[dict[str, Any]]:
-    """For runs that score each answer: P(the longer of two answers to one item scores higher). Answer lengths come
-    from the dataset, or from a `length` field of the verdicts (importers record it)."""
-    scores = item_scores(run)
-    if scores.empty:
-        return []
-    if run.items:
-        lengths = [len(run.items[i].answers[m]) if i in run.items and m in run.items[i].answers else np.nan
-                   for i, m in zip(scores["item_id"], scores["model"])]
-    elif {"length", "model"} <= set(run.verdicts.columns):
-        ok = run.verdicts[run.verdicts["status"] == "ok"]
-        given = pd.to_numeric(ok["length"], errors="coerce").groupby([ok["item_id"], ok["model"].astype(str)]).mean()
-        lengths = [given.get((i, m), np.nan) for i, m in zip(scores["item_id"], scores["model"])]
-    else:
-        return []
-    scores = scores.assign(length=lengths).dropna(subset=["length", "score"])
-    longer_higher = total = 0
-    for _, group in scores.groupby("item_id"):
-        s, ln = group["score"].to_numpy(float), group["length"].to_numpy(float)
-        ds, dl = np.sign(s[:, None] - s[None, :]), np.sign(ln[:, None] - ln[None, :])
-        decisive = np.triu((ds != 0) & (dl != 0), 1)
-        total += int(decisive.sum())
-        longer_higher += int((decisive & (ds == dl)).sum())
-    if total == 0:
-        return []
-    return [diagnostic_row("length", "P(longer answer scores higher)", longer_higher / total, total,
-                 "pairs of answers to one item with different lengths and scores; 0.5 means no length preference")]
 
 
 def manifest_rows(manifest: dict[str, Any], verdicts: pd.DataFrame) -> list[dict[str, Any]]:

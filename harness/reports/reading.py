@@ -41,8 +41,10 @@ def read_run(path: str | Path, registry: Registry | None = None) -> RunData:
     run = RunData(
         directory=loaded.directory, manifest=loaded.manifest, protocol=protocol, verdicts=verdicts,
         scores=loaded.scores, ranking=loaded.ranking, view=views.get(protocol) or ReportView(),
-        task_class=getattr(registry_used.task_kinds.get(protocol), "task_class", None),
     )
+    kind = registry_used.task_kinds.get(protocol)
+    if kind is not None:
+        run.calibrator_of = kind.task_class.calibrator
     run.items, run.items_note = _load_items(run)
     return run
 

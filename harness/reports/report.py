@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from harness import __version__
-from harness.completeness import notes, of_manifest
 from harness.errors import BadInput
 from harness.reports.analysis import Analysis, analyse
 from harness.reports.calibration import html_section as calibration_html
@@ -23,6 +22,7 @@ from harness.reports.rundata import RunData
 from harness.reports.sampling import sample_verdicts
 from harness.reports.svg import forest_plot, heatmap, histograms
 from harness.reports.verdict_cards import cards_section
+from harness.running.completeness import notes, of_manifest
 from harness.stats.significance import MIN_ITEMS
 from harness.store import frame_to_csv
 

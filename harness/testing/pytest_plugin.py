@@ -71,8 +71,9 @@ def harness_run_task(request: pytest.FixtureRequest, tmp_path: Path, harness_run
         template, a rubric library), used with `overrides` such as `["template=mine.jinja"]`.
         The judgment cache is off, so scripted answers are never replaced by an earlier test's.
         """
-        from harness.execute import RunOptions, run_task
         from harness.plugins import load_plugins
+        from harness.running.execute import run_task
+        from harness.running.options import RunOptions
         from harness.store import load_run  # no IncompleteRunWarning: a test checks `.complete` itself
         from harness.testing.tasks import write_task
 

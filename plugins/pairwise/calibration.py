@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from harness.calibrate.calibrator import (
+from harness.calibrate.mapfile import step_ends
+from harness.errors import BadInput
+from harness.models import Verdict
+from harness.protocol.calibrator import (
     CALIBRATED_COLOR,
     RAW_COLOR,
     Calibrated,
@@ -24,9 +27,6 @@ from harness.calibrate.calibrator import (
     interval_table,
     number,
 )
-from harness.calibrate.mapfile import step_ends
-from harness.errors import BadInput
-from harness.models import Verdict
 from harness.stats.agreement import accuracy_with_ties, cohens_kappa
 from harness.stats.bias import position_bias
 from harness.stats.calibration import (

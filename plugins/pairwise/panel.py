@@ -13,10 +13,10 @@ from typing import Any
 import pandas as pd
 
 from harness.models import Verdict
-from harness.panel_stats import rounded
-from harness.panel_view import PanelLabels, PanelView
-from harness.pooling import Pooled, kept_apart, noted
+from harness.panel.agreement import rounded
 from harness.protocol import Aggregate, Task
+from harness.protocol.panel_view import PanelLabels, PanelView
+from harness.protocol.pooling import Pooled, kept_apart, noted
 from harness.stats.agreement import accuracy_with_ties, cohens_kappa
 from harness.stats.preference import LEVELS, winner
 

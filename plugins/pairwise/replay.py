@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 
 from harness.judges.replay_answers import json_answer, logs, respond, schema_enum
-from harness.judges.replay_view import Found, ReplayView, Stored
 from harness.models import JudgeRequest, JudgeResponse
+from harness.protocol.replay_view import Found, ReplayView, Stored
 from harness.stats.preference import MIRROR, SHARE_A, expected_share_a
 from harness_plugins.pairwise.verdicts import BINARY, SCALE
 

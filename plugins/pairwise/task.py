@@ -21,9 +21,9 @@ from harness_plugins.pairwise.verdicts import (
 )
 
 if TYPE_CHECKING:
-    from harness.calibrate.calibrator import Calibrator
-    from harness.judges.replay_view import ReplayView
-    from harness.panel_view import PanelView
+    from harness.protocol.calibrator import Calibrator
+    from harness.protocol.panel_view import PanelView
+    from harness.protocol.replay_view import ReplayView
     from harness.reports.view import ReportView
 
 

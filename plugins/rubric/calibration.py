@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from harness.calibrate.calibrator import (
+from harness.calibrate.mapfile import step_ends
+from harness.errors import BadInput
+from harness.models import Verdict
+from harness.protocol.calibrator import (
     CALIBRATED_COLOR,
     MAP_COLOR,
     RAW_COLOR,
@@ -29,9 +32,6 @@ from harness.calibrate.calibrator import (
     interval_table,
     number,
 )
-from harness.calibrate.mapfile import step_ends
-from harness.errors import BadInput
-from harness.models import Verdict
 from harness.stats.agreement import cohens_kappa, rank_correlation
 from harness.stats.calibration import cross_validated_probabilities, fit_isotonic
 

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from harness.models import Verdict
-from harness.panel_view import PanelLabels, PanelView
-from harness.pooling import Z95, Pooled, kept_apart, noted, ranked
 from harness.protocol import Aggregate, Task
+from harness.protocol.panel_view import PanelLabels, PanelView
+from harness.protocol.pooling import Z95, Pooled, kept_apart, noted, ranked
 
 
 class RubricPanelView(PanelView):

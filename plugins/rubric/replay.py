@@ -8,8 +8,8 @@ from collections.abc import Hashable, Mapping
 
 from harness.judges.base import RequestRejected
 from harness.judges.replay_answers import json_answer, logs, respond, schema_enum
-from harness.judges.replay_view import Found, ReplayView, Stored
 from harness.models import JudgeRequest, JudgeResponse
+from harness.protocol.replay_view import Found, ReplayView, Stored
 
 
 class RubricReplayView(ReplayView):

@@ -25,9 +25,9 @@ from harness_plugins.rubric.scores import (
 )
 
 if TYPE_CHECKING:
-    from harness.calibrate.calibrator import Calibrator
-    from harness.judges.replay_view import ReplayView
-    from harness.panel_view import PanelView
+    from harness.protocol.calibrator import Calibrator
+    from harness.protocol.panel_view import PanelView
+    from harness.protocol.replay_view import ReplayView
     from harness.reports.view import ReportView
 
 

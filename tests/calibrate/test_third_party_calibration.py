@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from harness import hookimpl
-from harness.calibrate.calibrator import Calibrated, Calibrator, interval_table
+from harness.protocol.calibrator import Calibrated, Calibrator, interval_table
 from harness.errors import BadInput
 from harness.models import JudgeRequest
 from harness.protocol import Aggregate, InvalidOutput, JudgeOptions, Task, TaskKind

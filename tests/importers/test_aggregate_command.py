@@ -12,8 +12,8 @@ import pytest
 from harness import hookimpl
 from harness.cli import build_parser
 from harness.plugins import load_plugins
-from harness.recompute import aggregate_command as aggregate
-from harness.run_result import RunResult
+from harness.running.recompute import aggregate_command as aggregate
+from harness.running.result import RunResult
 from tests.importers.helpers import harness_cli, read_scores
 
 ROWS = [  # x answers at length, y briefly; y is the baseline

@@ -32,7 +32,7 @@ def test_wb_score_reproduces_the_leaderboard(tmp_path: Path) -> None:
         assert float(row["wb_score_adjusted"]) == pytest.approx(published["adjusted_score"], abs=5e-7)
         assert int(row["n"]) == published["total"]
     # and exactly, in memory, through the same recompute `harness aggregate` runs
-    from harness.recompute import recompute
+    from harness.running.recompute import recompute
 
     table = recompute(out).aggregate.scores.set_index("model")
     for model in scores:

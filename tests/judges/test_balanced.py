@@ -15,9 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-from harness.execute import RunOptions, run_task
 from harness.models import JudgeSpec
-from harness.runner import RetryPolicy
+from harness.running.execute import run_task
+from harness.running.options import RunOptions
+from harness.running.runner import RetryPolicy
 from harness.testing import OpenAIServer, Reply
 from harness.testing.tasks import write_task
 

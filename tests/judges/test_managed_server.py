@@ -83,7 +83,7 @@ def test_run_through_a_managed_llama_server_stores_verdicts_and_stops_it(tmp_pat
     stored = verdicts(out)
     assert len(stored) == 2 and {v["request_id"] for v in stored} == {"q0::m1::base::ab", "q0::m1::base::ba"}
     assert {v["status"] for v in stored} <= {"ok", "invalid"}
-    # invalid verdicts (a 135M judge) leave numbers that cannot stand: exit 1 (harness.completeness)
+    # invalid verdicts (a 135M judge) leave numbers that cannot stand: exit 1 (harness.running.completeness)
     assert result.returncode == (0 if {v["status"] for v in stored} == {"ok"} else 1), result.stderr
     assert all(v["judge"] == "llama-server:smollm2" and v["tokens_in"] > 20 and v["output"] for v in stored)
     manifest = json.loads((out / "run.json").read_text())

@@ -15,8 +15,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from harness.execute import RunOptions, run_task
 from harness.models import TokenLogprob
+from harness.running.execute import run_task
+from harness.running.options import RunOptions
 from harness.testing import OpenAIServer, Reply
 from harness.testing.tasks import write_task
 from tests.importers.helpers import harness_cli

@@ -23,12 +23,13 @@ from typing import Any
 import pytest
 
 from harness.errors import BadInput
-from harness.execute import RunOptions, run_task
 from harness.hookspecs import hookimpl
 from harness.judges.base import FatalJudgeError, RequestRejected
 from harness.judges.vllm_engine import VLLMApi, VLLMBackend
 from harness.models import JudgeRequest, JudgeSpec, Message, OutputChoices, Sampling
 from harness.plugins import load_plugins
+from harness.running.execute import run_task
+from harness.running.options import RunOptions
 from harness.testing.tasks import write_task
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.cache import CacheKeys, JudgmentCache
 from harness.judges import vllm_support
 from harness.judges.vllm_engine import token_logprob
 from harness.judges.vllm_server import VLLMServerClient
 from harness.models import JudgeRequest, JudgeResponse, JudgeSpec, Message, OutputChoices, Sampling, TokenLogprob
+from harness.running.cache import CacheKeys, JudgmentCache
 from harness.testing import OpenAIServer, Reply
 
 

@@ -21,12 +21,13 @@ from typing import Any
 import pytest
 
 from harness.errors import BadInput
-from harness.execute import RunOptions, run_task
 from harness.models import Item, JudgeResponse, Message, TokenLogprob, Verdict
 from harness.plugins import load_plugins
 from harness.protocol import InvalidOutput
 from harness.registry import Registry
-from harness.runner import RetryPolicy
+from harness.running.execute import run_task
+from harness.running.options import RunOptions
+from harness.running.runner import RetryPolicy
 from harness.tasks import load_task
 from harness.testing import OpenAIServer, Reply
 from harness.testing.tasks import write_task

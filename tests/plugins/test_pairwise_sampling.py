@@ -14,7 +14,8 @@ from scipy.stats import kendalltau
 
 from harness.cli import main
 from harness.errors import BudgetReached
-from harness.execute import RunOptions, run_task
+from harness.running.execute import run_task
+from harness.running.options import RunOptions
 from harness.stats.bradley_terry import bootstrap_bradley_terry
 from harness.stats.bt_newton import fit_bradley_terry
 from harness.testing.planted import PlantedJudge, planted_rows

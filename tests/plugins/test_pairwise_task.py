@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 
 from harness.errors import BadInput
-from harness.execute import RunOptions, run_task
 from harness.models import Verdict
 from harness.plugins import load_plugins
 from harness.registry import Registry
-from harness.runner import RetryPolicy
+from harness.running.execute import run_task
+from harness.running.options import RunOptions
+from harness.running.runner import RetryPolicy
 from harness.tasks import load_task
 from harness.testing import OpenAIServer, Reply
 from harness_plugins.pairwise.aggregate import aggregate_pairwise

@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.execute import RunOptions, run_task
 from harness.reports.compare_output import build_comparison
 from harness.reports.report import build_report
+from harness.running.execute import run_task
+from harness.running.options import RunOptions
 from harness.testing.planted import PlantedJudge, planted_rows
 from harness.testing.tasks import write_task
 

@@ -20,13 +20,14 @@ from harness_answer_match.audit import MISMATCHES
 from harness_answer_match.config import AnswerMatchOptions
 from harness_answer_match.extras import COVERAGE, coverage, write_mismatches
 from harness_answer_match.grades import FORMAT, import_grades
-from harness_answer_match.task import AnswerMatchTask
 
 __version__ = "0.1.0"
 
 
 @hookimpl
 def harness_register_task_kinds(register: Callable[[TaskKind], None]) -> None:
+    from harness_answer_match.task import AnswerMatchTask  # loaded when a task is, not for `harness --help`
+
     register(TaskKind(
         name="answer_match", config_model=AnswerMatchOptions, task_class=AnswerMatchTask,
         description="does each free-form answer match the reference? accuracy with item-bootstrap CI",

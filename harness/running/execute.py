@@ -11,61 +11,31 @@ import platform
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.cache import JudgmentCache, default_cache_path
 from harness.calibrate.identity import judge_identity
-from harness.completeness import missing_answers
 from harness.errors import BadInput, BudgetReached, RunFailed
-from harness.finish import finish_run, record_counts, run_calibration
 from harness.judges.base import JudgeBackend, JudgeConfigError
-from harness.lanes import Lane, first_error, judge_lanes
+from harness.judges.reachability import Reachability
 from harness.models import JudgeRequest, JudgeSpec
-from harness.panel import check_panel_task, check_resumable, judge_fingerprint, judge_specs, run_fingerprint
 from harness.plugins import HarnessPluginManager, LoadedPlugins, load_plugins
 from harness.pricing import Price, SpendingCap, describe_cost, load_prices, price_for
-from harness.ratelimit import RateLimiter, positive_options
-from harness.reachability import Reachability
 from harness.registry import Registry
-from harness.run_result import RunResult
-from harness.runner import RetryPolicy
+from harness.running.cache import JudgmentCache, default_cache_path
+from harness.running.completeness import missing_answers
+from harness.running.finish import finish_run, record_counts, run_calibration
+from harness.running.judges import check_panel_task, check_resumable, judge_fingerprint, judge_specs, run_fingerprint
+from harness.running.lanes import Lane, first_error, judge_lanes
+from harness.running.options import RunOptions
+from harness.running.ratelimit import RateLimiter, positive_options
+from harness.running.result import RunResult
+from harness.running.runner import RetryPolicy
 from harness.store import RunDirectory, StoreWriteFailed
 from harness.tasks import LoadedTask, load_task
-
-
-@dataclass
-class RunOptions:
-    #: One judge spec, or several (a panel: every judge asked every request; see harness.panel).
-    judge: str | tuple[str, ...] | list[str] | None = None
-    base_url: str | None = None
-    out: str | Path | None = None
-    limit: int | None = None
-    concurrency: int | None = None
-    #: Judge settings from the command line: timeout and backend options (`--judge-option k=v`).
-    judge_timeout_s: float | None = None
-    judge_options: dict[str, Any] = field(default_factory=dict)
-    overrides: tuple[str, ...] = ()
-    progress: bool = True
-    retry: RetryPolicy = RetryPolicy()
-    #: Reuse and record judge answers in the shared judgment cache (see harness.cache).
-    cache: bool = True
-    #: Ask the judge again even where the cache has an answer, and store the new answer.
-    refresh: bool = False
-    cache_path: Path | None = None
-    #: Stop taking new requests once this many judge calls (attempts) were made in this run.
-    max_calls: int | None = None
-    #: A price table (see harness.pricing); overrides the task file's `prices`.
-    prices: str | Path | None = None
-    #: Stop taking new requests before this invocation's spend (USD) could pass this.
-    max_cost: float | None = None
-    #: A calibration file from `harness calibrate` to apply (see harness.calibrate.apply), and
-    #: whether to apply it even though it was made for another judge setup.
-    calibration: str | Path | None = None
-    force_calibration: bool = False
 
 
 def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins | None = None) -> RunResult:

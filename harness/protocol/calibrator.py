@@ -11,7 +11,6 @@ figures the report shows. A calibration file's `kind` is the name of the protoco
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
 
     from harness.calibrate.mapfile import Calibration
     from harness.models import Verdict
-    from harness.registry import Registry
 
 #: A plotted series: name, colour, points (judge value, human value, n; n 0 draws no dot).
 Series = tuple[str, str, list[tuple[float, float, int]]]
@@ -112,26 +110,6 @@ def number(document: dict[str, Any], key: str, digits: int = 3) -> str:
     """A figure of the file for people: fixed digits, `-` when missing or NaN."""
     value = document.get(key)
     return "-" if value is None or value != value else f"{value:.{digits}f}"
-
-
-def calibrator_for(registry: Registry, protocol: str) -> Calibrator | None:
-    """The calibrator of a loaded protocol; None when it has none or is not loaded."""
-    kind = registry.task_kinds.get(protocol)
-    return kind.task_class.calibrator() if kind is not None else None
-
-
-def calibrators(registry: Registry) -> dict[str, Calibrator]:
-    """Every loaded protocol that can be calibrated, by name (the `kind` of its files)."""
-    found = {name: calibrator_for(registry, name) for name in registry.task_kinds}
-    return {name: c for name, c in found.items() if c is not None}
-
-
-def names(kinds: Iterable[str], conjunction: str) -> str:
-    """`pairwise and rubric`: the names sorted, for messages."""
-    ordered = sorted(kinds)
-    if not ordered:
-        return "no loaded protocol"
-    return ordered[0] if len(ordered) == 1 else f"{', '.join(ordered[:-1])} {conjunction} {ordered[-1]}"
 
 
 def interval_table(frame: pd.DataFrame, columns: list[str], n_rounds: int, seed: int) -> pd.DataFrame:

@@ -1,10 +1,10 @@
 """A panel run's numbers: each judge's own (scores_by_judge.csv, ranking_by_judge.csv), the pooled
-ones (scores.csv, ranking.csv; pooled as the protocol's panel view says, harness.panel_view) and
+ones (scores.csv, ranking.csv; pooled as the protocol's panel view says, harness.protocol.panel_view) and
 the panel's facts in run.json's `panel`: per judge its counts, what the pooling learned of it
 (rubric: severity), the protocol's facts (pairwise: position bias), agreement with the pool and
-ranking; across judges Krippendorff's alpha and pairwise Cohen's kappa (harness.panel_stats).
+ranking; across judges Krippendorff's alpha and pairwise Cohen's kappa (harness.panel.agreement).
 
-Called by harness.finish, the path both `harness run` and `harness aggregate` take, so a
+Called by harness.running.finish, the path both `harness run` and `harness aggregate` take, so a
 recomputed panel gets the same files.
 """
 
@@ -15,12 +15,12 @@ from typing import Any
 
 import pandas as pd
 
-from harness.completeness import task_models, with_every_model
 from harness.metrics import apply_metrics, verdicts_frame
 from harness.models import Verdict
-from harness.panel_stats import agreement, judge_facts
+from harness.panel.agreement import agreement, judge_facts
 from harness.protocol import Aggregate, Task
 from harness.registry import Registry
+from harness.running.completeness import task_models, with_every_model
 from harness.store import RANKING_BY_JUDGE_FILE, SCORES_BY_JUDGE_FILE, RunDirectory
 
 

@@ -2,7 +2,7 @@
 model in every table, the exports, and run.json's counts, summary and completeness.
 
 The one path both `harness run` (after judging) and `harness aggregate` (from the store) take,
-so a recomputed run gets the files a run gets. A panel is aggregated as harness.panel_run says.
+so a recomputed run gets the files a run gets. A panel is aggregated as harness.panel.per_judge says.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from harness.calibrate.apply import apply_calibration, resolve_calibration
-from harness.completeness import assess, task_models, with_every_model
 from harness.errors import BadInput
 from harness.metrics import apply_metrics, verdicts_frame
+from harness.running.completeness import assess, task_models, with_every_model
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -58,7 +58,7 @@ def finish_run(
     `manifest` (not yet saved). `panel`: each judge's verdicts and how many requests it was asked.
     `keep_going`: a failing plugin metric is left out and listed in `metric_failures`."""
     if panel is not None:
-        from harness.panel_run import write_panel
+        from harness.panel.per_judge import write_panel
 
         by_judge, asked = panel
         aggregate = write_panel(task, registry, store, manifest, by_judge, asked, keep_going=keep_going)

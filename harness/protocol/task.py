@@ -1,4 +1,4 @@
-"""What a judge protocol (task kind) implements.
+"""What a judge protocol (task kind) implements: the task class a plugin registers.
 
 The core knows nothing about pairwise comparison or rubrics: it asks the task for requests,
 hands judge outputs back to it for parsing, and asks it to aggregate the stored verdicts.
@@ -7,100 +7,21 @@ hands judge outputs back to it for parsing, and asks it to aggregate the stored 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
-from harness.models import OutputChoices, Sampling
-from harness.option_roles import role
+from harness.protocol.aggregate import REASK_PROMPT, Aggregate
 
 if TYPE_CHECKING:
-    import pandas as pd
-
-    from harness.calibrate.calibrator import Calibrator
-    from harness.judges.replay_view import ReplayView
     from harness.models import Item, JudgeRequest, JudgeResponse, TaskSpec, Verdict
-    from harness.panel_view import PanelView
     from harness.prompts import PromptRenderer
+    from harness.protocol.calibrator import Calibrator
+    from harness.protocol.panel_view import PanelView
+    from harness.protocol.replay_view import ReplayView
     from harness.reports.view import ReportView
-
-
-class JudgeOptions(BaseModel):
-    """Options every judge protocol shares; a protocol's options model extends it.
-
-    `reasoning` off means the judge gives its answer only, constrained to the protocol's exact
-    choices where the backend can (the embedded judge then scores every choice exactly), which
-    suits very small judges.
-
-    Each option declares what changing it changes (`json_schema_extra=role(...)`, see
-    harness.option_roles); one without a declaration changes what the judge is asked.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    #: Let the judge explain before its answer.
-    reasoning: bool = True
-    max_tokens: int = Field(default=1024, ge=1)
-    temperature: float = Field(default=0.0, ge=0)
-    #: Ask for token logprobs, from which protocols derive distributions and expected scores.
-    logprobs: bool = True
-    top_logprobs: int = Field(default=10, ge=1, le=20)
-    #: Bootstrap rounds (over items) for every interval, and their seed.
-    n_bootstrap: int = Field(default=1000, ge=0, json_schema_extra=role("aggregation"))
-    seed: int = Field(default=0, json_schema_extra=role("aggregation"))
-    #: Ask for JSON matching the verdict's schema where the backend supports it (OpenAI
-    #: `response_format`, llama.cpp grammars, vLLM structured outputs); text parsing otherwise.
-    structured_output: bool = False
-    #: Ask again (showing the judge its unreadable answer) up to this many times before an
-    #: output is stored as invalid.
-    reask: int = Field(default=2, ge=0, le=10)
-
-    def request_shape(
-        self, choices: tuple[str, ...] | None, *, short_max_tokens: int = 16
-    ) -> tuple[Sampling, OutputChoices | None]:
-        """Sampling parameters and output constraint of a judge call; with `choices` the answer
-        is one of them, so a few tokens suffice."""
-        sampling = Sampling(
-            temperature=self.temperature,
-            max_tokens=min(self.max_tokens, short_max_tokens) if choices else self.max_tokens,
-            logprobs=self.logprobs,
-            top_logprobs=self.top_logprobs if self.logprobs else 0,
-        )
-        return sampling, (OutputChoices(choices=choices) if choices else None)
-
-
-class InvalidOutput(Exception):
-    """The judge answered, but not in a form the protocol can read. Stored as `invalid`."""
-
-
-REASK_PROMPT = (
-    "Your reply could not be read: {error}. Reply again to the request above, giving your verdict "
-    "exactly in the format it asks for."
-)
-
-
-@dataclass
-class Aggregate:
-    """A protocol's numbers for one run.
-
-    `scores`: one row per model (model, score, ci_low, ci_high, n, protocol columns).
-    `ranking`: model, rank, score, ci_low, ci_high, n. `summary`: facts for run.json and the
-    printed table (position consistency, invalid counts, ...).
-    """
-
-    scores: pd.DataFrame
-    ranking: pd.DataFrame
-    summary: dict[str, Any] = field(default_factory=dict)
-    #: How the CLI prints the result: the table's title, what the ranking's score is called,
-    #: and which scores.csv columns to show beside it (header -> column; "score" with its CI).
-    title: str = "ranking (95% bootstrap CI over items)"
-    rank_label: str = "score"
-    columns: dict[str, str] = field(default_factory=dict)
-    #: The interval of a shown column, printed beside it (column -> (low column, high column)),
-    #: so an estimate with an interval is never shown as a plain number.
-    intervals: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 class Task(ABC):
@@ -197,7 +118,7 @@ class Task(ABC):
     @classmethod
     def calibrator(cls) -> Calibrator | None:
         """How this protocol's runs are calibrated against human labels (`harness calibrate`,
-        `--calibration FILE`): a harness.calibrate.calibrator.Calibrator. Default: None, they
+        `--calibration FILE`): a harness.protocol.calibrator.Calibrator. Default: None, they
         cannot be. Import the calibration code here, not at module level."""
         return None
 
@@ -206,7 +127,7 @@ class Task(ABC):
         """How a panel of judges is pooled into one result and compared on this protocol, so a
         panel needs no protocol in the core. Default: the protocol's aggregate over every judge's
         verdicts, no agreement measure. Imported here, so a single-judge run does not load it."""
-        from harness.panel_view import PanelView
+        from harness.protocol.panel_view import PanelView
 
         return PanelView()
 
@@ -215,7 +136,7 @@ class Task(ABC):
         """How `replay:RUN_DIR` finds the stored verdict a request asks about and answers as a
         judge would, so the protocol's own parser reads it. Default: by request id (else item and
         model), answering with the stored judge output."""
-        from harness.judges.replay_view import ReplayView
+        from harness.protocol.replay_view import ReplayView
 
         return ReplayView()
 

@@ -14,8 +14,8 @@ from typing import Any
 import pandas as pd
 
 from harness.models import Verdict
-from harness.panel_view import PanelLabels, PanelView
 from harness.protocol import Aggregate
+from harness.protocol.panel_view import PanelLabels, PanelView
 from harness.stats.agreement import cohens_kappa, krippendorff_alpha, rank_correlation
 
 

@@ -1,6 +1,6 @@
 """One judge's share of a run (a lane), and judging every lane at once.
 
-A run has one lane per judge (a panel has several, see harness.panel). A lane owns everything
+A run has one lane per judge (a panel has several, see harness.running.judges). A lane owns everything
 that is per judge: the backend, its retry policy, rate limiter, price and spending cap, the call
 statistics for run.json, and the requests asked of it (including a multi-stage protocol's
 follow-ups, which depend on that judge's own earlier answers). Lanes run concurrently in one
@@ -14,15 +14,15 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from harness.cache import JudgmentCache
 from harness.errors import BadInput, BudgetReached, RunFailed
 from harness.judges.base import JudgeBackend, JudgeConfigError, JudgeError, judge_failure
+from harness.judges.reachability import Reachability
 from harness.models import JudgeRequest, JudgeSpec
 from harness.pricing import Price, SpendingCap
-from harness.progress import Progress
-from harness.ratelimit import RateLimiter
-from harness.reachability import Reachability
-from harness.runner import CallStats, RetryPolicy, Runner
+from harness.running.cache import JudgmentCache
+from harness.running.progress import Progress
+from harness.running.ratelimit import RateLimiter
+from harness.running.runner import CallStats, RetryPolicy, Runner
 from harness.store import RunDirectory
 from harness.tasks import LoadedTask
 
@@ -40,7 +40,7 @@ class Lane:
     spending: SpendingCap | None
     #: Store records are looked up under this judge (None: by request key alone, a single judge).
     store_judge: str | None
-    #: Stops the lane early when its one endpoint cannot be connected to (harness.reachability).
+    #: Stops the lane early when its one endpoint cannot be connected to (harness.judges.reachability).
     reachability: Reachability | None = None
     requests: list[JudgeRequest] = field(default_factory=list)
     stats: CallStats = field(default_factory=CallStats)

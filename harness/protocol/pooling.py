@@ -1,7 +1,7 @@
 """Pool a judge panel's verdicts into one result: scores.csv and ranking.csv of a panel run.
 
 Each protocol's own `aggregate()` stays per judge (scores_by_judge.csv); how the judges are pooled
-is the protocol's to say (`Task.panel_view()`, harness.panel_view). This module holds what every
+is the protocol's to say (`Task.panel_view()`, harness.protocol.panel_view). This module holds what every
 way of pooling shares: the verdicts of all judges kept apart by judge, the note that says how a
 score was pooled, and a ranking from pooled scores with intervals.
 """
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from harness.models import Verdict
-    from harness.protocol import Aggregate
+    from harness.protocol.aggregate import Aggregate
 
 #: The normal quantile of a two-sided 95% interval.
 Z95 = 1.959963984540054

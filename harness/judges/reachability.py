@@ -19,12 +19,8 @@ from typing import Any
 
 from harness.errors import BadInput, RunFailed
 from harness.judges.base import JudgeError
+from harness.judges.defaults import UNREACHABLE_AFTER, UNREACHABLE_AFTER_S
 from harness.models import strip_url_credentials
-
-#: Connect failures in a row (judge option `unreachable_after`; 0: never stop early).
-UNREACHABLE_AFTER = 8
-#: ... spanning at least this many seconds (judge option `unreachable_after_s`).
-UNREACHABLE_AFTER_S = 10.0
 
 
 class Reachability:

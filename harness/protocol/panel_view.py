@@ -1,6 +1,6 @@
 """What a protocol contributes to a judge panel, with generic defaults.
 
-The panel code (harness.panel_run) knows no protocol by name: it asks the task's view how to pool
+The panel code (harness.panel.per_judge) knows no protocol by name: it asks the task's view how to pool
 the judges' verdicts into one result, what the units of inter-judge agreement are, and which of a
 judge's own summary facts belong in run.json's `panel`. A protocol returns its view from
 `Task.panel_view()`; the base class works for any protocol: the protocol's own aggregate over
@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from harness.pooling import Pooled, kept_apart, noted
+from harness.protocol.pooling import Pooled, kept_apart, noted
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from harness.models import Verdict
-    from harness.protocol import Aggregate, Task
+    from harness.protocol.aggregate import Aggregate
     from harness.stats.agreement import Level, Weights
 
 
@@ -37,9 +37,11 @@ class PanelLabels:
 class PanelView:
     """Generic behaviour; every method may be overridden by a protocol's view."""
 
-    def pool(self, task: Task, verdicts: dict[str, list[Verdict]], by_judge: dict[str, Aggregate]) -> Pooled:
+    def pool(self, task: Any, verdicts: dict[str, list[Verdict]], by_judge: dict[str, Aggregate]) -> Pooled:
         """The pooled result of the panel (`verdicts` and `by_judge` by judge label). Default: the
-        protocol's aggregate over every judge's verdicts, each judge's request ids kept apart."""
+        protocol's aggregate over every judge's verdicts, each judge's request ids kept apart.
+        `task` is the protocol's `Task` (typed loosely here: the task class returns this view, so
+        the view must not import it back)."""
         base = task.aggregate(kept_apart(verdicts))
         return Pooled(replace(base, summary=noted(base.summary, "the protocol's aggregate over every judge's verdicts")),
                       "all_verdicts")

@@ -10,36 +10,22 @@ checklist or pairwise run grows to judge only the new model).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import BadInput
-from harness.option_roles import options_with_role
+from harness.protocol.roles import options_with_role
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from harness.models import Item, JudgeSpec
+    from harness.models import JudgeSpec
     from harness.tasks import LoadedTask
 
 #: Judge (backend) options that change the judge's answers rather than how calls are made:
 #: sampling fields sent with every request, the vLLM engine's and llama.cpp server's arguments.
 #: Rate limits, retries, timeouts, transport and concurrency may change on a rerun.
 ANSWER_CHANGING_JUDGE_OPTIONS = ("extra_body", "engine_args", "server_args")
-
-
-def _digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()[:16]
-
-
-def dataset_facts(items: list[Item]) -> dict[str, Any]:
-    """Content digests of the whole dataset (before `--limit`): the items without their answers,
-    and each model's answers, so a rerun can tell a changed dataset from one that gained a model."""
-    questions = [item.model_dump(mode="json", exclude={"answers"}) for item in items]
-    models = sorted({m for item in items for m in item.answers})
-    answers = {m: _digest([[item.id, item.answers.get(m)] for item in items]) for m in models}
-    return {"items_sha256_16": _digest(questions), "answers_sha256_16": answers}
 
 
 def design_changes(previous: dict[str, Any], loaded: LoadedTask) -> list[str]:

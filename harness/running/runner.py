@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from harness.cache import CacheKeys, JudgmentCache
 from harness.errors import BadInput, BudgetReached, RunFailed
 from harness.judges.base import JudgeBackend, JudgeConfigError, JudgeError, RequestRejected, judge_failure
+from harness.judges.reachability import Reachability
 from harness.models import JudgeRequest, JudgeResponse, Verdict
 from harness.pricing import SpendingCap
-from harness.progress import Progress
 from harness.protocol import InvalidOutput, Task
-from harness.ratelimit import RateLimiter, estimate_prompt_tokens
-from harness.reachability import Reachability
+from harness.running.cache import CacheKeys, JudgmentCache
+from harness.running.progress import Progress
+from harness.running.ratelimit import RateLimiter, estimate_prompt_tokens
 from harness.store import RunDirectory
 
 

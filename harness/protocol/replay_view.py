@@ -14,7 +14,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.judges.base import RequestRejected
+from harness.judges.errors import RequestRejected
 from harness.models import JudgeRequest, JudgeResponse
 
 

@@ -5,8 +5,8 @@ options come from run.json, the verdicts from the store, and the registered prot
 aggregation does the arithmetic. Items are rebuilt from the verdicts (id and which models
 answered), because aggregation needs no prompts or answers and an imported run has no dataset.
 Aggregation-only options (the length rule's K, soft scoring, bootstrap rounds: those the protocol
-declares `aggregation`, see harness.option_roles) can be changed with overrides; the new options
-are recorded in run.json. The numbers are made by harness.finish, as `harness run` makes them.
+declares `aggregation`, see harness.protocol.roles) can be changed with overrides; the new options
+are recorded in run.json. The numbers are made by harness.running.finish, as `harness run` makes them.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from pydantic import BaseModel, ValidationError
 
 from harness.calibrate.identity import identity_from_manifest
 from harness.errors import BadInput
-from harness.finish import finish_run, record_counts, run_calibration
 from harness.models import DatasetSpec, Item, Message, TaskSpec, Verdict
-from harness.option_roles import options_with_role
 from harness.plugins import LoadedPlugins, load_plugins
 from harness.prompts import PromptRenderer, builtin_prompt_dir, make_environment
+from harness.protocol.roles import options_with_role
 from harness.registry import Registry
-from harness.run_result import RunResult
+from harness.running.finish import finish_run, record_counts, run_calibration
+from harness.running.result import RunResult
 from harness.store import MANIFEST_FILE, STORE_FILE, VERDICTS_FILE, RunDirectory, read_store
 from harness.tasks import LoadedTask, describe_validation_error, parse_key_value
 
@@ -149,7 +149,7 @@ def recompute(
 
 
 def _stored_panel(manifest: dict[str, Any], verdicts: list[Verdict]) -> Any:
-    from harness.panel_run import stored_panel  # only a panel loads the panel code
+    from harness.panel.per_judge import stored_panel  # only a panel loads the panel code
 
     return stored_panel(manifest, verdicts)
 

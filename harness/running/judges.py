@@ -1,7 +1,7 @@
 """Judge panels: several judges in one run, every judge asked every request.
 
 A task file's `judges:` (a list of what `judge:` takes) or a repeated `--judge` makes a panel. The
-judges are independent lanes (harness.lanes): each has its own backend, concurrency, rate limits,
+judges are independent lanes (harness.running.lanes): each has its own backend, concurrency, rate limits,
 retries, price and budget, and its verdicts are stored under its own label, so a panel's verdicts
 never collide and a judge that is down leaves the others' work intact. A panel of one judge is
 an ordinary run, with exactly the files and keys a single-judge run has always had.
@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import BadInput
 from harness.models import JudgeSpec
-from harness.run_design import check_same_design
+from harness.running.design import check_same_design
 
 if TYPE_CHECKING:
-    from harness.execute import RunOptions
+    from harness.running.options import RunOptions
     from harness.store import RunDirectory
     from harness.tasks import LoadedTask
 

@@ -1,0 +1,38 @@
+"""The `dataset.jsonl` and `judge_task.yaml` an import writes beside its verdicts, from the texts its
+source held (harness.importers.item_texts), so the run can be replayed or judged again."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import yaml
+
+from harness.importers.common import ImportedRun
+from harness.importers.item_texts import DATASET_FILE, TASK_FILE, ItemTexts, clean_row
+
+
+def with_dataset(run: ImportedRun, texts: ItemTexts) -> ImportedRun:
+    """The run with `dataset.jsonl` and `judge_task.yaml` among its files, or with a note why not."""
+    why_not = texts.missing(run.verdicts)
+    if why_not is not None:
+        return replace(run, notes=[*run.notes, f"no {DATASET_FILE} / {TASK_FILE} written: {why_not}"])
+    notes = list(run.notes)
+    if texts.conflicts:
+        notes.append(f"{texts.conflicts} answer(s) differ between records of the same item and model; "
+                     f"{DATASET_FILE} keeps the first")
+    used = {v.item_id for v in run.verdicts}
+    rows = [row for item_id, row in texts.rows.items() if item_id in used]
+    dataset = "".join(json.dumps(clean_row(row), ensure_ascii=False) + "\n" for row in rows)
+    task = {
+        "name": run.name,
+        "description": texts.description
+        or f"the items of a {run.format} import, to replay (--judge replay:DIR) or judge again",
+        "protocol": run.protocol,
+        "dataset": {"path": DATASET_FILE},
+        "judge": "local",
+        "options": run.config,
+    }
+    text = yaml.safe_dump(task, sort_keys=False, allow_unicode=True, width=100)
+    return replace(run, notes=notes, extra_files={**run.extra_files, DATASET_FILE: dataset, TASK_FILE: text},
+                   dataset_file=DATASET_FILE)
