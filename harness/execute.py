@@ -21,6 +21,7 @@ from harness.cache import JudgmentCache, default_cache_path
 from harness.calibrate.identity import judge_identity
 from harness.completeness import missing_answers
 from harness.errors import BadInput, BudgetReached, RunFailed
+from harness.by_category import record_filter
 from harness.finish import finish_run, record_counts, run_calibration
 from harness.judges.base import JudgeBackend, JudgeConfigError
 from harness.lanes import Lane, first_error, judge_lanes
@@ -44,6 +45,8 @@ class RunOptions:
     base_url: str | None = None
     out: str | Path | None = None
     limit: int | None = None
+    #: Judge only the items of these categories (`--category`; see harness.by_category).
+    categories: tuple[str, ...] = ()
     concurrency: int | None = None
     #: Judge settings from the command line: timeout and backend options (`--judge-option k=v`).
     judge_timeout_s: float | None = None
@@ -73,7 +76,7 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
     pm = plugins.manager
     registry = Registry.collect(pm)
     loaded = load_task(
-        task_path, registry, overrides=options.overrides, limit=options.limit,
+        task_path, registry, overrides=options.overrides, limit=options.limit, categories=options.categories,
         prepare_jinja=pm.prepare_jinja_environment,
     )
     specs = judge_specs(loaded, options)
@@ -94,6 +97,7 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
         fingerprint = run_fingerprint(loaded, labels)
         pending_at_start = sum(len(lane.pending(store)) for lane in lanes)
         manifest = _manifest(loaded, lanes, requests, fingerprint, store.read_manifest())
+        record_filter(manifest, options.categories)
         invocation: dict[str, Any] = {"started": _now(), "pending_at_start": pending_at_start}
         manifest["invocations"].append(invocation)
         manifest["status"] = "running"

@@ -19,6 +19,7 @@ from harness.models import Item, TaskSpec
 from harness.prompts import PromptRenderer, builtin_prompt_dir, make_environment
 from harness.protocol import Task, TaskKind
 from harness.registry import Registry
+from harness.by_category import restrict_items
 from harness.run_design import dataset_facts
 
 
@@ -69,6 +70,7 @@ def load_task(
     overrides: list[str] | tuple[str, ...] = (),
     prepare_jinja: Any = None,
     limit: int | None = None,
+    categories: tuple[str, ...] = (),
 ) -> LoadedTask:
     path = Path(path)
     name = _display(path)
@@ -89,6 +91,7 @@ def load_task(
     except BadInput as exc:
         raise BadInput(f"{name}: {exc}") from None
     facts = dataset_facts(items)
+    items = restrict_items(items, categories)
     if limit is not None:
         if limit < 1:
             raise BadInput("--limit must be at least 1")
