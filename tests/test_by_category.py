@@ -136,3 +136,18 @@ def test_the_few_items_rule_is_the_significance_rule() -> None:
     from harness.stats.significance import MIN_ITEMS
 
     assert by_category.MIN_ITEMS == MIN_ITEMS
+
+
+def test_the_report_shows_the_category_scores_with_their_intervals(runs: dict[str, Any], tmp_path: Path) -> None:
+    done = harness("report", str(runs["tmp"] / "code"), "--out", str(tmp_path / "code"), "--format", "md")
+    assert done.returncode == 0, done.stderr
+    done = harness("report", str(runs["tmp"] / "full"), "--out", str(tmp_path), "--format", "md")
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "report.md").read_text()
+    section = text.split("## Categories", 1)[1].split("\n## ", 1)[0]
+    assert "bootstrap interval over those items" in section
+    table = by_category(runs["tmp"] / "full")
+    for row in table.itertuples():
+        line = next(line for line in section.splitlines() if f"| {row.category} | {row.model} |" in line)
+        assert f"{row.ci_low:.3f}".rstrip("0").rstrip(".") in line, (line, row.ci_low)
+    assert section.count("fewer than 20 items (4)") == 3
