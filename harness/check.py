@@ -64,15 +64,15 @@ def check_command(args: argparse.Namespace) -> int:
         raise BadInput("--alpha must lie strictly between 0 and 1")
     baseline, new = Path(args.baseline), Path(args.new)
     incomplete = [str(d) for d in (baseline, new) if not _complete(d)]
+    if incomplete:
+        print(f"harness: check: cannot gate: {', '.join(incomplete)} is incomplete (see its run.json completeness); "
+              "finish it with the same `harness run` command and --out first", file=sys.stderr)
+        return 1
     table = gate_table(baseline, new, args.model, threshold=args.threshold, alpha=args.alpha)
     _print(table)
     if args.out:
         _write(table, Path(args.out))
     failed = table[table["verdict"].str.startswith(("worse", "below"))]
-    if incomplete:
-        print(f"harness: check: cannot gate: {', '.join(incomplete)} is incomplete (see its run.json completeness); "
-              "finish it with `harness run ... --out` first", file=sys.stderr)
-        return 1
     if len(failed):
         scopes = ", ".join(f"{r.scope} ({r.verdict})" for r in failed.itertuples())
         print(f"harness: check: regression: {args.model} in {scopes}", file=sys.stderr)
@@ -139,6 +139,8 @@ def _items(run: Path) -> int:
 
 
 def _manifest(run: Path) -> dict[str, Any]:
+    if not (run / "run.json").is_file():
+        raise BadInput(f"{run}: not a run directory (no run.json)")
     try:
         data = json.loads((run / "run.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
