@@ -15,7 +15,8 @@ def add_parser(commands: Any) -> None:
                                                     "(Kemeny / Borda, intervals from resampling items)")
     board.add_argument("runs", nargs="+", metavar="RUN", help="run directories, one per task")
     board.add_argument("--out", required=True, help="where to write leaderboard.csv, .md, .html")
-    board.add_argument("--rounds", type=int, default=200, help="bootstrap rounds (default 200)")
+    board.add_argument("--rounds", type=int, default=100,
+                       help="bootstrap rounds (default 100; each runs every task's aggregation once)")
     board.add_argument("--seed", type=int, default=0, help="seed of the item resampling (default 0)")
 
 

@@ -38,9 +38,9 @@ class StoredRun:
     kind: Any
 
     def scores_of(self, verdicts: list[Verdict]) -> pd.DataFrame:
-        """The protocol's scores of these verdicts (a resample), without its own bootstrap:
+        """The protocol's scores of these verdicts (a resample), with one round of its own bootstrap (some statistics need one):
         only the point estimates are used."""
-        config = self.task.config.model_copy(update={"n_bootstrap": 0})
+        config = self.task.config.model_copy(update={"n_bootstrap": 1})
         task = self.kind.task_class(self.task.spec, config, items_from_verdicts(verdicts), None)
         task.base_dir, task.items_from_store = self.task.base_dir, True
         return task.aggregate(verdicts).scores
