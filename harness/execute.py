@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.by_category import record_filter
 from harness.cache import JudgmentCache, default_cache_path
 from harness.calibrate.identity import judge_identity
 from harness.completeness import missing_answers
 from harness.errors import BadInput, BudgetReached, RunFailed
-from harness.by_category import record_filter
 from harness.finish import finish_run, record_counts, run_calibration
 from harness.judges.base import JudgeBackend, JudgeConfigError
 from harness.lanes import Lane, first_error, judge_lanes

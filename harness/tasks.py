@@ -13,13 +13,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from harness.by_category import restrict_items
 from harness.datasets import load_items
 from harness.errors import BadInput
 from harness.models import Item, TaskSpec
 from harness.prompts import PromptRenderer, builtin_prompt_dir, make_environment
 from harness.protocol import Task, TaskKind
 from harness.registry import Registry
-from harness.by_category import restrict_items
 from harness.run_design import dataset_facts
 
 

@@ -13,10 +13,10 @@ from harness.completeness import notes, of_manifest
 from harness.errors import BadInput
 from harness.reports.analysis import Analysis, analyse
 from harness.reports.calibration import html_section as calibration_html
+from harness.reports.calibration import markdown_section as calibration_markdown
 from harness.reports.category_section import FALLBACK_NOTE as CATEGORY_FALLBACK_NOTE
 from harness.reports.category_section import NOTE as CATEGORY_NOTE
 from harness.reports.category_section import category_scores
-from harness.reports.calibration import markdown_section as calibration_markdown
 from harness.reports.diagnostics import judge_diagnostics
 from harness.reports.markdown import md_list, md_table, md_text
 from harness.reports.page import document, esc, section, table
