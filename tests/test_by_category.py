@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ import pandas as pd
 import pytest
 
 from harness.testing.planted import PlantedJudge, planted_category_rows
-from harness.testing.tasks import write_task
+from harness.testing.tasks import harness_cli, write_task
 
 MODELS = ["new", "base", "other"]
 #: In `code` new is best, in `chat` it is worst; `tiny` has too few items for a significance claim.
@@ -28,10 +26,7 @@ SIZES = {"code": 30, "chat": 30, "tiny": 4}
 
 
 def harness(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_DEBUG", "OPENAI_BASE_URL")}
-    env["OPENAI_API_KEY"] = "sk-category"
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
-                          timeout=300, env=env)
+    return harness_cli(*args, api_key="sk-category")
 
 
 def expected_score(category: str, model: str) -> float:
@@ -151,3 +146,38 @@ def test_the_report_shows_the_category_scores_with_their_intervals(runs: dict[st
         line = next(line for line in section.splitlines() if f"| {row.category} | {row.model} |" in line)
         assert f"{row.ci_low:.3f}".rstrip("0").rstrip(".") in line, (line, row.ci_low)
     assert section.count("fewer than 20 items (4)") == 3
+
+
+RUBRIC = {"code": {"new": 8, "base": 5}, "chat": {"new": 3, "base": 6}}
+
+
+def _rubric_score(model: str, item: str) -> int:
+    category, _, k = item.rpartition("-")
+    return RUBRIC[category][model] + int(k) % 3 - 1  # varies by item, so the intervals have width
+
+
+def test_a_rubric_runs_category_scores_are_the_planted_means(tmp_path: Path) -> None:
+    from harness.testing import OpenAIServer, Reply
+    from harness.testing.planted import _TAG
+
+    def respond(body: dict[str, Any]) -> Reply:
+        prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+        model, item = _TAG.findall(prompt)[0]
+        return Reply(text=f"Fine.\n[[{_rubric_score(model, item)}]]")
+
+    sizes = {"code": 21, "chat": 6}
+    task = write_task(tmp_path, name="graded", protocol="rubric", rows=planted_category_rows(["new", "base"], sizes),
+                      options={"n_bootstrap": 300, "preset": "mt_bench"})
+    with OpenAIServer(respond) as server:
+        done = harness("run", str(task), "--judge", "openai:judge", "--base-url", server.base_url,
+                       "--out", str(tmp_path / "run"), "--no-progress", "--no-cache")
+    assert done.returncode == 0, done.stderr
+    table = by_category(tmp_path / "run").set_index(["category", "model"])
+    for category, n_items in sizes.items():
+        for model in ("new", "base"):
+            truth = sum(_rubric_score(model, f"{category}-{k:03d}") for k in range(n_items)) / n_items
+            row = table.loc[(category, model)]
+            assert row["score"] == pytest.approx(truth) and row["ci_low"] < truth < row["ci_high"]
+            assert row["n"] == n_items and row["items"] == n_items
+    assert table.loc[("chat", "new"), "note"].startswith("fewer than 20 items (6)")
+    assert pd.isna(table.loc[("code", "new"), "note"])

@@ -3,9 +3,7 @@ asserted, against loopback judges whose planted strengths make a model worse in 
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +11,7 @@ import pytest
 
 from harness.check import EXIT_REGRESSION
 from harness.testing.planted import PlantedJudge, planted_category_rows
-from harness.testing.tasks import write_task
+from harness.testing.tasks import harness_cli, write_task
 
 MODELS = ["cand", "base", "other"]
 SIZES = {"code": 30, "chat": 30, "tiny": 4}
@@ -25,10 +23,7 @@ AFTER = {**BEFORE, "chat": {"cand": -1.5, "base": 0.0, "other": -0.5}, "tiny": {
 
 
 def harness(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_DEBUG", "OPENAI_BASE_URL")}
-    env["OPENAI_API_KEY"] = "sk-gate"
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
-                          timeout=300, env=env)
+    return harness_cli(*args, api_key="sk-gate")
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,7 @@ one task must be listed and counted."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +12,7 @@ import pytest
 
 from harness.stats.rank_aggregation import aggregate_rankings
 from harness.testing.planted import PlantedJudge, planted_rows
-from harness.testing.tasks import write_task
+from harness.testing.tasks import harness_cli, write_task
 
 PLANTED = {
     "writing": {"A": 1.5, "B": 0.5, "C": -0.5, "D": -1.5},
@@ -25,10 +23,7 @@ ITEMS = 30
 
 
 def harness(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_DEBUG", "OPENAI_BASE_URL")}
-    env["OPENAI_API_KEY"] = "sk-board"
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
-                          timeout=600, env=env)
+    return harness_cli(*args, api_key="sk-board")
 
 
 @pytest.fixture(scope="module")
