@@ -95,6 +95,10 @@ def gate_table(baseline: Path, new: Path, model: str, *, threshold: float | None
     if len(protocols) > 1:
         raise BadInput(f"check: the runs use different protocols ({', '.join(sorted(map(str, protocols)))}); "
                        "their scores are not on one scale")
+    filters = {json.dumps(_manifest(run).get("category_filter") or []) for run in (baseline, new)}
+    if len(filters) > 1:
+        raise BadInput("check: the runs cover different categories (run.json category_filter); "
+                       "their overall scores are not comparable")
     rows = []
     for scope in [OVERALL, *sorted((set(old_scores) | set(new_scores)) - {OVERALL})]:
         old, cur = old_scores.get(scope), new_scores.get(scope)
