@@ -24,5 +24,5 @@ def category_scores(run: RunData) -> pd.DataFrame | None:
     if not path.is_file():
         return None
     table = pd.read_csv(path, keep_default_na=True)
-    table["note"] = table["note"].fillna("") if "note" in table.columns else ""
+    table["note"] = table["note"].astype(object).fillna("") if "note" in table.columns else ""
     return table
