@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from harness.registry import Registry
 
 #: The subcommands harness itself defines; a plugin's subcommand may not take one of these names.
-BUILTIN_COMMANDS = ("run", "report", "compare", "aggregate", "import", "calibrate", "tasks", "plugins", "judges", "doctor")
+BUILTIN_COMMANDS = ("run", "report", "compare", "aggregate", "import", "calibrate", "tasks", "plugins", "judges", "doctor",
+                    "check", "leaderboard")
 #: The registration hooks the command line needs: plugin subcommands and import formats.
 PARSER_HOOKS = ("harness_register_commands", "harness_register_importers")
 
@@ -58,6 +59,8 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
                           "several (repeated or URL1,URL2) share the calls")
     run.add_argument("--out", help="run directory (default results/<task>/<timestamp>); reuse it to resume")
     run.add_argument("--limit", type=int, help="judge only the first N items")
+    run.add_argument("--category", dest="categories", action="append", default=[], metavar="NAME",
+                     help="judge only the items of this category (repeatable)")
     run.add_argument("--concurrency", type=int, help="calls in flight at once for this judge")
     run.add_argument("--judge-timeout", type=float, metavar="SECONDS", help="give up on one judge call after this long")
     run.add_argument("--judge-option", dest="judge_options", action="append", default=[], metavar="KEY=VALUE",
@@ -94,6 +97,9 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
     aggregate.add_argument("run_dir", metavar="RUN", help="a run directory")
     aggregate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                            help="change a protocol option before recomputing, e.g. --set options.length_k=500")
+    aggregate.add_argument("--category", dest="categories", action="append", default=[], metavar="NAME",
+                           help="recompute from this category's items only (repeatable; run.json records it, "
+                                "an aggregate without --category covers every item again)")
     _calibration_options(aggregate)
 
     formats = "\n".join(f"  {name:<15} [{registry.owner('importer', name)}] {_first_line(reader.__doc__)}"
@@ -107,8 +113,10 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
     importer.add_argument("--baseline", help="the baseline model (arena_hard, wildbench pairwise, mt_bench pairwise)")
 
     from harness.calibrate.command import add_parser as add_calibrate
+    from harness.decide_commands import add_decision_commands
 
     add_calibrate(commands)
+    add_decision_commands(commands)
 
     tasks = commands.add_parser("tasks", help="list task files")
     tasks.add_argument("directory", nargs="?", default=None,
@@ -220,6 +228,10 @@ def _dispatch(args: argparse.Namespace, plugins: LoadedPlugins, registry: Regist
         from harness.importers import command as import_command
 
         return import_command.run_import(args, plugins)
+    if args.command in ("check", "leaderboard"):
+        from harness.decide_commands import run_decision_command
+
+        return run_decision_command(args)
     if args.command == "calibrate":
         from harness.calibrate.command import calibrate
 
@@ -269,7 +281,7 @@ def _run(args: argparse.Namespace, plugins: LoadedPlugins) -> int:
 
     options = RunOptions(
         judge=(args.judge[0] if len(args.judge) == 1 else tuple(args.judge)) if args.judge else None, base_url=",".join(args.base_url) if args.base_url else None,
-        out=args.out, limit=args.limit, concurrency=args.concurrency,
+        out=args.out, limit=args.limit, categories=tuple(args.categories), concurrency=args.concurrency,
         overrides=tuple(args.overrides), progress=not args.no_progress,
         cache=not args.no_cache, refresh=args.refresh, max_calls=args.max_calls,
         prices=args.prices, max_cost=args.max_cost,

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from harness.by_category import summary_lines as category_lines
 from harness.errors import BadInput
 from harness.plugins import LoadedPlugins
 from harness.registry import Registry
@@ -143,7 +144,7 @@ def print_run_result(result: RunResult) -> None:
              + (f", pending {counts['pending']} (partial: the numbers leave them out)" if counts.get("pending") else "")]
     facts += result.loaded.task.summary_facts(summary)
     console.print("; ".join(facts))
-    for line in panel_lines(result.manifest):
+    for line in [*panel_lines(result.manifest), *category_lines(result.manifest)]:
         console.print(escape(line))
     if "score_note" in summary:
         console.print(summary["score_note"])

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from harness.by_category import restrict_items
 from harness.datasets import dataset_facts, load_items
 from harness.errors import BadInput
 from harness.models import Item, TaskSpec
@@ -68,6 +69,7 @@ def load_task(
     overrides: list[str] | tuple[str, ...] = (),
     prepare_jinja: Any = None,
     limit: int | None = None,
+    categories: tuple[str, ...] = (),
 ) -> LoadedTask:
     path = Path(path)
     name = _display(path)
@@ -88,6 +90,7 @@ def load_task(
     except BadInput as exc:
         raise BadInput(f"{name}: {exc}") from None
     facts = dataset_facts(items)
+    items = restrict_items(items, categories)
     if limit is not None:
         if limit < 1:
             raise BadInput("--limit must be at least 1")

@@ -13,6 +13,9 @@ from harness.errors import BadInput
 from harness.reports.analysis import Analysis, analyse
 from harness.reports.calibration import html_section as calibration_html
 from harness.reports.calibration import markdown_section as calibration_markdown
+from harness.reports.category_section import FALLBACK_NOTE as CATEGORY_FALLBACK_NOTE
+from harness.reports.category_section import NOTE as CATEGORY_NOTE
+from harness.reports.category_section import category_scores
 from harness.reports.diagnostics import judge_diagnostics
 from harness.reports.markdown import md_list, md_table, md_text
 from harness.reports.page import document, esc, section, table
@@ -195,8 +198,8 @@ def markdown_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame)
         md_table(analysis.pairs),
         f"\n## Win rates\n\n{analysis.win_rates_note}\n\n",
         md_table(analysis.win_rates.reset_index() if not analysis.win_rates.empty else pd.DataFrame()),
-        "\n## Categories\n\nMean per-item score of each model in each category.\n\n",
-        md_table(category_pivot(analysis)),
+        f"\n## Categories\n\n{_category_note(run)}.\n\n",
+        md_table(_category_table(run, analysis)),
         *(f"\n## {own.title}\n\n{own.note}\n\n" + md_table(own.table) for own in run.view.sections(run)),
         "\n## Judge diagnostics\n\n",
         md_table(diagnostics[["group", "metric", "value", "n"]] if not diagnostics.empty else diagnostics),
@@ -242,8 +245,8 @@ def html_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame, sam
         ("distributions", "Distributions", section(
             "distributions", "Score distributions", histograms(distributions) or '<p class="muted">no scores</p>',
             run.view.distribution_note)),
-        ("categories", "Categories", section("categories", "Categories", table(category_pivot(analysis)),
-                                             "mean per-item score of each model in each category")),
+        ("categories", "Categories", section("categories", "Categories", table(_category_table(run, analysis)),
+                                             _category_note(run))),
         *(_own_section(own) for own in run.view.sections(run)),
         ("diagnostics", "Judge", section("diagnostics", "Judge diagnostics", table(diagnostics),
                                          "position and length bias, unusable outputs, calls, cache, tokens and cost")),
@@ -257,6 +260,15 @@ def html_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame, sam
         sections.insert(2, calibrated)
     subtitle = f"{run.protocol} · judge {run.judge_label} · harness {__version__}"
     return document(f"Report: {run.name}", subtitle, sections)
+
+
+def _category_table(run: RunData, analysis: Analysis) -> pd.DataFrame:
+    found = category_scores(run)
+    return found if found is not None else category_pivot(analysis)
+
+
+def _category_note(run: RunData) -> str:
+    return CATEGORY_NOTE if category_scores(run) is not None else CATEGORY_FALLBACK_NOTE
 
 
 def _own_section(own: ReportSection) -> tuple[str, str, str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.by_category import record_filter
 from harness.calibrate.identity import judge_identity
 from harness.errors import BadInput, BudgetReached, RunFailed
 from harness.judges.base import JudgeBackend, JudgeConfigError
@@ -43,7 +44,7 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
     pm = plugins.manager
     registry = Registry.collect(pm)
     loaded = load_task(
-        task_path, registry, overrides=options.overrides, limit=options.limit,
+        task_path, registry, overrides=options.overrides, limit=options.limit, categories=options.categories,
         prepare_jinja=pm.prepare_jinja_environment,
     )
     specs = judge_specs(loaded, options)
@@ -64,6 +65,7 @@ def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
         fingerprint = run_fingerprint(loaded, labels)
         pending_at_start = sum(len(lane.pending(store)) for lane in lanes)
         manifest = _manifest(loaded, lanes, requests, fingerprint, store.read_manifest())
+        record_filter(manifest, options.categories)
         invocation: dict[str, Any] = {"started": _now(), "pending_at_start": pending_at_start}
         manifest["invocations"].append(invocation)
         manifest["status"] = "running"

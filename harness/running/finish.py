@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from harness.by_category import write_scores_by_category
 from harness.calibrate.apply import apply_calibration, resolve_calibration
 from harness.errors import BadInput
 from harness.metrics import apply_metrics, verdicts_frame
@@ -69,6 +70,7 @@ def finish_run(
         aggregate = apply_calibration(aggregate, verdicts, calibration, task.config, store.path, manifest)
         aggregate = with_every_model(aggregate, task_models(manifest, verdicts))
         store.write_exports(verdicts, aggregate.scores, aggregate.ranking)
+        write_scores_by_category(task, store, manifest, verdicts, task_models(manifest, verdicts))
         manifest["summary"] = aggregate.summary
     manifest["completeness"] = assess(manifest, aggregate.scores, task_models(manifest, verdicts), verdicts)
     return aggregate

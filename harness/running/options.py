@@ -18,6 +18,8 @@ class RunOptions:
     base_url: str | None = None
     out: str | Path | None = None
     limit: int | None = None
+    #: Judge only the items of these categories (`--category`; see harness.by_category).
+    categories: tuple[str, ...] = ()
     concurrency: int | None = None
     #: Judge settings from the command line: timeout and backend options (`--judge-option k=v`).
     judge_timeout_s: float | None = None

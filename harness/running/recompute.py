@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from harness.by_category import restrict_verdicts
 from harness.calibrate.identity import identity_from_manifest
 from harness.errors import BadInput
 from harness.models import DatasetSpec, Item, Message, TaskSpec, Verdict
@@ -92,7 +93,7 @@ def ordered_verdicts(directory: Path, *, panel: bool = False) -> list[Verdict]:
 
 def recompute(
     run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), plugins: LoadedPlugins | None = None,
-    calibration: str | Path | None = None, force_calibration: bool = False,
+    calibration: str | Path | None = None, force_calibration: bool = False, categories: tuple[str, ...] = (),
 ) -> RunResult:
     """Aggregate the stored verdicts again and rewrite verdicts.jsonl, scores.csv, ranking.csv and
     run.json's summary (each written atomically); the run as `harness run` gives it."""
@@ -133,6 +134,7 @@ def recompute(
                                   lambda: identity_from_manifest(manifest, str(directory / MANIFEST_FILE), registry),
                                   registry, panel=panel, force=force_calibration)
         record_counts(manifest, verdicts)
+        verdicts = restrict_verdicts(task, manifest, verdicts, categories)
         aggregate = finish_run(task, registry, store, manifest, verdicts, calibration=applied,
                                panel=_stored_panel(manifest, verdicts) if panel else None)
         protocol["config"] = config.model_dump(mode="json")
@@ -195,7 +197,8 @@ def aggregate_command(args: argparse.Namespace, plugins: LoadedPlugins | None = 
     plugins = plugins or load_plugins()
     result = recompute(args.run_dir, tuple(getattr(args, "overrides", ()) or ()), plugins,
                        calibration=getattr(args, "calibration", None),
-                       force_calibration=bool(getattr(args, "force_calibration", False)))
+                       force_calibration=bool(getattr(args, "force_calibration", False)),
+                       categories=tuple(getattr(args, "categories", None) or ()))
     plugins.manager.run_finished(result)  # as after `harness run`: the directory's files are rewritten
     print_run_result(result)
     unusable = report_completeness(result.manifest)

@@ -36,6 +36,18 @@ def planted_rows(models: list[str], n_items: int, *, skip: Mapping[str, set[int]
     return rows
 
 
+def planted_category_rows(models: list[str], items_per_category: Mapping[str, int]) -> list[dict[str, Any]]:
+    """Dataset rows with a `category`: `n` items per category, ids `<category>-<k>`, so a judge
+    with `by_category` strengths reads the category from the item id."""
+    rows = []
+    for category, n_items in items_per_category.items():
+        for k in range(n_items):
+            item = f"{category}-{k:03d}"
+            rows.append({"id": item, "instruction": f"Question {item}?", "category": category,
+                         "answers": {m: planted_answer(m, item) for m in models}})
+    return rows
+
+
 def planted_draw(seed: int, item: str, model_a: str, model_b: str) -> float:
     """A uniform number in [0, 1) fixed by the request's content."""
     digest = hashlib.sha256(f"{seed}|{item}|{model_a}|{model_b}".encode()).digest()
@@ -45,16 +57,20 @@ def planted_draw(seed: int, item: str, model_a: str, model_b: str) -> float:
 class PlantedJudge:
     """`with PlantedJudge(strengths) as judge:` then run with `judge.spec` and `judge.base_url`."""
 
-    def __init__(self, strengths: Mapping[str, float], *, seed: int = 0, strong: float = 0.0):
+    def __init__(self, strengths: Mapping[str, float], *, seed: int = 0, strong: float = 0.0,
+                 by_category: Mapping[str, Mapping[str, float]] | None = None):
         self.strengths = dict(strengths)
+        #: category -> strengths, for items `<category>-<k>` (planted_category_rows); others use `strengths`.
+        self.by_category = {c: dict(s) for c, s in (by_category or {}).items()}
         self.seed = seed
         self.strong = strong
         self.server = OpenAIServer(self._respond, model="planted")
         self.base_url = self.server.base_url
         self.spec = "openai:planted"
 
-    def p_first_wins(self, model_a: str, model_b: str) -> float:
-        return 1.0 / (1.0 + math.exp(self.strengths[model_b] - self.strengths[model_a]))
+    def p_first_wins(self, model_a: str, model_b: str, item: str = "") -> float:
+        strengths = self.by_category.get(item.rpartition("-")[0], self.strengths)
+        return 1.0 / (1.0 + math.exp(strengths[model_b] - strengths[model_a]))
 
     def _respond(self, body: dict[str, Any]) -> Reply:
         prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
@@ -62,7 +78,7 @@ class PlantedJudge:
         if len(tags) < 2:
             return Reply(text="I cannot tell the answers apart.")
         (model_a, item), (model_b, _) = tags[0], tags[1]
-        wins = planted_draw(self.seed, item, model_a, model_b) < self.p_first_wins(model_a, model_b)
+        wins = planted_draw(self.seed, item, model_a, model_b) < self.p_first_wins(model_a, model_b, item)
         much = planted_draw(self.seed + 1, item, model_a, model_b) < self.strong
         return Reply(text=("[[1]]" if much else "[[2]]") if wins else ("[[5]]" if much else "[[4]]"))
 

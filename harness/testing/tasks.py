@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,3 +28,11 @@ def write_task(
         "name": name, "protocol": protocol, "dataset": {"path": data.name}, "judge": judge, "options": options or {},
     }), encoding="utf-8")
     return task
+
+
+def harness_cli(*args: str, api_key: str = "sk-test", timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run the `harness` command as a script would (a subprocess; exit code and both streams)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_DEBUG", "OPENAI_BASE_URL")}
+    env["OPENAI_API_KEY"] = api_key
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)

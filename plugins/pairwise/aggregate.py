@@ -57,11 +57,20 @@ def judged_battles(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFr
             "share_a": expected_share_a(used),
             "len_a": d["len_a"], "len_b": d["len_b"], "length_known": not d.get("length_unknown", False),
             "reward_a": expected_reward_a(used), "expected_a": expected_reward_a(soft) if soft else np.nan,
-            "bt_score_a": bt_score_a, "bt_weight": bt_weight,
+            "bt_score_a": bt_score_a, "bt_weight": bt_weight, "soft_fallback": bool(config.soft and not soft),
         })
     columns = ["item_id", "request_id", "model_a", "model_b", "raw_level", "level", "hard_reward_a", "share_a",
-               "len_a", "len_b", "length_known", "reward_a", "expected_a", "bt_score_a", "bt_weight"]
+               "len_a", "len_b", "length_known", "reward_a", "expected_a", "bt_score_a", "bt_weight", "soft_fallback"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def soft_fallbacks(battles: pd.DataFrame, models: list[str]) -> dict[str, Any]:
+    """With `soft`: the verdicts that had no logprobs and count as their parsed level (a point
+    mass), in all and per model (each verdict counts for both its models), so a soft score says
+    what it rests on (deepeval #1029: a weighted score must not fall back silently)."""
+    fell = battles[battles["soft_fallback"].astype(bool)]
+    per_model = {m: int(((fell["model_a"] == m) | (fell["model_b"] == m)).sum()) for m in models}
+    return {"verdicts": int(len(fell)), "of": int(len(battles)), "by_model": per_model}
 
 
 LC_COLUMNS = {"lc_win_rate": "length_controlled_win_rate", "lc_ci_low": "lc_ci_low", "lc_ci_high": "lc_ci_high"}
@@ -245,6 +254,7 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
         "verdicts": {s: sum(v.status == s for v in verdicts) for s in ("ok", "invalid", "failed")},
         "length_k": config.length_k,
         "soft": config.soft,
+        **({"soft_fallbacks": soft_fallbacks(battles, models)} if config.soft else {}),
         "score_note": (
             "rating: Bradley-Terry on the Elo scale; score: "
             + ("expected WB-Reward under the judge's logprobs (soft)" if config.soft else "WB-Reward")

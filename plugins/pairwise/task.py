@@ -171,6 +171,11 @@ class PairwiseTask(Task):
                          f" (same winner {summary['position_consistency_winner']:.0%})")
         if "first_position_win_rate" in summary:
             facts.append(f"first position wins {summary['first_position_win_rate']:.0%}")
+        fell = summary.get("soft_fallbacks")
+        if isinstance(fell, dict) and fell.get("verdicts"):
+            models = ", ".join(f"{m} {n}" for m, n in (fell.get("by_model") or {}).items() if n)
+            facts.append(f"soft: {fell['verdicts']} of {fell['of']} verdicts had no logprobs and count as their "
+                         f"parsed level ({models})")
         return facts
 
     @classmethod

@@ -1,0 +1,86 @@
+"""The regression gate as a CI script uses it: `harness check BASELINE NEW --model NAME`, exit code
+asserted, against loopback judges whose planted strengths make a model worse in one category."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.check import EXIT_REGRESSION
+from harness.testing.planted import PlantedJudge, planted_category_rows
+from harness.testing.tasks import harness_cli, write_task
+
+MODELS = ["cand", "base", "other"]
+SIZES = {"code": 30, "chat": 30, "tiny": 4}
+BEFORE = {"code": {"cand": 1.0, "base": 0.0, "other": -1.0}, "chat": {"cand": 0.5, "base": 0.0, "other": -0.5},
+          "tiny": {"cand": 0.0, "base": 0.0, "other": 0.0}}
+#: The new checkpoint: as good at code, much worse at chat, and also worse in the tiny category
+#: (too few items there for the gate to claim anything).
+AFTER = {**BEFORE, "chat": {"cand": -1.5, "base": 0.0, "other": -0.5}, "tiny": {"cand": -3.0, "base": 0.0, "other": 0.0}}
+
+
+def harness(*args: str) -> subprocess.CompletedProcess[str]:
+    return harness_cli(*args, api_key="sk-gate")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("gate")
+    task = write_task(tmp, name="gate", protocol="pairwise", rows=planted_category_rows(MODELS, SIZES),
+                      options={"n_bootstrap": 300})
+    for name, planted, extra in (("before", BEFORE, ()), ("again", BEFORE, ()), ("after", AFTER, ()),
+                                 ("partial", AFTER, ("--max-calls", "30"))):
+        with PlantedJudge({}, by_category=planted, seed=7 if name == "again" else 0) as judge:
+            done = harness("run", str(task), "--judge", judge.spec, "--base-url", judge.base_url,
+                           "--out", str(tmp / name), "--no-progress", "--no-cache", *extra)
+        assert done.returncode == (1 if name == "partial" else 0), done.stderr
+    return tmp
+
+
+def test_the_same_model_judged_again_passes_the_gate(runs: Path) -> None:
+    done = harness("check", str(runs / "before"), str(runs / "again"), "--model", "cand")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "passed" in done.stdout
+
+
+def test_a_regression_in_one_category_fails_the_gate_naming_it(runs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "gate.csv"
+    done = harness("check", str(runs / "before"), str(runs / "after"), "--model", "cand", "--out", str(out))
+    assert done.returncode == EXIT_REGRESSION == 3, done.stdout + done.stderr
+    assert "regression: cand in" in done.stderr and "chat (worse (significant))" in done.stderr
+    assert "code" not in done.stderr and "tiny" not in done.stderr
+    table = pd.read_csv(out).set_index("scope")
+    assert table.loc["chat", "p_adjusted"] < 0.05 and table.loc["chat", "diff"] < 0
+    assert table.loc["code", "verdict"] == "ok"
+    # tiny got much worse too, but 4 items carry no significance claim
+    assert table.loc["tiny", "diff"] < 0 and pd.isna(table.loc["tiny", "p_value"])
+    assert table.loc["tiny", "verdict"].startswith("not tested: 4 items")
+    # the numbers are those of the runs' files
+    by_category = pd.read_csv(runs / "after" / "scores_by_category.csv")
+    chat = by_category[(by_category["category"] == "chat") & (by_category["model"] == "cand")].iloc[0]
+    assert table.loc["chat", "new"] == pytest.approx(chat["score"])
+    # another model of the same runs did not regress
+    assert harness("check", str(runs / "before"), str(runs / "after"), "--model", "other").returncode == 0
+
+
+def test_a_threshold_fails_the_gate_where_the_score_is_below_it(runs: Path) -> None:
+    scores = pd.read_csv(runs / "again" / "scores.csv").set_index("model")
+    above = scores.loc["cand", "score"] + 1.0
+    done = harness("check", str(runs / "before"), str(runs / "again"), "--model", "cand", "--threshold", str(above))
+    assert done.returncode == EXIT_REGRESSION, done.stdout + done.stderr
+    assert f"(overall) (below threshold {above:g})" in done.stderr
+    done = harness("check", str(runs / "before"), str(runs / "again"), "--model", "cand", "--threshold", "-100")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_an_incomplete_run_cannot_gate_and_bad_arguments_are_exit_2(runs: Path) -> None:
+    done = harness("check", str(runs / "before"), str(runs / "partial"), "--model", "cand")
+    assert done.returncode == 1 and "incomplete" in done.stderr
+    done = harness("check", str(runs / "before"), str(runs / "after"), "--model", "nobody")
+    assert done.returncode == 2 and "nobody" in done.stderr and "cand" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    done = harness("check", str(runs / "before"), str(runs / "missing"), "--model", "cand")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
