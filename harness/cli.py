@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from harness.registry import Registry
 
 #: The subcommands harness itself defines; a plugin's subcommand may not take one of these names.
-BUILTIN_COMMANDS = ("run", "report", "compare", "aggregate", "import", "calibrate", "tasks", "plugins", "judges", "doctor")
+BUILTIN_COMMANDS = ("run", "generate", "report", "compare", "aggregate", "import", "calibrate", "tasks", "plugins", "judges", "doctor")
 #: The registration hooks the command line needs: plugin subcommands and import formats.
 PARSER_HOOKS = ("harness_register_commands", "harness_register_importers")
 
@@ -109,6 +109,10 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
     from harness.calibrate.command import add_parser as add_calibrate
 
     add_calibrate(commands)
+
+    from harness.generate.command import add_parser as add_generate
+
+    add_generate(commands)
 
     tasks = commands.add_parser("tasks", help="list task files")
     tasks.add_argument("directory", nargs="?", default=None,
@@ -208,6 +212,10 @@ def _dispatch(args: argparse.Namespace, plugins: LoadedPlugins, registry: Regist
         return _plugin_command(args, plugins, registry)
     if args.command == "run":
         return _run(args, plugins)
+    if args.command == "generate":
+        from harness.generate.command import run as generate_command
+
+        return generate_command(args, plugins)
     if args.command in ("report", "compare"):
         from harness.reports import command as report_command
 
