@@ -49,7 +49,8 @@ class GenerationTask(Task):
 
     version: ClassVar[str] = GENERATION_VERSION
 
-    def __init__(self, items: list[SourceItem], settings: GenerationSettings):  # noqa: no Task.__init__: no task file
+    def __init__(self, items: list[SourceItem], settings: GenerationSettings):
+        # No Task.__init__: a generation has no task file, protocol options or prompt template.
         self.source_items = items
         self.settings = settings
         self.config = None  # type: ignore[assignment]  # the runner reads only `reask` from it (none)

@@ -190,12 +190,8 @@ def _ask(task: GenerationTask, backend: JudgeBackend, store: RunDirectory, reque
          options: GenerateOptions, stats: CallStats, cache: JudgmentCache | None, price: Price | None) -> list[JudgeRequest]:
     """Every turn not stored yet, turn 1 of every item first, then each next turn as the one
     before it is stored. Returns every request made possible (for the accounting)."""
-    spec = backend.spec
-    runner_settings = dict(
-        retry=options.retry, stats=stats, cache=cache, max_calls=options.max_calls,
-        limiter=RateLimiter.from_options(spec.options),
-        spending=SpendingCap(price, options.max_cost) if price is not None else None,
-    )
+    limiter = RateLimiter.from_options(backend.spec.options)
+    spending = SpendingCap(price, options.max_cost) if price is not None else None
     known = list(requests)
 
     async def main() -> None:
@@ -209,7 +205,8 @@ def _ask(task: GenerationTask, backend: JudgeBackend, store: RunDirectory, reque
                         if not started:
                             await _start(backend)
                             started = True
-                        await Runner(task, backend, store, progress=bar, **runner_settings).run(todo)  # type: ignore[arg-type]
+                        await Runner(task, backend, store, progress=bar, retry=options.retry, stats=stats, cache=cache,
+                                     max_calls=options.max_calls, limiter=limiter, spending=spending).run(todo)
                     new = [r for r in task.next_requests(_results(store, known)) if r.id not in {k.id for k in known}]
                     if not new:
                         return
