@@ -27,6 +27,7 @@ from harness.progress import Progress
 from harness.protocol import InvalidOutput, Task
 from harness.ratelimit import RateLimiter, estimate_prompt_tokens
 from harness.reachability import Reachability
+from harness.reasoning_traces import without_judge_trace
 from harness.store import RunDirectory
 
 
@@ -200,7 +201,7 @@ class Runner:
                     self.cache.put(key, response)
             responses.append(response)
             try:
-                data = self.task.parse(current, response)
+                data = self.task.parse(current, without_judge_trace(response))
             except InvalidOutput as exc:
                 if reask < self.reasks:
                     self.stats.reasks += 1

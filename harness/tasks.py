@@ -18,6 +18,8 @@ from harness.errors import BadInput
 from harness.models import Item, TaskSpec
 from harness.prompts import PromptRenderer, builtin_prompt_dir, make_environment
 from harness.protocol import Task, TaskKind
+from harness.reasoning_traces import describe as describe_traces
+from harness.reasoning_traces import strip_item_traces
 from harness.registry import Registry
 from harness.run_design import dataset_facts
 
@@ -32,6 +34,8 @@ class LoadedTask:
     task: Task
     #: Content digests of the whole dataset, before `--limit` (see harness.run_design).
     dataset_facts: dict[str, Any] = field(default_factory=dict)
+    #: Whether reasoning traces were stripped from the answers, and how many changed per model.
+    reasoning_traces: dict[str, Any] | None = None
 
 
 def read_task_file(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> TaskSpec:
@@ -93,6 +97,8 @@ def load_task(
         if limit < 1:
             raise BadInput("--limit must be at least 1")
         items = items[:limit]
+    strip = bool(getattr(config, "strip_reasoning", True))
+    items, changed = strip_item_traces(items) if strip else (items, {})
     task = kind.task_class(spec, config, items, renderer)
     task.base_dir = base_dir
     try:
@@ -100,7 +106,7 @@ def load_task(
     except BadInput as exc:
         raise BadInput(f"{name}: {exc}") from None
     return LoadedTask(path=path, spec=spec, kind=kind, config=config, items=items, task=task,
-                      dataset_facts=facts)
+                      dataset_facts=facts, reasoning_traces=describe_traces(strip, changed))
 
 
 def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:

@@ -61,7 +61,7 @@ class GenerationTask(Task):
     def next_requests(self, results: dict[str, Verdict]) -> list[JudgeRequest]:
         new = []
         for item in self.source_items:
-            answers = answers_so_far(item, results)
+            answers = answers_so_far(item, results, as_written=False)
             if answers is not None and len(answers) < item.user_turns:
                 new.append(self._request(item, answers))
         return new
@@ -88,19 +88,23 @@ class GenerationTask(Task):
                             sampling=self.settings.sampling, meta={"turn": turn})
 
     def parse(self, request: JudgeRequest, response: JudgeResponse) -> dict[str, Any]:
+        """The answer without a reasoning trace (the runner strips it); the stored output keeps
+        the text as written, trace included, for the dataset."""
         return {"answer": response.text}
 
     def aggregate(self, verdicts: list[Verdict]) -> Aggregate:
         raise NotImplementedError("a generation has no scores")
 
 
-def answers_so_far(item: SourceItem, results: dict[str, Verdict]) -> list[str] | None:
+def answers_so_far(item: SourceItem, results: dict[str, Verdict], *, as_written: bool = True) -> list[str] | None:
     """The model's answers to the item's turns, in order, as far as they are stored (None when
-    turn 1 is not)."""
+    turn 1 is not): as the model wrote them (for the dataset), or without a reasoning trace (the
+    history of the next turn, as reasoning models' chat templates drop earlier thinking)."""
     answers: list[str] = []
     for turn in range(1, item.user_turns + 1):
         verdict = results.get(request_id(item.id, turn))
         if verdict is None or verdict.status != "ok":
             break
-        answers.append(str(verdict.data.get("answer", verdict.output or "")))
+        text = verdict.output if as_written else verdict.data.get("answer")
+        answers.append(str(text or ""))
     return answers or None

@@ -227,3 +227,18 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capture
                  "--out", str(tmp_path / "o.jsonl")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("harness: error:") for line in err)
+
+
+def test_a_reasoning_models_trace_is_kept_in_the_dataset_but_not_in_its_next_turns_history(tmp_path: Path) -> None:
+    dataset = write_jsonl(tmp_path / "items.jsonl", [ITEMS[1]])
+    out = tmp_path / "out.jsonl"
+
+    def thinker(body: dict[str, Any]) -> Reply:
+        return Reply(text="<think>pondering</think>" + answer_to(body))
+
+    with OpenAIServer(thinker) as server:
+        assert generate(dataset, out, server.base_url) == 0
+        turn2 = server.requests[-1]["messages"]
+    assert [m["content"] for m in turn2] == ["Name a fruit.", "answer to Name a fruit.", "And a vegetable?"]
+    row = read_jsonl(out)[0]
+    assert row["answers"]["newbie"] == "<think>pondering</think>answer to And a vegetable?"
