@@ -74,6 +74,8 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
                      help="price table (YAML/JSON: model -> {input, output} USD per 1M tokens); cost goes to run.json")
     run.add_argument("--max-cost", type=float, metavar="USD",
                      help="stop cleanly before this invocation could spend more than USD (needs --prices); rerun to continue")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the calls the run would make, how many the cache holds, tokens and cost; send nothing")
     _calibration_options(run)
 
     report = commands.add_parser("report", help="write report.html, report.md and report CSVs for a run directory")
@@ -285,6 +287,10 @@ def _run(args: argparse.Namespace, plugins: LoadedPlugins) -> int:
     )
     if args.max_calls is not None and args.max_calls < 1:
         raise BadInput("--max-calls must be at least 1")
+    if args.dry_run:
+        from harness.dry_run import dry_run
+
+        return dry_run(args.task, options, plugins)
     result = run_task(args.task, options, plugins)
     print_run_result(result)
     unusable = report_completeness(result.manifest)
