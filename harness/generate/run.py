@@ -21,6 +21,7 @@ from typing import Any
 from harness import __version__
 from harness.cache import JudgmentCache, default_cache_path
 from harness.errors import BadInput, BudgetReached, RunFailed
+from harness.execute import _make_backend
 from harness.generate.requests import GenerationSettings, GenerationTask, answers_so_far
 from harness.generate.source import Source, merged_rows, read_source, write_rows
 from harness.judges.base import JudgeBackend, JudgeConfigError, JudgeError, judge_failure
@@ -90,7 +91,7 @@ def generate(target: str | Path, options: GenerateOptions, plugins: LoadedPlugin
     if options.temperature < 0:
         raise BadInput("--temperature must not be negative")
     registry = Registry.collect((plugins or load_plugins()).manager)
-    backend = _backend(registry, spec)
+    backend = _make_backend(registry, spec)  # options and setup checked, nothing started
     price = _price(options, spec)
     run_dir = options.run_dir or options.out.with_name(options.out.name + ".generate")
     task = GenerationTask(items, settings)
@@ -164,15 +165,6 @@ def _spec(options: GenerateOptions) -> JudgeSpec:
         raise BadInput(f"--model {options.model}: {describe_validation_error(exc)}") from None
     except ValueError as exc:
         raise BadInput(f"--model: {exc}") from None
-
-
-def _backend(registry: Registry, spec: JudgeSpec) -> JudgeBackend:
-    try:
-        backend = registry.judge(spec)
-        backend.check()
-    except JudgeConfigError as exc:
-        raise BadInput(str(exc)) from None
-    return backend
 
 
 def _price(options: GenerateOptions, spec: JudgeSpec) -> Price | None:
