@@ -136,7 +136,7 @@ def generate(target: str | Path, options: GenerateOptions, plugins: LoadedPlugin
         verdicts = [v for r in requests if (v := store.get(r.key)) is not None]
         missing = [item.id for item in items if item.id not in turns]
         if not missing:
-            rows = merged_rows(_limited(source, items), options.name, turns, settings.record())
+            rows = merged_rows(source, options.name, turns, settings.record())
             write_rows(options.out, rows)
             manifest["written"] = {"path": str(options.out), "items": len(items), "at": _now()}
         else:
@@ -299,16 +299,6 @@ def _usage(invocations: list[dict[str, Any]], price: Price | None) -> dict[str, 
     tokens_out = sum(int((i.get("tokens") or {}).get("out", 0)) for i in invocations)
     return {"calls": calls, "tokens_in": tokens_in, "tokens_out": tokens_out,
             "cost": describe_cost(price, tokens_in, tokens_out)}
-
-
-def _limited(source: Source, items: list[Any]) -> Source:
-    """With --limit, the output holds only the items answered (a dataset `harness run` reads in full)."""
-    if len(items) == len(source.items):
-        return source
-    keep = {item.id for item in items}
-    rows = [row for row in source.rows if str(row[source.spec.id_field]) in keep]
-    return Source(path=source.path, format=source.format, spec=source.spec, rows=rows, items=items,
-                  long_layout=source.long_layout)
 
 
 def _now() -> str:

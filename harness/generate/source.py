@@ -109,7 +109,8 @@ def _answers_object(row: dict[str, Any], spec: DatasetSpec) -> Any:
 
 def merged_rows(source: Source, model: str, turns: dict[str, list[str]], settings: dict[str, Any]) -> list[dict[str, Any]]:
     """The source rows with `model`'s answers added in the source's own layout (replacing any
-    answers of `model` already there: the caller decides whether that is allowed)."""
+    answers of `model` already there: the caller decides whether that is allowed). Every row is
+    kept; an item without an entry in `turns` (beyond `--limit`) gets no answer of `model`."""
     spec = source.spec
     csv = source.format == "csv"
 
@@ -132,6 +133,8 @@ def merged_rows(source: Source, model: str, turns: dict[str, list[str]], setting
             if str(row.get(spec.model_field)) != model:
                 out.append(dict(row))
         for item in source.items:
+            if item.id not in turns:
+                continue
             row = {k: v for k, v in first[item.id].items() if k not in (SETTINGS_FIELD, TURNS_FIELD)}
             row[spec.model_field], row[spec.answer_field] = model, turns[item.id][-1]
             annotate(row, item.id)
@@ -143,6 +146,9 @@ def merged_rows(source: Source, model: str, turns: dict[str, list[str]], setting
     for row in source.rows:
         row = dict(row)
         item_id = str(row[spec.id_field])
+        if item_id not in turns:
+            out.append(row)
+            continue
         final = turns[item_id][-1]
         if uses_object or not (uses_columns or csv):
             answers = _answers_object(row, spec)

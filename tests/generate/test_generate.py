@@ -242,3 +242,12 @@ def test_a_reasoning_models_trace_is_kept_in_the_dataset_but_not_in_its_next_tur
     assert [m["content"] for m in turn2] == ["Name a fruit.", "answer to Name a fruit.", "And a vegetable?"]
     row = read_jsonl(out)[0]
     assert row["answers"]["newbie"] == "<think>pondering</think>answer to And a vegetable?"
+
+
+def test_limit_answers_the_first_items_and_keeps_every_row(tmp_path: Path) -> None:
+    dataset = write_jsonl(tmp_path / "items.jsonl", [{**r, "answers": {"old": "x"}} for r in ITEMS])
+    with OpenAIServer(lambda body: Reply(text=answer_to(body))) as server:
+        assert generate(dataset, dataset, server.base_url, "--limit", "1") == 0
+    rows = read_jsonl(dataset)
+    assert [r["id"] for r in rows] == ["q1", "q2", "q3"]
+    assert [sorted(r["answers"]) for r in rows] == [["newbie", "old"], ["old"], ["old"]]
