@@ -84,7 +84,8 @@ def plan_run(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
         ))
     unknown = ["re-asks of answers that do not parse (up to options.reask per call)"]
     if type(loaded.task).next_requests is not Task.next_requests:
-        unknown.append(f"the later rounds of {loaded.kind.name}, which depend on the first round's answers")
+        unknown.append(f"calls of {loaded.kind.name} that depend on earlier answers (later rounds of adaptive "
+                       "sampling, a tournament or generated checklists), where the task has them")
     return plans, unknown
 
 
