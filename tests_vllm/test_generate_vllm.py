@@ -32,7 +32,7 @@ def test_generate_with_vllm_then_judge_the_answers(model: Path, tmp_path: Path) 
     assert generated.returncode == 0, generated.stderr
     answers = [json.loads(line)["answers"]["smol-vllm"] for line in dataset.read_text().splitlines()]
     assert len(answers) == ITEMS and all(a.strip() for a in answers)
-    manifest = json.loads((tmp_path / "demo.jsonl.generate" / "run.json").read_text())
+    manifest = json.loads((tmp_path / "demo.jsonl.smol-vllm.generate" / "run.json").read_text())
     assert manifest["usage"]["calls"] == ITEMS and manifest["usage"]["tokens_out"] > 0
     assert manifest["model"]["on_cpu"] is True
 

@@ -31,7 +31,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="a backend setting, e.g. --model-option n_ctx=4096 or --model-option rpm=60")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace answers NAME already has in the dataset, or an --out file this generation did not write")
-    parser.add_argument("--run-dir", metavar="DIR", help="where calls are stored for resuming (default: OUT.generate)")
+    parser.add_argument("--run-dir", metavar="DIR", help="where calls are stored for resuming (default: OUT.NAME.generate)")
     parser.add_argument("--no-progress", action="store_true", help="no progress display")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the shared cache")
     parser.add_argument("--refresh", action="store_true", help="ask the model again even where the cache has an answer")

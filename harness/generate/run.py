@@ -3,7 +3,7 @@
 The calls go through `harness.runner.Runner`, so a generation has what a judge run has: the
 shared cache (its own key space), retries with backoff, rate limits, `--max-calls`/`--max-cost`,
 a progress bar and token/cost accounting. Answers are stored call by call in a run directory
-beside the output (`OUT.generate/`: `store.jsonl`, `run.json`), so a crash loses only calls in
+beside the output (`OUT.NAME.generate/`: `store.jsonl`, `run.json`), so a crash loses only calls in
 flight and the same command resumes. The output file is written only when every item has its
 answer; until then the command exits 1 and says how many are missing.
 """
@@ -11,6 +11,7 @@ answer; until then the command exits 1 and says how many are missing.
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -93,7 +94,7 @@ def generate(target: str | Path, options: GenerateOptions, plugins: LoadedPlugin
     registry = Registry.collect((plugins or load_plugins()).manager)
     backend = _make_backend(registry, spec)  # options and setup checked, nothing started
     price = _price(options, spec)
-    run_dir = options.run_dir or options.out.with_name(options.out.name + ".generate")
+    run_dir = options.run_dir or default_run_dir(options.out, options.name)
     task = GenerationTask(items, settings)
     requests = task.build_requests()
     with RunDirectory(run_dir) as store:
@@ -145,6 +146,12 @@ def generate(target: str | Path, options: GenerateOptions, plugins: LoadedPlugin
     errors = [v.error for v in verdicts if v.status == "failed" and v.error]
     return GenerateResult(out=options.out, run_dir=run_dir, manifest=manifest, missing=missing,
                           top_error=max(set(errors), key=errors.count) if errors else None)
+
+
+def default_run_dir(out: Path, name: str) -> Path:
+    """`OUT.NAME.generate` beside the output: one per model, so generating a second model into
+    the same file neither meets nor refuses the first one's calls."""
+    return out.with_name(f"{out.name}.{re.sub(r'[^A-Za-z0-9._-]', '_', name)}.generate")
 
 
 def _spec(options: GenerateOptions) -> JudgeSpec:
@@ -274,7 +281,7 @@ def _check_resumable(previous: dict[str, Any] | None, options: GenerateOptions, 
     now = {"as": options.name, **settings.record(), "source": str(source.path)}
     changed = [k for k, v in now.items() if before.get(k) != v]
     if changed:
-        raise BadInput(f"{options.run_dir or options.out.name + '.generate'}: holds a generation with another "
+        raise BadInput(f"{options.run_dir or default_run_dir(options.out, options.name)}: holds a generation with another "
                        f"{changed[0]} ({before.get(changed[0])!r}, now {now[changed[0]]!r}); use another --out "
                        "or --run-dir, or delete that directory to start over")
 

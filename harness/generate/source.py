@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.datasets import ANSWER_COLUMN_PREFIX, _conversation, _detect_format, _read_rows
+from harness.datasets import ANSWER_COLUMN_PREFIX, GENERATION_FIELDS, _conversation, _detect_format, _read_rows
 from harness.errors import BadInput
 from harness.models import DatasetSpec, Message
 
-#: Where a multi-turn item's answer to every turn goes (the final one is also the answer).
-TURNS_FIELD = "answer_turns"
-#: Where the settings that produced a model's answers go, per row, beside the answers.
-SETTINGS_FIELD = "generation"
+#: Where the settings that produced a model's answers go, per row, beside the answers; and where
+#: a multi-turn item's answer to every turn goes (the final one is also the answer).
+SETTINGS_FIELD, TURNS_FIELD = GENERATION_FIELDS
 
 
 @dataclass(frozen=True)

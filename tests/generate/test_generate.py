@@ -92,7 +92,7 @@ def test_faults_are_retried_and_counted(tmp_path: Path) -> None:
     with OpenAIServer(flaky) as server:
         assert generate(dataset, out, server.base_url) == 0
         assert server.faults
-    manifest = json.loads((tmp_path / "out.jsonl.generate" / "run.json").read_text())
+    manifest = json.loads((tmp_path / "out.jsonl.newbie.generate" / "run.json").read_text())
     assert manifest["invocations"][-1]["retries"] == sum(server.faults.values()) == 4
     assert manifest["usage"]["calls"] == 8 and manifest["status"] == "finished"
     assert {r["id"]: r["answers"]["newbie"] for r in read_jsonl(out)}["q3"] == "answer to Name a planet."
@@ -214,7 +214,7 @@ def test_cost_is_accounted_with_the_price_table(tmp_path: Path) -> None:
     prices.write_text("gen: {input: 1000000, output: 2000000}\n")  # 1 and 2 USD per token: easy sums
     with OpenAIServer(lambda body: Reply(text="two words", prompt_tokens=5)) as server:
         assert generate(dataset, tmp_path / "out.jsonl", server.base_url, "--prices", str(prices)) == 0
-    usage = json.loads((tmp_path / "out.jsonl.generate" / "run.json").read_text())["usage"]
+    usage = json.loads((tmp_path / "out.jsonl.newbie.generate" / "run.json").read_text())["usage"]
     assert (usage["tokens_in"], usage["tokens_out"]) == (4 * 5, 4 * 2)
     assert usage["cost"]["usd"] == pytest.approx(4 * 5 * 1 + 4 * 2 * 2)
 
@@ -251,3 +251,22 @@ def test_limit_answers_the_first_items_and_keeps_every_row(tmp_path: Path) -> No
     rows = read_jsonl(dataset)
     assert [r["id"] for r in rows] == ["q1", "q2", "q3"]
     assert [sorted(r["answers"]) for r in rows] == [["newbie", "old"], ["old"], ["old"]]
+
+
+def test_a_run_resumed_after_a_model_is_generated_into_its_dataset_judges_the_new_model(tmp_path: Path) -> None:
+    """Generating a model into a dataset in place adds answers, not new items: the run directory
+    that judged the dataset before takes the new model (a changed item would be refused)."""
+    from harness.testing.tasks import write_task
+
+    task = write_task(tmp_path, name="grow", protocol="pairwise", rows=[{**r, "answers": {"base": "b"}} for r in ITEMS],
+                      options={"baselines": ["base"], "verdict_format": "labels", "n_bootstrap": 20, "reask": 0})
+    dataset = tmp_path / "data.jsonl"
+    with OpenAIServer(lambda body: Reply(text="[[A=B]]" if "<answer_" in json.dumps(body) else answer_to(body))) as server:
+        assert generate(dataset, dataset, server.base_url, name="first") == 0
+        judge = ["run", str(task), "--judge", "openai:judge", "--base-url", server.base_url, "--out",
+                 str(tmp_path / "run"), "--no-progress"]
+        assert main(judge) == 0
+        assert generate(dataset, dataset, server.base_url, name="second") == 0
+        assert main(judge) == 0
+    scores = (tmp_path / "run" / "scores.csv").read_text()
+    assert "first" in scores and "second" in scores

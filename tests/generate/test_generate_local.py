@@ -33,13 +33,13 @@ def test_embedded_model_answers_two_demo_items_and_they_are_judged(tmp_path: Pat
     assert all(row["answers"]["smol"].strip() for row in rows)
     assert all(set(row["answers"]) == {"careful", "sloppy", "wrong", "off_topic", "smol"} for row in rows)
     assert rows[0]["generation"]["smol"]["max_tokens"] == 12
-    manifest = json.loads((tmp_path / "demo2.jsonl.generate" / "run.json").read_text())
+    manifest = json.loads((tmp_path / "demo2.jsonl.smol.generate" / "run.json").read_text())
     assert manifest["usage"]["calls"] == 2 and manifest["usage"]["tokens_out"] > 0
 
     again = harness("generate", str(task), "--model", "local", "--as", "smol", "--max-tokens", "12",
                     "--out", str(dataset), "--no-progress")
     assert again.returncode == 0, again.stderr
-    assert json.loads((tmp_path / "demo2.jsonl.generate" / "run.json").read_text())["usage"]["calls"] == 2
+    assert json.loads((tmp_path / "demo2.jsonl.smol.generate" / "run.json").read_text())["usage"]["calls"] == 2
 
     judged = harness("run", str(task), "--limit", "1", "--set", "dataset.models=[careful, smol]",
                      "--out", str(tmp_path / "run"), "--no-progress")
