@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from harness.registry import Registry
 
 #: The subcommands harness itself defines; a plugin's subcommand may not take one of these names.
-BUILTIN_COMMANDS = ("run", "report", "compare", "aggregate", "import", "calibrate", "tasks", "plugins", "judges", "doctor",
-                    "check", "leaderboard")
+BUILTIN_COMMANDS = ("run", "generate", "report", "compare", "aggregate", "import", "calibrate", "tasks", "plugins", "judges",
+                    "doctor", "check", "leaderboard")
 #: The registration hooks the command line needs: plugin subcommands and import formats.
 PARSER_HOOKS = ("harness_register_commands", "harness_register_importers")
 
@@ -77,6 +77,8 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
                      help="price table (YAML/JSON: model -> {input, output} USD per 1M tokens); cost goes to run.json")
     run.add_argument("--max-cost", type=float, metavar="USD",
                      help="stop cleanly before this invocation could spend more than USD (needs --prices); rerun to continue")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the calls the run would make, how many the cache holds, tokens and cost; send nothing")
     _calibration_options(run)
 
     report = commands.add_parser("report", help="write report.html, report.md and report CSVs for a run directory")
@@ -117,6 +119,10 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
 
     add_calibrate(commands)
     add_decision_commands(commands)
+
+    from harness.generate.command import add_parser as add_generate
+
+    add_generate(commands)
 
     tasks = commands.add_parser("tasks", help="list task files")
     tasks.add_argument("directory", nargs="?", default=None,
@@ -216,6 +222,10 @@ def _dispatch(args: argparse.Namespace, plugins: LoadedPlugins, registry: Regist
         return _plugin_command(args, plugins, registry)
     if args.command == "run":
         return _run(args, plugins)
+    if args.command == "generate":
+        from harness.generate.command import run as generate_command
+
+        return generate_command(args, plugins)
     if args.command in ("report", "compare"):
         from harness.reports import command as report_command
 
@@ -290,6 +300,10 @@ def _run(args: argparse.Namespace, plugins: LoadedPlugins) -> int:
     )
     if args.max_calls is not None and args.max_calls < 1:
         raise BadInput("--max-calls must be at least 1")
+    if args.dry_run:
+        from harness.running.dry_run import dry_run
+
+        return dry_run(args.task, options, plugins)
     result = run_task(args.task, options, plugins)
     print_run_result(result)
     unusable = report_completeness(result.manifest)

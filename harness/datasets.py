@@ -21,6 +21,10 @@ from harness.errors import BadInput
 from harness.models import DatasetSpec, Item, Message
 
 ANSWER_COLUMN_PREFIX = "answer:"
+#: Fields `harness generate` writes beside a model's answers (its settings, every turn's answer):
+#: facts about answers, not about the item, so they stay out of its metadata (a dataset that
+#: gains a generated model is the same items with one more model's answers).
+GENERATION_FIELDS = ("generation", "answer_turns")
 
 
 def load_items(spec: DatasetSpec, base_dir: Path) -> list[Item]:
@@ -194,7 +198,8 @@ def _metadata(row: dict[str, Any], spec: DatasetSpec) -> dict[str, Any]:
     }
     return {
         k: v for k, v in row.items()
-        if k not in known and not k.startswith(ANSWER_COLUMN_PREFIX) and _present(v) and _jsonable(v)
+        if k not in known and not k.startswith(ANSWER_COLUMN_PREFIX) and k.partition(":")[0] not in GENERATION_FIELDS
+        and _present(v) and _jsonable(v)
     }
 
 

@@ -19,6 +19,8 @@ from harness.errors import BadInput
 from harness.models import Item, TaskSpec
 from harness.prompts import PromptRenderer, builtin_prompt_dir, make_environment
 from harness.protocol import Task, TaskKind
+from harness.reasoning_traces import describe as describe_traces
+from harness.reasoning_traces import strip_item_traces
 from harness.registry import Registry
 
 
@@ -32,6 +34,8 @@ class LoadedTask:
     task: Task
     #: Content digests of the whole dataset, before `--limit` (see harness.running.design).
     dataset_facts: dict[str, Any] = field(default_factory=dict)
+    #: Whether reasoning traces were stripped from the answers, and how many changed per model.
+    reasoning_traces: dict[str, Any] | None = None
 
 
 def read_task_file(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> TaskSpec:
@@ -95,6 +99,8 @@ def load_task(
         if limit < 1:
             raise BadInput("--limit must be at least 1")
         items = items[:limit]
+    strip = bool(getattr(config, "strip_reasoning", True))
+    items, changed = strip_item_traces(items) if strip else (items, {})
     task = kind.task_class(spec, config, items, renderer)
     task.base_dir = base_dir
     try:
@@ -102,7 +108,7 @@ def load_task(
     except BadInput as exc:
         raise BadInput(f"{name}: {exc}") from None
     return LoadedTask(path=path, spec=spec, kind=kind, config=config, items=items, task=task,
-                      dataset_facts=facts)
+                      dataset_facts=facts, reasoning_traces=describe_traces(strip, changed))
 
 
 def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:

@@ -309,7 +309,19 @@ def harness_argv(command: str, sandbox: Path, judge_url: str) -> tuple[list[str]
         argv.extend(sorted(glob.glob(word, root_dir=sandbox)) or [word] if "*" in word else [word])
     if "run" in argv:
         argv = _local_judge(argv, judge_url, sandbox)
+    elif argv[:1] == ["generate"]:
+        argv = _stand_in_model(argv, judge_url)
     return argv, env
+
+
+def _stand_in_model(argv: list[str], judge_url: str) -> list[str]:
+    """`harness generate`: the model answered by the loopback server, like a judge."""
+    out = list(argv)
+    at = out.index("--model") + 1
+    if out[at] == "local" or out[at].startswith("openai:"):
+        out[at] = STAND_IN
+        out += ["--base-url", judge_url]
+    return [*out, "--no-progress"]
 
 
 def _local_judge(argv: list[str], judge_url: str, sandbox: Path) -> list[str]:

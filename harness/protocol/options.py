@@ -37,6 +37,9 @@ class JudgeOptions(BaseModel):
     #: Ask again (showing the judge its unreadable answer) up to this many times before an
     #: output is stored as invalid.
     reask: int = Field(default=2, ge=0, le=10)
+    #: Remove reasoning traces (`<think>...</think>`) from the answers before they are judged
+    #: (see harness.reasoning_traces); the answers it changed are counted per model.
+    strip_reasoning: bool = True
 
     def request_shape(
         self, choices: tuple[str, ...] | None, *, short_max_tokens: int = 16

@@ -98,6 +98,7 @@ def assess(manifest: dict[str, Any], scores: pd.DataFrame, models: Sequence[str]
         "models_without_score": [m for m in models if m not in scored],
         "models_only_invalid": [m for m in models if m not in scored and invalid_by_model.get(m, 0) > 0],
         "missing_answers": dict((manifest.get("dataset") or {}).get("missing_answers") or {}),
+        "reasoning_traces": manifest.get("reasoning_traces"),
     }
     record["problems"] = problems(record)
     record["complete"] = not record["problems"]
@@ -129,14 +130,18 @@ def problems(record: dict[str, Any]) -> list[str]:
 
 
 def notes(record: dict[str, Any]) -> list[str]:
-    """What was left out without making the numbers partial: answers missing from the dataset."""
+    """What was left out or changed without making the numbers partial: answers missing from the
+    dataset, reasoning traces stripped from answers (or left in)."""
+    from harness.reasoning_traces import note
+
+    said = [line] if (line := note(record.get("reasoning_traces"))) else []
     missing = record.get("missing_answers") or {}
     if not missing:
-        return []
+        return said
     listed = ", ".join(f"{m} {n}" for m, n in sorted(missing.items()))
     total = sum(missing.values())
     return [f"{total} answer{'s' if total != 1 else ''} missing from the dataset ({listed}): the "
-            "comparisons that need them were not made"]
+            "comparisons that need them were not made", *said]
 
 
 def of_manifest(manifest: dict[str, Any]) -> dict[str, Any]:

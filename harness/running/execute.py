@@ -320,6 +320,7 @@ def _manifest(
         "dataset": {"items": len(loaded.items), "models": models, "missing_answers": missing_answers(loaded.items),
                     **loaded.dataset_facts},
         "requests": len(requests) * len(lanes),
+        "reasoning_traces": loaded.reasoning_traces,
         "environment": {"python": sys.version.split()[0], "platform": platform.platform()},
         "invocations": list(previous.get("invocations", [])) if previous else [],
     }

@@ -15,7 +15,9 @@ class Progress:
     """Counts finished calls; `advance(status)` after each stored verdict."""
 
     def __init__(self, total: int, already_done: int = 0, *, stream: TextIO | None = None, enabled: bool = True,
-                 interval_s: float = 5.0):
+                 interval_s: float = 5.0, label: str = "judging"):
+        #: What the bar says it is doing ("judging"; "generating" for `harness generate`).
+        self.label = label
         self.total = total
         self.done = already_done
         self.counts = {"ok": 0, "invalid": 0, "failed": 0}
@@ -40,12 +42,12 @@ class Progress:
             from rich.progress import Progress as RichProgress
 
             self._rich = RichProgress(
-                TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                TextColumn(self.label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[extra]}"),
                 console=Console(file=self.stream), transient=False,
             )
             self._rich.start()
-            self._task_id = self._rich.add_task("judging", total=self.total, completed=self.done, rate="", extra="")
+            self._task_id = self._rich.add_task(self.label, total=self.total, completed=self.done, rate="", extra="")
         else:
             self._line(force=True)
         return self
@@ -102,4 +104,4 @@ class Progress:
         rate = self._rate()
         remaining = (self.total - self.done) / rate if rate > 0 else float("nan")
         eta = f"{remaining:.0f}s" if remaining == remaining else "?"
-        print(f"judging {self.done}/{self.total} {rate:.2f}/s ETA {eta} {self._extra()}", file=self.stream, flush=True)
+        print(f"{self.label} {self.done}/{self.total} {rate:.2f}/s ETA {eta} {self._extra()}", file=self.stream, flush=True)

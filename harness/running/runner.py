@@ -24,6 +24,7 @@ from harness.judges.reachability import Reachability
 from harness.models import JudgeRequest, JudgeResponse, Verdict
 from harness.pricing import SpendingCap
 from harness.protocol import InvalidOutput, Task
+from harness.reasoning_traces import without_judge_trace
 from harness.running.cache import CacheKeys, JudgmentCache
 from harness.running.progress import Progress
 from harness.running.ratelimit import RateLimiter, estimate_prompt_tokens
@@ -200,7 +201,7 @@ class Runner:
                     self.cache.put(key, response)
             responses.append(response)
             try:
-                data = self.task.parse(current, response)
+                data = self.task.parse(current, without_judge_trace(response))
             except InvalidOutput as exc:
                 if reask < self.reasks:
                     self.stats.reasks += 1
