@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from harness.calibrate.identity import identity_from_manifest
@@ -69,17 +70,20 @@ def items_from_verdicts(verdicts: list[Verdict]) -> list[Item]:
     ]
 
 
-def ordered_verdicts(directory: Path, *, panel: bool = False) -> list[Verdict]:
+def ordered_verdicts(
+    directory: Path, *, panel: bool = False, records: dict[Any, Verdict] | None = None,
+) -> list[Verdict]:
     """The store's latest record per request (per judge and request in a panel), in the order of
     the previous export when there is one (so recomputing an unchanged run reproduces its files),
-    then in store order."""
-    records = read_store(directory / STORE_FILE, by_judge=panel)
+    then in store order. `records`: the store as an open RunDirectory already read it."""
+    if records is None:
+        records = read_store(directory / STORE_FILE, by_judge=panel)
     previous = directory / VERDICTS_FILE
     order: list[Any] = []
     if previous.is_file():
         for line in previous.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
-                record = json.loads(line)
+                record = _json_line(line)
                 key = (record.get("judge"), record.get("request_key")) if panel else record.get("request_key")
             except (ValueError, AttributeError):
                 order = []
@@ -88,6 +92,14 @@ def ordered_verdicts(directory: Path, *, panel: bool = False) -> list[Verdict]:
                 order.append(key)
     seen = set(order)
     return [records[k] for k in order] + [v for k, v in records.items() if k not in seen]
+
+
+def _json_line(line: str) -> Any:
+    """One line of an export: orjson, or the standard library for what orjson refuses (NaN)."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
 
 
 def recompute(
@@ -114,7 +126,7 @@ def recompute(
             raise BadInput(f"{directory / MANIFEST_FILE}: {describe_validation_error(exc, prefix='options')}") from None
         spec = _task_spec(manifest, protocol["name"], config_data, directory)
         panel = isinstance(manifest.get("panel"), dict)
-        verdicts = ordered_verdicts(directory, panel=panel)
+        verdicts = ordered_verdicts(directory, panel=panel, records=store.latest(by_judge=panel))
         if not verdicts:
             raise BadInput(f"{directory / STORE_FILE}: no verdicts to aggregate")
         task_dir = _task_dir(manifest)

@@ -22,7 +22,7 @@ import fcntl
 import json
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,8 +97,8 @@ class RunDirectory:
         store = self.path / STORE_FILE
         try:
             _repair_torn_tail(store)
-            self._by_judge = read_store(store, by_judge=True)
-            self._records = {key: v for (_, key), v in self._by_judge.items()}
+            for verdict in stored_verdicts(store):  # one read fills both indexes, as read_store would
+                self._remember(verdict)
             self._store_fd = os.open(store, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except BaseException:
             self.close()  # a corrupt store must not leave the directory locked
@@ -176,6 +176,11 @@ class RunDirectory:
         self._records[verdict.request_key] = verdict
         self._by_judge[(verdict.judge, verdict.request_key)] = verdict
 
+    def latest(self, *, by_judge: bool = False) -> dict[Any, Verdict]:
+        """The latest record of every request key (with `by_judge`, of every (judge, key)), in the
+        order keys were first stored: what read_store gives, without reading the file again."""
+        return dict(self._by_judge if by_judge else self._records)
+
     def stored_count(self) -> int:
         """Requests with a stored record (any status)."""
         return len(self._records)
@@ -234,9 +239,17 @@ def read_store(path: Path, *, by_judge: bool = False) -> dict[Any, Verdict]:
     """Every complete record of a store file, the last one of each key winning; keyed by
     request key, or with `by_judge` by (judge, request key) so a panel's judges stay apart."""
     records: dict[Any, Verdict] = {}
+    for verdict in stored_verdicts(path):
+        records[(verdict.judge, verdict.request_key) if by_judge else verdict.request_key] = verdict
+    return records
+
+
+def stored_verdicts(path: Path) -> Iterator[Verdict]:
+    """Every complete record of a store file in file order (a torn last line ends it), each
+    checked; a line that is not a verdict is one BadInput naming the file and line."""
     if not path.exists():
-        return records
-    with path.open("rb") as handle:
+        return
+    with path.open("rb") as handle:  # binary lines split on "\n" only, as JSON Lines does
         for number, raw in enumerate(handle, start=1):
             if not raw.endswith(b"\n"):
                 break  # a torn last line: the call it held was in flight
@@ -246,8 +259,7 @@ def read_store(path: Path, *, by_judge: bool = False) -> dict[Any, Verdict]:
                 raise BadInput(f"{path}:{number}: corrupt record; the store was edited by hand?") from None
             check_verdict_record({"request_id": verdict.request_id, "item_id": verdict.item_id,
                                   "status": verdict.status, "data": verdict.data}, f"{path}:{number}")
-            records[(verdict.judge, verdict.request_key) if by_judge else verdict.request_key] = verdict
-    return records
+            yield verdict
 
 
 #: Verdict data fields that readers group and index by: text (or absent), never lists or numbers.
