@@ -12,13 +12,11 @@ are recorded in run.json. The numbers are made by harness.finish, as `harness ru
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ValidationError
 
 from harness.calibrate.identity import identity_from_manifest
@@ -30,7 +28,7 @@ from harness.plugins import LoadedPlugins, load_plugins
 from harness.prompts import PromptRenderer, builtin_prompt_dir, make_environment
 from harness.registry import Registry
 from harness.run_result import RunResult
-from harness.store import MANIFEST_FILE, STORE_FILE, VERDICTS_FILE, RunDirectory, read_store
+from harness.store import MANIFEST_FILE, STORE_FILE, VERDICTS_FILE, RunDirectory, json_line, read_store
 from harness.tasks import LoadedTask, describe_validation_error, parse_key_value
 
 
@@ -83,7 +81,7 @@ def ordered_verdicts(
     if previous.is_file():
         for line in previous.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
-                record = _json_line(line)
+                record = json_line(line)
                 key = (record.get("judge"), record.get("request_key")) if panel else record.get("request_key")
             except (ValueError, AttributeError):
                 order = []
@@ -92,14 +90,6 @@ def ordered_verdicts(
                 order.append(key)
     seen = set(order)
     return [records[k] for k in order] + [v for k, v in records.items() if k not in seen]
-
-
-def _json_line(line: str) -> Any:
-    """One line of an export: orjson, or the standard library for what orjson refuses (NaN)."""
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return json.loads(line)
 
 
 def recompute(

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from harness.errors import BadInput, RunFailed
 from harness.models import Verdict
 
@@ -418,7 +420,7 @@ def _read_verdict_lines(path: Path) -> list[dict[str, Any]]:
     records = []
     for number, line in enumerate(lines, start=1):
         try:
-            record = json.loads(line)
+            record = json_line(line)
         except ValueError:
             record = None
         if not isinstance(record, dict):
@@ -429,6 +431,16 @@ def _read_verdict_lines(path: Path) -> list[dict[str, Any]]:
             raise BadInput(f"{exc}; rebuild the file with `harness aggregate`") from None
         records.append(record)
     return records
+
+
+def json_line(line: str | bytes) -> Any:
+    """One JSON Lines record: orjson (several times faster on a million lines), or the standard
+    library for what orjson refuses and json accepts (NaN, Infinity, integers beyond 64 bits),
+    so a file reads as it always did. ValueError when it is not JSON."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
