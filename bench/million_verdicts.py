@@ -17,8 +17,8 @@ against another harness version on a subsample.
    of a one-step launcher).
 5. With `--reference PYTHON` (the interpreter of a venv holding the harness version to compare
    with, e.g. the last release), the first `--sample-models` models' verdicts are aggregated
-   by both and every number of scores.csv and ranking.csv must agree to 1e-9 (the files are
-   compared byte for byte too).
+   by both (import, other order added, aggregate) and every number of scores.csv and ranking.csv
+   must agree to 1e-9 (the files are compared byte for byte too).
 6. `--alpaca DIR`: also import, aggregate and report a real AlpacaEval folder (e.g. the one
    bench/alpaca_case.py writes, the 58-model case): medians of `--repeat` runs.
 
@@ -112,7 +112,9 @@ def add_other_order(run: Path) -> int:
 
 def measure(command: list[str], python: str = sys.executable) -> dict:
     """One step in a fresh process: wall, CPU and peak RSS; exits on a failed step."""
-    done = subprocess.run([python, "-c", LAUNCHER, *command], capture_output=True, text=True, check=True)
+    # run outside any source tree, so `python -m harness.cli` imports the harness installed for `python`
+    done = subprocess.run([python, "-c", LAUNCHER, *command], capture_output=True, text=True, check=True,
+                          cwd=tempfile.gettempdir())
     result = json.loads(done.stdout.strip().splitlines()[-1])
     if result["rc"] not in (0,):
         raise SystemExit(f"{' '.join(command)}: exit {result['rc']}: {result['stderr'].strip()[-500:]}")
@@ -136,15 +138,11 @@ def harness_cli(python: str = sys.executable) -> list[str]:
     return [python, "-m", "harness.cli"]
 
 
-def subsample(run: Path, out: Path, models: set[str]) -> None:
-    """A copy of `run` with only the verdicts between the baseline and `models`."""
-    out.mkdir(parents=True)
-    shutil.copy(run / "run.json", out / "run.json")
-    with (run / "store.jsonl").open("rb") as source, (out / "store.jsonl").open("wb") as target:
-        for raw in source:
-            data = json.loads(raw)["data"]
-            if {data["model_a"], data["model_b"]} - {BASELINE} <= models:
-                target.write(raw)
+def both_orders_run(python: str, files: list[str], out: Path) -> dict:
+    """Import `files` with the harness of `python`, add the other order, aggregate; the aggregate's figures."""
+    measure([*harness_cli(python), "import", "alpaca_eval", *files, "--out", str(out)], python=python)
+    add_other_order(out)
+    return measure([*harness_cli(python), "aggregate", str(out)], python=python)
 
 
 def compare_numbers(ours: Path, theirs: Path) -> float:
@@ -168,6 +166,8 @@ def compare_numbers(ours: Path, theirs: Path) -> float:
                 raise SystemExit(f"{name}: {column}: text differs")
         same = (ours / name).read_bytes() == (theirs / name).read_bytes()
         print(f"  {name}: byte-identical: {same}")
+    same = (ours / "verdicts.jsonl").read_bytes() == (theirs / "verdicts.jsonl").read_bytes()
+    print(f"  verdicts.jsonl: byte-identical: {same}")
     return worst
 
 
@@ -182,7 +182,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one, removed)")
     parser.add_argument("--alpaca", type=Path, help="also time a real AlpacaEval folder (<model>/annotations.json)")
     args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="million-"))
+    work = (args.work or Path(tempfile.mkdtemp(prefix="million-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
     try:
         run(args, work)
@@ -203,6 +203,8 @@ def run(args: argparse.Namespace, work: Path) -> None:
         timed("report", [*cli, "report", str(real)], args.repeat)
     print(f"synthetic: {args.models} models x {args.items} items, answers ~{args.answer_chars} characters")
     files = [str(p) for p in write_alpaca_files(work / "alpaca", args.models, args.items, args.answer_chars)]
+    sample = [shutil.copytree(Path(f).parent, work / "sample" / Path(f).parent.name) / "annotations.json"
+              for f in files[: args.sample_models]]
     size = sum(Path(f).stat().st_size for f in files) / 1e6
     imported = work / "imported"
     timed(f"import ({len(files)} files, {size:.0f} MB)", [*cli, "import", "alpaca_eval", *files, "--out", str(imported)],
@@ -218,13 +220,10 @@ def run(args: argparse.Namespace, work: Path) -> None:
     if not args.reference:
         print("numbers: not compared (give --reference PYTHON, a venv with the version to compare with)")
         return
-    models = {f"model-{m:03d}" for m in range(min(args.sample_models, args.models))}
     ours, theirs = work / "sample-ours", work / "sample-reference"
-    subsample(big, ours, models)
-    subsample(big, theirs, models)
-    measure([*cli, "aggregate", str(ours)])
-    reference = measure([*harness_cli(args.reference), "aggregate", str(theirs)], python=args.reference)
-    print(f"subsample of {len(models)} models: reference aggregate {reference['wall']:.1f} s")
+    both_orders_run(sys.executable, [str(p) for p in sample], ours)
+    reference = both_orders_run(args.reference, [str(p) for p in sample], theirs)
+    print(f"subsample of {len(sample)} models, both orders: reference aggregate {reference['wall']:.1f} s")
     worst = compare_numbers(ours, theirs)
     print(f"  largest difference of any number: {worst:.3g} ({'OK' if worst <= 1e-9 else 'ABOVE 1e-9'})")
 

@@ -8,6 +8,8 @@ so the values are the same.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy.special import ndtr, ndtri
 
@@ -16,18 +18,18 @@ class norm:
     """norm.ppf, norm.cdf, norm.sf and norm.pdf of the standard normal distribution."""
 
     @staticmethod
-    def ppf(q):  # type: ignore[no-untyped-def]
+    def ppf(q: Any) -> Any:
         return ndtri(q)
 
     @staticmethod
-    def cdf(x):  # type: ignore[no-untyped-def]
+    def cdf(x: Any) -> Any:
         return ndtr(x)
 
     @staticmethod
-    def sf(x):  # type: ignore[no-untyped-def]
+    def sf(x: Any) -> Any:
         return ndtr(-np.asarray(x, dtype=float))
 
     @staticmethod
-    def pdf(x):  # type: ignore[no-untyped-def]
+    def pdf(x: Any) -> Any:
         x = np.asarray(x, dtype=float)
         return np.exp(-x**2 / 2.0) / np.sqrt(2 * np.pi)
