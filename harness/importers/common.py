@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from harness.datasets import json_objects
 from harness.errors import BadInput
 from harness.models import Verdict
@@ -44,8 +46,13 @@ class ImportedRun:
 
 
 def read_json(path: Path) -> Any:
-    """A whole-file JSON document."""
+    """A whole-file JSON document: orjson (AlpacaEval files are megabytes each), else the
+    standard library, which reads what orjson refuses (NaN) and words the error for the user."""
     text = read_text(path)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -223,10 +223,8 @@ def html_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame, sam
     warnings = "".join(f'<p class="warning"><strong>Warning:</strong> {esc(note)}</p>' for note in analysis.notes)
     ranking = analysis.ranking
     sig = analysis.pairs["significant"].astype(bool) if not analysis.pairs.empty else []
-    distributions = {
-        m: analysis.item_scores.loc[analysis.item_scores["model"] == m, "score"].to_numpy(float)
-        for m in ranking["model"] if m in set(analysis.item_scores["model"])
-    }
+    by_model = {m: scores.to_numpy(float) for m, scores in analysis.item_scores.groupby("model", sort=False)["score"]}
+    distributions = {m: by_model[m] for m in ranking["model"] if m in by_model}  # one pass, not one per model
     warnings = "".join(f'<p class="warning"><strong>Warning:</strong> {esc(line)}</p>'
                        for line in warning_lines(run.manifest))
     sections = [

@@ -12,7 +12,6 @@ are recorded in run.json. The numbers are made by harness.running.finish, as `ha
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +29,7 @@ from harness.protocol.roles import options_with_role
 from harness.registry import Registry
 from harness.running.finish import finish_run, record_counts, run_calibration
 from harness.running.result import RunResult
-from harness.store import MANIFEST_FILE, STORE_FILE, VERDICTS_FILE, RunDirectory, read_store
+from harness.store import MANIFEST_FILE, STORE_FILE, VERDICTS_FILE, RunDirectory, json_line, read_store
 from harness.tasks import LoadedTask, describe_validation_error, parse_key_value
 
 
@@ -70,17 +69,20 @@ def items_from_verdicts(verdicts: list[Verdict]) -> list[Item]:
     ]
 
 
-def ordered_verdicts(directory: Path, *, panel: bool = False) -> list[Verdict]:
+def ordered_verdicts(
+    directory: Path, *, panel: bool = False, records: dict[Any, Verdict] | None = None,
+) -> list[Verdict]:
     """The store's latest record per request (per judge and request in a panel), in the order of
     the previous export when there is one (so recomputing an unchanged run reproduces its files),
-    then in store order."""
-    records = read_store(directory / STORE_FILE, by_judge=panel)
+    then in store order. `records`: the store as an open RunDirectory already read it."""
+    if records is None:
+        records = read_store(directory / STORE_FILE, by_judge=panel)
     previous = directory / VERDICTS_FILE
     order: list[Any] = []
     if previous.is_file():
         for line in previous.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
-                record = json.loads(line)
+                record = json_line(line)
                 key = (record.get("judge"), record.get("request_key")) if panel else record.get("request_key")
             except (ValueError, AttributeError):
                 order = []
@@ -115,7 +117,7 @@ def recompute(
             raise BadInput(f"{directory / MANIFEST_FILE}: {describe_validation_error(exc, prefix='options')}") from None
         spec = _task_spec(manifest, protocol["name"], config_data, directory)
         panel = isinstance(manifest.get("panel"), dict)
-        verdicts = ordered_verdicts(directory, panel=panel)
+        verdicts = ordered_verdicts(directory, panel=panel, records=store.latest(by_judge=panel))
         if not verdicts:
             raise BadInput(f"{directory / STORE_FILE}: no verdicts to aggregate")
         task_dir = _task_dir(manifest)

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
+from harness.stats._normal import norm
 from harness.stats.errors import StatsInputError
 
 

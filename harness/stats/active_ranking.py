@@ -28,7 +28,8 @@ import math
 
 import numpy as np
 from scipy.special import expit
-from scipy.stats import norm
+
+from harness.stats._normal import norm
 
 #: Picks per batch at most; a larger batch gives each pick several comparisons of one pair.
 MAX_PICKS = 4096

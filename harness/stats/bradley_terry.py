@@ -18,8 +18,8 @@ import math
 import numpy as np
 import pandas as pd
 from scipy.special import expit
-from scipy.stats import norm
 
+from harness.stats._normal import norm
 from harness.stats.bt_newton import RIDGE, fit_bradley_terry
 from harness.stats.bt_prior import PRIOR_TIES, laplace_sd, perfect_records, virtual_ties
 from harness.stats.intervals import ANCHOR, blank_zero_width

@@ -22,10 +22,14 @@ the difficulty fixed (the difficulty refit is not bootstrapped: it is shared and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import expit
+
+from harness.stats.soft_logistic import bootstrap_blocks, newton_fits, sigmoid
 
 #: L2 strengths (on the summed log-loss). Weak: with 805 instructions they move coefficients
 #: only where the data hardly identify them.
@@ -75,30 +79,6 @@ def fit_instruction_difficulty(frame: pd.DataFrame, l2: float = DIFFICULTY_L2) -
     return pd.Series(result.x[2 * n_models:], index=items, name="difficulty")
 
 
-def _newton_fit(
-    features: np.ndarray, target: np.ndarray, weights: np.ndarray, l2: np.ndarray, iterations: int = 50
-) -> np.ndarray:
-    """Penalised soft-label logistic regression for many weightings at once.
-
-    features (n, k), target (n,), weights (r, n) (bootstrap counts; one row = one fit),
-    l2 (k,). Returns coefficients (r, k). The loss is convex, Newton converges in a few steps.
-    """
-    rounds, k = weights.shape[0], features.shape[1]
-    coef = np.zeros((rounds, k))
-    penalty = np.diag(l2)
-    outer = (features[:, :, None] * features[:, None, :]).reshape(len(features), k * k)
-    for _ in range(iterations):
-        prob = expit(coef @ features.T)
-        grad = ((prob - target) * weights) @ features + coef * l2
-        curvature = prob * (1.0 - prob) * weights
-        hessian = (curvature @ outer).reshape(rounds, k, k) + penalty  # one matrix product for all rounds
-        step = np.linalg.solve(hessian, grad[..., None])[..., 0]
-        coef -= step
-        if np.max(np.abs(step)) < 1e-10:
-            break
-    return coef
-
-
 def length_controlled_win_rates(
     frame: pd.DataFrame,
     *,
@@ -116,6 +96,9 @@ def length_controlled_win_rates(
     that model's own verdicts it would soak up their noise and hand the length effect back
     through psi (the same leak, smaller, remains with few models; the published leaderboard
     fits difficulty on all of its 200+ models).
+
+    The fits of all models are solved together (harness.stats.soft_logistic); each model's
+    bootstrap draws item multiplicities from its own generator seeded with `seed`.
     """
     columns = ["model", "lc_win_rate", "lc_ci_low", "lc_ci_high", "win_rate", "theta", "phi", "psi", "n"]
     if frame.empty:
@@ -123,31 +106,88 @@ def length_controlled_win_rates(
     if difficulty is None:
         several = frame["model"].nunique() > 1
         difficulty = fit_instruction_difficulty(frame) if several else pd.Series(dtype=float)
+    penalty = np.array([1e-6, l2, l2])
+    designs = [_ModelDesign.of(model, group, difficulty) for model, group in frame.groupby("model", sort=True)]
+    fits = _point_fits(designs, penalty)
+    draws = _ItemDraws(n_bootstrap, seed)
     rows = []
-    for model, group in frame.groupby("model", sort=True):
-        own = difficulty
-        gamma = own.reindex(group["item_id"]).fillna(0.0).to_numpy(dtype=float)
-        length = length_features(group["len_model"].to_numpy(), group["len_baseline"].to_numpy())
-        features = np.column_stack([np.ones(len(group)), length, gamma])
-        target = group["p"].to_numpy(dtype=float)
-        penalty = np.array([1e-6, l2, l2])
-        fit = _newton_fit(features, target, np.ones((1, len(group))), penalty)[0]
-        controlled = features.copy()
-        controlled[:, 1] = 0.0
+    for design, fit in zip(designs, fits):
+        controlled = design.controlled()
         lc = 100.0 * float(expit(controlled @ fit).mean())
         low = high = np.nan
         if n_bootstrap > 0:
-            item_codes, items = pd.factorize(group["item_id"], sort=True)
-            rng = np.random.default_rng(seed)
-            draws = rng.multinomial(len(items), np.full(len(items), 1.0 / len(items)), size=n_bootstrap)
-            weights = draws[:, item_codes].astype(float)
-            boot = _newton_fit(features, target, weights, penalty)
-            values = 100.0 * (expit(boot @ controlled.T) * weights).sum(axis=1) / weights.sum(axis=1)
+            values = _bootstrap_values(design, fit, controlled, draws, penalty)
             alpha = (1.0 - ci) / 2.0
             low, high = np.quantile(values, [alpha, 1.0 - alpha])
         rows.append({
-            "model": model, "lc_win_rate": lc, "lc_ci_low": low, "lc_ci_high": high,
-            "win_rate": 100.0 * float(target.mean()), "theta": fit[0], "phi": fit[1], "psi": fit[2],
-            "n": len(group),
+            "model": design.model, "lc_win_rate": lc, "lc_ci_low": low, "lc_ci_high": high,
+            "win_rate": 100.0 * float(design.target.mean()), "theta": fit[0], "phi": fit[1], "psi": fit[2],
+            "n": len(design.target),
         })
     return pd.DataFrame(rows, columns=columns)
+
+
+@dataclass
+class _ModelDesign:
+    """One model's rows of the GLM: features (intercept, length term, difficulty), targets, items."""
+
+    model: object
+    features: np.ndarray
+    target: np.ndarray
+    item_ids: pd.Series
+
+    @classmethod
+    def of(cls, model: object, group: pd.DataFrame, difficulty: pd.Series) -> _ModelDesign:
+        gamma = difficulty.reindex(group["item_id"]).fillna(0.0).to_numpy(dtype=float)
+        length = length_features(group["len_model"].to_numpy(), group["len_baseline"].to_numpy())
+        features = np.column_stack([np.ones(len(group)), length, gamma])
+        return cls(model, features, group["p"].to_numpy(dtype=float), group["item_id"])
+
+    def controlled(self) -> np.ndarray:
+        """The features with the length term set to zero: both answers of the same length."""
+        controlled = self.features.copy()
+        controlled[:, 1] = 0.0
+        return controlled
+
+
+def _point_fits(designs: list[_ModelDesign], penalty: np.ndarray) -> list[np.ndarray]:
+    """Every model's coefficients, one stacked Newton solve (short models padded with weight 0)."""
+    longest = max(len(d.target) for d in designs)
+    features = np.zeros((len(designs), longest, 3))
+    target = np.zeros((len(designs), longest))
+    weights = np.zeros((len(designs), 1, longest))
+    for index, design in enumerate(designs):
+        n = len(design.target)
+        features[index, :n], target[index, :n], weights[index, 0, :n] = design.features, design.target, 1.0
+    coef = newton_fits(features, target, weights, penalty)
+    return [coef[index, 0] for index in range(len(designs))]
+
+
+class _ItemDraws:
+    """Bootstrap item multiplicities: for every model, `rounds` multinomial draws over its items
+    from a generator seeded with `seed`. Models with the same number of items get the same
+    draws, so they are drawn once per item count."""
+
+    def __init__(self, rounds: int, seed: int):
+        self.rounds, self.seed = rounds, seed
+        self._by_count: dict[int, np.ndarray] = {}
+
+    def for_items(self, count: int) -> np.ndarray:
+        if count not in self._by_count:
+            rng = np.random.default_rng(self.seed)
+            self._by_count[count] = rng.multinomial(count, np.full(count, 1.0 / count), size=self.rounds)
+        return self._by_count[count]
+
+
+def _bootstrap_values(
+    design: _ModelDesign, fit: np.ndarray, controlled: np.ndarray, draws: _ItemDraws, penalty: np.ndarray,
+) -> np.ndarray:
+    """The LC win rate of every bootstrap round (items resampled, difficulty fixed), in round order."""
+    item_codes, items = pd.factorize(design.item_ids, sort=True)
+    counts = draws.for_items(len(items))
+    values = np.empty(draws.rounds)
+    for block in bootstrap_blocks(draws.rounds, len(item_codes)):
+        weights = counts[block][:, item_codes].astype(float)
+        boot = newton_fits(design.features[None], design.target[None], weights[None], penalty, start=fit[None])[0]
+        values[block] = 100.0 * np.einsum("rn,rn->r", sigmoid(boot @ controlled.T), weights) / weights.sum(axis=1)
+    return values

@@ -24,8 +24,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
+from harness.stats._normal import norm
 from harness.stats.bootstrap import item_bootstrap_counts
 from harness.stats.bradley_terry import (
     _to_rating,

@@ -1,0 +1,232 @@
+"""A million verdicts end to end (issue 21): import, aggregate and report of a synthetic AlpacaEval-
+shaped leaderboard, with wall time, CPU time and peak RSS of every step, and the numbers checked
+against another harness version on a subsample.
+
+    python bench/million_verdicts.py [--models 100] [--items 5000] [--answer-chars 1500]
+                                     [--repeat 3] [--reference PYTHON] [--sample-models 4]
+                                     [--work DIR] [--alpaca DIR]
+
+1. Writes `--models` AlpacaEval files (`<model>/annotations.json`), `--items` instructions each,
+   against one baseline: answers of realistic length (log-normal around `--answer-chars`
+   characters), soft preferences drawn from the length-controlled GLM with planted strengths.
+2. `harness import alpaca_eval` of those files (one verdict per (model, item), baseline in A).
+3. Adds every verdict's other presentation order (model in A, level and distribution mirrored)
+   to the imported store: models x items x 2 verdicts (1,000,000 with the defaults).
+4. `harness aggregate` and `harness report` of that run directory, `--repeat` times each.
+   Each step runs in a fresh process; peak RSS is that process's (getrusage of the children
+   of a one-step launcher).
+5. With `--reference PYTHON` (the interpreter of a venv holding the harness version to compare
+   with, e.g. the last release), the first `--sample-models` models' verdicts are aggregated
+   by both (import, other order added, aggregate) and every number of scores.csv and ranking.csv
+   must agree to 1e-9 (the files are compared byte for byte too).
+6. `--alpaca DIR`: also import, aggregate and report a real AlpacaEval folder (e.g. the one
+   bench/alpaca_case.py writes, the 58-model case): medians of `--repeat` runs.
+
+Prints medians (wall, CPU) and the largest peak RSS of each step, and the report page's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+BASELINE = "baseline-model"
+MIRROR = {"A>>B": "B>>A", "A>B": "B>A", "A=B": "A=B", "B>A": "A>B", "B>>A": "A>>B"}
+#: Runs one command and prints its wall time, CPU time and peak RSS (kB) as JSON on the last line.
+LAUNCHER = (
+    "import json, resource, subprocess, sys, time\n"
+    "start = time.perf_counter()\n"
+    "done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)\n"
+    "wall = time.perf_counter() - start\n"
+    "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print(json.dumps({'rc': done.returncode, 'wall': wall, 'cpu': usage.ru_utime + usage.ru_stime,\n"
+    "                  'rss_kb': usage.ru_maxrss, 'stderr': done.stderr[-2000:]}))\n"
+)
+
+
+def write_alpaca_files(folder: Path, models: int, items: int, answer_chars: int, seed: int = 0) -> list[Path]:
+    """AlpacaEval annotation files with planted GLM preferences; returns their paths."""
+    rng = np.random.default_rng(seed)
+    filler = "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz      .,\n"), 1 << 16))
+    filler = filler * (1 + 8 * answer_chars // len(filler))
+
+    def text(length: int, offset: int) -> str:
+        start = offset % (len(filler) - length - 1)
+        return filler[start:start + length]
+
+    instructions = [f"Instruction {i}: " + text(int(rng.integers(40, 400)), i * 7919) for i in range(items)]
+    gamma = rng.normal(0.0, 1.0, items)
+    base_len = np.maximum(20, rng.lognormal(np.log(answer_chars), 0.5, items)).astype(int)
+    base_out = [text(int(n), i * 104729) for i, n in enumerate(base_len)]
+    paths = []
+    for m in range(models):
+        name = f"model-{m:03d}"
+        theta, phi, psi = rng.normal(0, 0.8), abs(rng.normal(0.8, 0.3)), rng.normal(1.0, 0.2)
+        lengths = np.maximum(20, rng.lognormal(np.log(answer_chars) + rng.normal(0, 0.3), 0.5, items)).astype(int)
+        diff = lengths - base_len
+        z = theta + phi * np.tanh(diff / (diff.std() or 1.0)) + psi * gamma
+        p = np.clip(1.0 / (1.0 + np.exp(-z)) + rng.normal(0, 0.05, items), 0.0, 1.0)
+        rows = [{"instruction": instructions[i], "output_1": base_out[i], "generator_1": BASELINE,
+                 "dataset": f"set-{i % 5}", "output_2": text(int(lengths[i]), (m + 1) * 7 + i * 31),
+                 "generator_2": name, "annotator": "synthetic_judge", "preference": float(1.0 + p[i])}
+                for i in range(items)]
+        path = folder / name / "annotations.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(rows))
+        paths.append(path)
+    return paths
+
+
+def add_other_order(run: Path) -> int:
+    """Append, for every stored verdict, the same judgment in the other presentation order;
+    drop the export so the store's order is the run's. Returns the verdict count."""
+    store = run / "store.jsonl"
+    lines = store.read_bytes().splitlines()
+    with store.open("ab") as handle:
+        for raw in lines:
+            record = json.loads(raw)
+            data = dict(record["data"])
+            data["model_a"], data["model_b"] = data["model_b"], data["model_a"]
+            data["len_a"], data["len_b"] = data["len_b"], data["len_a"]
+            data["order"] = "ab" if data["order"] == "ba" else "ba"
+            if "level" in data:
+                data["level"] = MIRROR[data["level"]]
+            if "probs" in data:
+                data["probs"] = {MIRROR[k]: v for k, v in data["probs"].items()}
+            request_id = record["request_id"].rsplit("::", 1)[0] + "::" + data["order"]
+            mirrored = {**record, "data": data, "request_id": request_id,
+                        "request_key": hashlib.sha256(request_id.encode()).hexdigest()[:32]}
+            handle.write(json.dumps(mirrored, ensure_ascii=False, sort_keys=True).encode() + b"\n")
+    (run / "verdicts.jsonl").unlink(missing_ok=True)
+    return 2 * len(lines)
+
+
+def measure(command: list[str], python: str = sys.executable) -> dict:
+    """One step in a fresh process: wall, CPU and peak RSS; exits on a failed step."""
+    # run outside any source tree, so `python -m harness.cli` imports the harness installed for `python`
+    done = subprocess.run([python, "-c", LAUNCHER, *command], capture_output=True, text=True, check=True,
+                          cwd=tempfile.gettempdir())
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if result["rc"] not in (0,):
+        raise SystemExit(f"{' '.join(command)}: exit {result['rc']}: {result['stderr'].strip()[-500:]}")
+    return result
+
+
+def timed(label: str, command: list[str], repeat: int, before=None) -> dict:
+    runs = []
+    for _ in range(repeat):
+        if before is not None:
+            before()
+        runs.append(measure(command))
+    summary = {"step": label, "wall_s": statistics.median(r["wall"] for r in runs),
+               "cpu_s": statistics.median(r["cpu"] for r in runs), "peak_rss_mb": max(r["rss_kb"] for r in runs) / 1024}
+    print(f"  {label:<34} wall {summary['wall_s']:7.2f} s   cpu {summary['cpu_s']:7.2f} s   "
+          f"peak RSS {summary['peak_rss_mb']:7.0f} MB   (median of {repeat})", flush=True)
+    return summary
+
+
+def harness_cli(python: str = sys.executable) -> list[str]:
+    return [python, "-m", "harness.cli"]
+
+
+def both_orders_run(python: str, files: list[str], out: Path) -> dict:
+    """Import `files` with the harness of `python`, add the other order, aggregate; the aggregate's figures."""
+    measure([*harness_cli(python), "import", "alpaca_eval", *files, "--out", str(out)], python=python)
+    add_other_order(out)
+    return measure([*harness_cli(python), "aggregate", str(out)], python=python)
+
+
+def compare_numbers(ours: Path, theirs: Path) -> float:
+    """The largest difference between the numbers of two runs' scores.csv and ranking.csv;
+    exits when their columns or non-numeric cells differ."""
+    import pandas as pd
+
+    worst = 0.0
+    for name in ("scores.csv", "ranking.csv"):
+        a, b = pd.read_csv(ours / name), pd.read_csv(theirs / name)
+        if list(a.columns) != list(b.columns) or a.shape != b.shape:
+            raise SystemExit(f"{name}: columns or shape differ: {list(a.columns)} vs {list(b.columns)}")
+        for column in a.columns:
+            if pd.api.types.is_numeric_dtype(a[column]) and pd.api.types.is_numeric_dtype(b[column]):
+                x, y = a[column].to_numpy(float), b[column].to_numpy(float)
+                if not np.array_equal(np.isnan(x), np.isnan(y)):
+                    raise SystemExit(f"{name}: {column}: missing values differ")
+                both = ~np.isnan(x)
+                worst = max(worst, float(np.max(np.abs(x[both] - y[both]), initial=0.0)))
+            elif not a[column].fillna("").astype(str).equals(b[column].fillna("").astype(str)):
+                raise SystemExit(f"{name}: {column}: text differs")
+        same = (ours / name).read_bytes() == (theirs / name).read_bytes()
+        print(f"  {name}: byte-identical: {same}")
+    same = (ours / "verdicts.jsonl").read_bytes() == (theirs / "verdicts.jsonl").read_bytes()
+    print(f"  verdicts.jsonl: byte-identical: {same}")
+    return worst
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=100)
+    parser.add_argument("--items", type=int, default=5000)
+    parser.add_argument("--answer-chars", type=int, default=1500, help="median answer length")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each step (medians printed)")
+    parser.add_argument("--reference", help="python of a venv with the harness version to compare numbers with")
+    parser.add_argument("--sample-models", type=int, default=4, help="models in the equality subsample")
+    parser.add_argument("--work", type=Path, help="working folder (default: a temporary one, removed)")
+    parser.add_argument("--alpaca", type=Path, help="also time a real AlpacaEval folder (<model>/annotations.json)")
+    args = parser.parse_args()
+    work = (args.work or Path(tempfile.mkdtemp(prefix="million-"))).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        run(args, work)
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, work: Path) -> None:
+    cli = harness_cli()
+    if args.alpaca:
+        files = sorted(str(p) for p in args.alpaca.glob("*/annotations.json"))
+        print(f"AlpacaEval folder {args.alpaca}: {len(files)} files")
+        real = work / "alpaca-run"
+        timed("import alpaca_eval", [*cli, "import", "alpaca_eval", *files, "--out", str(real)], args.repeat,
+              before=lambda: shutil.rmtree(real, ignore_errors=True))
+        timed("aggregate", [*cli, "aggregate", str(real)], args.repeat)
+        timed("report", [*cli, "report", str(real)], args.repeat)
+    print(f"synthetic: {args.models} models x {args.items} items, answers ~{args.answer_chars} characters")
+    files = [str(p) for p in write_alpaca_files(work / "alpaca", args.models, args.items, args.answer_chars)]
+    sample = [shutil.copytree(Path(f).parent, work / "sample" / Path(f).parent.name) / "annotations.json"
+              for f in files[: args.sample_models]]
+    size = sum(Path(f).stat().st_size for f in files) / 1e6
+    imported = work / "imported"
+    timed(f"import ({len(files)} files, {size:.0f} MB)", [*cli, "import", "alpaca_eval", *files, "--out", str(imported)],
+          1, before=lambda: shutil.rmtree(imported, ignore_errors=True))
+    shutil.rmtree(work / "alpaca")
+    big = work / "both-orders"
+    shutil.copytree(imported, big)
+    count = add_other_order(big)
+    print(f"run directory with both orders: {count:,} verdicts, store {(big / 'store.jsonl').stat().st_size / 1e6:.0f} MB")
+    timed("aggregate", [*cli, "aggregate", str(big)], args.repeat)
+    timed("report", [*cli, "report", str(big)], args.repeat)
+    print(f"  report.html: {(big / 'report.html').stat().st_size / 1e6:.2f} MB")
+    if not args.reference:
+        print("numbers: not compared (give --reference PYTHON, a venv with the version to compare with)")
+        return
+    ours, theirs = work / "sample-ours", work / "sample-reference"
+    both_orders_run(sys.executable, [str(p) for p in sample], ours)
+    reference = both_orders_run(args.reference, [str(p) for p in sample], theirs)
+    print(f"subsample of {len(sample)} models, both orders: reference aggregate {reference['wall']:.1f} s")
+    worst = compare_numbers(ours, theirs)
+    print(f"  largest difference of any number: {worst:.3g} ({'OK' if worst <= 1e-9 else 'ABOVE 1e-9'})")
+
+
+if __name__ == "__main__":
+    main()
