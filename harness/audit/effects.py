@@ -68,7 +68,7 @@ def sign_flip_p(values: np.ndarray, rng: np.random.Generator, n_flips: int = N_F
         signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
         sums = np.abs(signs @ values)
         return float(np.mean(sums >= observed - 1e-12))
-    signs = rng.choice(np.array([-1.0, 1.0]), size=(n_flips, n))
+    signs = rng.integers(0, 2, size=(n_flips, n), dtype=np.int8).astype(float) * 2.0 - 1.0
     sums = np.abs(signs @ values)
     return float((np.sum(sums >= observed - 1e-12) + 1) / (n_flips + 1))
 

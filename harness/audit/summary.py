@@ -39,7 +39,7 @@ def frame(report: dict[str, Any]) -> pd.DataFrame:
             "probe": name, "role": e.get("role"), "effect": scaled("effect"), "ci_low": scaled("ci_low"),
             "ci_high": scaled("ci_high"), "n": e.get("n", 0), "p_holm": e.get("p_value"),
             "significant": bool(e.get("significant")),
-            "followed": e.get("followed_share"), "left_out": e.get("items_left_out"),
+            "followed": None if e.get("followed_share") is None else round(e["followed_share"], 3), "left_out": e.get("items_left_out"),
         })
     return pd.DataFrame(rows)
 

@@ -56,9 +56,10 @@ class BiasedJudge:
 
     def __init__(self, *, position: float = 0.0, length: float = 0.0, markdown: float = 0.0, obey: float = 0.0,
                  quality: float = 0.4, seed: int = 0, labels: bool = False, min_ratio: float = 1.1):
-        p_max = 0.5 + abs(position) + abs(length) + abs(markdown) + abs(quality)
-        if p_max > 1.0 or not 0.0 <= obey <= 1.0:
-            raise ValueError("planted biases must keep P(A preferred) within [0, 1]")
+        # An audit probe changes one property at a time (answers differ in it, and A/B swap), so
+        # the expectations above hold while position plus any one other bias stays within 1/2.
+        if 0.5 + abs(position) + max(abs(length), abs(markdown), abs(quality)) > 1.0 or not 0.0 <= obey <= 1.0:
+            raise ValueError("planted biases must keep P(A preferred) within [0, 1] for any one property")
         self.position, self.length, self.markdown, self.obey, self.quality = position, length, markdown, obey, quality
         self.seed, self.labels, self.min_ratio = seed, labels, min_ratio
         self.server = OpenAIServer(self._respond, model="biased")
@@ -71,7 +72,8 @@ class BiasedJudge:
         longer = _sign(la, lb) if max(la, lb) > self.min_ratio * max(1, min(la, lb)) else 0
         markup = _sign(len(_MARKUP.findall(answer_a)), len(_MARKUP.findall(answer_b)))
         facts = _sign(len(set(_FACT.findall(answer_a))), len(set(_FACT.findall(answer_b))))
-        return 0.5 + self.position + self.length * longer + self.markdown * markup + self.quality * facts
+        p = 0.5 + self.position + self.length * longer + self.markdown * markup + self.quality * facts
+        return min(1.0, max(0.0, p))
 
     def _respond(self, body: dict[str, Any]) -> Reply:
         prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))

@@ -1,0 +1,131 @@
+"""`harness audit` end to end against judges with planted biases on loopback (real HTTP): each
+planted effect lies inside the interval the audit reports and is flagged; a fair judge flags no
+bias probe, also over several seeds; the audit resumes from its cache; bad input is one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cli import main
+from harness.testing.planted_bias import BiasedJudge, bias_rows
+
+BIAS = ("position", "verbosity", "markdown", "authority", "injection")
+
+
+def write_task(root: Path, n_items: int = 40, extra: str = "") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in bias_rows(n_items)), encoding="utf-8")
+    task = root / "task.yaml"
+    task.write_text("name: bias\nprotocol: pairwise\ndataset:\n  path: data.jsonl\njudge: openai:biased\n"
+                    f"options:\n  reasoning: false\n{extra}", encoding="utf-8")
+    return task
+
+
+def audit(task: Path, judge: BiasedJudge, out: Path, *args: object) -> tuple[int, dict[str, Any]]:
+    code = main(["audit", str(task), "--judge", judge.spec, "--base-url", judge.base_url, "--out", str(out),
+                 "--no-progress", *map(str, args)])
+    report = json.loads((out / "audit.json").read_text()) if (out / "audit.json").exists() else {}
+    return code, report
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+
+
+@pytest.mark.parametrize(("planted", "probe", "expected"), [
+    ({"position": 0.25, "quality": 0.25}, "position", 0.25),
+    ({"length": 0.3}, "verbosity", 0.3),
+    ({"markdown": 0.3}, "markdown", 0.3),
+    ({"obey": 0.8}, "injection", 0.4),  # obeyed verdicts favour the perturbed answer; the rest are coin flips
+])
+def test_a_planted_bias_is_recovered_inside_its_interval(tmp_path: Path, planted: dict[str, float], probe: str,
+                                                         expected: float) -> None:
+    task = write_task(tmp_path / "task")
+    with BiasedJudge(**planted) as judge:
+        code, report = audit(task, judge, tmp_path / "out", "--probes", f"{probe},quality", "--limit", 40)
+    assert code == 0
+    entry = report["probes"][probe]
+    assert entry["ci_low"] <= expected <= entry["ci_high"]
+    assert entry["significant"] and entry["n"] == 40 and entry["ci_low"] > 0
+    assert report["probes"]["quality"]["significant"] and report["probes"]["quality"]["effect"] < 0
+    if probe == "injection":
+        assert entry["followed_share"] > 0.6
+
+
+def test_a_fair_judge_flags_no_bias_probe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    task = write_task(tmp_path / "task")
+    with BiasedJudge() as judge:
+        code, report = audit(task, judge, tmp_path / "out")
+        calls = judge.calls
+    assert code == 0 and report["complete"]
+    assert set(report["probes"]) == {*BIAS, "quality"}  # self_preference needs audit.judge_family
+    assert not any(report["probes"][p]["significant"] for p in BIAS)
+    assert report["probes"]["quality"]["significant"]
+    for name, entry in report["probes"].items():
+        assert entry["n"] == report["settings"]["items"] == 30
+        assert entry["ci_low"] <= entry["effect"] <= entry["ci_high"] and entry["ci_low"] < entry["ci_high"]
+    printed = capsys.readouterr().out
+    assert all(f"{name}:" in printed or f"{name} (control):" in printed for name in report["probes"])
+    # 30 items in both orders for five probes; injection judges two planted texts against the control
+    assert calls == 30 * 2 * 5 + 30 * 4
+
+
+def test_a_fair_judge_flags_at_most_the_nominal_share_over_seeds(tmp_path: Path) -> None:
+    task = write_task(tmp_path / "task")
+    flagged = 0
+    seeds = range(4)
+    for seed in seeds:
+        with BiasedJudge(seed=seed) as judge:
+            code, report = audit(task, judge, tmp_path / f"out{seed}", "--seed", seed, "--probes",
+                                 ",".join(BIAS), "--limit", 15)
+        assert code == 0
+        flagged += any(report["probes"][p]["significant"] for p in BIAS)
+    assert flagged <= 1  # P(2 or more of 4 at a 5% family-wise rate) < 1.5%
+
+
+def test_a_rerun_resumes_from_the_store_and_says_the_same(tmp_path: Path) -> None:
+    task = write_task(tmp_path / "task")
+    out = tmp_path / "out"
+    with BiasedJudge(length=0.2) as judge:
+        audit(task, judge, out, "--probes", "verbosity,quality", "--limit", 10)
+        first, calls = (out / "audit.json").read_text(), judge.calls
+        code, _ = audit(task, judge, out, "--probes", "verbosity,quality", "--limit", 10)
+        assert judge.calls == calls and code == 0
+    assert (out / "audit.json").read_text() == first
+    assert (out / "audit.md").exists() and "Judge audit" in (out / "audit.html").read_text()
+
+
+def test_task_file_audit_settings_are_used(tmp_path: Path) -> None:
+    task = write_task(tmp_path / "task", extra="audit:\n  probes: [verbosity]\n  items: 8\n  padding: [0.5, 1.0]\n")
+    with BiasedJudge() as judge:
+        code, report = audit(task, judge, tmp_path / "out")
+    assert code == 0 and set(report["probes"]) == {"verbosity_50", "verbosity_100"}
+    assert report["probes"]["verbosity_50"]["n"] == 8 and report["probes"]["verbosity_100"]["padding"] == 1.0
+
+
+@pytest.mark.parametrize(("args", "extra", "message"), [
+    (["--probes", "position,colour"], "", "unknown probe 'colour'"),
+    (["--limit", "1"], "", "--limit must be at least 2"),
+    (["--probes", "self_preference"], "", "audit.judge_family"),
+    ([], "audit:\n  items: many\n", "audit.items"),
+    ([], "audit:\n  judge_family: nobody\n", "'nobody' has no item"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+                                          extra: str, message: str) -> None:
+    task = write_task(tmp_path / "task", extra=extra)
+    code = main(["audit", str(task), "--out", str(tmp_path / "out"), "--base-url", "http://127.0.0.1:9/v1", *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_task_that_neither_compares_nor_grades_is_refused(tmp_path: Path, repo: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["audit", str(repo / "tasks" / "demo_checklist.yaml"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "compare two answers or grade one" in err and len(err.splitlines()) == 1
