@@ -71,9 +71,10 @@ def task_shape(loaded: LoadedTask) -> tuple[str, int | None, tuple[int, int] | N
     config, task = loaded.config, loaded.task
     if hasattr(config, "verdict_format") and hasattr(config, "baselines"):
         return "compare", None, None
-    rubric = getattr(task, "rubric", None)
-    if rubric is not None and hasattr(rubric, "max_score"):
-        return "grade", int(rubric.max_score), (int(rubric.min_score), int(rubric.max_score))
+    # A grading task holds its scale (an object with min_score and max_score) once checked.
+    scale = next((v for v in vars(task).values() if hasattr(v, "min_score") and hasattr(v, "max_score")), None)
+    if scale is not None:
+        return "grade", int(scale.max_score), (int(scale.min_score), int(scale.max_score))
     raise BadInput(f"{loaded.path}: protocol {loaded.spec.protocol!r}: harness audit judges tasks that compare "
                    "two answers or grade one on a scale")
 
@@ -156,14 +157,8 @@ def _run_probe(loaded: LoadedTask, probe: Probe, shape: str, top_score: int | No
 
 
 def _row(item: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {"id": item.id, "conversation": [m.model_dump() for m in item.conversation],
-                           "answers": item.answers}
-    for key in ("reference", "category"):
-        if getattr(item, key) is not None:
-            row[key] = getattr(item, key)
-    if item.checklist:
-        row["checklist"] = list(item.checklist)
-    return row
+    """The item as a dataset line under the default field names (what DatasetSpec reads back)."""
+    return {k: v for k, v in item.model_dump(mode="json", exclude_none=True).items() if v != {}}
 
 
 def _report(loaded: LoadedTask, probes: list[Probe], settings: AuditSettings, shape: str, scale: tuple[int, int] | None,
