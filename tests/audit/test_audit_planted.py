@@ -129,3 +129,35 @@ def test_a_task_that_neither_compares_nor_grades_is_refused(tmp_path: Path, repo
     code = main(["audit", str(repo / "tasks" / "demo_checklist.yaml"), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "compare two answers or grade one" in err and len(err.splitlines()) == 1
+
+
+def test_a_grading_task_reports_score_changes_on_its_scale(tmp_path: Path) -> None:
+    """Rubric: effect = mean score change; the planted grader adds 2 points for padding, 1 for markup."""
+    root = tmp_path / "task"
+    write_task(root)
+    task = root / "rubric.yaml"
+    task.write_text("name: bias_rubric\nprotocol: rubric\ndataset:\n  path: data.jsonl\njudge: openai:biased\n"
+                    "options:\n  preset: wb_score\n  reasoning: false\n", encoding="utf-8")
+    with BiasedJudge(grade_length=2, grade_markdown=1) as judge:
+        code, report = audit(task, judge, tmp_path / "out", "--probes", "position,verbosity,markdown", "--limit", 20)
+    assert code == 0 and report["shape"] == "grade" and report["scale"] == [1, 10]
+    assert "position" not in report["probes"]  # one answer per call: nothing to be first
+    verbosity, markdown = (report["probes"][p] for p in ("verbosity", "markdown"))
+    assert verbosity["ci_low"] <= 2 <= verbosity["ci_high"] and verbosity["significant"]
+    assert markdown["ci_low"] <= 1 <= markdown["ci_high"] and markdown["significant"]
+    with BiasedJudge() as judge:
+        code, report = audit(task, judge, tmp_path / "fair", "--probes", "verbosity,markdown,quality", "--limit", 20)
+    quality = report["probes"]["quality"]
+    # the degraded copy loses two complete facts (one removed, one cut short)
+    assert quality["ci_low"] <= -2 <= quality["ci_high"] and quality["significant"]
+    assert not report["probes"]["verbosity"]["significant"] and not report["probes"]["markdown"]["significant"]
+
+
+def test_self_preference_runs_when_the_task_names_the_judges_family(tmp_path: Path) -> None:
+    task = write_task(tmp_path / "task", extra="audit:\n  judge_family: alpha\n")
+    with BiasedJudge(family="alpha", own=0.3) as judge:
+        code, report = audit(task, judge, tmp_path / "out", "--probes", "self_preference,quality")
+    entry = report["probes"]["self_preference"]
+    assert code == 0 and entry["family_model"] == "alpha" and entry["controlled"] is False
+    assert entry["ci_low"] <= 0.3 <= entry["ci_high"] and entry["significant"]
+    assert "compare with a judge from another family" in entry["meaning"]
