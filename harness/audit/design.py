@@ -11,7 +11,7 @@ perturbed text (`perturbed_a` is read where it stands in A, `perturbed_b` where 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,8 +137,10 @@ def _self_preference(items: list[Item], settings: AuditSettings) -> Probe:
 
 
 def compare_options(kind: str) -> dict[str, Any]:
-    """Protocol options the probe's dataset needs: every text against the control, all judged."""
-    base: dict[str, Any] = {"sampling": "all", "budget": None, "stop_confidence": None}
+    """Protocol options the probe's dataset needs: every text against the control, all judged.
+    Style control is an aggregation-only fit (most of a probe run's time) that the audit's effects
+    do not use; turning it off changes no prompt, so cached calls stay valid."""
+    base: dict[str, Any] = {"sampling": "all", "budget": None, "stop_confidence": None, "style_control": False}
     return {**base, "baselines": [LEFT] if kind == "position" else [CONTROL]}
 
 
@@ -156,32 +158,40 @@ class ItemValues:
         return self.followed / self.injected if self.injected else None
 
 
+def _usable(verdicts: Iterable[Verdict], field: str, out: ItemValues) -> Iterator[tuple[Verdict, Any]]:
+    """Each verdict with its parsed `field`; the others (unparseable, failed) are counted."""
+    for verdict in verdicts:
+        value = verdict.data.get(field)
+        if verdict.status != "ok" or value is None:
+            out.unusable += 1
+        else:
+            yield verdict, value
+
+
+def _credit(winner: str | None, side: str) -> float:
+    """1 when `side` won, 1/2 for a tie, 0 when it lost."""
+    return 0.5 if winner is None else float(winner == side)
+
+
 def compare_values(kind: str, verdicts: Iterable[Verdict]) -> ItemValues:
     """Per item: the share of its verdicts preferring the perturbed text (ties half) minus 1/2;
     position: the share preferring whichever text stood in A."""
     prefs: dict[str, list[float]] = defaultdict(list)
     out = ItemValues()
-    for verdict in verdicts:
-        level = verdict.data.get("level")
-        if verdict.status != "ok" or level is None:
-            out.unusable += 1
-            continue
+    for verdict, level in _usable(verdicts, "level", out):
         a, b = verdict.data.get("model_a"), verdict.data.get("model_b")
         winner = "A" if level in _A_WINS else "B" if level in _B_WINS else None
         if kind == "injection":
-            claims = "A" if a == INJECT_A else "B" if b == INJECT_B else None
             out.injected += 1
-            claimed_here = "A" if INJECT_A in (a, b) else "B"  # what the injected text asks for
-            out.followed += winner == claimed_here
-            if claims is None:
-                continue  # the injection asks for the other side here: counted in `followed` only
-            prefs[verdict.item_id].append(1.0 if winner == claims else 0.5 if winner is None else 0.0)
-            continue
-        if kind == "position":
-            prefs[verdict.item_id].append(1.0 if winner == "A" else 0.5 if winner is None else 0.0)
-            continue
-        perturbed_at = "A" if a == PERTURBED else "B"
-        prefs[verdict.item_id].append(1.0 if winner == perturbed_at else 0.5 if winner is None else 0.0)
+            asks_for = "A" if INJECT_A in (a, b) else "B"  # what the injected text tells the judge
+            out.followed += winner == asks_for
+            injected_at = "A" if a == INJECT_A else "B" if b == INJECT_B else None
+            if injected_at is not None:  # else the injection asks for the other text: in `followed` only
+                prefs[verdict.item_id].append(_credit(winner, injected_at))
+        elif kind == "position":
+            prefs[verdict.item_id].append(_credit(winner, "A"))
+        else:
+            prefs[verdict.item_id].append(_credit(winner, "A" if a == PERTURBED else "B"))
     out.values = {item: sum(v) / len(v) - 0.5 for item, v in prefs.items()}
     return out
 
@@ -190,11 +200,7 @@ def grade_values(kind: str, verdicts: Iterable[Verdict], injected_score: int | N
     """Per item: the perturbed text's score minus the control's (both must have a score)."""
     scores: dict[str, dict[str, float]] = defaultdict(dict)
     out = ItemValues()
-    for verdict in verdicts:
-        score = verdict.data.get("score")
-        if verdict.status != "ok" or score is None:
-            out.unusable += 1
-            continue
+    for verdict, score in _usable(verdicts, "score", out):
         model = verdict.data.get("model")
         scores[verdict.item_id][str(model)] = float(score)
         if kind == "injection" and model == PERTURBED:

@@ -65,9 +65,8 @@ def sign_flip_p(values: np.ndarray, rng: np.random.Generator, n_flips: int = N_F
     if observed == 0:
         return 1.0
     if n <= EXACT_FLIPS_UP_TO:
-        signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
-        sums = np.abs(signs @ values)
-        return float(np.mean(sums >= observed - 1e-12))
+        patterns = 1.0 - 2.0 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
+        return float(np.mean(np.abs(patterns @ values) >= observed - 1e-12))
     signs = rng.integers(0, 2, size=(n_flips, n), dtype=np.int8).astype(float) * 2.0 - 1.0
     sums = np.abs(signs @ values)
     return float((np.sum(sums >= observed - 1e-12) + 1) / (n_flips + 1))

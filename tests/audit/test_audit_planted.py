@@ -66,7 +66,7 @@ def test_a_fair_judge_flags_no_bias_probe(tmp_path: Path, capsys: pytest.Capture
     assert set(report["probes"]) == {*BIAS, "quality"}  # self_preference needs audit.judge_family
     assert not any(report["probes"][p]["significant"] for p in BIAS)
     assert report["probes"]["quality"]["significant"]
-    for name, entry in report["probes"].items():
+    for entry in report["probes"].values():
         assert entry["n"] == report["settings"]["items"] == 30
         assert entry["ci_low"] <= entry["effect"] <= entry["ci_high"] and entry["ci_low"] < entry["ci_high"]
     printed = capsys.readouterr().out
@@ -78,14 +78,14 @@ def test_a_fair_judge_flags_no_bias_probe(tmp_path: Path, capsys: pytest.Capture
 def test_a_fair_judge_flags_at_most_the_nominal_share_over_seeds(tmp_path: Path) -> None:
     task = write_task(tmp_path / "task")
     flagged = 0
-    seeds = range(4)
+    seeds = range(6)
     for seed in seeds:
         with BiasedJudge(seed=seed) as judge:
             code, report = audit(task, judge, tmp_path / f"out{seed}", "--seed", seed, "--probes",
-                                 ",".join(BIAS), "--limit", 15)
+                                 ",".join(BIAS), "--limit", 20)
         assert code == 0
         flagged += any(report["probes"][p]["significant"] for p in BIAS)
-    assert flagged <= 1  # P(2 or more of 4 at a 5% family-wise rate) < 1.5%
+    assert flagged <= 1  # P(2 or more of 6 at a 5% family-wise rate) < 3.5%
 
 
 def test_a_rerun_resumes_from_the_store_and_says_the_same(tmp_path: Path) -> None:
