@@ -28,12 +28,15 @@ def binomial_upper(p: float, trials: int, z: float = 3.0) -> float:
 
 
 def test_a_fair_judge_flags_some_probe_at_most_at_the_nominal_rate() -> None:
+    """Family-wise: without Holm's adjustment five probes would flag a fair judge two to three
+    times as often (this bound then fails)."""
     rng = np.random.default_rng(2024)
     any_flagged = 0
-    for seed in range(SEEDS):
+    seeds = 300
+    for seed in range(seeds):
         effects = adjust({name: estimate(fair_item_values(rng, 30), seed, spread=1.0) for name in PROBES})
         any_flagged += any(e.significant for e in effects.values())
-    assert any_flagged / SEEDS <= binomial_upper(ALPHA, SEEDS)
+    assert any_flagged / seeds <= binomial_upper(ALPHA, seeds, z=2.0)
 
 
 def test_each_unadjusted_test_holds_its_level() -> None:
