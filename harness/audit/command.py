@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="seed of the item sample and the perturbations (default 0)")
     parser.add_argument("--out", required=True, help="audit directory; reuse it to resume")
     parser.add_argument("--concurrency", type=int, help="calls in flight at once")
+    parser.add_argument("--judge-option", dest="judge_options", action="append", default=[], metavar="KEY=VALUE",
+                        help="a backend setting, e.g. --judge-option max_attempts=3")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a task file field, e.g. --set audit.padding=[0.3,1.0]")
     parser.add_argument("--no-progress", action="store_true", help="no progress display")
@@ -61,8 +63,11 @@ def run(args: argparse.Namespace, plugins: LoadedPlugins) -> int:
     shape, top_score, scale = task_shape(loaded)
     probes = build_probes(shape, loaded.config, loaded.items, settings, top_score)
     out = Path(args.out)
+    from harness.tasks import parse_key_value
+
     options = RunOptions(judge=args.judge, base_url=args.base_url, concurrency=args.concurrency,
-                         progress=not args.no_progress, cache=not args.no_cache)
+                         progress=not args.no_progress, cache=not args.no_cache,
+                         judge_options=dict(parse_key_value(p, "--judge-option") for p in args.judge_options))
     return audit(loaded, probes, settings, shape, scale, top_score, out, options, plugins, registry)
 
 

@@ -161,3 +161,25 @@ def test_self_preference_runs_when_the_task_names_the_judges_family(tmp_path: Pa
     assert code == 0 and entry["family_model"] == "alpha" and entry["controlled"] is False
     assert entry["ci_low"] <= 0.3 <= entry["ci_high"] and entry["significant"]
     assert "compare with a judge from another family" in entry["meaning"]
+
+
+def test_failed_calls_exit_1_with_a_partial_audit_and_the_same_command_resumes(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.testing import OpenAIServer, Reply
+
+    task = write_task(tmp_path / "task")
+    out = tmp_path / "out"
+    with OpenAIServer(lambda body: Reply(status=503, error="overloaded")) as down:
+        code = main(["audit", str(task), "--judge", "openai:biased", "--base-url", down.base_url, "--out", str(out),
+                     "--no-progress", "--probes", "verbosity,quality", "--limit", "6",
+                     "--judge-option", "max_attempts=1"])
+    captured = capsys.readouterr()
+    report = json.loads((out / "audit.json").read_text())
+    assert code == 1 and not report["complete"]
+    assert f"--out {out}" in captured.err and "partial" in captured.out
+    for entry in report["probes"].values():  # no verdict, no claim
+        assert entry["n"] == 0 and entry["effect"] is None and not entry["significant"]
+        assert entry["unfinished_requests"] == 12 and "nothing can be said" in entry["meaning"]
+    with BiasedJudge(length=0.3) as judge:
+        code, report = audit(task, judge, out, "--probes", "verbosity,quality", "--limit", 6)
+    assert code == 0 and report["complete"] and report["probes"]["verbosity"]["n"] == 6
