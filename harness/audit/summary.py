@@ -88,6 +88,19 @@ def write_summary(directory: Path, report: dict[str, Any]) -> list[Path]:
     return [directory / "audit.md", directory / "audit.html"]
 
 
+def report_audit(directory: Path, out: Path | None) -> int:
+    """`harness report AUDIT_DIR`: the audit's page and Markdown again (into `out` if given), and
+    its table on the terminal; exit 1 for a partial audit, as the audit itself does."""
+    report = load_audit(directory)
+    target = out or directory
+    target.mkdir(parents=True, exist_ok=True)
+    files = write_summary(target, report)
+    print_table(report)
+    for path in files:
+        print(f"wrote {path}")
+    return 0 if report.get("complete") else 1
+
+
 def _esc(text: str) -> str:
     from harness.reports.page import esc
 

@@ -183,3 +183,24 @@ def test_failed_calls_exit_1_with_a_partial_audit_and_the_same_command_resumes(
     with BiasedJudge(length=0.3) as judge:
         code, report = audit(task, judge, out, "--probes", "verbosity,quality", "--limit", 6)
     assert code == 0 and report["complete"] and report["probes"]["verbosity"]["n"] == 6
+
+
+def test_harness_report_on_an_audit_directory_writes_its_page(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    task = write_task(tmp_path / "task")
+    with BiasedJudge(markdown=0.3) as judge:
+        audit(task, judge, tmp_path / "out", "--probes", "markdown", "--limit", 10)
+    report = json.loads((tmp_path / "out" / "audit.json").read_text())
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "out"), "--out", str(tmp_path / "page")]) == 0
+    printed = capsys.readouterr().out
+    page = (tmp_path / "page" / "audit.html").read_text()
+    assert "Judge audit" in page and report["probes"]["markdown"]["meaning"] in printed
+    # the same number everywhere: audit.json's effect, in points, on the page and in audit.md
+    from harness.reports.page import format_value
+
+    points = format_value(round(report["probes"]["markdown"]["effect"] * 100, 2))
+    assert points in page and points in (tmp_path / "page" / "audit.md").read_text()
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "audit.json").write_text("{}")
+    assert main(["report", str(tmp_path / "bad")]) == 2
