@@ -138,6 +138,7 @@ def _run_probe(loaded: LoadedTask, probe: Probe, shape: str, top_score: int | No
 
     from harness.execute import run_loaded
     from harness.models import DatasetSpec, Verdict
+    from harness.run_design import dataset_facts
     from harness.tasks import LoadedTask
 
     data = out / "data" / f"{probe.name}.jsonl"
@@ -150,7 +151,8 @@ def _run_probe(loaded: LoadedTask, probe: Probe, shape: str, top_score: int | No
     task = loaded.kind.task_class(spec, config, probe.items, loaded.task.prompts)
     task.base_dir = loaded.task.base_dir
     task.check()
-    derived = LoadedTask(path=loaded.path, spec=spec, kind=loaded.kind, config=config, items=probe.items, task=task)
+    derived = LoadedTask(path=loaded.path, spec=spec, kind=loaded.kind, config=config, items=probe.items, task=task,
+                         dataset_facts=dataset_facts(probe.items))
     directory = out / "runs" / probe.name
     result = run_loaded(derived, replace(options, out=directory), plugins, registry)
     lines = (directory / "verdicts.jsonl").read_text(encoding="utf-8").splitlines()

@@ -204,3 +204,17 @@ def test_harness_report_on_an_audit_directory_writes_its_page(tmp_path: Path,
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "audit.json").write_text("{}")
     assert main(["report", str(tmp_path / "bad")]) == 2
+
+
+def test_an_audit_directory_of_another_task_or_a_panel_is_refused(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    task = write_task(tmp_path / "task")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "audit.json").write_text(json.dumps({"task": "another", "probes": {}}))
+    code = main(["audit", str(task), "--out", str(tmp_path / "out"), "--base-url", "http://127.0.0.1:9/v1"])
+    assert code == 2 and "holds an audit of task 'another'" in capsys.readouterr().err
+    panel = tmp_path / "task" / "panel.yaml"
+    panel.write_text(task.read_text().replace("judge: openai:biased", "judges: [openai:a, openai:b]"))
+    code = main(["audit", str(panel), "--out", str(tmp_path / "panel"), "--base-url", "http://127.0.0.1:9/v1"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "audits one judge at a time" in err and len(err.splitlines()) == 1
