@@ -129,6 +129,14 @@ def _check_out(out: Path, loaded: LoadedTask, settings: AuditSettings) -> None:
         raise BadInput(f"--out {out}: {AUDIT_FILE} is not readable JSON; choose another --out") from None
     if task not in (None, loaded.spec.name):
         raise BadInput(f"--out {out}: holds an audit of task {task!r}; choose another --out")
+    stored = json.loads(previous.read_text(encoding="utf-8")).get("settings")
+    wanted = settings.model_dump(mode="json")
+    if isinstance(stored, dict):
+        # another choice of probes is fine: each probe has a run of its own
+        changed = [f"{k} {stored.get(k)!r} -> {v!r}" for k, v in wanted.items() if k != "probes" and stored.get(k) != v]
+        if changed:
+            raise BadInput(f"--out {out}: holds an audit made with other settings ({'; '.join(changed)}); "
+                           "rerun with the same options to resume, or choose another --out")
 
 
 def _run_probe(loaded: LoadedTask, probe: Probe, shape: str, top_score: int | None, out: Path,

@@ -213,6 +213,10 @@ def test_an_audit_directory_of_another_task_or_a_panel_is_refused(tmp_path: Path
     (tmp_path / "out" / "audit.json").write_text(json.dumps({"task": "another", "probes": {}}))
     code = main(["audit", str(task), "--out", str(tmp_path / "out"), "--base-url", "http://127.0.0.1:9/v1"])
     assert code == 2 and "holds an audit of task 'another'" in capsys.readouterr().err
+    settings = {"probes": ["position"], "items": 10, "padding": [0.3], "seed": 0, "model": None, "judge_family": None}
+    (tmp_path / "out" / "audit.json").write_text(json.dumps({"task": "bias", "probes": {}, "settings": settings}))
+    code = main(["audit", str(task), "--out", str(tmp_path / "out"), "--base-url", "http://127.0.0.1:9/v1"])
+    assert code == 2 and "other settings (items 10 -> 30); rerun with the same options" in capsys.readouterr().err
     panel = tmp_path / "task" / "panel.yaml"
     panel.write_text(task.read_text().replace("judge: openai:biased", "judges: [openai:a, openai:b]"))
     code = main(["audit", str(panel), "--out", str(tmp_path / "panel"), "--base-url", "http://127.0.0.1:9/v1"])
