@@ -49,7 +49,7 @@ def run(args: argparse.Namespace, plugins: LoadedPlugins) -> int:
     """Exit 0 when every probe's numbers rest on every planned call, 1 when some are missing."""
     from harness.execute import RunOptions
     from harness.registry import Registry
-    from harness.tasks import load_task
+    from harness.tasks import load_task, parse_key_value
 
     if args.limit is not None and args.limit < 2:
         raise BadInput("--limit must be at least 2 (an interval needs items to resample)")
@@ -63,8 +63,6 @@ def run(args: argparse.Namespace, plugins: LoadedPlugins) -> int:
     shape, top_score, scale = task_shape(loaded)
     probes = build_probes(shape, loaded.config, loaded.items, settings, top_score)
     out = Path(args.out)
-    from harness.tasks import parse_key_value
-
     options = RunOptions(judge=args.judge, base_url=args.base_url, concurrency=args.concurrency,
                          progress=not args.no_progress, cache=not args.no_cache,
                          judge_options=dict(parse_key_value(p, "--judge-option") for p in args.judge_options))
