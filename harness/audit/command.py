@@ -99,8 +99,10 @@ def audit(loaded: LoadedTask, probes: list[Probe], settings: AuditSettings, shap
         except (RunFailed, BudgetReached) as exc:
             stopped = exc
             break
-    spread = 1.0 if shape == "compare" else float(scale[1] - scale[0]) if scale else 1.0
-    effects = adjust({name: estimate(list(r["values"].values()), settings.seed, spread=spread) for name, r in results.items()})
+    # what one item's number can be: a share minus 1/2, or a difference of two scores
+    width = float(scale[1] - scale[0]) if shape == "grade" and scale else 0.5
+    bounds = (-width, width)
+    effects = adjust({name: estimate(list(r["values"].values()), settings.seed, bounds=bounds) for name, r in results.items()})
     report = _report(loaded, probes, settings, shape, scale, specs[0].label, results, effects, stopped)
     out.mkdir(parents=True, exist_ok=True)
     (out / AUDIT_FILE).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -41,16 +41,17 @@ class Effect:
                 "p_value": self.p_value, "p_raw": self.p_raw, "significant": self.significant}
 
 
-def bootstrap_interval(values: np.ndarray, rng: np.random.Generator, *, spread: float,
+def bootstrap_interval(values: np.ndarray, rng: np.random.Generator, *, bounds: tuple[float, float],
                        n_bootstrap: int = N_BOOTSTRAP, level: float = 0.95) -> tuple[float, float]:
     """Percentile interval of the item mean. When every item gave the same number the bootstrap
     has no width; then the interval is the one the data cannot rule out: up to 3/n of the items
-    (the rule of three) could differ by as much as `spread`, the widest possible difference."""
+    (the rule of three) could lie anywhere in `bounds`, the range an item's number can take, so
+    the mean could move by 3/n of that range (within the bounds)."""
     n = len(values)
     mean = float(values.mean())
     if np.ptp(values) == 0:
-        half = spread * 3.0 / n
-        return mean - half, mean + half
+        half = (bounds[1] - bounds[0]) * 3.0 / n
+        return max(bounds[0], mean - half), min(bounds[1], mean + half)
     draws = values[rng.integers(0, n, size=(n_bootstrap, n))].mean(axis=1)
     tail = (1.0 - level) / 2.0
     low, high = np.quantile(draws, [tail, 1.0 - tail])
@@ -84,13 +85,13 @@ def holm(p_values: Mapping[str, float | None]) -> dict[str, float | None]:
     return adjusted
 
 
-def estimate(values: Sequence[float], seed: int, *, spread: float) -> Effect:
+def estimate(values: Sequence[float], seed: int, *, bounds: tuple[float, float]) -> Effect:
     """One probe's effect from its per-item numbers (unadjusted p; see `adjust`)."""
     data = np.asarray(values, dtype=float)
     if data.size == 0:
         return Effect(None, None, None, 0, None)
     rng = np.random.default_rng(seed)
-    low, high = bootstrap_interval(data, rng, spread=spread)
+    low, high = bootstrap_interval(data, rng, bounds=bounds)
     p = sign_flip_p(data, rng)
     return Effect(float(data.mean()), low, high, int(data.size), p, p_raw=p)
 

@@ -11,6 +11,7 @@ import pytest
 
 from harness.audit.effects import ALPHA, adjust, bootstrap_interval, estimate, holm, sign_flip_p
 
+PAIRWISE = (-0.5, 0.5)
 PROBES = ("position", "verbosity", "markdown", "authority", "injection")
 SEEDS = 150
 
@@ -34,14 +35,14 @@ def test_a_fair_judge_flags_some_probe_at_most_at_the_nominal_rate() -> None:
     any_flagged = 0
     seeds = 300
     for seed in range(seeds):
-        effects = adjust({name: estimate(fair_item_values(rng, 30), seed, spread=1.0) for name in PROBES})
+        effects = adjust({name: estimate(fair_item_values(rng, 30), seed, bounds=PAIRWISE) for name in PROBES})
         any_flagged += any(e.significant for e in effects.values())
     assert any_flagged / seeds <= binomial_upper(ALPHA, seeds, z=2.0)
 
 
 def test_each_unadjusted_test_holds_its_level() -> None:
     rng = np.random.default_rng(7)
-    rejections = sum(estimate(fair_item_values(rng, 20), seed, spread=1.0).p_raw < ALPHA for seed in range(SEEDS))
+    rejections = sum(estimate(fair_item_values(rng, 20), seed, bounds=PAIRWISE).p_raw < ALPHA for seed in range(SEEDS))
     assert rejections / SEEDS <= binomial_upper(ALPHA, SEEDS)
 
 
@@ -50,14 +51,14 @@ def test_planted_effects_fall_inside_their_intervals(planted: float) -> None:
     rng = np.random.default_rng(11)
     covered = 0
     for seed in range(SEEDS):
-        e = estimate(fair_item_values(rng, 40, planted), seed, spread=1.0)
+        e = estimate(fair_item_values(rng, 40, planted), seed, bounds=PAIRWISE)
         covered += e.ci_low <= planted <= e.ci_high
     assert covered / SEEDS >= 0.95 - 3 * math.sqrt(0.05 * 0.95 / SEEDS)
 
 
 def test_a_large_planted_effect_is_detected() -> None:
     rng = np.random.default_rng(3)
-    detected = sum(adjust({"p": estimate(fair_item_values(rng, 30, 0.3), seed, spread=1.0)})["p"].significant
+    detected = sum(adjust({"p": estimate(fair_item_values(rng, 30, 0.3), seed, bounds=PAIRWISE)})["p"].significant
                    for seed in range(50))
     assert detected >= 45
 
@@ -71,8 +72,11 @@ def test_holm_steps_down_and_stays_monotone() -> None:
 def test_an_interval_is_never_zero_wide() -> None:
     """All items alike (a judge that always ties) leaves the bootstrap nothing to resample; the
     interval is then what 3/n of the items could still change."""
-    low, high = bootstrap_interval(np.zeros(30), np.random.default_rng(0), spread=1.0)
+    low, high = bootstrap_interval(np.zeros(30), np.random.default_rng(0), bounds=PAIRWISE)
     assert low < 0 < high and high - low == pytest.approx(2 * 3 / 30)
+    # a judge that always prefers A: the interval stays within what an effect can be
+    low, high = bootstrap_interval(np.full(12, 0.5), np.random.default_rng(0), bounds=PAIRWISE)
+    assert (low, high) == pytest.approx((0.5 - 3 / 12, 0.5))
 
 
 def test_the_sign_flip_test_is_exact_for_few_items() -> None:
@@ -81,5 +85,5 @@ def test_the_sign_flip_test_is_exact_for_few_items() -> None:
 
 
 def test_no_items_means_no_effect_and_no_claim() -> None:
-    e = adjust({"p": estimate([], 0, spread=1.0)})["p"]
+    e = adjust({"p": estimate([], 0, bounds=PAIRWISE)})["p"]
     assert e.effect is None and e.n == 0 and not e.significant and e.p_value is None
