@@ -97,6 +97,9 @@ class TaskSpec(BaseModel):
     description: str = ""
     #: A price table (YAML/JSON: model -> {input, output} USD per 1M tokens), relative to the task file.
     prices: str | None = None
+    #: Settings of `harness audit` on this task (probes, items, padding; see harness.audit.config);
+    #: checked by the audit, ignored by a run.
+    audit: dict[str, Any] | None = None
 
     @field_validator("name")
     @classmethod
@@ -116,7 +119,7 @@ class TaskSpec(BaseModel):
 
     def record(self) -> dict[str, Any]:
         """The task as run.json keeps it: validated, with only the judge key the file used."""
-        return self.model_dump(mode="json", exclude={"judge"} if self.judges is not None else {"judges"})
+        return self.model_dump(mode="json", exclude={"audit", "judge" if self.judges is not None else "judges"})
 
     @property
     def judge_entries(self) -> list[str | JudgeSettings]:

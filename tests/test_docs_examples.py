@@ -307,7 +307,7 @@ def harness_argv(command: str, sandbox: Path, judge_url: str) -> tuple[list[str]
         if word.startswith("/tmp/"):
             word = str(sandbox / "tmp" / word.removeprefix("/tmp/"))
         argv.extend(sorted(glob.glob(word, root_dir=sandbox)) or [word] if "*" in word else [word])
-    if "run" in argv:
+    if "run" in argv or argv[:1] == ["audit"]:
         argv = _local_judge(argv, judge_url, sandbox)
     elif argv[:1] == ["generate"]:
         argv = _stand_in_model(argv, judge_url)
@@ -617,6 +617,10 @@ def test_documented_files_load_and_run(block: Block, tmp_path: Path, judge_url: 
     argv = _local_judge(["run", str(tmp_path / "task.yaml"), "--out", str(tmp_path / "run")], judge_url, sandbox)
     code, err = run_harness(argv, {}, tmp_path, monkeypatch, capsys)
     assert_ran(code, err, f"{block.doc}:{block.line}")
+    if "audit" in content:  # an `audit:` section: the audit reads it (a run ignores it)
+        argv = _local_judge(["audit", str(tmp_path / "task.yaml"), "--out", str(tmp_path / "audit")], judge_url, sandbox)
+        code, err = run_harness(argv, {}, tmp_path, monkeypatch, capsys)
+        assert_ran(code, err, f"{block.doc}:{block.line} (harness audit)")
 
 
 def _check_judges(task: dict[str, Any], where: Path) -> None:

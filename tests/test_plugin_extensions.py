@@ -37,13 +37,13 @@ def read_scores(paths, baseline):
                        judge="grader", verdicts=verdicts, sources=[str(p) for p in paths])
 
 
-def audit_arguments(parser):
+def vet_arguments(parser):
     parser.add_argument("run_dir", metavar="RUN")
     parser.add_argument("--min", type=int, required=True)
 
 
-def audit(args, plugins):
-    print(f"audit {args.run_dir} min={args.min} plugins={len(plugins.plugins)}")
+def vet(args, plugins):
+    print(f"vet {args.run_dir} min={args.min} plugins={len(plugins.plugins)}")
     return 1 if args.min > 5 else 0
 
 
@@ -62,7 +62,7 @@ def harness_register_importers(register):
 
 @hookimpl
 def harness_register_commands(register):
-    register("audit", Command(run=audit, add_arguments=audit_arguments, help="audit a run directory"))
+    register("vet", Command(run=vet, add_arguments=vet_arguments, help="vet a run directory"))
     register("refuse", Command(run=refuse, help="always refuses"))
     register("explode", Command(run=explode, help="always crashes"))
     register("quiet", Command(run=lambda args, plugins: None))
@@ -129,19 +129,19 @@ def one_line(err: str) -> str:
 def test_plugin_subcommand_is_listed_parsed_and_run(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = harness(["--help"], capsys)
     assert code == 0
-    assert "audit" in out and "audit a run directory (plugin tools)" in " ".join(out.split())
-    code, out, err = harness(["audit", "runs/x", "--min", "3"], capsys)
+    assert "vet" in out and "vet a run directory (plugin tools)" in " ".join(out.split())
+    code, out, err = harness(["vet", "runs/x", "--min", "3"], capsys)
     assert (code, err) == (0, "")
-    assert out.startswith("audit runs/x min=3 plugins=")
-    assert harness(["audit", "runs/x", "--min", "7"], capsys)[0] == 1  # its own exit code
+    assert out.startswith("vet runs/x min=3 plugins=")
+    assert harness(["vet", "runs/x", "--min", "7"], capsys)[0] == 1  # its own exit code
     assert harness(["quiet"], capsys)[:2] == (0, "")  # None counts as 0
 
 
 @pytest.mark.parametrize("site", ["tools"], indirect=True)
 def test_plugin_subcommand_follows_the_exit_code_contract(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = harness(["audit", "runs/x", "--min", "three"], capsys)
-    assert code == 2 and "harness audit: error: argument --min: invalid int value: 'three'" in err
-    code, _, err = harness(["audit"], capsys)
+    code, _, err = harness(["vet", "runs/x", "--min", "three"], capsys)
+    assert code == 2 and "harness vet: error: argument --min: invalid int value: 'three'" in err
+    code, _, err = harness(["vet"], capsys)
     assert code == 2 and "the following arguments are required: RUN, --min" in err
     code, _, err = harness(["refuse"], capsys)
     assert (code, one_line(err)) == (2, "harness: error: refuse: nothing to audit here")
@@ -149,8 +149,8 @@ def test_plugin_subcommand_follows_the_exit_code_contract(site: Path, capsys: py
     line = one_line(err)
     assert code == 1 and "plugin 'tools' command 'explode' failed: RuntimeError: boom" in line
     assert "--block-plugin tools" in line
-    code, _, err = harness(["--block-plugin", "tools", "audit", "runs/x", "--min", "1"], capsys)
-    assert code == 2 and "invalid choice: 'audit'" in err
+    code, _, err = harness(["--block-plugin", "tools", "vet", "runs/x", "--min", "1"], capsys)
+    assert code == 2 and "invalid choice: 'vet'" in err
 
 
 @pytest.mark.parametrize("site", ["clash"], indirect=True)
@@ -199,7 +199,7 @@ def test_builtin_importers_register_like_third_party_ones() -> None:
 
 def test_deprecated_names_still_work() -> None:
     with pytest.warns(DeprecationWarning, match="harness.cli_output"):
-        from harness.commands import print_run_result
+        from harness.cli_output import print_run_result
     from harness.cli_output import print_run_result as current
 
     assert print_run_result is current

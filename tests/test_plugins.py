@@ -148,8 +148,9 @@ def builtin_plugins() -> set[str]:
 
 
 def builtin_protocols() -> set[str]:
-    """Every built-in plugin but the judges and the importers registers one protocol under its own name."""
-    return builtin_plugins() - {"judges", "importers"}
+    """Every built-in plugin but the judges, the importers and `harness audit` registers one
+    protocol under its own name."""
+    return builtin_plugins() - {"judges", "importers", "audit"}
 
 
 def listed(stdout: str, label: str) -> set[str]:

@@ -31,6 +31,10 @@ def report(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> in
     """The built-in formats, then every reporter a plugin registered, into the same folder."""
     from harness.reports.report import build_report, warning_lines
 
+    if (Path(args.run_dir) / "audit.json").is_file() and not (Path(args.run_dir) / "run.json").is_file():
+        from harness.audit.summary import report_audit
+
+        return report_audit(Path(args.run_dir), Path(args.out) if args.out else None)
     result = build_report(args.run_dir, out=args.out, sample=args.sample, formats=_formats(args),
                           registry=_registry(plugins))
     files = list(result.files)

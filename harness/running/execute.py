@@ -41,12 +41,18 @@ from harness.tasks import LoadedTask, load_task
 
 def run_task(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins | None = None) -> RunResult:
     plugins = plugins or load_plugins()
-    pm = plugins.manager
-    registry = Registry.collect(pm)
+    registry = Registry.collect(plugins.manager)
     loaded = load_task(
         task_path, registry, overrides=options.overrides, limit=options.limit, categories=options.categories,
-        prepare_jinja=pm.prepare_jinja_environment,
+        prepare_jinja=plugins.manager.prepare_jinja_environment,
     )
+    return run_loaded(loaded, options, plugins, registry)
+
+
+def run_loaded(loaded: LoadedTask, options: RunOptions, plugins: LoadedPlugins, registry: Registry) -> RunResult:
+    """Judge an already loaded task (`harness audit` builds its probes' tasks in memory); `options`'
+    overrides and limit were for loading and are not applied again."""
+    pm = plugins.manager
     specs = judge_specs(loaded, options)
     panel = len(specs) > 1
     lanes = [_lane(loaded, spec, registry, options, panel) for spec in specs]

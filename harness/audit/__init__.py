@@ -1,0 +1,2 @@
+"""`harness audit`: measure a judge's biases with controlled perturbations before trusting its
+rankings (see docs/audit.md)."""
