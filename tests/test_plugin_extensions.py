@@ -198,8 +198,11 @@ def test_builtin_importers_register_like_third_party_ones() -> None:
 
 
 def test_deprecated_names_still_work() -> None:
+    import sys
+
+    sys.modules.pop("harness.commands", None)  # an alias imported earlier would not warn again
     with pytest.warns(DeprecationWarning, match="harness.cli_output"):
-        from harness.cli_output import print_run_result
+        from harness.commands import print_run_result
     from harness.cli_output import print_run_result as current
 
     assert print_run_result is current
