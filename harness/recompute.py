@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from harness.calibrate.identity import identity_from_manifest
+from harness.datasets import jsonl_lines
 from harness.errors import BadInput
 from harness.finish import finish_run, record_counts, run_calibration
 from harness.models import DatasetSpec, Item, Message, TaskSpec, Verdict
@@ -77,7 +78,7 @@ def ordered_verdicts(directory: Path, *, panel: bool = False) -> list[Verdict]:
     previous = directory / VERDICTS_FILE
     order: list[Any] = []
     if previous.is_file():
-        for line in previous.read_text(encoding="utf-8", errors="replace").splitlines():
+        for line in jsonl_lines(previous.read_text(encoding="utf-8", errors="replace")):
             try:
                 record = json.loads(line)
                 key = (record.get("judge"), record.get("request_key")) if panel else record.get("request_key")

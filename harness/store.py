@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.datasets import jsonl_lines
 from harness.errors import BadInput, RunFailed
 from harness.models import Verdict
 
@@ -400,7 +401,7 @@ def load_run(path: str | Path) -> LoadedRun:
 
 def _read_verdict_lines(path: Path) -> list[dict[str, Any]]:
     try:
-        lines = path.read_bytes().decode("utf-8").splitlines()
+        lines = jsonl_lines(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise BadInput(f"{path}: not UTF-8 text (byte {exc.start}); rebuild it with `harness aggregate`") from None
     records = []

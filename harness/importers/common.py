@@ -54,7 +54,7 @@ def read_json(path: Path) -> Any:
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for every non-blank line of a JSON Lines file."""
-    yield from json_objects(read_text(path).splitlines(), str(path))
+    yield from json_objects(read_text(path), str(path))
 
 
 def require(record: dict[str, Any], keys: tuple[str, ...], where: str) -> None:

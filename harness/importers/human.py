@@ -11,6 +11,7 @@ first (`model_a`); calibration matches pairs in either order, so that choice nev
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -64,11 +65,11 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     elif text.lstrip().startswith("["):
         yield from _json_array_rows(text, path)
     else:
-        yield from json_objects(text.splitlines(), str(path))
+        yield from json_objects(text, str(path))
 
 
 def _csv_rows(text: str, path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)  # quoted cells may hold line breaks
     if not reader.fieldnames:
         raise BadInput(f"{path}:1: no header row")
     try:
