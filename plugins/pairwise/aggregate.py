@@ -262,6 +262,7 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
         n_bootstrap=config.n_bootstrap,
         seed=config.seed,
         anchor=config.baselines[0] if config.baselines else None,
+        prior_ties=config.prior_ties,
     )
     columns = list(SCORE_COLUMNS)
     style = style_controlled(verdicts, battles, config)

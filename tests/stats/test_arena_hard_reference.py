@@ -122,7 +122,7 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, st
                          folder / "model_answer", folder / "question.jsonl", "--baseline", BASELINE, "--out", out)
     assert result.returncode == 0, result.stderr
     with (out / "scores.csv").open(encoding="utf-8") as handle:
-        return {row["model"]: row for row in csv.DictReader(handle)}
+        return {"_run": {"path": str(out)}, **{row["model"]: row for row in csv.DictReader(handle)}}
 
 
 @pytest.mark.parametrize(("column", "control"), [
@@ -131,7 +131,7 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, st
 ])
 def test_v01_scores_match_arena_hards_logic(imported: dict[str, dict[str, str]], column: str, control: str | None) -> None:
     expected = reference(shared_data("arena_hard_ko"), control)
-    got = {m: float(row[column]) for m, row in imported.items() if row[column] != ""}
+    got = {m: float(row[column]) for m, row in imported.items() if m != "_run" and row[column] != ""}
     assert set(got) == set(expected)
     worst = max(abs(got[m] - expected[m]) for m in expected)
     print(column, "max |harness - reference|:", worst)
@@ -143,3 +143,16 @@ def test_v2_score_matches_arena_hards_logic(imported: dict[str, dict[str, str]])
     for model, value in expected.items():
         assert float(imported[model]["arena_hard_v2"]) == pytest.approx(value, abs=1e-6)
     assert float(imported[BASELINE]["arena_hard_v2"]) == 50.0
+
+
+def test_the_harness_rating_without_its_prior_is_arena_hards(imported: dict[str, dict[str, str]]) -> None:
+    """The harness's own Bradley-Terry rating differs from Arena-Hard's only by its virtual-tie
+    prior: with options.prior_ties=0 its win probability against the baseline is Arena-Hard's."""
+    run = Path(imported["_run"]["path"])
+    result = harness_cli("aggregate", run, "--set", "options.prior_ties=0")
+    assert result.returncode == 0, result.stderr
+    with (run / "ranking.csv").open(encoding="utf-8") as handle:
+        rating = {row["model"]: float(row["score"]) for row in csv.DictReader(handle)}
+    expected = reference(shared_data("arena_hard_ko"), None)
+    for model, value in expected.items():
+        assert 100 / (1 + 10 ** ((rating[BASELINE] - rating[model]) / 400)) == pytest.approx(value, abs=1e-3)
