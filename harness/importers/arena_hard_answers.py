@@ -45,7 +45,7 @@ def markdown_counts(text: str) -> dict[str, int]:
 def token_count(text: str) -> int | None:
     """Arena-Hard's token_len (tiktoken, gpt-4o encoding), or None without tiktoken."""
     try:
-        import tiktoken  # type: ignore[import-not-found]
+        import tiktoken
     except ImportError:
         return None
     return len(tiktoken.encoding_for_model("gpt-4o").encode(text, disallowed_special=()))

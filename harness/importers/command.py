@@ -48,7 +48,7 @@ def call_importer(reader: Importer, name: str, paths: list[Path], baseline: str 
     for key in extras:
         if taken is not None and key not in taken:
             raise BadInput(f"--{key}: the {name} format does not take it")
-    return reader(paths, baseline, **extras)  # type: ignore[call-arg]
+    return reader(paths, baseline, **extras)
 
 
 def accepted_options(function: Any) -> set[str] | None:
