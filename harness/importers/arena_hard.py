@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput
-from harness.importers.arena_hard_answers import AnswerFiles, read_answer_files
+from harness.importers.arena_hard_answers import AnswerFiles, jsonl_files, read_answer_files
 from harness.importers.common import (
     PAIRWISE_LEVELS,
     ImportedRun,
@@ -168,7 +168,7 @@ class _Reader:
 def import_arena_hard(paths: list[Path], baseline: str | None = None, *, answers: list[Path] | None = None,
                       judge: str | None = None) -> ImportedRun:
     reader = _Reader(baseline, judge, read_answer_files(answers) if answers else None)
-    files = _judgment_files(paths)
+    files = jsonl_files(paths)
     for path in files:
         for number, record in read_jsonl(path):
             reader.record(record, f"{path}:{number}")
@@ -186,20 +186,6 @@ def import_arena_hard(paths: list[Path], baseline: str | None = None, *, answers
         judge=", ".join(sorted(reader.judges)), verdicts=reader.verdicts, sources=[str(p.resolve()) for p in files],
         notes=reader.notes(), texts=reader.texts,
     )
-
-
-def _judgment_files(paths: list[Path]) -> list[Path]:
-    """The files given, a folder standing for the *.jsonl files in it."""
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            inside = sorted(path.glob("*.jsonl"))
-            if not inside:
-                raise BadInput(f"{path}: no .jsonl files in the folder")
-            files.extend(inside)
-        else:
-            files.append(path)
-    return files
 
 
 def _level(score: Any, where: str) -> str | None:

@@ -88,7 +88,7 @@ class AnswerFiles:
 def read_answer_files(paths: list[Path]) -> AnswerFiles:
     """Every answer and question row of the files (or of the *.jsonl files in a folder)."""
     found = AnswerFiles()
-    for path in _expand(paths):
+    for path in jsonl_files(paths, "--answers "):
         for number, row in read_jsonl(path):
             where = f"{path}:{number}"
             key = "question_id" if "question_id" in row else "uid"
@@ -117,13 +117,14 @@ def read_answer_files(paths: list[Path]) -> AnswerFiles:
     return found
 
 
-def _expand(paths: list[Path]) -> list[Path]:
+def jsonl_files(paths: list[Path], flag: str = "") -> list[Path]:
+    """The files given, a folder standing for the *.jsonl files in it (Arena-Hard's layout)."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
             inside = sorted(path.glob("*.jsonl"))
             if not inside:
-                raise BadInput(f"--answers {path}: no .jsonl files in the folder")
+                raise BadInput(f"{flag}{path}: no .jsonl files in the folder")
             files.extend(inside)
         else:
             files.append(path)
