@@ -109,6 +109,7 @@ def test_changed_template_is_refused_and_named(tmp_path: Path, server: Any, caps
     (tmp_path / "mine.jinja").write_text(builtin.read_text(encoding="utf-8"), encoding="utf-8")
     out = tmp_path / "run"
     assert run(task, out, server, "--set", "template=mine.jinja") == 0
+    capsys.readouterr()  # the first run's output (its notes on stderr) is not the refusal's
     before = stored(out)
     with (tmp_path / "mine.jinja").open("a", encoding="utf-8") as handle:
         handle.write("\n{# edited #}\n")

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from scipy.special import expit
 
 #: Arena-Hard's style elements, in its order (STYLE_CONTROL_ELEMENTS).
@@ -101,9 +102,14 @@ def style_design(battles: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray
     return np.column_stack(columns) if columns else np.zeros((len(battles), 0))
 
 
-def _newton(design: np.ndarray, y: np.ndarray, c: np.ndarray, penalty: float, tol: float = 1e-10) -> np.ndarray:
-    """argmin of sum c * logloss(y, design @ coef) + penalty / 2 * |coef|^2 (Newton, halving steps)."""
-    coef = np.zeros(design.shape[1])
+def _newton(design: sparse.csr_matrix, y: np.ndarray, c: np.ndarray, penalty: float, tol: float = 1e-10) -> np.ndarray:
+    """argmin of sum c * logloss(y, design @ coef) + penalty / 2 * |coef|^2 (Newton, halving steps).
+
+    `design` is sparse (two model entries per battle and the style covariates), so the Hessian
+    costs O(battles * nonzeros^2), not O(battles * coefficients^2)."""
+    k = design.shape[1]
+    coef = np.zeros(k)
+    eye = np.eye(k)
 
     def objective(v: np.ndarray) -> float:
         eta = design @ v
@@ -113,8 +119,8 @@ def _newton(design: np.ndarray, y: np.ndarray, c: np.ndarray, penalty: float, to
     for _ in range(200):
         p = expit(design @ coef)
         grad = design.T @ (c * (p - y)) + penalty * coef
-        hess = design.T @ (design * (c * p * (1.0 - p))[:, None]) + penalty * np.eye(design.shape[1])
-        step = np.linalg.solve(hess + 1e-12 * np.eye(design.shape[1]), grad)
+        hess = (design.T @ design.multiply((c * p * (1.0 - p))[:, None]).tocsr()).toarray() + (penalty + 1e-12) * eye
+        step = np.linalg.solve(hess, grad)
         t = 1.0
         while True:
             trial = coef - t * step
@@ -143,10 +149,14 @@ def v01_scores(games: Games, control: str | None = None, *, weight: float = 3.0)
     self_rows = battles["self"].to_numpy(dtype=bool)
     y = battles["y"].to_numpy(dtype=float)
     c = 2.0 * battles["w"].to_numpy(dtype=float)  # Arena-Hard fits every battle twice
-    design = np.zeros((len(battles), len(models)))
-    rows = np.arange(len(battles))
-    design[rows, base] = LN10
-    design[rows, m_idx] = -LN10  # a self row keeps -ln 10 at the baseline, as Arena-Hard's does
+    n = len(battles)
+    # +ln 10 for the baseline (model_a), -ln 10 for the model; a self row keeps only -ln 10 at the
+    # baseline, as Arena-Hard's matrix does (its second assignment overwrites the first)
+    design = sparse.csr_matrix(
+        (np.concatenate([np.where(self_rows, 0.0, LN10), np.full(n, -LN10)]),
+         (np.concatenate([np.arange(n), np.arange(n)]), np.concatenate([np.full(n, base), m_idx]))),
+        shape=(n, len(models)))
+    design.eliminate_zeros()
     features = CONTROLS[control] if control else ()
     if control is None:
         keep = [i for i in range(len(models)) if i != base]  # plain MLE: the baseline is the anchor
@@ -158,7 +168,7 @@ def v01_scores(games: Games, control: str | None = None, *, weight: float = 3.0)
         if missing:
             raise ValueError(f"Arena-Hard {control} control needs the answers' {', '.join(missing)}")
         z = style_design(battles, features)
-        full = _newton(np.hstack([design, z]), y, c, 1.0)  # scikit-learn's default C = 1
+        full = _newton(sparse.hstack([design, sparse.csr_matrix(z)]).tocsr(), y, c, 1.0)  # scikit-learn's default C = 1
         coef, coefficients = full[: len(models)], dict(zip(features, full[len(models):].tolist(), strict=True))
     score = 100.0 * expit(LN10 * (coef - coef[base]))
     return pd.Series(score, index=models, dtype=float), coefficients
