@@ -62,7 +62,7 @@ class _Reader:
         key = "question_id" if "question_id" in record else "uid"
         for needed in (key, "model", "games"):
             if needed not in record:
-                raise BadInput(f"{where}: missing field {needed!r}" + (" (or 'uid')" if needed == "question_id" else ""))
+                raise BadInput(f"{where}: missing field " + ("'question_id' (or 'uid')" if needed == "uid" else repr(needed)))
         item = id_field(record, key, where)
         model = name_field(record, "model", where)
         games = record["games"]
