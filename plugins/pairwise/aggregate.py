@@ -280,8 +280,9 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
         added = [c for c in ARENA_HARD_COLUMNS if c in arena.table.columns]
         columns += added
         arena_shown = {label: column for label, column in ARENA_HARD_SHOWN.items() if column in added}
-    notes = [*(arena.notes if arena is not None else []),
-             *([f"SC rating {style.withheld}"] if style is not None and style.shown and style.withheld else [])]
+    # printed on stderr: what explains a number that is not already said under the table (the
+    # withheld SC rating's reason is, in score_note; stderr stays one line for an incomplete run)
+    notes = list(arena.notes) if arena is not None else []
     summary = {
         "verdicts": {s: sum(v.status == s for v in verdicts) for s in ("ok", "invalid", "failed")},
         "length_k": config.length_k,
