@@ -113,6 +113,11 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
     importer.add_argument("paths", nargs="+", metavar="PATH", help="the tool's judgment files")
     importer.add_argument("--out", required=True, help="the run directory to write")
     importer.add_argument("--baseline", help="the baseline model (arena_hard, wildbench pairwise, mt_bench pairwise)")
+    importer.add_argument("--answers", nargs="+", action="extend", metavar="PATH",
+                          help="the answers (and questions) the verdicts judge, where the format has separate files "
+                               "(arena_hard: model_answer/*.jsonl and question.jsonl, or their folders)")
+    importer.add_argument("--judge", metavar="NAME",
+                          help="who gave the verdicts, when the files do not say (labels: instead of `human`)")
 
     from harness.calibrate.command import add_parser as add_calibrate
     from harness.decide_commands import add_decision_commands

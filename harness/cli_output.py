@@ -148,6 +148,8 @@ def print_run_result(result: RunResult) -> None:
         console.print(escape(line))
     if "score_note" in summary:
         console.print(summary["score_note"])
+    for note in summary.get("notes") or []:  # what explains a number shown: said where the user looks
+        print("harness: note: " + " ".join(str(note).split()), file=sys.stderr)
     if (warning := few_items_warning(result.manifest)) is not None:
         console.print(f"warning: {warning}", markup=False, highlight=False)  # stdout: stderr is for errors
     console.print(f"run directory: {result.directory}")

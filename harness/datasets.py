@@ -65,15 +65,30 @@ def _read_rows(path: Path, fmt: str) -> list[dict[str, Any]]:
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     try:
-        with path.open(encoding="utf-8") as handle:
-            return [row for _, row in json_objects(handle, path.name)]
+        text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadInput(f"{path.name}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    return [row for _, row in json_objects(text, path.name)]
 
 
-def json_objects(lines: Iterable[str], where: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for every non-blank line of JSON Lines text; a bad line is one
-    `BadInput` naming `where:line`."""
+def jsonl_lines(text: str) -> list[str]:
+    """The lines of JSON Lines text: split on "\\n" only, as the format defines them.
+
+    `str.splitlines()` also splits on U+2028, U+2029, U+0085 and other Unicode line breaks, which
+    JSON allows raw inside strings (and which `json.dumps(..., ensure_ascii=False)` writes raw),
+    so it would cut a valid record in two. A "\\r" before the "\\n" is JSON whitespace and stays.
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def json_objects(lines: Iterable[str] | str, where: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line of JSON Lines text (given whole, it is
+    split by `jsonl_lines`); a bad line is one `BadInput` naming `where:line`."""
+    if isinstance(lines, str):
+        lines = jsonl_lines(lines)
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue

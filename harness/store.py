@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from harness.datasets import jsonl_lines
 from harness.errors import BadInput, RunFailed
 from harness.models import Verdict
 
@@ -425,7 +426,7 @@ def load_run(path: str | Path) -> LoadedRun:
 
 def _read_verdict_lines(path: Path) -> list[dict[str, Any]]:
     try:
-        lines = path.read_bytes().decode("utf-8").splitlines()
+        lines = jsonl_lines(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise BadInput(f"{path}: not UTF-8 text (byte {exc.start}); rebuild it with `harness aggregate`") from None
     records = []

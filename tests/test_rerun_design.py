@@ -30,7 +30,8 @@ ROWS = [{"id": f"q{i}", "instruction": f"Question {i}?", "answers": {"a": f"alph
 #: Options of the built-in protocols that do not change what the judge is asked: how verdicts are
 #: aggregated, and which requests are asked. Every other option must be declared (or default to)
 #: judging or preparation, so a rerun that changes it is refused.
-AGGREGATION_ONLY = {"n_bootstrap", "seed", "length_k", "strong_weight", "soft", "style_control", "missing_reference"}
+AGGREGATION_ONLY = {"n_bootstrap", "seed", "length_k", "strong_weight", "soft", "style_control", "missing_reference",
+                    "prior_ties", "arena_hard", "arena_hard_self_games"}
 REQUEST_SELECTION = {"baselines", "sampling", "budget", "stop_confidence", "stop_margin", "batch_size"}
 
 
@@ -108,6 +109,7 @@ def test_changed_template_is_refused_and_named(tmp_path: Path, server: Any, caps
     (tmp_path / "mine.jinja").write_text(builtin.read_text(encoding="utf-8"), encoding="utf-8")
     out = tmp_path / "run"
     assert run(task, out, server, "--set", "template=mine.jinja") == 0
+    capsys.readouterr()  # the first run's output (its notes on stderr) is not the refusal's
     before = stored(out)
     with (tmp_path / "mine.jinja").open("a", encoding="utf-8") as handle:
         handle.write("\n{# edited #}\n")

@@ -144,7 +144,7 @@ def _run_probe(loaded: LoadedTask, probe: Probe, shape: str, top_score: int | No
     """One probe as an ordinary run of the task's protocol on the probe's texts."""
     from dataclasses import replace
 
-    from harness.datasets import dataset_facts
+    from harness.datasets import dataset_facts, jsonl_lines
     from harness.models import DatasetSpec, Verdict
     from harness.running.execute import run_loaded
     from harness.tasks import LoadedTask
@@ -163,7 +163,7 @@ def _run_probe(loaded: LoadedTask, probe: Probe, shape: str, top_score: int | No
                          dataset_facts=dataset_facts(probe.items))
     directory = out / "runs" / probe.name
     result = run_loaded(derived, replace(options, out=directory), plugins, registry)
-    lines = (directory / "verdicts.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = jsonl_lines((directory / "verdicts.jsonl").read_text(encoding="utf-8"))
     verdicts = [Verdict.model_validate_json(line) for line in lines if line.strip()]
     values = compare_values(probe.kind, verdicts) if shape == "compare" else grade_values(probe.kind, verdicts, top_score)
     return {"values": values.values, "unusable": values.unusable, "followed_share": values.followed_share,

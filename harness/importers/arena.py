@@ -26,8 +26,8 @@ from harness.importers.human import (
 WINNERS = {"model_a": "A>>B", "model_b": "B>>A", "tie": "A=B", "tie (bothbad)": "A=B"}
 
 
-def import_arena(paths: list[Path], baseline: str | None = None) -> ImportedRun:
-    labels = HumanLabels("arena")
+def import_arena(paths: list[Path], baseline: str | None = None, *, judge: str | None = None) -> ImportedRun:
+    labels = HumanLabels("arena", judge)
     bothbad = 0
     for path in paths:
         for number, record in read_rows(path):

@@ -21,9 +21,11 @@ LABELS = {0: "A>>B", 1: "B>>A", 2: "A=B"}
 MODELS = ("response_1", "response_2")
 
 
-def import_autoj(paths: list[Path], baseline: str | None = None) -> ImportedRun:
+def import_autoj(paths: list[Path], baseline: str | None = None, *, judge: str | None = None) -> ImportedRun:
+    """`judge`: who gave the labels (default `human`, as the benchmark's are)."""
     if baseline is not None:
         raise BadInput("--baseline: autoj pairs two responses with no baseline")
+    judge = (judge or "").strip() or "human"
     verdicts: list[Verdict] = []
     texts = ItemTexts(description="the Auto-J pairwise items, to judge with a model and compare with the human labels")
     for path in paths:
@@ -38,7 +40,7 @@ def import_autoj(paths: list[Path], baseline: str | None = None) -> ImportedRun:
             prompt = text_field(record, "prompt", where)
             verdicts.append(pairwise_verdict(
                 "autoj", item_id=item_id, model=MODELS[0], opponent=MODELS[1], model_is_a=True, level=LABELS[label],
-                judge="human", len_model=len(first), len_opponent=len(second), category=record.get("scenario"),
+                judge=judge, len_model=len(first), len_opponent=len(second), category=record.get("scenario"),
                 output=f"label {label}",
             ))
             texts.add(item_id, instruction=prompt, category=record.get("scenario"),
@@ -47,6 +49,6 @@ def import_autoj(paths: list[Path], baseline: str | None = None) -> ImportedRun:
         raise BadInput(f"{paths[0]}: no items")
     return ImportedRun(
         format="autoj", name="autoj_pairwise", protocol="pairwise", config={"strong_weight": 1.0, "length_k": -1},
-        judge="human", verdicts=verdicts, sources=[str(p.resolve()) for p in paths],
+        judge=judge, verdicts=verdicts, sources=[str(p.resolve()) for p in paths],
         notes=["human labels: 0 = response 1 better, 1 = response 2 better, 2 = tie"], texts=texts,
     )

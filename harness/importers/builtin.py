@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.hookspecs import hookimpl
 
@@ -31,14 +31,25 @@ FORMATS = {
 }
 
 
+#: The keyword options (beyond the baseline) each reader takes: `harness import --answers/--judge`.
+OPTIONS: dict[str, tuple[str, ...]] = {
+    "arena_hard": ("answers", "judge"),
+    "labels": ("judge",),
+    "mt_bench_human": ("judge",),
+    "arena": ("judge",),
+    "preference": ("judge",),
+    "autoj": ("judge",),
+}
+
+
 def _reader(name: str, what: str) -> Importer:
-    def read(paths: list[Path], baseline: str | None) -> ImportedRun:
-        function: Callable[[list[Path], str | None], ImportedRun] = getattr(
-            import_module(f"harness.importers.{name}"), f"import_{name}")
-        return function(paths, baseline)
+    def read(paths: list[Path], baseline: str | None, **options: Any) -> ImportedRun:
+        function: Callable[..., ImportedRun] = getattr(import_module(f"harness.importers.{name}"), f"import_{name}")
+        return function(paths, baseline, **options)
 
     read.__name__ = read.__qualname__ = f"import_{name}"
     read.__doc__ = what
+    read.options = OPTIONS.get(name, ())  # type: ignore[attr-defined]
     return read
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from harness.importers.common import screen
+from harness.errors import BadInput
+from harness.importers.common import ImportedRun, screen
 from harness.registry import Importer
 
 if TYPE_CHECKING:
@@ -36,6 +38,30 @@ def aggregate(args: argparse.Namespace, plugins: LoadedPlugins | None = None) ->
     return aggregate_command(args, plugins)
 
 
+def call_importer(reader: Importer, name: str, paths: list[Path], baseline: str | None,
+                  extras: dict[str, Any]) -> ImportedRun:
+    """The reader's run; options beyond the baseline (--answers, --judge) only to a reader that
+    takes them, else one BadInput naming the option."""
+    if not extras:
+        return reader(paths, baseline)
+    taken = accepted_options(reader)
+    for key in extras:
+        if taken is not None and key not in taken:
+            raise BadInput(f"--{key}: the {name} format does not take it")
+    return reader(paths, baseline, **extras)
+
+
+def accepted_options(function: Any) -> set[str] | None:
+    """The keyword options a reader takes (None: any, it has **options)."""
+    declared = getattr(function, "options", None)
+    if declared is not None:
+        return set(declared)
+    parameters = inspect.signature(function).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return {p.name for p in parameters if p.kind is p.KEYWORD_ONLY}
+
+
 def run_import(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> int:
     from harness.cli_output import print_run_result
     from harness.importers.writer import write_imported_run
@@ -45,9 +71,14 @@ def run_import(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -
     plugins = plugins or load_plugins()
     reader = Registry.collect(plugins.manager, only=("harness_register_importers",)).importer(args.format)
     paths = [Path(p) for p in args.paths]
-    run = reader(paths, getattr(args, "baseline", None))
-    for notice in screen(run):
-        print(f"harness: note: {notice}", file=sys.stderr)
+    extras = {key: value for key in ("answers", "judge") if (value := getattr(args, key, None))}
+    if "answers" in extras:
+        extras["answers"] = [Path(p) for p in extras["answers"]]
+    run = call_importer(reader, args.format, paths, getattr(args, "baseline", None), extras)
+    screen(run)
     result = write_imported_run(run, args.out, plugins)
+    # every note of the import (what was left out, what could not be written), where the user looks
+    for notice in (result.manifest.get("import") or {}).get("notes") or []:
+        print(f"harness: note: {notice}", file=sys.stderr)
     print_run_result(result)
     return 0

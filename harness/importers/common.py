@@ -61,7 +61,7 @@ def read_json(path: Path) -> Any:
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for every non-blank line of a JSON Lines file."""
-    yield from json_objects(read_text(path).splitlines(), str(path))
+    yield from json_objects(read_text(path), str(path))
 
 
 def require(record: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
@@ -213,8 +213,9 @@ def screen(run: ImportedRun) -> list[str]:
     selves = [v for v in run.verdicts if v.data.get("model_a") is not None and v.data.get("model_a") == v.data.get("model_b")]
     if selves:
         names = sorted({str(v.data["model_a"]) for v in selves})
+        listed = {"alpaca_eval": "; AlpacaEval lists its baseline at 50%", "arena_hard": "; Arena-Hard lists its baseline at 50%"}
         notices.append(f"{len(selves)} judgment(s) compare a model with itself ({', '.join(names)}); left out "
-                       "(a model against itself says nothing about the ranking; AlpacaEval lists its baseline at 50%)")
+                       f"(a model against itself says nothing about the ranking{listed.get(run.format, '')})")
     left_out = {id(v) for v in selves}
     kept: list[Verdict] = []
     first: dict[tuple[str, str], Verdict] = {}

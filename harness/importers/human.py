@@ -11,6 +11,7 @@ first (`model_a`); calibration matches pairs in either order, so that choice nev
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,10 +32,10 @@ WINNER_LEVELS = {"model_a": "A>>B", "model_b": "B>>A", "tie": "A=B"}
 PAIRWISE_CONFIG: dict[str, Any] = {"strong_weight": 1.0, "length_k": -1, "verdict_format": "labels"}
 
 
-def human_judge(annotator: Any) -> str:
-    """`human`, or `human:NAME` when the row names its annotator."""
+def human_judge(annotator: Any, judge: str = HUMAN) -> str:
+    """`human` (or the judge the import names), with `:NAME` when the row names its annotator."""
     name = text_or_none(annotator)
-    return f"{HUMAN}:{name}" if name else HUMAN
+    return f"{judge}:{name}" if name else judge
 
 
 def text_or_none(value: Any) -> str | None:
@@ -64,11 +65,11 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     elif text.lstrip().startswith("["):
         yield from _json_array_rows(text, path)
     else:
-        yield from json_objects(text.splitlines(), str(path))
+        yield from json_objects(text, str(path))
 
 
 def _csv_rows(text: str, path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)  # quoted cells may hold line breaks
     if not reader.fieldnames:
         raise BadInput(f"{path}:1: no header row")
     try:
@@ -155,8 +156,12 @@ class Texts:
 class HumanLabels:
     """Collects human verdicts of one import, refusing contradictory or repeated rows."""
 
-    def __init__(self, fmt: str):
+    def __init__(self, fmt: str, judge: str | None = None):
         self.fmt = fmt
+        #: Who gave the verdicts: `human` unless the import names a judge (`--judge NAME`), e.g.
+        #: an LLM judge's stored verdicts, so run.json and calibration maps name the real judge.
+        self.judge = text_or_none(judge) or HUMAN
+        self.judges: set[str] = set()
         self.verdicts: list[Verdict] = []
         self.texts = Texts()
         self.annotators: set[str] = set()
@@ -176,11 +181,13 @@ class HumanLabels:
         len_a: int | None = None,
         len_b: int | None = None,
         output: str | None = None,
+        judge: str | None = None,
     ) -> None:
-        """One human preference between model_a (seen first) and model_b."""
+        """One human preference between model_a (seen first) and model_b; `judge`: the row's own
+        judge name, when it gives one."""
         if model_a == model_b:
             raise BadInput(f"{where}: model_b: the same model as model_a ({model_a!r}); a pair needs two models")
-        judge = human_judge(annotator)
+        judge = self._judge_of(annotator, judge)
         key = ("pair", item_id, *sorted((model_a, model_b)), judge)
         self._once(key, where, f"item {item_id!r}, {model_a} vs {model_b}", judge)
         self._models.setdefault(item_id, set()).update((model_a, model_b))
@@ -210,9 +217,10 @@ class HumanLabels:
         annotator: Any = None,
         category: str | None = None,
         length: int | None = None,
+        judge: str | None = None,
     ) -> None:
         """One human score of a model's answer."""
-        judge = human_judge(annotator)
+        judge = self._judge_of(annotator, judge)
         self._once(("score", item_id, model, judge), where, f"item {item_id!r}, model {model!r}", judge)
         self._models.setdefault(item_id, set()).add(model)
         self.verdicts.append(
@@ -228,6 +236,11 @@ class HumanLabels:
             )
         )
 
+    def _judge_of(self, annotator: Any, row_judge: str | None) -> str:
+        base = text_or_none(row_judge) or self.judge
+        self.judges.add(base)
+        return human_judge(annotator, base)
+
     def _once(self, key: tuple[str, ...], where: str, what: str, judge: str) -> None:
         if key in self._seen:
             raise BadInput(
@@ -235,7 +248,7 @@ class HumanLabels:
                 "give each annotator's rows an `annotator`"
             )
         self._seen[key] = where
-        if judge != HUMAN:
+        if ":" in judge:
             self.annotators.add(judge)
 
     def judge_files(self, name: str, task: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
@@ -279,13 +292,13 @@ class HumanLabels:
             raise BadInput(f"{paths[0]}: no labels")
         files, file_notes = self.judge_files(name, task)
         if self.annotators:
-            file_notes.insert(0, f"{len(self.annotators)} named annotators (verdict judge human:NAME)")
+            file_notes.insert(0, f"{len(self.annotators)} named annotators (verdict judge {self.judge}:NAME)")
         return ImportedRun(
             format=self.fmt,
             name=name,
             protocol=protocol,
             config=config,
-            judge=HUMAN,
+            judge=", ".join(sorted(self.judges)) or self.judge,
             verdicts=self.verdicts,
             sources=[str(p.resolve()) for p in paths],
             notes=[*notes, *file_notes],

@@ -5,9 +5,10 @@ JSON Lines, a JSON array or CSV/TSV with a header; every row is one human judgme
   `annotator`, `instruction`, `answer_a`, `answer_b`, `category`;
 - rubric: `item_id`, `model`, `score` (a number), optionally `annotator`, `instruction`, `answer`,
   `category`.
-One file set holds one kind. The run's judge is `human`; a row with an annotator is judged by
-`human:ANNOTATOR`, so one annotator's labels can be told apart and several annotators may label
-the same pair. A rubric run's scale is the integers from the lowest to the highest score given.
+One file set holds one kind. The run's judge is `human`, or the name given with `--judge NAME`
+(verdicts of an LLM judge kept as labels), or a row's own `judge` field; a row with an annotator is
+judged by `JUDGE:ANNOTATOR` (`human:ANNOTATOR`), so one annotator's labels can be told apart and
+several annotators may label the same pair. A rubric run's scale is the integers from the lowest to the highest score given.
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ from harness.importers.human import (
 )
 
 
-def import_labels(paths: list[Path], baseline: str | None = None) -> ImportedRun:
+def import_labels(paths: list[Path], baseline: str | None = None, *, judge: str | None = None) -> ImportedRun:
     rows = [(f"{path}:{number}", record) for path in paths for number, record in read_rows(path)]
     if not rows:
         raise BadInput(f"{paths[0]}: no labels")
     pairwise = "winner" in rows[0][1] or "model_a" in rows[0][1]
-    labels = HumanLabels("labels")
+    labels = HumanLabels("labels", judge)
     for where, record in rows:
         if ("model_a" in record or "winner" in record) != pairwise:
             raise BadInput(
@@ -86,6 +87,7 @@ def _pair_row(labels: HumanLabels, record: dict[str, Any], where: str) -> None:
         len_a=len(answer_a) if answer_a is not None else None,
         len_b=len(answer_b) if answer_b is not None else None,
         output=f"winner {winner}",
+        judge=text_or_none(record.get("judge")),
     )
 
 
@@ -110,6 +112,7 @@ def _score_row(labels: HumanLabels, record: dict[str, Any], where: str) -> None:
         annotator=record.get("annotator"),
         category=category,
         length=len(answer) if answer is not None else None,
+        judge=text_or_none(record.get("judge")),
     )
 
 

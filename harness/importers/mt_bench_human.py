@@ -26,8 +26,8 @@ from harness.importers.human import (
 )
 
 
-def import_mt_bench_human(paths: list[Path], baseline: str | None = None) -> ImportedRun:
-    labels = HumanLabels("mt_bench_human")
+def import_mt_bench_human(paths: list[Path], baseline: str | None = None, *, judge: str | None = None) -> ImportedRun:
+    labels = HumanLabels("mt_bench_human", judge)
     for path in paths:
         for number, record in read_rows(path):
             where = f"{path}:{number}"

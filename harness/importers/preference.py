@@ -21,10 +21,10 @@ MODELS = ("chosen", "rejected")
 _HH_TURN = "\n\nAssistant:"
 
 
-def import_preference(paths: list[Path], baseline: str | None = None) -> ImportedRun:
+def import_preference(paths: list[Path], baseline: str | None = None, *, judge: str | None = None) -> ImportedRun:
     if baseline is not None:
         raise BadInput("--baseline: preference pairs compare chosen with rejected; there is no baseline")
-    labels = HumanLabels("preference")
+    labels = HumanLabels("preference", judge)
     for path in paths:
         for number, record in read_rows(path):
             where = f"{path}:{number}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.datasets import jsonl_lines
 from harness.errors import BadInput
 from harness.protocol.replay_view import ReplayView, Stored
 from harness.store import STORE_FILE, VERDICTS_FILE, check_verdict_record, read_store
@@ -70,7 +71,7 @@ def _records(directory: Path) -> list[dict[str, Any]]:
     export, store = directory / VERDICTS_FILE, directory / STORE_FILE
     if export.is_file() and not (store.is_file() and store.stat().st_mtime > export.stat().st_mtime):
         try:
-            lines = export.read_text(encoding="utf-8").splitlines()
+            lines = jsonl_lines(export.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             raise BadInput(
                 f"--judge replay:{directory}: cannot read {VERDICTS_FILE} ({exc.__class__.__name__})") from None

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.datasets import jsonl_lines
 from harness.models import JudgeRequest, JudgeSpec
 from harness.plugins import LoadedPlugins, load_plugins
 from harness.pricing import Price
@@ -96,7 +97,7 @@ def _stored_keys(directory: Path) -> dict[str | None, set[str]]:
     done: dict[str | None, set[str]] = {}
     if not path.is_file():
         return done
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in jsonl_lines(path.read_text(encoding="utf-8", errors="replace")):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from harness.by_category import restrict_verdicts
 from harness.calibrate.identity import identity_from_manifest
+from harness.datasets import jsonl_lines
 from harness.errors import BadInput
 from harness.models import DatasetSpec, Item, Message, TaskSpec, Verdict
 from harness.plugins import LoadedPlugins, load_plugins
@@ -80,7 +81,7 @@ def ordered_verdicts(
     previous = directory / VERDICTS_FILE
     order: list[Any] = []
     if previous.is_file():
-        for line in previous.read_text(encoding="utf-8", errors="replace").splitlines():
+        for line in jsonl_lines(previous.read_text(encoding="utf-8", errors="replace")):
             try:
                 record = json_line(line)
                 key = (record.get("judge"), record.get("request_key")) if panel else record.get("request_key")

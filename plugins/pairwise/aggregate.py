@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.errors import BadInput
 from harness.models import Verdict
 from harness.protocol import Aggregate
 from harness.stats.bootstrap import bootstrap_group_means
@@ -24,6 +25,9 @@ from harness.stats.preference import (
     expected_share_a,
     position_consistency,
 )
+from harness_plugins.pairwise.arena_hard_columns import COLUMNS as ARENA_HARD_COLUMNS
+from harness_plugins.pairwise.arena_hard_columns import SHOWN as ARENA_HARD_SHOWN
+from harness_plugins.pairwise.arena_hard_columns import arena_hard_columns
 from harness_plugins.pairwise.config import PairwiseConfig
 
 OUTCOME_COLUMNS = {100: "win_much", 50: "win", 0: "tie", -50: "lose", -100: "lose_much"}
@@ -158,6 +162,7 @@ class StyleControl:
     table: pd.DataFrame  # model + STYLE_COLUMNS (NaN when withheld) + sc_note
     coefficients: dict[str, dict[str, float]]  # feature -> coef, ci_low, ci_high (log-odds per SD)
     withheld: str | None = None  # why the style-controlled ratings cannot be estimated
+    shown: bool = True  # False: no column at all (nothing to estimate from), only the reason
 
 
 def style_withheld(result: Any, n_items: int) -> str | None:
@@ -176,21 +181,47 @@ def style_withheld(result: Any, n_items: int) -> str | None:
     return None
 
 
+def style_missing(styles: dict[str, tuple[Any, Any]], battles: pd.DataFrame) -> str | None:
+    """What style control lacks, in words, or None when every judged battle has what it needs."""
+    lacking = {rid for rid, (a, b) in styles.items() if a is None or b is None}
+    if lacking:
+        rows = battles[battles["request_id"].isin(lacking)]
+        models = sorted(set(rows["model_a"]) | set(rows["model_b"]))
+        shown = ", ".join(models[:5]) + (f" and {len(models) - 5} more" if len(models) > 5 else "")
+        return (f"{len(lacking)} of {len(styles)} judged verdicts ({shown}) carry no style features (the answers' "
+                "markdown counts: "
+                "a run judged before style control, or an import without the answers; an Arena-Hard import "
+                "takes them with --answers)")
+    unknown = int((~battles["length_known"]).sum())
+    if unknown:
+        return f"the answer lengths of {unknown} of {len(battles)} judged verdicts are unknown"
+    return None
+
+
 def style_controlled(verdicts: list[Verdict], battles: pd.DataFrame, config: PairwiseConfig) -> StyleControl | None:
     """Bradley-Terry with length and markdown held fixed, when every verdict has style counts.
 
     Same battles, weights and anchor as the plain rating, so the two columns differ only by the
     style covariates: a model that rises here was held back by the judge's taste for style.
     """
-    if not config.style_control or battles.empty or battles[["model_a", "model_b"]].stack().nunique() < 2:
+    if config.style_control is False or battles.empty or battles[["model_a", "model_b"]].stack().nunique() < 2:
         return None
     styles: dict[str, tuple[Any, Any]] = {
         v.request_id: (v.data.get("style_a"), v.data.get("style_b")) for v in verdicts if v.status == "ok"}
-    if any(a is None or b is None for a, b in styles.values()) or not battles["length_known"].all():
-        return None
+    missing = style_missing(styles, battles)
+    if missing is not None:
+        if config.style_control:
+            raise BadInput(f"options.style_control: cannot be honoured: {missing}")
+        return StyleControl(table=pd.DataFrame(columns=["model"]), coefficients={}, withheld=f"not shown: {missing}",
+                            shown=False)
     from harness.stats.style_control import style_controlled_table
 
-    frame = bradley_terry_battles(battles).assign(length_a=battles["len_a"].to_numpy(), length_b=battles["len_b"].to_numpy())
+    # Arena-Hard's token counts when every answer has them (its conv_metadata), else characters
+    tokens = all("tokens" in a and "tokens" in b for a, b in styles.values())
+    lengths = ([styles[rid][0]["tokens"] for rid in battles["request_id"]],
+               [styles[rid][1]["tokens"] for rid in battles["request_id"]]) if tokens \
+        else (battles["len_a"].to_numpy(), battles["len_b"].to_numpy())
+    frame = bradley_terry_battles(battles).assign(length_a=lengths[0], length_b=lengths[1])
     for side in ("a", "b"):
         counts = [styles[rid][0 if side == "a" else 1] for rid in battles["request_id"]]
         for name in STYLE_FEATURES[1:]:
@@ -240,16 +271,27 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
         n_bootstrap=config.n_bootstrap,
         seed=config.seed,
         anchor=config.baselines[0] if config.baselines else None,
+        prior_ties=config.prior_ties,
     )
     columns = list(SCORE_COLUMNS)
     style = style_controlled(verdicts, battles, config)
-    if style is not None:
+    if style is not None and style.shown:
         scores = scores.merge(style.table, on="model", how="left")
         columns += list(STYLE_COLUMNS.values()) + (["sc_note"] if style.withheld else [])
     lc = length_controlled(battles, config)
     if lc is not None:
         scores = scores.merge(lc, on="model", how="left")
         columns[columns.index("win_rate") + 1:columns.index("win_rate") + 1] = list(LC_COLUMNS.values())
+    arena = arena_hard_columns(verdicts, config)
+    arena_shown: dict[str, str] = {}
+    if arena is not None and arena.table is not None:
+        scores = scores.merge(arena.table, on="model", how="left")
+        added = [c for c in ARENA_HARD_COLUMNS if c in arena.table.columns]
+        columns += added
+        arena_shown = {label: column for label, column in ARENA_HARD_SHOWN.items() if column in added}
+    # printed on stderr: what explains a number that is not already said under the table (the
+    # withheld SC rating's reason is, in score_note; stderr stays one line for an incomplete run)
+    notes = list(arena.notes) if arena is not None else []
     summary = {
         "verdicts": {s: sum(v.status == s for v in verdicts) for s in ("ok", "invalid", "failed")},
         "length_k": config.length_k,
@@ -262,11 +304,17 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
             + ("expected P(win) + P(tie)/2 under the judge's logprobs" if config.soft else "parsed verdicts, ties half")
             + ("; wb_reward: WB-Reward of the parsed verdicts alone" if config.soft
                else "; wb_reward: the same WB-Reward (it differs from score only with soft)")
-            + ("; LC win rate: length-controlled (AlpacaEval GLM) against " + config.baselines[0] if lc is not None else "")
-            + ("; SC rating: Bradley-Terry with length and markdown held equal (style control)"
+            + ("; AlpacaEval LC: AlpacaEval's length-controlled win rate (its GLM; not Arena-Hard's length control) "
+               "against " + config.baselines[0] if lc is not None else "")
+            + ("; SC rating: Bradley-Terry with length and markdown held equal (the harness's style control)"
                if style is not None and not style.withheld else "")
-            + (f"; SC rating {style.withheld}" if style is not None and style.withheld else "")
+            + (f"; SC rating {style.withheld}" if style is not None and style.shown and style.withheld else "")
+            + ("; Arena-Hard / Arena-Hard SC: Arena-Hard-Auto v0.1's score (win probability % against "
+               f"{config.baselines[0]}) without and with its style control; scores.csv also has its length-only, "
+               "markdown-only and v2.0 scores" if arena_shown else "")
         ),
+        **({"notes": notes} if notes else {}),
+        **({"arena_hard": arena.summary} if arena is not None and arena.summary else {}),
         "baselines": config.baselines,
         **({"style_coefficients": style.coefficients} if style is not None and not style.withheld else {}),
         **({"style_control": style.withheld} if style is not None and style.withheld else {}),
@@ -276,9 +324,10 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
         scores=scores[columns].reset_index(drop=True), ranking=ranking, summary=summary,
         title="ranking (Bradley-Terry, 95% bootstrap CI over items)", rank_label="rating",
         columns={"score [CI]": "score", "win rate": "win_rate",
-                 **({"LC win rate [CI]": "length_controlled_win_rate"} if lc is not None else {}),
+                 **({"AlpacaEval LC [CI]": "length_controlled_win_rate"} if lc is not None else {}),
                  "E[score]": "expected_reward",
-                 **({"SC rating [CI]": "style_controlled_rating"} if style is not None and not style.withheld else {})},
+                 **({"SC rating [CI]": "style_controlled_rating"} if style is not None and not style.withheld else {}),
+                 **arena_shown},
         intervals={"style_controlled_rating": ("sc_ci_low", "sc_ci_high"),
                    "length_controlled_win_rate": ("lc_ci_low", "lc_ci_high")},
     )

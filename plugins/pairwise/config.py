@@ -30,9 +30,25 @@ class PairwiseConfig(JudgeOptions):
     #: Show the item's checklist (from the dataset) to the judge as guidance, as WildBench does.
     use_checklist: bool = False
     #: Also fit Bradley-Terry with answer length and markdown (headers, list items, bold) as
-    #: covariates (Arena-Hard style control), shown beside the plain rating. Needs the answers'
-    #: style counts, which runs judged before this option existed do not store.
-    style_control: bool = Field(default=True, json_schema_extra=role("aggregation"))
+    #: covariates (style control in the manner of Arena-Hard), shown beside the plain rating.
+    #: Needs the answers' style counts (runs judged before this option existed, and imports
+    #: without answers, do not store them). Default (unset): shown when the counts are stored;
+    #: `true`: required, a run without them is an error naming what is missing; `false`: off.
+    style_control: bool | None = Field(default=None, json_schema_extra=role("aggregation"))
+    #: Virtual tied battles between every two models that met, added to the Bradley-Terry rating
+    #: (harness.stats.bt_prior): keeps an unbeaten model's rating finite. 0 gives plain maximum
+    #: likelihood, Arena-Hard's choice (its published v0.1 scores without control).
+    prior_ties: float = Field(default=1.0, ge=0.0, json_schema_extra=role("aggregation"))
+    #: Arena-Hard-Auto's own scores as columns (harness.stats.arena_hard_score): v0.1's win
+    #: probability against the baseline (Bradley-Terry, "much better" = 3 battles) with no
+    #: control, style, length-only and markdown-only control, and v2.0's score. Needs one
+    #: baseline; the style columns need Arena-Hard's token counts (its answer files' conv_metadata).
+    arena_hard: bool = Field(default=False, json_schema_extra=role("aggregation"))
+    #: The baseline's games against itself, as Arena-Hard's result folders hold them ({baseline:
+    #: {"1": {level: count}, "2": {...}}}, written by the arena_hard importer): no verdicts, but
+    #: Arena-Hard's style-controlled fit counts them, so its columns here do too.
+    arena_hard_self_games: dict[str, dict[str, dict[str, int]]] = Field(
+        default_factory=dict, json_schema_extra=role("aggregation"))
 
     #: Which (item, model pair) comparisons are judged, each in both answer orders: `all`; a
     #: seeded random subset of `budget` (`uniform`); or rounds chosen from the verdicts so far by

@@ -103,3 +103,144 @@ def test_existing_foreign_directory_is_refused_and_untouched(judgments: Path, tm
     assert harness_cli("import", "arena_hard", judgments, "--out", again, "--baseline", "b").returncode == 0
     assert harness_cli("import", "arena_hard", judgments, "--out", again, "--baseline", "b").returncode == 0
     assert len((again / "store.jsonl").read_text(encoding="utf-8").splitlines()) == 6
+
+
+# --- today's upstream formats (lmarena/arena-hard-auto) -------------------------------------------
+
+def v2_game(question: str, answer_a: str, answer_b: str, score: str | None) -> dict:
+    """A v2.0 gen_judgment.py game: the judge's messages, its output as a dict, the label."""
+    user = (f"<|User Prompt|>\n{question}\n\n<|The Start of Assistant A's Answer|>\n{answer_a}\n"
+            f"<|The End of Assistant A's Answer|>\n\n<|The Start of Assistant B's Answer|>\n{answer_b}\n"
+            "<|The End of Assistant B's Answer|>")
+    return {"score": score, "judgment": {"answer": f"verdict [[{score}]]", "reasoning": None},
+            "prompt": [{"role": "system", "content": "judge"}, {"role": "user", "content": user}]}
+
+
+def v2_line(uid: str, model: str, category: str, baseline: str, scores: tuple[str | None, str | None] | None,
+            null_game: int | None = None) -> str:
+    mine, base = f"{model} answer to {uid}", f"{baseline} answer to {uid}"
+    games: list = [v2_game(f"question {uid}", base, mine, scores[0] if scores else None),
+                   v2_game(f"question {uid}", mine, base, scores[1] if scores else None)]
+    if null_game is not None:
+        games[null_game] = None
+    return json.dumps({"uid": uid, "category": category, "judge": "gpt-4.1", "model": model, "baseline": baseline,
+                       "games": games})
+
+
+@pytest.fixture
+def v2_judgments(tmp_path: Path) -> Path:
+    path = tmp_path / "model_judgment" / "gpt-4.1" / "m.jsonl"
+    path.parent.mkdir(parents=True)
+    lines = [v2_line(f"h{i}", "m", "hard_prompt", "o3-mini-2025-01-31", ("B>A", "A>>B")) for i in range(3)]
+    lines.append(v2_line("h3", "m", "hard_prompt", "o3-mini-2025-01-31", ("A>B", "B>A"), null_game=1))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_v2_records_import_with_null_games_dropped_and_counted(v2_judgments: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = harness_cli("import", "arena_hard", v2_judgments, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "harness: note: 1 game(s) are null (a failed judge call); left out" in result.stderr
+    manifest = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert manifest["counts"] == {"ok": 7, "invalid": 0, "failed": 0, "pending": 0}
+    assert manifest["judge"]["original"] == "gpt-4.1"
+    assert manifest["protocol"]["config"]["baselines"] == ["o3-mini-2025-01-31"]
+    m = read_scores(out)["m"]
+    # v2.0 score: questions with both games only: 3 x (win + much better as model-first A) = 3 x (1 + 3) / 4
+    assert float(m["arena_hard_v2"]) == pytest.approx(100.0)
+    # the judge's texts from the dict judgment, the question and answers from the prompt messages
+    verdicts = [json.loads(x) for x in (out / "verdicts.jsonl").read_text(encoding="utf-8").split("\n") if x]
+    assert {v["output"] for v in verdicts} == {"verdict [[B>A]]", "verdict [[A>>B]]", "verdict [[A>B]]"}
+    rows = [json.loads(x) for x in (out / "dataset.jsonl").read_text(encoding="utf-8").split("\n") if x]
+    assert rows[0]["instruction"] == "question h0" and rows[0]["category"] == "hard_prompt"
+    assert rows[0]["answers"] == {"m": "m answer to h0", "o3-mini-2025-01-31": "o3-mini-2025-01-31 answer to h0"}
+
+
+def test_v2_baseline_per_category(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    path.write_text(v2_line("h0", "m", "hard_prompt", "o3-mini-2025-01-31", ("B>A", "A>B")) + "\n"
+                    + v2_line("c0", "m", "creative_writing", "gemini-2.0-flash-001", ("A>B", "B>A")) + "\n",
+                    encoding="utf-8")
+    out = tmp_path / "run"
+    result = harness_cli("import", "arena_hard", path, "--out", out)
+    assert result.returncode == 0, result.stderr
+    config = json.loads((out / "run.json").read_text(encoding="utf-8"))["protocol"]["config"]
+    assert config["baselines"] == ["gemini-2.0-flash-001", "o3-mini-2025-01-31"]
+    verdicts = [json.loads(x) for x in (out / "verdicts.jsonl").read_text(encoding="utf-8").split("\n") if x]
+    assert {(v["data"]["category"], v["data"]["model_a"] if v["data"]["order"] == "ba" else v["data"]["model_b"])
+            for v in verdicts} == {("hard_prompt", "o3-mini-2025-01-31"), ("creative_writing", "gemini-2.0-flash-001")}
+    # Arena-Hard shows one category (baseline) at a time: said on stderr, not a mixed number
+    assert "Arena-Hard scores: not computed" in result.stderr and "one category" in result.stderr
+
+
+def test_a_baseline_contradicting_the_records_is_one_line_exit_2(v2_judgments: Path, tmp_path: Path) -> None:
+    result = harness_cli("import", "arena_hard", v2_judgments, "--out", tmp_path / "run", "--baseline", "gpt-4-0314")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"harness: error: {v2_judgments}:1: baseline 'o3-mini-2025-01-31' differs from "
+                                     "--baseline 'gpt-4-0314'; leave --baseline out to use the records' baselines")
+    assert not (tmp_path / "run").exists()
+
+
+def test_v01_records_keyed_by_uid(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    records = [json.loads(line(f"q{i}", "m", "B>A", "A>B")) for i in range(2)]
+    path.write_text("".join(json.dumps({"uid": r.pop("question_id"), **r}) + "\n" for r in records), encoding="utf-8")
+    out = tmp_path / "run"
+    result = harness_cli("import", "arena_hard", path, "--out", out, "--baseline", "gpt-4-0314")
+    assert result.returncode == 0, result.stderr
+    assert int(read_scores(out)["m"]["win"]) == 4
+
+
+def answer_file(path: Path, model: str, answers: dict[str, str], tokens: dict[str, int] | None = None) -> None:
+    rows = []
+    for qid, text in answers.items():
+        row = {"question_id": qid, "model_id": model, "choices": [{"index": 0, "turns": [{"content": text}]}]}
+        if tokens is not None:
+            row["conv_metadata"] = {"token_len": tokens[qid], "header_count": {"h1": 0, "h2": 1},
+                                    "list_count": {"ordered": 2, "unordered": 1}, "bold_count": {"**": 1, "__": 0}}
+        rows.append(json.dumps(row))
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+def test_answers_give_texts_lengths_and_arena_hards_own_style_features(judgments: Path, tmp_path: Path) -> None:
+    answers = tmp_path / "model_answer"
+    answers.mkdir()
+    qids = ("q1", "q2", "q3")
+    answer_file(answers / "m.jsonl", "m", {q: f"mine {q}" for q in qids}, {q: 10 + i for i, q in enumerate(qids)})
+    answer_file(answers / "gpt-4-0314.jsonl", "gpt-4-0314", {q: f"base {q}!" for q in qids}, dict.fromkeys(qids, 50))
+    questions = tmp_path / "question.jsonl"
+    questions.write_text("".join(json.dumps({"question_id": q, "category": "arena-hard-v0.1",
+                                             "turns": [{"content": f"prompt {q}"}]}) + "\n" for q in qids))
+    out = tmp_path / "run"
+    result = harness_cli("import", "arena_hard", judgments, "--answers", answers, questions, "--out", out,
+                         "--baseline", "gpt-4-0314")
+    assert result.returncode == 0, result.stderr
+    verdicts = [json.loads(x) for x in (out / "verdicts.jsonl").read_text(encoding="utf-8").split("\n") if x]
+    q1 = next(v for v in verdicts if v["item_id"] == "q1" and v["data"]["order"] == "ab")  # the model as A
+    assert q1["data"]["style_a"] == {"tokens": 10, "headers": 1, "lists": 3, "bold": 1}  # conv_metadata, summed
+    assert (q1["data"]["len_a"], q1["data"]["len_b"]) == (len("mine q1"), len("base q1!"))  # the answers' texts
+    rows = [json.loads(x) for x in (out / "dataset.jsonl").read_text(encoding="utf-8").split("\n") if x]
+    assert rows[0] == {"id": "q1", "instruction": "prompt q1", "category": "arena-hard-v0.1",
+                       "answers": {"m": "mine q1", "gpt-4-0314": "base q1!"}}
+
+
+def test_style_control_that_cannot_be_honoured_is_exit_2(judgments: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert harness_cli("import", "arena_hard", judgments, "--out", out, "--baseline", "b").returncode == 0
+    result = harness_cli("aggregate", out, "--set", "options.style_control=true")
+    assert result.returncode == 2
+    lines = result.stderr.strip().split("\n")
+    assert len(lines) == 1 and lines[0].startswith("harness: error: options.style_control: cannot be honoured: ")
+    assert "carry no style features" in lines[0] and "--answers" in lines[0]
+    # the default shows style control only where it can; the run is unchanged by the refusal
+    assert harness_cli("aggregate", out).returncode == 0
+
+
+def test_alpaca_evals_lc_is_named_for_alpaca_eval(judgments: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = harness_cli("import", "arena_hard", judgments, "--out", out, "--baseline", "gpt-4-0314")
+    assert result.returncode == 0, result.stderr
+    assert "AlpacaEval LC" in result.stdout and "LC win rate" not in result.stdout
+    assert "AlpacaEval's length-controlled win rate (its GLM; not Arena-Hard's length control)" in " ".join(
+        result.stdout.split())
