@@ -136,13 +136,13 @@ def scores_by_category(task: Task, verdicts: list[Verdict], categories: dict[str
     for category in sorted(set(categories.values())):
         ids = {i for i, c in categories.items() if c == category}
         subset = [v for v in verdicts if v.item_id in ids]
-        table = _category_scores(task, subset)
+        table, why_none = _category_scores(task, subset)
         table = table.set_index("model").reindex(list(dict.fromkeys([*models, *table["model"]]))).reset_index()
         table["n"] = pd.to_numeric(table["n"], errors="coerce").fillna(0).astype(int)
         table = table.assign(category=category, items=len({v.item_id for v in subset}))
         few = table["items"] < MIN_ITEMS
         table["note"] = [
-            NO_VERDICT if pd.isna(score) else FEW_ITEMS.format(min=MIN_ITEMS, items=n_items) if is_few else ""
+            (why_none or NO_VERDICT) if pd.isna(score) else FEW_ITEMS.format(min=MIN_ITEMS, items=n_items) if is_few else ""
             for score, n_items, is_few in zip(table["score"], table["items"], few)
         ]
         rows.append(table)
@@ -174,17 +174,18 @@ def write_scores_by_category(task: Task, store: RunDirectory, manifest: dict[str
     }
 
 
-def _category_scores(task: Task, verdicts: list[Verdict]) -> pd.DataFrame:
-    """model, score, ci_low, ci_high, n from the protocol's aggregation of these verdicts."""
+def _category_scores(task: Task, verdicts: list[Verdict]) -> tuple[pd.DataFrame, str | None]:
+    """model, score, ci_low, ci_high, n from the protocol's aggregation of these verdicts, and why
+    there are none when the statistic could not be computed on this category's verdicts."""
     import pandas as pd
 
     from harness.stats.errors import StatsInputError
 
     empty = pd.DataFrame(columns=["model", "score", "ci_low", "ci_high", "n"])
     if not any(v.status == "ok" for v in verdicts):
-        return empty
+        return empty, None
     try:
         scores = task.aggregate(verdicts).scores
-    except StatsInputError:  # too little data in this category for the statistic
-        return empty
-    return scores[[c for c in empty.columns if c in scores.columns]].reindex(columns=empty.columns)
+    except StatsInputError as exc:  # the statistic cannot be computed on this category's verdicts
+        return empty, f"no score in this category: {exc}"
+    return scores[[c for c in empty.columns if c in scores.columns]].reindex(columns=empty.columns), None

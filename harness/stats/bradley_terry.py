@@ -22,6 +22,7 @@ from scipy.special import expit
 from harness.stats._normal import norm
 from harness.stats.bt_newton import RIDGE, fit_bradley_terry
 from harness.stats.bt_prior import PRIOR_TIES, laplace_sd, perfect_records, virtual_ties
+from harness.stats.errors import StatsInputError
 from harness.stats.intervals import ANCHOR, blank_zero_width
 
 COLUMNS = ["model", "rank", "score", "ci_low", "ci_high", "n"]
@@ -242,7 +243,7 @@ def bradley_terry_table(
         return empty
     models = battle_models(_validated(battles))
     if anchor is not None and anchor not in models:
-        raise ValueError(f"anchor {anchor!r} has no battles")
+        raise StatsInputError(f"anchor {anchor!r} has no battles")
     tensor, _ = item_win_tensor(battles, models)
     total = tensor.sum(axis=0)
     prior = virtual_ties(total, prior_ties)
