@@ -56,8 +56,8 @@ class PairwiseTask(Task):
             raise BadInput("options.use_checklist: no item of the dataset has a checklist")
         cfg = self.config
         if cfg.sampling == "all" and cfg.budget is not None:
-            raise BadInput("options.budget: only with sampling uniform, adaptive or tournament "
-                           "(sampling all judges everything)")
+            raise BadInput("options.budget: only with sampling uniform or adaptive (calls) or tournament "
+                           "(items bracketed); sampling all judges everything")
         if cfg.sampling == "tournament" and cfg.baselines:
             raise BadInput("options.baselines: sampling tournament brackets every model against every other; "
                            "leave baselines empty")
