@@ -129,10 +129,11 @@ class TournamentPlan:
         for b in self.brackets:
             if not b.matches:
                 continue
-            margins = [outcome(b.item, x, y) for x, y in b.matches]
-            if any(m is None for m in margins):
+            found = [outcome(b.item, x, y) for x, y in b.matches]
+            margins = [m for m in found if m is not None]
+            if len(margins) < len(found):
                 continue
-            winners = [self._decide(b, j, x, y, float(m)) for j, ((x, y), m) in enumerate(zip(b.matches, margins))]
+            winners = [self._decide(b, j, x, y, m) for j, ((x, y), m) in enumerate(zip(b.matches, margins))]
             b.entrants = b.byes + winners
             b.byes = []
             b.round += 1
