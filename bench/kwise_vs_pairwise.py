@@ -144,7 +144,7 @@ def pairwise_cells(world: World, kind: str, calls: float, seed: int, baseline: i
     plan = SamplingPlan("uniform" if kind == "all" else kind, names, pairs, answered,
                         budget=None if kind == "all" else max(2, int(calls)), seed=seed)
     chosen = plan.first_round()
-    tensor_cells = lambda cs: [(i, index[pairs[k][0]], index[pairs[k][1]]) for i, k in cs]  # noqa: E731
+    tensor_cells = lambda cs: [(i, index[pairs[k][0]], index[pairs[k][1]]) for i, k in cs]
     if kind == "adaptive":
         judged = list(chosen)
         while True:
@@ -165,7 +165,7 @@ def tournament_cells(world: World, calls: float, seed: int) -> list:
     brackets = max(1, min(world.items, int(calls // (2 * (world.m - 1)))))
     plan = TournamentPlan([names] * world.items, budget=brackets, seed=seed)
     matches = plan.first_round()
-    judged: list[tuple[int, int, int]] = []
+    judged: list[tuple[int, int, int, int]] = []
     rng = np.random.default_rng([seed, 3])
     while matches:
         margins = {}
@@ -173,8 +173,8 @@ def tournament_cells(world: World, calls: float, seed: int) -> list:
             gap = world.item_strength[i, index[x]] - world.item_strength[i, index[y]]
             x_wins = int((rng.random(2) < 1.0 / (1.0 + math.exp(-gap))).sum())
             margins[(i, x, y)] = 2.0 * x_wins - 2.0
-            judged.append((i, index[x], index[y], x_wins))  # type: ignore[arg-type]
-        matches = plan.next_round(lambda i, x, y: margins.get((i, x, y)))
+            judged.append((i, index[x], index[y], x_wins))
+        matches = plan.next_round(lambda i, x, y, found=margins: found.get((i, x, y)))
     return judged
 
 
@@ -186,7 +186,7 @@ def listwise_run(world: World, k: int, kind: str, calls: float, seed: int) -> tu
     index = {n: i for i, n in enumerate(names)}
     answered = [names] * world.items
     cells = max(1, int(calls // k))
-    as_idx = lambda cs: [(i, tuple(index[m] for m in t)) for i, t in cs]  # noqa: E731
+    as_idx = lambda cs: [(i, tuple(index[m] for m in t)) for i, t in cs]
     if kind == "uniform":
         return list_orders(world, as_idx(uniform_cells(answered, k, seed, cells)), k, seed)
     plan = AdaptiveTuples(answered, k, seed=seed, target=cells, rotations=k)
@@ -234,7 +234,7 @@ def evaluate(world: World, design: str, calls: float, seed: int, boot: int) -> t
     if design == "tournament":
         judged = tournament_cells(world, calls, seed)
         tensor = np.zeros((world.items, world.m, world.m))
-        for i, x, y, x_wins in judged:  # type: ignore[misc]
+        for i, x, y, x_wins in judged:
             tensor[i, x, y] += x_wins
             tensor[i, y, x] += 2 - x_wins
         return 2 * len(judged), *bt_eval(world, tensor, boot, seed)
