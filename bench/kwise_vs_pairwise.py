@@ -190,14 +190,15 @@ def listwise_run(world: World, k: int, kind: str, calls: float, seed: int) -> tu
     if kind == "uniform":
         return list_orders(world, as_idx(uniform_cells(answered, k, seed, cells)), k, seed)
     plan = AdaptiveTuples(answered, k, seed=seed, target=cells, rotations=k)
-    chosen = as_idx(plan.first_round())
-    while True:
-        rankings, items = list_orders(world, chosen, k, seed)
-        verdicts = [SimpleNamespace(status="ok", data={"ranking": [names[j] for j in r]}) for r in rankings]
-        more = plan.next_round(verdicts)  # type: ignore[arg-type]
-        if not more:
-            return rankings, items
-        chosen += as_idx(more)
+    batch = as_idx(plan.first_round())
+    rankings, items, verdicts = [], [], []
+    while batch:
+        r, i = list_orders(world, batch, k, seed + 7919 * len(rankings))
+        rankings.append(r)
+        items.append(i)
+        verdicts += [SimpleNamespace(status="ok", data={"ranking": [names[j] for j in row]}) for row in r]
+        batch = as_idx(plan.next_round(verdicts))  # type: ignore[arg-type]
+    return np.concatenate(rankings), np.concatenate(items)
 
 
 # -- tokens ------------------------------------------------------------------------------------
