@@ -204,3 +204,17 @@ def test_adaptive_tuples_recover_the_order_and_resume_to_the_same_files(tmp_path
     assert kendalltau(fitted, list(strengths.values())).statistic >= 0.85
     for name in ("verdicts.jsonl", "scores.csv", "ranking.csv"):
         assert (resumed.directory / name).read_text() == (whole.directory / name).read_text(), name
+
+
+def test_aggregate_from_the_store_and_replay_give_the_same_ranking(tmp_path):
+    names = models(5)
+    rows = planted_rows(names, 10)
+    with PlantedListwiseJudge(spread(5)) as judge:
+        result = run(tmp_path, judge, "run", {"k": 3, "tuples": "uniform", "budget": 90}, rows)
+    written = (result.directory / "ranking.csv").read_text()
+    assert main(["aggregate", str(result.directory)]) == 0
+    assert (result.directory / "ranking.csv").read_text() == written
+    task = tmp_path / "task-run" / "task.yaml"
+    replayed = run_task(task, RunOptions(judge=f"replay:{result.directory}", out=tmp_path / "replayed",
+                                         progress=False, cache=False))
+    assert (replayed.directory / "ranking.csv").read_text() == written

@@ -168,3 +168,14 @@ def test_item_bootstrap_intervals_cover_the_planted_strengths(tmp_path):
         ranking = result.ranking.set_index("model").reindex(names)
         covered += list((ranking.ci_low.to_numpy() <= truth) & (truth <= ranking.ci_high.to_numpy()))
     assert np.mean(covered) >= 0.85
+
+
+def test_a_tournament_can_be_replayed_from_an_all_pairs_run(tmp_path):
+    names = models(6)
+    rows = planted_rows(names, 15)
+    with PlantedJudge(spread(6)) as judge:
+        full = run(tmp_path, judge.spec, judge.base_url, "full", {"sampling": "all"}, rows)
+        bracketed = run(tmp_path, judge.spec, judge.base_url, "live", {}, rows)
+    replayed = run(tmp_path, f"replay:{full.directory}", "", "replayed", {}, rows)
+    assert replayed.manifest["sampling"] == bracketed.manifest["sampling"]
+    assert (replayed.directory / "ranking.csv").read_text() == (bracketed.directory / "ranking.csv").read_text()
