@@ -218,3 +218,18 @@ def test_aggregate_from_the_store_and_replay_give_the_same_ranking(tmp_path):
     replayed = run_task(task, RunOptions(judge=f"replay:{result.directory}", out=tmp_path / "replayed",
                                          progress=False, cache=False))
     assert (replayed.directory / "ranking.csv").read_text() == written
+
+
+def test_models_with_only_invalid_orders_are_named(tmp_path):
+    from harness.testing.scripted import ScriptedJudge
+
+    judge = ScriptedJudge().otherwise("They are all fine.")  # never an order
+    try:
+        task = write_task(tmp_path, name="lists", protocol="listwise", rows=planted_rows(models(3), 3),
+                          judge=judge.judge, options={"k": 3, "reask": 0, "n_bootstrap": 20})
+        code = main(["run", str(task), "--judge", judge.judge, "--base-url", judge.base_url,
+                     "--out", str(tmp_path / "out"), "--no-progress"])
+    finally:
+        judge.close()
+    completeness = json.loads((tmp_path / "out" / "run.json").read_text())["completeness"]
+    assert code == 1 and completeness["models_only_invalid"] == models(3)
