@@ -155,7 +155,9 @@ def test_tournament_refuses_baselines(tmp_path):
 
 def test_item_bootstrap_intervals_cover_the_planted_strengths(tmp_path):
     """The choice of opponents depends on earlier results; the item bootstrap resamples whole
-    brackets, so it should still cover. 6 planted worlds (judge seeds) of 8 models."""
+    brackets, so it should still cover. 6 planted worlds (judge seeds) of 8 models. With the
+    usual prior (one virtual tie per pair that met) the ratings of pairs that rarely meet were
+    pulled together and coverage fell below 0.9; tournaments use a tenth of a tie."""
     names = models(8)
     strengths = spread(8, 1.5)
     truth = np.array(list(strengths.values()))
@@ -167,7 +169,7 @@ def test_item_bootstrap_intervals_cover_the_planted_strengths(tmp_path):
                          n_bootstrap=300)
         ranking = result.ranking.set_index("model").reindex(names)
         covered += list((ranking.ci_low.to_numpy() <= truth) & (truth <= ranking.ci_high.to_numpy()))
-    assert np.mean(covered) >= 0.85
+    assert np.mean(covered) >= 0.9
 
 
 def test_a_tournament_can_be_replayed_from_an_all_pairs_run(tmp_path):
