@@ -16,7 +16,7 @@ assembled from index arithmetic (bincount), so a bootstrap of a thousand rounds 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,15 +31,21 @@ ELO = 400.0 / math.log(10.0)
 RIDGE = 1e-6
 
 
-def _log_likelihood(theta: np.ndarray, rankings: np.ndarray, weights: np.ndarray, prior: np.ndarray,
-                    ridge: float = RIDGE) -> float:
-    total = 0.0
+def _stages(rankings: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The successive choices of every order: for stage j, the orders that still have a choice to
+    make (at least two answers left) and their answers from position j on (-1: padding)."""
     valid = rankings >= 0
     for j in range(rankings.shape[1] - 1):
         active = valid[:, j + 1]
         if not active.any():
-            break
-        rest = rankings[active, j:]
+            return
+        yield active, rankings[active, j:]
+
+
+def _log_likelihood(theta: np.ndarray, rankings: np.ndarray, weights: np.ndarray, prior: np.ndarray,
+                    ridge: float = RIDGE) -> float:
+    total = 0.0
+    for active, rest in _stages(rankings):
         u = np.where(rest >= 0, theta[np.maximum(rest, 0)], -np.inf)
         top = u.max(axis=1)
         lse = top + np.log(np.exp(u - top[:, None]).sum(axis=1))
@@ -57,12 +63,7 @@ def _gradient_hessian(
     m = len(theta)
     grad = np.zeros(m)
     neg_hess = np.zeros(m * m)
-    valid = rankings >= 0
-    for j in range(rankings.shape[1] - 1):
-        active = valid[:, j + 1]
-        if not active.any():
-            break
-        rest = rankings[active, j:]
+    for active, rest in _stages(rankings):
         w = weights[active]
         ok = rest >= 0
         idx = np.maximum(rest, 0)
@@ -127,14 +128,9 @@ def _batched_newton(
     the strengths and each round's last step (large: not settled)."""
     rounds = weights.shape[0]
     theta = np.array(np.broadcast_to(start, (rounds, m)))
-    valid = rankings >= 0
     eye = np.eye(m)
     stages = []
-    for j in range(rankings.shape[1] - 1):
-        active = valid[:, j + 1]
-        if not active.any():
-            break
-        rest = rankings[active, j:]
+    for active, rest in _stages(rankings):
         ok = rest >= 0
         idx = np.maximum(rest, 0)
         rows = np.broadcast_to(np.arange(len(rest))[:, None], rest.shape)
