@@ -162,8 +162,9 @@ def _invalid_by_model(verdicts: Iterable[Verdict]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for v in verdicts:
         if v.status == "invalid":
-            for key in ("model", "model_a", "model_b"):
-                if isinstance(name := v.data.get(key), str):
+            named = [v.data.get(key) for key in ("model", "model_a", "model_b")] + list(v.data.get("models") or ())
+            for name in named:
+                if isinstance(name, str):
                     counts[name] = counts.get(name, 0) + 1
     return counts
 

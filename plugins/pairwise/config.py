@@ -9,6 +9,19 @@ from pydantic import Field, field_validator
 from harness.protocol import JudgeOptions, role
 
 
+def checked_budget(value: object) -> object:
+    """A sampling budget: None, a whole number (at least 1), or a fraction in (0, 1]."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("a whole number of calls, or a fraction in (0, 1] of the full design")
+    if isinstance(value, float) and not 0.0 < value <= 1.0:
+        raise ValueError("a fraction must lie in (0, 1]; a number of calls is a whole number")
+    if isinstance(value, int) and value < 1:
+        raise ValueError("must be at least 1 call")
+    return value
+
+
 class PairwiseConfig(JudgeOptions):
     """Unmarked options change what the judge is asked (verdict_format, use_checklist)."""
 
@@ -38,7 +51,8 @@ class PairwiseConfig(JudgeOptions):
     #: Virtual tied battles between every two models that met, added to the Bradley-Terry rating
     #: (harness.stats.bt_prior): keeps an unbeaten model's rating finite. 0 gives plain maximum
     #: likelihood, Arena-Hard's choice (its published v0.1 scores without control).
-    prior_ties: float = Field(default=1.0, ge=0.0, json_schema_extra=role("aggregation"))
+    #: None (the default): one virtual tie, a tenth of one for `sampling: tournament`.
+    prior_ties: float | None = Field(default=None, ge=0.0, json_schema_extra=role("aggregation"))
     #: Arena-Hard-Auto's own scores as columns (harness.stats.arena_hard_score): v0.1's win
     #: probability against the baseline (Bradley-Terry, "much better" = 3 battles) with no
     #: control, style, length-only and markdown-only control, and v2.0's score. Needs one
@@ -52,10 +66,13 @@ class PairwiseConfig(JudgeOptions):
 
     #: Which (item, model pair) comparisons are judged, each in both answer orders: `all`; a
     #: seeded random subset of `budget` (`uniform`); or rounds chosen from the verdicts so far by
-    #: how much they can still change the ranking (`adaptive`; see plugins/pairwise/sampling.py).
-    sampling: Literal["all", "uniform", "adaptive"] = Field(default="all", json_schema_extra=role("selection"))
+    #: how much they can still change the ranking (`adaptive`; see plugins/pairwise/sampling.py);
+    #: or one seeded single-elimination bracket per item (`tournament`, Varco Arena; see
+    #: plugins/pairwise/tournament.py), M - 1 matches per item.
+    sampling: Literal["all", "uniform", "adaptive", "tournament"] = Field(default="all", json_schema_extra=role("selection"))
     #: Judge calls to spend with `uniform` or `adaptive`: a whole number of calls, or a fraction
-    #: in (0, 1] of the full design's calls (`0.25`). Default: the full design.
+    #: in (0, 1] of the full design's calls (`0.25`). Default: the full design. With `tournament`:
+    #: the number of items bracketed, or a fraction of the items.
     budget: int | float | None = Field(default=None, json_schema_extra=role("selection"))
     #: `adaptive` stops early once every two neighbours in the ranking keep their order in this
     #: share of item-bootstrap rounds (e.g. 0.95), or are tied within `stop_margin`. Off: spend
@@ -71,12 +88,4 @@ class PairwiseConfig(JudgeOptions):
     @field_validator("budget", mode="before")
     @classmethod
     def _budget(cls, value: object) -> object:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError("a whole number of calls, or a fraction in (0, 1] of the full design")
-        if isinstance(value, float) and not 0.0 < value <= 1.0:
-            raise ValueError("a fraction must lie in (0, 1]; a number of calls is a whole number")
-        if isinstance(value, int) and value < 1:
-            raise ValueError("must be at least 1 call")
-        return value
+        return checked_budget(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.errors import BadInput
@@ -11,6 +12,7 @@ from harness_plugins.pairwise.config import PairwiseConfig
 from harness_plugins.pairwise.pairs import choose_pairs
 from harness_plugins.pairwise.sampled_battles import SampledBattles
 from harness_plugins.pairwise.sampling import Cell, SamplingPlan
+from harness_plugins.pairwise.tournament import TournamentPlan, match_margin
 from harness_plugins.pairwise.verdicts import (
     SYMBOLS,
     level_distribution,
@@ -54,7 +56,11 @@ class PairwiseTask(Task):
             raise BadInput("options.use_checklist: no item of the dataset has a checklist")
         cfg = self.config
         if cfg.sampling == "all" and cfg.budget is not None:
-            raise BadInput("options.budget: only with sampling uniform or adaptive (sampling all judges everything)")
+            raise BadInput("options.budget: only with sampling uniform or adaptive (calls) or tournament "
+                           "(items bracketed); sampling all judges everything")
+        if cfg.sampling == "tournament" and cfg.baselines:
+            raise BadInput("options.baselines: sampling tournament brackets every model against every other; "
+                           "leave baselines empty")
         if cfg.sampling != "adaptive" and cfg.stop_confidence is not None:
             raise BadInput("options.stop_confidence: the stopping rule needs sampling adaptive")
 
@@ -62,11 +68,18 @@ class PairwiseTask(Task):
         """Every comparison in both orders, or with `sampling` the first round of its plan."""
         cfg = self.config
         self.plan: SamplingPlan | None = None
+        self.tournament: TournamentPlan | None = None
         self._cells: dict[str, Cell] = {}
         if cfg.sampling == "all":
             cells = [(i, k) for i, item in enumerate(self.items) for k, (first, second) in enumerate(self.pairs)
                      if first in item.answers and second in item.answers]
             return self._requests_for(cells)
+        if cfg.sampling == "tournament":
+            models = ordered_models([item.answers for item in self.items])
+            self._pair_index = {frozenset(p): k for k, p in enumerate(self.pairs)}
+            self.tournament = TournamentPlan([[m for m in models if m in item.answers] for item in self.items],
+                                             budget=cfg.budget, seed=cfg.seed)
+            return self._requests_for(self._match_cells(self.tournament.first_round()))
         self.plan = SamplingPlan(
             cfg.sampling, ordered_models([item.answers for item in self.items]), self.pairs,
             [set(item.answers) for item in self.items], budget=cfg.budget, seed=cfg.seed,
@@ -78,11 +91,25 @@ class PairwiseTask(Task):
 
     def next_requests(self, results: dict[str, Verdict]) -> list[JudgeRequest]:
         """The next adaptive round, chosen from the verdicts of every round so far."""
+        tournament = getattr(self, "tournament", None)
+        if tournament is not None:
+            return self._requests_for(self._match_cells(tournament.next_round(self._outcome(results))))
         plan = getattr(self, "plan", None)
         if plan is None or plan.kind != "adaptive":
             return []
         self._battles.add([v for rid, v in results.items() if rid in self._cells])
         return self._requests_for(plan.next_round(self._battles.wins, self._battles.item_tensor))
+
+    def _match_cells(self, matches: list[tuple[int, str, str]]) -> list[Cell]:
+        return [(i, self._pair_index[frozenset((x, y))]) for i, x, y in matches]
+
+    def _outcome(self, results: dict[str, Verdict]) -> Callable[[int, str, str], float | None]:
+        """A match's margin for its first model from the stored verdicts of both its orders."""
+        def margin(i: int, x: str, y: str) -> float | None:
+            first, second = self.pairs[self._pair_index[frozenset((x, y))]]
+            stem = f"{self.items[i].id}::{first}::{second}"
+            return match_margin([results.get(f"{stem}::ab"), results.get(f"{stem}::ba")], x)
+        return margin
 
     def panel_obstacle(self) -> str | None:
         """Uniform and adaptive sampling plan their rounds from one judge's verdicts."""
@@ -93,6 +120,9 @@ class PairwiseTask(Task):
         return None
 
     def sampling_facts(self) -> dict[str, Any] | None:
+        tournament = getattr(self, "tournament", None)
+        if tournament is not None:
+            return tournament.facts()
         plan = getattr(self, "plan", None)
         if plan is not None:
             return plan.facts()
