@@ -14,7 +14,7 @@ import hashlib
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Self
 
 from harness.testing.openai_server import OpenAIServer, Reply
 
@@ -54,7 +54,27 @@ def planted_draw(seed: int, item: str, model_a: str, model_b: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
-class PlantedJudge:
+class LoopbackJudge:
+    """What every planted judge shares: its loopback server (`self.server`), the calls it took,
+    and closing it (also as a context manager)."""
+
+    server: OpenAIServer
+
+    @property
+    def calls(self) -> int:
+        return len(self.server.requests)
+
+    def close(self) -> None:
+        self.server.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class PlantedJudge(LoopbackJudge):
     """`with PlantedJudge(strengths) as judge:` then run with `judge.spec` and `judge.base_url`."""
 
     def __init__(self, strengths: Mapping[str, float], *, seed: int = 0, strong: float = 0.0,
@@ -82,15 +102,3 @@ class PlantedJudge:
         much = planted_draw(self.seed + 1, item, model_a, model_b) < self.strong
         return Reply(text=("[[1]]" if much else "[[2]]") if wins else ("[[5]]" if much else "[[4]]"))
 
-    @property
-    def calls(self) -> int:
-        return len(self.server.requests)
-
-    def close(self) -> None:
-        self.server.close()
-
-    def __enter__(self) -> PlantedJudge:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -24,7 +24,7 @@ import re
 from typing import Any
 
 from harness.testing.openai_server import OpenAIServer, Reply
-from harness.testing.planted import planted_draw
+from harness.testing.planted import LoopbackJudge, planted_draw
 
 _FENCE = re.compile(r"<(answer_[ab]|response)_([0-9a-f]{10})>\n(.*?)\n</\1_\2>", re.S)
 _SCALE = re.compile(r"integer from (\d+) to (\d+)")
@@ -53,7 +53,7 @@ def _sign(a: float, b: float) -> int:
     return (a > b) - (a < b)
 
 
-class BiasedJudge:
+class BiasedJudge(LoopbackJudge):
     """`with BiasedJudge(position=0.15) as judge:` then audit with `judge.spec` and `judge.base_url`."""
 
     def __init__(self, *, position: float = 0.0, length: float = 0.0, markdown: float = 0.0, obey: float = 0.0,
@@ -114,15 +114,3 @@ class BiasedJudge:
         score += planted_draw(self.seed, "grade", prompt, "") < 0.5
         return min(high, max(low, score))
 
-    @property
-    def calls(self) -> int:
-        return len(self.server.requests)
-
-    def close(self) -> None:
-        self.server.close()
-
-    def __enter__(self) -> BiasedJudge:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

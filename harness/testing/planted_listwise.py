@@ -22,10 +22,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.testing.openai_server import OpenAIServer, Reply
-from harness.testing.planted import _TAG, planted_draw
+from harness.testing.planted import _TAG, LoopbackJudge, planted_draw
 
 
-class PlantedListwiseJudge:
+class PlantedListwiseJudge(LoopbackJudge):
     """`with PlantedListwiseJudge(strengths) as judge:` then run with `judge.spec`, `judge.base_url`."""
 
     def __init__(self, strengths: Mapping[str, float], *, seed: int = 0,
@@ -68,15 +68,3 @@ class PlantedListwiseJudge:
             return Reply(text=json.dumps({"ranking": order}))
         return Reply(text=f"[[{'>'.join(order)}]]")
 
-    @property
-    def calls(self) -> int:
-        return len(self.server.requests)
-
-    def close(self) -> None:
-        self.server.close()
-
-    def __enter__(self) -> PlantedListwiseJudge:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -7,11 +7,12 @@ from collections.abc import Callable
 from harness.hookspecs import hookimpl
 from harness.protocol import TaskKind
 from harness_plugins.listwise.config import ListwiseConfig
-from harness_plugins.listwise.task import ListwiseTask
 
 
 @hookimpl
 def harness_register_task_kinds(register: Callable[[TaskKind], None]) -> None:
+    from harness_plugins.listwise.task import ListwiseTask  # loaded when a task is, not for `harness --help`
+
     register(
         TaskKind(
             name="listwise",
