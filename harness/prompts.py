@@ -71,7 +71,7 @@ class PromptRenderer:
             raise BadInput(f"template {where}:{exc.lineno}: jinja syntax error: {exc.message}") from None
         #: The template is its own blocks and plain text, nothing else: rendering it whole first
         #: (to collect inherited blocks, run top-level `set`s) would change nothing, and rendering
-        #: every block twice was a third of the CPU of building a judge call.
+        #: every block twice cost a quarter more (0.046 instead of 0.034 ms a pairwise prompt).
         self.blocks_only = _blocks_only(env, template_name)
 
     def render(self, **variables: Any) -> tuple[Message, ...]:

@@ -7,8 +7,8 @@ answer that did not parse is cached as what the judge said (asking again at temp
 say the same). SQLite in WAL mode with a busy timeout lets several processes share one file.
 
 Answers are written in groups: `put` queues one, `flush` writes every queued answer in one
-transaction (one SQLite commit per group instead of one per call was a third of a cached run's
-CPU per call). The runner flushes before it stores the verdicts the answers made, so an answer
+transaction (one SQLite commit per group instead of one per call: 0.015 instead of 0.021 ms of
+CPU per call for a lookup and a write, in groups of 8). The runner flushes before it stores the verdicts the answers made, so an answer
 is in the cache no later than its verdict is on disk, as when every put was its own commit; a
 queued answer is found by `get` as if it were written, and `close` writes what is left.
 """
