@@ -60,10 +60,13 @@ def test_the_key_covers_what_changes_an_answer_and_nothing_else() -> None:
 
 def test_refresh_reads_nothing_but_writes(tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite"
-    JudgmentCache(path).put("k", JudgeResponse(text="old"))
+    old = JudgmentCache(path)
+    old.put("k", JudgeResponse(text="old"))
+    old.close()  # answers are written in groups: flush or close writes them
     fresh = JudgmentCache(path, refresh=True)
     assert fresh.get("k") is None and fresh.misses == 1
     fresh.put("k", JudgeResponse(text="new"))
+    fresh.flush()
     assert JudgmentCache(path).get("k").text == "new"
 
 
@@ -114,3 +117,41 @@ def test_failed_calls_are_never_cached_and_answers_are_shared_across_runs(tmp_pa
         assert second.manifest["invocations"][-1]["cache"]["hits"] == 4
     verdicts = [json.loads(line) for line in (tmp_path / "r2" / "verdicts.jsonl").read_text().splitlines()]
     assert {v["status"] for v in verdicts} == {"ok"}
+
+
+def test_a_queued_answer_is_found_before_it_is_written_and_close_writes_it(tmp_path: Path) -> None:
+    cache = JudgmentCache(tmp_path / "c.sqlite")
+    key = cache_key(SPEC, REQUEST, "1")
+    cache.put(key, JudgeResponse(text="first"))
+    cache.put(key, JudgeResponse(text="second"))  # the later answer wins, as with one commit per put
+    assert cache.get(key) == JudgeResponse(text="second")
+    cache.close()
+    assert JudgmentCache(tmp_path / "c.sqlite").get(key) == JudgeResponse(text="second")
+
+
+def test_every_stored_verdict_has_its_answer_cached_when_it_reaches_the_disk(tmp_path: Path, monkeypatch) -> None:
+    """Answers are written in groups, but never after the verdicts they made: a run killed
+    between the two would otherwise pay again for answers whose verdicts it had counted."""
+    import sqlite3
+
+    from harness.store import RunDirectory
+
+    rows = [{"id": f"q{i}", "instruction": f"question {i}", "answers": {"a": f"yes {i}", "b": f"no {i}"}} for i in range(20)]
+    task = write_task(tmp_path, name="cached", protocol="pairwise", rows=rows,
+                      options={"n_bootstrap": 10, "verdict_format": "binary", "reasoning": False})
+    cache_path = tmp_path / "cache.sqlite"
+    seen: list[tuple[int, int]] = []  # (verdict lines on disk after this write, answers in the cache file)
+    write = RunDirectory._write
+
+    def checked_write(self: RunDirectory, text: str) -> None:
+        write(self, text)
+        lines = (self.path / "store.jsonl").read_text().count("\n")
+        with sqlite3.connect(cache_path) as db:
+            seen.append((lines, db.execute("SELECT count(*) FROM judgments").fetchone()[0]))
+
+    monkeypatch.setattr(RunDirectory, "_write", checked_write)
+    with OpenAIServer(lambda body: Reply(text="A")) as server:
+        run_task(task, RunOptions(judge="openai:judge", base_url=server.base_url, out=tmp_path / "run",
+                                  progress=False, cache_path=cache_path, concurrency=8))
+    assert seen and seen[-1][0] == 40
+    assert all(answers >= lines for lines, answers in seen), seen

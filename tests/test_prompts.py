@@ -308,3 +308,29 @@ def test_example_blocks_become_turns_between_system_and_user(tmp_path: Path) -> 
     # numbered in numeric order, user before assistant, empty turns dropped, inherited blocks kept
     assert turns == [("system", "S"), ("user", "Q1 !"), ("assistant", "A1"), ("user", "Q2"), ("assistant", "B2"),
                      ("user", "Q10"), ("user", "U !")]
+
+
+@pytest.mark.parametrize("name", ["pairwise.jinja", "pairwise_small.jinja"])
+@pytest.mark.parametrize("verdict_format", ["scale", "labels", "binary"])
+def test_a_blocks_only_template_renders_as_when_rendered_whole_first(name: str, verdict_format: str) -> None:
+    renderer = PromptRenderer(make_environment([builtin_prompt_dir()]), name)
+    assert renderer.blocks_only  # the built-in pairwise templates take the short path
+    for reference, conversation in ((None, None), (REFERENCE, TURNS)):
+        variables = pairwise_variables(reference=reference, conversation=conversation,
+                                       verdict_format=verdict_format, reasoning=True)
+        short = renderer.render(**variables)
+        renderer.blocks_only = False
+        assert renderer.render(**variables) == short
+        renderer.blocks_only = True
+
+
+def test_a_top_level_set_is_seen_by_the_blocks(tmp_path: Path) -> None:
+    renderer = renderer_for(tmp_path, '{% set who = "judge" %}{% block user %}Dear {{ who }}: {{ x }}{% endblock %}')
+    assert not renderer.blocks_only
+    assert renderer.render(x="compare")[0].content == "Dear judge: compare"
+
+
+def test_an_undefined_name_outside_the_blocks_is_still_an_error(tmp_path: Path) -> None:
+    renderer = renderer_for(tmp_path, '{{ missing }}{% block user %}Hello{% endblock %}')
+    with pytest.raises(BadInput, match="missing"):
+        renderer.render()

@@ -5,6 +5,12 @@ full request (messages, sampling parameters, output constraint) and the protocol
 Only successful answers are cached; a failed call is never stored, so it is retried, and an
 answer that did not parse is cached as what the judge said (asking again at temperature 0 would
 say the same). SQLite in WAL mode with a busy timeout lets several processes share one file.
+
+Answers are written in groups: `put` queues one, `flush` writes every queued answer in one
+transaction (one SQLite commit per group instead of one per call: 0.015 instead of 0.021 ms of
+CPU per call for a lookup and a write, in groups of 8). The runner flushes before it stores the verdicts the answers made, so an answer
+is in the cache no later than its verdict is on disk, as when every put was its own commit; a
+queued answer is found by `get` as if it were written, and `close` writes what is left.
 """
 
 from __future__ import annotations
@@ -66,6 +72,8 @@ class JudgmentCache:
         self.refresh = refresh
         self.hits = 0
         self.misses = 0
+        #: Answers put but not yet written (key -> the response's JSON), in the order they came.
+        self._queued: dict[str, str] = {}
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -78,6 +86,10 @@ class JudgmentCache:
         if self.refresh:
             self.misses += 1
             return None
+        queued = self._queued.get(key)
+        if queued is not None:
+            self.hits += 1
+            return JudgeResponse.model_validate_json(queued)
         row = self._db.execute("SELECT response FROM judgments WHERE key = ?", (key,)).fetchone()
         if row is None:
             self.misses += 1
@@ -86,13 +98,30 @@ class JudgmentCache:
         return JudgeResponse.model_validate_json(row[0])
 
     def put(self, key: str, response: JudgeResponse) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO judgments (key, response, created) VALUES (?, ?, ?)",
-            (key, response.model_dump_json(), time.time()),
-        )
+        """Queue an answer; the next `flush` (or `close`) writes it."""
+        self._queued.pop(key, None)  # a later answer of the same key is written last, as it was
+        self._queued[key] = response.model_dump_json()
+
+    def flush(self) -> None:
+        """Write every queued answer in one transaction."""
+        if not self._queued:
+            return
+        created = time.time()
+        rows = [(key, response, created) for key, response in self._queued.items()]
+        self._queued = {}
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany("INSERT OR REPLACE INTO judgments (key, response, created) VALUES (?, ?, ?)", rows)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def close(self) -> None:
-        self._db.close()
+        try:
+            self.flush()
+        finally:
+            self._db.close()
 
     def stats(self) -> dict[str, object]:
         return {"path": str(self.path), "hits": self.hits, "misses": self.misses, "refresh": self.refresh}

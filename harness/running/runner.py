@@ -147,6 +147,8 @@ class Runner:
     async def _record(self, verdict: Verdict) -> None:
         """Store one verdict durably, then count it, tell the plugins and move the progress bar."""
         try:
+            if self.cache is not None:
+                self.cache.flush()  # the answers first: a verdict on disk always has its answer cached
             await self.store.commit(verdict)
             self._count(verdict)
             if self.on_verdict is not None:

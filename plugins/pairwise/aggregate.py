@@ -63,27 +63,45 @@ def judged_battles(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFr
     score) and the Bradley-Terry win/loss mass are expectations under it; `hard_reward_a` is
     always the parsed verdict's (WB-Reward), `expected_a` always the distribution's.
     """
-    rows = []
-    for v in verdicts:
-        if v.status != "ok":
-            continue
-        d = v.data
-        level = apply_length_rule(d["level"], d["len_a"], d["len_b"], config.length_k)
-        probs = d.get("probs")
-        soft = adjust_distribution(probs, d["len_a"], d["len_b"], config.length_k) if probs else None
-        used = soft if (config.soft and soft) else {level: 1.0}
-        bt_score_a, bt_weight = battle_mass(used, config.strong_weight)
-        rows.append({
-            "item_id": v.item_id, "request_id": v.request_id, "model_a": d["model_a"], "model_b": d["model_b"],
-            "raw_level": d["level"], "level": level, "hard_reward_a": REWARD_A[level],
-            "share_a": expected_share_a(used),
-            "len_a": d["len_a"], "len_b": d["len_b"], "length_known": not d.get("length_unknown", False),
-            "reward_a": expected_reward_a(used), "expected_a": expected_reward_a(soft) if soft else np.nan,
-            "bt_score_a": bt_score_a, "bt_weight": bt_weight, "soft_fallback": bool(config.soft and not soft),
-        })
     columns = ["item_id", "request_id", "model_a", "model_b", "raw_level", "level", "hard_reward_a", "share_a",
                "len_a", "len_b", "length_known", "reward_a", "expected_a", "bt_score_a", "bt_weight", "soft_fallback"]
-    return pd.DataFrame(rows, columns=columns)
+    ok = [v for v in verdicts if v.status == "ok"]
+    if not ok:
+        return pd.DataFrame([], columns=columns)
+    # A verdict without a distribution is a point mass at its level: what it is worth depends on
+    # the level alone, so it is computed once per level (by the same functions, so the same floats)
+    # instead of once per verdict, and the table is built column by column, not row by row.
+    point = {level: (expected_share_a({level: 1.0}), expected_reward_a({level: 1.0}),
+                     *battle_mass({level: 1.0}, config.strong_weight)) for level in REWARD_A}
+    cols: dict[str, list[Any]] = {name: [] for name in columns}
+    for v in ok:
+        d = v.data
+        len_a, len_b = d["len_a"], d["len_b"]
+        level = apply_length_rule(d["level"], len_a, len_b, config.length_k)
+        probs = d.get("probs")
+        soft = adjust_distribution(probs, len_a, len_b, config.length_k) if probs else None
+        if config.soft and soft:
+            bt_score_a, bt_weight = battle_mass(soft, config.strong_weight)
+            share_a, reward_a = expected_share_a(soft), expected_reward_a(soft)
+        else:
+            share_a, reward_a, bt_score_a, bt_weight = point[level]
+        cols["item_id"].append(v.item_id)
+        cols["request_id"].append(v.request_id)
+        cols["model_a"].append(d["model_a"])
+        cols["model_b"].append(d["model_b"])
+        cols["raw_level"].append(d["level"])
+        cols["level"].append(level)
+        cols["hard_reward_a"].append(REWARD_A[level])
+        cols["share_a"].append(share_a)
+        cols["len_a"].append(len_a)
+        cols["len_b"].append(len_b)
+        cols["length_known"].append(not d.get("length_unknown", False))
+        cols["reward_a"].append(reward_a)
+        cols["expected_a"].append(expected_reward_a(soft) if soft else np.nan)
+        cols["bt_score_a"].append(bt_score_a)
+        cols["bt_weight"].append(bt_weight)
+        cols["soft_fallback"].append(bool(config.soft and not soft))
+    return pd.DataFrame(cols, columns=columns)
 
 
 def soft_fallbacks(battles: pd.DataFrame, models: list[str]) -> dict[str, Any]:

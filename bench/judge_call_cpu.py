@@ -1,0 +1,85 @@
+"""Harness CPU per additional judge call (issue 21, goal 3: at most 0.5 ms), cache off and on.
+
+    python bench/judge_call_cpu.py [--calls 2000,6000] [--reps 3] [--concurrency 64] [--latency 0.005]
+
+Each run is the real `harness.running.execute.run_task` path (an `openai:MODEL` judge, the aiohttp
+transport, progress off) against the loopback OpenAI server of harness.testing, which runs in a
+separate process and answers at once with a canned verdict, so the CPU measured is the harness's
+own: `resource.getrusage(RUSAGE_SELF)` user + system time of this process over `run_task`. Fixed
+costs (loading the task, aggregation with its bootstrap, exports) are the same for any number of
+calls, so the CPU per *additional* call is the slope between two run sizes:
+(CPU(large) - CPU(small)) / (large - small), from the medians of `--reps` runs of each size.
+
+`cache off` runs with the judgment cache disabled; `cache on` with a fresh cache file per run
+(every call a miss whose answer is then recorded: the cost a first run pays).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from judge_throughput import ProcessServer, write_task  # type: ignore[import-not-found]
+
+from harness.running.execute import run_task
+from harness.running.options import RunOptions
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def one_run(task: Path, calls: int, cache: bool, args: argparse.Namespace) -> float:
+    """CPU seconds of this process over one run_task of `calls` calls against a fresh server."""
+    server = ProcessServer(args.latency)
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            options = RunOptions(judge="openai:bench", base_url=server.base_url, out=Path(out) / "run",
+                                 progress=False, cache=cache, cache_path=Path(out) / "cache.sqlite",
+                                 concurrency=args.concurrency, judge_options={"transport": "aiohttp"})
+            before = cpu_seconds()
+            result = run_task(task, options)
+            used = cpu_seconds() - before
+        counters = server.counters()
+    finally:
+        server.close()
+    assert counters["requests"] == calls, (counters, calls)
+    assert result.manifest["counts"]["ok"] == calls, result.manifest["counts"]
+    return used
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", default="2000,6000", help="two run sizes, comma-separated")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--latency", type=float, default=0.005)
+    args = parser.parse_args()
+    small, large = sorted(int(c) for c in args.calls.split(","))
+    print(f"python {sys.version.split()[0]}; runs of {small} and {large} calls, concurrency {args.concurrency}, "
+          f"server latency {args.latency * 1000:g} ms (separate process); median of {args.reps} runs each")
+    with tempfile.TemporaryDirectory() as workdir:
+        tasks = {}
+        for calls in (small, large):
+            folder = Path(workdir) / str(calls)
+            folder.mkdir()
+            tasks[calls] = write_task(folder, calls)
+        print("cache | CPU s small (runs) | CPU s large (runs) | ms per additional call")
+        for cache in (False, True):
+            medians = {}
+            runs: dict[int, list[float]] = {}
+            for calls in (small, large):
+                runs[calls] = [one_run(tasks[calls], calls, cache, args) for _ in range(args.reps)]
+                medians[calls] = statistics.median(runs[calls])
+            slope = (medians[large] - medians[small]) / (large - small)
+            print(f"{'on' if cache else 'off'} | {medians[small]:.2f} {[round(c, 2) for c in runs[small]]} | "
+                  f"{medians[large]:.2f} {[round(c, 2) for c in runs[large]]} | {slope * 1e3:.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
