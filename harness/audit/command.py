@@ -19,30 +19,12 @@ from harness.audit.design import Probe, build_probes, compare_options, compare_v
 from harness.audit.effects import ALPHA, Effect, adjust, estimate
 from harness.audit.summary import AUDIT_FILE, print_table, write_summary
 from harness.errors import BadInput, BudgetReached, RunFailed
-from harness.registry import Command
 
 if TYPE_CHECKING:
     from harness.plugins import LoadedPlugins
     from harness.registry import Registry
     from harness.running.options import RunOptions
     from harness.tasks import LoadedTask
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("task", help="task file whose judge, template and options are audited")
-    parser.add_argument("--judge", metavar="SPEC", help="judge spec (default: the task's judge)")
-    parser.add_argument("--base-url", metavar="URL", help="OpenAI-compatible server URL for openai:MODEL")
-    parser.add_argument("--limit", type=int, metavar="N", help="items sampled from the dataset (task's audit.items, else 30)")
-    parser.add_argument("--probes", metavar="LIST", help="comma-separated probes (default: the task's audit.probes, else all)")
-    parser.add_argument("--seed", type=int, help="seed of the item sample and the perturbations (default 0)")
-    parser.add_argument("--out", required=True, help="audit directory; reuse it to resume")
-    parser.add_argument("--concurrency", type=int, help="calls in flight at once")
-    parser.add_argument("--judge-option", dest="judge_options", action="append", default=[], metavar="KEY=VALUE",
-                        help="a backend setting, e.g. --judge-option max_attempts=3")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a task file field, e.g. --set audit.padding=[0.3,1.0]")
-    parser.add_argument("--no-progress", action="store_true", help="no progress display")
-    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the shared judgment cache")
 
 
 def run(args: argparse.Namespace, plugins: LoadedPlugins) -> int:
@@ -211,7 +193,3 @@ def _report(loaded: LoadedTask, probes: list[Probe], settings: AuditSettings, sh
         "test": "two-sided sign-flip test of effect 0 over items, Holm-adjusted across the probes",
         "complete": complete, "probes": entries,
     }
-
-
-AUDIT = Command(run=run, add_arguments=add_arguments,
-                help="measure the judge's biases (position, length, markdown, authority, injection) with controlled pairs")

@@ -11,6 +11,6 @@ from harness import hookimpl
 
 @hookimpl
 def harness_register_commands(register: Callable[[str, Any], None]) -> None:
-    from harness.audit.command import AUDIT
+    from harness.audit.arguments import AUDIT
 
     register("audit", AUDIT)
