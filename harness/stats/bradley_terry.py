@@ -21,7 +21,7 @@ from scipy.special import expit
 
 from harness.stats._normal import norm
 from harness.stats.bt_newton import RIDGE, fit_bradley_terry
-from harness.stats.bt_prior import PRIOR_TIES, laplace_sd, perfect_records, virtual_ties
+from harness.stats.bt_prior import PRIOR_TIES, laplace_sd, perfect_records, shared_ties
 from harness.stats.errors import StatsInputError
 from harness.stats.intervals import ANCHOR, blank_zero_width
 
@@ -135,7 +135,7 @@ def bootstrap_bradley_terry(
 ) -> np.ndarray:
     """Log-strengths refitted on `n_rounds` resamples of the items, shape (n_rounds, m).
 
-    `prior` (m, m) pseudo-wins (e.g. `virtual_ties`) are added to every round, unresampled.
+    `prior` (m, m) pseudo-wins (e.g. `shared_ties`) are added to every round, unresampled.
 
     Each round draws every item's multiplicity from a multinomial (sampling items with
     replacement) and weights that item's whole win matrix by it: all battles of an item stay
@@ -246,7 +246,7 @@ def bradley_terry_table(
         raise StatsInputError(f"anchor {anchor!r} has no battles")
     tensor, _ = item_win_tensor(battles, models)
     total = tensor.sum(axis=0)
-    prior = virtual_ties(total, prior_ties)
+    prior = shared_ties(total, prior_ties)
     theta = fit_bradley_terry(total + prior)
     boot = bootstrap_bradley_terry(tensor, n_rounds=n_bootstrap, seed=seed, start=theta, prior=prior)
     k = models.index(anchor) if anchor is not None else None

@@ -41,11 +41,17 @@ TOURNAMENT_PRIOR_TIES = 0.1
 
 
 def prior_ties(config: PairwiseConfig) -> float:
-    """Virtual ties per pair that met: the task's `prior_ties`, else the design's default (one,
-    a tenth for tournaments)."""
-    if config.prior_ties is not None:
-        return config.prior_ties
-    return TOURNAMENT_PRIOR_TIES if config.sampling == "tournament" else PRIOR_TIES
+    """Virtual ties per model (bt_prior.shared_ties): the task's `prior_ties`, else the design's
+    default (one, a tenth for tournaments)."""
+    return design_prior_ties(config.prior_ties, config.sampling)
+
+
+def design_prior_ties(value: float | None, sampling: str | None) -> float:
+    """The prior of a run from its recorded `prior_ties` and `sampling`, so that the report's
+    significance tests refit Bradley-Terry with the prior the aggregate used."""
+    if value is not None:
+        return float(value)
+    return TOURNAMENT_PRIOR_TIES if sampling == "tournament" else PRIOR_TIES
 
 
 OUTCOME_COLUMNS = {100: "win_much", 50: "win", 0: "tie", -50: "lose", -100: "lose_much"}
