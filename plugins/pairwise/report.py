@@ -218,8 +218,7 @@ class PairwiseView(ReportView):
         bt = b[["item_id", "model_a", "model_b", "bt_score_a", "bt_weight"]]
         frame = pairwise_significance(bt.rename(columns={"bt_score_a": "score_a", "bt_weight": "weight"}),
                                       n_rounds=n_rounds, seed=seed, alpha=alpha,
-                                      prior_ties=design_prior_ties(number(run.config.get("prior_ties")),
-                                                                   run.config.get("sampling")))
+                                      prior_ties=design_prior_ties(number(run.config.get("prior_ties"))))
         return frame, (f"difference of Bradley-Terry ratings (Elo scale), 95% item-bootstrap interval, "
                        f"bootstrap p-value, Holm-adjusted over {len(frame)} pairs")
 
