@@ -7,7 +7,7 @@ and get uncertainty by resampling *items*: battles on one instruction are correl
 prompt, same answers), so resampling battles would understate the uncertainty.
 
 Ties count as half a win for each side. A row's `weight` says how many battles it counts as.
-The tables add a weak prior, one virtual tie between every two models that met (bt_prior.py),
+The tables add a weak prior, one virtual tie per model shared among its opponents (bt_prior.py),
 so a model that won everything gets a finite rating and an interval that is not a point.
 """
 
@@ -226,8 +226,8 @@ def bradley_terry_table(
     from an item bootstrap, NaN where they would have zero width (the anchor's, or every
     resample alike, e.g. one item), with a `ci_note` column saying why (intervals.py); rank follows
     `interval_ranks` (computed before blanking); n counts battle rows. Sorted by score descending, then model name, and
-    fully deterministic for a given seed. `prior_ties` virtual tied battles are added to every
-    pair of models that met (bt_prior.py; 0: plain maximum likelihood), and the interval of a
+    fully deterministic for a given seed. `prior_ties` virtual tied battles per model are
+    shared among the opponents it met (bt_prior.shared_ties; 0: plain maximum likelihood), and the interval of a
     model that never lost or never won is at least the prior's Laplace interval.
     """
     if not 0.0 < ci < 1.0:
