@@ -34,13 +34,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kwise_vs_pairwise import make_world, pair_wins, pairwise_cells, tournament_cells  # noqa: E402
+from kwise_vs_pairwise import make_world, pair_wins, pairwise_cells, tournament_cells
 
-from harness.stats import bradley_terry as bt_module  # noqa: E402
-from harness.stats import significance as sig_module  # noqa: E402
-from harness.stats.bt_newton import fit_bradley_terry  # noqa: E402
-from harness.stats.bt_prior import shared_ties, virtual_ties  # noqa: E402
-from harness_plugins.pairwise.aggregate import design_prior_ties  # noqa: E402
+from harness.stats import bradley_terry as bt_module
+from harness.stats import significance as sig_module
+from harness.stats.bt_newton import fit_bradley_terry
+from harness.stats.bt_prior import shared_ties, virtual_ties
+from harness_plugins.pairwise.aggregate import design_prior_ties
 
 #: (models, items, share of the all-pairs calls that uniform and adaptive get)
 SIZES = ((10, 100, 0.2), (10, 20, 0.2), (30, 30, 0.1), (30, 100, 0.1))
