@@ -65,3 +65,21 @@ def test_one_virtual_tie_per_pair_undercovers_the_same_worlds() -> None:
         low, high = np.quantile(boot, [0.025, 0.975], axis=0)
         hits.append(covered(theta, low, high))
     assert np.mean(hits) < 0.85
+
+
+def test_an_undefeated_model_among_many_opponents_stays_finite_and_uncertain() -> None:
+    """The protection the prior exists for, where it is now thinnest per pair: a model that beat
+    each of 29 opponents twice (58 of 58) shares its one virtual tie among them. Its rating stays
+    finite, below the gap one opponent's 58 of 58 would give (log 117 nats with one tie), and its
+    interval is not a point (plain maximum likelihood puts it ~16 nats up, every resample alike)."""
+    rows = [(f"i{k}", "top", f"o{j}", 1.0) for j in range(29) for k in range(2)]
+    rows += [(f"i{k}", f"o{j}", f"o{(j + 1) % 29}", float(k % 2)) for j in range(29) for k in range(2)]
+    battles = pd.DataFrame(rows, columns=["item_id", "model_a", "model_b", "score_a"])
+    table = bradley_terry_table(battles, n_bootstrap=100, scale=1.0, base=math.e, offset=0.0).set_index("model")
+    others = table.drop("top").score.mean()
+    gap = table.score["top"] - others
+    assert 1.0 < gap < math.log(117.0)
+    assert table.ci_low["top"] < table.score["top"] - 0.5 and table.ci_high["top"] > table.score["top"] + 0.5
+    plain = bradley_terry_table(battles, n_bootstrap=20, scale=1.0, base=math.e, offset=0.0,
+                                prior_ties=0.0).set_index("model")
+    assert plain.score["top"] - plain.drop("top").score.mean() > 10.0
