@@ -101,11 +101,11 @@ def list_orders(world: World, cells: list[tuple[int, tuple[int, ...]]], rotation
 def bt_eval(world: World, tensor: np.ndarray, boot: int, seed: int, ties: float = 1.0) -> tuple[float, float]:
     from harness.stats.bradley_terry import bootstrap_bradley_terry
     from harness.stats.bt_newton import fit_bradley_terry
-    from harness.stats.bt_prior import virtual_ties
+    from harness.stats.bt_prior import shared_ties
 
     judged = tensor[tensor.sum(axis=(1, 2)) > 0]
     total = judged.sum(axis=0)
-    prior = virtual_ties(total, ties)
+    prior = shared_ties(total, ties)
     theta = fit_bradley_terry(total + prior)
     draws = bootstrap_bradley_terry(judged, n_rounds=boot, seed=seed, start=theta, prior=prior)
     return _tau_cov(world, theta, draws)
@@ -238,9 +238,7 @@ def evaluate(world: World, design: str, calls: float, seed: int, boot: int) -> t
         for i, x, y, x_wins in judged:
             tensor[i, x, y] += x_wins
             tensor[i, y, x] += 2 - x_wins
-        from harness_plugins.pairwise.aggregate import TOURNAMENT_PRIOR_TIES
-
-        return 2 * len(judged), *bt_eval(world, tensor, boot, seed, TOURNAMENT_PRIOR_TIES)
+        return 2 * len(judged), *bt_eval(world, tensor, boot, seed)
     kind = design.split()[1]
     baseline = int(np.argsort(world.theta)[world.m // 2]) if kind == "anchored" else None
     cells = pairwise_cells(world, "uniform" if kind == "anchored" else kind, calls, seed, baseline)

@@ -7,7 +7,7 @@ and get uncertainty by resampling *items*: battles on one instruction are correl
 prompt, same answers), so resampling battles would understate the uncertainty.
 
 Ties count as half a win for each side. A row's `weight` says how many battles it counts as.
-The tables add a weak prior, one virtual tie between every two models that met (bt_prior.py),
+The tables add a weak prior, one virtual tie per model shared among its opponents (bt_prior.py),
 so a model that won everything gets a finite rating and an interval that is not a point.
 """
 
@@ -21,7 +21,7 @@ from scipy.special import expit
 
 from harness.stats._normal import norm
 from harness.stats.bt_newton import RIDGE, fit_bradley_terry
-from harness.stats.bt_prior import PRIOR_TIES, laplace_sd, perfect_records, virtual_ties
+from harness.stats.bt_prior import PRIOR_TIES, laplace_sd, perfect_records, shared_ties
 from harness.stats.errors import StatsInputError
 from harness.stats.intervals import ANCHOR, blank_zero_width
 
@@ -135,7 +135,7 @@ def bootstrap_bradley_terry(
 ) -> np.ndarray:
     """Log-strengths refitted on `n_rounds` resamples of the items, shape (n_rounds, m).
 
-    `prior` (m, m) pseudo-wins (e.g. `virtual_ties`) are added to every round, unresampled.
+    `prior` (m, m) pseudo-wins (e.g. `shared_ties`) are added to every round, unresampled.
 
     Each round draws every item's multiplicity from a multinomial (sampling items with
     replacement) and weights that item's whole win matrix by it: all battles of an item stay
@@ -226,8 +226,8 @@ def bradley_terry_table(
     from an item bootstrap, NaN where they would have zero width (the anchor's, or every
     resample alike, e.g. one item), with a `ci_note` column saying why (intervals.py); rank follows
     `interval_ranks` (computed before blanking); n counts battle rows. Sorted by score descending, then model name, and
-    fully deterministic for a given seed. `prior_ties` virtual tied battles are added to every
-    pair of models that met (bt_prior.py; 0: plain maximum likelihood), and the interval of a
+    fully deterministic for a given seed. `prior_ties` virtual tied battles per model are
+    shared among the opponents it met (bt_prior.shared_ties; 0: plain maximum likelihood), and the interval of a
     model that never lost or never won is at least the prior's Laplace interval.
     """
     if not 0.0 < ci < 1.0:
@@ -246,7 +246,7 @@ def bradley_terry_table(
         raise StatsInputError(f"anchor {anchor!r} has no battles")
     tensor, _ = item_win_tensor(battles, models)
     total = tensor.sum(axis=0)
-    prior = virtual_ties(total, prior_ties)
+    prior = shared_ties(total, prior_ties)
     theta = fit_bradley_terry(total + prior)
     boot = bootstrap_bradley_terry(tensor, n_rounds=n_bootstrap, seed=seed, start=theta, prior=prior)
     k = models.index(anchor) if anchor is not None else None

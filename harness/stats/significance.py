@@ -35,7 +35,7 @@ from harness.stats.bradley_terry import (
     fit_bradley_terry,
     item_win_tensor,
 )
-from harness.stats.bt_prior import PRIOR_TIES, laplace_sd, perfect_records, virtual_ties
+from harness.stats.bt_prior import PRIOR_TIES, laplace_sd, perfect_records, shared_ties
 from harness.stats.errors import StatsInputError
 from harness.stats.intervals import zero_width
 
@@ -192,7 +192,7 @@ def pairwise_significance(
         raise StatsInputError(str(exc)) from None
     tensor, _ = item_win_tensor(battles, models)
     total = tensor.sum(axis=0)
-    prior = virtual_ties(total, prior_ties)
+    prior = shared_ties(total, prior_ties)
     nats = fit_bradley_terry(total + prior)
     theta = _to_rating(nats, scale, base, 0.0)
     boot = _to_rating(bootstrap_bradley_terry(tensor, n_rounds=n_rounds, seed=seed, start=nats, prior=prior),

@@ -31,21 +31,18 @@ from harness_plugins.pairwise.arena_hard_columns import SHOWN as ARENA_HARD_SHOW
 from harness_plugins.pairwise.arena_hard_columns import arena_hard_columns
 from harness_plugins.pairwise.config import PairwiseConfig
 
-#: Virtual ties per pair of models that met, for tournament runs (bt_prior.py uses one). A bracket
-#: lets most pairs meet only a few times (the weak rarely meet the strong), so one virtual tie per
-#: pair pulled the ratings together and the intervals covered the planted strengths only 0.87-0.89
-#: of the time (bench/kwise_vs_pairwise.py, 30 worlds); a tenth of a tie still bounds a perfect
-#: record and brought coverage to 0.92.
-TOURNAMENT_PRIOR_TIES = 0.1
-
-
 
 def prior_ties(config: PairwiseConfig) -> float:
-    """Virtual ties per pair that met: the task's `prior_ties`, else the design's default (one,
-    a tenth for tournaments)."""
-    if config.prior_ties is not None:
-        return config.prior_ties
-    return TOURNAMENT_PRIOR_TIES if config.sampling == "tournament" else PRIOR_TIES
+    """Virtual ties per model (bt_prior.shared_ties): the task's `prior_ties`, else one."""
+    return design_prior_ties(config.prior_ties)
+
+
+def design_prior_ties(value: float | None) -> float:
+    """The prior of a run from its recorded `prior_ties` (None: the default, one virtual tie per
+    model for every design), so that the report's significance tests refit Bradley-Terry with
+    the prior the aggregate used. Tournaments once needed a tenth of a tie per pair; the prior
+    shared per model covers as well at every design (bench/bt_coverage.py)."""
+    return PRIOR_TIES if value is None else float(value)
 
 
 OUTCOME_COLUMNS = {100: "win_much", 50: "win", 0: "tie", -50: "lose", -100: "lose_much"}

@@ -48,10 +48,10 @@ class PairwiseConfig(JudgeOptions):
     #: without answers, do not store them). Default (unset): shown when the counts are stored;
     #: `true`: required, a run without them is an error naming what is missing; `false`: off.
     style_control: bool | None = Field(default=None, json_schema_extra=role("aggregation"))
-    #: Virtual tied battles between every two models that met, added to the Bradley-Terry rating
-    #: (harness.stats.bt_prior): keeps an unbeaten model's rating finite. 0 gives plain maximum
-    #: likelihood, Arena-Hard's choice (its published v0.1 scores without control).
-    #: None (the default): one virtual tie, a tenth of one for `sampling: tournament`.
+    #: Virtual tied battles per model, shared among the opponents it met, added to the
+    #: Bradley-Terry rating (harness.stats.bt_prior): keeps an unbeaten model's rating finite. 0
+    #: gives plain maximum likelihood, Arena-Hard's choice (its published v0.1 scores without
+    #: control). None (the default): one virtual tie per model, for every design.
     prior_ties: float | None = Field(default=None, ge=0.0, json_schema_extra=role("aggregation"))
     #: Arena-Hard-Auto's own scores as columns (harness.stats.arena_hard_score): v0.1's win
     #: probability against the baseline (Bradley-Terry, "much better" = 3 battles) with no

@@ -32,6 +32,7 @@ from harness.stats.preference import (
     position_consistency,
 )
 from harness.stats.significance import pairwise_significance
+from harness_plugins.pairwise.aggregate import design_prior_ties
 from harness_plugins.pairwise.config import PairwiseConfig
 
 if TYPE_CHECKING:
@@ -216,7 +217,8 @@ class PairwiseView(ReportView):
             return pd.DataFrame(), "no parsed pairwise verdicts"
         bt = b[["item_id", "model_a", "model_b", "bt_score_a", "bt_weight"]]
         frame = pairwise_significance(bt.rename(columns={"bt_score_a": "score_a", "bt_weight": "weight"}),
-                                      n_rounds=n_rounds, seed=seed, alpha=alpha)
+                                      n_rounds=n_rounds, seed=seed, alpha=alpha,
+                                      prior_ties=design_prior_ties(number(run.config.get("prior_ties"))))
         return frame, (f"difference of Bradley-Terry ratings (Elo scale), 95% item-bootstrap interval, "
                        f"bootstrap p-value, Holm-adjusted over {len(frame)} pairs")
 

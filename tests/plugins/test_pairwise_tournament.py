@@ -157,8 +157,8 @@ def test_tournament_refuses_baselines(tmp_path):
 def test_item_bootstrap_intervals_cover_the_planted_strengths(tmp_path):
     """The choice of opponents depends on earlier results; the item bootstrap resamples whole
     brackets, so it should still cover. 6 planted worlds (judge seeds) of 8 models. With the
-    usual prior (one virtual tie per pair that met) the ratings of pairs that rarely meet were
-    pulled together and coverage fell below 0.9; tournaments use a tenth of a tie."""
+    former prior (one virtual tie per pair that met) the ratings of pairs that rarely meet were
+    pulled together and coverage fell below 0.9; the prior shared per model (bt_prior.py) covers."""
     names = models(8)
     strengths = spread(8, 1.5)
     truth = np.array(list(strengths.values()))

@@ -192,3 +192,16 @@ def test_harness_run_warns_on_a_tiny_run(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "warning: only 2 item(s)" in captured.out and "significant below 20 items" in captured.out
     assert captured.err == ""  # stderr stays for errors (an incomplete run's one line)
+
+
+def test_report_significance_refits_with_the_runs_own_prior(tmp_path):
+    """A run with `prior_ties` set: the report's pair differences are the ranking's differences,
+    so the report's significance tests refit Bradley-Terry with that prior, not the default one
+    (a strong prior pulls the ratings together by tens of Elo points on 12 items)."""
+    run = planted_run(tmp_path, "strong-prior", n_items=12, options={"prior_ties": 30.0})
+    built = build_report(run, out=tmp_path / "report", formats=("csv",), n_rounds=100)
+    ranking = pd.read_csv(run / "ranking.csv").set_index("model")["score"]
+    pairs = pd.read_csv(built.files[0].parent / "report_pairs.csv")
+    assert len(pairs) == 3
+    for row in pairs.itertuples():
+        assert row.diff == pytest.approx(ranking[row.model_1] - ranking[row.model_2], abs=1e-4)

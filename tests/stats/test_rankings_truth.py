@@ -71,15 +71,16 @@ def test_item_bootstrap_intervals_cover_the_truth():
 
 
 def test_win_prob_vs_anchor():
-    # a scores 30 of 40 against b: P(a beats b) = 0.75 exactly under the MLE, and (30 + 1/2) / 41
-    # with the default prior's virtual tie (a tree: each pair's odds are its own).
+    # a scores 30 of 40 against b: P(a beats b) = 0.75 exactly under the MLE, and (30 + t/2) / (40 + t)
+    # with the default prior (a tree: each pair's odds are its own), t = (1/1 + 1/2) / 2 virtual ties:
+    # a met one opponent, b two, and each model's one virtual tie is shared among its opponents.
     rows = [(f"i{k}", "a", "b", float(k < 30)) for k in range(40)]
     rows += [(f"j{k}", "b", "c", float(k < 20)) for k in range(40)]
     battles = pd.DataFrame(rows, columns=["item_id", "model_a", "model_b", "score_a"])
     plain = bradley_terry_table(battles, n_bootstrap=20, anchor="b", win_prob=True, prior_ties=0.0)
     assert plain.set_index("model").win_prob_vs_anchor["a"] == pytest.approx(75.0, abs=1e-3)
     table = bradley_terry_table(battles, n_bootstrap=200, anchor="b", win_prob=True).set_index("model")
-    assert table.win_prob_vs_anchor["a"] == pytest.approx(100 * 30.5 / 41, abs=1e-3)
+    assert table.win_prob_vs_anchor["a"] == pytest.approx(100 * 30.375 / 40.75, abs=1e-3)
     assert table.win_prob_vs_anchor["b"] == 50.0
     assert table.win_prob_vs_anchor["c"] == pytest.approx(50.0, abs=1e-3)
     assert table.win_prob_ci_low["a"] < 74.0 < table.win_prob_ci_high["a"]
