@@ -112,10 +112,10 @@ def bt_eval(world: World, tensor: np.ndarray, boot: int, seed: int, ties: float 
 
 
 def pl_eval(world: World, rankings: np.ndarray, items: np.ndarray, boot: int, seed: int) -> tuple[float, float]:
-    from harness.stats.bt_prior import virtual_ties
+    from harness.stats.bt_prior import shared_ties
     from harness.stats.plackett_luce import bootstrap_plackett_luce, co_occurrence, fit_plackett_luce
 
-    prior = virtual_ties(co_occurrence(rankings, world.m))
+    prior = shared_ties(co_occurrence(rankings, world.m))
     theta = fit_plackett_luce(rankings, world.m, prior=prior)
     draws = bootstrap_plackett_luce(rankings, items, world.m, n_rounds=boot, seed=seed, prior=prior, start=theta)
     return _tau_cov(world, theta, draws)

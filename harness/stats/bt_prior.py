@@ -15,7 +15,7 @@ met): a model that won all n battles against its one opponent ends log(2n + 1) n
 how often, and a well-determined fit barely moves (a pair at 70% over 200 battles shifts by
 under 1 Elo point).
 
-One virtual tie per *pair* (`virtual_ties`, the former prior, still Plackett-Luce's) grows with
+One virtual tie per *pair* (`virtual_ties`, the former prior of both tables) grows with
 the number of opponents: in a sparse design (30 models each meeting 29 opponents a few times) it
 outweighed a good share of the data, pulled every rating toward the mean, and the bootstrap,
 which holds the prior fixed, kept its intervals around the pulled fit: they covered the planted

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from harness.stats.bradley_terry import leaderboard_frame
-from harness.stats.bt_prior import virtual_ties
+from harness.stats.bt_prior import shared_ties
 from harness.stats.intervals import blank_zero_width
 
 #: Elo points per natural-log unit of strength (400 points: odds of 10 to 1).
@@ -240,7 +240,7 @@ def plackett_luce_table(
         rankings[row, : len(ranking)] = [index[m] for m in ranking]
     m = len(names)
     met = co_occurrence(rankings, m)
-    prior = virtual_ties(met, prior_ties) if prior_ties > 0 else np.zeros((m, m))
+    prior = shared_ties(met, prior_ties) if prior_ties > 0 else np.zeros((m, m))
     theta = fit_plackett_luce(rankings, m, prior=prior)
     boot = bootstrap_plackett_luce(rankings, orders["item_id"].to_numpy(), m, n_rounds=n_bootstrap,
                                    seed=seed, prior=prior, start=theta)
