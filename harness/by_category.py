@@ -185,7 +185,7 @@ def _category_scores(task: Task, verdicts: list[Verdict]) -> tuple[pd.DataFrame,
     if not any(v.status == "ok" for v in verdicts):
         return empty, None
     try:
-        scores = task.aggregate(verdicts).scores
+        scores = task.category_scores(verdicts)
     except StatsInputError as exc:  # the statistic cannot be computed on this category's verdicts
         return empty, f"no score in this category: {exc}"
     return scores[[c for c in empty.columns if c in scores.columns]].reindex(columns=empty.columns), None

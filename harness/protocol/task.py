@@ -16,6 +16,8 @@ from pydantic import BaseModel
 from harness.protocol.aggregate import REASK_PROMPT, Aggregate
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from harness.models import Item, JudgeRequest, JudgeResponse, TaskSpec, Verdict
     from harness.prompts import PromptRenderer
     from harness.protocol.calibrator import Calibrator
@@ -95,6 +97,12 @@ class Task(ABC):
     @abstractmethod
     def aggregate(self, verdicts: list[Verdict]) -> Aggregate:
         """Scores and ranking from stored verdicts (invalid and failed ones counted, not scored)."""
+
+    def category_scores(self, verdicts: list[Verdict]) -> pd.DataFrame:
+        """model, score, ci_low, ci_high, n on some of the run's verdicts (one category's, for
+        scores_by_category.csv): the aggregate's columns by default. A protocol whose aggregate
+        computes much more than these (ratings, length control) may compute only them."""
+        return self.aggregate(verdicts).scores
 
     def check(self) -> None:
         """Validate the task against its items before any call (raise harness.errors.BadInput)."""

@@ -274,9 +274,9 @@ def style_controlled(verdicts: list[Verdict], battles: pd.DataFrame, config: Pai
     return StyleControl(table=table, coefficients=coefficients)
 
 
-def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggregate:
-    battles = judged_battles(verdicts, config)
-    sides = per_model_rows(battles)
+def _reward_scores(verdicts: list[Verdict], battles: pd.DataFrame, sides: pd.DataFrame,
+                   config: PairwiseConfig) -> pd.DataFrame:
+    """model (index), score, ci_low, ci_high, n: the WB-Reward with its item-bootstrap interval."""
     models = sorted({m for v in verdicts for m in (v.data["model_a"], v.data["model_b"])})
     reward = bootstrap_group_means(
         sides, item="item_id", group="model", value="reward", n_rounds=config.n_bootstrap, seed=config.seed
@@ -286,6 +286,22 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
     scores["ci_low"] = reward["ci_low"]
     scores["ci_high"] = reward["ci_high"]
     scores["n"] = reward["n"]
+    return scores
+
+
+def reward_scores(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFrame:
+    """model, score, ci_low, ci_high, n as `aggregate_pairwise` computes them, without its other
+    columns (ratings, length and style control): what a category's row needs."""
+    battles = judged_battles(verdicts, config)
+    scores = _reward_scores(verdicts, battles, per_model_rows(battles), config)
+    scores["n"] = scores["n"].fillna(0).astype(int)
+    return scores.reset_index()
+
+
+def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggregate:
+    battles = judged_battles(verdicts, config)
+    sides = per_model_rows(battles)
+    scores = _reward_scores(verdicts, battles, sides, config)
     by_model = sides.groupby("model")
     scores["wb_reward"] = by_model["hard"].mean()
     scores["expected_reward"] = by_model["expected"].mean()
@@ -329,7 +345,7 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
         "verdicts": {s: sum(v.status == s for v in verdicts) for s in ("ok", "invalid", "failed")},
         "length_k": config.length_k,
         "soft": config.soft,
-        **({"soft_fallbacks": soft_fallbacks(battles, models)} if config.soft else {}),
+        **({"soft_fallbacks": soft_fallbacks(battles, sorted(scores["model"]))} if config.soft else {}),
         "score_note": (
             "rating: Bradley-Terry on the Elo scale; score: "
             + ("expected WB-Reward under the judge's logprobs (soft)" if config.soft else "WB-Reward")

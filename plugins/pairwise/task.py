@@ -23,6 +23,8 @@ from harness_plugins.pairwise.verdicts import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from harness.protocol.calibrator import Calibrator
     from harness.protocol.panel_view import PanelView
     from harness.protocol.replay_view import ReplayView
@@ -192,6 +194,11 @@ class PairwiseTask(Task):
         from harness_plugins.pairwise.aggregate import aggregate_pairwise  # pandas/scipy: only when needed
 
         return aggregate_pairwise(verdicts, self.config)
+
+    def category_scores(self, verdicts: list[Verdict]) -> pd.DataFrame:
+        from harness_plugins.pairwise.aggregate import reward_scores
+
+        return reward_scores(verdicts, self.config)
 
     @classmethod
     def summary_facts(cls, summary: dict[str, Any]) -> list[str]:
