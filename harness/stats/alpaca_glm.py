@@ -172,6 +172,14 @@ def fit_instruction_difficulty(frame: pd.DataFrame, baseline: str, cs: np.ndarra
     return pd.Series(gamma, index=items, name="instruction_difficulty")
 
 
+def several_models(frame: pd.DataFrame, baseline: str) -> bool:
+    """Whether the joint difficulty fit has two models or more besides the baseline and its gamed
+    versions: fitted on one model's own verdicts, the difficulty would absorb them (and the fit
+    of 800 coefficients on 805 rows is slow for nothing); then the difficulty term is 0."""
+    models = {str(m) for m in frame["model"].unique()}
+    return len({m for m in models if m != baseline and not is_gamed_baseline(m, baseline)}) >= 2
+
+
 def alpaca_eval_lc(
     frame: pd.DataFrame, baseline: str, *, difficulty: pd.Series | None = None, cs: np.ndarray = CS,
 ) -> pd.DataFrame:
@@ -180,13 +188,15 @@ def alpaca_eval_lc(
     `frame`: one row per (model, instruction), columns model, item_id, p (the judge's preference
     for the model, NaN when none), len_model, len_baseline; the instructions in the evaluation
     set's order. The gamed baselines' rows (see is_gamed_baseline) join every fit when present
-    (`gamed` says how many of them did). `difficulty`: gamma by item, else estimated here.
+    (`gamed` says how many of them did). `difficulty`: gamma by item, else estimated here (0 for
+    every item when the run has a single model: see several_models).
     """
     columns = ["model", "lc_win_rate", "not_gamed_baseline", "length", "difficulty", "c", "gamed", "n"]
     if frame.empty:
         return pd.DataFrame(columns=columns)
     if difficulty is None:
-        difficulty = fit_instruction_difficulty(frame, baseline, cs)
+        difficulty = fit_instruction_difficulty(frame, baseline, cs) if several_models(frame, baseline) else (
+            pd.Series(0.0, index=item_order(frame), name="instruction_difficulty"))
     gamed = sorted({str(m) for m in frame["model"].unique() if is_gamed_baseline(str(m), baseline)})
     gamed_rows = [_design(_usable(frame[frame["model"] == g]), difficulty, 0.0) for g in gamed]
     rows = []

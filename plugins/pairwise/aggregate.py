@@ -127,14 +127,16 @@ def alpaca_eval_length_controlled(battles: pd.DataFrame, config: PairwiseConfig)
     frame = baseline_frame(battles, config)
     if frame is None:
         return None
-    from harness.stats.alpaca_glm import alpaca_eval_lc, is_gamed_baseline
+    from harness.stats.alpaca_glm import alpaca_eval_lc, is_gamed_baseline, several_models
 
     baseline = config.baselines[0]
     table = alpaca_eval_lc(frame, baseline)
     gamed = sorted(str(m) for m in frame["model"].unique() if is_gamed_baseline(str(m), baseline))
     models = frame["model"].nunique()
-    note = (f"AlpacaEval LC (its GLM): instruction difficulty fitted on the {models} models of this run "
-            "(AlpacaEval's on its leaderboard's models); "
+    note = ("AlpacaEval LC (its GLM): "
+            + (f"instruction difficulty fitted on the {models} models of this run "
+               "(AlpacaEval's on its leaderboard's models); " if several_models(frame, baseline) else
+               "no instruction difficulty (one model: fitted on its own verdicts it would absorb them); ")
             + (f"gamed-baseline term fitted from {', '.join(gamed)}" if gamed else
                f"no gamed-baseline term: import {baseline}_verbose and {baseline}_concise annotations for it "
                "(AlpacaEval's published numbers use it)"))

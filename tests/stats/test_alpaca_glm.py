@@ -141,3 +141,10 @@ def test_real_models_alpaca_eval_lc_against_the_published_leaderboard(tmp_path) 
         ours = float(scores[model]["alpaca_eval_lc"])
         assert (ours - win > 0) == (lc - win > 0) or abs(ours - lc) < 2.0, folder
     assert new.max() < 15.0
+
+
+def test_a_single_model_has_no_difficulty_term() -> None:
+    frame = planted_world(with_gamed=False, items=60)
+    table = alpaca_eval_lc(frame[frame["model"] == "honest"], "base").set_index("model")
+    assert table.loc["honest", "difficulty"] == 0.0  # the feature is 0 everywhere: L1 leaves it at 0
+    assert 0.0 < table.loc["honest", "lc_win_rate"] < 100.0
