@@ -120,10 +120,21 @@ def length_controlled(battles: pd.DataFrame, config: PairwiseConfig) -> pd.DataF
     one row per (model, instruction), as AlpacaEval's: both answer orders of an item count once,
     with their mean preference, so judging both orders does not weaken its regularisation.
     """
-    if len(config.baselines) != 1 or battles.empty or not battles["length_known"].all():
+    frame = baseline_frame(battles, config)
+    if frame is None:
         return None
     from harness.stats.length_control import length_controlled_win_rates
 
+    table = length_controlled_win_rates(frame, n_bootstrap=config.n_bootstrap, seed=config.seed)
+    return table[["model", *LC_COLUMNS]].rename(columns=LC_COLUMNS)
+
+
+def baseline_frame(battles: pd.DataFrame, config: PairwiseConfig) -> pd.DataFrame | None:
+    """The GLMs' rows: one per (model, instruction) against the one baseline, in first-appearance
+    order (an import's file order: AlpacaEval's instruction index), both answer orders of an item
+    as their mean preference. None without exactly one baseline or with an answer's length unknown."""
+    if len(config.baselines) != 1 or battles.empty or not battles["length_known"].all():
+        return None
     baseline = config.baselines[0]
     a_is_base, b_is_base = battles["model_a"] == baseline, battles["model_b"] == baseline
     vs_base = battles[a_is_base ^ b_is_base]
@@ -137,10 +148,32 @@ def length_controlled(battles: pd.DataFrame, config: PairwiseConfig) -> pd.DataF
         "len_model": np.where(base_a, vs_base["len_b"], vs_base["len_a"]),
         "len_baseline": np.where(base_a, vs_base["len_a"], vs_base["len_b"]),
     })
-    frame = frame.groupby(["model", "item_id"], as_index=False, sort=False).agg(
+    return frame.groupby(["model", "item_id"], as_index=False, sort=False).agg(
         p=("p", "mean"), len_model=("len_model", "first"), len_baseline=("len_baseline", "first"))
-    table = length_controlled_win_rates(frame, n_bootstrap=config.n_bootstrap, seed=config.seed)
-    return table[["model", *LC_COLUMNS]].rename(columns=LC_COLUMNS)
+
+
+def alpaca_eval_length_controlled(battles: pd.DataFrame, config: PairwiseConfig) -> tuple[pd.DataFrame, str] | None:
+    """AlpacaEval's LC win rate as AlpacaEval's code computes it (harness.stats.alpaca_glm), with a
+    note saying whether its gamed-baseline term was fitted; None unless asked for and computable."""
+    if not config.alpaca_eval_lc:
+        return None
+    frame = baseline_frame(battles, config)
+    if frame is None:
+        return None
+    from harness.stats.alpaca_glm import alpaca_eval_lc, is_gamed_baseline, several_models
+
+    baseline = config.baselines[0]
+    table = alpaca_eval_lc(frame, baseline)
+    gamed = sorted(str(m) for m in frame["model"].unique() if is_gamed_baseline(str(m), baseline))
+    models = frame["model"].nunique()
+    note = ("AlpacaEval LC (its GLM): "
+            + (f"instruction difficulty fitted on the {models} models of this run "
+               "(AlpacaEval's on its leaderboard's models); " if several_models(frame, baseline) else
+               "no instruction difficulty (one model: fitted on its own verdicts it would absorb them); ")
+            + (f"gamed-baseline term fitted from {', '.join(gamed)}" if gamed else
+               f"no gamed-baseline term: import {baseline}_verbose and {baseline}_concise annotations for it "
+               "(AlpacaEval's published numbers use it)"))
+    return table[["model", "lc_win_rate"]].rename(columns={"lc_win_rate": "alpaca_eval_lc"}), note
 
 
 def per_model_rows(battles: pd.DataFrame) -> pd.DataFrame:
@@ -331,6 +364,10 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
     if lc is not None:
         scores = scores.merge(lc, on="model", how="left")
         columns[columns.index("win_rate") + 1:columns.index("win_rate") + 1] = list(LC_COLUMNS.values())
+    alpaca = alpaca_eval_length_controlled(battles, config)
+    if alpaca is not None:
+        scores = scores.merge(alpaca[0], on="model", how="left")
+        columns.insert(columns.index("win_rate") + 1, "alpaca_eval_lc")
     arena = arena_hard_columns(verdicts, config)
     arena_shown: dict[str, str] = {}
     if arena is not None and arena.table is not None:
@@ -341,6 +378,8 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
     # printed on stderr: what explains a number that is not already said under the table (the
     # withheld SC rating's reason is, in score_note; stderr stays one line for an incomplete run)
     notes = list(arena.notes) if arena is not None else []
+    if alpaca is not None:
+        notes.append(alpaca[1])
     summary = {
         "verdicts": {s: sum(v.status == s for v in verdicts) for s in ("ok", "invalid", "failed")},
         "length_k": config.length_k,
@@ -355,6 +394,10 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
                else "; wb_reward: the same WB-Reward (it differs from score only with soft)")
             + ("; AlpacaEval LC: AlpacaEval's length-controlled win rate (its GLM; not Arena-Hard's length control) "
                "against " + config.baselines[0] if lc is not None else "")
+            + ("; AlpacaEval LC (its GLM): the same quantity fitted as AlpacaEval's code fits it (L1 with "
+               "cross-validated strength, its gamed-baseline term when those models are imported); "
+               "AlpacaEval LC [CI]: the harness's fit of the paper's model (L2, item-bootstrap interval)"
+               if alpaca is not None else "")
             + ("; SC rating: Bradley-Terry with length and markdown held equal (the harness's style control)"
                if style is not None and not style.withheld else "")
             + (f"; SC rating {style.withheld}" if style is not None and style.shown and style.withheld else "")
@@ -373,6 +416,7 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
         scores=scores[columns].reset_index(drop=True), ranking=ranking, summary=summary,
         title="ranking (Bradley-Terry, 95% bootstrap CI over items)", rank_label="rating",
         columns={"score [CI]": "score", "win rate": "win_rate",
+                 **({"AlpacaEval LC (its GLM)": "alpaca_eval_lc"} if alpaca is not None else {}),
                  **({"AlpacaEval LC [CI]": "length_controlled_win_rate"} if lc is not None else {}),
                  "E[score]": "expected_reward",
                  **({"SC rating [CI]": "style_controlled_rating"} if style is not None and not style.withheld else {}),

@@ -1,0 +1,153 @@
+"""AlpacaEval's own LC GLM (harness.stats.alpaca_glm): its fit against an independent solver, a
+verbosity-gamed model that must not gain, and the six real AlpacaEval models against the
+published leaderboard."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import expit
+
+from harness.stats.alpaca_glm import (
+    GAMED_LAMBDA,
+    alpaca_eval_lc,
+    cross_validated_fit,
+    is_gamed_baseline,
+    l1_soft_logistic,
+)
+from tests.importers.helpers import harness_cli, read_scores, shared_data
+
+
+def ista_reference(x: np.ndarray, p: np.ndarray, w: np.ndarray, c: float, steps: int = 200_000) -> np.ndarray:
+    """Independent solver: AlpacaEval's duplicated-row form (each row once with label 1 at weight
+    p * w, once with label 0 at weight (1 - p) * w), minimised by proximal gradient (ISTA) with the
+    soft-threshold step of the L1 term."""
+    rows = np.vstack([x, x])
+    labels = np.concatenate([np.ones(len(p)), np.zeros(len(p))])
+    weights = c * np.concatenate([p * w, (1 - p) * w])
+    lipschitz = 0.25 * np.linalg.norm(rows.T * weights @ rows, 2)
+    coef = np.zeros(x.shape[1])
+    for _ in range(steps):
+        grad = rows.T @ (weights * (expit(rows @ coef) - labels))
+        moved = coef - grad / lipschitz
+        new = np.sign(moved) * np.maximum(np.abs(moved) - 1.0 / lipschitz, 0.0)
+        if np.max(np.abs(new - coef)) < 1e-13:
+            return new
+        coef = new
+    return coef
+
+
+@pytest.mark.parametrize("c", [0.05, 2.78, 166.8])
+def test_l1_fit_equals_an_independent_solver(c: float) -> None:
+    rng = np.random.default_rng(3)
+    x = np.column_stack([np.tanh(rng.normal(size=300)), rng.normal(size=300), np.ones(300)])
+    p = expit(x @ np.array([0.8, -0.5, 0.3]) + rng.normal(scale=0.5, size=300))
+    w = np.where(np.arange(300) < 100, GAMED_LAMBDA / 2, 1.0)
+    ours = l1_soft_logistic(x, p, w, c)
+    assert ours == pytest.approx(ista_reference(x, p, w, c), abs=2e-5)
+
+
+def test_cross_validation_picks_the_c_with_the_lowest_mean_fold_loss() -> None:
+    rng = np.random.default_rng(5)
+    x = np.column_stack([rng.normal(size=200), np.ones(200)])
+    p = expit(x @ np.array([1.0, 0.2]) + rng.normal(size=200))
+    fit = cross_validated_fit(x, p, np.ones(200))
+    assert fit.c == pytest.approx(float(np.logspace(-4, 4, 10)[int(np.argmin(fit.losses))]))
+    # the smallest C shrinks every coefficient to 0: predictions 0.5, a loss of log 2 per row
+    assert fit.losses[0] == pytest.approx(np.log(2.0), rel=1e-6)
+    assert fit.losses.min() < fit.losses[0]
+    assert fit.coef == pytest.approx(l1_soft_logistic(x, p, np.ones(200), fit.c), abs=1e-9)
+
+
+def planted_world(with_gamed: bool, items: int = 160, seed: int = 0) -> pd.DataFrame:
+    """A judge that likes length, as AlpacaEval's GLM models it: p = sigmoid(quality - hardness_x
+    + 1.2 * tanh(len diff / the model's own std of it)).
+    `honest` and `gamed` have the same quality; gamed's answers are 2.5 times as long. With
+    `with_gamed`, the baseline's own answers made verbose / concise are judged too."""
+    rng = np.random.default_rng(seed)
+    hardness = rng.normal(scale=1.0, size=items)
+    len_base = rng.lognormal(np.log(900), 0.4, size=items)
+    quality = {"weak": -1.5, "honest": 0.3, "strong": 1.2}
+    lengths = {m: len_base * rng.lognormal(0, 0.35, size=items) for m in quality}
+    quality["gamed"], lengths["gamed"] = quality["honest"], lengths["honest"] * 2.5
+    if with_gamed:
+        quality["base_verbose"], lengths["base_verbose"] = 0.0, len_base * rng.lognormal(np.log(1.8), 0.3, items)
+        quality["base_concise"], lengths["base_concise"] = 0.0, len_base * rng.lognormal(np.log(0.5), 0.3, items)
+    rows = []
+    for model, q in quality.items():
+        delta = lengths[model] - len_base
+        p = expit(q - hardness + 1.2 * np.tanh(delta / delta.std(ddof=1)) + rng.normal(scale=0.3, size=items))
+        rows += [{"model": model, "item_id": f"x{i}", "p": p[i], "len_model": lengths[model][i],
+                  "len_baseline": len_base[i]} for i in range(items)]
+    return pd.DataFrame(rows)
+
+
+def test_a_verbosity_gamed_model_does_not_gain_with_the_gamed_baseline_term() -> None:
+    frame = planted_world(with_gamed=True)
+    table = alpaca_eval_lc(frame, "base").set_index("model")
+    raw = frame.groupby("model")["p"].mean() * 100
+    assert raw["gamed"] > raw["honest"] + 5  # the length-loving judge pays for length
+    assert table.loc["gamed", "gamed"] == 2  # both gamed baselines' rows were in the fit
+    assert table.loc["gamed", "lc_win_rate"] < table.loc["honest", "lc_win_rate"] + 1.0
+    assert table.loc["gamed", "lc_win_rate"] < raw["gamed"] - 5
+    order = table.loc[["weak", "honest", "strong"], "lc_win_rate"].to_numpy()
+    assert np.all(np.diff(order) > 0)
+
+
+def test_without_gamed_baselines_the_term_is_left_out_and_counted() -> None:
+    table = alpaca_eval_lc(planted_world(with_gamed=False, items=80), "base").set_index("model")
+    assert (table["gamed"] == 0).all()
+    assert not is_gamed_baseline("gamed", "base") and is_gamed_baseline("base_verbose", "base")
+
+
+def test_lc_is_the_prediction_with_the_length_term_at_zero() -> None:
+    frame = planted_world(with_gamed=True, items=120)
+    difficulty = pd.Series(np.linspace(-1, 1, 120), index=[f"x{i}" for i in range(120)])
+    table = alpaca_eval_lc(frame, "base", difficulty=difficulty).set_index("model")
+    row = table.loc["strong"]
+    expected = 100 * expit(row["not_gamed_baseline"] + row["difficulty"] * difficulty.to_numpy()).mean()
+    assert row["lc_win_rate"] == pytest.approx(expected, abs=1e-9)
+
+
+def published() -> dict[str, tuple[float, float]]:
+    """Leaderboard rows by results folder (the `samples` link names it): (win rate, LC win rate)."""
+    rows = {}
+    with shared_data("alpaca_eval", "weighted_alpaca_eval_gpt4_turbo_leaderboard.csv").open(encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            folder = row["samples"].split("/results/")[-1].split("/")[0]
+            rows[folder] = (float(row["win_rate"]), float(row["length_controlled_winrate"]))
+    return rows
+
+
+def test_real_models_alpaca_eval_lc_against_the_published_leaderboard(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    files = sorted(shared_data("alpaca_eval").glob("*/annotations.json"))
+    result = harness_cli("import", "alpaca_eval", *files, "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    assert "alpaca_eval_lc" not in next(iter(read_scores(tmp_path / "run").values()))  # opt-in: off by default
+    result = harness_cli("aggregate", tmp_path / "run", "--set", "options.alpaca_eval_lc=true")
+    assert result.returncode == 0, result.stderr
+    assert "no gamed-baseline term" in result.stderr  # the six folders hold no verbose/concise baseline
+    scores, board = read_scores(tmp_path / "run"), published()
+    names = {f.parent.name: json.loads(f.read_text(encoding="utf-8"))[0]["generator_2"] for f in files}
+    new = np.array([abs(float(scores[m]["alpaca_eval_lc"]) - board[f][1]) for f, m in names.items()])
+    old = np.array([abs(float(scores[m]["length_controlled_win_rate"]) - board[f][1]) for f, m in names.items()])
+    print(f"|AlpacaEval LC (its GLM) - published|: mean {new.mean():.2f} median {np.median(new):.2f} "
+          f"max {new.max():.2f}; harness LC: mean {old.mean():.2f} median {np.median(old):.2f} max {old.max():.2f}")
+    # Six models without the gamed baselines: AlpacaEval's cross-validated joint fit shrinks the
+    # difficulty to ~0 (docs/statistics.md), so its LC is further off than the harness's fit.
+    for folder, model in names.items():
+        win, lc = board[folder]
+        ours = float(scores[model]["alpaca_eval_lc"])
+        assert (ours - win > 0) == (lc - win > 0) or abs(ours - lc) < 2.0, folder
+    assert new.max() < 15.0
+
+
+def test_a_single_model_has_no_difficulty_term() -> None:
+    frame = planted_world(with_gamed=False, items=60)
+    table = alpaca_eval_lc(frame[frame["model"] == "honest"], "base").set_index("model")
+    assert table.loc["honest", "difficulty"] == 0.0  # the feature is 0 everywhere: L1 leaves it at 0
+    assert 0.0 < table.loc["honest", "lc_win_rate"] < 100.0
