@@ -392,7 +392,7 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggre
             + ("expected P(win) + P(tie)/2 under the judge's logprobs" if config.soft else "parsed verdicts, ties half")
             + ("; wb_reward: WB-Reward of the parsed verdicts alone" if config.soft
                else "; wb_reward: the same WB-Reward (it differs from score only with soft)")
-            + ("; AlpacaEval LC: AlpacaEval's length-controlled win rate (its GLM; not Arena-Hard's length control) "
+            + ("; AlpacaEval LC: AlpacaEval's length-controlled win rate (the harness's fit of its model; not Arena-Hard's length control) "
                "against " + config.baselines[0] if lc is not None else "")
             + ("; AlpacaEval LC (its GLM): the same quantity fitted as AlpacaEval's code fits it (L1 with "
                "cross-validated strength, its gamed-baseline term when those models are imported); "

@@ -247,5 +247,5 @@ def test_alpaca_evals_lc_is_named_for_alpaca_eval(judgments: Path, tmp_path: Pat
     result = harness_cli("import", "arena_hard", judgments, "--out", out, "--baseline", "gpt-4-0314")
     assert result.returncode == 0, result.stderr
     assert "AlpacaEval LC" in result.stdout and "LC win rate" not in result.stdout
-    assert "AlpacaEval's length-controlled win rate (its GLM; not Arena-Hard's length control)" in " ".join(
+    assert "AlpacaEval's length-controlled win rate (the harness's fit of its model; not Arena-Hard's length control)" in " ".join(
         result.stdout.split())
