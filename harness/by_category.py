@@ -118,7 +118,8 @@ def summary_lines(manifest: dict[str, Any]) -> list[str]:
     facts = manifest.get("by_category")
     if isinstance(facts, dict):
         few = facts.get("few_items") or []
-        lines.append(f"per category: {facts.get('categories')} categories in {facts.get('file')}"
+        count = facts.get("categories")
+        lines.append(f"per category: {count} {'category' if count == 1 else 'categories'} in {facts.get('file')}"
                      + (f"; {len(few)} with fewer than {facts.get('min_items')} items ({', '.join(few)}): "
                         "rough intervals, no significance claimed" if few else ""))
     return lines
