@@ -199,11 +199,11 @@ def served(args: argparse.Namespace, task: Path, judges: Judges, plugins: Any) -
 def requests_of(task: Path, plugins: Any) -> list[JudgeRequest]:
     """The task's judge calls, as the harness builds them."""
     from harness.registry import Registry
-    from harness.running.execute import _build_requests
+    from harness.running.execute import build_requests
     from harness.tasks import load_task
 
     loaded = load_task(task, Registry.collect(plugins.manager))
-    return _build_requests(loaded, plugins.manager)
+    return build_requests(loaded, plugins.manager)
 
 
 def report(name: str, rows: list[dict[str, Any]], other: str, label: str) -> None:

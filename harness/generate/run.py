@@ -29,7 +29,7 @@ from harness.plugins import LoadedPlugins, load_plugins
 from harness.pricing import Price, SpendingCap, describe_cost, load_prices, price_for
 from harness.registry import Registry
 from harness.running.cache import JudgmentCache, default_cache_path
-from harness.running.execute import _make_backend
+from harness.running.execute import make_backend
 from harness.running.progress import Progress
 from harness.running.ratelimit import RateLimiter
 from harness.running.runner import CallStats, RetryPolicy, Runner
@@ -92,7 +92,7 @@ def generate(target: str | Path, options: GenerateOptions, plugins: LoadedPlugin
     if options.temperature < 0:
         raise BadInput("--temperature must not be negative")
     registry = Registry.collect((plugins or load_plugins()).manager)
-    backend = _make_backend(registry, spec)  # options and setup checked, nothing started
+    backend = make_backend(registry, spec)  # options and setup checked, nothing started
     price = _price(options, spec)
     run_dir = options.run_dir or default_run_dir(options.out, options.name)
     task = GenerationTask(items, settings)

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from harness.by_category import recorded_categories
 from harness.errors import BadInput
-from harness.running.recompute import _task_dir, _task_spec, items_from_verdicts, ordered_verdicts
+from harness.running.recompute import items_from_verdicts, ordered_verdicts, stored_task_dir, stored_task_spec
 from harness.store import MANIFEST_FILE, SCORES_FILE, STORE_FILE, RunDirectory
 
 if TYPE_CHECKING:
@@ -79,9 +79,9 @@ def load_stored_run(directory: Path, registry: Registry) -> StoredRun:
     if manifest.get("category_filter"):  # an aggregate restricted to categories: its numbers cover only those
         categories = recorded_categories(manifest, verdicts)
         verdicts = [v for v in verdicts if categories.get(v.item_id) in set(manifest["category_filter"])]
-    spec = _task_spec(manifest, protocol["name"], options, directory)
+    spec = stored_task_spec(manifest, protocol["name"], options, directory)
     task = kind.task_class(spec, config, items_from_verdicts(verdicts), None)  # type: ignore[arg-type]
-    task.base_dir, task.items_from_store = _task_dir(manifest), True
+    task.base_dir, task.items_from_store = stored_task_dir(manifest), True
     scores = pd.read_csv(directory / SCORES_FILE)
     return StoredRun(directory=directory, name=spec.name, manifest=manifest, task=task, verdicts=verdicts,
                      scores=scores, kind=kind)

@@ -25,7 +25,7 @@ from harness.pricing import Price
 from harness.protocol import Task
 from harness.registry import Registry
 from harness.running.cache import CacheKeys, default_cache_path
-from harness.running.execute import RunOptions, _build_requests, _make_backend, _price
+from harness.running.execute import RunOptions, build_requests, make_backend, run_price
 from harness.running.judges import judge_specs
 from harness.running.ratelimit import estimate_prompt_tokens
 from harness.store import DONE_STATUSES, STORE_FILE
@@ -64,9 +64,9 @@ def plan_run(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
     loaded = load_task(task_path, registry, overrides=options.overrides, limit=options.limit,
                        prepare_jinja=plugins.manager.prepare_jinja_environment)
     specs = judge_specs(loaded, options)
-    backends = [_make_backend(registry, spec) for spec in specs]  # checks the setup; starts nothing
+    backends = [make_backend(registry, spec) for spec in specs]  # checks the setup; starts nothing
     loaded.task.concurrency = min(b.concurrency for b in backends)
-    requests = _build_requests(loaded, plugins.manager)
+    requests = build_requests(loaded, plugins.manager)
     stored = _stored_keys(Path(options.out)) if options.out else {}
     cache_path = options.cache_path or default_cache_path()
     panel = len(specs) > 1
@@ -81,7 +81,7 @@ def plan_run(task_path: str | Path, options: RunOptions, plugins: LoadedPlugins 
             judge=spec.label, calls=len(requests), stored=len(requests) - len(pending), cached=len(cached),
             prompt_tokens=sum(estimate_prompt_tokens(r) for r in to_send),
             completion_tokens_max=sum(r.sampling.max_tokens for r in to_send),
-            price=_price(loaded, spec, options),
+            price=run_price(loaded, spec, options),
         ))
     unknown = ["re-asks of answers that do not parse (up to options.reask per call)"]
     if type(loaded.task).next_requests is not Task.next_requests:

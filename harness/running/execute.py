@@ -59,7 +59,7 @@ def run_loaded(loaded: LoadedTask, options: RunOptions, plugins: LoadedPlugins, 
     if panel:
         check_panel_task(loaded)
     loaded.task.concurrency = min(lane.backend.concurrency for lane in lanes)
-    requests = _build_requests(loaded, pm)
+    requests = build_requests(loaded, pm)
     for lane in lanes:
         lane.requests = list(requests)
     directory = Path(options.out) if options.out else _default_directory(loaded.spec.name)
@@ -138,8 +138,8 @@ def run_loaded(loaded: LoadedTask, options: RunOptions, plugins: LoadedPlugins, 
 
 def _lane(loaded: LoadedTask, spec: JudgeSpec, registry: Registry, options: RunOptions, panel: bool) -> Lane:
     """Everything per judge: backend, retries, rate limits, price and budget."""
-    price = _price(loaded, spec, options)
-    backend = _make_backend(registry, spec)
+    price = run_price(loaded, spec, options)
+    backend = make_backend(registry, spec)
     backend.bind_task(loaded.task)
     return Lane(
         spec=spec, backend=backend, retry=_retry_policy(spec, options.retry),
@@ -151,7 +151,7 @@ def _lane(loaded: LoadedTask, spec: JudgeSpec, registry: Registry, options: RunO
     )
 
 
-def _make_backend(registry: Registry, spec: JudgeSpec) -> JudgeBackend:
+def make_backend(registry: Registry, spec: JudgeSpec) -> JudgeBackend:
     """The judge backend, its options and setup checked before anything is written (an unknown
     option, no key, no model: exit 2)."""
     try:
@@ -243,7 +243,7 @@ def _retry_policy(spec: JudgeSpec, base: RetryPolicy) -> RetryPolicy:
     return replace(base, **changes) if changes else base
 
 
-def _price(loaded: LoadedTask, spec: JudgeSpec, options: RunOptions) -> Price | None:
+def run_price(loaded: LoadedTask, spec: JudgeSpec, options: RunOptions) -> Price | None:
     """The judge's price from --prices or the task file's `prices`; --max-cost needs one."""
     if options.max_cost is not None and not options.max_cost > 0:
         raise BadInput("--max-cost must be a positive number of US dollars")
@@ -272,7 +272,7 @@ def _usage(label: str, invocations: list[dict[str, Any]], price: Price | None) -
             "cost": describe_cost(price, tokens_in, tokens_out)}
 
 
-def _build_requests(loaded: LoadedTask, pm: HarnessPluginManager) -> list[JudgeRequest]:
+def build_requests(loaded: LoadedTask, pm: HarnessPluginManager) -> list[JudgeRequest]:
     try:
         requests = loaded.task.build_requests()
     except BadInput as exc:  # a template that fails to render: name the task file too

@@ -116,12 +116,12 @@ def recompute(
             config = kind.config_model.model_validate(config_data)
         except ValidationError as exc:
             raise BadInput(f"{directory / MANIFEST_FILE}: {describe_validation_error(exc, prefix='options')}") from None
-        spec = _task_spec(manifest, protocol["name"], config_data, directory)
+        spec = stored_task_spec(manifest, protocol["name"], config_data, directory)
         panel = isinstance(manifest.get("panel"), dict)
         verdicts = ordered_verdicts(directory, panel=panel, records=store.latest(by_judge=panel))
         if not verdicts:
             raise BadInput(f"{directory / STORE_FILE}: no verdicts to aggregate")
-        task_dir = _task_dir(manifest)
+        task_dir = stored_task_dir(manifest)
         env = make_environment([*([task_dir] if task_dir else []), builtin_prompt_dir()],
                                plugins.manager.prepare_jinja_environment)
         renderer = _renderer(env, spec.template or kind.task_class.default_template)
@@ -159,7 +159,7 @@ def _stored_panel(manifest: dict[str, Any], verdicts: list[Verdict]) -> Any:
     return stored_panel(manifest, verdicts)
 
 
-def _task_dir(manifest: dict[str, Any]) -> Path | None:
+def stored_task_dir(manifest: dict[str, Any]) -> Path | None:
     """The directory of the task file the run was made from, while it still exists: its templates
     and rubric library are found there first, as the run found them."""
     task_file = manifest.get("task_file")
@@ -181,7 +181,7 @@ def _renderer(env: Any, template: str | None) -> PromptRenderer | None:
         return None
 
 
-def _task_spec(manifest: dict[str, Any], protocol: str, options: dict[str, Any], directory: Path) -> TaskSpec:
+def stored_task_spec(manifest: dict[str, Any], protocol: str, options: dict[str, Any], directory: Path) -> TaskSpec:
     """The recorded task (for its name and template), or a stand-in for an imported run."""
     raw = manifest.get("task")
     if isinstance(raw, dict):
