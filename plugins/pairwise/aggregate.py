@@ -26,6 +26,7 @@ from harness.stats.preference import (
     expected_share_a,
     position_consistency,
 )
+from harness.stats.preference_columns import distribution_values
 from harness_plugins.pairwise.arena_hard_columns import COLUMNS as ARENA_HARD_COLUMNS
 from harness_plugins.pairwise.arena_hard_columns import SHOWN as ARENA_HARD_SHOWN
 from harness_plugins.pairwise.arena_hard_columns import arena_hard_columns
@@ -66,38 +67,35 @@ def judged_battles(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFr
     if not ok:
         return pd.DataFrame([], columns=columns)
     # A verdict without a distribution is a point mass at its level: what it is worth depends on
-    # the level alone, so it is computed once per level (by the same functions, so the same floats)
-    # instead of once per verdict, and the table is built column by column, not row by row.
+    # the level alone, so it is computed once per level (by the same functions, so the same floats).
+    # The distributions are computed as columns (harness.stats.preference_columns, the same floats
+    # as one call per verdict), and the table is built column by column, not row by row.
     point = {level: (expected_share_a({level: 1.0}), expected_reward_a({level: 1.0}),
                      *battle_mass({level: 1.0}, config.strong_weight)) for level in REWARD_A}
-    cols: dict[str, list[Any]] = {name: [] for name in columns}
-    for v in ok:
-        d = v.data
-        len_a, len_b = d["len_a"], d["len_b"]
-        level = apply_length_rule(d["level"], len_a, len_b, config.length_k)
-        probs = d.get("probs")
-        soft = adjust_distribution(probs, len_a, len_b, config.length_k) if probs else None
-        if config.soft and soft:
-            bt_score_a, bt_weight = battle_mass(soft, config.strong_weight)
-            share_a, reward_a = expected_share_a(soft), expected_reward_a(soft)
-        else:
-            share_a, reward_a, bt_score_a, bt_weight = point[level]
-        cols["item_id"].append(v.item_id)
-        cols["request_id"].append(v.request_id)
-        cols["model_a"].append(d["model_a"])
-        cols["model_b"].append(d["model_b"])
-        cols["raw_level"].append(d["level"])
-        cols["level"].append(level)
-        cols["hard_reward_a"].append(REWARD_A[level])
-        cols["share_a"].append(share_a)
-        cols["len_a"].append(len_a)
-        cols["len_b"].append(len_b)
-        cols["length_known"].append(not d.get("length_unknown", False))
-        cols["reward_a"].append(reward_a)
-        cols["expected_a"].append(expected_reward_a(soft) if soft else np.nan)
-        cols["bt_score_a"].append(bt_score_a)
-        cols["bt_weight"].append(bt_weight)
-        cols["soft_fallback"].append(bool(config.soft and not soft))
+    data = [v.data for v in ok]
+    len_a, len_b, raw = [d["len_a"] for d in data], [d["len_b"] for d in data], [d["level"] for d in data]
+    k = config.length_k
+    level = [apply_length_rule(lvl, a, b, k) for lvl, a, b in zip(raw, len_a, len_b)] if k >= 0 else raw
+    soft = [adjust_distribution(p, a, b, k) if p else None
+            for p, a, b in zip((d.get("probs") for d in data), len_a, len_b)]
+    with_soft = [i for i, s in enumerate(soft) if s]
+    values = distribution_values([soft[i] for i in with_soft], config.strong_weight)
+    share_a, reward_a, bt_score_a, bt_weight = (list(c) for c in zip(*(point[lvl] for lvl in level)))
+    expected_a = np.full(len(ok), np.nan)
+    expected_a[with_soft] = values.reward_a
+    if config.soft:
+        for target, source in ((share_a, values.share_a), (reward_a, values.reward_a),
+                               (bt_score_a, values.bt_score_a), (bt_weight, values.bt_weight)):
+            for i, value in zip(with_soft, source.tolist()):
+                target[i] = value
+    cols = {
+        "item_id": [v.item_id for v in ok], "request_id": [v.request_id for v in ok],
+        "model_a": [d["model_a"] for d in data], "model_b": [d["model_b"] for d in data],
+        "raw_level": raw, "level": level, "hard_reward_a": [REWARD_A[lvl] for lvl in level], "share_a": share_a,
+        "len_a": len_a, "len_b": len_b, "length_known": [not d.get("length_unknown", False) for d in data],
+        "reward_a": reward_a, "expected_a": expected_a, "bt_score_a": bt_score_a, "bt_weight": bt_weight,
+        "soft_fallback": [bool(config.soft and not s) for s in soft],
+    }
     return pd.DataFrame(cols, columns=columns)
 
 
