@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -40,8 +41,8 @@ def distribution_values(dists: Sequence[dict[str, float]], strong_weight: float)
     for index, dist in enumerate(dists):
         groups.setdefault(tuple(dist), []).append(index)
     for levels, rows in groups.items():
-        weights = [list(dists[i].values()) for i in rows]
-        if all(level in REWARD_A for level in levels) and all(w.__class__ is float for row in weights for w in row):
+        weights = list(chain.from_iterable(map(dict.values, [dists[i] for i in rows])))
+        if all(level in REWARD_A for level in levels) and set(map(type, weights)) <= {float}:
             _fill_group(out, np.asarray(rows), levels, np.array(weights, dtype=float).reshape(len(rows), len(levels)),
                         strong_weight)
         else:

@@ -76,8 +76,9 @@ def judged_battles(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFr
     len_a, len_b, raw = [d["len_a"] for d in data], [d["len_b"] for d in data], [d["level"] for d in data]
     k = config.length_k
     level = [apply_length_rule(lvl, a, b, k) for lvl, a, b in zip(raw, len_a, len_b)] if k >= 0 else raw
-    soft = [adjust_distribution(p, a, b, k) if p else None
-            for p, a, b in zip((d.get("probs") for d in data), len_a, len_b)]
+    probs = [d.get("probs") for d in data]
+    soft = ([adjust_distribution(p, a, b, k) if p else None for p, a, b in zip(probs, len_a, len_b)] if k >= 0
+            else [dict(p) if p else None for p in probs])  # the rule off: adjust_distribution's copy
     with_soft = [i for i, s in enumerate(soft) if s]
     values = distribution_values([soft[i] for i in with_soft], config.strong_weight)
     share_a, reward_a, bt_score_a, bt_weight = (list(c) for c in zip(*(point[lvl] for lvl in level)))
@@ -97,6 +98,24 @@ def judged_battles(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFr
         "soft_fallback": [bool(config.soft and not s) for s in soft],
     }
     return pd.DataFrame(cols, columns=columns)
+
+
+class JudgedRows:
+    """The judged battles of one list of verdicts, kept so that a subset of it (a category's
+    verdicts) takes its rows from them instead of computing them again: each row depends on its
+    own verdict alone, so the subset's rows are judged_battles of the subset."""
+
+    def __init__(self, verdicts: list[Verdict], battles: pd.DataFrame):
+        self.verdicts = verdicts  # held, so the ids below stay those of these verdicts
+        self.battles = battles
+        self.rows = {id(v): row for row, v in enumerate(v for v in verdicts if v.status == "ok")}
+
+    def of(self, subset: list[Verdict]) -> pd.DataFrame | None:
+        """The battles of `subset`, or None when one of its verdicts is not among the kept ones."""
+        rows = [self.rows.get(id(v)) for v in subset if v.status == "ok"]
+        if any(row is None for row in rows):
+            return None
+        return self.battles.iloc[rows].reset_index(drop=True)
 
 
 def soft_fallbacks(battles: pd.DataFrame, models: list[str]) -> dict[str, Any]:
@@ -321,17 +340,18 @@ def _reward_scores(verdicts: list[Verdict], battles: pd.DataFrame, sides: pd.Dat
     return scores
 
 
-def reward_scores(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFrame:
+def reward_scores(verdicts: list[Verdict], config: PairwiseConfig, battles: pd.DataFrame | None = None) -> pd.DataFrame:
     """model, score, ci_low, ci_high, n as `aggregate_pairwise` computes them, without its other
-    columns (ratings, length and style control): what a category's row needs."""
-    battles = judged_battles(verdicts, config)
+    columns (ratings, length and style control): what a category's row needs. `battles`: the
+    verdicts' judged_battles when the caller has them."""
+    battles = judged_battles(verdicts, config) if battles is None else battles
     scores = _reward_scores(verdicts, battles, per_model_rows(battles), config)
     scores["n"] = scores["n"].fillna(0).astype(int)
     return scores.reset_index()
 
 
-def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggregate:
-    battles = judged_battles(verdicts, config)
+def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig, battles: pd.DataFrame | None = None) -> Aggregate:
+    battles = judged_battles(verdicts, config) if battles is None else battles
     sides = per_model_rows(battles)
     scores = _reward_scores(verdicts, battles, sides, config)
     by_model = sides.groupby("model")
