@@ -3,13 +3,16 @@ tail and every bad line must read as it did line by line, at and across the slic
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from harness.errors import BadInput
 from harness.models import Verdict
-from harness.store import STORE_FILE, STORE_SLICE, export_lines, read_store, stored_verdicts
+from harness.store import STORE_FILE, STORE_SLICE, export_lines, load_run, read_store, stored_verdicts
 
 
 def verdicts(n: int) -> list[Verdict]:
@@ -63,3 +66,40 @@ def test_the_first_bad_line_is_named_whatever_its_fault(tmp_path: Path) -> None:
     lines[4] = b"not json\n"
     with pytest.raises(BadInput, match=rf"{STORE_FILE}:3: data.model_a must be text"):
         read_store(store_with(tmp_path, lines))
+
+
+def run_dir_with_export(tmp_path: Path, lines: list[bytes]) -> Path:
+    (tmp_path / "run.json").write_text('{"counts": {}}')
+    (tmp_path / "verdicts.jsonl").write_bytes(b"".join(lines))
+    return tmp_path
+
+
+def test_an_export_reads_back_as_line_by_line(tmp_path: Path) -> None:
+    """Slices parsed in one orjson call each give the records one json call per line gave, NaN
+    (which only the standard library reads) and lenient fields included."""
+    lines = lines_of(STORE_SLICE + 5)
+    lines[3] = b'{"request_id": "r", "item_id": 4, "status": "ok", "data": {"x": NaN, "category": null}}\n'
+    lines[STORE_SLICE + 1] = b'{"request_id": null, "item_id": "i", "data": {}}\n'
+    frame = load_run(run_dir_with_export(tmp_path, lines)).verdicts
+    rows = []
+    for line in lines:  # the frame load_run built from one json.loads per line
+        record = json.loads(line)
+        data = record.pop("data", {})
+        rows.append({**record, **{k: v for k, v in data.items() if k not in record}})
+    pd.testing.assert_frame_equal(frame, pd.DataFrame(rows))
+    assert frame.loc[3, "item_id"] == 4 and math.isnan(frame.loc[3, "x"])
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    (b'{"request_id": "r", "item_id": "i", "status": null}\n', "status None is not ok"),
+    (b'{"request_id": "r", "item_id": "i", "data": {"model_a": "m", "model_b": "m"}}\n', "compares 'm' with itself"),
+    (b'{"request_id": "r", "item_id": "i", "data": {"category": 3}}\n', "data.category must be text"),
+    (b'{"request_id": "r", "item_id": "i", "data": []}\n', "data must be an object"),
+    (b'[1, 2]\n', "not a verdict record"),
+    (b'\n', "not a verdict record"),
+])
+def test_a_bad_export_line_is_named_by_its_number(tmp_path: Path, line: bytes, message: str) -> None:
+    lines = lines_of(STORE_SLICE + 10)
+    lines[STORE_SLICE + 3] = line
+    with pytest.raises(BadInput, match=rf"verdicts.jsonl:{STORE_SLICE + 4}: .*{message}"):
+        load_run(run_dir_with_export(tmp_path, lines))
