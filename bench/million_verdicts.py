@@ -112,23 +112,24 @@ def add_other_order(run: Path) -> int:
     return 2 * len(lines)
 
 
-def measure(command: list[str], python: str = sys.executable) -> dict:
+def measure(command: list[str], python: str = sys.executable, cwd: Path | None = None) -> dict:
     """One step in a fresh process: wall, CPU and peak RSS; exits on a failed step."""
     # run outside any source tree, so `python -m harness.cli` imports the harness installed for `python`
     done = subprocess.run([python, "-c", LAUNCHER, *command], capture_output=True, text=True, check=True,
-                          cwd=tempfile.gettempdir())
+                          cwd=cwd or tempfile.gettempdir())
     result = json.loads(done.stdout.strip().splitlines()[-1])
     if result["rc"] not in (0,):
         raise SystemExit(f"{' '.join(command)}: exit {result['rc']}: {result['stderr'].strip()[-500:]}")
     return result
 
 
-def timed(label: str, command: list[str], repeat: int, before=None, python: str = sys.executable) -> dict:
+def timed(label: str, command: list[str], repeat: int, before=None, python: str = sys.executable,
+          cwd: Path | None = None) -> dict:
     runs = []
     for _ in range(repeat):
         if before is not None:
             before()
-        runs.append(measure(command, python=python))
+        runs.append(measure(command, python=python, cwd=cwd))
     summary = {"step": label, "wall_s": statistics.median(r["wall"] for r in runs),
                "cpu_s": statistics.median(r["cpu"] for r in runs), "peak_rss_mb": max(r["rss_kb"] for r in runs) / 1024}
     print(f"  {label:<34} wall {summary['wall_s']:7.2f} s   cpu {summary['cpu_s']:7.2f} s   "
@@ -200,19 +201,23 @@ def alpaca_steps(folder: Path, work: Path, repeat: int, reference: str | None) -
     files = sorted(str(p) for p in folder.glob("*/annotations.json"))
     print(f"AlpacaEval folder {folder}: {len(files)} files")
     pythons = {"this": sys.executable, **({"reference": reference} if reference else {})}
-    runs = {label: work / label / "alpaca-run" for label in pythons}  # the same folder name: the same report text
+    runs = {label: work / label / "alpaca-run" for label in pythons}
+    for out in runs.values():
+        out.parent.mkdir(parents=True, exist_ok=True)
+    # each step runs in its run's parent folder and names the run relatively: the report shows the
+    # path it was given, so both reports show the same text
     steps = {
-        "import alpaca_eval": lambda out: ["import", "alpaca_eval", *files, "--out", str(out)],
-        "aggregate": lambda out: ["aggregate", str(out)],
-        "report": lambda out: ["report", str(out)],
+        "import alpaca_eval": ["import", "alpaca_eval", *files, "--out", "alpaca-run"],
+        "aggregate": ["aggregate", "alpaca-run"],
+        "report": ["report", "alpaca-run"],
     }
     for step, arguments in steps.items():
         figures = {}
         for label, python in pythons.items():
             out = runs[label]
             clear = (lambda out=out: shutil.rmtree(out, ignore_errors=True)) if step.startswith("import") else None
-            figures[label] = timed(f"{step} ({label})", [*harness_cli(python), *arguments(out)], repeat, before=clear,
-                                   python=python)
+            figures[label] = timed(f"{step} ({label})", [*harness_cli(python), *arguments], repeat, before=clear,
+                                   python=python, cwd=out.parent)
         if reference:
             print(f"  {step}: CPU this / reference = {figures['this']['cpu_s'] / figures['reference']['cpu_s']:.2f}")
     if reference:

@@ -462,16 +462,24 @@ def _read_verdict_lines(path: Path) -> list[dict[str, Any]]:
     except UnicodeDecodeError as exc:
         raise BadInput(f"{path}: not UTF-8 text (byte {exc.start}); rebuild it with `harness aggregate`") from None
     records: list[dict[str, Any]] = []
-    for start in range(0, len(lines), STORE_SLICE):  # one orjson call per slice: no Python call per line
+    for start, chunk, parsed in json_slices(lines):
+        if parsed is None or not all(map(_plainly_valid, parsed)):  # line by line, as always
+            parsed = [_verdict_line(line, path, number) for number, line in enumerate(chunk, start=start + 1)]
+        records.extend(parsed)
+    return records
+
+
+def json_slices(lines: list[str]) -> Iterator[tuple[int, list[str], list[Any] | None]]:
+    """JSON Lines in slices of STORE_SLICE lines, each parsed by one orjson call (no Python call
+    per line): (index of its first line, its lines, their values), the values None when a line
+    of the slice is not one JSON value orjson reads (the caller then reads it line by line)."""
+    for start in range(0, len(lines), STORE_SLICE):
         chunk = lines[start:start + STORE_SLICE]
         try:
             parsed = orjson.loads("[" + ",".join(chunk) + "]")
         except orjson.JSONDecodeError:
-            parsed = []
-        if len(parsed) != len(chunk) or not all(map(_plainly_valid, parsed)):  # line by line, as always
-            parsed = [_verdict_line(line, path, number) for number, line in enumerate(chunk, start=start + 1)]
-        records.extend(parsed)
-    return records
+            parsed = None
+        yield start, chunk, parsed if parsed is not None and len(parsed) == len(chunk) else None
 
 
 _STATUSES = ("ok", "invalid", "failed")
