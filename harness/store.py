@@ -24,12 +24,10 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import TypeAdapter
 
 from harness.datasets import jsonl_lines
 from harness.errors import BadInput, RunFailed
@@ -226,7 +224,7 @@ class RunDirectory:
 
 
 #: json.dumps(record, ensure_ascii=False, sort_keys=True), made once: json.dumps builds a new
-#: encoder on every call with these options, a tenth of the cost of a million export lines.
+#: encoder on every call with these options (a tenth of the time of writing the export).
 _EXPORT_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
 
 
@@ -257,44 +255,22 @@ def read_store(path: Path, *, by_judge: bool = False) -> dict[Any, Verdict]:
     return records
 
 
-#: Store lines validated in one pydantic call (as a JSON list): the per-line Python overhead was
-#: a third of reading a store, and a slice bounds the memory the joined text takes.
-STORE_SLICE = 5_000
-_VERDICT_LIST = TypeAdapter(list[Verdict])
-
-
 def stored_verdicts(path: Path) -> Iterator[Verdict]:
     """Every complete record of a store file in file order (a torn last line ends it), each
     checked; a line that is not a verdict is one BadInput naming the file and line."""
     if not path.exists():
         return
     with path.open("rb") as handle:  # binary lines split on "\n" only, as JSON Lines does
-        number = 0
-        while lines := list(islice(handle, STORE_SLICE)):
-            torn = not lines[-1].endswith(b"\n")  # a torn last line: the call it held was in flight
-            whole = lines[:-1] if torn else lines
-            verdicts: Iterable[Verdict]
+        for number, raw in enumerate(handle, start=1):
+            if not raw.endswith(b"\n"):
+                break  # a torn last line: the call it held was in flight
             try:
-                verdicts = _VERDICT_LIST.validate_json(b"[" + b",".join(whole) + b"]")
+                verdict = Verdict.model_validate_json(raw)
             except ValueError:
-                verdicts = []
-            if len(verdicts) != len(whole):  # a bad line (or one that is not one record): line by line,
-                # checked in file order, so the first bad line is the one named
-                verdicts = (_one_verdict(raw, path, number + offset) for offset, raw in enumerate(whole, start=1))
-            for offset, verdict in enumerate(verdicts, start=1):
-                # pydantic has checked the ids and the status; the data's shapes are the readers' own
-                check_verdict_data(verdict.data, path, number + offset)
-                yield verdict
-            number += len(whole)
-            if torn:
-                return
-
-
-def _one_verdict(raw: bytes, path: Path, number: int) -> Verdict:
-    try:
-        return Verdict.model_validate_json(raw)
-    except ValueError:
-        raise BadInput(f"{path}:{number}: corrupt record; the store was edited by hand?") from None
+                raise BadInput(f"{path}:{number}: corrupt record; the store was edited by hand?") from None
+            # pydantic has checked the ids and the status; the data's shapes are the readers' own
+            check_verdict_data(verdict.data, path, number)
+            yield verdict
 
 
 #: Verdict data fields that readers group and index by: text (or absent), never lists or numbers.
@@ -461,57 +437,20 @@ def _read_verdict_lines(path: Path) -> list[dict[str, Any]]:
         lines = jsonl_lines(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise BadInput(f"{path}: not UTF-8 text (byte {exc.start}); rebuild it with `harness aggregate`") from None
-    records: list[dict[str, Any]] = []
-    for start, chunk, parsed in json_slices(lines):
-        if parsed is None or not all(map(_plainly_valid, parsed)):  # line by line, as always
-            parsed = [_verdict_line(line, path, number) for number, line in enumerate(chunk, start=start + 1)]
-        records.extend(parsed)
-    return records
-
-
-def json_slices(lines: list[str]) -> Iterator[tuple[int, list[str], list[Any] | None]]:
-    """JSON Lines in slices of STORE_SLICE lines, each parsed by one orjson call (no Python call
-    per line): (index of its first line, its lines, their values), the values None when a line
-    of the slice is not one JSON value orjson reads (the caller then reads it line by line)."""
-    for start in range(0, len(lines), STORE_SLICE):
-        chunk = lines[start:start + STORE_SLICE]
+    records = []
+    for number, line in enumerate(lines, start=1):
         try:
-            parsed = orjson.loads("[" + ",".join(chunk) + "]")
-        except orjson.JSONDecodeError:
-            parsed = None
-        yield start, chunk, parsed if parsed is not None and len(parsed) == len(chunk) else None
-
-
-_STATUSES = ("ok", "invalid", "failed")
-_TEXT_FIELD_SET = frozenset(TEXT_FIELDS)
-
-
-def _plainly_valid(record: Any) -> bool:
-    """A record that check_verdict_record(complete=False) passes, seen at a glance: texts where
-    texts belong, a known status, data an object whose grouping fields are texts, two models
-    that differ. False for anything less plain (that line is then checked in full)."""
-    if record.__class__ is not dict:
-        return False
-    data = record.get("data", {})
-    return (data.__class__ is dict and record.get("request_id").__class__ is str and record.get("item_id").__class__ is str
-            and record.get("status", "ok") in _STATUSES
-            and all(data[k] is None or data[k].__class__ is str for k in _TEXT_FIELD_SET.intersection(data))
-            and ((model_a := data.get("model_a")) is None or model_a != data.get("model_b")))
-
-
-def _verdict_line(line: str, path: Path, number: int) -> dict[str, Any]:
-    """One line of verdicts.jsonl, parsed and checked; BadInput naming the line otherwise."""
-    try:
-        record = json_line(line)
-    except ValueError:
-        record = None
-    if not isinstance(record, dict):
-        raise BadInput(f"{path}:{number}: not a verdict record; rebuild the file with `harness aggregate`")
-    try:
-        check_verdict_record(record, f"{path}:{number}", complete=False)
-    except BadInput as exc:
-        raise BadInput(f"{exc}; rebuild the file with `harness aggregate`") from None
-    return record
+            record = json_line(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            raise BadInput(f"{path}:{number}: not a verdict record; rebuild the file with `harness aggregate`")
+        try:
+            check_verdict_record(record, f"{path}:{number}", complete=False)
+        except BadInput as exc:
+            raise BadInput(f"{exc}; rebuild the file with `harness aggregate`") from None
+        records.append(record)
+    return records
 
 
 def json_line(line: str | bytes) -> Any:

@@ -1,5 +1,5 @@
 """harness aggregate keeps the previous export's verdict order (so an unchanged run reproduces its
-files); the previous verdicts.jsonl is read in slices, and must give the order line by line gave."""
+files); checked on exports of thousands of lines, a panel, and exports with a line that is no record."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pytest
 
 from harness.models import Verdict
 from harness.running.recompute import ordered_verdicts
-from harness.store import STORE_FILE, STORE_SLICE, VERDICTS_FILE, export_lines
+from harness.store import STORE_FILE, VERDICTS_FILE, export_lines
+
+MANY = 5_000
 
 
 def store(tmp_path: Path, n: int, judges: tuple[str, ...] = ("j",)) -> list[Verdict]:
@@ -22,8 +24,8 @@ def store(tmp_path: Path, n: int, judges: tuple[str, ...] = ("j",)) -> list[Verd
 
 @pytest.mark.parametrize("panel", [False, True])
 def test_the_previous_export_order_comes_first_then_the_store_order(tmp_path: Path, panel: bool) -> None:
-    verdicts = store(tmp_path, STORE_SLICE + 50, judges=("j1", "j2") if panel else ("j",))
-    previous = random.Random(3).sample(verdicts, STORE_SLICE + 7)
+    verdicts = store(tmp_path, MANY + 50, judges=("j1", "j2") if panel else ("j",))
+    previous = random.Random(3).sample(verdicts, MANY + 7)
     stranger = Verdict(request_id="gone", request_key="gone", item_id="i", judge="j1", status="ok")
     (tmp_path / VERDICTS_FILE).write_text(export_lines([*previous[:10], stranger, *previous[10:]]))
     ids = {id(v) for v in previous}
@@ -34,9 +36,9 @@ def test_the_previous_export_order_comes_first_then_the_store_order(tmp_path: Pa
 
 @pytest.mark.parametrize("bad", ["not json", "[1, 2]", "NaN"])
 def test_a_previous_export_with_a_line_that_is_no_record_is_ignored(tmp_path: Path, bad: str) -> None:
-    verdicts = store(tmp_path, STORE_SLICE + 5)
+    verdicts = store(tmp_path, MANY + 5)
     lines = export_lines(list(reversed(verdicts))).splitlines()
-    lines[STORE_SLICE + 2] = bad
+    lines[MANY + 2] = bad
     (tmp_path / VERDICTS_FILE).write_text("\n".join(lines) + "\n")
     assert ordered_verdicts(tmp_path) == verdicts
 

@@ -30,7 +30,7 @@ from harness.protocol.roles import options_with_role
 from harness.registry import Registry
 from harness.running.finish import finish_run, record_counts, run_calibration
 from harness.running.result import RunResult
-from harness.store import MANIFEST_FILE, STORE_FILE, VERDICTS_FILE, RunDirectory, json_line, json_slices, read_store
+from harness.store import MANIFEST_FILE, STORE_FILE, VERDICTS_FILE, RunDirectory, json_line, read_store
 from harness.tasks import LoadedTask, describe_validation_error, parse_key_value
 
 
@@ -81,25 +81,17 @@ def ordered_verdicts(
     previous = directory / VERDICTS_FILE
     order: list[Any] = []
     if previous.is_file():
-        order = _export_order(jsonl_lines(previous.read_text(encoding="utf-8", errors="replace")), panel, records)
-    seen = set(order)
-    return [records[k] for k in order] + [v for k, v in records.items() if k not in seen]
-
-
-def _export_order(lines: list[str], panel: bool, records: dict[Any, Verdict]) -> list[Any]:
-    """The keys of `records` in the order of the previous export's lines; none when a line is
-    not a JSON object."""
-    order: list[Any] = []
-    for _, chunk, parsed in json_slices(lines):
-        for value in parsed if parsed is not None else chunk:
+        for line in jsonl_lines(previous.read_text(encoding="utf-8", errors="replace")):
             try:
-                record = value if parsed is not None else json_line(value)
+                record = json_line(line)
                 key = (record.get("judge"), record.get("request_key")) if panel else record.get("request_key")
             except (ValueError, AttributeError):
-                return []
+                order = []
+                break
             if key in records:
                 order.append(key)
-    return order
+    seen = set(order)
+    return [records[k] for k in order] + [v for k, v in records.items() if k not in seen]
 
 
 def recompute(
