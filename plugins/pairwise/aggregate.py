@@ -80,7 +80,7 @@ def judged_battles(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFr
     soft = ([adjust_distribution(p, a, b, k) if p else None for p, a, b in zip(probs, len_a, len_b)] if k >= 0
             else [dict(p) if p else None for p in probs])  # the rule off: adjust_distribution's copy
     with_soft = [i for i, s in enumerate(soft) if s]
-    values = distribution_values([soft[i] for i in with_soft], config.strong_weight)
+    values = distribution_values([s for s in soft if s], config.strong_weight)
     share_a, reward_a, bt_score_a, bt_weight = (list(c) for c in zip(*(point[lvl] for lvl in level)))
     expected_a = np.full(len(ok), np.nan)
     expected_a[with_soft] = values.reward_a

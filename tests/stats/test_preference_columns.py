@@ -20,7 +20,7 @@ def planted(n: int, seed: int) -> list[dict[str, float]]:
         levels = rng.sample(LEVELS, rng.randint(1, 5))
         kind = rng.random()
         if kind < 0.05:
-            out.append({level: 0.0 for level in levels})
+            out.append(dict.fromkeys(levels, 0.0))
         elif kind < 0.1:
             out.append({level: rng.randint(0, 3) for level in levels})  # integers: the scalar path
         else:
