@@ -20,7 +20,9 @@ against another harness version on a subsample.
    by both (import, other order added, aggregate) and every number of scores.csv and ranking.csv
    must agree to 1e-9 (the files are compared byte for byte too).
 6. `--alpaca DIR`: also import, aggregate and report a real AlpacaEval folder (e.g. the one
-   bench/alpaca_case.py writes, the 58-model case): medians of `--repeat` runs.
+   bench/alpaca_case.py writes, the 58-model case): medians of `--repeat` runs; with
+   `--reference`, the reference's steps too (alternately, CPU ratios printed) and every file of
+   the two run directories compared. `--models 0` times only that folder.
 
 Prints medians (wall, CPU) and the largest peak RSS of each step, and the report page's size.
 """
@@ -110,23 +112,24 @@ def add_other_order(run: Path) -> int:
     return 2 * len(lines)
 
 
-def measure(command: list[str], python: str = sys.executable) -> dict:
+def measure(command: list[str], python: str = sys.executable, cwd: Path | None = None) -> dict:
     """One step in a fresh process: wall, CPU and peak RSS; exits on a failed step."""
     # run outside any source tree, so `python -m harness.cli` imports the harness installed for `python`
     done = subprocess.run([python, "-c", LAUNCHER, *command], capture_output=True, text=True, check=True,
-                          cwd=tempfile.gettempdir())
+                          cwd=cwd or tempfile.gettempdir())
     result = json.loads(done.stdout.strip().splitlines()[-1])
     if result["rc"] not in (0,):
         raise SystemExit(f"{' '.join(command)}: exit {result['rc']}: {result['stderr'].strip()[-500:]}")
     return result
 
 
-def timed(label: str, command: list[str], repeat: int, before=None) -> dict:
+def timed(label: str, command: list[str], repeat: int, before=None, python: str = sys.executable,
+          cwd: Path | None = None) -> dict:
     runs = []
     for _ in range(repeat):
         if before is not None:
             before()
-        runs.append(measure(command))
+        runs.append(measure(command, python=python, cwd=cwd))
     summary = {"step": label, "wall_s": statistics.median(r["wall"] for r in runs),
                "cpu_s": statistics.median(r["cpu"] for r in runs), "peak_rss_mb": max(r["rss_kb"] for r in runs) / 1024}
     print(f"  {label:<34} wall {summary['wall_s']:7.2f} s   cpu {summary['cpu_s']:7.2f} s   "
@@ -191,16 +194,64 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def alpaca_steps(folder: Path, work: Path, repeat: int, reference: str | None) -> None:
+    """Import, aggregate and report a real AlpacaEval folder: medians of `repeat` runs, with the
+    reference harness's steps timed alternately in the same run (CPU ratios printed), and every
+    file of both run directories compared (run.json without its timestamps)."""
+    files = sorted(str(p) for p in folder.glob("*/annotations.json"))
+    print(f"AlpacaEval folder {folder}: {len(files)} files")
+    pythons = {"this": sys.executable, **({"reference": reference} if reference else {})}
+    runs = {label: work / label / "alpaca-run" for label in pythons}
+    for out in runs.values():
+        out.parent.mkdir(parents=True, exist_ok=True)
+    # each step runs in its run's parent folder and names the run relatively: the report shows the
+    # path it was given, so both reports show the same text
+    steps = {
+        "import alpaca_eval": ["import", "alpaca_eval", *files, "--out", "alpaca-run"],
+        "aggregate": ["aggregate", "alpaca-run"],
+        "report": ["report", "alpaca-run"],
+    }
+    for step, arguments in steps.items():
+        figures = {}
+        for label, python in pythons.items():
+            out = runs[label]
+            clear = (lambda out=out: shutil.rmtree(out, ignore_errors=True)) if step.startswith("import") else None
+            figures[label] = timed(f"{step} ({label})", [*harness_cli(python), *arguments], repeat, before=clear,
+                                   python=python, cwd=out.parent)
+        if reference:
+            print(f"  {step}: CPU this / reference = {figures['this']['cpu_s'] / figures['reference']['cpu_s']:.2f}")
+    if reference:
+        differing = differing_files(runs["this"], runs["reference"])
+        print(f"  run directories: {'every file identical' if not differing else 'DIFFER: ' + ', '.join(differing)}")
+
+
+def differing_files(ours: Path, theirs: Path) -> list[str]:
+    """Files that differ between two run directories (run.json compared without timestamps)."""
+    def without_times(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: without_times(v) for k, v in value.items() if k != "at"}
+        return [without_times(v) for v in value] if isinstance(value, list) else value
+
+    names = {p.relative_to(d) for d in (ours, theirs) for p in d.rglob("*") if p.is_file() and p.name != ".lock"}
+    differing = []
+    for name in sorted(names):
+        a, b = ours / name, theirs / name
+        if not (a.is_file() and b.is_file()):
+            differing.append(f"{name} (in one only)")
+        elif name.name == "run.json":
+            if without_times(json.loads(a.read_bytes())) != without_times(json.loads(b.read_bytes())):
+                differing.append(str(name))
+        elif a.read_bytes() != b.read_bytes():
+            differing.append(str(name))
+    return differing
+
+
 def run(args: argparse.Namespace, work: Path) -> None:
     cli = harness_cli()
     if args.alpaca:
-        files = sorted(str(p) for p in args.alpaca.glob("*/annotations.json"))
-        print(f"AlpacaEval folder {args.alpaca}: {len(files)} files")
-        real = work / "alpaca-run"
-        timed("import alpaca_eval", [*cli, "import", "alpaca_eval", *files, "--out", str(real)], args.repeat,
-              before=lambda: shutil.rmtree(real, ignore_errors=True))
-        timed("aggregate", [*cli, "aggregate", str(real)], args.repeat)
-        timed("report", [*cli, "report", str(real)], args.repeat)
+        alpaca_steps(args.alpaca, work, args.repeat, args.reference)
+        if args.models == 0:
+            return
     print(f"synthetic: {args.models} models x {args.items} items, answers ~{args.answer_chars} characters")
     files = [str(p) for p in write_alpaca_files(work / "alpaca", args.models, args.items, args.answer_chars)]
     sample = [shutil.copytree(Path(f).parent, work / "sample" / Path(f).parent.name) / "annotations.json"

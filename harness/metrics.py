@@ -40,7 +40,7 @@ def verdicts_frame(verdicts: Iterable[Verdict]) -> pd.DataFrame:
 
 
 def apply_metrics(
-    registry: Registry, verdicts: pd.DataFrame, scores: pd.DataFrame, manifest: dict[str, Any],
+    registry: Registry, verdicts: pd.DataFrame | None, scores: pd.DataFrame, manifest: dict[str, Any],
     *, keep_going: bool = False,
 ) -> pd.DataFrame:
     """`scores` with every registered metric's columns appended (left join on `model`).
@@ -51,6 +51,8 @@ def apply_metrics(
     `manifest["metric_failures"]`.
     """
     merged = scores.copy()
+    if verdicts is None:  # no metric asks for the verdicts' frame when none is registered
+        verdicts = pd.DataFrame()
     for name, metric in registry.metrics.items():
         owner = registry.owner("metric", name)
         where = f"metric {name!r} of plugin {owner!r}"

@@ -213,10 +213,7 @@ class RunDirectory:
         _atomic_write(self.path / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
 
     def write_exports(self, verdicts: list[Verdict], scores: pd.DataFrame, ranking: pd.DataFrame) -> None:
-        lines = "".join(
-            json.dumps(v.model_dump(mode="json"), ensure_ascii=False, sort_keys=True) + "\n" for v in verdicts
-        )
-        _atomic_write(self.path / VERDICTS_FILE, lines)
+        _atomic_write(self.path / VERDICTS_FILE, export_lines(verdicts))
         _atomic_write(self.path / SCORES_FILE, frame_to_csv(honest_intervals(scores)))
         _atomic_write(self.path / RANKING_FILE, frame_to_csv(honest_intervals(ranking)))
 
@@ -224,6 +221,17 @@ class RunDirectory:
         """More CSV exports by file name (a panel's per-judge tables), each written atomically."""
         for name, frame in frames.items():
             _atomic_write(self.path / name, frame_to_csv(honest_intervals(frame)))
+
+
+#: json.dumps(record, ensure_ascii=False, sort_keys=True), made once: json.dumps builds a new
+#: encoder on every call with these options (a tenth of the time of writing the export).
+_EXPORT_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+
+
+def export_lines(verdicts: Iterable[Verdict]) -> str:
+    """verdicts.jsonl's text (and an import's store): one line per verdict, keys sorted."""
+    encode, dump = _EXPORT_ENCODER.encode, Verdict.model_dump
+    return "".join([encode(dump(v, mode="json")) + "\n" for v in verdicts])
 
 
 def honest_intervals(frame: pd.DataFrame) -> pd.DataFrame:

@@ -19,7 +19,7 @@ from harness.importers.dataset_files import with_dataset
 from harness.plugins import LoadedPlugins
 from harness.running.recompute import recompute
 from harness.running.result import RunResult
-from harness.store import MANIFEST_FILE, STORE_FILE
+from harness.store import MANIFEST_FILE, STORE_FILE, export_lines
 
 
 def write_imported_run(run: ImportedRun, out: str | Path, plugins: LoadedPlugins | None = None) -> RunResult:
@@ -31,8 +31,8 @@ def write_imported_run(run: ImportedRun, out: str | Path, plugins: LoadedPlugins
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.import-", dir=target.parent))
     try:
         with (staging / STORE_FILE).open("w", encoding="utf-8") as handle:
-            for verdict in run.verdicts:
-                handle.write(json.dumps(verdict.model_dump(mode="json"), ensure_ascii=False, sort_keys=True) + "\n")
+            for start in range(0, len(run.verdicts), 10_000):  # in slices: a million lines are not one string
+                handle.write(export_lines(run.verdicts[start:start + 10_000]))
         for name, text in run.extra_files.items():
             (staging / name).write_text(text, encoding="utf-8")
         (staging / MANIFEST_FILE).write_text(json.dumps(_manifest(run), indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -65,7 +65,9 @@ def finish_run(
         aggregate = write_panel(task, registry, store, manifest, by_judge, asked, keep_going=keep_going)
     else:
         aggregate = task.aggregate(verdicts)
-        scores = apply_metrics(registry, verdicts_frame(verdicts), aggregate.scores, manifest, keep_going=keep_going)
+        # the verdicts' frame only when a plugin metric reads it: a million rows cost seconds
+        frame = verdicts_frame(verdicts) if registry.metrics else None
+        scores = apply_metrics(registry, frame, aggregate.scores, manifest, keep_going=keep_going)
         aggregate = replace(aggregate, scores=scores)
         aggregate = apply_calibration(aggregate, verdicts, calibration, task.config, store.path, manifest)
         aggregate = with_every_model(aggregate, task_models(manifest, verdicts))

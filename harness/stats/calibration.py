@@ -22,7 +22,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
 from scipy.special import expit, logit
 
 from harness.stats.errors import StatsInputError
@@ -186,6 +185,8 @@ def fit_platt(prob: Any, outcome: Any, *, ridge: float = 1e-3) -> PlattMap:
         value = np.sum(np.logaddexp(0.0, eta) - y * eta) + 0.5 * ridge * slope**2
         residual = q - y
         return float(value), np.array([np.sum(residual * z) + ridge * slope, np.sum(residual)])
+
+    from scipy.optimize import minimize  # a third of a second to import: only when a map is fitted
 
     result = minimize(loss, x0=np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
     return PlattMap(slope=float(result.x[0]), intercept=float(result.x[1]))

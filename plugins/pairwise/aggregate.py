@@ -26,6 +26,7 @@ from harness.stats.preference import (
     expected_share_a,
     position_consistency,
 )
+from harness.stats.preference_columns import distribution_values
 from harness_plugins.pairwise.arena_hard_columns import COLUMNS as ARENA_HARD_COLUMNS
 from harness_plugins.pairwise.arena_hard_columns import SHOWN as ARENA_HARD_SHOWN
 from harness_plugins.pairwise.arena_hard_columns import arena_hard_columns
@@ -66,39 +67,55 @@ def judged_battles(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFr
     if not ok:
         return pd.DataFrame([], columns=columns)
     # A verdict without a distribution is a point mass at its level: what it is worth depends on
-    # the level alone, so it is computed once per level (by the same functions, so the same floats)
-    # instead of once per verdict, and the table is built column by column, not row by row.
+    # the level alone, so it is computed once per level (by the same functions, so the same floats).
+    # The distributions are computed as columns (harness.stats.preference_columns, the same floats
+    # as one call per verdict), and the table is built column by column, not row by row.
     point = {level: (expected_share_a({level: 1.0}), expected_reward_a({level: 1.0}),
                      *battle_mass({level: 1.0}, config.strong_weight)) for level in REWARD_A}
-    cols: dict[str, list[Any]] = {name: [] for name in columns}
-    for v in ok:
-        d = v.data
-        len_a, len_b = d["len_a"], d["len_b"]
-        level = apply_length_rule(d["level"], len_a, len_b, config.length_k)
-        probs = d.get("probs")
-        soft = adjust_distribution(probs, len_a, len_b, config.length_k) if probs else None
-        if config.soft and soft:
-            bt_score_a, bt_weight = battle_mass(soft, config.strong_weight)
-            share_a, reward_a = expected_share_a(soft), expected_reward_a(soft)
-        else:
-            share_a, reward_a, bt_score_a, bt_weight = point[level]
-        cols["item_id"].append(v.item_id)
-        cols["request_id"].append(v.request_id)
-        cols["model_a"].append(d["model_a"])
-        cols["model_b"].append(d["model_b"])
-        cols["raw_level"].append(d["level"])
-        cols["level"].append(level)
-        cols["hard_reward_a"].append(REWARD_A[level])
-        cols["share_a"].append(share_a)
-        cols["len_a"].append(len_a)
-        cols["len_b"].append(len_b)
-        cols["length_known"].append(not d.get("length_unknown", False))
-        cols["reward_a"].append(reward_a)
-        cols["expected_a"].append(expected_reward_a(soft) if soft else np.nan)
-        cols["bt_score_a"].append(bt_score_a)
-        cols["bt_weight"].append(bt_weight)
-        cols["soft_fallback"].append(bool(config.soft and not soft))
+    data = [v.data for v in ok]
+    len_a, len_b, raw = [d["len_a"] for d in data], [d["len_b"] for d in data], [d["level"] for d in data]
+    k = config.length_k
+    level = [apply_length_rule(lvl, a, b, k) for lvl, a, b in zip(raw, len_a, len_b)] if k >= 0 else raw
+    probs = [d.get("probs") for d in data]
+    soft = ([adjust_distribution(p, a, b, k) if p else None for p, a, b in zip(probs, len_a, len_b)] if k >= 0
+            else [dict(p) if p else None for p in probs])  # the rule off: adjust_distribution's copy
+    with_soft = [i for i, s in enumerate(soft) if s]
+    values = distribution_values([s for s in soft if s], config.strong_weight)
+    share_a, reward_a, bt_score_a, bt_weight = (list(c) for c in zip(*(point[lvl] for lvl in level)))
+    expected_a = np.full(len(ok), np.nan)
+    expected_a[with_soft] = values.reward_a
+    if config.soft:
+        for target, source in ((share_a, values.share_a), (reward_a, values.reward_a),
+                               (bt_score_a, values.bt_score_a), (bt_weight, values.bt_weight)):
+            for i, value in zip(with_soft, source.tolist()):
+                target[i] = value
+    cols = {
+        "item_id": [v.item_id for v in ok], "request_id": [v.request_id for v in ok],
+        "model_a": [d["model_a"] for d in data], "model_b": [d["model_b"] for d in data],
+        "raw_level": raw, "level": level, "hard_reward_a": [REWARD_A[lvl] for lvl in level], "share_a": share_a,
+        "len_a": len_a, "len_b": len_b, "length_known": [not d.get("length_unknown", False) for d in data],
+        "reward_a": reward_a, "expected_a": expected_a, "bt_score_a": bt_score_a, "bt_weight": bt_weight,
+        "soft_fallback": [bool(config.soft and not s) for s in soft],
+    }
     return pd.DataFrame(cols, columns=columns)
+
+
+class JudgedRows:
+    """The judged battles of one list of verdicts, kept so that a subset of it (a category's
+    verdicts) takes its rows from them instead of computing them again: each row depends on its
+    own verdict alone, so the subset's rows are judged_battles of the subset."""
+
+    def __init__(self, verdicts: list[Verdict], battles: pd.DataFrame):
+        self.verdicts = verdicts  # held, so the ids below stay those of these verdicts
+        self.battles = battles
+        self.rows = {id(v): row for row, v in enumerate(v for v in verdicts if v.status == "ok")}
+
+    def of(self, subset: list[Verdict]) -> pd.DataFrame | None:
+        """The battles of `subset`, or None when one of its verdicts is not among the kept ones."""
+        rows = [self.rows.get(id(v)) for v in subset if v.status == "ok"]
+        if any(row is None for row in rows):
+            return None
+        return self.battles.iloc[rows].reset_index(drop=True)
 
 
 def soft_fallbacks(battles: pd.DataFrame, models: list[str]) -> dict[str, Any]:
@@ -251,7 +268,8 @@ def style_missing(styles: dict[str, tuple[Any, Any]], battles: pd.DataFrame) -> 
     """What style control lacks, in words, or None when every judged battle has what it needs."""
     lacking = {rid for rid, (a, b) in styles.items() if a is None or b is None}
     if lacking:
-        rows = battles[battles["request_id"].isin(lacking)]
+        # a set lookup per row: Series.isin on pyarrow strings costs a second per 50,000 verdicts
+        rows = battles[[rid in lacking for rid in battles["request_id"].tolist()]]
         models = sorted(set(rows["model_a"]) | set(rows["model_b"]))
         shown = ", ".join(models[:5]) + (f" and {len(models) - 5} more" if len(models) > 5 else "")
         return (f"{len(lacking)} of {len(styles)} judged verdicts ({shown}) carry no style features (the answers' "
@@ -322,17 +340,18 @@ def _reward_scores(verdicts: list[Verdict], battles: pd.DataFrame, sides: pd.Dat
     return scores
 
 
-def reward_scores(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFrame:
+def reward_scores(verdicts: list[Verdict], config: PairwiseConfig, battles: pd.DataFrame | None = None) -> pd.DataFrame:
     """model, score, ci_low, ci_high, n as `aggregate_pairwise` computes them, without its other
-    columns (ratings, length and style control): what a category's row needs."""
-    battles = judged_battles(verdicts, config)
+    columns (ratings, length and style control): what a category's row needs. `battles`: the
+    verdicts' judged_battles when the caller has them."""
+    battles = judged_battles(verdicts, config) if battles is None else battles
     scores = _reward_scores(verdicts, battles, per_model_rows(battles), config)
     scores["n"] = scores["n"].fillna(0).astype(int)
     return scores.reset_index()
 
 
-def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig) -> Aggregate:
-    battles = judged_battles(verdicts, config)
+def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig, battles: pd.DataFrame | None = None) -> Aggregate:
+    battles = judged_battles(verdicts, config) if battles is None else battles
     sides = per_model_rows(battles)
     scores = _reward_scores(verdicts, battles, sides, config)
     by_model = sides.groupby("model")

@@ -24,13 +24,11 @@ from harness.stats.preference import (
     STRONG,
     adjust_distribution,
     apply_length_rule,
-    battle_mass,
-    expected_reward_a,
-    expected_share_a,
     inconsistent_pairs,
     pair_key,
     position_consistency,
 )
+from harness.stats.preference_columns import distribution_values
 from harness.stats.significance import pairwise_significance
 from harness_plugins.pairwise.aggregate import design_prior_ties
 from harness_plugins.pairwise.config import PairwiseConfig
@@ -103,17 +101,19 @@ def _soft_masses(
     hard: tuple[pd.Series, pd.Series, pd.Series, pd.Series],
 ) -> tuple[pd.Series, ...]:
     """score_a, reward_a, bt_score_a, bt_weight with the judge's distribution where a verdict
-    has one (`hard`'s values elsewhere); built in plain lists, then one Series each, because
-    setting pandas cells one by one cost seconds on 50,000 verdicts."""
+    has one (`hard`'s values elsewhere); computed as columns (harness.stats.preference_columns),
+    then one Series each, because setting pandas cells one by one cost seconds on 50,000 verdicts."""
     columns = [series.to_numpy(dtype=float, copy=True) for series in hard]
+    rows, adjusted = [], []
     for position, (dist, ok, a, b) in enumerate(zip(probs.tolist(), known.tolist(), len_a.tolist(), len_b.tolist(),
                                                      strict=True)):
-        if not (ok and isinstance(dist, dict) and dist):
-            continue
-        adjusted = _adjusted(dist, number(a), number(b), length_k)
-        columns[0][position] = expected_share_a(adjusted)
-        columns[1][position] = expected_reward_a(adjusted) / (sum(adjusted.values()) or 1.0)
-        columns[2][position], columns[3][position] = battle_mass(adjusted, strong_weight)
+        if ok and isinstance(dist, dict) and dist:
+            rows.append(position)
+            adjusted.append(_adjusted(dist, number(a), number(b), length_k))
+    values = distribution_values(adjusted, strong_weight)  # the scalar functions' floats, as columns
+    columns[0][rows] = values.share_a
+    columns[1][rows] = values.reward_a / np.where(values.total == 0, 1.0, values.total)
+    columns[2][rows], columns[3][rows] = values.bt_score_a, values.bt_weight
     return tuple(pd.Series(values, index=series.index) for values, series in zip(columns, hard, strict=True))
 
 

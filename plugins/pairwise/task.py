@@ -191,14 +191,18 @@ class PairwiseTask(Task):
         return data
 
     def aggregate(self, verdicts: list[Verdict]) -> Aggregate:
-        from harness_plugins.pairwise.aggregate import aggregate_pairwise  # pandas/scipy: only when needed
+        # pandas/scipy: only when needed
+        from harness_plugins.pairwise.aggregate import JudgedRows, aggregate_pairwise, judged_battles
 
-        return aggregate_pairwise(verdicts, self.config)
+        battles = judged_battles(verdicts, self.config)
+        self._judged_rows = JudgedRows(verdicts, battles)  # the categories' scores take their rows from it
+        return aggregate_pairwise(verdicts, self.config, battles=battles)
 
     def category_scores(self, verdicts: list[Verdict]) -> pd.DataFrame:
         from harness_plugins.pairwise.aggregate import reward_scores
 
-        return reward_scores(verdicts, self.config)
+        judged = getattr(self, "_judged_rows", None)
+        return reward_scores(verdicts, self.config, battles=judged.of(verdicts) if judged is not None else None)
 
     @classmethod
     def summary_facts(cls, summary: dict[str, Any]) -> list[str]:
