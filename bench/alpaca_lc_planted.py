@@ -127,7 +127,7 @@ def scored(frame: pd.DataFrame, gamma: pd.Series) -> dict[str, tuple[pd.Series, 
                           ("GLM, L1 difficulty (old)", {"slope": "own", "difficulty_fit": "l1"}),
                           ("GLM, planted difficulty", {"slope": "own", "difficulty": gamma})):
         start = time.process_time()
-        table = alpaca_eval_lc(frame, BASELINE, **options).set_index("model")["lc_win_rate"]  # type: ignore[arg-type]
+        table = alpaca_eval_lc(frame, BASELINE, **options).set_index("model")["lc_win_rate"]
         out[name] = (table, time.process_time() - start)
     return out
 

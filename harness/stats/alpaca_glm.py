@@ -294,7 +294,7 @@ def pooled_joint_fit(
         z = theta[model_codes] + phi * length + gamma[item_codes]
         residual = expit(z) - target
         value = float(np.sum(np.logaddexp(0.0, z) - target * z))
-        grad = [np.bincount(model_codes, residual, n_models), [float(residual @ length)]]
+        grad: list[np.ndarray] = [np.bincount(model_codes, residual, n_models), np.array([residual @ length])]
         if held is None:
             value += 0.5 * l2 * float(gamma @ gamma)
             grad.append(np.bincount(item_codes, residual, n_items) + l2 * gamma)
