@@ -16,13 +16,18 @@ the facts carried over, written anew here:
 - fit: L1-penalised soft logistic regression, `C * sum w * logloss + |coef|_1` (liblinear's
   objective), C chosen among logspace(-4, 4, 10) by 5-fold cross-validation on the weighted log
   loss, then refitted on all rows;
-- gamma_x: once, from a joint fit over every model (a bias and a length slope per model, one
-  coefficient per instruction). AlpacaEval's notebook fits it with the same L1 cross-validated
-  solver, the first instruction as the reference level at 0 and the not_gamed_baseline column
-  (`difficulty_fit="l1"`); the default here is the harness's L2 joint fit, because the L1 one
-  collapses on a run's few models (see estimated_difficulty);
+- gamma_x: once, from a joint fit over every model. AlpacaEval's notebook fits it with the same
+  L1 cross-validated solver (a bias and a length slope per model, one coefficient per
+  instruction, the first as the reference level at 0, the not_gamed_baseline column:
+  `difficulty_fit="l1"`); the default here is an L2 joint fit with one length slope shared by
+  the run's models (pooled_joint_fit), because the L1 one collapses on a run's few models;
 - LC win rate: 100 * mean over the model's instructions of sigmoid(w_not_gamed + w_difficulty *
   gamma_x), the prediction with the length term set to zero. The baseline against itself: 50.
+
+One part has no counterpart in AlpacaEval's code, whose fits always hold the gamed baselines'
+rows: without them, each model's length slope is pulled toward the run's pooled slope
+(`slope="anchored"`, the default then; see ANCHOR), since a model's own rows cannot separate its
+quality from its length when its answers are all shorter or all longer than the baseline's.
 
 What differs from AlpacaEval's code by necessity is said in docs/statistics.md: the optimiser
 (exact optimum here, liblinear stops at tolerance 1e-4), the fold assignment (sklearn's GroupKFold
@@ -314,7 +319,7 @@ def estimated_difficulty(frame: pd.DataFrame, baseline: str, how: str = "l2", cs
     "l2" is the default: bench/alpaca_lc_planted.py measures both against a planted difficulty
     and against what AlpacaEval's procedure publishes; the L2 fit keeps the spread the L1
     cross-validation loses on a run's few models, is as close or closer at 6, 20 and 43 models,
-    and takes seconds where the L1 path takes about a minute at 20 models or more."""
+    and takes seconds where the L1 path takes tens of seconds at 20 models and more."""
     if how not in DIFFICULTY_FITS:
         raise ValueError(f"difficulty fit must be one of {DIFFICULTY_FITS}, not {how!r}")
     if not several_models(frame, baseline):
