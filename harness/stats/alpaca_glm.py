@@ -318,8 +318,9 @@ def estimated_difficulty(frame: pd.DataFrame, baseline: str, how: str = "l2", cs
 
     "l2" is the default: bench/alpaca_lc_planted.py measures both against a planted difficulty
     and against what AlpacaEval's procedure publishes; the L2 fit keeps the spread the L1
-    cross-validation loses on a run's few models, is as close or closer at 6, 20 and 43 models,
-    and takes seconds where the L1 path takes tens of seconds at 20 models and more."""
+    cross-validation loses on a run's few models, is closer at 20 and 43 models and with the gamed
+    baselines at 6 (mixed at 6 without them), and takes seconds where the L1 path takes about a
+    minute at 43 models."""
     if how not in DIFFICULTY_FITS:
         raise ValueError(f"difficulty fit must be one of {DIFFICULTY_FITS}, not {how!r}")
     if not several_models(frame, baseline):
