@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from harness.stats.alpaca_glm import alpaca_eval_lc
+from harness.stats.alpaca_glm import alpaca_eval_lc, length_term
 from harness.stats.length_control import length_controlled_win_rates
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "alpaca_eval"
@@ -65,11 +65,6 @@ def real_lengths(folder: Path = DATA) -> tuple[np.ndarray, np.ndarray]:
             rows.append([len(r["output_2"]) for r in records])
     assert baseline is not None
     return baseline, np.array(rows, dtype=float)
-
-
-def length_feature(len_model: np.ndarray, len_baseline: np.ndarray) -> np.ndarray:
-    delta = len_baseline - len_model
-    return np.tanh(delta / delta.std(ddof=1))
 
 
 def planted_world(
@@ -101,7 +96,7 @@ def planted_world(
     parts, truth = [], {}
     item_ids = np.array([f"x{i:03d}" for i in range(items)])
     for name, (w_len, w_diff, w_ng) in weights.items():
-        mean = expit(w_len * length_feature(model_lengths[name], base_len) + w_diff * gamma + w_ng)
+        mean = expit(w_len * length_term(model_lengths[name], base_len) + w_diff * gamma + w_ng)
         p = rng.beta(CONCENTRATION * mean, CONCENTRATION * (1.0 - mean))
         parts.append(pd.DataFrame({"model": name, "item_id": item_ids, "p": p,
                                    "len_model": model_lengths[name], "len_baseline": base_len}))
