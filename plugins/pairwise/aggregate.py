@@ -183,13 +183,15 @@ def alpaca_eval_length_controlled(battles: pd.DataFrame, config: PairwiseConfig)
     table = alpaca_eval_lc(frame, baseline)
     gamed = sorted(str(m) for m in frame["model"].unique() if is_gamed_baseline(str(m), baseline))
     models = frame["model"].nunique()
+    several = several_models(frame, baseline)
     note = ("AlpacaEval LC (its GLM): "
             + (f"instruction difficulty fitted on the {models} models of this run "
-               "(AlpacaEval's on its leaderboard's models); " if several_models(frame, baseline) else
+               "(AlpacaEval's on its leaderboard's models); " if several else
                "no instruction difficulty (one model: fitted on its own verdicts it would absorb them); ")
             + (f"gamed-baseline term fitted from {', '.join(gamed)}" if gamed else
-               f"no gamed-baseline term: import {baseline}_verbose and {baseline}_concise annotations for it "
-               "(AlpacaEval's published numbers use it)"))
+               f"no gamed-baseline term (import {baseline}_verbose and {baseline}_concise annotations for it: "
+               "AlpacaEval's published numbers use it)"
+               + ("; in its place each model's length slope is pulled toward the run's pooled slope" if several else "")))
     return table[["model", "lc_win_rate"]].rename(columns={"lc_win_rate": "alpaca_eval_lc"}), note
 
 

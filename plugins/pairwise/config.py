@@ -60,9 +60,11 @@ class PairwiseConfig(JudgeOptions):
     arena_hard: bool = Field(default=False, json_schema_extra=role("aggregation"))
     #: AlpacaEval's own length-controlled win rate (harness.stats.alpaca_glm: its GLM fitted as
     #: its code fits it, instruction difficulty from every model of the run, the gamed-baseline
-    #: term when `<baseline>_verbose` / `_concise` models are in the run) as a column beside the
-    #: harness's LC. Needs one baseline and every answer's length. Off by default: on the six AlpacaEval models in
-    #: our data it is further from the published LC than the harness's own (docs/statistics.md).
+    #: term when `<baseline>_verbose` / `_concise` models are in the run, else each model's length
+    #: slope pulled toward the run's pooled one) as a column beside the harness's LC. Needs one
+    #: baseline and every answer's length. Off by default: it adds a column and seconds to every
+    #: single-baseline run; on the six AlpacaEval models in our data it is the closer one to the
+    #: published LC (docs/statistics.md).
     alpaca_eval_lc: bool = Field(default=False, json_schema_extra=role("aggregation"))
     #: The baseline's games against itself, as Arena-Hard's result folders hold them ({baseline:
     #: {"1": {level: count}, "2": {...}}}, written by the arena_hard importer): no verdicts, but
