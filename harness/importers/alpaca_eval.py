@@ -64,7 +64,7 @@ def import_alpaca_eval(paths: list[Path], baseline: str | None = None) -> Import
     return ImportedRun(
         format="alpaca_eval", name="alpaca_eval", protocol="pairwise",
         config={"baselines": [baseline], "soft": True, "verdict_format": "binary", "strong_weight": 1.0,
-                "length_k": -1},
+                "length_k": -1, "alpaca_eval_lc": True},
         judge=", ".join(sorted(judges)), verdicts=verdicts, sources=[str(p.resolve()) for p in paths],
         notes=["position A = output_1 (the baseline) as stored in the file; the judge saw a random order"],
         texts=texts,

@@ -415,9 +415,10 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig, battles:
                else "; wb_reward: the same WB-Reward (it differs from score only with soft)")
             + ("; AlpacaEval LC: AlpacaEval's length-controlled win rate (the harness's fit of its model; not Arena-Hard's length control) "
                "against " + config.baselines[0] if lc is not None else "")
-            + ("; AlpacaEval LC (its GLM): the same quantity fitted as AlpacaEval's code fits it (L1 with "
-               "cross-validated strength, its gamed-baseline term when those models are imported); "
-               "AlpacaEval LC [CI]: the harness's fit of the paper's model (L2, item-bootstrap interval)"
+            + ("; AlpacaEval LC (its GLM): the same quantity fitted as AlpacaEval's code fits it (per model L1 "
+               "with cross-validated strength, its gamed-baseline term when those models are imported; the "
+               "closer one to AlpacaEval's leaderboard, docs/statistics.md); AlpacaEval LC [CI]: the harness's "
+               "own fit (L2, item-bootstrap interval)"
                if alpaca is not None else "")
             + ("; SC rating: Bradley-Terry with length and markdown held equal (the harness's style control)"
                if style is not None and not style.withheld else "")

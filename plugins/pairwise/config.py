@@ -62,9 +62,9 @@ class PairwiseConfig(JudgeOptions):
     #: its code fits it, instruction difficulty from every model of the run, the gamed-baseline
     #: term when `<baseline>_verbose` / `_concise` models are in the run, else each model's length
     #: slope pulled toward the run's pooled one) as a column beside the harness's LC. Needs one
-    #: baseline and every answer's length. Off by default: it adds a column and seconds to every
-    #: single-baseline run; on the six AlpacaEval models in our data it is the closer one to the
-    #: published LC (docs/statistics.md).
+    #: baseline and every answer's length. Off by default (it adds a column and seconds to every
+    #: single-baseline run), on in what `harness import alpaca_eval` writes: there the user compares
+    #: with AlpacaEval's leaderboard, and this is the closer LC (docs/statistics.md).
     alpaca_eval_lc: bool = Field(default=False, json_schema_extra=role("aggregation"))
     #: The baseline's games against itself, as Arena-Hard's result folders hold them ({baseline:
     #: {"1": {level: count}, "2": {...}}}, written by the arena_hard importer): no verdicts, but

@@ -130,11 +130,12 @@ def test_real_models_alpaca_eval_lc_against_the_published_leaderboard(tmp_path) 
     files = sorted(shared_data("alpaca_eval").glob("*/annotations.json"))
     result = harness_cli("import", "alpaca_eval", *files, "--out", tmp_path / "run")
     assert result.returncode == 0, result.stderr
-    assert "alpaca_eval_lc" not in next(iter(read_scores(tmp_path / "run").values()))  # opt-in: off by default
-    result = harness_cli("aggregate", tmp_path / "run", "--set", "options.alpaca_eval_lc=true")
-    assert result.returncode == 0, result.stderr
+    # On by default for an AlpacaEval import: its leaderboard's LC is the number such a user compares.
     assert "no gamed-baseline term" in result.stderr  # the six folders hold no verbose/concise baseline
     scores, board = read_scores(tmp_path / "run"), published()
+    result = harness_cli("aggregate", tmp_path / "run", "--set", "options.alpaca_eval_lc=false")
+    assert result.returncode == 0, result.stderr
+    assert "alpaca_eval_lc" not in next(iter(read_scores(tmp_path / "run").values()))  # and it can be turned off
     names = {f.parent.name: json.loads(f.read_text(encoding="utf-8"))[0]["generator_2"] for f in files}
     new = np.array([abs(float(scores[m]["alpaca_eval_lc"]) - board[f][1]) for f, m in names.items()])
     old = np.array([abs(float(scores[m]["length_controlled_win_rate"]) - board[f][1]) for f, m in names.items()])
