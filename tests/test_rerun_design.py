@@ -31,7 +31,8 @@ ROWS = [{"id": f"q{i}", "instruction": f"Question {i}?", "answers": {"a": f"alph
 #: aggregated, and which requests are asked. Every other option must be declared (or default to)
 #: judging or preparation, so a rerun that changes it is refused.
 AGGREGATION_ONLY = {"n_bootstrap", "seed", "length_k", "strong_weight", "soft", "style_control", "missing_reference",
-                    "prior_ties", "arena_hard", "arena_hard_self_games", "alpaca_eval_lc"}
+                    "prior_ties", "arena_hard", "arena_hard_self_games", "alpaca_eval_lc",
+                    "alpaca_eval_lc_exact"}
 REQUEST_SELECTION = {"baselines", "sampling", "budget", "stop_confidence", "stop_margin", "batch_size", "tuples", "rotations"}
 
 

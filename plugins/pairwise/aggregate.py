@@ -180,7 +180,8 @@ def alpaca_eval_length_controlled(battles: pd.DataFrame, config: PairwiseConfig)
     from harness.stats.alpaca_glm import alpaca_eval_lc, is_gamed_baseline, several_models
 
     baseline = config.baselines[0]
-    table = alpaca_eval_lc(frame, baseline)
+    table = (alpaca_eval_lc(frame, baseline, difficulty_fit="l1", slope="own") if config.alpaca_eval_lc_exact
+             else alpaca_eval_lc(frame, baseline))
     gamed = sorted(str(m) for m in frame["model"].unique() if is_gamed_baseline(str(m), baseline))
     models = frame["model"].nunique()
     several = several_models(frame, baseline)
@@ -191,7 +192,10 @@ def alpaca_eval_length_controlled(battles: pd.DataFrame, config: PairwiseConfig)
             + (f"gamed-baseline term fitted from {', '.join(gamed)}" if gamed else
                f"no gamed-baseline term (import {baseline}_verbose and {baseline}_concise annotations for it: "
                "AlpacaEval's published numbers use it)"
-               + ("; in its place each model's length slope is pulled toward the run's pooled slope" if several else "")))
+               + ("; in its place each model's length slope is pulled toward the run's pooled slope"
+                  if several and not config.alpaca_eval_lc_exact else "")))
+    if config.alpaca_eval_lc_exact:
+        note += "; fitted in every part as AlpacaEval's code fits it (alpaca_eval_lc_exact: L1 difficulty, own slopes)"
     return table[["model", "lc_win_rate"]].rename(columns={"lc_win_rate": "alpaca_eval_lc"}), note
 
 

@@ -66,6 +66,11 @@ class PairwiseConfig(JudgeOptions):
     #: single-baseline run), on in what `harness import alpaca_eval` writes: there the user compares
     #: with AlpacaEval's leaderboard, and this is the closer LC (docs/statistics.md).
     alpaca_eval_lc: bool = Field(default=False, json_schema_extra=role("aggregation"))
+    #: With `alpaca_eval_lc`: fit as AlpacaEval's code does in every part (instruction difficulty
+    #: by its L1 cross-validated joint fit, each model's length slope from its own rows) instead
+    #: of the two stand-ins that are closer on a run's few models (docs/statistics.md). For runs
+    #: holding many leaderboard models and the gamed baselines.
+    alpaca_eval_lc_exact: bool = Field(default=False, json_schema_extra=role("aggregation"))
     #: The baseline's games against itself, as Arena-Hard's result folders hold them ({baseline:
     #: {"1": {level: count}, "2": {...}}}, written by the arena_hard importer): no verdicts, but
     #: Arena-Hard's style-controlled fit counts them, so its columns here do too.

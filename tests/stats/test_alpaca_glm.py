@@ -147,6 +147,16 @@ def test_real_models_alpaca_eval_lc_against_the_published_leaderboard(tmp_path) 
     # (docs/statistics.md); closer than the harness's LC on every summary.
     (mean, median, within, worst), (mean0, median0, within0, worst0) = summaries(new), summaries(old)
     assert mean < mean0 and median < median0 and within > within0 and worst < worst0
+    # AlpacaEval's procedure in every part is one option away, and on six models it is the farther one.
+    result = harness_cli("aggregate", tmp_path / "run", "--set", "options.alpaca_eval_lc=true",
+                         "--set", "options.alpaca_eval_lc_exact=true")
+    assert result.returncode == 0, result.stderr
+    assert "alpaca_eval_lc_exact: L1 difficulty, own slopes" in result.stderr
+    assert "pulled toward the run's pooled slope" not in result.stderr
+    exact = read_scores(tmp_path / "run")
+    off = np.array([abs(float(exact[m]["alpaca_eval_lc"]) - board[f][1]) for f, m in names.items()])
+    print(f"|LC - published|, AlpacaEval's procedure in every part: {summaries(off)}")
+    assert summaries(off)[0] > mean
 
 
 def test_a_single_model_has_no_difficulty_term() -> None:
