@@ -1,6 +1,7 @@
 """Harness CPU per additional judge call (issue 21, goal 3: at most 0.5 ms), cache off and on.
 
     python bench/judge_call_cpu.py [--calls 2000,6000] [--reps 3] [--concurrency 64] [--latency 0.005]
+    python bench/judge_call_cpu.py --profile 6000   # one run (cache on) under cProfile: where the CPU goes
 
 Each run is the real `harness.running.execute.run_task` path (an `openai:MODEL` judge, the aiohttp
 transport, progress off) against the loopback OpenAI server of harness.testing, which runs in a
@@ -12,11 +13,16 @@ calls, so the CPU per *additional* call is the slope between two run sizes:
 
 `cache off` runs with the judgment cache disabled; `cache on` with a fresh cache file per run
 (every call a miss whose answer is then recorded: the cost a first run pays).
+
+On a shared machine one size's CPU swings by 10-20% from run to run: compare two versions of the
+harness in the same session, alternating between them, with wide sizes (`--calls 1000,9000`).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import resource
 import statistics
 import sys
@@ -34,7 +40,8 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def one_run(task: Path, calls: int, cache: bool, args: argparse.Namespace) -> float:
+def one_run(task: Path, calls: int, cache: bool, args: argparse.Namespace,
+            profiler: cProfile.Profile | None = None) -> float:
     """CPU seconds of this process over one run_task of `calls` calls against a fresh server."""
     server = ProcessServer(args.latency)
     try:
@@ -43,7 +50,11 @@ def one_run(task: Path, calls: int, cache: bool, args: argparse.Namespace) -> fl
                                  progress=False, cache=cache, cache_path=Path(out) / "cache.sqlite",
                                  concurrency=args.concurrency, judge_options={"transport": "aiohttp"})
             before = cpu_seconds()
+            if profiler is not None:
+                profiler.enable()
             result = run_task(task, options)
+            if profiler is not None:
+                profiler.disable()
             used = cpu_seconds() - before
         counters = server.counters()
     finally:
@@ -53,13 +64,29 @@ def one_run(task: Path, calls: int, cache: bool, args: argparse.Namespace) -> fl
     return used
 
 
+def profile(calls: int, args: argparse.Namespace) -> None:
+    """One run of `calls` calls, cache on, under cProfile: the functions by own time, then by
+    cumulative time (the profiler itself roughly doubles the CPU, so read shares, not figures)."""
+    with tempfile.TemporaryDirectory() as workdir:
+        task = write_task(Path(workdir), calls)
+        profiler = cProfile.Profile()
+        one_run(task, calls, True, args, profiler)
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(40)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", default="2000,6000", help="two run sizes, comma-separated")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.005)
+    parser.add_argument("--profile", type=int, metavar="CALLS", help="profile one run of CALLS calls instead")
     args = parser.parse_args()
+    if args.profile:
+        profile(args.profile, args)
+        return
     small, large = sorted(int(c) for c in args.calls.split(","))
     print(f"python {sys.version.split()[0]}; runs of {small} and {large} calls, concurrency {args.concurrency}, "
           f"server latency {args.latency * 1000:g} ms (separate process); median of {args.reps} runs each")
