@@ -34,9 +34,9 @@ def judged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[set[str], d
     loops: set[str] = set()
     original = RunDirectory.commit
 
-    async def commit(self: RunDirectory, verdict: Any) -> None:
+    async def commit(self: RunDirectory, verdict: Any, **kwargs: Any) -> None:
         loops.add(type(asyncio.get_running_loop()).__module__.split(".")[0])
-        await original(self, verdict)
+        await original(self, verdict, **kwargs)
 
     monkeypatch.setattr(RunDirectory, "commit", commit)
     with OpenAIServer(judge) as server:
