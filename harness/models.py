@@ -6,6 +6,7 @@ Everything that crosses a module boundary is one of these: they validate user in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -237,13 +238,23 @@ class JudgeRequest(BaseModel):
     #: `key`, computed on first use: the run looks a request up by key several times, and hashing
     #: the rendered prompt each time was a tenth of the CPU of a judge call.
     _key: str | None = PrivateAttr(default=None)
+    #: `call_payload` as JSON, member by member (see `payload_json`), computed on first use.
+    _payload_json: dict[str, str] | None = PrivateAttr(default=None)
 
     @property
     def key(self) -> str:
         if self._key is None:
-            blob = json.dumps({"id": self.id, **self.call_payload()}, sort_keys=True, ensure_ascii=False).encode()
-            self._key = hashlib.sha256(blob).hexdigest()[:32]
+            blob = sorted_json_object({"id": KEY_JSON.encode(self.id), **self.payload_json()})
+            self._key = hashlib.sha256(blob.encode()).hexdigest()[:32]
         return self._key
+
+    def payload_json(self) -> dict[str, str]:
+        """Each member of `call_payload` as `json.dumps(value, sort_keys=True, ensure_ascii=False)`:
+        the request key and the judgment cache key both hash the payload, and encoding the rendered
+        prompt once for both halves that work (`sorted_json_object` puts the members together)."""
+        if self._payload_json is None:
+            self._payload_json = {name: KEY_JSON.encode(value) for name, value in self.call_payload().items()}
+        return self._payload_json
 
     def __eq__(self, other: object) -> bool:
         """Equal when the fields are (whether or not either has computed its key yet)."""
@@ -256,7 +267,25 @@ class JudgeRequest(BaseModel):
         copy = super().model_copy(update=update, deep=deep)
         if update:
             copy._key = None
+            copy._payload_json = None
         return copy
+
+
+def sorted_json_object(members: dict[str, str]) -> str:
+    """The object whose members are already JSON, exactly as `json.dumps(obj, sort_keys=True,
+    ensure_ascii=False)` would write it (the same bytes, so keys hashed from it do not change)."""
+    return "{" + ", ".join(f"{_json_name(name)}: {value}" for name, value in sorted(members.items())) + "}"
+
+
+#: `json.dumps(value, sort_keys=True, ensure_ascii=False)`, with the encoder built once (json.dumps
+#: builds one per call when given options, which cost as much as encoding a short prompt).
+KEY_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=256)
+def _json_name(name: str) -> str:
+    """A member name as JSON: the same dozen names every call, so encoded once."""
+    return KEY_JSON.encode(name)
 
 
 class TokenLogprob(BaseModel):

@@ -22,7 +22,7 @@ import fcntl
 import json
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,6 +76,8 @@ class RunDirectory:
         self._by_judge: dict[tuple[str, str], Verdict] = {}
         self._write_lock = threading.Lock()
         self._queued: list[tuple[str, Verdict, asyncio.Future[None]]] = []
+        #: Called once before each group of verdicts is written (see `commit`).
+        self._before_write: list[Callable[[], None]] = []
         self._flusher: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -123,9 +125,15 @@ class RunDirectory:
         self._write(verdict.model_dump_json() + "\n")
         self._remember(verdict)
 
-    async def commit(self, verdict: Verdict) -> None:
-        """Store one verdict durably before returning, sharing an fsync with concurrent commits."""
+    async def commit(self, verdict: Verdict, before_write: Callable[[], None] | None = None) -> None:
+        """Store one verdict durably before returning, sharing an fsync with concurrent commits.
+
+        `before_write` runs (once per group, however many of its verdicts name it) before the
+        group that holds this verdict is written: the runner writes the judgment cache's queued
+        answers there, so an answer is on disk before its verdict, in one transaction per group."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if before_write is not None and before_write not in self._before_write:
+            self._before_write.append(before_write)
         self._queued.append((verdict.model_dump_json() + "\n", verdict, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush_queued())
@@ -138,7 +146,10 @@ class RunDirectory:
         flusher, so an exception raised here would only be asyncio's "never retrieved" noise."""
         while self._queued:
             batch, self._queued = self._queued, []
+            before, self._before_write = self._before_write, []
             try:
+                for step in before:
+                    step()
                 await asyncio.to_thread(self._write, "".join(line for line, _, _ in batch))
             except BaseException as exc:
                 for _, _, future in batch:

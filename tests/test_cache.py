@@ -155,3 +155,34 @@ def test_every_stored_verdict_has_its_answer_cached_when_it_reaches_the_disk(tmp
                                   progress=False, cache_path=cache_path, concurrency=8))
     assert seen and seen[-1][0] == 40
     assert all(answers >= lines for lines, answers in seen), seen
+
+
+def test_keys_hash_the_same_json_as_before_so_old_caches_and_runs_stay_valid() -> None:
+    """Both keys are put together from JSON encoded once per request: they must stay the sha256 of
+    the whole object written by json.dumps(sort_keys=True, ensure_ascii=False), or every cache
+    and run directory written before would be missed."""
+    import hashlib
+
+    spec = JudgeSpec(backend="openai", model="m", base_url="http://localhost:1/v1", options={"rpm": 5, "top_k": 3})
+    fixed = {"judge": {"backend": "openai", "model": "m", "base_url": "http://localhost:1/v1"},
+             "judge_options": {"top_k": 3}, "protocol_version": "7"}
+    requests = [
+        JudgeRequest(id="q1::a::b", item_id="q1", messages=(Message(role="user", content="Compare A and B."),)),
+        JudgeRequest(id="q2::ä::b", item_id="q2",
+                     messages=(Message(role="system", content="Sei fair — ✓"), Message(role="user", content='"x"\n')),
+                     sampling=Sampling(temperature=0.7, logprobs=True, top_logprobs=5, seed=None),
+                     constraint=OutputChoices(choices=("A", "B")), attempt=2,
+                     json_schema={"type": "object", "properties": {"z": {"type": "string"}, "a": {"enum": [1, 2.5]}}}),
+    ]
+    for request in requests:
+        payload = request.call_payload()
+        expected_request_key = hashlib.sha256(json.dumps({"id": request.id, **payload}, sort_keys=True,
+                                                         ensure_ascii=False).encode()).hexdigest()[:32]
+        expected_cache_key = hashlib.sha256(json.dumps({**fixed, **payload}, sort_keys=True,
+                                                       ensure_ascii=False).encode()).hexdigest()
+        assert request.key == expected_request_key
+        assert cache_key(spec, request, "7") == expected_cache_key
+        copy = request.model_copy(update={"attempt": 3})
+        assert copy.key != request.key
+        assert cache_key(spec, copy, "7") == hashlib.sha256(json.dumps(
+            {**fixed, **copy.call_payload()}, sort_keys=True, ensure_ascii=False).encode()).hexdigest()

@@ -380,13 +380,13 @@ def test_next_call_goes_out_while_a_verdict_is_being_written(tmp_path: Path, mon
     seen_when_written: list[int] = []
 
     with OpenAIServer(prefers_alpha) as server:
-        async def slow_commit(self: RunDirectory, verdict: Any) -> None:
+        async def slow_commit(self: RunDirectory, verdict: Any, **kwargs: Any) -> None:
             if not seen_when_written:  # hold the first write (for 10 s at most)
                 deadline = asyncio.get_running_loop().time() + 10
                 while len(server.requests) < N_REQUESTS and asyncio.get_running_loop().time() < deadline:
                     await asyncio.sleep(0.005)
             seen_when_written.append(len(server.requests))
-            await original(self, verdict)
+            await original(self, verdict, **kwargs)
 
         monkeypatch.setattr(RunDirectory, "commit", slow_commit)
         result = run(task, server, out, concurrency=1)
@@ -403,12 +403,12 @@ def test_a_failed_write_stops_the_run_and_a_rerun_calls_only_what_was_not_stored
     original = RunDirectory.commit
     writes = 0
 
-    async def failing_third_write(self: RunDirectory, verdict: Any) -> None:
+    async def failing_third_write(self: RunDirectory, verdict: Any, **kwargs: Any) -> None:
         nonlocal writes
         writes += 1
         if writes == 3:
             raise OSError(28, "No space left on device")
-        await original(self, verdict)
+        await original(self, verdict, **kwargs)
 
     with OpenAIServer(prefers_alpha) as server:
         with monkeypatch.context() as patch:

@@ -5,6 +5,10 @@ The OpenAI SDK builds a request object, copies options and walks headers on ever
 of that: one URL, fixed headers, a JSON body out and a JSON body back. Failures are reported in
 three shapes the backend classifies the same way as the SDK's: an HTTP status with the server's
 error body, a timeout, or a broken connection (refused, reset, truncated body).
+
+Per call it does only what differs between calls: the URL is parsed and the headers merged once
+(the session's defaults), no cookie jar is kept (an API sets none worth sending back), and the
+body is encoded with orjson, several times faster than json for the rendered prompts.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 #: The OpenAI API, for `openai:MODEL` without a base URL (as the SDK does).
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -61,21 +67,27 @@ class AiohttpTransport:
 
     def __init__(self, url: str, headers: Mapping[str, str], timeout_s: float, concurrency: int):
         import aiohttp
+        from yarl import URL
 
         self._aiohttp = aiohttp
         self.url = url
-        self._headers = {"Content-Type": "application/json", "Accept": "application/json", **headers}
+        self._url = URL(url)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=concurrency, ttl_dns_cache=300),
             timeout=aiohttp.ClientTimeout(total=timeout_s),
             skip_auto_headers=("User-Agent",),
-            headers={"User-Agent": "harness-eval"},
+            headers={"User-Agent": "harness-eval", "Content-Type": "application/json", "Accept": "application/json",
+                     **headers},
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def post(self, body: dict[str, Any]) -> bytes:
-        payload = json.dumps(body, ensure_ascii=False).encode()
         try:
-            async with self._session.post(self.url, data=payload, headers=self._headers) as response:
+            payload = orjson.dumps(body)
+        except TypeError:  # what orjson does not encode (an integer past 64 bits in extra_body)
+            payload = json.dumps(body, ensure_ascii=False).encode()
+        try:
+            async with self._session.post(self._url, data=payload) as response:
                 content = await response.read()
                 if response.status >= 400:
                     raise HTTPFailure(response.status, error_body(content), response.headers, response.reason or "")

@@ -21,6 +21,8 @@ from importlib import metadata
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from harness.judges.base import (
     FatalJudgeError,
     JudgeBackend,
@@ -320,7 +322,7 @@ class OpenAIBackend(JudgeBackend):
     def _response(self, content: bytes, latency: float, status: int = 200) -> JudgeResponse:
         """Build the response from the raw body; anything missing is a broken (transient) answer."""
         try:
-            data = json.loads(content)
+            data = _loads(content)
         except ValueError:
             raise TransientJudgeError(
                 f"{self.label}: HTTP {status} body is not valid JSON ({len(content)} bytes)", status=status
@@ -399,6 +401,15 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def _loads(content: bytes) -> Any:
+    """The body's JSON: orjson (a few times faster than json), or json for what only json reads
+    (the NaN and -Infinity some servers write into logprobs, a body not in UTF-8)."""
+    try:
+        return orjson.loads(content)
+    except ValueError:
+        return json.loads(content)
 
 
 def _logprobs(block: Any) -> tuple[TokenLogprob, ...] | None:

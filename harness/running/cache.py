@@ -16,13 +16,12 @@ queued answer is found by `get` as if it were written, and `close` writes what i
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sqlite3
 import time
 from pathlib import Path
 
-from harness.models import JudgeRequest, JudgeResponse, JudgeSpec
+from harness.models import KEY_JSON, JudgeRequest, JudgeResponse, JudgeSpec, sorted_json_object
 
 CACHE_ENV = "HARNESS_CACHE_DIR"
 CACHE_FILE = "judgments.sqlite"
@@ -49,15 +48,18 @@ class CacheKeys:
 
     def __init__(self, spec: JudgeSpec, protocol_version: str):
         judge = spec.public_dict()
-        self._fixed = {
+        fixed = {
             "judge": {k: judge[k] for k in ("backend", "model", "base_url")},
             "judge_options": {k: v for k, v in judge["options"].items() if k not in SCHEDULING_OPTIONS},
             "protocol_version": protocol_version,
         }
+        self._fixed = {name: KEY_JSON.encode(value) for name, value in fixed.items()}
 
     def __call__(self, request: JudgeRequest) -> str:
-        blob = json.dumps({**self._fixed, **request.call_payload()}, sort_keys=True, ensure_ascii=False).encode()
-        return hashlib.sha256(blob).hexdigest()
+        """sha256 of json.dumps({judge part, **request.call_payload()}, sort_keys=True, ensure_ascii=False),
+        put together from JSON the request already encoded for its own key."""
+        blob = sorted_json_object({**self._fixed, **request.payload_json()})
+        return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def cache_key(spec: JudgeSpec, request: JudgeRequest, protocol_version: str) -> str:

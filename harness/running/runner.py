@@ -147,9 +147,10 @@ class Runner:
     async def _record(self, verdict: Verdict) -> None:
         """Store one verdict durably, then count it, tell the plugins and move the progress bar."""
         try:
-            if self.cache is not None:
-                self.cache.flush()  # the answers first: a verdict on disk always has its answer cached
-            await self.store.commit(verdict)
+            # The answers first: the cache writes what is queued just before the group of verdicts
+            # holding this one is written, so a verdict on disk always has its answer cached (one
+            # cache transaction per group commit, not one per verdict).
+            await self.store.commit(verdict, before_write=self.cache.flush if self.cache is not None else None)
             self._count(verdict)
             if self.on_verdict is not None:
                 self.on_verdict(verdict)

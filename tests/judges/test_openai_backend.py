@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import socket
 import subprocess
 import sys
@@ -119,6 +120,18 @@ def test_logprobs_are_mapped_with_top_alternatives(serve: Any) -> None:
     assert response.tokens_out == 2
     [sent] = server.requests
     assert sent["logprobs"] is True and sent["top_logprobs"] == 2
+
+
+def test_logprobs_of_minus_infinity_and_non_ascii_text_are_read(serve: Any) -> None:
+    """Servers write a masked token's logprob as -Infinity, which is not strict JSON: the body is
+    still read (json takes what orjson refuses), and text outside ASCII goes out and back as is."""
+    tokens = [TokenLogprob(token="Ä", logprob=-0.2, top={"Ä": -0.2, "B": -math.inf})]
+    server = serve(lambda body: Reply(text=f"Ä {body['messages'][0]['content']}", logprobs=tokens))
+    [response] = call(spec(server.base_url), request("Welche Antwort ist besser? — ✓", logprobs=True, top_logprobs=2))
+
+    assert isinstance(response, JudgeResponse)
+    assert response.text == "Ä Welche Antwort ist besser? — ✓"
+    assert response.logprobs == (TokenLogprob(token="Ä", logprob=-0.2, top={"Ä": -0.2, "B": -math.inf}),)
 
 
 def test_constraint_is_not_sent(serve: Any) -> None:
