@@ -244,7 +244,7 @@ class JudgeRequest(BaseModel):
     @property
     def key(self) -> str:
         if self._key is None:
-            blob = sorted_json_object({"id": KEY_JSON.encode(self.id), **self.payload_json()})
+            blob = sorted_json_object({"id": SORTED_JSON.encode(self.id), **self.payload_json()})
             self._key = hashlib.sha256(blob.encode()).hexdigest()[:32]
         return self._key
 
@@ -253,7 +253,7 @@ class JudgeRequest(BaseModel):
         the request key and the judgment cache key both hash the payload, and encoding the rendered
         prompt once for both halves that work (`sorted_json_object` puts the members together)."""
         if self._payload_json is None:
-            self._payload_json = {name: KEY_JSON.encode(value) for name, value in self.call_payload().items()}
+            self._payload_json = {name: SORTED_JSON.encode(value) for name, value in self.call_payload().items()}
         return self._payload_json
 
     def __eq__(self, other: object) -> bool:
@@ -278,14 +278,15 @@ def sorted_json_object(members: dict[str, str]) -> str:
 
 
 #: `json.dumps(value, sort_keys=True, ensure_ascii=False)`, with the encoder built once (json.dumps
-#: builds one per call when given options, which cost as much as encoding a short prompt).
-KEY_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
+#: builds one per call when given options, which cost as much as encoding a short prompt): the
+#: request and cache keys, and the store's and verdicts.jsonl's lines (harness.store.export_lines).
+SORTED_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
 
 
 @functools.lru_cache(maxsize=256)
 def _json_name(name: str) -> str:
     """A member name as JSON: the same dozen names every call, so encoded once."""
-    return KEY_JSON.encode(name)
+    return SORTED_JSON.encode(name)
 
 
 class TokenLogprob(BaseModel):

@@ -21,7 +21,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from harness.models import KEY_JSON, JudgeRequest, JudgeResponse, JudgeSpec, sorted_json_object
+from harness.models import SORTED_JSON, JudgeRequest, JudgeResponse, JudgeSpec, sorted_json_object
 
 CACHE_ENV = "HARNESS_CACHE_DIR"
 CACHE_FILE = "judgments.sqlite"
@@ -53,7 +53,7 @@ class CacheKeys:
             "judge_options": {k: v for k, v in judge["options"].items() if k not in SCHEDULING_OPTIONS},
             "protocol_version": protocol_version,
         }
-        self._fixed = {name: KEY_JSON.encode(value) for name, value in fixed.items()}
+        self._fixed = {name: SORTED_JSON.encode(value) for name, value in fixed.items()}
 
     def __call__(self, request: JudgeRequest) -> str:
         """sha256 of json.dumps({judge part, **request.call_payload()}, sort_keys=True, ensure_ascii=False),
