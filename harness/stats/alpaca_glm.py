@@ -46,6 +46,8 @@ from scipy import sparse
 from scipy.optimize import minimize
 from scipy.special import expit
 
+from harness.stats.length_control import joint_item_fit, per_model_feature
+
 #: AlpacaEval's candidate inverse penalties (sklearn LogisticRegressionCV's default Cs=10).
 CS = np.logspace(-4, 4, 10)
 #: Cross-validation folds (glm_winrate's n_splits).
@@ -285,31 +287,13 @@ def pooled_joint_fit(
     rows = _usable(frame[frame["model"] != baseline])
     model_codes, models = pd.factorize(rows["model"])
     item_codes, items = pd.factorize(rows["item_id"])
-    length = np.zeros(len(rows))
-    for code in range(len(models)):
-        mine = model_codes == code
-        length[mine] = length_term(rows["len_model"].to_numpy()[mine], rows["len_baseline"].to_numpy()[mine])
-    target = rows["p"].to_numpy(dtype=float)
+    length = per_model_feature(length_term, model_codes, len(models), rows)
     held = None if difficulty is None else difficulty.reindex(items).fillna(0.0).to_numpy(dtype=float)
-    n_models, n_items = len(models), 0 if held is not None else len(items)
-
-    def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
-        theta, phi = params[:n_models], params[n_models]
-        gamma = held if held is not None else params[n_models + 1:]
-        z = theta[model_codes] + phi * length + gamma[item_codes]
-        residual = expit(z) - target
-        value = float(np.sum(np.logaddexp(0.0, z) - target * z))
-        grad: list[np.ndarray] = [np.bincount(model_codes, residual, n_models), np.array([residual @ length])]
-        if held is None:
-            value += 0.5 * l2 * float(gamma @ gamma)
-            grad.append(np.bincount(item_codes, residual, n_items) + l2 * gamma)
-        return value, np.concatenate(grad)
-
-    result = minimize(loss, np.zeros(n_models + 1 + n_items), jac=True, method="L-BFGS-B",
-                      options={"maxiter": 5000, "ftol": 1e-13, "gtol": 1e-8})
-    fitted = held if held is not None else result.x[n_models + 1:]
-    gamma = pd.Series(fitted, index=items).reindex(item_order(frame)).fillna(0.0)
-    return JointFit(gamma.rename("instruction_difficulty"), float(result.x[n_models]))
+    fit = joint_item_fit(model_codes, item_codes, length, rows["p"].to_numpy(dtype=float), len(models), len(items),
+                         l2=l2, options={"maxiter": 5000, "ftol": 1e-13, "gtol": 1e-8}, shared_slope=True,
+                         held_gamma=held)
+    gamma = pd.Series(fit.gamma, index=items).reindex(item_order(frame)).fillna(0.0)
+    return JointFit(gamma.rename("instruction_difficulty"), float(fit.phi[0]))
 
 
 def estimated_difficulty(frame: pd.DataFrame, baseline: str, how: str = "l2", cs: np.ndarray = CS) -> JointFit:

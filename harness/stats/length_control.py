@@ -22,6 +22,7 @@ the difficulty fixed (the difficulty refit is not bootstrapped: it is shared and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,28 +56,65 @@ def fit_instruction_difficulty(frame: pd.DataFrame, l2: float = DIFFICULTY_L2) -
     """
     model_codes, models = pd.factorize(frame["model"], sort=True)
     item_codes, items = pd.factorize(frame["item_id"], sort=True)
-    target = frame["p"].to_numpy(dtype=float)
+    length = per_model_feature(length_features, model_codes, len(models), frame)
+    fit = joint_item_fit(model_codes, item_codes, length, frame["p"].to_numpy(dtype=float), len(models), len(items),
+                         l2=l2, options={"maxiter": 2000, "gtol": 1e-9})
+    return pd.Series(fit.gamma, index=items, name="difficulty")
+
+
+def per_model_feature(
+    feature: Callable[[np.ndarray, np.ndarray], np.ndarray], model_codes: np.ndarray, n_models: int, frame: pd.DataFrame,
+) -> np.ndarray:
+    """`feature(len_model, len_baseline)` computed on each model's rows apart (it standardises
+    by the model's own spread), one value per row of `frame`."""
     length = np.zeros(len(frame))
-    for code in range(len(models)):
+    len_model, len_baseline = frame["len_model"].to_numpy(), frame["len_baseline"].to_numpy()
+    for code in range(n_models):
         rows = model_codes == code
-        length[rows] = length_features(frame["len_model"].to_numpy()[rows], frame["len_baseline"].to_numpy()[rows])
-    n_models, n_items = len(models), len(items)
+        length[rows] = feature(len_model[rows], len_baseline[rows])
+    return length
+
+
+@dataclass
+class JointItemFit:
+    """theta per model, the length slope(s) phi, gamma per item."""
+
+    theta: np.ndarray
+    phi: np.ndarray
+    gamma: np.ndarray
+
+
+def joint_item_fit(
+    model_codes: np.ndarray, item_codes: np.ndarray, length: np.ndarray, target: np.ndarray, n_models: int, n_items: int,
+    *, l2: float, options: dict[str, float], shared_slope: bool = False, held_gamma: np.ndarray | None = None,
+) -> JointItemFit:
+    """The joint fit sigmoid(theta_m + phi * length + gamma_x) over every model's rows, with an L2
+    penalty l2 * |gamma|^2 / 2 (which pins gamma's level: the models' theta take the mean).
+
+    phi is one slope per model, or one for all with `shared_slope`; with `held_gamma` the
+    difficulty is held at it and only theta and phi are fitted. L-BFGS-B with `options`.
+    Both length-controlled win rates estimate their instruction difficulty with it."""
+    n_slopes = 1 if shared_slope else n_models
+    held = held_gamma is not None
 
     def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
-        theta, phi, gamma = params[:n_models], params[n_models:2 * n_models], params[2 * n_models:]
-        z = theta[model_codes] + phi[model_codes] * length + gamma[item_codes]
-        value = float(np.sum(np.logaddexp(0.0, z) - target * z)) + 0.5 * l2 * float(gamma @ gamma)
+        theta, phi = params[:n_models], params[n_models:n_models + n_slopes]
+        gamma = held_gamma if held_gamma is not None else params[n_models + n_slopes:]
+        slope = phi[0] if shared_slope else phi[model_codes]
+        z = theta[model_codes] + slope * length + gamma[item_codes]
+        value = float(np.sum(np.logaddexp(0.0, z) - target * z))
         residual = expit(z) - target
-        grad = np.concatenate([
-            np.bincount(model_codes, residual, n_models),
-            np.bincount(model_codes, residual * length, n_models),
-            np.bincount(item_codes, residual, n_items) + l2 * gamma,
-        ])
-        return value, grad
+        grad = [np.bincount(model_codes, residual, n_models),
+                np.array([residual @ length]) if shared_slope else np.bincount(model_codes, residual * length, n_models)]
+        if not held:
+            value += 0.5 * l2 * float(gamma @ gamma)
+            grad.append(np.bincount(item_codes, residual, n_items) + l2 * gamma)
+        return value, np.concatenate(grad)
 
-    start = np.zeros(2 * n_models + n_items)
-    result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": 2000, "gtol": 1e-9})
-    return pd.Series(result.x[2 * n_models:], index=items, name="difficulty")
+    start = np.zeros(n_models + n_slopes + (0 if held else n_items))
+    x = minimize(loss, start, jac=True, method="L-BFGS-B", options=options).x
+    gamma = np.asarray(held_gamma, dtype=float) if held_gamma is not None else x[n_models + n_slopes:]
+    return JointItemFit(x[:n_models], x[n_models:n_models + n_slopes], gamma)
 
 
 def length_controlled_win_rates(
