@@ -16,12 +16,10 @@ and the cache lookups it would make (here off), not loading the dataset or writi
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +28,7 @@ from harness.models import JudgeSpec
 from harness.plugins import load_plugins
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vllm_throughput import Judges
+from vllm_throughput import Judges, alternate, llm_chat_batch, start_engine
 
 
 def instructions(n: int) -> list[dict[str, Any]]:
@@ -63,54 +61,29 @@ def main() -> int:
     parser.add_argument("--gpu-memory-utilization", type=float, help="GPU only; the CPU uses a fixed KV cache")
     args = parser.parse_args()
 
-    import vllm
-
     from harness.generate.requests import GenerationSettings, GenerationTask
     from harness.generate.source import read_source
-    from harness.judges import vllm_support
-    from harness.judges.vllm_engine import VLLMBackend, engine_kwargs
 
     options: dict[str, Any] = {"max_model_len": args.max_model_len, "enable_prefix_caching": False,
                                "batch_size": args.batch_size}
     if args.gpu_memory_utilization is not None:
         options["gpu_memory_utilization"] = args.gpu_memory_utilization
     spec = JudgeSpec.parse(f"vllm:{args.model}", options=options)
-    settings = engine_kwargs(spec)
-    if vllm_support.runs_on_cpu():
-        settings.update(vllm_support.cpu_defaults(spec.options))
     judges = Judges()
     plugins = load_plugins(extra=[judges])
-    print(f"engine: vllm.LLM({settings})", flush=True)
-    started = time.perf_counter()
-    judges.engine = vllm.LLM(**settings)
-    print(f"engine start-up: {time.perf_counter() - started:.1f} s (not timed below)", flush=True)
+    start_engine(spec, judges)
 
     with tempfile.TemporaryDirectory() as tmp:
         dataset = Path(tmp) / "items.jsonl"
         dataset.write_text("".join(json.dumps(row) + "\n" for row in instructions(args.items)))
         task = GenerationTask(read_source(dataset).items, GenerationSettings(model=spec.label, max_tokens=args.max_tokens))
         requests = task.build_requests()
-        helper = VLLMBackend(spec)  # the SamplingParams the backend builds, for vLLM's own batch
-        asyncio.run(helper.start())
-        conversations = [[{"role": m.role, "content": m.content} for m in r.messages] for r in requests]
-        params = [helper.sampling_params(r) for r in requests]
-
-        def own_batch() -> float:
-            begun = time.perf_counter()
-            outputs = judges.engine.chat(conversations, params, use_tqdm=False)
-            assert len(outputs) == len(requests)
-            return time.perf_counter() - begun
-
+        own_batch = llm_chat_batch(spec, judges, requests)
         print(f"warm-up (not timed): {len(requests)} prompts through LLM.chat in {own_batch():.1f} s", flush=True)
-        rows = []
-        for rep in range(args.reps):
-            own_s = own_batch() if rep % 2 else 0.0
-            harness_s, calls = timed_generate(dataset, args.model, options, args.max_tokens, plugins)
-            own_s = own_s or own_batch()
-            assert calls == len(requests)
-            rows.append({"rep": rep, "calls": calls, "harness_s": harness_s, "vllm_s": own_s})
-            print(f"  rep {rep}: {calls} prompts  harness generate {calls / harness_s:.2f}/s  "
-                  f"LLM.chat {calls / own_s:.2f}/s", flush=True)
+        rows = alternate(args.reps, own_batch,
+                         lambda: timed_generate(dataset, args.model, options, args.max_tokens, plugins),
+                         other_key="vllm_s", unit="prompts", harness_label="harness generate",
+                         other_label="LLM.chat", expected=len(requests))
     harness_rate = statistics.median(r["calls"] / r["harness_s"] for r in rows)
     own_rate = statistics.median(r["calls"] / r["vllm_s"] for r in rows)
     print(f"generate vllm: in-process: harness {harness_rate:.2f} prompts/s, vLLM LLM.chat {own_rate:.2f} prompts/s, "

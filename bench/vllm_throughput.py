@@ -93,13 +93,14 @@ def timed_run(task: Path, judge: str, options: dict[str, Any], plugins: Any,
     return invocation["wall_s"], invocation["calls"]
 
 
-def in_process(args: argparse.Namespace, task: Path, judges: Judges, plugins: Any) -> list[dict[str, Any]]:
+def start_engine(spec: JudgeSpec, judges: Judges) -> None:
+    """One `vllm.LLM` with the settings the `vllm:` judge would use, on `judges.engine` (its
+    start-up printed, not timed)."""
     import vllm
 
     from harness.judges import vllm_support
-    from harness.judges.vllm_engine import VLLMBackend, engine_kwargs
+    from harness.judges.vllm_engine import engine_kwargs
 
-    spec = JudgeSpec.parse(f"vllm:{args.model}", options=engine_options(args))
     settings = engine_kwargs(spec)
     if vllm_support.runs_on_cpu():
         settings.update(vllm_support.cpu_defaults(spec.options))
@@ -108,9 +109,14 @@ def in_process(args: argparse.Namespace, task: Path, judges: Judges, plugins: An
     judges.engine = vllm.LLM(**settings)
     print(f"engine start-up: {time.perf_counter() - started:.1f} s (not timed below)", flush=True)
 
-    helper = VLLMBackend(spec)  # for vLLM's own batch: the same SamplingParams the judge builds
+
+def llm_chat_batch(spec: JudgeSpec, judges: Judges, requests: list[JudgeRequest]) -> Callable[[], float]:
+    """A timer of vLLM's own batch: `requests` through one `LLM.chat` on the bench's engine, with
+    the SamplingParams the backend builds for them; returns its seconds."""
+    from harness.judges.vllm_engine import VLLMBackend
+
+    helper = VLLMBackend(spec)
     asyncio.run(helper.start())
-    requests = requests_of(task, plugins)
     conversations = [[{"role": m.role, "content": m.content} for m in r.messages] for r in requests]
     params = [helper.sampling_params(r) for r in requests]
 
@@ -120,16 +126,38 @@ def in_process(args: argparse.Namespace, task: Path, judges: Judges, plugins: An
         assert len(outputs) == len(requests)
         return time.perf_counter() - started
 
-    print(f"warm-up (not timed): {len(requests)} calls through LLM.chat in {own_batch():.1f} s", flush=True)
+    return own_batch
+
+
+def alternate(
+    reps: int, other: Callable[[], float], harness: Callable[[], tuple[float, int]], *, other_key: str,
+    unit: str, harness_label: str, other_label: str, expected: int | None = None,
+) -> list[dict[str, Any]]:
+    """`reps` timings of the harness side and the other side, alternating which goes first, so
+    neither always meets a warmer engine or server; one row and one printed line per rep."""
     rows = []
-    for rep in range(args.reps):  # alternate which goes first, so neither always meets a warmer engine
-        own_s = own_batch() if rep % 2 else 0.0
-        harness_s, calls = timed_run(task, f"vllm-bench:{args.model}", spec.options, plugins, None)
-        own_s = own_s or own_batch()
-        assert calls == len(requests)
-        rows.append({"rep": rep, "calls": calls, "harness_s": harness_s, "vllm_s": own_s})
-        print(f"  rep {rep}: {calls} calls  harness {calls / harness_s:.2f}/s  LLM.chat {calls / own_s:.2f}/s",
-              flush=True)
+    for rep in range(reps):
+        other_s = other() if rep % 2 else 0.0
+        harness_s, calls = harness()
+        other_s = other_s or other()
+        if expected is not None:
+            assert calls == expected
+        rows.append({"rep": rep, "calls": calls, "harness_s": harness_s, other_key: other_s})
+        print(f"  rep {rep}: {calls} {unit}  {harness_label} {calls / harness_s:.2f}/s  "
+              f"{other_label} {calls / other_s:.2f}/s", flush=True)
+    return rows
+
+
+def in_process(args: argparse.Namespace, task: Path, judges: Judges, plugins: Any) -> list[dict[str, Any]]:
+    spec = JudgeSpec.parse(f"vllm:{args.model}", options=engine_options(args))
+    start_engine(spec, judges)
+    requests = requests_of(task, plugins)
+    own_batch = llm_chat_batch(spec, judges, requests)
+    print(f"warm-up (not timed): {len(requests)} calls through LLM.chat in {own_batch():.1f} s", flush=True)
+    rows = alternate(args.reps, own_batch,
+                     lambda: timed_run(task, f"vllm-bench:{args.model}", spec.options, plugins, None),
+                     other_key="vllm_s", unit="calls", harness_label="harness", other_label="LLM.chat",
+                     expected=len(requests))
     judges.engine = None
     gc.collect()
     return rows
@@ -180,20 +208,17 @@ def served(args: argparse.Namespace, task: Path, judges: Judges, plugins: Any) -
     client = VLLMServerClient(JudgeSpec.parse(f"openai:{args.model}", base_url=server.base_url), None,
                               key=server.key, version=judges.server_version)
     bodies = [client._body(r) for r in requests_of(task, plugins)]
-    rows = []
+
+    def bare() -> float:
+        return asyncio.run(bare_client(server.base_url, server.key, bodies, args.concurrency))
+
     try:
-        warm_s = asyncio.run(bare_client(server.base_url, server.key, bodies, args.concurrency))
-        print(f"warm-up (not timed): {len(bodies)} calls through the bare client in {warm_s:.1f} s", flush=True)
-        for rep in range(args.reps):  # alternate which goes first
-            bare_s = asyncio.run(bare_client(server.base_url, server.key, bodies, args.concurrency)) if rep % 2 else 0.0
-            harness_s, calls = timed_run(task, f"vllm-bench-server:{args.model}", {}, plugins, args.concurrency)
-            bare_s = bare_s or asyncio.run(bare_client(server.base_url, server.key, bodies, args.concurrency))
-            rows.append({"rep": rep, "calls": calls, "harness_s": harness_s, "bare_s": bare_s})
-            print(f"  rep {rep}: {calls} calls  harness {calls / harness_s:.2f}/s  bare aiohttp {calls / bare_s:.2f}/s",
-                  flush=True)
+        print(f"warm-up (not timed): {len(bodies)} calls through the bare client in {bare():.1f} s", flush=True)
+        return alternate(args.reps, bare,
+                         lambda: timed_run(task, f"vllm-bench-server:{args.model}", {}, plugins, args.concurrency),
+                         other_key="bare_s", unit="calls", harness_label="harness", other_label="bare aiohttp")
     finally:
         server.stop()
-    return rows
 
 
 def requests_of(task: Path, plugins: Any) -> list[JudgeRequest]:
