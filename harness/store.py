@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from sys import intern
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -64,8 +65,12 @@ def write_failure(path: Path, exc: OSError) -> StoreWriteFailed:
 class RunDirectory:
     """One run's folder. Use as a context manager: it holds an exclusive lock while open."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, written: list[Verdict] | None = None):
+        """`written`: the verdicts the store file holds, in its order, each line `export_lines`
+        of its verdict, when the caller has just written the file (an import): they are taken
+        as read instead of parsing the file again, and exports of exactly those verdicts copy it."""
         self.path = Path(path)
+        self._written = written
         self._lock_handle: Any = None
         #: The store file's descriptor, written with os.write: an unbuffered write that fails
         #: leaves nothing queued in a buffer for a later flush (or close) to append after it.
@@ -102,12 +107,18 @@ class RunDirectory:
         store = self.path / STORE_FILE
         try:
             _repair_torn_tail(store)
-            for verdict in stored_verdicts(store):  # one read fills both indexes, as read_store would
-                self._remember(verdict)
+            for verdict in self._checked_written(store) if self._written is not None else stored_verdicts(store):
+                self._remember(verdict)  # one read fills both indexes, as read_store would
             self._store_fd = os.open(store, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except BaseException:
             self.close()  # a corrupt store must not leave the directory locked
             raise
+
+    def _checked_written(self, store: Path) -> Iterator[Verdict]:
+        """The written verdicts, checked and compacted as stored_verdicts checks and compacts a read."""
+        for number, verdict in enumerate(self._written or (), start=1):
+            check_verdict_data(verdict.data, store, number)
+            yield compact_verdict(verdict)
 
     def close(self) -> None:
         with self._write_lock:  # a group commit still running in its thread finishes first
@@ -122,6 +133,7 @@ class RunDirectory:
     # -- verdicts ----------------------------------------------------------------------------
     def append(self, verdict: Verdict) -> None:
         """Store one verdict durably before returning."""
+        self._written = None
         self._write(verdict.model_dump_json() + "\n")
         self._remember(verdict)
 
@@ -132,6 +144,7 @@ class RunDirectory:
         group that holds this verdict is written: the runner writes the judgment cache's queued
         answers there, so an answer is on disk before its verdict, in one transaction per group."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._written = None
         if before_write is not None and before_write not in self._before_write:
             self._before_write.append(before_write)
         self._queued.append((verdict.model_dump_json() + "\n", verdict, future))
@@ -224,9 +237,18 @@ class RunDirectory:
         _atomic_write(self.path / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
 
     def write_exports(self, verdicts: list[Verdict], scores: pd.DataFrame, ranking: pd.DataFrame) -> None:
-        _atomic_write(self.path / VERDICTS_FILE, export_lines(verdicts))
+        if self._holds_exactly(verdicts):  # the store's bytes are the export: copied, not encoded again
+            _atomic_write(self.path / VERDICTS_FILE, (self.path / STORE_FILE).read_bytes())
+        else:
+            _atomic_write(self.path / VERDICTS_FILE, export_lines(verdicts))
         _atomic_write(self.path / SCORES_FILE, frame_to_csv(honest_intervals(scores)))
         _atomic_write(self.path / RANKING_FILE, frame_to_csv(honest_intervals(ranking)))
+
+    def _holds_exactly(self, verdicts: list[Verdict]) -> bool:
+        """Whether `verdicts` are the store's written records, the same objects in the same order."""
+        written = self._written
+        return (written is not None and len(written) == len(verdicts)
+                and all(a is b for a, b in zip(written, verdicts, strict=True)))
 
     def write_frames(self, frames: dict[str, pd.DataFrame]) -> None:
         """More CSV exports by file name (a panel's per-judge tables), each written atomically."""
@@ -276,11 +298,30 @@ def stored_verdicts(path: Path) -> Iterator[Verdict]:
                 raise BadInput(f"{path}:{number}: corrupt record; the store was edited by hand?") from None
             # pydantic has checked the ids and the status; the data's shapes are the readers' own
             check_verdict_data(verdict.data, path, number)
-            yield verdict
+            yield compact_verdict(verdict)
 
 
 #: Verdict data fields that readers group and index by: text (or absent), never lists or numbers.
 TEXT_FIELDS = ("model", "model_a", "model_b", "level", "order", "category", "question")
+#: Every Verdict field: the fields-set pydantic gives a verdict read with all of them present.
+_ALL_FIELDS = set(Verdict.model_fields)
+_set_slot = object.__setattr__
+
+
+def compact_verdict(verdict: Verdict) -> Verdict:
+    """The same verdict in about half the memory (2.3 -> 1.2 kB each, measured on an AlpacaEval
+    store), so a million of them fit where half a million did: the names its data repeats on
+    every line (models, level, order, category) interned to one string each, and the set of
+    fields it was given shared with every other complete record. pydantic only reads that set
+    (copies copy it; a frozen model never adds to it), and nothing else changes."""
+    if verdict.__pydantic_fields_set__ == _ALL_FIELDS:
+        _set_slot(verdict, "__pydantic_fields_set__", _ALL_FIELDS)
+    data = verdict.data
+    for key in TEXT_FIELDS:
+        value = data.get(key)
+        if value.__class__ is str:
+            data[key] = intern(value)
+    return verdict
 
 
 def check_verdict_record(record: dict[str, Any], where: str, *, complete: bool = True) -> None:
@@ -344,13 +385,13 @@ def _repair_torn_tail(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _atomic_write(path: Path, text: str | bytes) -> None:
     """Write a temporary file and rename it over `path`; a failed write (a full disk) leaves the
     old file as it was, removes the temporary one and raises StoreWriteFailed."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with tmp.open("w", encoding="utf-8") as handle:
-            handle.write(text)
+        with tmp.open("wb") as handle:
+            handle.write(text.encode("utf-8") if isinstance(text, str) else text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

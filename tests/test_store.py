@@ -301,3 +301,58 @@ def test_frame_to_csv_fixed_six_decimals() -> None:
         assert line == f"{model},{format(value, '.6f')},{n},{expected_ci}"
     # identical numbers, identical bytes
     assert frame_to_csv(frame.copy()) == text
+
+
+def write_store_as_import(directory: Path, verdicts: list[Verdict]) -> None:
+    from harness.store import export_lines
+
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / STORE_FILE).write_text(export_lines(verdicts), encoding="utf-8")
+
+
+def test_written_verdicts_are_taken_as_read_and_exported_by_copy(tmp_path: Path) -> None:
+    """An import hands the verdicts it just wrote: they are the store's records without a
+    second read, and their export is the store's bytes, exactly what encoding them gives."""
+    verdicts = [verdict(f"k{i}", model_a=f"m{i % 3}", model_b="base", level="A>B") for i in range(5)]
+    write_store_as_import(tmp_path / "a", verdicts)
+    with RunDirectory(tmp_path / "a", written=verdicts) as store:
+        assert list(store.latest().values()) == verdicts
+        assert all(a is b for a, b in zip(store.latest().values(), verdicts, strict=True))
+        store.write_exports(verdicts, pd.DataFrame({"x": [1.0]}), pd.DataFrame({"x": [1.0]}))
+    write_store_as_import(tmp_path / "b", verdicts)
+    with RunDirectory(tmp_path / "b") as store:  # the ordinary path: read, then encoded
+        store.write_exports(list(store.latest().values()), pd.DataFrame({"x": [1.0]}), pd.DataFrame({"x": [1.0]}))
+    copied = (tmp_path / "a" / VERDICTS_FILE).read_bytes()
+    assert copied == (tmp_path / "b" / VERDICTS_FILE).read_bytes() == (tmp_path / "a" / STORE_FILE).read_bytes()
+
+
+def test_export_of_other_verdicts_than_the_written_ones_is_encoded(tmp_path: Path) -> None:
+    """A subset, another order, or a store appended to since: the copy would be wrong."""
+    verdicts = [verdict(f"k{i}", level="A>B") for i in range(4)]
+    empty = pd.DataFrame({"x": [1.0]})
+    write_store_as_import(tmp_path, verdicts)
+    with RunDirectory(tmp_path, written=verdicts) as store:
+        store.write_exports(verdicts[:2], empty, empty)
+        assert [json.loads(line)["request_key"] for line in
+                (tmp_path / VERDICTS_FILE).read_text().splitlines()] == ["k0", "k1"]
+        store.write_exports(verdicts[::-1], empty, empty)
+        assert [json.loads(line)["request_key"] for line in
+                (tmp_path / VERDICTS_FILE).read_text().splitlines()] == ["k3", "k2", "k1", "k0"]
+        store.append(verdict("k9", level="B>A"))
+        store.write_exports(verdicts, empty, empty)  # the store now holds k9 too: not copied
+        assert "k9" not in (tmp_path / VERDICTS_FILE).read_text()
+        assert len((tmp_path / VERDICTS_FILE).read_text().splitlines()) == 4
+
+
+def test_stored_verdicts_share_their_names_and_fields_set(tmp_path: Path) -> None:
+    """A read store's verdicts repeat model names and the fields they were given on every line:
+    they are kept once (half the memory), and the verdicts are unchanged."""
+    verdicts = [verdict(f"k{i}", model_a="model-a", model_b="model-b", level="A>B") for i in range(3)]
+    write_store_as_import(tmp_path, verdicts)
+    read = list(read_store(tmp_path / STORE_FILE).values())
+    assert read == verdicts
+    assert read[0].data["model_a"] is read[2].data["model_a"]
+    assert read[0].model_fields_set is read[1].model_fields_set
+    copy = read[0].model_copy(update={"status": "invalid"})  # pydantic copies the set before adding to it
+    assert copy.status == "invalid" and read[1].status == "ok"
+    assert read[1].model_fields_set == set(Verdict.model_fields)
