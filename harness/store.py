@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import fcntl
+import filecmp
 import json
 import os
 import threading
@@ -84,6 +85,9 @@ class RunDirectory:
         #: Called once before each group of verdicts is written (see `commit`).
         self._before_write: list[Callable[[], None]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._count_remembered = 0
+        #: Records read from the file when it was opened (superseded ones included).
+        self._read_lines = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> RunDirectory:
@@ -109,6 +113,7 @@ class RunDirectory:
             _repair_torn_tail(store)
             for verdict in self._checked_written(store) if self._written is not None else stored_verdicts(store):
                 self._remember(verdict)  # one read fills both indexes, as read_store would
+            self._read_lines = len(self._written) if self._written is not None else self._count_remembered
             self._store_fd = os.open(store, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except BaseException:
             self.close()  # a corrupt store must not leave the directory locked
@@ -200,6 +205,7 @@ class RunDirectory:
                 raise self._write_error from None
 
     def _remember(self, verdict: Verdict) -> None:
+        self._count_remembered += 1
         self._records[verdict.request_key] = verdict
         self._by_judge[(verdict.judge, verdict.request_key)] = verdict
 
@@ -243,6 +249,18 @@ class RunDirectory:
             _atomic_write(self.path / VERDICTS_FILE, export_lines(verdicts))
         _atomic_write(self.path / SCORES_FILE, frame_to_csv(honest_intervals(scores)))
         _atomic_write(self.path / RANKING_FILE, frame_to_csv(honest_intervals(ranking)))
+
+    def exported_as_stored(self) -> list[Verdict] | None:
+        """The store's records in file order when the previous verdicts.jsonl is the store byte for
+        byte and no record supersedes another (an import, aggregated again): then the export of
+        exactly these verdicts is the store's bytes, and writing it copies them. None otherwise."""
+        store, export = self.path / STORE_FILE, self.path / VERDICTS_FILE
+        if (self._written is not None or self._count_remembered != self._read_lines
+                or len(self._records) != self._read_lines or not export.is_file()
+                or export.stat().st_size != store.stat().st_size or not filecmp.cmp(store, export, shallow=False)):
+            return None
+        self._written = list(self._records.values())
+        return list(self._written)
 
     def _holds_exactly(self, verdicts: list[Verdict]) -> bool:
         """Whether `verdicts` are the store's written records, the same objects in the same order."""

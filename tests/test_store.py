@@ -356,3 +356,54 @@ def test_stored_verdicts_share_their_names_and_fields_set(tmp_path: Path) -> Non
     copy = read[0].model_copy(update={"status": "invalid"})  # pydantic copies the set before adding to it
     assert copy.status == "invalid" and read[1].status == "ok"
     assert read[1].model_fields_set == set(Verdict.model_fields)
+
+
+def test_an_import_aggregated_again_exports_its_store_by_copy_only_while_unchanged(tmp_path: Path) -> None:
+    """When the previous verdicts.jsonl is the store byte for byte, the records in store order are
+    the verdicts, and their export is a copy; a superseded record or a different export is read
+    and encoded as before."""
+    verdicts = [verdict(f"k{i}", level="A>B") for i in range(3)]
+    write_store_as_import(tmp_path, verdicts)
+    (tmp_path / VERDICTS_FILE).write_bytes((tmp_path / STORE_FILE).read_bytes())
+    with RunDirectory(tmp_path) as store:
+        adopted = store.exported_as_stored()
+        assert adopted == verdicts
+    (tmp_path / VERDICTS_FILE).write_bytes((tmp_path / STORE_FILE).read_bytes()[:-5] + b"x}}\n\n")
+    with RunDirectory(tmp_path) as store:
+        assert store.exported_as_stored() is None  # same size, other bytes
+    (tmp_path / VERDICTS_FILE).write_bytes((tmp_path / STORE_FILE).read_bytes())
+    with RunDirectory(tmp_path) as store:
+        store.append(verdict("k1", level="B>A"))  # supersedes k1: the store is no export any more
+    (tmp_path / VERDICTS_FILE).write_bytes((tmp_path / STORE_FILE).read_bytes())
+    with RunDirectory(tmp_path) as store:
+        assert store.exported_as_stored() is None
+
+
+def test_aggregating_an_import_again_rewrites_the_same_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`harness aggregate` of an import (its export copied from the store) gives the files the
+    import gave, and after a store change the encoded export holds the change."""
+    from harness.cli import main
+
+    files = []
+    for m, model in enumerate(("model-x", "model-y")):
+        rows = [{"instruction": f"Say {i}.", "output_1": "b" * (20 + i), "generator_1": "base",
+                 "output_2": "m" * (10 + 3 * i + m), "generator_2": model, "preference": 1.0 + (i * (m + 2) % 7) / 6}
+                for i in range(30)]
+        (tmp_path / model).mkdir()
+        files.append(tmp_path / model / "annotations.json")
+        files[-1].write_text(json.dumps(rows), encoding="utf-8")
+    run = tmp_path / "run"
+    assert main(["import", "alpaca_eval", *map(str, files), "--out", str(run)]) == 0
+    before = {name: (run / name).read_bytes() for name in (VERDICTS_FILE, SCORES_FILE, RANKING_FILE)}
+    assert before[VERDICTS_FILE] == (run / STORE_FILE).read_bytes()
+    assert main(["aggregate", str(run)]) == 0
+    assert {name: (run / name).read_bytes() for name in before} == before
+    first = json.loads((run / STORE_FILE).read_text().splitlines()[0])
+    first["data"]["level"] = "A=B" if first["data"]["level"] != "A=B" else "A>B"
+    with (run / STORE_FILE).open("a") as handle:  # a later record of the first request supersedes it
+        handle.write(json.dumps(first) + "\n")
+    main(["aggregate", str(run)])
+    exported = [json.loads(line) for line in (run / VERDICTS_FILE).read_text().splitlines()]
+    assert len(exported) == len(before[VERDICTS_FILE].splitlines())
+    assert exported[0]["data"]["level"] == first["data"]["level"]
+    capsys.readouterr()

@@ -121,7 +121,8 @@ def recompute(
             raise BadInput(f"{directory / MANIFEST_FILE}: {describe_validation_error(exc, prefix='options')}") from None
         spec = stored_task_spec(manifest, protocol["name"], config_data, directory)
         panel = isinstance(manifest.get("panel"), dict)
-        verdicts = ordered_verdicts(directory, panel=panel, records=store.latest(by_judge=panel))
+        verdicts = (None if panel else store.exported_as_stored()) or ordered_verdicts(
+            directory, panel=panel, records=store.latest(by_judge=panel))
         if not verdicts:
             raise BadInput(f"{directory / STORE_FILE}: no verdicts to aggregate")
         task_dir = stored_task_dir(manifest)
