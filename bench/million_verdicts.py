@@ -232,7 +232,8 @@ def differing_files(ours: Path, theirs: Path) -> list[str]:
             return {k: without_times(v) for k, v in value.items() if k != "at"}
         return [without_times(v) for v in value] if isinstance(value, list) else value
 
-    names = {p.relative_to(d) for d in (ours, theirs) for p in d.rglob("*") if p.is_file() and p.name != ".lock"}
+    names = {p.relative_to(d) for d in (ours, theirs) for p in d.rglob("*")
+             if p.is_file() and p.name != ".lock" and ".memo" not in p.relative_to(d).parts}  # a cache
     differing = []
     for name in sorted(names):
         a, b = ours / name, theirs / name
