@@ -122,8 +122,7 @@ class RunDirectory:
     def _checked_written(self, store: Path) -> Iterator[Verdict]:
         """The written verdicts, checked and compacted as stored_verdicts checks and compacts a read."""
         for number, verdict in enumerate(self._written or (), start=1):
-            check_verdict_data(verdict.data, store, number)
-            yield compact_verdict(verdict)
+            yield compact_verdict(verdict, store, number)
 
     def close(self) -> None:
         with self._write_lock:  # a group commit still running in its thread finishes first
@@ -315,8 +314,7 @@ def stored_verdicts(path: Path) -> Iterator[Verdict]:
             except ValueError:
                 raise BadInput(f"{path}:{number}: corrupt record; the store was edited by hand?") from None
             # pydantic has checked the ids and the status; the data's shapes are the readers' own
-            check_verdict_data(verdict.data, path, number)
-            yield compact_verdict(verdict)
+            yield compact_verdict(verdict, path, number)
 
 
 #: Verdict data fields that readers group and index by: text (or absent), never lists or numbers.
@@ -326,19 +324,24 @@ _ALL_FIELDS = set(Verdict.model_fields)
 _set_slot = object.__setattr__
 
 
-def compact_verdict(verdict: Verdict) -> Verdict:
-    """The same verdict in about half the memory (2.3 -> 1.2 kB each, measured on an AlpacaEval
-    store), so a million of them fit where half a million did: the names its data repeats on
-    every line (models, level, order, category) interned to one string each, and the set of
-    fields it was given shared with every other complete record. pydantic only reads that set
-    (copies copy it; a frozen model never adds to it), and nothing else changes."""
+def compact_verdict(verdict: Verdict, where: object, line: int) -> Verdict:
+    """The same verdict, its data checked (check_verdict_data), in about half the memory (2.3 ->
+    1.2 kB each, measured on an AlpacaEval store), so a million of them fit where half a million
+    did: the names its data repeats on every line (models, level, order, category) interned to
+    one string each, and the set of fields it was given shared with every other complete record.
+    pydantic only reads that set (copies copy it; a frozen model never adds to it)."""
     if verdict.__pydantic_fields_set__ == _ALL_FIELDS:
         _set_slot(verdict, "__pydantic_fields_set__", _ALL_FIELDS)
     data = verdict.data
-    for key in TEXT_FIELDS:
+    for key in TEXT_FIELDS:  # check_verdict_data's test, in the same pass as the interning
         value = data.get(key)
         if value.__class__ is str:
             data[key] = intern(value)
+        elif value is not None:
+            check_verdict_data(data, where, line)  # raises, naming the field
+    model_a = data.get("model_a")
+    if model_a is not None and model_a == data.get("model_b"):
+        check_verdict_data(data, where, line)
     return verdict
 
 

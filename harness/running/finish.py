@@ -59,7 +59,7 @@ def finish_run(
     """Aggregate `verdicts`, write the exports and put the summary and completeness into
     `manifest` (not yet saved). `panel`: each judge's verdicts and how many requests it was asked.
     `keep_going`: a failing plugin metric is left out and listed in `metric_failures`."""
-    with remembered_in(store.path):  # the report refits the ranking's bootstrap: kept for it
+    with remembered_in(store.path, keep_only_used=True):  # kept for the report and the next aggregate
         return _finish(task, registry, store, manifest, verdicts, calibration=calibration, panel=panel,
                        keep_going=keep_going)
 

@@ -151,7 +151,8 @@ def bootstrap_bradley_terry(
         raise ValueError("cannot bootstrap with no items")
     # the ranking's intervals (aggregate) and the pairs' significance (report) refit the same rounds
     return remembered("bt_bootstrap", (tensor, n_rounds, seed, ridge, start, prior),
-                      lambda: _bootstrap(tensor, n_rounds, seed, ridge, start, prior))
+                      lambda: _bootstrap(tensor, n_rounds, seed, ridge, start, prior),
+                      code=("harness.stats.bradley_terry", "harness.stats.bt_newton"))
 
 
 def _bootstrap(

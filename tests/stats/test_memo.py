@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from harness.stats.bradley_terry import bootstrap_bradley_terry
-from harness.stats.memo import KEEP, MEMO_DIR, remembered, remembered_in
+from harness.stats.memo import MEMO_DIR, remembered, remembered_frame, remembered_in
 
 
 def counted(value: np.ndarray) -> tuple[list[int], object]:
@@ -77,11 +77,51 @@ def test_a_damaged_file_is_computed_again_and_replaced(tmp_path: Path) -> None:
     assert calls == [1, 1]
 
 
-def test_at_most_keep_arrays_stay(tmp_path: Path) -> None:
+def test_an_aggregation_keeps_only_the_arrays_it_used(tmp_path: Path) -> None:
     with remembered_in(tmp_path):
-        for i in range(KEEP + 3):
+        for i in range(4):
             remembered("x", (i,), lambda: np.zeros(1))
-    assert len(list((tmp_path / MEMO_DIR).glob("*.npy"))) == KEEP
+    assert len(list((tmp_path / MEMO_DIR).glob("*.npy"))) == 4
+    with remembered_in(tmp_path, keep_only_used=True):
+        remembered("x", (2,), lambda: np.zeros(1))
+        remembered("x", (9,), lambda: np.zeros(1))
+    assert len(list((tmp_path / MEMO_DIR).iterdir())) == 2
+
+
+def test_a_table_reads_back_with_its_columns_and_dtypes(tmp_path: Path) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"model": ["a", "b\u00e9", "c"], "x": [0.1, float("nan"), -0.0], "n": [1, 2, 3],
+                          "flag": [True, False, True]})
+    calls: list[int] = []
+
+    def compute() -> pd.DataFrame:
+        calls.append(1)
+        return frame.copy()
+
+    with remembered_in(tmp_path):
+        remembered_frame("t", (frame,), compute)
+        again = remembered_frame("t", (frame,), compute)
+        changed = frame.assign(model=["a", "b", "c"])
+        remembered_frame("t", (changed,), compute)
+    assert calls == [1, 1]
+    pd.testing.assert_frame_equal(again, frame)
+    assert np.signbit(again["x"].iloc[2])
+
+
+def test_a_table_with_other_columns_is_computed_each_time(tmp_path: Path) -> None:
+    import pandas as pd
+
+    calls: list[int] = []
+
+    def compute() -> pd.DataFrame:
+        calls.append(1)
+        return pd.DataFrame({"model": ["a", None]}, index=[3, 4])
+
+    with remembered_in(tmp_path):
+        remembered_frame("t", (1,), compute)
+        remembered_frame("t", (1,), compute)
+    assert calls == [1, 1]
 
 
 def test_bootstrap_from_the_memo_equals_the_bootstrap_computed(tmp_path: Path) -> None:
