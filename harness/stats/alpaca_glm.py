@@ -47,7 +47,7 @@ from scipy.optimize import minimize
 from scipy.special import expit
 
 from harness.stats.length_control import joint_item_newton, per_model_feature
-from harness.stats.soft_logistic import l1_newton_fits
+from harness.stats.soft_logistic import in_threads, l1_newton_fits, usable_cores
 
 #: AlpacaEval's candidate inverse penalties (sklearn LogisticRegressionCV's default Cs=10).
 CS = np.logspace(-4, 4, 10)
@@ -167,20 +167,35 @@ class Problem:
 def cross_validated_fits(
     problems: list[Problem], cs: np.ndarray = CS, folds: int = FOLDS, ridge: np.ndarray | None = None,
 ) -> list[CrossValidatedFit]:
-    """cross_validated_fit of every problem, the fits of all problems and folds at one C solved as
-    one stack (each warm-started from its fit at the C before), then every refit as one stack."""
-    k = problems[0].features.shape[1]
-    penalty = np.zeros(k) if ridge is None else np.asarray(ridge, dtype=float)
-    parts = [(m, np.flatnonzero(fold_of_rows(len(p.target), folds) != f), np.flatnonzero(fold_of_rows(len(p.target), folds) == f))
-             for m, p in enumerate(problems) for f in range(folds)]
-    train = _stack([(problems[m], rows) for m, rows, _ in parts])
-    test = _stack([(problems[m], rows) for m, _, rows in parts])
+    """cross_validated_fit of every problem: the fits of all problems and folds at one C solved as
+    one stack (each warm-started from its fit at the C before), then every refit as one stack;
+    the problems are split among the cores (each stack padded to the same length whatever the
+    split, so a problem's numbers do not depend on it)."""
+    penalty = np.zeros(problems[0].features.shape[1]) if ridge is None else np.asarray(ridge, dtype=float)
+    fold = [fold_of_rows(len(p.target), folds) for p in problems]
+    lengths = (max(int((f != g).sum()) for f in fold for g in range(folds)),
+               max(int((f == g).sum()) for f in fold for g in range(folds)), max(len(p.target) for p in problems))
+    chunks = [list(chunk) for chunk in np.array_split(np.arange(len(problems)), min(len(problems), usable_cores()))]
+    done = in_threads(lambda chunk: _cross_validated_chunk([problems[m] for m in chunk], [fold[m] for m in chunk],
+                                                           cs, folds, penalty, lengths), chunks)
+    return [fit for chunk in done for fit in chunk]
+
+
+def _cross_validated_chunk(
+    problems: list[Problem], fold: list[np.ndarray], cs: np.ndarray, folds: int, penalty: np.ndarray,
+    lengths: tuple[int, int, int],
+) -> list[CrossValidatedFit]:
+    """cross_validated_fits of some problems, on one thread (BLAS already held to one)."""
+    parts = [(m, np.flatnonzero(fold[m] != f), np.flatnonzero(fold[m] == f)) for m in range(len(problems)) for f in range(folds)]
+    train = _stack([(problems[m], rows) for m, rows, _ in parts], lengths[0])
+    test = _stack([(problems[m], rows) for m, _, rows in parts], lengths[1])
     counts = np.array([len(rows) for _, _, rows in parts], dtype=float)
     by_fold = np.zeros((len(problems), folds, len(cs)))
     coef = None
     for index, c in enumerate(cs):  # warm start along increasing C: the path is continuous
         coef = l1_newton_fits(train.features, train.target, c * train.weights,
-                              np.tile(c * penalty * (folds - 1) / folds, (len(parts), 1)), train.offset, coef)
+                              np.tile(c * penalty * (folds - 1) / folds, (len(parts), 1)), train.offset, coef,
+                              limit_blas=False)
         q = np.clip(expit((test.features @ coef[:, :, None])[:, :, 0] + test.offset), CLIP, 1.0 - CLIP)
         loss = -np.einsum("pn,pn->p", test.weights, test.target * np.log(q) + (1.0 - test.target) * np.log(1.0 - q))
         by_fold[:, :, index] = (loss / counts).reshape(len(problems), folds)
@@ -188,15 +203,15 @@ def cross_validated_fits(
     for f in range(folds):  # summed in fold order, as cross_validated_fit does
         losses += by_fold[:, f] / folds
     best = np.argmin(losses, axis=1)
-    every = _stack([(p, np.arange(len(p.target))) for p in problems])
+    every = _stack([(p, np.arange(len(p.target))) for p in problems], lengths[2])
     chosen = cs[best][:, None]
-    refit = l1_newton_fits(every.features, every.target, chosen * every.weights, chosen * penalty, every.offset)
+    refit = l1_newton_fits(every.features, every.target, chosen * every.weights, chosen * penalty, every.offset,
+                           limit_blas=False)
     return [CrossValidatedFit(refit[m], float(cs[best[m]]), losses[m]) for m in range(len(problems))]
 
 
-def _stack(parts: list[tuple[Problem, np.ndarray]]) -> Problem:
-    """The given rows of each problem, stacked and padded to the longest with weight-0 rows."""
-    longest = max(len(rows) for _, rows in parts)
+def _stack(parts: list[tuple[Problem, np.ndarray]], longest: int) -> Problem:
+    """The given rows of each problem, stacked and padded to `longest` rows with weight-0 rows."""
     k = parts[0][0].features.shape[1]
     features, target = np.zeros((len(parts), longest, k)), np.zeros((len(parts), longest))
     weights, offset = np.zeros((len(parts), longest)), np.zeros((len(parts), longest))

@@ -31,7 +31,7 @@ from scipy.optimize import minimize
 from scipy.special import expit
 
 from harness.stats.bt_newton import _single_threaded_blas
-from harness.stats.soft_logistic import bootstrap_blocks, loss_change, newton_fits, sigmoid
+from harness.stats.soft_logistic import bootstrap_blocks, in_threads, loss_change, newton_fits, sigmoid
 
 #: L2 strengths (on the summed log-loss). Weak: with 805 instructions they move coefficients
 #: only where the data hardly identify them.
@@ -226,13 +226,16 @@ def length_controlled_win_rates(
     designs = [_ModelDesign.of(model, group, difficulty) for model, group in frame.groupby("model", sort=True)]
     fits = _point_fits(designs, penalty)
     draws = _ItemDraws(n_bootstrap, seed)
+    every = [draws.for_items(design.item_ids.nunique()) for design in designs] if n_bootstrap > 0 else []
+    # Each model's rounds are independent of the others': they share the cores (same numbers).
+    bootstrap = in_threads(lambda job: _bootstrap_values(*job, penalty), list(zip(designs, fits, every)))
     rows = []
-    for design, fit in zip(designs, fits):
+    for index, (design, fit) in enumerate(zip(designs, fits)):
         controlled = design.controlled()
         lc = 100.0 * float(expit(controlled @ fit).mean())
         low = high = np.nan
         if n_bootstrap > 0:
-            values = _bootstrap_values(design, fit, controlled, draws, penalty)
+            values = bootstrap[index]
             alpha = (1.0 - ci) / 2.0
             low, high = np.quantile(values, [alpha, 1.0 - alpha])
         rows.append({
@@ -295,15 +298,16 @@ class _ItemDraws:
         return self._by_count[count]
 
 
-def _bootstrap_values(
-    design: _ModelDesign, fit: np.ndarray, controlled: np.ndarray, draws: _ItemDraws, penalty: np.ndarray,
-) -> np.ndarray:
-    """The LC win rate of every bootstrap round (items resampled, difficulty fixed), in round order."""
-    item_codes, items = pd.factorize(design.item_ids, sort=True)
-    counts = draws.for_items(len(items))
-    values = np.empty(draws.rounds)
-    for block in bootstrap_blocks(draws.rounds, len(item_codes)):
+def _bootstrap_values(design: _ModelDesign, fit: np.ndarray, counts: np.ndarray, penalty: np.ndarray) -> np.ndarray:
+    """The LC win rate of every bootstrap round (items resampled, difficulty fixed), in round order.
+    `counts`: each round's multiplicity of each item (sorted), from _ItemDraws. Runs in
+    in_threads' workers: BLAS is already held to one thread there."""
+    item_codes, _ = pd.factorize(design.item_ids, sort=True)
+    controlled = design.controlled()
+    values = np.empty(len(counts))
+    for block in bootstrap_blocks(len(counts), len(item_codes)):
         weights = counts[block][:, item_codes].astype(float)
-        boot = newton_fits(design.features[None], design.target[None], weights[None], penalty, start=fit[None])[0]
+        boot = newton_fits(design.features[None], design.target[None], weights[None], penalty, start=fit[None],
+                           limit_blas=False)[0]
         values[block] = 100.0 * np.einsum("rn,rn->r", sigmoid(boot @ controlled.T), weights) / weights.sum(axis=1)
     return values

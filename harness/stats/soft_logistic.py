@@ -17,10 +17,17 @@ iterated until its step is below the same tolerance.
 from __future__ import annotations
 
 import itertools
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 
 from harness.stats.bt_newton import _single_threaded_blas
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 #: A fit is done when no coefficient moves by more than this in one Newton step.
 TOLERANCE = 1e-10
@@ -30,7 +37,7 @@ BLOCK_ELEMENTS = 1 << 17
 
 def newton_fits(
     features: np.ndarray, target: np.ndarray, weights: np.ndarray, l2: np.ndarray,
-    start: np.ndarray | None = None, iterations: int = 50,
+    start: np.ndarray | None = None, iterations: int = 50, limit_blas: bool = True,
 ) -> np.ndarray:
     """Minimise sum_i w_i * logloss(target_i, sigmoid(x_i . c)) + 0.5 * sum_j l2_j c_j^2 for
     every weighting of every problem.
@@ -38,9 +45,30 @@ def newton_fits(
     features (b, n, k), target (b, n): b problems of n rows (pad with weight-0 rows);
     weights (b, r, n): r weightings of each problem (bootstrap counts), one fit each;
     start (b, k) or None (zeros): where every fit of a problem starts. Returns (b, r, k).
+    limit_blas=False: the caller already holds BLAS to one thread (in_threads' workers).
     """
+    if not limit_blas:
+        return _newton(features, target, weights, l2, start, iterations)
     with _single_threaded_blas():  # tiny k x k solves and thin products: BLAS threads only contend
         return _newton(features, target, weights, l2, start, iterations)
+
+
+def in_threads(function: Callable[[T], R], items: Sequence[T], workers: int | None = None) -> list[R]:
+    """[function(item) for item in items] on up to `workers` threads (default: the usable cores),
+    in order. numpy releases the GIL in its loops, so independent fits share the cores with the
+    same results. BLAS is held to one thread once, here, around all of them: its limit is
+    process-wide, so workers entering and leaving it themselves would restore it under each other."""
+    workers = min(len(items), workers or usable_cores())
+    with _single_threaded_blas():
+        if workers <= 1:
+            return [function(item) for item in items]
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(function, items))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _newton(
@@ -117,7 +145,7 @@ def bootstrap_blocks(rounds: int, rows: int) -> list[slice]:
 
 def l1_newton_fits(
     features: np.ndarray, target: np.ndarray, scaled: np.ndarray, ridge: np.ndarray, offset: np.ndarray,
-    start: np.ndarray | None = None, tol: float = 1e-11, max_steps: int = 200,
+    start: np.ndarray | None = None, tol: float = 1e-11, max_steps: int = 200, limit_blas: bool = True,
 ) -> np.ndarray:
     """argmin_w sum_i scaled_i * logloss_i(x_i . w + offset_i) + ridge . w^2 / 2 + |w|_1 for a
     stack of problems with a few dense features each, all solved together (AlpacaEval's GLM runs
@@ -127,7 +155,9 @@ def l1_newton_fits(
     start (P, k) or None (zeros). Proximal Newton, liblinear's method for L1 logistic regression:
     each step minimises the quadratic model plus |w|_1 exactly, then backtracks until the
     objective falls enough (Armijo); a fit stops when its move is below tol (relative to its
-    largest coefficient) or when no step decreases it."""
+    largest coefficient) or when no step decreases it. limit_blas=False: as newton_fits'."""
+    if not limit_blas:
+        return _l1_newton(features, target, scaled, ridge, offset, start, tol, max_steps)
     with _single_threaded_blas():  # stacks of tiny products and k x k solves
         return _l1_newton(features, target, scaled, ridge, offset, start, tol, max_steps)
 
