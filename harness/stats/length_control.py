@@ -113,7 +113,8 @@ def joint_item_fit(
         return value, np.concatenate(grad)
 
     start = np.zeros(n_models + n_slopes + (0 if held else n_items))
-    x = minimize(loss, start, jac=True, method="L-BFGS-B", options=options).x
+    with _single_threaded_blas():  # vectors of ~1000: BLAS threads only contend (same result)
+        x = minimize(loss, start, jac=True, method="L-BFGS-B", options=options).x
     gamma = np.asarray(held_gamma, dtype=float) if held_gamma is not None else x[n_models + n_slopes:]
     return JointItemFit(x[:n_models], x[n_models:n_models + n_slopes], gamma)
 
