@@ -4,6 +4,9 @@ and the stacked cross-validation gives each model what fitting it alone gives.""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -66,26 +69,20 @@ def test_stacked_cross_validation_gives_each_model_its_own_fit() -> None:
         assert fit.coef == pytest.approx(alone.coef, abs=1e-10)
 
 
-def joint_world(models: int = 30, items: int = 600, seed: int = 2) -> pd.DataFrame:
-    """Noisy soft preferences of many models of different lengths and qualities (a run's size)."""
-    rng = np.random.default_rng(seed)
-    gamma = rng.normal(size=items)
-    len_base = rng.lognormal(np.log(1500), 0.5, size=items)
-    rows = []
-    for m in range(models):
-        len_model = len_base * rng.lognormal(rng.normal(0, 0.5), 0.4, size=items)
-        delta = len_base - len_model
-        p = expit(rng.normal() - 1.3 * np.tanh(delta / delta.std(ddof=1)) + gamma + rng.normal(scale=0.8, size=items))
-        rows += [{"model": f"m{m}", "item_id": f"x{i}", "p": p[i], "len_model": len_model[i],
-                  "len_baseline": len_base[i]} for i in range(items)]
-    return pd.DataFrame(rows)
+def bench_world(models: int, items: int, seed: int) -> pd.DataFrame:
+    """bench/lc_speed.py's synthetic AlpacaEval-shaped run (one row per model and instruction)."""
+    spec = importlib.util.spec_from_file_location("lc_speed", Path(__file__).resolve().parents[2] / "bench" / "lc_speed.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.synthetic_run(models, items, seed)  # type: ignore[no-any-return]
 
 
 def test_the_pooled_joint_fit_meets_its_optimality_conditions() -> None:
     """The gradient of the objective (biases refitted here given the slope and difficulty) is 0
     to rounding: L-BFGS-B stopped at a relative decrease of 1e-13 with a gradient of ~1e-3."""
-    frame = joint_world()
-    fit = pooled_joint_fit(frame, "base")
+    frame = bench_world(30, 600, 2)
+    fit = pooled_joint_fit(frame, "baseline")
     codes, models = pd.factorize(frame["model"])
     items = pd.Index(pd.unique(frame["item_id"]))
     item_codes = items.get_indexer(frame["item_id"])
