@@ -97,9 +97,10 @@ def main() -> None:
           f"{joint_gradient(*shape[:4], lbfgs, glm.POOLED_L2):.1e}; Newton {wall_l / wall_n:.0f}x faster (wall)")
 
     difficulty = pd.Series(newton.gamma, index=pd.unique(frame["item_id"]))
+    table = glm.ModelRows(frame, difficulty)
     problems = []
-    for _, group in frame.groupby("model", sort=True):
-        features, target = glm._design(group, difficulty, 1.0)
+    for model in table.models:
+        features, target = table.design(model, 1.0)
         problems.append(glm.Problem(features, target, np.ones(len(target)), newton.phi[0] * features[:, 0]))
     anchor = np.array([glm.ANCHOR, 0.0, 0.0])
     stacked, wall_s, cpu_s = timed(lambda: glm.cross_validated_fits(problems, ridge=anchor), args.reps)

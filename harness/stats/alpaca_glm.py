@@ -372,11 +372,12 @@ def alpaca_eval_lc(
     if pooled and not np.isfinite(shared) and several_models(frame, baseline):  # gamma given (or L1's)
         shared = pooled_joint_fit(frame, baseline, difficulty=difficulty).slope
     pooled = pooled and bool(np.isfinite(shared))  # a single model: no pooled slope, its own
-    gamed_rows = [_design(_usable(frame[frame["model"] == g]), difficulty, 0.0) for g in gamed]
-    groups = [(model, group) for model, group in frame.groupby("model", sort=True) if model != baseline]
+    table = ModelRows(frame, difficulty)
+    gamed_rows = [table.design(g, 0.0) for g in gamed]
+    fitted = [model for model in table.models if model != baseline]
     problems, owns = [], []
-    for _, group in groups:
-        own = _design(_usable(group), difficulty, 1.0)
+    for model in fitted:
+        own = table.design(model, 1.0)
         parts = [*gamed_rows, own]
         features = np.vstack([p[0] for p in parts])
         weights = np.concatenate([np.full(len(p[1]), GAMED_LAMBDA / GAMED_SPLIT) for p in gamed_rows]
@@ -388,12 +389,12 @@ def alpaca_eval_lc(
         owns.append(len(own[1]))
     anchor = np.array([ANCHOR, 0.0, 0.0]) if pooled and slope == "anchored" else None  # its own slope, pulled toward the run's
     fits = cross_validated_fits(problems, cs, ridge=anchor) if problems else []
-    by_model = {model: (fit, n) for (model, _), fit, n in zip(groups, fits, owns)}
+    by_model = {model: (fit, n) for model, fit, n in zip(fitted, fits, owns)}
     rows = []
-    for model, group in frame.groupby("model", sort=True):
+    for model in table.models:
         if model == baseline:
             rows.append({"model": model, "lc_win_rate": 50.0, "not_gamed_baseline": 0.0, "length": 0.0,
-                         "difficulty": 0.0, "c": np.nan, "gamed": len(gamed), "n": len(group), "slope": "none"})
+                         "difficulty": 0.0, "c": np.nan, "gamed": len(gamed), "n": len(table.rows[model]), "slope": "none"})
             continue
         fit, n = by_model[model]
         if pooled and slope == "anchored":
@@ -402,17 +403,30 @@ def alpaca_eval_lc(
             coef = np.concatenate([[shared], fit.coef])
         else:
             coef = fit.coef
-        gamma = difficulty.reindex(group["item_id"]).fillna(0.0).to_numpy(dtype=float)
-        lc = 100.0 * float(expit(coef[2] + coef[1] * gamma).mean())
+        lc = 100.0 * float(expit(coef[2] + coef[1] * table.gamma[table.rows[model]]).mean())
         rows.append({"model": model, "lc_win_rate": lc, "length": coef[0], "difficulty": coef[1],
                      "not_gamed_baseline": coef[2], "c": fit.c, "gamed": len(gamed), "n": n,
                      "slope": slope if pooled else "own"})
     return pd.DataFrame(rows, columns=columns)
 
 
-def _design(rows: pd.DataFrame, difficulty: pd.Series, not_gamed: float) -> tuple[np.ndarray, np.ndarray]:
-    """(features [length term, difficulty, not_gamed_baseline], target) of one model's rows."""
-    gamma = difficulty.reindex(rows["item_id"]).fillna(0.0).to_numpy(dtype=float)
-    length = length_term(rows["len_model"].to_numpy(), rows["len_baseline"].to_numpy())
-    features = np.column_stack([length, gamma, np.full(len(rows), not_gamed)])
-    return features, rows["p"].to_numpy(dtype=float)
+class ModelRows:
+    """The frame's columns as arrays, each model's rows (in frame order) and every row's gamma:
+    looked up once for all models, not once per model through pandas."""
+
+    def __init__(self, frame: pd.DataFrame, difficulty: pd.Series):
+        codes, models = pd.factorize(frame["model"], sort=True)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(models) + 1))
+        self.models = list(models)
+        self.rows = {model: order[bounds[k]:bounds[k + 1]] for k, model in enumerate(self.models)}
+        self.gamma = difficulty.reindex(frame["item_id"]).fillna(0.0).to_numpy(dtype=float)
+        self.p = frame["p"].to_numpy(dtype=float)
+        self.len_model, self.len_baseline = frame["len_model"].to_numpy(), frame["len_baseline"].to_numpy()
+
+    def design(self, model: object, not_gamed: float) -> tuple[np.ndarray, np.ndarray]:
+        """(features [length term, difficulty, not_gamed_baseline], target) of the model's rows with a preference."""
+        rows = self.rows[model]
+        rows = rows[~np.isnan(self.p[rows])]
+        length = length_term(self.len_model[rows], self.len_baseline[rows])
+        return np.column_stack([length, self.gamma[rows], np.full(len(rows), not_gamed)]), self.p[rows]
