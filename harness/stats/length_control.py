@@ -284,8 +284,8 @@ def _point_fits(designs: list[_ModelDesign], penalty: np.ndarray) -> list[np.nda
 
 
 class _ItemDraws:
-    """Bootstrap item multiplicities: for every model, `rounds` multinomial draws over its items
-    from a generator seeded with `seed`. Models with the same number of items get the same
+    """Bootstrap item multiplicities (as floats, the fits' weights): for every model, `rounds`
+    multinomial draws over its items from a generator seeded with `seed`. Models with the same number of items get the same
     draws, so they are drawn once per item count."""
 
     def __init__(self, rounds: int, seed: int):
@@ -295,7 +295,8 @@ class _ItemDraws:
     def for_items(self, count: int) -> np.ndarray:
         if count not in self._by_count:
             rng = np.random.default_rng(self.seed)
-            self._by_count[count] = rng.multinomial(count, np.full(count, 1.0 / count), size=self.rounds)
+            draws = rng.multinomial(count, np.full(count, 1.0 / count), size=self.rounds)
+            self._by_count[count] = draws.astype(float)  # converted once, not per model and block
         return self._by_count[count]
 
 
@@ -307,7 +308,7 @@ def _bootstrap_values(design: _ModelDesign, fit: np.ndarray, counts: np.ndarray,
     controlled = design.controlled()
     values = np.empty(len(counts))
     for block in bootstrap_blocks(len(counts), len(item_codes)):
-        weights = counts[block][:, item_codes].astype(float)
+        weights = counts[block][:, item_codes]  # column-major, as the fits always had it (their sums follow the layout)
         boot = newton_fits(design.features[None], design.target[None], weights[None], penalty, start=fit[None],
                            limit_blas=False)[0]
         values[block] = 100.0 * np.einsum("rn,rn->r", sigmoid(boot @ controlled.T), weights) / weights.sum(axis=1)
