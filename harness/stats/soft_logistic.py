@@ -89,7 +89,7 @@ def _newton(
     curvature = weights @ ((shared * (1.0 - shared))[..., None] * pairs)
     active = np.arange(rounds)  # rounds still moving (compacted away as they converge)
     done = np.zeros((problems, rounds), dtype=bool)
-    w, g0 = weights, constant
+    w, g0 = np.ascontiguousarray(weights), constant  # row-major like the buffers it divides: a strided divide is slow
     odds_buffer, weighted_buffer = np.empty(weights.shape), np.empty(weights.shape)
     rows_t = features.transpose(0, 2, 1)
     for iteration in range(iterations):
