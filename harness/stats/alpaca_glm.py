@@ -198,7 +198,8 @@ def _cross_validated_chunk(
                               limit_blas=False)
         q = np.clip(expit((test.features @ coef[:, :, None])[:, :, 0] + test.offset), CLIP, 1.0 - CLIP)
         loss = -np.einsum("pn,pn->p", test.weights, test.target * np.log(q) + (1.0 - test.target) * np.log(1.0 - q))
-        by_fold[:, :, index] = (loss / counts).reshape(len(problems), folds)
+        with np.errstate(invalid="ignore"):  # a model without rows: NaN, as the mean of no rows is
+            by_fold[:, :, index] = (loss / counts).reshape(len(problems), folds)
     losses = np.zeros((len(problems), len(cs)))
     for f in range(folds):  # summed in fold order, as cross_validated_fit does
         losses += by_fold[:, f] / folds
