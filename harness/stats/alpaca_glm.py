@@ -47,7 +47,7 @@ from scipy.optimize import minimize
 from scipy.special import expit
 
 from harness.stats.length_control import joint_item_newton, per_model_feature
-from harness.stats.soft_logistic import in_threads, l1_newton_fits, usable_cores
+from harness.stats.soft_logistic import in_threads, l1_newton_fits, row_pairs, usable_cores
 
 #: AlpacaEval's candidate inverse penalties (sklearn LogisticRegressionCV's default Cs=10).
 CS = np.logspace(-4, 4, 10)
@@ -191,11 +191,11 @@ def _cross_validated_chunk(
     test = _stack([(problems[m], rows) for m, _, rows in parts], lengths[1])
     counts = np.array([len(rows) for _, _, rows in parts], dtype=float)
     by_fold = np.zeros((len(problems), folds, len(cs)))
-    coef = None
+    coef, pairs = None, row_pairs(train.features)
     for index, c in enumerate(cs):  # warm start along increasing C: the path is continuous
         coef = l1_newton_fits(train.features, train.target, c * train.weights,
                               np.tile(c * penalty * (folds - 1) / folds, (len(parts), 1)), train.offset, coef,
-                              limit_blas=False)
+                              limit_blas=False, pairs=pairs)
         q = np.clip(expit((test.features @ coef[:, :, None])[:, :, 0] + test.offset), CLIP, 1.0 - CLIP)
         loss = -np.einsum("pn,pn->p", test.weights, test.target * np.log(q) + (1.0 - test.target) * np.log(1.0 - q))
         with np.errstate(invalid="ignore"):  # a model without rows: NaN, as the mean of no rows is

@@ -146,6 +146,7 @@ def bootstrap_blocks(rounds: int, rows: int) -> list[slice]:
 def l1_newton_fits(
     features: np.ndarray, target: np.ndarray, scaled: np.ndarray, ridge: np.ndarray, offset: np.ndarray,
     start: np.ndarray | None = None, tol: float = 1e-11, max_steps: int = 200, limit_blas: bool = True,
+    pairs: np.ndarray | None = None,
 ) -> np.ndarray:
     """argmin_w sum_i scaled_i * logloss_i(x_i . w + offset_i) + ridge . w^2 / 2 + |w|_1 for a
     stack of problems with a few dense features each, all solved together (AlpacaEval's GLM runs
@@ -155,22 +156,30 @@ def l1_newton_fits(
     start (P, k) or None (zeros). Proximal Newton, liblinear's method for L1 logistic regression:
     each step minimises the quadratic model plus |w|_1 exactly, then backtracks until the
     objective falls enough (Armijo); a fit stops when its move is below tol (relative to its
-    largest coefficient) or when no step decreases it. limit_blas=False: as newton_fits'."""
+    largest coefficient) or when no step decreases it. limit_blas=False: as newton_fits'.
+    pairs: row_pairs(features), when the caller fits the same stack again (a path of Cs)."""
+    products = row_pairs(features) if pairs is None else pairs
     if not limit_blas:
-        return _l1_newton(features, target, scaled, ridge, offset, start, tol, max_steps)
+        return _l1_newton(features, target, scaled, ridge, offset, start, tol, max_steps, products)
     with _single_threaded_blas():  # stacks of tiny products and k x k solves
-        return _l1_newton(features, target, scaled, ridge, offset, start, tol, max_steps)
+        return _l1_newton(features, target, scaled, ridge, offset, start, tol, max_steps, products)
+
+
+def row_pairs(features: np.ndarray) -> np.ndarray:
+    """Every row's products x_i * x_j, i <= j (np.triu_indices order): the Hessian's distinct entries."""
+    first, second = np.triu_indices(features.shape[-1])
+    pairs = np.empty((*features.shape[:-1], len(first)))
+    for index, (i, j) in enumerate(zip(first, second)):
+        np.multiply(features[..., i], features[..., j], out=pairs[..., index])
+    return pairs
 
 
 def _l1_newton(
     features: np.ndarray, target: np.ndarray, scaled: np.ndarray, ridge: np.ndarray, offset: np.ndarray,
-    start: np.ndarray | None, tol: float, max_steps: int,
+    start: np.ndarray | None, tol: float, max_steps: int, pairs: np.ndarray,
 ) -> np.ndarray:
     problems, _, k = features.shape
     first, second = np.triu_indices(k)
-    pairs = np.empty((*features.shape[:2], len(first)))  # the Hessian's distinct entries per row
-    for index, (i, j) in enumerate(zip(first, second)):
-        np.multiply(features[..., i], features[..., j], out=pairs[..., index])
     coef = np.zeros((problems, k)) if start is None else np.array(start, dtype=float)
     active = np.arange(problems)
     for _ in range(max_steps):
@@ -185,7 +194,11 @@ def _l1_newton(
         hess = np.empty((len(active), k, k))
         hess[:, first, second] = hess[:, second, first] = ((w * mu * (1.0 - mu))[:, None, :] @ (pairs if every else pairs[active]))[:, 0, :]
         hess += r[:, :, None] * np.eye(k) + 1e-12 * np.eye(k)
-        step = _l1_quadratic_minimum(hess, grad - (hess @ c[:, :, None])[:, :, 0]) - c
+        linear = grad - (hess @ c[:, :, None])[:, :, 0]
+        aim, optimal = _l1_quadratic_guess(hess, linear, np.sign(c))  # near the optimum: its signs
+        if not optimal.all():
+            aim[~optimal] = _l1_quadratic_minimum(hess[~optimal], linear[~optimal])
+        step = aim - c
         decrease = np.einsum("pk,pk->p", grad, step) + _l1_change(c, step)
         moves = (x @ step[:, :, None])[:, :, 0]  # each row's z moves by size * this
         size = np.ones(len(active))
@@ -248,5 +261,18 @@ def _l1_quadratic_minimum(hess: np.ndarray, linear: np.ndarray) -> np.ndarray:
     value = 0.5 * np.einsum("spj,pjk,spk->sp", u, hess, u) + np.einsum("pk,spk->sp", linear, u) + np.abs(u).sum(axis=2)
     best = np.argmin(np.where(agrees, value, np.inf), axis=0)
     return u[best, np.arange(problems)]
+
+
+def _l1_quadratic_guess(hess: np.ndarray, linear: np.ndarray, signs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The stationary point on the face of sign pattern `signs` (one per problem), and whether it
+    is the minimum of u'Hu / 2 + linear . u + |u|_1: its signs agree and every zero coordinate's
+    gradient lies within [-1, 1] (the conditions that make a point of this convex problem optimal)."""
+    k = linear.shape[1]
+    free = signs != 0.0
+    system = hess * (free[:, :, None] & free[:, None, :]) + np.eye(k) * ~free[:, None, :]
+    u = np.linalg.solve(system, (-(linear + signs) * free)[:, :, None])[:, :, 0]
+    gradient = (hess @ u[:, :, None])[:, :, 0] + linear
+    optimal = np.all(np.where(free, u * signs > 0.0, np.abs(gradient) <= 1.0), axis=1)
+    return u, optimal
 
 
