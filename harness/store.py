@@ -319,28 +319,32 @@ def stored_verdicts(path: Path) -> Iterator[Verdict]:
 
 #: Verdict data fields that readers group and index by: text (or absent), never lists or numbers.
 TEXT_FIELDS = ("model", "model_a", "model_b", "level", "order", "category", "question")
-#: Every Verdict field: the fields-set pydantic gives a verdict read with all of them present.
-_ALL_FIELDS = set(Verdict.model_fields)
+#: One shared instance of each fields-set pydantic gives verdicts (a store's: every field).
+_FIELD_SETS: dict[frozenset[str], set[str]] = {frozenset(Verdict.model_fields): set(Verdict.model_fields)}
+_ALL_FIELDS = _FIELD_SETS[frozenset(Verdict.model_fields)]
 _set_slot = object.__setattr__
 
 
-def compact_verdict(verdict: Verdict, where: object, line: int) -> Verdict:
-    """The same verdict, its data checked (check_verdict_data), in about half the memory (2.3 ->
+def compact_verdict(verdict: Verdict, where: object = None, line: int | None = None) -> Verdict:
+    """The same verdict, its data checked (check_verdict_data) when `where` names it, in about half the memory (2.3 ->
     1.2 kB each, measured on an AlpacaEval store), so a million of them fit where half a million
     did: the names its data repeats on every line (models, level, order, category) interned to
     one string each, and the set of fields it was given shared with every other complete record.
     pydantic only reads that set (copies copy it; a frozen model never adds to it)."""
-    if verdict.__pydantic_fields_set__ == _ALL_FIELDS:
+    fields = verdict.__pydantic_fields_set__
+    if fields == _ALL_FIELDS:
         _set_slot(verdict, "__pydantic_fields_set__", _ALL_FIELDS)
+    elif fields is not _ALL_FIELDS:  # an importer's verdicts leave defaults unset: one set per kind
+        _set_slot(verdict, "__pydantic_fields_set__", _FIELD_SETS.setdefault(frozenset(fields), set(fields)))
     data = verdict.data
     for key in TEXT_FIELDS:  # check_verdict_data's test, in the same pass as the interning
         value = data.get(key)
         if value.__class__ is str:
             data[key] = intern(value)
-        elif value is not None:
+        elif value is not None and where is not None:
             check_verdict_data(data, where, line)  # raises, naming the field
     model_a = data.get("model_a")
-    if model_a is not None and model_a == data.get("model_b"):
+    if where is not None and model_a is not None and model_a == data.get("model_b"):
         check_verdict_data(data, where, line)
     return verdict
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +16,7 @@ from harness.datasets import json_objects
 from harness.errors import BadInput
 from harness.models import Verdict
 from harness.stats.preference import LEVELS as PAIRWISE_LEVELS  # as the pairwise protocol stores them
+from harness.store import compact_verdict
 
 if TYPE_CHECKING:
     from harness.importers.item_texts import ItemTexts
@@ -37,8 +38,9 @@ class ImportedRun:
     verdicts: list[Verdict]
     sources: list[str]
     notes: list[str] = field(default_factory=list)
-    #: Extra files to write into the run directory (name -> text), e.g. a dataset of the items.
-    extra_files: dict[str, str] = field(default_factory=dict)
+    #: Extra files to write into the run directory (name -> text, or a function giving the text in
+    #: pieces, so a large dataset is never one string), e.g. a dataset of the items.
+    extra_files: dict[str, str | Callable[[], Iterable[str]]] = field(default_factory=dict)
     dataset_file: str | None = None
     #: The items' instructions and answers, when the source has them: written as dataset.jsonl and
     #: judge_task.yaml once the verdicts are final (after screening; see harness.importers.item_texts).
@@ -192,11 +194,12 @@ def _imported_verdict(
     fmt: str, request_id: str, item_id: str, judge: str, parsed: bool, data: dict[str, Any],
     output: str | None, error: str | None,
 ) -> Verdict:
-    """ok when the tool's record had a verdict, else invalid with its error."""
-    return Verdict(
+    """ok when the tool's record had a verdict, else invalid with its error; compacted as a stored
+    verdict is (names interned, the fields-set shared): an import holds every verdict at once."""
+    return compact_verdict(Verdict(
         request_id=request_id, request_key=request_key(fmt, request_id, judge), item_id=item_id, judge=judge,
         status="ok" if parsed else "invalid", data=data, output=output, error=None if parsed else error,
-    )
+    ))
 
 
 def screen(run: ImportedRun) -> list[str]:

@@ -4,6 +4,7 @@ source held (harness.importers.item_texts), so the run can be replayed or judged
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import replace
 
 import yaml
@@ -23,7 +24,11 @@ def with_dataset(run: ImportedRun, texts: ItemTexts) -> ImportedRun:
                      f"{DATASET_FILE} keeps the first")
     used = {v.item_id for v in run.verdicts}
     rows = [row for item_id, row in texts.rows.items() if item_id in used]
-    dataset = "".join(json.dumps(clean_row(row), ensure_ascii=False) + "\n" for row in rows)
+
+    def dataset() -> Iterator[str]:  # row by row: 100 models' answers to 5,000 items are 750 MB of text
+        for row in rows:
+            yield json.dumps(clean_row(row), ensure_ascii=False) + "\n"
+
     task = {
         "name": run.name,
         "description": texts.description

@@ -302,7 +302,7 @@ class HumanLabels:
             verdicts=self.verdicts,
             sources=[str(p.resolve()) for p in paths],
             notes=[*notes, *file_notes],
-            extra_files=files,
+            extra_files=dict(files),
             dataset_file=DATASET_FILE if files else None,
         )
 

@@ -34,7 +34,11 @@ def write_imported_run(run: ImportedRun, out: str | Path, plugins: LoadedPlugins
             for start in range(0, len(run.verdicts), 10_000):  # in slices: a million lines are not one string
                 handle.write(export_lines(run.verdicts[start:start + 10_000]))
         for name, text in run.extra_files.items():
-            (staging / name).write_text(text, encoding="utf-8")
+            with (staging / name).open("w", encoding="utf-8") as handle:
+                handle.writelines([text] if isinstance(text, str) else text())
+        if run.texts is not None:  # written: the answers' text is not held through the aggregation
+            run.texts.rows.clear()
+        run = replace(run, extra_files={}, texts=None)
         (staging / MANIFEST_FILE).write_text(json.dumps(_manifest(run), indent=2, sort_keys=True) + "\n", encoding="utf-8")
         result = recompute(staging, plugins=plugins, written=run.verdicts)
         (staging / ".lock").unlink(missing_ok=True)
