@@ -67,17 +67,15 @@ def remembered(
     """`compute()`, or the array it gave before for the same `name` and `inputs` (arrays, frames,
     numbers, None) in the run directory named by `remembered_in`. `code`: the modules whose
     source decides the result (their bytes join the key, so an upgraded harness computes anew)."""
-    memo = _memo.get()
-    if memo is None:
+    path = _memo_path(name, inputs, code, ".npy")
+    if path is None:
         return compute()
-    path = memo.folder / f"{name}-{_digest(name, inputs, code)}.npy"
-    memo.used.add(path.name)
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError):
         pass
     value = compute()
-    _store(memo.folder, path, lambda handle: np.save(handle, value, allow_pickle=False))
+    _store(path, lambda handle: np.save(handle, value, allow_pickle=False))
     return value
 
 
@@ -86,11 +84,9 @@ def remembered_frame(
 ) -> pd.DataFrame:
     """`remembered` for a table of text and number columns with a plain 0..n-1 index (a table
     with anything else is computed and not kept)."""
-    memo = _memo.get()
-    if memo is None:
+    path = _memo_path(name, inputs, code, ".npz")
+    if path is None:
         return compute()
-    path = memo.folder / f"{name}-{_digest(name, inputs, code)}.npz"
-    memo.used.add(path.name)
     try:
         with np.load(path, allow_pickle=False) as stored:
             names, dtypes = [str(c) for c in stored["__columns__"]], [str(d) for d in stored["__dtypes__"]]
@@ -100,10 +96,20 @@ def remembered_frame(
     frame = compute()
     columns = _storable(frame)
     if columns is not None:
-        _store(memo.folder, path, lambda handle: np.savez(
+        _store(path, lambda handle: np.savez(
             handle, __columns__=np.array(list(frame.columns), dtype=str),
             __dtypes__=np.array([str(d) for d in frame.dtypes], dtype=str), **columns))  # type: ignore[arg-type]
     return frame
+
+
+def _memo_path(name: str, inputs: tuple[object, ...], code: tuple[str, ...], suffix: str) -> Path | None:
+    """Where the memo files this result (marked as used), or None outside `remembered_in`."""
+    memo = _memo.get()
+    if memo is None:
+        return None
+    path = memo.folder / f"{name}-{_digest(name, inputs, code)}{suffix}"
+    memo.used.add(path.name)
+    return path
 
 
 def _column(values: np.ndarray, dtype: str) -> pd.Series:
@@ -166,11 +172,11 @@ def _source(module: str) -> bytes:
         return module.encode()
 
 
-def _store(folder: Path, path: Path, write: Callable[[BinaryIO], None]) -> None:
+def _store(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """Write atomically: a reader never loads half an array."""
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        folder.mkdir(exist_ok=True)
+        path.parent.mkdir(exist_ok=True)
         with partial.open("wb") as handle:
             write(handle)
         os.replace(partial, path)
