@@ -31,6 +31,9 @@ class Analysis:
     categories: pd.DataFrame
     item_scores: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    #: The significance test's bootstrap rounds and level.
+    rounds: int = 1000
+    alpha: float = 0.05
 
 
 def analyse(run: RunData, *, n_rounds: int = 1000, seed: int = 0, alpha: float = 0.05) -> Analysis:
@@ -43,8 +46,29 @@ def analyse(run: RunData, *, n_rounds: int = 1000, seed: int = 0, alpha: float =
     return Analysis(
         protocol=run.protocol, ranking=ranking_table(run, scores), score_label=score_label(run),
         pairs=pairs, pairs_note=pairs_note, win_rates=rates, win_rates_note=rates_note,
-        categories=category_table(scores), item_scores=scores, notes=few_items_notes(scores, pairs),
+        categories=category_table(scores), item_scores=scores,
+        notes=few_items_notes(scores, pairs) + unresolvable_notes(pairs, n_rounds, alpha), rounds=n_rounds, alpha=alpha,
     )
+
+
+def unresolvable_pairs(pairs: pd.DataFrame, n_rounds: int, alpha: float) -> int:
+    """How many pairs were tested when so many that none can be significant, else 0: a bootstrap
+    p-value is at least 1 / (n_rounds + 1), and Holm's correction multiplies the smallest by
+    the number of pairs tested (1,000 rounds: 51 pairs, 11 models, are already too many)."""
+    tested = int(pairs["p_value"].notna().sum()) if "p_value" in pairs.columns else 0
+    return tested if tested and tested / (n_rounds + 1) > alpha else 0
+
+
+def unresolvable_notes(pairs: pd.DataFrame, n_rounds: int, alpha: float) -> list[str]:
+    """Say so when the significance test cannot call any pair significant, so that 'not
+    significant' is not read as 'no difference'."""
+    tested = unresolvable_pairs(pairs, n_rounds, alpha)
+    if not tested:
+        return []
+    return [f"{tested:,} pairs tested with {n_rounds:,} bootstrap rounds: no p-value can fall below "
+            f"1/{n_rounds + 1:,}, and Holm's correction over {tested:,} pairs needs {alpha / tested:.1g} for the "
+            f"first, so no pair can be called significant whatever the data; 'not significant' here is not "
+            "'no difference': read each pair's interval"]
 
 
 def few_items_notes(scores: pd.DataFrame, pairs: pd.DataFrame) -> list[str]:

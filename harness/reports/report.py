@@ -10,7 +10,7 @@ import pandas as pd
 
 from harness import __version__
 from harness.errors import BadInput
-from harness.reports.analysis import Analysis, analyse
+from harness.reports.analysis import Analysis, analyse, unresolvable_pairs
 from harness.reports.calibration import html_section as calibration_html
 from harness.reports.calibration import markdown_section as calibration_markdown
 from harness.reports.category_section import FALLBACK_NOTE as CATEGORY_FALLBACK_NOTE
@@ -108,6 +108,9 @@ def no_statement(analysis: Analysis) -> str:
     pairs = analysis.pairs
     if not pairs.empty and pairs["p_value"].isna().all():
         return f"no difference was tested: significance needs at least {MIN_ITEMS} items per pair"
+    if tested := unresolvable_pairs(pairs, analysis.rounds, analysis.alpha):
+        return (f"no difference can be called significant: {analysis.rounds:,} bootstrap rounds cannot resolve the "
+                f"p-values Holm's correction needs over {tested:,} pairs (see the warning)")
     return "no difference is significant at 5% after correction"
 
 

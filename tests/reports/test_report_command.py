@@ -334,3 +334,20 @@ def test_png_holds_the_pixels_it_was_given():
     rows = [raw[r * 7:(r + 1) * 7] for r in range(3)]
     assert all(row[0] == 0 for row in rows)  # filter type none
     assert [[tuple(row[1 + 3 * c:4 + 3 * c]) for c in range(2)] for row in rows] == pixels
+
+
+@pytest.mark.parametrize(("models", "unresolvable"), [(10, False), (11, True)])
+def test_a_test_that_cannot_call_any_pair_significant_says_so(tmp_path, models, unresolvable):
+    """1,000 rounds resolve p-values down to 1/1,001; Holm over m pairs needs 0.05 / m for the
+    first: 45 pairs (10 models) can still get there, 55 (11 models) cannot, whatever the data."""
+    run = many_model_run(tmp_path / "run", models)
+    result = build_report(run, n_rounds=1000, sample=5)
+    pairs = models * (models - 1) // 2
+    warned = [n for n in result.analysis.notes if "no pair can be called significant" in n]
+    markdown = (run / "report.md").read_text()
+    if unresolvable:
+        assert len(warned) == 1 and f"{pairs} pairs tested with 1,000 bootstrap rounds" in warned[0]
+        assert "no difference can be called significant" in markdown
+        assert not result.analysis.pairs["significant"].astype(bool).any()
+    else:
+        assert not warned and "no difference can be called significant" not in markdown
