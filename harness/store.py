@@ -488,15 +488,15 @@ def load_run(path: str | Path) -> LoadedRun:
         records = _read_verdict_lines(verdicts_path)
     else:
         records = [v.model_dump(mode="json") for v in read_store(directory / STORE_FILE, by_judge=True).values()]
-    rows = []
-    for record in records:
+    for record in records:  # flattened in place: a second list of a million dicts would double the peak
         data = record.pop("data", None)
-        data = data if isinstance(data, dict) else {}
-        rows.append({**record, **{k: v for k, v in data.items() if k not in record}})
+        if isinstance(data, dict):
+            for key, value in data.items():
+                record.setdefault(key, value)
     return LoadedRun(
         directory=directory,
         manifest=manifest,
-        verdicts=pd.DataFrame(rows),
+        verdicts=pd.DataFrame(records),
         scores=_read_csv(directory / SCORES_FILE),
         ranking=_read_csv(directory / RANKING_FILE),
         scores_by_judge=_read_csv(directory / SCORES_BY_JUDGE_FILE),
