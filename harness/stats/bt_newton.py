@@ -11,8 +11,6 @@ import contextlib
 import warnings
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from scipy.special import expit
 
 try:  # BLAS threads only slow down thousands of tiny stacked solves (oversubscription)
@@ -86,6 +84,11 @@ def _component_means(games: np.ndarray) -> np.ndarray | None:
     partial = np.flatnonzero(~met.reshape(n_fits, -1).all(axis=1))
     if partial.size == 0:
         return None
+    # scipy.sparse.csgraph brings scipy.sparse.linalg and scipy.linalg (~0.1 s to import): loaded
+    # only for a graph where some pair never met, which most runs and bootstrap rounds never have.
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     means = np.full((n_fits, m, m), 1.0 / max(m, 1))
     stack, row, col = np.nonzero(met[partial])
     offset = stack * m
