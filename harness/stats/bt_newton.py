@@ -84,12 +84,17 @@ def _component_means(games: np.ndarray) -> np.ndarray | None:
     partial = np.flatnonzero(~met.reshape(n_fits, -1).all(axis=1))
     if partial.size == 0:
         return None
-    # scipy.sparse.csgraph brings scipy.sparse.linalg and scipy.linalg (~0.1 s to import): loaded
-    # only for a graph where some pair never met, which most runs and bootstrap rounds never have.
+    means = np.full((n_fits, m, m), 1.0 / max(m, 1))
+    # A graph where one model met every other (a baseline's, as in AlpacaEval and Arena-Hard) is
+    # connected: one component, whose operator `means` already holds (1/m everywhere, the value
+    # the labelling below gives it). Only the other graphs need scipy.sparse.csgraph, which loads
+    # scipy.sparse.linalg and scipy.linalg (~0.1 s of every `harness report` otherwise).
+    partial = partial[~met[partial].all(axis=2).any(axis=1)]
+    if partial.size == 0:
+        return means
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    means = np.full((n_fits, m, m), 1.0 / max(m, 1))
     stack, row, col = np.nonzero(met[partial])
     offset = stack * m
     size = partial.size * m

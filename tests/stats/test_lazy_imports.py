@@ -63,3 +63,62 @@ def test_a_disconnected_graph_still_finds_its_components() -> None:
     theta = fit_bradley_terry(wins)
     assert abs(theta[0] + theta[1]) < 1e-9 and abs(theta[2] + theta[3]) < 1e-9  # each component centred
     assert theta[0] > theta[1] and theta[3] > theta[2]
+
+
+def components_by_csgraph(games):
+    """The averaging operator as the solver made it for every incomplete graph before the
+    baseline shortcut: scipy's connected components, graph by graph."""
+    import numpy as np
+    from scipy.sparse.csgraph import connected_components
+
+    n_fits, m, _ = games.shape
+    means = np.empty((n_fits, m, m))
+    for k in range(n_fits):
+        _, labels = connected_components((games[k] > 0) | np.eye(m, dtype=bool), directed=False)
+        sizes = np.bincount(labels).astype(float)
+        means[k] = (labels[:, None] == labels[None, :]) / sizes[labels][:, None]
+    return means
+
+
+def test_baseline_graphs_get_the_operator_csgraph_gives_them() -> None:
+    """Star graphs (one model met all), complete-but-one graphs, split graphs and chains, mixed
+    in one stack: the same operator, to the bit, as connected components give."""
+    import numpy as np
+
+    from harness.stats.bt_newton import _component_means
+
+    rng = np.random.default_rng(7)
+    m, stack = 6, []
+    for _ in range(40):
+        games = np.zeros((m, m))
+        shape = rng.integers(4)
+        if shape == 0:  # a baseline met everyone, nobody else met
+            hub = rng.integers(m)
+            games[hub, :] = games[:, hub] = rng.integers(1, 5, m)
+        elif shape == 1:  # random sparse pairs: may be split
+            for i, j in rng.integers(m, size=(4, 2)):
+                games[i, j] = games[j, i] = 1
+        elif shape == 2:  # a chain: connected, no hub
+            for i in range(m - 1):
+                games[i, i + 1] = games[i + 1, i] = 2
+        else:  # a baseline plus some other pairs
+            games[0, :] = games[:, 0] = 3
+            games[2, 4] = games[4, 2] = 1
+        np.fill_diagonal(games, 0)
+        stack.append(games)
+    games = np.array(stack)
+    means = _component_means(games)
+    assert means is not None
+    assert np.array_equal(means, components_by_csgraph(games))
+
+
+def test_a_baseline_design_needs_no_scipy_sparse() -> None:
+    """AlpacaEval's shape: every model met the baseline only. Connected, so no components to find."""
+    loaded = loaded_after(
+        "import numpy as np\n"
+        "from harness.stats.bt_newton import fit_bradley_terry\n"
+        "wins = np.zeros((5, 4, 4)); wins[:, 0, 1:] = 3.0; wins[:, 1:, 0] = [1.0, 2.0, 4.0]\n"
+        "fit_bradley_terry(wins)"
+    )
+    assert "scipy.special" in loaded
+    assert not {"scipy.sparse", "scipy.sparse.csgraph", "scipy.linalg"} & loaded
