@@ -89,7 +89,7 @@ def _component_means(games: np.ndarray) -> np.ndarray | None:
     # connected: one component, whose operator `means` already holds (1/m everywhere, the value
     # the labelling below gives it). Only the other graphs need scipy.sparse.csgraph, which loads
     # scipy.sparse.linalg and scipy.linalg (~0.1 s of every `harness report` otherwise).
-    partial = partial[~met[partial].all(axis=2).any(axis=1)]
+    partial = partial[~np.any(np.all(met[partial], axis=2), axis=1)]
     if partial.size == 0:
         return means
     from scipy.sparse import coo_matrix
