@@ -1,7 +1,7 @@
 """Start-up cost of the harness commands (issue 21): what a user waits for before any number is
 computed, and the whole small command, each in a fresh process.
 
-    python bench/startup.py [--repeat 5] [--reference PYTHON] [--alpaca DIR]
+    python bench/startup.py [--repeat 5] [--reference PYTHON] [--alpaca DIR] [--only TEXT]
 
 Rows, each the median of `--repeat` fresh processes (wall and CPU = user + system of the child):
 - `harness --help`: the CLI with its plugins and nothing else;
@@ -99,6 +99,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="fresh processes per row and interpreter (default 5)")
     parser.add_argument("--reference", help="python of a venv with the harness version to compare with")
     parser.add_argument("--alpaca", type=Path, default=ALPACA, help="AlpacaEval folder (<model>/annotations.json)")
+    parser.add_argument("--only", action="append", metavar="TEXT",
+                        help="time only the rows whose name contains TEXT (repeatable), e.g. --only imports")
     args = parser.parse_args()
     files = sorted(args.alpaca.glob("*/annotations.json"))
     if not files:
@@ -107,7 +109,7 @@ def main() -> None:
         sides = {"this": Side(sys.executable, Path(tmp) / "this", files)}
         if args.reference:
             sides["reference"] = Side(args.reference, Path(tmp) / "reference", files)
-        rows = list(sides["this"].commands)
+        rows = [row for row in sides["this"].commands if not args.only or any(text in row for text in args.only)]
         times: dict[tuple[str, str], list[tuple[float, float]]] = {(s, r): [] for s in sides for r in rows}
         for _ in range(args.repeat):
             for row in rows:
