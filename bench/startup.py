@@ -13,7 +13,9 @@ Rows, each the median of `--repeat` fresh processes (wall and CPU = user + syste
 
 With `--reference PYTHON` (the interpreter of a venv with the harness version to compare with)
 its rows are measured too, alternately with this interpreter's in every repetition (a busy
-machine slows both alike), and the ratios this / reference printed. Each side imports the run
+machine slows both alike), and the ratios this / reference printed: of the medians, and the
+median of each repetition's own CPU ratio (the two runs next to each other in time, which a
+load that comes and goes disturbs least). Each side imports the run
 it aggregates and reports on with its own harness.
 """
 
@@ -119,14 +121,15 @@ def main() -> None:
     print(f"{len(files)} AlpacaEval files; medians of {args.repeat} fresh processes; wall / CPU seconds")
     header = f"{'':32s} {'this wall':>10s} {'this CPU':>9s}"
     if args.reference:
-        header += f" {'ref wall':>9s} {'ref CPU':>8s} {'wall ratio':>11s} {'CPU ratio':>10s}"
+        header += f" {'ref wall':>9s} {'ref CPU':>8s} {'wall ratio':>11s} {'CPU ratio':>10s} {'paired CPU':>11s}"
     print(header)
     for row in rows:
         wall, cpu = median["this", row]
         line = f"{row:32s} {wall:10.3f} {cpu:9.3f}"
         if args.reference:
             ref_wall, ref_cpu = median["reference", row]
-            line += f" {ref_wall:9.3f} {ref_cpu:8.3f} {wall / ref_wall:11.2f} {cpu / ref_cpu:10.2f}"
+            paired = statistics.median(a[1] / b[1] for a, b in zip(times["this", row], times["reference", row], strict=True))
+            line += f" {ref_wall:9.3f} {ref_cpu:8.3f} {wall / ref_wall:11.2f} {cpu / ref_cpu:10.2f} {paired:11.2f}"
         print(line)
     print(json.dumps({f"{side}|{row}": value for (side, row), value in median.items()}))
 
