@@ -12,7 +12,9 @@ against another harness version on a subsample.
 2. `harness import alpaca_eval` of those files (one verdict per (model, item), baseline in A).
 3. Adds every verdict's other presentation order (model in A, level and distribution mirrored)
    to the imported store: models x items x 2 verdicts (1,000,000 with the defaults).
-4. `harness aggregate` and `harness report` of that run directory, `--repeat` times each.
+4. `harness aggregate` and `harness report` of that run directory, `--repeat` times each, cold
+   (the run directory's memo of bootstraps removed before each: everything computed) and warm
+   (the memo an earlier command left, as a user's second command meets it).
    Each step runs in a fresh process; peak RSS is that process's (getrusage of the children
    of a one-step launcher).
 5. With `--reference PYTHON` (the interpreter of a venv holding the harness version to compare
@@ -206,16 +208,21 @@ def alpaca_steps(folder: Path, work: Path, repeat: int, reference: str | None) -
         out.parent.mkdir(parents=True, exist_ok=True)
     # each step runs in its run's parent folder and names the run relatively: the report shows the
     # path it was given, so both reports show the same text
+    # "cold": the run directory's memo (.memo/, the bootstraps an earlier command kept) removed
+    # first, so every number is computed; "warm": as a user meets it, after the import's aggregate
     steps = {
         "import alpaca_eval": ["import", "alpaca_eval", *files, "--out", "alpaca-run"],
-        "aggregate": ["aggregate", "alpaca-run"],
-        "report": ["report", "alpaca-run"],
+        "aggregate, cold": ["aggregate", "alpaca-run"],
+        "aggregate, warm": ["aggregate", "alpaca-run"],
+        "report, cold": ["report", "alpaca-run"],
+        "report, warm": ["report", "alpaca-run"],
     }
     for step, arguments in steps.items():
         figures = {}
         for label, python in pythons.items():
             out = runs[label]
-            clear = (lambda out=out: shutil.rmtree(out, ignore_errors=True)) if step.startswith("import") else None
+            clear = (lambda out=out: shutil.rmtree(out, ignore_errors=True)) if step.startswith("import") else (
+                (lambda out=out: shutil.rmtree(out / ".memo", ignore_errors=True)) if step.endswith("cold") else None)
             figures[label] = timed(f"{step} ({label})", [*harness_cli(python), *arguments], repeat, before=clear,
                                    python=python, cwd=out.parent)
         if reference:
@@ -232,7 +239,8 @@ def differing_files(ours: Path, theirs: Path) -> list[str]:
             return {k: without_times(v) for k, v in value.items() if k != "at"}
         return [without_times(v) for v in value] if isinstance(value, list) else value
 
-    names = {p.relative_to(d) for d in (ours, theirs) for p in d.rglob("*") if p.is_file() and p.name != ".lock"}
+    names = {p.relative_to(d) for d in (ours, theirs) for p in d.rglob("*")
+             if p.is_file() and p.name != ".lock" and ".memo" not in p.relative_to(d).parts}  # a cache
     differing = []
     for name in sorted(names):
         a, b = ours / name, theirs / name
@@ -265,8 +273,11 @@ def run(args: argparse.Namespace, work: Path) -> None:
     shutil.copytree(imported, big)
     count = add_other_order(big)
     print(f"run directory with both orders: {count:,} verdicts, store {(big / 'store.jsonl').stat().st_size / 1e6:.0f} MB")
-    timed("aggregate", [*cli, "aggregate", str(big)], args.repeat)
-    timed("report", [*cli, "report", str(big)], args.repeat)
+    memo = big / ".memo"
+    timed("aggregate, cold", [*cli, "aggregate", str(big)], args.repeat, before=lambda: shutil.rmtree(memo, True))
+    timed("aggregate, warm", [*cli, "aggregate", str(big)], args.repeat)
+    timed("report, cold", [*cli, "report", str(big)], args.repeat, before=lambda: shutil.rmtree(memo, True))
+    timed("report, warm", [*cli, "report", str(big)], args.repeat)
     print(f"  report.html: {(big / 'report.html').stat().st_size / 1e6:.2f} MB")
     if not args.reference:
         print("numbers: not compared (give --reference PYTHON, a venv with the version to compare with)")

@@ -301,3 +301,109 @@ def test_frame_to_csv_fixed_six_decimals() -> None:
         assert line == f"{model},{format(value, '.6f')},{n},{expected_ci}"
     # identical numbers, identical bytes
     assert frame_to_csv(frame.copy()) == text
+
+
+def write_store_as_import(directory: Path, verdicts: list[Verdict]) -> None:
+    from harness.store import export_lines
+
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / STORE_FILE).write_text(export_lines(verdicts), encoding="utf-8")
+
+
+def test_written_verdicts_are_taken_as_read_and_exported_by_copy(tmp_path: Path) -> None:
+    """An import hands the verdicts it just wrote: they are the store's records without a
+    second read, and their export is the store's bytes, exactly what encoding them gives."""
+    verdicts = [verdict(f"k{i}", model_a=f"m{i % 3}", model_b="base", level="A>B") for i in range(5)]
+    write_store_as_import(tmp_path / "a", verdicts)
+    with RunDirectory(tmp_path / "a", written=verdicts) as store:
+        assert list(store.latest().values()) == verdicts
+        assert all(a is b for a, b in zip(store.latest().values(), verdicts, strict=True))
+        store.write_exports(verdicts, pd.DataFrame({"x": [1.0]}), pd.DataFrame({"x": [1.0]}))
+    write_store_as_import(tmp_path / "b", verdicts)
+    with RunDirectory(tmp_path / "b") as store:  # the ordinary path: read, then encoded
+        store.write_exports(list(store.latest().values()), pd.DataFrame({"x": [1.0]}), pd.DataFrame({"x": [1.0]}))
+    copied = (tmp_path / "a" / VERDICTS_FILE).read_bytes()
+    assert copied == (tmp_path / "b" / VERDICTS_FILE).read_bytes() == (tmp_path / "a" / STORE_FILE).read_bytes()
+
+
+def test_export_of_other_verdicts_than_the_written_ones_is_encoded(tmp_path: Path) -> None:
+    """A subset, another order, or a store appended to since: the copy would be wrong."""
+    verdicts = [verdict(f"k{i}", level="A>B") for i in range(4)]
+    empty = pd.DataFrame({"x": [1.0]})
+    write_store_as_import(tmp_path, verdicts)
+    with RunDirectory(tmp_path, written=verdicts) as store:
+        store.write_exports(verdicts[:2], empty, empty)
+        assert [json.loads(line)["request_key"] for line in
+                (tmp_path / VERDICTS_FILE).read_text().splitlines()] == ["k0", "k1"]
+        store.write_exports(verdicts[::-1], empty, empty)
+        assert [json.loads(line)["request_key"] for line in
+                (tmp_path / VERDICTS_FILE).read_text().splitlines()] == ["k3", "k2", "k1", "k0"]
+        store.append(verdict("k9", level="B>A"))
+        store.write_exports(verdicts, empty, empty)  # the store now holds k9 too: not copied
+        assert "k9" not in (tmp_path / VERDICTS_FILE).read_text()
+        assert len((tmp_path / VERDICTS_FILE).read_text().splitlines()) == 4
+
+
+def test_stored_verdicts_share_their_names_and_fields_set(tmp_path: Path) -> None:
+    """A read store's verdicts repeat model names and the fields they were given on every line:
+    they are kept once (half the memory), and the verdicts are unchanged."""
+    verdicts = [verdict(f"k{i}", model_a="model-a", model_b="model-b", level="A>B") for i in range(3)]
+    write_store_as_import(tmp_path, verdicts)
+    read = list(read_store(tmp_path / STORE_FILE).values())
+    assert read == verdicts
+    assert read[0].data["model_a"] is read[2].data["model_a"]
+    assert read[0].model_fields_set is read[1].model_fields_set
+    copy = read[0].model_copy(update={"status": "invalid"})  # pydantic copies the set before adding to it
+    assert copy.status == "invalid" and read[1].status == "ok"
+    assert read[1].model_fields_set == set(Verdict.model_fields)
+
+
+def test_an_import_aggregated_again_exports_its_store_by_copy_only_while_unchanged(tmp_path: Path) -> None:
+    """When the previous verdicts.jsonl is the store byte for byte, the records in store order are
+    the verdicts, and their export is a copy; a superseded record or a different export is read
+    and encoded as before."""
+    verdicts = [verdict(f"k{i}", level="A>B") for i in range(3)]
+    write_store_as_import(tmp_path, verdicts)
+    (tmp_path / VERDICTS_FILE).write_bytes((tmp_path / STORE_FILE).read_bytes())
+    with RunDirectory(tmp_path) as store:
+        adopted = store.exported_as_stored()
+        assert adopted == verdicts
+    (tmp_path / VERDICTS_FILE).write_bytes((tmp_path / STORE_FILE).read_bytes()[:-5] + b"x}}\n\n")
+    with RunDirectory(tmp_path) as store:
+        assert store.exported_as_stored() is None  # same size, other bytes
+    (tmp_path / VERDICTS_FILE).write_bytes((tmp_path / STORE_FILE).read_bytes())
+    with RunDirectory(tmp_path) as store:
+        store.append(verdict("k1", level="B>A"))  # supersedes k1: the store is no export any more
+    (tmp_path / VERDICTS_FILE).write_bytes((tmp_path / STORE_FILE).read_bytes())
+    with RunDirectory(tmp_path) as store:
+        assert store.exported_as_stored() is None
+
+
+def test_aggregating_an_import_again_rewrites_the_same_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`harness aggregate` of an import (its export copied from the store) gives the files the
+    import gave, and after a store change the encoded export holds the change."""
+    from harness.cli import main
+
+    files = []
+    for m, model in enumerate(("model-x", "model-y")):
+        rows = [{"instruction": f"Say {i}.", "output_1": "b" * (20 + i), "generator_1": "base",
+                 "output_2": "m" * (10 + 3 * i + m), "generator_2": model, "preference": 1.0 + (i * (m + 2) % 7) / 6}
+                for i in range(30)]
+        (tmp_path / model).mkdir()
+        files.append(tmp_path / model / "annotations.json")
+        files[-1].write_text(json.dumps(rows), encoding="utf-8")
+    run = tmp_path / "run"
+    assert main(["import", "alpaca_eval", *map(str, files), "--out", str(run)]) == 0
+    before = {name: (run / name).read_bytes() for name in (VERDICTS_FILE, SCORES_FILE, RANKING_FILE)}
+    assert before[VERDICTS_FILE] == (run / STORE_FILE).read_bytes()
+    assert main(["aggregate", str(run)]) == 0
+    assert {name: (run / name).read_bytes() for name in before} == before
+    first = json.loads((run / STORE_FILE).read_text().splitlines()[0])
+    first["data"]["level"] = "A=B" if first["data"]["level"] != "A=B" else "A>B"
+    with (run / STORE_FILE).open("a") as handle:  # a later record of the first request supersedes it
+        handle.write(json.dumps(first) + "\n")
+    main(["aggregate", str(run)])
+    exported = [json.loads(line) for line in (run / VERDICTS_FILE).read_text().splitlines()]
+    assert len(exported) == len(before[VERDICTS_FILE].splitlines())
+    assert exported[0]["data"]["level"] == first["data"]["level"]
+    capsys.readouterr()

@@ -36,7 +36,7 @@ def write_imported_run(run: ImportedRun, out: str | Path, plugins: LoadedPlugins
         for name, text in run.extra_files.items():
             (staging / name).write_text(text, encoding="utf-8")
         (staging / MANIFEST_FILE).write_text(json.dumps(_manifest(run), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        result = recompute(staging, plugins=plugins)
+        result = recompute(staging, plugins=plugins, written=run.verdicts)
         (staging / ".lock").unlink(missing_ok=True)
         _swap_into_place(staging, target)
     except BaseException:

@@ -30,13 +30,15 @@ def _formats(args: argparse.Namespace) -> tuple[str, ...]:
 def report(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> int:
     """The built-in formats, then every reporter a plugin registered, into the same folder."""
     from harness.reports.report import build_report, warning_lines
+    from harness.stats.memo import remembered_in
 
     if (Path(args.run_dir) / "audit.json").is_file() and not (Path(args.run_dir) / "run.json").is_file():
         from harness.audit.summary import report_audit
 
         return report_audit(Path(args.run_dir), Path(args.out) if args.out else None)
-    result = build_report(args.run_dir, out=args.out, sample=args.sample, formats=_formats(args),
-                          registry=_registry(plugins))
+    with remembered_in(args.run_dir):  # the significance bootstrap is the aggregate's, kept there
+        result = build_report(args.run_dir, out=args.out, sample=args.sample, formats=_formats(args),
+                              registry=_registry(plugins))
     files = list(result.files)
     if plugins is not None:
         files += _plugin_reports(args, plugins)

@@ -147,8 +147,8 @@ def table(frame: pd.DataFrame, *, css_class: str = "sortable", row_class: Iterab
         for value in row:
             numeric = isinstance(value, Number) and not isinstance(value, bool)
             raw = f' data-v="{float(value)!r}"' if numeric and math.isfinite(float(value)) else ""
-            cells.append(f'<td class="{"num" if numeric else ""}"{raw}>{esc(format_value(value, digits))}</td>')
-        body.append(f'<tr class="{esc(klass)}">{"".join(cells)}</tr>')
+            cells.append(f'<td{" class=num" if numeric else ""}{raw}>{esc(format_value(value, digits))}</td>')
+        body.append(f'<tr class="{esc(klass)}">{"".join(cells)}</tr>' if klass else f'<tr>{"".join(cells)}</tr>')
     return (f'<div class="wide"><table class="{esc(css_class)}"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>')
 

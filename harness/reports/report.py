@@ -23,7 +23,7 @@ from harness.reports.panel_section import panel_html, panel_markdown
 from harness.reports.reading import read_run
 from harness.reports.rundata import RunData
 from harness.reports.sampling import sample_verdicts
-from harness.reports.svg import forest_plot, heatmap, histograms
+from harness.reports.svg import LABELLED_MODELS, forest_plot, heatmap, histograms
 from harness.reports.verdict_cards import cards_section
 from harness.running.completeness import notes, of_manifest
 from harness.stats.significance import MIN_ITEMS
@@ -118,6 +118,37 @@ def significant_statements(analysis: Analysis) -> list[str]:
     return list(pairs.loc[pairs["significant"].astype(bool), "statement"])
 
 
+#: The most pairs (and significant statements) the pages list; report_pairs.csv has every one.
+PAGE_PAIRS = 200
+
+
+def page_statements(analysis: Analysis) -> list[str]:
+    """The significant statements the pages list: all, or the first PAGE_PAIRS and a count of the rest."""
+    statements = significant_statements(analysis)
+    if len(statements) <= PAGE_PAIRS:
+        return statements
+    return [*statements[:PAGE_PAIRS],
+            f"... and {len(statements) - PAGE_PAIRS:,} more significant differences in report_pairs.csv"]
+
+
+def page_pairs(analysis: Analysis) -> tuple[pd.DataFrame, str]:
+    """The pairs the pages show, and what their note adds: every pair up to PAGE_PAIRS; beyond,
+    each model against the next in the ranking (the comparisons a ranking rests on, every model
+    in them), since 100 models make 4,950 pairs, megabytes of page no one reads row by row."""
+    pairs = analysis.pairs
+    if len(pairs) <= PAGE_PAIRS or not {"model_1", "model_2"} <= set(pairs.columns):
+        return pairs, ""
+    ranking = analysis.ranking
+    if "score" in ranking.columns:  # by score: a table sorted by interval rank lists ties in any order
+        ranking = ranking.sort_values("score", ascending=False, kind="stable")
+    order = [str(m) for m in ranking["model"]]
+    neighbours = {frozenset(pair) for pair in zip(order, order[1:])}
+    keep = [frozenset((str(a), str(b))) in neighbours for a, b in zip(pairs["model_1"], pairs["model_2"])]
+    shown = pairs[keep]
+    return shown, (f"; {len(shown):,} of {len(pairs):,} pairs shown: each model against the next in the ranking; "
+                   "every pair is in report_pairs.csv")
+
+
 def write_csvs(target: Path, analysis: Analysis, diagnostics: pd.DataFrame) -> list[Path]:
     outputs = {
         "report_ranking.csv": analysis.ranking,
@@ -193,11 +224,13 @@ def markdown_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame)
         "".join(f"**Warning:** {note}\n\n" for note in analysis.notes),
         md_table(analysis.ranking),
         "\n### Significant differences\n\n",
-        md_list(significant_statements(analysis) or [no_statement(analysis)]),
-        f"\n## All pairs\n\n{analysis.pairs_note}\n\n",
-        md_table(analysis.pairs),
+        md_list(page_statements(analysis) or [no_statement(analysis)]),
+        f"\n## All pairs\n\n{analysis.pairs_note}{page_pairs(analysis)[1]}\n\n",
+        md_table(page_pairs(analysis)[0]),
         f"\n## Win rates\n\n{analysis.win_rates_note}\n\n",
-        md_table(analysis.win_rates.reset_index() if not analysis.win_rates.empty else pd.DataFrame()),
+        md_table(analysis.win_rates.reset_index() if 0 < len(analysis.win_rates) <= LABELLED_MODELS else pd.DataFrame())
+        if len(analysis.win_rates) <= LABELLED_MODELS else
+        f"{len(analysis.win_rates)} models: the matrix is in report_win_rates.csv\n",
         f"\n## Categories\n\n{_category_note(run)}.\n\n",
         md_table(_category_table(run, analysis)),
         *(f"\n## {own.title}\n\n{own.note}\n\n" + md_table(own.table) for own in run.view.sections(run)),
@@ -217,12 +250,13 @@ def markdown_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame)
 
 def html_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame, sample: int) -> str:
     overview = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in _overview(run))
-    statements = significant_statements(analysis)
+    statements = page_statements(analysis)
     statement_html = ('<ul class="statements">' + "".join(f"<li>{esc(s)}</li>" for s in statements) + "</ul>"
                       if statements else f'<p class="muted">{esc(no_statement(analysis))}</p>')
     warnings = "".join(f'<p class="warning"><strong>Warning:</strong> {esc(note)}</p>' for note in analysis.notes)
     ranking = analysis.ranking
-    sig = analysis.pairs["significant"].astype(bool) if not analysis.pairs.empty else []
+    pairs, pairs_more = page_pairs(analysis)
+    sig = pairs["significant"].astype(bool) if not pairs.empty else []
     by_model = {m: scores.to_numpy(float) for m, scores in analysis.item_scores.groupby("model", sort=False)["score"]}
     distributions = {m: by_model[m] for m in ranking["model"] if m in by_model}  # one pass, not one per model
     warnings = "".join(f'<p class="warning"><strong>Warning:</strong> {esc(line)}</p>'
@@ -236,10 +270,12 @@ def html_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame, sam
             f"score: {analysis.score_label}; interval: 95% bootstrap over items ({NO_INTERVAL}); rank: 1 + the number of models "
             "whose interval lies entirely above. " + (f"{note}. " if (note := run.view.ranking_note(run)) else "")
             + "Click a column to sort.")),
-        ("pairs", "Pairs", section("pairs", "All pairs", table(analysis.pairs, row_class=["sig" if s else "" for s in sig]),
-                                   analysis.pairs_note + "; significant rows are green")),
+        ("pairs", "Pairs", section("pairs", "All pairs", table(pairs, row_class=["sig" if s else "" for s in sig]),
+                                   analysis.pairs_note + pairs_more + "; significant rows are green")),
         ("win-rates", "Win rates", section("win-rates", "Win rates", heatmap(analysis.win_rates) or
-                                           '<p class="muted">no head-to-head data</p>', analysis.win_rates_note)),
+                                           '<p class="muted">no head-to-head data</p>', analysis.win_rates_note + (
+            f"; {len(analysis.win_rates)} models: colour only (blue: the row model wins more), "
+            "each value is in report_win_rates.csv" if len(analysis.win_rates) > LABELLED_MODELS else ""))),
         ("distributions", "Distributions", section(
             "distributions", "Score distributions", histograms(distributions) or '<p class="muted">no scores</p>',
             run.view.distribution_note)),

@@ -22,8 +22,8 @@ def sample_verdicts(run: RunData, n: int) -> pd.DataFrame:
     verdicts = run.verdicts
     if n <= 0 or verdicts.empty:
         return verdicts.iloc[0:0].assign(reason=pd.Series(dtype=object))
-    keys = verdicts["request_id"].astype(str)
-    order = keys.map(lambda k: hashlib.sha1(k.encode("utf-8")).hexdigest())
+    sha1 = hashlib.sha1
+    order = pd.Series([sha1(str(k).encode("utf-8")).hexdigest() for k in verdicts["request_id"]], index=verdicts.index)
     problem = verdicts["status"].isin(["invalid", "failed"]).to_numpy()
     disagreement = run.view.disagreements(run) & ~problem
     quota = {"problem": max(1, n // 3), "disagreement": max(1, n // 3)}
@@ -33,8 +33,9 @@ def sample_verdicts(run: RunData, n: int) -> pd.DataFrame:
         picked = _round_robin(verdicts, order, np.flatnonzero(mask), min(quota[reason], n - taken))
         chosen.append((reason, picked))
         taken += len(picked)
-    used = {i for _, picked in chosen for i in picked}
-    rest = np.array([i for i in range(len(verdicts)) if i not in used], dtype=int)
+    unused = np.ones(len(verdicts), dtype=bool)
+    unused[[i for _, picked in chosen for i in picked]] = False
+    rest = np.flatnonzero(unused)
     if n - taken > 0 and len(rest):
         # The problem and disagreement strata may hold more than their quota: give them the space left
         # only after every category had its share of ordinary verdicts.
@@ -47,22 +48,12 @@ def _round_robin(verdicts: pd.DataFrame, order: pd.Series, positions: np.ndarray
     """Up to `limit` positions, alternating between categories, each category in hash order."""
     if limit <= 0 or len(positions) == 0:
         return []
-    categories = verdicts["category"].iloc[positions].fillna("(none)").astype(str).to_numpy()
-    ranked = sorted(zip(categories, order.iloc[positions].to_numpy(), positions), key=lambda t: (t[0], t[1]))
-    queues: dict[str, list[int]] = {}
-    for category, _, position in ranked:
-        queues.setdefault(category, []).append(int(position))
-    picked: list[int] = []
-    depth = 0
-    while len(picked) < limit:
-        progressed = False
-        for queue in queues.values():
-            if depth < len(queue):
-                picked.append(queue[depth])
-                progressed = True
-                if len(picked) == limit:
-                    break
-        if not progressed:
-            break
-        depth += 1
-    return picked
+    categories = verdicts["category"].iloc[positions].fillna("(none)").astype(str).to_numpy().astype(str)
+    hashes = order.iloc[positions].to_numpy().astype(str)
+    ranked = np.lexsort((positions, hashes, categories))  # each category's queue, in hash order
+    codes = np.unique(categories[ranked], return_inverse=True)[1]
+    first = np.searchsorted(codes, codes)  # where each row's category queue starts
+    depth = np.arange(len(ranked)) - first
+    # depth 0 of every category (in category order), then depth 1, ...: the round robin
+    robin = ranked[np.lexsort((codes, depth))]
+    return [int(p) for p in positions[robin[:limit]]]

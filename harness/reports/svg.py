@@ -5,7 +5,10 @@ Every label passes through `esc`: model names and categories are user data.
 
 from __future__ import annotations
 
+import base64
 import math
+import struct
+import zlib
 from html import escape
 
 import numpy as np
@@ -88,10 +91,16 @@ def _heat_color(value: float) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
+#: Above this many models the heatmap is drawn as one image, colour only (see raster_heatmap).
+LABELLED_MODELS = 30
+
+
 def heatmap(matrix: pd.DataFrame, *, cell: int = 56) -> str:
     """Win-rate matrix: row model's win rate against the column model."""
     if matrix.empty:
         return ""
+    if max(matrix.shape) > LABELLED_MODELS:
+        return raster_heatmap(matrix)
     rows, cols = [str(r) for r in matrix.index], [str(c) for c in matrix.columns]
     longest = max((len(c) for c in cols), default=4)
     left, top = 150, 24 + min(longest, 24) * 5
@@ -149,3 +158,45 @@ def histograms(values: dict[str, np.ndarray], *, bins: int = 10, width: int = 22
         out.append("".join(parts) + f"<figcaption>{esc(name)}</figcaption></figure>")
     out.append("</div>")
     return "".join(out)
+
+
+def raster_heatmap(matrix: pd.DataFrame, *, cell: int = 9) -> str:
+    """The win-rate matrix of many models as one PNG, a pixel per pair, drawn `cell` pixels wide,
+    with the model names along both axes: 100 models are 10,000 cells, which as labelled SVG
+    squares would make a 1 MB page; as an image they cost a few kilobytes. The values are in
+    report_win_rates.csv (the section's note says so)."""
+    rows, cols = [str(r) for r in matrix.index], [str(c) for c in matrix.columns]
+    longest = max((len(c) for c in cols), default=4)
+    left, top = 150, 24 + min(longest, 24) * 5
+    width, height = left + cell * len(cols) + 10, top + cell * len(rows) + 10
+    values = matrix.to_numpy(float)
+    pixels = [[_rgb(_heat_color(v)) for v in row] for row in values]
+    image = base64.b64encode(png(pixels)).decode("ascii")
+    small = 'font-size="8"'
+    parts = [f'<svg class="chart" role="img" aria-label="win-rate heatmap" '
+             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" {FONT}>',
+             f'<image x="{left}" y="{top}" width="{cell * len(cols)}" height="{cell * len(rows)}" '
+             f'preserveAspectRatio="none" style="image-rendering:pixelated" href="data:image/png;base64,{image}"/>']
+    for j, name in enumerate(cols):
+        x = left + cell * j + cell / 2
+        parts.append(f'<text transform="translate({x:.1f},{top - 4}) rotate(-60)" {small}>{esc(name)}</text>')
+    for i, name in enumerate(rows):
+        parts.append(f'<text x="{left - 4}" y="{top + cell * i + cell - 1}" text-anchor="end" {small}>{esc(name)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
+
+
+def png(pixels: list[list[tuple[int, int, int]]]) -> bytes:
+    """An 8-bit RGB PNG of `pixels` (rows of (r, g, b)): the format's three chunks, by zlib."""
+    height, width = len(pixels), len(pixels[0]) if pixels else 0
+    raw = b"".join(b"\x00" + bytes(channel for pixel in row for channel in pixel) for row in pixels)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")

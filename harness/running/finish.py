@@ -16,6 +16,7 @@ from harness.calibrate.apply import apply_calibration, resolve_calibration
 from harness.errors import BadInput
 from harness.metrics import apply_metrics, verdicts_frame
 from harness.running.completeness import assess, task_models, with_every_model
+from harness.stats.memo import remembered_in
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -58,6 +59,16 @@ def finish_run(
     """Aggregate `verdicts`, write the exports and put the summary and completeness into
     `manifest` (not yet saved). `panel`: each judge's verdicts and how many requests it was asked.
     `keep_going`: a failing plugin metric is left out and listed in `metric_failures`."""
+    with remembered_in(store.path, keep_only_used=True):  # kept for the report and the next aggregate
+        return _finish(task, registry, store, manifest, verdicts, calibration=calibration, panel=panel,
+                       keep_going=keep_going)
+
+
+def _finish(
+    task: Task, registry: Registry, store: RunDirectory, manifest: dict[str, Any], verdicts: list[Verdict], *,
+    calibration: AppliedCalibration | None, panel: tuple[dict[str, list[Verdict]], dict[str, int]] | None,
+    keep_going: bool,
+) -> Aggregate:
     if panel is not None:
         from harness.panel.per_judge import write_panel
 

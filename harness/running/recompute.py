@@ -97,15 +97,18 @@ def ordered_verdicts(
 def recompute(
     run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), plugins: LoadedPlugins | None = None,
     calibration: str | Path | None = None, force_calibration: bool = False, categories: tuple[str, ...] = (),
+    written: list[Verdict] | None = None,
 ) -> RunResult:
     """Aggregate the stored verdicts again and rewrite verdicts.jsonl, scores.csv, ranking.csv and
-    run.json's summary (each written atomically); the run as `harness run` gives it."""
+    run.json's summary (each written atomically); the run as `harness run` gives it. `written`:
+    the store's verdicts when the caller has just written the store from them (an import; see
+    RunDirectory), so it is not read again."""
     directory = Path(run_dir)
     if not (directory / MANIFEST_FILE).is_file() or not (directory / STORE_FILE).is_file():
         raise BadInput(f"{directory}: not a run directory (needs {MANIFEST_FILE} and {STORE_FILE})")
     plugins = plugins or load_plugins()
     registry = Registry.collect(plugins.manager)
-    with RunDirectory(directory) as store:
+    with RunDirectory(directory, written) as store:
         manifest = store.read_manifest() or {}
         protocol = manifest.get("protocol")
         if not isinstance(protocol, dict) or not isinstance(protocol.get("name"), str):
@@ -118,7 +121,8 @@ def recompute(
             raise BadInput(f"{directory / MANIFEST_FILE}: {describe_validation_error(exc, prefix='options')}") from None
         spec = stored_task_spec(manifest, protocol["name"], config_data, directory)
         panel = isinstance(manifest.get("panel"), dict)
-        verdicts = ordered_verdicts(directory, panel=panel, records=store.latest(by_judge=panel))
+        verdicts = (None if panel else store.exported_as_stored()) or ordered_verdicts(
+            directory, panel=panel, records=store.latest(by_judge=panel))
         if not verdicts:
             raise BadInput(f"{directory / STORE_FILE}: no verdicts to aggregate")
         task_dir = stored_task_dir(manifest)

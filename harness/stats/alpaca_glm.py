@@ -46,7 +46,8 @@ from scipy import sparse
 from scipy.optimize import minimize
 from scipy.special import expit
 
-from harness.stats.length_control import joint_item_fit, per_model_feature
+from harness.stats.length_control import joint_item_newton, per_model_feature
+from harness.stats.soft_logistic import in_threads, l1_newton_fits, row_pairs, usable_cores
 
 #: AlpacaEval's candidate inverse penalties (sklearn LogisticRegressionCV's default Cs=10).
 CS = np.logspace(-4, 4, 10)
@@ -81,11 +82,15 @@ def l1_soft_logistic(
     plus c * ridge_j * w_j^2 / 2 when `ridge` is given (as rows of data would add it: scaled by c).
 
     Dense fits (a model's three features) are solved by proximal Newton steps, liblinear's own
-    method for L1 logistic regression (newGLMNET), run to convergence; the sparse joint fit of
+    method for L1 logistic regression (newGLMNET), run to the optimum (soft_logistic.l1_newton_fits,
+    which also solves many of them at once: cross_validated_fits); the sparse joint fit of
     AlpacaEval's L1 difficulty by L-BFGS-B on w = u - v, u, v >= 0 (the L1 term is then smooth)."""
     if not sparse.issparse(features):
-        return _proximal_newton(np.asarray(features, dtype=float), target, c * np.asarray(weights, dtype=float),
-                                c * (np.zeros(features.shape[1]) if ridge is None else ridge), start, offset)
+        x = np.asarray(features, dtype=float)
+        penalty = np.zeros(x.shape[1]) if ridge is None else np.asarray(ridge, dtype=float)
+        shift = np.broadcast_to(np.asarray(offset, dtype=float), (len(target),))
+        return l1_newton_fits(x[None], np.asarray(target, dtype=float)[None], c * np.asarray(weights, dtype=float)[None],
+                              c * penalty[None], shift[None], None if start is None else np.asarray(start)[None])[0]
     k = features.shape[1]
     scaled = c * np.asarray(weights, dtype=float)
 
@@ -104,50 +109,6 @@ def l1_soft_logistic(
     result = minimize(loss, begin, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * (2 * k),
                       options={"maxiter": 15000, "maxfun": 30000, "ftol": 1e-8, "gtol": 1e-5})
     coef: np.ndarray = result.x[:k] - result.x[k:]
-    return coef
-
-
-def _proximal_newton(
-    x: np.ndarray, target: np.ndarray, scaled: np.ndarray, ridge: np.ndarray, start: np.ndarray | None,
-    offset: np.ndarray | float, tol: float = 1e-11, max_steps: int = 200,
-) -> np.ndarray:
-    """argmin_w sum_i scaled_i * logloss_i(x_i . w + offset_i) + ridge . w^2 / 2 + |w|_1, for a few
-    dense features: each step minimises the quadratic model plus |w|_1 by coordinate descent
-    (soft-thresholding), then backtracks until the objective falls enough (Armijo)."""
-    k = x.shape[1]
-    coef = np.zeros(k) if start is None else np.array(start, dtype=float)
-
-    def objective(w: np.ndarray) -> float:
-        z = x @ w + offset
-        return float(scaled @ (np.logaddexp(0.0, z) - target * z)) + 0.5 * float(ridge @ w**2) + float(np.abs(w).sum())
-
-    value = objective(coef)
-    for _ in range(max_steps):
-        mu = expit(x @ coef + offset)
-        grad = x.T @ (scaled * (mu - target)) + ridge * coef
-        hess = (x.T * (scaled * mu * (1.0 - mu))) @ x + np.diag(ridge) + 1e-12 * np.eye(k)
-        step = np.zeros(k)
-        for _sweep in range(500):  # coordinate descent on the quadratic model + |coef + step|_1
-            moved = 0.0
-            for j in range(k):
-                q = grad[j] + hess[j] @ step - hess[j, j] * step[j]
-                aim = coef[j] - q / hess[j, j]
-                new = np.sign(aim) * max(abs(aim) - 1.0 / hess[j, j], 0.0) - coef[j]
-                moved, step[j] = max(moved, abs(new - step[j])), new
-            if moved < 1e-14:
-                break
-        decrease = float(grad @ step) + float(np.abs(coef + step).sum() - np.abs(coef).sum())
-        size = 1.0
-        while size > 1e-10:
-            trial = objective(coef + size * step)
-            if trial <= value + 0.01 * size * decrease:
-                break
-            size /= 2.0
-        else:
-            return coef
-        coef, value = coef + size * step, trial
-        if np.max(np.abs(size * step)) < tol * max(1.0, float(np.max(np.abs(coef)))):
-            break
     return coef
 
 
@@ -191,6 +152,75 @@ def cross_validated_fit(
     best = int(np.argmin(losses))
     refit = l1_soft_logistic(features, target, weights, cs[best], offset=shift, ridge=ridge)
     return CrossValidatedFit(refit, float(cs[best]), losses)
+
+
+@dataclass
+class Problem:
+    """One model's rows for cross_validated_fits: dense features, soft target, weights, fixed offset."""
+
+    features: np.ndarray
+    target: np.ndarray
+    weights: np.ndarray
+    offset: np.ndarray
+
+
+def cross_validated_fits(
+    problems: list[Problem], cs: np.ndarray = CS, folds: int = FOLDS, ridge: np.ndarray | None = None,
+) -> list[CrossValidatedFit]:
+    """cross_validated_fit of every problem: the fits of all problems and folds at one C solved as
+    one stack (each warm-started from its fit at the C before), then every refit as one stack;
+    the problems are split among the cores (each stack padded to the same length whatever the
+    split, so a problem's numbers do not depend on it)."""
+    penalty = np.zeros(problems[0].features.shape[1]) if ridge is None else np.asarray(ridge, dtype=float)
+    fold = [fold_of_rows(len(p.target), folds) for p in problems]
+    lengths = (max(int((f != g).sum()) for f in fold for g in range(folds)),
+               max(int((f == g).sum()) for f in fold for g in range(folds)), max(len(p.target) for p in problems))
+    chunks = [list(chunk) for chunk in np.array_split(np.arange(len(problems)), min(len(problems), usable_cores()))]
+    done = in_threads(lambda chunk: _cross_validated_chunk([problems[m] for m in chunk], [fold[m] for m in chunk],
+                                                           cs, folds, penalty, lengths), chunks)
+    return [fit for chunk in done for fit in chunk]
+
+
+def _cross_validated_chunk(
+    problems: list[Problem], fold: list[np.ndarray], cs: np.ndarray, folds: int, penalty: np.ndarray,
+    lengths: tuple[int, int, int],
+) -> list[CrossValidatedFit]:
+    """cross_validated_fits of some problems, on one thread (BLAS already held to one)."""
+    parts = [(m, np.flatnonzero(fold[m] != f), np.flatnonzero(fold[m] == f)) for m in range(len(problems)) for f in range(folds)]
+    train = _stack([(problems[m], rows) for m, rows, _ in parts], lengths[0])
+    test = _stack([(problems[m], rows) for m, _, rows in parts], lengths[1])
+    counts = np.array([len(rows) for _, _, rows in parts], dtype=float)
+    by_fold = np.zeros((len(problems), folds, len(cs)))
+    coef, pairs = None, row_pairs(train.features)
+    for index, c in enumerate(cs):  # warm start along increasing C: the path is continuous
+        coef = l1_newton_fits(train.features, train.target, c * train.weights,
+                              np.tile(c * penalty * (folds - 1) / folds, (len(parts), 1)), train.offset, coef,
+                              limit_blas=False, pairs=pairs)
+        q = np.clip(expit((test.features @ coef[:, :, None])[:, :, 0] + test.offset), CLIP, 1.0 - CLIP)
+        loss = -np.einsum("pn,pn->p", test.weights, test.target * np.log(q) + (1.0 - test.target) * np.log(1.0 - q))
+        with np.errstate(invalid="ignore"):  # a model without rows: NaN, as the mean of no rows is
+            by_fold[:, :, index] = (loss / counts).reshape(len(problems), folds)
+    losses = np.zeros((len(problems), len(cs)))
+    for f in range(folds):  # summed in fold order, as cross_validated_fit does
+        losses += by_fold[:, f] / folds
+    best = np.argmin(losses, axis=1)
+    every = _stack([(p, np.arange(len(p.target))) for p in problems], lengths[2])
+    chosen = cs[best][:, None]
+    refit = l1_newton_fits(every.features, every.target, chosen * every.weights, chosen * penalty, every.offset,
+                           limit_blas=False)
+    return [CrossValidatedFit(refit[m], float(cs[best[m]]), losses[m]) for m in range(len(problems))]
+
+
+def _stack(parts: list[tuple[Problem, np.ndarray]], longest: int) -> Problem:
+    """The given rows of each problem, stacked and padded to `longest` rows with weight-0 rows."""
+    k = parts[0][0].features.shape[1]
+    features, target = np.zeros((len(parts), longest, k)), np.zeros((len(parts), longest))
+    weights, offset = np.zeros((len(parts), longest)), np.zeros((len(parts), longest))
+    for index, (problem, rows) in enumerate(parts):
+        n = len(rows)
+        features[index, :n], target[index, :n] = problem.features[rows], problem.target[rows]
+        weights[index, :n], offset[index, :n] = problem.weights[rows], problem.offset[rows]
+    return Problem(features, target, weights, offset)
 
 
 def _usable(frame: pd.DataFrame) -> pd.DataFrame:
@@ -289,9 +319,8 @@ def pooled_joint_fit(
     item_codes, items = pd.factorize(rows["item_id"])
     length = per_model_feature(length_term, model_codes, len(models), rows)
     held = None if difficulty is None else difficulty.reindex(items).fillna(0.0).to_numpy(dtype=float)
-    fit = joint_item_fit(model_codes, item_codes, length, rows["p"].to_numpy(dtype=float), len(models), len(items),
-                         l2=l2, options={"maxiter": 5000, "ftol": 1e-13, "gtol": 1e-8}, shared_slope=True,
-                         held_gamma=held)
+    fit = joint_item_newton(model_codes, item_codes, length, rows["p"].to_numpy(dtype=float), len(models), len(items),
+                            l2=l2, shared_slope=True, held_gamma=held)
     gamma = pd.Series(fit.gamma, index=items).reindex(item_order(frame)).fillna(0.0)
     return JointFit(gamma.rename("instruction_difficulty"), float(fit.phi[0]))
 
@@ -344,40 +373,61 @@ def alpaca_eval_lc(
     if pooled and not np.isfinite(shared) and several_models(frame, baseline):  # gamma given (or L1's)
         shared = pooled_joint_fit(frame, baseline, difficulty=difficulty).slope
     pooled = pooled and bool(np.isfinite(shared))  # a single model: no pooled slope, its own
-    gamed_rows = [_design(_usable(frame[frame["model"] == g]), difficulty, 0.0) for g in gamed]
-    rows = []
-    for model, group in frame.groupby("model", sort=True):
-        if model == baseline:
-            rows.append({"model": model, "lc_win_rate": 50.0, "not_gamed_baseline": 0.0, "length": 0.0,
-                         "difficulty": 0.0, "c": np.nan, "gamed": len(gamed), "n": len(group), "slope": "none"})
-            continue
-        own = _design(_usable(group), difficulty, 1.0)
+    table = ModelRows(frame, difficulty)
+    gamed_rows = [table.design(g, 0.0) for g in gamed]
+    fitted = [model for model in table.models if model != baseline]
+    problems, owns = [], []
+    for model in fitted:
+        own = table.design(model, 1.0)
         parts = [*gamed_rows, own]
         features = np.vstack([p[0] for p in parts])
-        target = np.concatenate([p[1] for p in parts])
         weights = np.concatenate([np.full(len(p[1]), GAMED_LAMBDA / GAMED_SPLIT) for p in gamed_rows]
                                  + [np.ones(len(own[1]))])
-        if pooled and slope == "anchored":  # its own slope, pulled toward the run's
-            fit = cross_validated_fit(features, target, weights, cs, offset=shared * features[:, 0],
-                                      ridge=np.array([ANCHOR, 0.0, 0.0]))
+        offset = shared * features[:, 0] if pooled else np.zeros(len(features))
+        if pooled and slope == "pooled":  # the length coefficient held at the run's slope: an offset, not a feature
+            features = features[:, 1:]
+        problems.append(Problem(features, np.concatenate([p[1] for p in parts]), weights, offset))
+        owns.append(len(own[1]))
+    anchor = np.array([ANCHOR, 0.0, 0.0]) if pooled and slope == "anchored" else None  # its own slope, pulled toward the run's
+    fits = cross_validated_fits(problems, cs, ridge=anchor) if problems else []
+    by_model = {model: (fit, n) for model, fit, n in zip(fitted, fits, owns)}
+    rows = []
+    for model in table.models:
+        if model == baseline:
+            rows.append({"model": model, "lc_win_rate": 50.0, "not_gamed_baseline": 0.0, "length": 0.0,
+                         "difficulty": 0.0, "c": np.nan, "gamed": len(gamed), "n": len(table.rows[model]), "slope": "none"})
+            continue
+        fit, n = by_model[model]
+        if pooled and slope == "anchored":
             coef = fit.coef + np.array([shared, 0.0, 0.0])
-        elif pooled:  # the length coefficient held at the run's slope: an offset, not a feature
-            fit = cross_validated_fit(features[:, 1:], target, weights, cs, offset=shared * features[:, 0])
+        elif pooled:
             coef = np.concatenate([[shared], fit.coef])
         else:
-            fit = cross_validated_fit(features, target, weights, cs)
             coef = fit.coef
-        gamma = difficulty.reindex(group["item_id"]).fillna(0.0).to_numpy(dtype=float)
-        lc = 100.0 * float(expit(coef[2] + coef[1] * gamma).mean())
+        lc = 100.0 * float(expit(coef[2] + coef[1] * table.gamma[table.rows[model]]).mean())
         rows.append({"model": model, "lc_win_rate": lc, "length": coef[0], "difficulty": coef[1],
-                     "not_gamed_baseline": coef[2], "c": fit.c, "gamed": len(gamed), "n": len(own[1]),
+                     "not_gamed_baseline": coef[2], "c": fit.c, "gamed": len(gamed), "n": n,
                      "slope": slope if pooled else "own"})
     return pd.DataFrame(rows, columns=columns)
 
 
-def _design(rows: pd.DataFrame, difficulty: pd.Series, not_gamed: float) -> tuple[np.ndarray, np.ndarray]:
-    """(features [length term, difficulty, not_gamed_baseline], target) of one model's rows."""
-    gamma = difficulty.reindex(rows["item_id"]).fillna(0.0).to_numpy(dtype=float)
-    length = length_term(rows["len_model"].to_numpy(), rows["len_baseline"].to_numpy())
-    features = np.column_stack([length, gamma, np.full(len(rows), not_gamed)])
-    return features, rows["p"].to_numpy(dtype=float)
+class ModelRows:
+    """The frame's columns as arrays, each model's rows (in frame order) and every row's gamma:
+    looked up once for all models, not once per model through pandas."""
+
+    def __init__(self, frame: pd.DataFrame, difficulty: pd.Series):
+        codes, models = pd.factorize(frame["model"], sort=True)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(models) + 1))
+        self.models = list(models)
+        self.rows = {model: order[bounds[k]:bounds[k + 1]] for k, model in enumerate(self.models)}
+        self.gamma = difficulty.reindex(frame["item_id"]).fillna(0.0).to_numpy(dtype=float)
+        self.p = frame["p"].to_numpy(dtype=float)
+        self.len_model, self.len_baseline = frame["len_model"].to_numpy(), frame["len_baseline"].to_numpy()
+
+    def design(self, model: object, not_gamed: float) -> tuple[np.ndarray, np.ndarray]:
+        """(features [length term, difficulty, not_gamed_baseline], target) of the model's rows with a preference."""
+        rows = self.rows[model]
+        rows = rows[~np.isnan(self.p[rows])]
+        length = length_term(self.len_model[rows], self.len_baseline[rows])
+        return np.column_stack([length, self.gamma[rows], np.full(len(rows), not_gamed)]), self.p[rows]

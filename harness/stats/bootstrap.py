@@ -6,16 +6,24 @@ the item is the unit of resampling; resampling single judgments would give inter
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 
 from harness.stats.intervals import blank_zero_width
 
 
+@lru_cache(maxsize=32)
 def item_bootstrap_counts(n_items: int, n_rounds: int, seed: int) -> np.ndarray:
-    """How often each item is drawn in each round: shape (n_rounds, n_items)."""
+    """How often each item is drawn in each round: shape (n_rounds, n_items), read-only.
+
+    Drawn once per process for each size (0.1 s at 805 items x 1,000 rounds): the scores, the
+    win rates, style control and every category of the same size use the same draws."""
     rng = np.random.default_rng(seed)
-    return rng.multinomial(n_items, np.full(n_items, 1.0 / n_items), size=n_rounds)
+    counts = rng.multinomial(n_items, np.full(n_items, 1.0 / n_items), size=n_rounds)
+    counts.flags.writeable = False
+    return counts
 
 
 def bootstrap_group_means(

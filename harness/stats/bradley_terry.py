@@ -24,6 +24,7 @@ from harness.stats.bt_newton import RIDGE, fit_bradley_terry
 from harness.stats.bt_prior import PRIOR_TIES, laplace_sd, perfect_records, shared_ties
 from harness.stats.errors import StatsInputError
 from harness.stats.intervals import ANCHOR, blank_zero_width
+from harness.stats.memo import remembered
 
 COLUMNS = ["model", "rank", "score", "ci_low", "ci_high", "n"]
 
@@ -146,9 +147,18 @@ def bootstrap_bradley_terry(
     tensor = np.asarray(tensor, dtype=float)
     if tensor.ndim != 3 or tensor.shape[1] != tensor.shape[2]:
         raise ValueError(f"tensor must have shape (n_items, m, m), got {tensor.shape}")
-    n_items, m, _ = tensor.shape
-    if n_items == 0:
+    if tensor.shape[0] == 0:
         raise ValueError("cannot bootstrap with no items")
+    # the ranking's intervals (aggregate) and the pairs' significance (report) refit the same rounds
+    return remembered("bt_bootstrap", (tensor, n_rounds, seed, ridge, start, prior),
+                      lambda: _bootstrap(tensor, n_rounds, seed, ridge, start, prior),
+                      code=("harness.stats.bradley_terry", "harness.stats.bt_newton"))
+
+
+def _bootstrap(
+    tensor: np.ndarray, n_rounds: int, seed: int, ridge: float, start: np.ndarray | None, prior: np.ndarray | None,
+) -> np.ndarray:
+    n_items, m, _ = tensor.shape
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(n_items, np.full(n_items, 1.0 / n_items), size=n_rounds)
     flat = tensor.reshape(n_items, m * m)

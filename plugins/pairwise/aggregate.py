@@ -141,9 +141,15 @@ def length_controlled(battles: pd.DataFrame, config: PairwiseConfig) -> pd.DataF
     if frame is None:
         return None
     from harness.stats.length_control import length_controlled_win_rates
+    from harness.stats.memo import remembered_frame
 
-    table = length_controlled_win_rates(frame, n_bootstrap=config.n_bootstrap, seed=config.seed)
-    return table[["model", *LC_COLUMNS]].rename(columns=LC_COLUMNS)
+    def compute() -> pd.DataFrame:
+        table = length_controlled_win_rates(frame, n_bootstrap=config.n_bootstrap, seed=config.seed)
+        return table[["model", *LC_COLUMNS]].rename(columns=LC_COLUMNS).reset_index(drop=True)
+
+    # 57,000 bootstrap fits at 46k verdicts: an aggregate again with other options reads them back
+    return remembered_frame("length_controlled", (frame, config.n_bootstrap, config.seed), compute,
+                            code=(__name__, "harness.stats.length_control", "harness.stats.soft_logistic"))
 
 
 def baseline_frame(battles: pd.DataFrame, config: PairwiseConfig) -> pd.DataFrame | None:
@@ -178,10 +184,18 @@ def alpaca_eval_length_controlled(battles: pd.DataFrame, config: PairwiseConfig)
     if frame is None:
         return None
     from harness.stats.alpaca_glm import alpaca_eval_lc, is_gamed_baseline, several_models
+    from harness.stats.memo import remembered_frame
 
     baseline = config.baselines[0]
-    table = (alpaca_eval_lc(frame, baseline, difficulty_fit="l1", slope="own") if config.alpaca_eval_lc_exact
-             else alpaca_eval_lc(frame, baseline))
+
+    def compute() -> pd.DataFrame:
+        table = (alpaca_eval_lc(frame, baseline, difficulty_fit="l1", slope="own") if config.alpaca_eval_lc_exact
+                 else alpaca_eval_lc(frame, baseline))
+        return table[["model", "lc_win_rate"]].reset_index(drop=True)
+
+    table = remembered_frame("alpaca_eval_lc", (frame, baseline, config.alpaca_eval_lc_exact), compute,
+                             code=(__name__, "harness.stats.alpaca_glm", "harness.stats.length_control",
+                                   "harness.stats.soft_logistic"))
     gamed = sorted(str(m) for m in frame["model"].unique() if is_gamed_baseline(str(m), baseline))
     models = frame["model"].nunique()
     several = several_models(frame, baseline)

@@ -257,3 +257,80 @@ def test_length_bias_from_lengths_the_verdicts_carry(tmp_path):
     # m2 (longer) beats m1: yes; m3 (shorter) beats m1: the longer lost; m2 vs m3 tie: left out
     assert float(frame.loc["P(longer answer scores higher)", "value"]) == pytest.approx(0.5)
     assert int(frame.loc["P(longer answer scores higher)", "n"]) == 2
+
+
+def many_model_run(directory: Path, models: int, items: int = 24) -> Path:
+    """`models` models in a chain (each against the next, both orders) with strengths rising
+    along it, so the ranking is the chain and every pair has a Bradley-Terry difference."""
+    import random
+
+    rng = random.Random(3)
+    names = [f"model-{k:03d}" for k in range(models)]
+    verdicts = []
+    for i in range(items):
+        for k in range(models - 1):
+            weak, strong = names[k], names[k + 1]
+            for order in ("ab", "ba"):
+                a, b = (weak, strong) if order == "ab" else (strong, weak)
+                strong_wins = rng.random() < 0.8
+                level = ("B>A" if order == "ab" else "A>B") if strong_wins else ("A>B" if order == "ab" else "B>A")
+                verdicts.append(pairwise_verdict(f"i{i}", a, b, level, order, category=f"c{i % 3}"))
+    return write_run(directory, protocol="pairwise", verdicts=verdicts)
+
+
+def test_a_hundred_models_make_a_page_under_a_megabyte_with_every_model(tmp_path):
+    """4,950 pairs and a 100 x 100 matrix: the page lists each model against the next in the
+    ranking and draws the matrix as one image, and says where every pair and value is."""
+    from harness.reports.report import PAGE_PAIRS
+
+    run = many_model_run(tmp_path / "run", 100)
+    result = build_report(run, n_rounds=30, sample=50)
+    html = (run / "report.html").read_text()
+    assert (run / "report.html").stat().st_size < 1_000_000
+    pairs = pd.read_csv(run / "report_pairs.csv")
+    assert len(pairs) == 100 * 99 // 2 > PAGE_PAIRS
+    shown = html.split('<section id="pairs">', 1)[1].split("</section>", 1)[0]
+    assert shown.count("<tr") == 1 + 99  # the header, then each model against the next
+    assert "99 of 4,950 pairs shown" in shown and "report_pairs.csv" in shown
+    order = list(result.analysis.ranking.sort_values("score", ascending=False)["model"])
+    for upper, lower in zip(order, order[1:]):
+        assert f"<td>{upper}</td><td>{lower}</td>" in shown or f"<td>{lower}</td><td>{upper}</td>" in shown
+    matrix = html.split('<section id="win-rates">', 1)[1].split("</section>", 1)[0]
+    assert "data:image/png;base64," in matrix and "report_win_rates.csv" in matrix
+    for name in order:  # every model named in the ranking and along the matrix
+        assert matrix.count(f">{name}</text>") == 2
+        assert f"<td>{name}</td>" in html.split('<section id="ranking">', 1)[1].split("</section>", 1)[0]
+    markdown = (run / "report.md").read_text()
+    assert "99 of 4,950 pairs shown" in markdown and "report_win_rates.csv" in markdown
+
+
+def test_a_few_models_keep_every_pair_and_the_labelled_matrix(tmp_path):
+    run = many_model_run(tmp_path / "run", 6)
+    build_report(run, n_rounds=30, sample=10)
+    html = (run / "report.html").read_text()
+    shown = html.split('<section id="pairs">', 1)[1].split("</section>", 1)[0]
+    assert shown.count("<tr") == 1 + 15 and "pairs shown" not in shown
+    assert "data:image/png" not in html and "<rect" in html
+
+
+def test_png_holds_the_pixels_it_was_given():
+    import struct
+    import zlib
+
+    from harness.reports.svg import png
+
+    pixels = [[(255, 0, 0), (0, 128, 255)], [(1, 2, 3), (250, 250, 250)], [(0, 0, 0), (9, 9, 9)]]
+    data = png(pixels)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, at = {}, 8
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at:at + 4])
+        kind, body = data[at + 4:at + 8], data[at + 8:at + 8 + length]
+        assert struct.unpack(">I", data[at + 8 + length:at + 12 + length])[0] == zlib.crc32(kind + body)
+        chunks[kind] = body
+        at += 12 + length
+    assert struct.unpack(">IIBBBBB", chunks[b"IHDR"]) == (2, 3, 8, 2, 0, 0, 0)
+    raw = zlib.decompress(chunks[b"IDAT"])
+    rows = [raw[r * 7:(r + 1) * 7] for r in range(3)]
+    assert all(row[0] == 0 for row in rows)  # filter type none
+    assert [[tuple(row[1 + 3 * c:4 + 3 * c]) for c in range(2)] for row in rows] == pixels

@@ -111,3 +111,13 @@ def test_stacked_problems_of_different_lengths_fit_as_alone() -> None:
     coef = newton_fits(features, target, weights, PENALTY)
     assert coef[0, 0] == pytest.approx(newton_one(long_x, long_y, np.ones(50)), abs=1e-12)
     assert coef[1, 0] == pytest.approx(newton_one(short_x, short_y, np.ones(20)), abs=1e-12)
+
+
+def test_bootstrap_on_several_threads_gives_the_numbers_of_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The models' bootstrap rounds shared among cores: the same intervals, bit for bit."""
+    frame, gamma = planted()
+    monkeypatch.setattr("harness.stats.soft_logistic.usable_cores", lambda: 1)
+    one = length_controlled_win_rates(frame, difficulty=gamma, n_bootstrap=50, seed=2)
+    monkeypatch.setattr("harness.stats.soft_logistic.usable_cores", lambda: 3)
+    several = length_controlled_win_rates(frame, difficulty=gamma, n_bootstrap=50, seed=2)
+    pd.testing.assert_frame_equal(one, several, check_exact=True)
