@@ -49,11 +49,11 @@ IMPORT_ALL = (
 )
 
 
-def timed(argv: list[str]) -> tuple[float, float]:
+def timed(argv: list[str], cwd: Path) -> tuple[float, float]:
     """Wall and CPU seconds of one child process (it must succeed)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    result = subprocess.run(argv, capture_output=True, text=True)
+    result = subprocess.run(argv, capture_output=True, text=True, cwd=cwd)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode not in (0, 1):  # 1: an incomplete run, still a full command
@@ -65,8 +65,11 @@ class Side:
     """One interpreter's commands, on its own copy of the small run."""
 
     def __init__(self, python: str, work: Path, files: list[Path]):
+        """Every child runs in `work`: `python -c` puts its working directory first on sys.path,
+        so started in a checkout, the reference's interpreter would import that checkout's harness."""
         self.python = python
         self.work = work
+        work.mkdir(parents=True)
         self.files = files
         self.run = work / "run"
         cli = [python, "-c", "import sys; from harness.cli import main; sys.exit(main(sys.argv[1:]))"]
@@ -77,10 +80,10 @@ class Side:
             "harness report RUN": [*cli, "report", str(self.run), "--out", str(work / "report")],
         }
         subprocess.run([*cli, "import", "alpaca_eval", *map(str, files), "--out", str(self.run)],
-                       check=True, capture_output=True)
+                       check=True, capture_output=True, cwd=work)
         for name in ("harness import alpaca_eval", "harness aggregate RUN", "harness report RUN"):
             listing = work / f"{name.split()[1]}.modules.json"
-            done = subprocess.run([python, "-c", COLLECT, *self.commands[name][3:]], capture_output=True, text=True)
+            done = subprocess.run([python, "-c", COLLECT, *self.commands[name][3:]], capture_output=True, text=True, cwd=work)
             listing.write_text(done.stderr.strip().splitlines()[-1])
             self.commands[f"imports of {name.removeprefix('harness ')}"] = [python, "-c", IMPORT_ALL, str(listing)]
             self.clean()
@@ -91,7 +94,7 @@ class Side:
             subprocess.run(["rm", "-rf", str(self.work / name)], check=True)
 
     def measure(self, name: str) -> tuple[float, float]:
-        figures = timed(self.commands[name])
+        figures = timed(self.commands[name], self.work)
         self.clean()
         return figures
 
