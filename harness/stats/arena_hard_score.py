@@ -32,11 +32,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 from scipy.special import expit
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 #: Arena-Hard's style elements, in its order (STYLE_CONTROL_ELEMENTS).
 STYLE = ("tokens", "headers", "lists", "bold")
@@ -140,6 +143,8 @@ def v01_scores(games: Games, control: str | None = None, *, weight: float = 3.0)
     `control`: None (plain Bradley-Terry), or "style", "length", "markdown" (CONTROLS), which need
     the style columns of `games`.
     """
+    from scipy import sparse  # only an Arena-Hard column fits this: the rest of a run never loads scipy.sparse
+
     battles = _battles(games, weight)
     battles = battles[battles["w"] > 0].reset_index(drop=True)
     models = sorted(set(battles["model"]) | {games.baseline})

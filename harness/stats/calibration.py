@@ -12,19 +12,23 @@ Rows of one item (both presentation orders, several judges) share a fold via `gr
 
 Outcomes may be soft (a human tie is 0.5): Brier score, log loss (cross-entropy) and both maps
 accept targets in [0, 1].
+
+pandas and scipy.special load inside the functions that use them: a run that applies no
+calibration map still imports this module (through harness.calibrate), and should not pay for them.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
-from scipy.special import expit, logit
 
 from harness.stats.errors import StatsInputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Method = Literal["isotonic", "platt"]
 EPS = 1e-6  # probabilities are clipped to [EPS, 1-EPS] before logit / log, so 0 and 1 stay finite
@@ -87,6 +91,8 @@ def reliability_table(prob: Any, outcome: Any, *, n_bins: int = 10) -> pd.DataFr
     if n_bins < 1:
         raise StatsInputError("n_bins must be at least 1")
     p, y = _pair(prob, outcome)
+    import pandas as pd
+
     bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
     frame = pd.DataFrame({"bin": bins, "p": p, "y": y})
     table = frame.groupby("bin").agg(n=("p", "size"), mean_probability=("p", "mean"), mean_outcome=("y", "mean"))
@@ -132,6 +138,8 @@ class PlattMap:
     intercept: float
 
     def __call__(self, prob: Any) -> np.ndarray:
+        from scipy.special import expit, logit
+
         p = np.clip(_probabilities(prob, "probabilities"), EPS, 1 - EPS)
         return expit(self.slope * logit(p) + self.intercept)
 
@@ -172,6 +180,8 @@ def fit_platt(prob: Any, outcome: Any, *, ridge: float = 1e-3) -> PlattMap:
     A small L2 penalty on the slope (in units of observations) keeps the fit finite when the
     logits separate the outcomes perfectly.
     """
+    from scipy.special import expit, logit
+
     p, y = _pair(prob, outcome)
     if p.size == 0:
         raise StatsInputError("cannot fit a calibration map on no data")
@@ -206,6 +216,8 @@ def _fold_ids(n: int, folds: int, groups: Any, seed: int) -> np.ndarray:
     if groups is None:
         keys = np.arange(n)
     else:
+        import pandas as pd
+
         keys = pd.factorize(pd.Series(list(groups)))[0]
         if keys.size != n:
             raise StatsInputError(f"groups has {keys.size} entries for {n} probabilities")
@@ -253,6 +265,8 @@ def calibration_report(
     for method in methods:
         mapped = cross_validated_probabilities(p, y, method=method, folds=folds, groups=groups, seed=seed)
         rows.append(_scores(method, mapped, y, n_bins))
+    import pandas as pd
+
     return pd.DataFrame(rows)
 
 
