@@ -20,6 +20,7 @@ import pandas as pd
 from scipy.special import expit
 
 from harness.stats._normal import norm
+from harness.stats.bootstrap import item_bootstrap_counts
 from harness.stats.bt_newton import RIDGE, fit_bradley_terry
 from harness.stats.bt_prior import PRIOR_TIES, laplace_sd, perfect_records, shared_ties
 from harness.stats.errors import StatsInputError
@@ -159,8 +160,7 @@ def _bootstrap(
     tensor: np.ndarray, n_rounds: int, seed: int, ridge: float, start: np.ndarray | None, prior: np.ndarray | None,
 ) -> np.ndarray:
     n_items, m, _ = tensor.shape
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(n_items, np.full(n_items, 1.0 / n_items), size=n_rounds)
+    counts = item_bootstrap_counts(n_items, n_rounds, seed)
     flat = tensor.reshape(n_items, m * m)
     extra = np.zeros((m, m)) if prior is None else np.asarray(prior, dtype=float)
     if start is None:

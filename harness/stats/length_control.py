@@ -30,6 +30,7 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import expit
 
+from harness.stats.bootstrap import item_bootstrap_counts
 from harness.stats.bt_newton import _single_threaded_blas
 from harness.stats.soft_logistic import bootstrap_blocks, in_threads, loss_change, newton_fits, sigmoid
 
@@ -293,10 +294,8 @@ class _ItemDraws:
         self._by_count: dict[int, np.ndarray] = {}
 
     def for_items(self, count: int) -> np.ndarray:
-        if count not in self._by_count:
-            rng = np.random.default_rng(self.seed)
-            draws = rng.multinomial(count, np.full(count, 1.0 / count), size=self.rounds)
-            self._by_count[count] = draws.astype(float)  # converted once, not per model and block
+        if count not in self._by_count:  # converted once, not per model and block
+            self._by_count[count] = item_bootstrap_counts(count, self.rounds, self.seed).astype(float)
         return self._by_count[count]
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from harness.stats.bootstrap import item_bootstrap_counts
 from harness.stats.bradley_terry import leaderboard_frame
 from harness.stats.bt_prior import shared_ties
 from harness.stats.intervals import blank_zero_width
@@ -175,8 +176,7 @@ def bootstrap_plackett_luce(
     uniques, codes = np.unique(items, return_inverse=True)
     n_items = len(uniques)
     prior = np.zeros((m, m)) if prior is None else np.asarray(prior, dtype=float)
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(n_items, np.full(n_items, 1.0 / n_items), size=n_rounds)
+    counts = item_bootstrap_counts(n_items, n_rounds, seed)
     if start is None:
         start = fit_plackett_luce(rankings, m, prior=prior)
     # One Newton step from the full-data fit for every round at once, from per-item gradients
