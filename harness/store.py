@@ -86,9 +86,9 @@ class RunDirectory:
         #: Called once before each group of verdicts is written (see `commit`).
         self._before_write: list[Callable[[], None]] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._count_remembered = 0
-        #: Records read from the file when it was opened (superseded ones included).
-        self._read_lines = 0
+        #: Records read from the file when it was opened (superseded ones included); None once
+        #: anything has been stored since.
+        self._read_lines: int | None = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> RunDirectory:
@@ -112,9 +112,11 @@ class RunDirectory:
         store = self.path / STORE_FILE
         try:
             _repair_torn_tail(store)
+            read = 0
             for verdict in self._checked_written(store) if self._written is not None else stored_verdicts(store):
                 self._remember(verdict)  # one read fills both indexes, as read_store would
-            self._read_lines = len(self._written) if self._written is not None else self._count_remembered
+                read += 1
+            self._read_lines = read
             self._store_fd = os.open(store, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except BaseException:
             self.close()  # a corrupt store must not leave the directory locked
@@ -138,7 +140,7 @@ class RunDirectory:
     # -- verdicts ----------------------------------------------------------------------------
     def append(self, verdict: Verdict) -> None:
         """Store one verdict durably before returning."""
-        self._written = None
+        self._written = self._read_lines = None
         self._write(verdict.model_dump_json() + "\n")
         self._remember(verdict)
 
@@ -151,7 +153,7 @@ class RunDirectory:
         import asyncio  # here: reading a run directory needs no event loop (15 ms at start-up)
 
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._written = None
+        self._written = self._read_lines = None
         if before_write is not None and before_write not in self._before_write:
             self._before_write.append(before_write)
         self._queued.append((verdict.model_dump_json() + "\n", verdict, future))
@@ -164,13 +166,14 @@ class RunDirectory:
 
         A failed write goes to the commits waiting on it, not to this task: nobody awaits the
         flusher, so an exception raised here would only be asyncio's "never retrieved" noise."""
+        import asyncio  # loaded by commit already; see there
         while self._queued:
             batch, self._queued = self._queued, []
             before, self._before_write = self._before_write, []
             try:
                 for step in before:
                     step()
-                await _to_thread(self._write, "".join(line for line, _, _ in batch))
+                await asyncio.to_thread(self._write, "".join(line for line, _, _ in batch))
             except BaseException as exc:
                 for _, _, future in batch:
                     if not future.done():
@@ -207,7 +210,6 @@ class RunDirectory:
                 raise self._write_error from None
 
     def _remember(self, verdict: Verdict) -> None:
-        self._count_remembered += 1
         self._records[verdict.request_key] = verdict
         self._by_judge[(verdict.judge, verdict.request_key)] = verdict
 
@@ -257,8 +259,7 @@ class RunDirectory:
         byte and no record supersedes another (an import, aggregated again): then the export of
         exactly these verdicts is the store's bytes, and writing it copies them. None otherwise."""
         store, export = self.path / STORE_FILE, self.path / VERDICTS_FILE
-        if (self._written is not None or self._count_remembered != self._read_lines
-                or len(self._records) != self._read_lines or not export.is_file()
+        if (self._written is not None or len(self._records) != self._read_lines or not export.is_file()
                 or export.stat().st_size != store.stat().st_size or not filecmp.cmp(store, export, shallow=False)):
             return None
         self._written = list(self._records.values())
@@ -550,9 +551,3 @@ def _read_csv(path: Path) -> pd.DataFrame:
     except (ValueError, pd.errors.ParserError) as exc:  # UnicodeDecodeError is a ValueError
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise BadInput(f"{path}: not a readable CSV ({reason}); rebuild it with `harness aggregate`") from None
-
-
-async def _to_thread(function: Callable[[str], None], text: str) -> None:
-    import asyncio
-
-    await asyncio.to_thread(function, text)
