@@ -23,7 +23,7 @@ from harness.reports.panel_section import panel_html, panel_markdown
 from harness.reports.reading import read_run
 from harness.reports.rundata import RunData
 from harness.reports.sampling import sample_verdicts
-from harness.reports.svg import LABELLED_MODELS, forest_plot, heatmap, histograms
+from harness.reports.svg import forest_plot, heatmap, heatmap_is_image, histograms
 from harness.reports.verdict_cards import cards_section
 from harness.running.completeness import notes, of_manifest
 from harness.stats.significance import MIN_ITEMS
@@ -217,6 +217,7 @@ def _import_rows(manifest: dict) -> list[tuple[str, str]]:
 def markdown_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame) -> str:
     overview = pd.DataFrame(_overview(run), columns=["", "value"])
     warnings = warning_lines(run.manifest)
+    pairs, pairs_more = page_pairs(analysis)
     parts = [
         f"# Report: {run.name}\n\n",
         *(["".join(f"> **Warning:** {md_text(line)}\n>\n" for line in warnings), "\n"] if warnings else []),
@@ -228,12 +229,11 @@ def markdown_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame)
         md_table(analysis.ranking),
         "\n### Significant differences\n\n",
         md_list(page_statements(analysis) or [no_statement(analysis)]),
-        f"\n## All pairs\n\n{analysis.pairs_note}{page_pairs(analysis)[1]}\n\n",
-        md_table(page_pairs(analysis)[0]),
+        f"\n## All pairs\n\n{analysis.pairs_note}{pairs_more}\n\n",
+        md_table(pairs),
         f"\n## Win rates\n\n{analysis.win_rates_note}\n\n",
-        md_table(analysis.win_rates.reset_index() if 0 < len(analysis.win_rates) <= LABELLED_MODELS else pd.DataFrame())
-        if len(analysis.win_rates) <= LABELLED_MODELS else
-        f"{len(analysis.win_rates)} models: the matrix is in report_win_rates.csv\n",
+        (f"{len(analysis.win_rates)} models: the matrix is in report_win_rates.csv\n" if heatmap_is_image(analysis.win_rates)
+         else md_table(analysis.win_rates.reset_index() if not analysis.win_rates.empty else pd.DataFrame())),
         f"\n## Categories\n\n{_category_note(run)}.\n\n",
         md_table(_category_table(run, analysis)),
         *(f"\n## {own.title}\n\n{own.note}\n\n" + md_table(own.table) for own in run.view.sections(run)),
@@ -278,7 +278,7 @@ def html_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame, sam
         ("win-rates", "Win rates", section("win-rates", "Win rates", heatmap(analysis.win_rates) or
                                            '<p class="muted">no head-to-head data</p>', analysis.win_rates_note + (
             f"; {len(analysis.win_rates)} models: colour only (blue: the row model wins more), "
-            "each value is in report_win_rates.csv" if len(analysis.win_rates) > LABELLED_MODELS else ""))),
+            "each value is in report_win_rates.csv" if heatmap_is_image(analysis.win_rates) else ""))),
         ("distributions", "Distributions", section(
             "distributions", "Score distributions", histograms(distributions) or '<p class="muted">no scores</p>',
             run.view.distribution_note)),

@@ -79,34 +79,49 @@ def forest_plot(table: pd.DataFrame, *, label: str, width: int = 640) -> str:
     return "".join(parts)
 
 
-def _heat_color(value: float) -> str:
+def _heat_rgb(value: float) -> tuple[int, int, int]:
     """Red below 0.5, white at 0.5, blue above: a diverging scale centred on 'no difference'."""
     if not math.isfinite(value):
-        return "#f2f2f2"
+        return 0xF2, 0xF2, 0xF2
     t = max(-1.0, min(1.0, (value - 0.5) * 2))
     if t >= 0:
         r, g, b = (int(255 - t * (255 - c)) for c in (52, 101, 164))
     else:
         r, g, b = (int(255 + t * (255 - c)) for c in (204, 0, 0))
-    return f"#{r:02x}{g:02x}{b:02x}"
+    return r, g, b
+
+
+def _heat_color(value: float) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*_heat_rgb(value))
 
 
 #: Above this many models the heatmap is drawn as one image, colour only (see raster_heatmap).
 LABELLED_MODELS = 30
 
 
-def heatmap(matrix: pd.DataFrame, *, cell: int = 56) -> str:
-    """Win-rate matrix: row model's win rate against the column model."""
-    if matrix.empty:
-        return ""
-    if max(matrix.shape) > LABELLED_MODELS:
-        return raster_heatmap(matrix)
+def heatmap_is_image(matrix: pd.DataFrame) -> bool:
+    """Whether `heatmap` draws this matrix as one image without its values (the notes say so)."""
+    return max(matrix.shape) > LABELLED_MODELS
+
+
+def _heatmap_frame(matrix: pd.DataFrame, cell: int) -> tuple[list[str], list[str], int, int, str]:
+    """Row and column names, the grid's left and top, and the opening <svg> tag sized for them."""
     rows, cols = [str(r) for r in matrix.index], [str(c) for c in matrix.columns]
     longest = max((len(c) for c in cols), default=4)
     left, top = 150, 24 + min(longest, 24) * 5
     width, height = left + cell * len(cols) + 10, top + cell * len(rows) + 10
-    parts = [f'<svg class="chart" role="img" aria-label="win-rate heatmap" '
-             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" {FONT}>']
+    return rows, cols, left, top, (f'<svg class="chart" role="img" aria-label="win-rate heatmap" '
+                                   f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" {FONT}>')
+
+
+def heatmap(matrix: pd.DataFrame, *, cell: int = 56) -> str:
+    """Win-rate matrix: row model's win rate against the column model."""
+    if matrix.empty:
+        return ""
+    if heatmap_is_image(matrix):
+        return raster_heatmap(matrix)
+    rows, cols, left, top, opening = _heatmap_frame(matrix, cell)
+    parts = [opening]
     for j, name in enumerate(cols):
         x = left + cell * j + cell / 2
         parts.append(f'<text transform="translate({x:.1f},{top - 8}) rotate(-40)" text-anchor="start">{esc(name)}</text>')
@@ -165,16 +180,11 @@ def raster_heatmap(matrix: pd.DataFrame, *, cell: int = 9) -> str:
     with the model names along both axes: 100 models are 10,000 cells, which as labelled SVG
     squares would make a 1 MB page; as an image they cost a few kilobytes. The values are in
     report_win_rates.csv (the section's note says so)."""
-    rows, cols = [str(r) for r in matrix.index], [str(c) for c in matrix.columns]
-    longest = max((len(c) for c in cols), default=4)
-    left, top = 150, 24 + min(longest, 24) * 5
-    width, height = left + cell * len(cols) + 10, top + cell * len(rows) + 10
-    values = matrix.to_numpy(float)
-    pixels = [[_rgb(_heat_color(v)) for v in row] for row in values]
+    rows, cols, left, top, opening = _heatmap_frame(matrix, cell)
+    pixels = [[_heat_rgb(v) for v in row] for row in matrix.to_numpy(float)]
     image = base64.b64encode(png(pixels)).decode("ascii")
     small = 'font-size="8"'
-    parts = [f'<svg class="chart" role="img" aria-label="win-rate heatmap" '
-             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" {FONT}>',
+    parts = [opening,
              f'<image x="{left}" y="{top}" width="{cell * len(cols)}" height="{cell * len(rows)}" '
              f'preserveAspectRatio="none" style="image-rendering:pixelated" href="data:image/png;base64,{image}"/>']
     for j, name in enumerate(cols):
@@ -184,10 +194,6 @@ def raster_heatmap(matrix: pd.DataFrame, *, cell: int = 9) -> str:
         parts.append(f'<text x="{left - 4}" y="{top + cell * i + cell - 1}" text-anchor="end" {small}>{esc(name)}</text>')
     parts.append("</svg>")
     return "".join(parts)
-
-
-def _rgb(color: str) -> tuple[int, int, int]:
-    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
 
 
 def png(pixels: list[list[tuple[int, int, int]]]) -> bytes:
