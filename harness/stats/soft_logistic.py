@@ -78,7 +78,7 @@ def _newton(
     problems, rounds, rows = weights.shape
     k = features.shape[2]
     first, second = np.triu_indices(k)
-    pairs = features[:, :, first] * features[:, :, second]  # the Hessian's distinct entries per row
+    pairs = row_pairs(features)  # the Hessian's distinct entries per row
     constant = weights @ (target[..., None] * features)  # the target's part of the gradient
     begin = np.zeros((problems, k)) if start is None else np.asarray(start, dtype=float)
     coef = np.repeat(begin[:, None, :], rounds, axis=1)
