@@ -134,9 +134,12 @@ def scores_by_category(task: Task, verdicts: list[Verdict], categories: dict[str
     from harness.stats.intervals import blank_zero_width
 
     rows = []
-    for category in sorted(set(categories.values())):
-        ids = {i for i, c in categories.items() if c == category}
-        subset = [v for v in verdicts if v.item_id in ids]
+    subsets: dict[str, list[Verdict]] = {category: [] for category in sorted(set(categories.values()))}
+    for v in verdicts:  # one pass over the verdicts, not one per category
+        category = categories.get(v.item_id)
+        if category is not None:
+            subsets[category].append(v)
+    for category, subset in subsets.items():
         table, why_none = _category_scores(task, subset)
         table = table.set_index("model").reindex(list(dict.fromkeys([*models, *table["model"]]))).reset_index()
         table["n"] = pd.to_numeric(table["n"], errors="coerce").fillna(0).astype(int)

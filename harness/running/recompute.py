@@ -60,8 +60,8 @@ def items_from_verdicts(verdicts: list[Verdict]) -> list[Item]:
     answers: dict[str, dict[str, str]] = {}
     for v in verdicts:
         models = answers.setdefault(v.item_id, {})
-        for key in ("model", "model_a", "model_b"):
-            name = v.data.get(key)
+        data = v.data
+        for name in (data.get("model"), data.get("model_a"), data.get("model_b")):
             if isinstance(name, str):
                 models.setdefault(name, "")
     return [

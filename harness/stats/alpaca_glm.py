@@ -39,15 +39,17 @@ adds to lengths before the joint fit (left out), and the models the difficulty i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
-from scipy.optimize import minimize
 from scipy.special import expit
 
 from harness.stats.length_control import joint_item_newton, per_model_feature
 from harness.stats.soft_logistic import in_threads, l1_newton_fits, row_pairs, usable_cores
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 #: AlpacaEval's candidate inverse penalties (sklearn LogisticRegressionCV's default Cs=10).
 CS = np.logspace(-4, 4, 10)
@@ -85,6 +87,8 @@ def l1_soft_logistic(
     method for L1 logistic regression (newGLMNET), run to the optimum (soft_logistic.l1_newton_fits,
     which also solves many of them at once: cross_validated_fits); the sparse joint fit of
     AlpacaEval's L1 difficulty by L-BFGS-B on w = u - v, u, v >= 0 (the L1 term is then smooth)."""
+    from scipy import sparse  # with scipy.optimize, a fifth of a second to import: only when a fit is computed
+
     if not sparse.issparse(features):
         x = np.asarray(features, dtype=float)
         penalty = np.zeros(x.shape[1]) if ridge is None else np.asarray(ridge, dtype=float)
@@ -106,6 +110,8 @@ def l1_soft_logistic(
         begin[:k], begin[k:] = np.maximum(start, 0.0), np.maximum(-start, 0.0)
     # The joint fit (~1000 coefficients) stops at a relative decrease of 1e-8, as liblinear stops
     # early too: its difficulties move the LC of the six shared models by < 0.03 point.
+    from scipy.optimize import minimize
+
     result = minimize(loss, begin, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * (2 * k),
                       options={"maxiter": 15000, "maxfun": 30000, "ftol": 1e-8, "gtol": 1e-5})
     coef: np.ndarray = result.x[:k] - result.x[k:]
@@ -240,6 +246,8 @@ def fit_instruction_difficulty(frame: pd.DataFrame, baseline: str, cs: np.ndarra
     of x (the first instruction is the reference, 0), and not_gamed_baseline; L1, C by
     cross-validation. `frame`: columns model, item_id, p, len_model, len_baseline.
     """
+    from scipy import sparse
+
     rows = _usable(frame[frame["model"] != baseline])
     items = item_order(rows)
     model_codes, models = pd.factorize(rows["model"])

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
 from scipy.special import expit
 
 from harness.stats.bootstrap import item_bootstrap_counts
@@ -112,6 +111,8 @@ def joint_item_fit(
             value += 0.5 * l2 * float(gamma @ gamma)
             grad.append(np.bincount(item_codes, residual, n_items) + l2 * gamma)
         return value, np.concatenate(grad)
+
+    from scipy.optimize import minimize  # a sixth of a second to import: only when a fit is computed, not recalled
 
     start = np.zeros(n_models + n_slopes + (0 if held else n_items))
     with _single_threaded_blas():  # vectors of ~1000: BLAS threads only contend (same result)

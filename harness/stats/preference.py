@@ -26,6 +26,8 @@ MIRROR: dict[str, str] = {"A>>B": "B>>A", "A>B": "B>A", "A=B": "A=B", "B>A": "A>
 A_WINS: tuple[str, ...] = ("A>>B", "A>B")
 B_WINS: tuple[str, ...] = ("B>>A", "B>A")
 STRONG: tuple[str, ...] = ("A>>B", "B>>A")
+#: The levels WildBench's length rule can turn into a tie.
+SLIGHT: tuple[str, ...] = ("A>B", "B>A")
 
 
 def winner(level: str) -> int:
@@ -49,8 +51,11 @@ def apply_length_rule(level: str, len_a: float, len_b: float, k: int) -> str:
 def adjust_distribution(probs: dict[str, float], len_a: float, len_b: float, k: int) -> dict[str, float]:
     """The length rule applied to a distribution over levels: moved mass goes to the tie."""
     adjusted = dict(probs)
-    for level in ("A>B", "B>A"):
-        if apply_length_rule(level, len_a, len_b, k) == "A=B":
+    if k < 0:
+        return adjusted
+    # apply_length_rule's test for each slight level, written out: this runs once per verdict
+    for level, longer_by in zip(SLIGHT, (len_a - len_b, len_b - len_a)):
+        if longer_by > k:
             adjusted["A=B"] = adjusted.get("A=B", 0.0) + adjusted.get(level, 0.0)
             adjusted[level] = 0.0
     return adjusted
