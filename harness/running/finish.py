@@ -47,7 +47,7 @@ def run_calibration(
 
 def record_counts(manifest: dict[str, Any], verdicts: list[Verdict]) -> None:
     """run.json's `counts`: verdicts by status, and the requests of `manifest["requests"]` with none."""
-    tally = Counter(v.status for v in verdicts)  # one pass, not one per status
+    tally: Counter[str] = Counter(v.status for v in verdicts)  # one pass, not one per status
     counts = {status: tally[status] for status in STATUSES}
     counts["pending"] = max(0, int(manifest.get("requests") or 0) - sum(counts.values()))
     manifest["counts"] = counts
