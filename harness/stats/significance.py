@@ -33,7 +33,7 @@ from harness.stats.bradley_terry import (
     battle_models,
     bootstrap_bradley_terry,
     fit_bradley_terry,
-    item_win_tensor,
+    item_wins,
 )
 from harness.stats.bt_prior import PRIOR_TIES, laplace_sd, perfect_records, shared_ties
 from harness.stats.errors import StatsInputError
@@ -190,12 +190,12 @@ def pairwise_significance(
         models = battle_models(_validated(battles))
     except ValueError as exc:
         raise StatsInputError(str(exc)) from None
-    tensor, _ = item_win_tensor(battles, models)
-    total = tensor.sum(axis=0)
+    wins, _ = item_wins(battles, models)
+    total = wins.total()
     prior = shared_ties(total, prior_ties)
     nats = fit_bradley_terry(total + prior)
     theta = _to_rating(nats, scale, base, 0.0)
-    boot = _to_rating(bootstrap_bradley_terry(tensor, n_rounds=n_rounds, seed=seed, start=nats, prior=prior),
+    boot = _to_rating(bootstrap_bradley_terry(wins, n_rounds=n_rounds, seed=seed, start=nats, prior=prior),
                       scale, base, 0.0)
     pairs = _ordered_pairs(models, theta)
     i = np.array([p[0] for p in pairs], dtype=int)
@@ -204,7 +204,7 @@ def pairwise_significance(
     boot_diff = boot[:, i] - boot[:, j]
     p_value = shift_p_values(diff, boot_diff)
     names = [(models[a], models[b]) for a, b in pairs]
-    judged = (tensor.sum(axis=2) + tensor.sum(axis=1)) > 0  # items x models
+    judged = wins.judged()  # items x models
     items = (judged[:, i] & judged[:, j]).sum(axis=0)
     perfect = perfect_records(total)
     blind = np.flatnonzero(perfect[i] | perfect[j]) if prior_ties > 0 and len(pairs) else np.zeros(0, dtype=int)
