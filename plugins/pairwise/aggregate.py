@@ -47,6 +47,10 @@ def design_prior_ties(value: float | None) -> float:
     return PRIOR_TIES if value is None else float(value)
 
 
+#: Each level's position on the scale (REWARD_A's order), and its WB-Reward by that position.
+LEVEL_CODES = {level: code for code, level in enumerate(REWARD_A)}
+HARD_REWARDS = np.array(list(REWARD_A.values()), dtype=np.int64)
+
 OUTCOME_COLUMNS = {100: "win_much", 50: "win", 0: "tie", -50: "lose", -100: "lose_much"}
 SCORE_COLUMNS = [
     "model", "score", "ci_low", "ci_high", "n", "wb_reward", "expected_reward", "win_rate",
@@ -71,8 +75,8 @@ def judged_battles(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFr
     # the level alone, so it is computed once per level (by the same functions, so the same floats).
     # The distributions are computed as columns (harness.stats.preference_columns, the same floats
     # as one call per verdict), and the table is built column by column, not row by row.
-    point = {level: (expected_share_a({level: 1.0}), expected_reward_a({level: 1.0}),
-                     *battle_mass({level: 1.0}, config.strong_weight)) for level in REWARD_A}
+    point = np.array([(expected_share_a({level: 1.0}), expected_reward_a({level: 1.0}),
+                       *battle_mass({level: 1.0}, config.strong_weight)) for level in REWARD_A])
     data = [v.data for v in ok]
     len_a, len_b, raw = [d["len_a"] for d in data], [d["len_b"] for d in data], [d["level"] for d in data]
     k = config.length_k
@@ -81,21 +85,22 @@ def judged_battles(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFr
              for lvl, a, b in zip(raw, len_a, len_b)] if k >= 0 else raw
     probs = [d.get("probs") for d in data]
     soft = ([adjust_distribution(p, a, b, k) if p else None for p, a, b in zip(probs, len_a, len_b)] if k >= 0
-            else [dict(p) if p else None for p in probs])  # the rule off: adjust_distribution's copy
+            else [(p if p.__class__ is dict else dict(p)) if p else None for p in probs])  # read, never changed
     with_soft = [i for i, s in enumerate(soft) if s]
     values = distribution_values([s for s in soft if s], config.strong_weight)
-    share_a, reward_a, bt_score_a, bt_weight = (list(c) for c in zip(*(point[lvl] for lvl in level)))
+    # each row's point-mass values looked up by its level's position on the scale (KeyError as before)
+    codes = np.fromiter(map(LEVEL_CODES.__getitem__, level), dtype=np.intp, count=len(level))
+    share_a, reward_a, bt_score_a, bt_weight = (point[codes, column] for column in range(4))
     expected_a = np.full(len(ok), np.nan)
     expected_a[with_soft] = values.reward_a
     if config.soft:
         for target, source in ((share_a, values.share_a), (reward_a, values.reward_a),
                                (bt_score_a, values.bt_score_a), (bt_weight, values.bt_weight)):
-            for i, value in zip(with_soft, source.tolist()):
-                target[i] = value
+            target[with_soft] = source
     cols = {
         "item_id": [v.item_id for v in ok], "request_id": [v.request_id for v in ok],
         "model_a": [d["model_a"] for d in data], "model_b": [d["model_b"] for d in data],
-        "raw_level": raw, "level": level, "hard_reward_a": [REWARD_A[lvl] for lvl in level], "share_a": share_a,
+        "raw_level": raw, "level": level, "hard_reward_a": HARD_REWARDS[codes], "share_a": share_a,
         "len_a": len_a, "len_b": len_b, "length_known": [not d.get("length_unknown", False) for d in data],
         "reward_a": reward_a, "expected_a": expected_a, "bt_score_a": bt_score_a, "bt_weight": bt_weight,
         "soft_fallback": [bool(config.soft and not s) for s in soft],
