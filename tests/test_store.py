@@ -407,3 +407,22 @@ def test_aggregating_an_import_again_rewrites_the_same_files(tmp_path: Path, cap
     assert len(exported) == len(before[VERDICTS_FILE].splitlines())
     assert exported[0]["data"]["level"] == first["data"]["level"]
     capsys.readouterr()
+
+
+def test_an_exported_file_is_read_line_by_line_as_its_bytes_say(tmp_path: Path) -> None:
+    """verdicts.jsonl is read line by line as bytes: a line break JSON allows raw inside a string
+    (U+2028) stays inside its record, NaN (which only the standard library reads) still reads,
+    and a byte that is not UTF-8 on a later line is named by its offset in the file."""
+    from harness.store import load_run
+
+    (tmp_path / MANIFEST_FILE).write_text("{}", encoding="utf-8")
+    first = json.dumps(verdict("a", note="one\u2028two").model_dump(mode="json"), ensure_ascii=False)
+    second = json.dumps(verdict("b", score=math.nan).model_dump(mode="json"))
+    (tmp_path / VERDICTS_FILE).write_text(first + "\n" + second + "\n", encoding="utf-8")
+    frame = load_run(tmp_path).verdicts
+    assert frame["request_key"].tolist() == ["a", "b"]
+    assert frame["note"].iloc[0] == "one\u2028two" and math.isnan(frame["score"].iloc[1])
+    prefix = (first + "\n").encode("utf-8")
+    (tmp_path / VERDICTS_FILE).write_bytes(prefix + b'{"request_id": "\xff"}\n')
+    with pytest.raises(BadInput, match=rf"not UTF-8 text \(byte {len(prefix) + 16}\)"):
+        load_run(tmp_path)
