@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from harness.bulk_reads import bulk_read
 from harness.errors import BadInput, RunFailed
 from harness.models import SORTED_JSON, Verdict
 
@@ -112,9 +113,10 @@ class RunDirectory:
         try:
             _repair_torn_tail(store)
             read = 0
-            for verdict in self._checked_written(store) if self._written is not None else stored_verdicts(store):
-                self._remember(verdict)  # one read fills both indexes, as read_store would
-                read += 1
+            with bulk_read():
+                for verdict in self._checked_written(store) if self._written is not None else stored_verdicts(store):
+                    self._remember(verdict)  # one read fills both indexes, as read_store would
+                    read += 1
             self._read_lines = read
             self._store_fd = os.open(store, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except BaseException:
@@ -298,8 +300,9 @@ def read_store(path: Path, *, by_judge: bool = False) -> dict[Any, Verdict]:
     """Every complete record of a store file, the last one of each key winning; keyed by
     request key, or with `by_judge` by (judge, request key) so a panel's judges stay apart."""
     records: dict[Any, Verdict] = {}
-    for verdict in stored_verdicts(path):
-        records[(verdict.judge, verdict.request_key) if by_judge else verdict.request_key] = verdict
+    with bulk_read():
+        for verdict in stored_verdicts(path):
+            records[(verdict.judge, verdict.request_key) if by_judge else verdict.request_key] = verdict
     return records
 
 
@@ -487,19 +490,21 @@ def load_run(path: str | Path) -> LoadedRun:
         raise BadInput(f"{directory}: not a run directory (no {MANIFEST_FILE})")
     manifest = read_manifest_file(manifest_path)
     verdicts_path = directory / VERDICTS_FILE
-    if verdicts_path.is_file():
-        records = _read_verdict_lines(verdicts_path)
-    else:
-        records = [v.model_dump(mode="json") for v in read_store(directory / STORE_FILE, by_judge=True).values()]
-    for record in records:  # flattened in place: a second list of a million dicts would double the peak
-        data = record.pop("data", None)
-        if isinstance(data, dict):
-            for key, value in data.items():
-                record.setdefault(key, value)
+    with bulk_read():
+        if verdicts_path.is_file():
+            records = _read_verdict_lines(verdicts_path)
+        else:
+            records = [v.model_dump(mode="json") for v in read_store(directory / STORE_FILE, by_judge=True).values()]
+        for record in records:  # flattened in place: a second list of a million dicts would double the peak
+            data = record.pop("data", None)
+            if isinstance(data, dict):
+                for key, value in data.items():
+                    record.setdefault(key, value)
+        verdicts = pd.DataFrame(records)
     return LoadedRun(
         directory=directory,
         manifest=manifest,
-        verdicts=pd.DataFrame(records),
+        verdicts=verdicts,
         scores=_read_csv(directory / SCORES_FILE),
         ranking=_read_csv(directory / RANKING_FILE),
         scores_by_judge=_read_csv(directory / SCORES_BY_JUDGE_FILE),

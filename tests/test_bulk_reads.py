@@ -1,0 +1,69 @@
+"""The cycle collector around bulk reads (harness.bulk_reads): paused while a store is read and
+restored as it was; in the `harness` process the verdicts read are frozen out of its sight, so
+the full collections that walked a million verdicts (5 of `harness aggregate`'s seconds) no longer
+see them; a caller of `main(argv)` keeps its collector."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.bulk_reads import bulk_read
+from harness.models import Verdict
+from harness.store import export_lines
+
+
+def test_the_collector_is_paused_inside_and_restored_as_it_was() -> None:
+    assert gc.isenabled()
+    with bulk_read():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with bulk_read():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # a caller's own pause is not undone
+    finally:
+        gc.enable()
+    assert gc.get_freeze_count() == 0  # a library caller's objects are never frozen
+
+
+def write_store(directory: Path, count: int) -> None:
+    directory.mkdir()
+    verdicts = [Verdict(request_id=f"r{i}", request_key=f"k{i}", item_id=f"i{i % 50}", judge="j", status="ok",
+                        data={"model_a": "a", "model_b": "b", "level": "A>B"}) for i in range(count)]
+    (directory / "store.jsonl").write_text(export_lines(verdicts), encoding="utf-8")
+
+
+FROZEN_AFTER_READ = """
+import gc, sys
+from harness.store import RunDirectory
+if sys.argv[1] == "command":
+    from harness.bulk_reads import freeze_after_bulk_reads
+    freeze_after_bulk_reads()  # what main() does for the harness script
+with RunDirectory(sys.argv[2]) as store:
+    kept = list(store.latest().values())
+    print(gc.get_freeze_count() >= 2 * len(kept))  # a verdict and its dicts are in the collector's sight
+"""
+
+
+def test_a_command_freezes_what_it_read_and_a_library_caller_does_not(tmp_path: Path) -> None:
+    write_store(tmp_path / "run", 30_000)
+    outcome = {mode: subprocess.run([sys.executable, "-c", FROZEN_AFTER_READ, mode, str(tmp_path / "run")],
+                                    capture_output=True, text=True, check=True).stdout.strip()
+               for mode in ("library", "command")}
+    assert outcome == {"library": "False", "command": "True"}
+
+
+def test_the_harness_script_turns_freezing_on_and_main_with_arguments_does_not(tmp_path: Path) -> None:
+    code = ("import sys, harness.bulk_reads as b\n"
+            "from harness.cli import main\n"
+            "try:\n    main(sys.argv[1:] if sys.argv[1] != 'script' else None)\n"
+            "except SystemExit:\n    pass\n"
+            "print(b._freeze)\n")
+    as_library = subprocess.run([sys.executable, "-c", code, "--version"], capture_output=True, text=True)
+    as_script = subprocess.run([sys.executable, "-c", code, "script"], capture_output=True, text=True)
+    assert as_library.stdout.split()[-1] == "False"
+    assert as_script.stdout.split()[-1] == "True"
