@@ -20,9 +20,17 @@ def item_bootstrap_counts(n_items: int, n_rounds: int, seed: int) -> np.ndarray:
 
     Drawn once per process for each size (0.1 s at 805 items x 1,000 rounds): the scores, the
     win rates, style control, the Bradley-Terry, Plackett-Luce and length-control bootstraps and
-    every category of the same size use the same draws."""
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(n_items, np.full(n_items, 1.0 / n_items), size=n_rounds)
+    every category of the same size use the same draws; within a run directory's commands they are
+    also remembered there (harness.stats.memo), in the narrowest integer type that holds them)."""
+    from harness.stats.memo import remembered
+
+    def draw() -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        counts = rng.multinomial(n_items, np.full(n_items, 1.0 / n_items), size=n_rounds)
+        return counts.astype(np.min_scalar_type(int(counts.max(initial=0))))  # every count unchanged
+
+    counts = remembered("item_draws", (n_items, n_rounds, seed), draw, code=("harness.stats.bootstrap",))
+    counts = counts.astype(np.int64)  # the multinomial's own type, whichever way the counts came
     counts.flags.writeable = False
     return counts
 

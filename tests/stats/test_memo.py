@@ -133,7 +133,7 @@ def test_bootstrap_from_the_memo_equals_the_bootstrap_computed(tmp_path: Path) -
         other_seed = bootstrap_bradley_terry(tensor, n_rounds=50, seed=2)
     assert plain.tobytes() == stored.tobytes() == again.tobytes()
     assert not np.array_equal(other_seed, plain)
-    assert len(list((tmp_path / MEMO_DIR).glob("*.npy"))) == 2
+    assert len(list((tmp_path / MEMO_DIR).glob("bt_bootstrap-*.npy"))) == 2
 
 
 def test_the_report_reuses_the_aggregates_bootstrap_and_writes_the_same_page(tmp_path: Path) -> None:
@@ -150,11 +150,11 @@ def test_the_report_reuses_the_aggregates_bootstrap_and_writes_the_same_page(tmp
     run = tmp_path / "run"
     assert main(["import", "alpaca_eval", *files, "--out", str(run)]) == 0
     memo = run / MEMO_DIR
-    made = sorted(memo.glob("*.npy"))
+    made = sorted(memo.glob("bt_bootstrap-*.npy"))
     assert len(made) == 1
     stamp = made[0].stat().st_mtime_ns
     assert main(["report", str(run), "--out", str(tmp_path / "with")]) == 0
-    assert sorted(memo.glob("*.npy")) == made and made[0].stat().st_mtime_ns == stamp  # read, not refitted
+    assert sorted(memo.glob("bt_bootstrap-*.npy")) == made and made[0].stat().st_mtime_ns == stamp  # read, not refitted
     for path in made:
         path.unlink()
     assert main(["report", str(run), "--out", str(tmp_path / "without")]) == 0
@@ -166,3 +166,24 @@ def test_the_report_reuses_the_aggregates_bootstrap_and_writes_the_same_page(tmp
 def test_inputs_are_checked_before_the_memo(tmp_path: Path, bad: np.ndarray) -> None:
     with remembered_in(tmp_path), pytest.raises(ValueError, match="shape"):
         bootstrap_bradley_terry(bad)
+
+
+def test_item_draws_are_remembered_compactly_and_read_back_as_drawn(tmp_path: Path) -> None:
+    """The item bootstrap's multinomial draws (0.1 s per size at 805 items, one size per category)
+    are kept in the run directory in a narrow integer type and come back as the int64 counts the
+    generator gives, value for value."""
+    from harness.stats.bootstrap import item_bootstrap_counts
+
+    item_bootstrap_counts.cache_clear()
+    drawn = np.random.default_rng(7).multinomial(805, np.full(805, 1 / 805), size=1000)
+    with remembered_in(tmp_path):
+        first = item_bootstrap_counts(805, 1000, 7)
+    stored = list((tmp_path / MEMO_DIR).glob("item_draws-*.npy"))
+    assert len(stored) == 1 and np.load(stored[0]).dtype == np.uint8  # no item is drawn 256 times
+    item_bootstrap_counts.cache_clear()
+    with remembered_in(tmp_path):
+        again = item_bootstrap_counts(805, 1000, 7)  # this time from the file
+    item_bootstrap_counts.cache_clear()
+    for counts in (first, again):
+        assert counts.dtype == np.int64 and not counts.flags.writeable
+        assert np.array_equal(counts, drawn)
