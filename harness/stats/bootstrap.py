@@ -11,7 +11,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from harness.stats.intervals import blank_zero_width
+from harness.stats.intervals import blank_zero_width, column_quantiles
 
 
 @lru_cache(maxsize=32)
@@ -63,7 +63,7 @@ def bootstrap_group_means(
         with np.errstate(invalid="ignore", divide="ignore"):
             boot = (draws @ sums) / (draws @ counts)
         alpha = (1.0 - ci) / 2.0
-        low, high = np.nanquantile(boot, [alpha, 1.0 - alpha], axis=0)
+        low, high = column_quantiles(boot, [alpha, 1.0 - alpha])
     else:
         low = high = np.full(len(groups), np.nan)
     table = pd.DataFrame(

@@ -16,6 +16,20 @@ ANCHOR = "no interval: the anchor's rating is fixed by definition"
 NOTE = "ci_note"
 
 
+def column_quantiles(values: np.ndarray, q: list[float]) -> np.ndarray:
+    """`np.nanquantile(values, q, axis=0)`, the same numbers: columns without NaN through
+    `np.quantile` at once (nanquantile walks the columns one by one in Python, a fifth of a
+    second for the 1,653 pairs of a 58-model report), the others through nanquantile."""
+    values = np.asarray(values, dtype=float)
+    out = np.empty((len(q), values.shape[1]))
+    gaps = np.isnan(values).any(axis=0)
+    if not gaps.all():
+        out[:, ~gaps] = np.quantile(values[:, ~gaps], q, axis=0)
+    if gaps.any():
+        out[:, gaps] = np.nanquantile(values[:, gaps], q, axis=0)
+    return out
+
+
 def zero_width(low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """True where an interval is a point (to rounding); NaN ends are not zero-width."""
     low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)

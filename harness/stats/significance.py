@@ -37,7 +37,7 @@ from harness.stats.bradley_terry import (
 )
 from harness.stats.bt_prior import PRIOR_TIES, laplace_sd, perfect_records, shared_ties
 from harness.stats.errors import StatsInputError
-from harness.stats.intervals import zero_width
+from harness.stats.intervals import column_quantiles, zero_width
 
 COLUMNS = ["model_1", "model_2", "diff", "ci_low", "ci_high", "p_value", "p_adjusted", "significant", "items"]
 #: Fewest items behind a pair for a p-value (see the module docstring and docs/statistics.md).
@@ -126,7 +126,7 @@ def _result(pairs, diff, boot, p_value, alpha, correction, ci, items, min_items)
     if boot.shape[1]:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column: no shared items
-            low, high = np.nanquantile(boot, [tail, 1.0 - tail], axis=0)
+            low, high = column_quantiles(boot, [tail, 1.0 - tail])
     else:
         low = high = np.zeros(0)
     p_adj = adjust(p_value, correction)

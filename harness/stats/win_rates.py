@@ -13,6 +13,7 @@ import pandas as pd
 from harness.stats.bootstrap import item_bootstrap_counts
 from harness.stats.bradley_terry import _validated, _weights
 from harness.stats.errors import StatsInputError
+from harness.stats.intervals import column_quantiles
 
 
 def baseline_win_rates(
@@ -67,7 +68,7 @@ def baseline_win_rates(
         draws = item_bootstrap_counts(len(items), n_rounds, seed).astype(float)
         boot = 100.0 * (draws @ wins) / (draws @ mass)
         tail = (1.0 - ci) / 2.0
-        low, high = np.nanquantile(boot, [tail, 1.0 - tail], axis=0)
+        low, high = column_quantiles(boot, [tail, 1.0 - tail])
     table = pd.DataFrame(
         {
             "model": pd.Series([str(m) for m in models], dtype=object),

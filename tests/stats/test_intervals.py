@@ -53,3 +53,23 @@ def test_a_reason_already_given_is_kept():
     table = bradley_terry_table(battles, n_bootstrap=50, anchor="b").set_index("model")
     written = honest_intervals(table.reset_index()).set_index("model")
     assert written.loc["b", "ci_note"] == ANCHOR and written.loc["a", "ci_note"] == ""
+
+
+def test_column_quantiles_are_nanquantiles_numbers_bit_for_bit() -> None:
+    """Columns without NaN go through np.quantile at once, the others through nanquantile: the
+    same numbers as nanquantile over all columns, for every shape and share of NaN."""
+    import warnings
+
+    from harness.stats.intervals import column_quantiles
+
+    rng = np.random.default_rng(0)
+    for shape in [(1000, 300), (50, 3), (1, 5), (1000, 1)]:
+        for nan_share in (0.0, 0.001, 0.3, 1.0):
+            values = rng.normal(0, 50, shape) * rng.choice([1e-3, 1.0, 1e3], shape[1])
+            values[rng.random(shape) < nan_share] = np.nan
+            for q in ([0.025, 0.975], [0.5]):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+                    expected = np.nanquantile(values, q, axis=0)
+                    got = column_quantiles(values, q)
+                assert np.array_equal(got, expected, equal_nan=True), (shape, nan_share, q)
