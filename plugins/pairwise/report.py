@@ -109,7 +109,9 @@ def _soft_masses(
                                                      strict=True)):
         if ok and isinstance(dist, dict) and dist:
             rows.append(position)
-            adjusted.append(_adjusted(dist, number(a), number(b), length_k))
+            # with the rule off the lengths are not read (two conversions per verdict spared)
+            adjusted.append(_adjusted(dist, number(a), number(b), length_k) if length_k >= 0 else
+                            _adjusted(dist, None, None, length_k))
     values = distribution_values(adjusted, strong_weight)  # the scalar functions' floats, as columns
     columns[0][rows] = values.share_a
     columns[1][rows] = values.reward_a / np.where(values.total == 0, 1.0, values.total)
@@ -128,7 +130,7 @@ def _adjusted(probs: dict[str, float], len_a: float | None, len_b: float | None,
     """The judge's distribution over the known levels, the length rule applied where both
     lengths are known."""
     out = {lvl: float(p) for lvl, p in probs.items() if lvl in REWARD_A}
-    return out if len_a is None or len_b is None else adjust_distribution(out, len_a, len_b, k)
+    return out if len_a is None or len_b is None or k < 0 else adjust_distribution(out, len_a, len_b, k)
 
 
 def longer_wins_rate(frame: pd.DataFrame) -> tuple[float, int] | None:
