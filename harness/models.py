@@ -221,10 +221,11 @@ class JudgeRequest(BaseModel):
     attempt: int = 0
     meta: dict[str, Any] = Field(default_factory=dict)
 
-    def call_payload(self) -> dict[str, Any]:
-        """What the judge is asked, as hashed into the request key and the judgment cache key."""
+    def call_payload(self, *, messages: bool = True) -> dict[str, Any]:
+        """What the judge is asked, as hashed into the request key and the judgment cache key
+        (without `messages` when `messages=False`: payload_json encodes them itself)."""
         payload: dict[str, Any] = {
-            "messages": [m.model_dump() for m in self.messages],
+            **({"messages": [m.model_dump() for m in self.messages]} if messages else {}),
             "sampling": self.sampling.model_dump(),
             "constraint": self.constraint.model_dump() if self.constraint else None,
         }
@@ -241,20 +242,29 @@ class JudgeRequest(BaseModel):
     #: `call_payload` as JSON, member by member (see `payload_json`), computed on first use.
     _payload_json: dict[str, str] | None = PrivateAttr(default=None)
 
+    # Both are read from the private-attribute dict itself: `self._key` goes through pydantic's
+    # `__getattr__` fallback (3 us a read), and a run reads each request's key several times
+    # (pending, twice; its verdict; the verdicts at the end), a twentieth of a judge call's CPU.
     @property
     def key(self) -> str:
-        if self._key is None:
+        private = self.__pydantic_private__
+        key = private["_key"]  # type: ignore[index]
+        if key is None:
             blob = sorted_json_object({"id": SORTED_JSON.encode(self.id), **self.payload_json()})
-            self._key = hashlib.sha256(blob.encode()).hexdigest()[:32]
-        return self._key
+            key = private["_key"] = hashlib.sha256(blob.encode()).hexdigest()[:32]  # type: ignore[index]
+        return key
 
     def payload_json(self) -> dict[str, str]:
         """Each member of `call_payload` as `json.dumps(value, sort_keys=True, ensure_ascii=False)`:
         the request key and the judgment cache key both hash the payload, and encoding the rendered
         prompt once for both halves that work (`sorted_json_object` puts the members together)."""
-        if self._payload_json is None:
-            self._payload_json = {name: SORTED_JSON.encode(value) for name, value in self.call_payload().items()}
-        return self._payload_json
+        private = self.__pydantic_private__
+        payload = private["_payload_json"]  # type: ignore[index]
+        if payload is None:
+            payload = private["_payload_json"] = {  # type: ignore[index]
+                name: SORTED_JSON.encode(value) for name, value in self.call_payload(messages=False).items()}
+            payload["messages"] = messages_json(self.messages)
+        return payload
 
     def __eq__(self, other: object) -> bool:
         """Equal when the fields are (whether or not either has computed its key yet)."""
@@ -275,6 +285,18 @@ def sorted_json_object(members: dict[str, str]) -> str:
     """The object whose members are already JSON, exactly as `json.dumps(obj, sort_keys=True,
     ensure_ascii=False)` would write it (the same bytes, so keys hashed from it do not change)."""
     return "{" + ", ".join(f"{_json_name(name)}: {value}" for name, value in sorted(members.items())) + "}"
+
+
+def messages_json(messages: tuple[Message, ...]) -> str:
+    """`SORTED_JSON.encode([m.model_dump() for m in messages])`, the same text written directly
+    (a message is two strings): half the CPU of a request's key, most of it the dumps and the
+    encoder's walk, not the prompt's text."""
+    return "[" + ", ".join(['{"content": ' + _json_string(m.content) + ', "role": ' + _json_string(m.role) + "}"
+                            for m in messages]) + "]"
+
+
+#: A string as `SORTED_JSON` writes it (no ASCII escaping): the C function its encoder calls.
+_json_string = json.encoder.encode_basestring
 
 
 #: `json.dumps(value, sort_keys=True, ensure_ascii=False)`, with the encoder built once (json.dumps
