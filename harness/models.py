@@ -221,11 +221,11 @@ class JudgeRequest(BaseModel):
     attempt: int = 0
     meta: dict[str, Any] = Field(default_factory=dict)
 
-    def call_payload(self, *, messages: bool = True) -> dict[str, Any]:
+    def call_payload(self) -> dict[str, Any]:
         """What the judge is asked, as hashed into the request key and the judgment cache key
-        (without `messages` when `messages=False`: payload_json encodes them itself)."""
+        (`payload_json` writes the same members as JSON without building this dict)."""
         payload: dict[str, Any] = {
-            **({"messages": [m.model_dump() for m in self.messages]} if messages else {}),
+            "messages": [m.model_dump() for m in self.messages],
             "sampling": self.sampling.model_dump(),
             "constraint": self.constraint.model_dump() if self.constraint else None,
         }
@@ -261,9 +261,13 @@ class JudgeRequest(BaseModel):
         private = self.__pydantic_private__
         payload = private["_payload_json"]  # type: ignore[index]
         if payload is None:
-            payload = private["_payload_json"] = {  # type: ignore[index]
-                name: SORTED_JSON.encode(value) for name, value in self.call_payload(messages=False).items()}
-            payload["messages"] = messages_json(self.messages)
+            payload = private["_payload_json"] = {"messages": messages_json(self.messages),  # type: ignore[index]
+                                                  "sampling": _part_json(self.sampling),
+                                                  "constraint": _part_json(self.constraint)}
+            if self.json_schema is not None:
+                payload["json_schema"] = SORTED_JSON.encode(self.json_schema)
+            if self.attempt:
+                payload["attempt"] = SORTED_JSON.encode(self.attempt)
         return payload
 
     def __eq__(self, other: object) -> bool:
@@ -293,6 +297,26 @@ def messages_json(messages: tuple[Message, ...]) -> str:
     encoder's walk, not the prompt's text."""
     return "[" + ", ".join(['{"content": ' + _json_string(m.content) + ', "role": ' + _json_string(m.role) + "}"
                             for m in messages]) + "]"
+
+
+def _part_json(part: Sampling | OutputChoices | None) -> str:
+    """`SORTED_JSON.encode(part.model_dump())` (None: `null`), remembered for the object itself:
+    a protocol gives all its requests the same sampling and constraint objects, and dumping and
+    encoding them for every request cost a sixth of its key. By identity, not equality, so two
+    equal parts that would write differently (0.0 and -0.0) never share a text."""
+    if part is None:
+        return "null"
+    known = _PART_JSON.get(id(part))
+    if known is not None and known[0] is part:
+        return known[1]
+    if len(_PART_JSON) >= 64:
+        _PART_JSON.clear()
+    text = SORTED_JSON.encode(part.model_dump())
+    _PART_JSON[id(part)] = (part, text)  # the object is kept, so its id is not reused meanwhile
+    return text
+
+
+_PART_JSON: dict[int, tuple[BaseModel, str]] = {}
 
 
 #: A string as `SORTED_JSON` writes it (no ASCII escaping): the C function its encoder calls.
