@@ -11,6 +11,7 @@ few times before it is stored as `invalid`. Rate limits and budgets are checked 
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections import deque
 from collections.abc import Callable
@@ -139,18 +140,21 @@ class Runner:
                 return
             # The worker takes its next request while this verdict is written and fsynced: making
             # it wait for the disk (and for the writer thread to get the GIL) cost a fifth of the
-            # judge's throughput. The verdict is counted only once it is durable.
-            task = asyncio.create_task(self._record(verdict))
-            self._recording.add(task)
-            task.add_done_callback(self._recording.discard)
-
-    async def _record(self, verdict: Verdict) -> None:
-        """Store one verdict durably, then count it, tell the plugins and move the progress bar."""
-        try:
+            # judge's throughput. The verdict is counted only once it is durable (`_stored`).
             # The answers first: the cache writes what is queued just before the group of verdicts
             # holding this one is written, so a verdict on disk always has its answer cached (one
             # cache transaction per group commit, not one per verdict).
-            await self.store.commit(verdict, before_write=self.cache.flush if self.cache is not None else None)
+            stored = self.store.enqueue(verdict, before_write=self.cache.flush if self.cache is not None else None)
+            self._recording.add(stored)
+            stored.add_done_callback(functools.partial(self._stored, verdict))
+
+    def _stored(self, verdict: Verdict, stored: asyncio.Future[None]) -> None:
+        """Once a verdict is durable: count it, tell the plugins and move the progress bar."""
+        self._recording.discard(stored)
+        if stored.cancelled():
+            return
+        try:
+            stored.result()  # the write's failure, if it failed
             self._count(verdict)
             if self.on_verdict is not None:
                 self.on_verdict(verdict)
@@ -163,7 +167,7 @@ class Runner:
     async def _recorded(self) -> None:
         """Wait for the verdicts still being written (the workers have stopped, so no more come);
         raise the failure that stopped the run, if any."""
-        await asyncio.gather(*self._recording)
+        await asyncio.gather(*self._recording, return_exceptions=True)
         if self._record_error is not None:
             raise self._record_error
 
