@@ -240,7 +240,7 @@ class JudgeRequest(BaseModel):
     #: the rendered prompt each time was a tenth of the CPU of a judge call.
     _key: str | None = PrivateAttr(default=None)
     #: `call_payload` as JSON, member by member (see `payload_json`), computed on first use.
-    _payload_json: dict[str, str] | None = PrivateAttr(default=None)
+    _payload_json: dict[str, bytes] | None = PrivateAttr(default=None)
 
     # Both are read from the private-attribute dict itself: `self._key` goes through pydantic's
     # `__getattr__` fallback (3 us a read), and a run reads each request's key several times
@@ -250,24 +250,25 @@ class JudgeRequest(BaseModel):
         private = self.__pydantic_private__
         key = private["_key"]  # type: ignore[index]
         if key is None:
-            blob = sorted_json_object({"id": SORTED_JSON.encode(self.id), **self.payload_json()})
-            key = private["_key"] = hashlib.sha256(blob.encode()).hexdigest()[:32]  # type: ignore[index]
+            digest = sha256_of_members({**_id_member(self.id), **self.payload_json()})
+            key = private["_key"] = digest.hexdigest()[:32]  # type: ignore[index]
         return key
 
-    def payload_json(self) -> dict[str, str]:
-        """Each member of `call_payload` as `json.dumps(value, sort_keys=True, ensure_ascii=False)`:
-        the request key and the judgment cache key both hash the payload, and encoding the rendered
-        prompt once for both halves that work (`sorted_json_object` puts the members together)."""
+    def payload_json(self) -> dict[str, bytes]:
+        """Each member of `call_payload` as its `"name": value` piece of the object that
+        `json.dumps(payload, sort_keys=True, ensure_ascii=False)` writes, in UTF-8: the request key
+        and the judgment cache key both hash the payload, and encoding the rendered prompt once for
+        both halves that work (`sha256_of_members` puts the pieces together)."""
         private = self.__pydantic_private__
         payload = private["_payload_json"]  # type: ignore[index]
         if payload is None:
-            payload = private["_payload_json"] = {"messages": messages_json(self.messages),  # type: ignore[index]
-                                                  "sampling": _part_json(self.sampling),
-                                                  "constraint": _part_json(self.constraint)}
+            members = {"messages": messages_json(self.messages), "sampling": _part_json(self.sampling),
+                       "constraint": _part_json(self.constraint)}
             if self.json_schema is not None:
-                payload["json_schema"] = SORTED_JSON.encode(self.json_schema)
+                members["json_schema"] = SORTED_JSON.encode(self.json_schema)
             if self.attempt:
-                payload["attempt"] = SORTED_JSON.encode(self.attempt)
+                members["attempt"] = SORTED_JSON.encode(self.attempt)
+            payload = private["_payload_json"] = json_members(members)  # type: ignore[index]
         return payload
 
     def __eq__(self, other: object) -> bool:
@@ -285,10 +286,21 @@ class JudgeRequest(BaseModel):
         return copy
 
 
-def sorted_json_object(members: dict[str, str]) -> str:
-    """The object whose members are already JSON, exactly as `json.dumps(obj, sort_keys=True,
-    ensure_ascii=False)` would write it (the same bytes, so keys hashed from it do not change)."""
-    return "{" + ", ".join(f"{_json_name(name)}: {value}" for name, value in sorted(members.items())) + "}"
+def json_members(members: dict[str, str]) -> dict[str, bytes]:
+    """Members whose values are already JSON, each as its `"name": value` piece of an object, in
+    UTF-8 (for `sha256_of_members`)."""
+    return {name: (_json_name(name) + ": " + value).encode() for name, value in members.items()}
+
+
+def sha256_of_members(members: dict[str, bytes]) -> Any:
+    """sha256 of the object made of these pieces (`json_members`), its bytes exactly as
+    `json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()` writes them, so keys hashed
+    from it do not change; the pieces are encoded once, not the whole object for every key."""
+    return hashlib.sha256(b"{" + b", ".join([members[name] for name in sorted(members)]) + b"}")
+
+
+def _id_member(request_id: str) -> dict[str, bytes]:
+    return {"id": b'"id": ' + SORTED_JSON.encode(request_id).encode()}
 
 
 def messages_json(messages: tuple[Message, ...]) -> str:

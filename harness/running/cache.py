@@ -15,13 +15,12 @@ queued answer is found by `get` as if it were written, and `close` writes what i
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import time
 from pathlib import Path
 
-from harness.models import SORTED_JSON, JudgeRequest, JudgeResponse, JudgeSpec, sorted_json_object
+from harness.models import SORTED_JSON, JudgeRequest, JudgeResponse, JudgeSpec, json_members, sha256_of_members
 
 CACHE_ENV = "HARNESS_CACHE_DIR"
 CACHE_FILE = "judgments.sqlite"
@@ -53,13 +52,12 @@ class CacheKeys:
             "judge_options": {k: v for k, v in judge["options"].items() if k not in SCHEDULING_OPTIONS},
             "protocol_version": protocol_version,
         }
-        self._fixed = {name: SORTED_JSON.encode(value) for name, value in fixed.items()}
+        self._fixed = json_members({name: SORTED_JSON.encode(value) for name, value in fixed.items()})
 
     def __call__(self, request: JudgeRequest) -> str:
         """sha256 of json.dumps({judge part, **request.call_payload()}, sort_keys=True, ensure_ascii=False),
         put together from JSON the request already encoded for its own key."""
-        blob = sorted_json_object({**self._fixed, **request.payload_json()})
-        return hashlib.sha256(blob.encode()).hexdigest()
+        return str(sha256_of_members({**self._fixed, **request.payload_json()}).hexdigest())
 
 
 def cache_key(spec: JudgeSpec, request: JudgeRequest, protocol_version: str) -> str:
