@@ -14,6 +14,7 @@ a hash of itself) and the judge sees clearly where quoted material ends.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Sequence
@@ -38,9 +39,15 @@ def builtin_prompt_dir() -> Path:
 
 def fence(text: str, label: str) -> str:
     """Wrap untrusted text in `<label-nonce>` ... `</label-nonce>` tags."""
-    tag = re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_") or "text"
+    tag = _fence_tag(label)
     nonce = hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
     return f"<{tag}_{nonce}>\n{text}\n</{tag}_{nonce}>"
+
+
+@functools.lru_cache(maxsize=256)
+def _fence_tag(label: str) -> str:
+    """A label as a tag name: a template fences with the same few labels in every prompt."""
+    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_") or "text"
 
 
 def make_environment(search_path: Sequence[Path], prepare: Callable[[SandboxedEnvironment], Any] | None = None) -> SandboxedEnvironment:
