@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import random
 from collections import deque
 from collections.abc import Callable
@@ -71,6 +72,11 @@ def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, JudgeError) and exc.retryable
 
 
+#: Requests whose cache keys are looked up together (JudgmentCache.prefetch): one query each
+#: this many instead of one a request, with at most this many keys held at a time.
+PREFETCH = 512
+
+
 class _GaveUp(Exception):
     """A call that ended without an answer: becomes a `failed` verdict with this message."""
 
@@ -113,6 +119,8 @@ class Runner:
         #: Verdicts being written (see `_worker`), and the first failure in writing or counting one.
         self._recording: set[asyncio.Future[None]] = set()
         self._record_error: Exception | None = None
+        #: Cache keys of requests looked up ahead (`_prefetch`), by request key, until judged.
+        self._prefetched: dict[str, str] = {}
 
     async def run(self, requests: list[JudgeRequest]) -> CallStats:
         """Judge every request, at most `backend.concurrency` at a time."""
@@ -134,6 +142,8 @@ class Runner:
     async def _worker(self, queue: deque[JudgeRequest]) -> None:
         while queue and self._record_error is None:
             request = queue.popleft()
+            if self.cache is not None and self._cache_key is not None and request.key not in self._prefetched:
+                self._prefetch([request, *itertools.islice(queue, PREFETCH - 1)])
             verdict = await self._judge(request)
             if verdict is None:  # a budget is spent: leave the request pending for the next run
                 queue.appendleft(request)
@@ -147,6 +157,13 @@ class Runner:
             stored = self.store.enqueue(verdict, before_write=self.cache.flush if self.cache is not None else None)
             self._recording.add(stored)
             stored.add_done_callback(functools.partial(self._stored, verdict))
+
+    def _prefetch(self, requests: list[JudgeRequest]) -> None:
+        """Look up the cache keys of the next requests in one go (JudgmentCache.prefetch)."""
+        assert self.cache is not None and self._cache_key is not None
+        keys = {request.key: self._cache_key(request) for request in requests if request.key not in self._prefetched}
+        self._prefetched.update(keys)
+        self.cache.prefetch(list(keys.values()))
 
     def _stored(self, verdict: Verdict, stored: asyncio.Future[None]) -> None:
         """Once a verdict is durable: count it, tell the plugins and move the progress bar."""
@@ -191,7 +208,8 @@ class Runner:
         responses: list[JudgeResponse] = []
         paid = False
         for reask in range(self.reasks + 1):
-            key = self._cache_key(current) if self._cache_key else ""
+            key = ((self._prefetched.pop(current.key, None) if reask == 0 else None)
+                   or (self._cache_key(current) if self._cache_key else ""))
             response = self.cache.get(key) if self.cache else None
             if response is not None:
                 if self.progress is not None:
