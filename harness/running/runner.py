@@ -115,6 +115,8 @@ class Runner:
         #: Stops the run when connect failures in a row say the judge is gone (None: never).
         self.reachability = reachability
         self.reasks = int(getattr(task.config, "reask", 0) or 0)
+        #: The judge named in every verdict: one string, not one built per verdict.
+        self._label = backend.label
         self._stopped_by: str | None = None
         #: Verdicts being written (see `_worker`), and the first failure in writing or counting one.
         self._recording: set[asyncio.Future[None]] = set()
@@ -240,7 +242,8 @@ class Runner:
 
     async def _call(self, request: JudgeRequest) -> JudgeResponse:
         """One judge call with retries; raises _GaveUp (or RunFailed for a fatal error)."""
-        prompt_estimate = estimate_prompt_tokens(request)
+        # Estimates for the rate limits and the spending cap (none: not worked out for every call).
+        prompt_estimate = estimate_prompt_tokens(request) if self.limiter is not None or self.spending is not None else 0
         token_estimate = prompt_estimate + request.sampling.max_tokens
         attempts = 0
         gave_up_waiting: list[float] = []
@@ -333,7 +336,7 @@ class Runner:
             request_id=request.id,
             request_key=request.key,
             item_id=request.item_id,
-            judge=self.backend.label,
+            judge=self._label,
             status=status,  # type: ignore[arg-type]
             data={**request.meta, **(data or {}), **extra},
             output=last.text if last else None,
