@@ -24,8 +24,8 @@ from typing import Any
 
 import jinja2
 from jinja2 import nodes as jinja_nodes
-from jinja2.sandbox import SandboxedEnvironment
 from jinja2.runtime import new_context
+from jinja2.sandbox import SandboxedEnvironment
 
 from harness.errors import BadInput
 from harness.models import Message
