@@ -222,7 +222,8 @@ class JudgeRequest(BaseModel):
     meta: dict[str, Any] = Field(default_factory=dict)
 
     def call_payload(self) -> dict[str, Any]:
-        """What the judge is asked, as hashed into the request key and the judgment cache key."""
+        """What the judge is asked, as hashed into the request key and the judgment cache key
+        (`payload_json` writes the same members as JSON without building this dict)."""
         payload: dict[str, Any] = {
             "messages": [m.model_dump() for m in self.messages],
             "sampling": self.sampling.model_dump(),
@@ -239,22 +240,36 @@ class JudgeRequest(BaseModel):
     #: the rendered prompt each time was a tenth of the CPU of a judge call.
     _key: str | None = PrivateAttr(default=None)
     #: `call_payload` as JSON, member by member (see `payload_json`), computed on first use.
-    _payload_json: dict[str, str] | None = PrivateAttr(default=None)
+    _payload_json: dict[str, bytes] | None = PrivateAttr(default=None)
 
+    # Both are read from the private-attribute dict itself: `self._key` goes through pydantic's
+    # `__getattr__` fallback (3 us a read), and a run reads each request's key several times
+    # (pending, twice; its verdict; the verdicts at the end), a twentieth of a judge call's CPU.
     @property
     def key(self) -> str:
-        if self._key is None:
-            blob = sorted_json_object({"id": SORTED_JSON.encode(self.id), **self.payload_json()})
-            self._key = hashlib.sha256(blob.encode()).hexdigest()[:32]
-        return self._key
+        private = self.__pydantic_private__
+        key = private["_key"]  # type: ignore[index]
+        if key is None:
+            digest = sha256_of_members({**_id_member(self.id), **self.payload_json()})
+            key = private["_key"] = digest.hexdigest()[:32]  # type: ignore[index]
+        return key
 
-    def payload_json(self) -> dict[str, str]:
-        """Each member of `call_payload` as `json.dumps(value, sort_keys=True, ensure_ascii=False)`:
-        the request key and the judgment cache key both hash the payload, and encoding the rendered
-        prompt once for both halves that work (`sorted_json_object` puts the members together)."""
-        if self._payload_json is None:
-            self._payload_json = {name: SORTED_JSON.encode(value) for name, value in self.call_payload().items()}
-        return self._payload_json
+    def payload_json(self) -> dict[str, bytes]:
+        """Each member of `call_payload` as its `"name": value` piece of the object that
+        `json.dumps(payload, sort_keys=True, ensure_ascii=False)` writes, in UTF-8: the request key
+        and the judgment cache key both hash the payload, and encoding the rendered prompt once for
+        both halves that work (`sha256_of_members` puts the pieces together)."""
+        private = self.__pydantic_private__
+        payload = private["_payload_json"]  # type: ignore[index]
+        if payload is None:
+            members = {"messages": messages_json(self.messages), "sampling": _part_json(self.sampling),
+                       "constraint": _part_json(self.constraint)}
+            if self.json_schema is not None:
+                members["json_schema"] = SORTED_JSON.encode(self.json_schema)
+            if self.attempt:
+                members["attempt"] = SORTED_JSON.encode(self.attempt)
+            payload = private["_payload_json"] = json_members(members)  # type: ignore[index]
+        return payload
 
     def __eq__(self, other: object) -> bool:
         """Equal when the fields are (whether or not either has computed its key yet)."""
@@ -271,10 +286,53 @@ class JudgeRequest(BaseModel):
         return copy
 
 
-def sorted_json_object(members: dict[str, str]) -> str:
-    """The object whose members are already JSON, exactly as `json.dumps(obj, sort_keys=True,
-    ensure_ascii=False)` would write it (the same bytes, so keys hashed from it do not change)."""
-    return "{" + ", ".join(f"{_json_name(name)}: {value}" for name, value in sorted(members.items())) + "}"
+def json_members(members: dict[str, str]) -> dict[str, bytes]:
+    """Members whose values are already JSON, each as its `"name": value` piece of an object, in
+    UTF-8 (for `sha256_of_members`)."""
+    return {name: (_json_name(name) + ": " + value).encode() for name, value in members.items()}
+
+
+def sha256_of_members(members: dict[str, bytes]) -> Any:
+    """sha256 of the object made of these pieces (`json_members`), its bytes exactly as
+    `json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()` writes them, so keys hashed
+    from it do not change; the pieces are encoded once, not the whole object for every key."""
+    return hashlib.sha256(b"{" + b", ".join([members[name] for name in sorted(members)]) + b"}")
+
+
+def _id_member(request_id: str) -> dict[str, bytes]:
+    return {"id": b'"id": ' + SORTED_JSON.encode(request_id).encode()}
+
+
+def messages_json(messages: tuple[Message, ...]) -> str:
+    """`SORTED_JSON.encode([m.model_dump() for m in messages])`, the same text written directly
+    (a message is two strings): half the CPU of a request's key, most of it the dumps and the
+    encoder's walk, not the prompt's text."""
+    return "[" + ", ".join(['{"content": ' + _json_string(m.content) + ', "role": ' + _json_string(m.role) + "}"
+                            for m in messages]) + "]"
+
+
+def _part_json(part: Sampling | OutputChoices | None) -> str:
+    """`SORTED_JSON.encode(part.model_dump())` (None: `null`), remembered for the object itself:
+    a protocol gives all its requests the same sampling and constraint objects, and dumping and
+    encoding them for every request cost a sixth of its key. By identity, not equality, so two
+    equal parts that would write differently (0.0 and -0.0) never share a text."""
+    if part is None:
+        return "null"
+    known = _PART_JSON.get(id(part))
+    if known is not None and known[0] is part:
+        return known[1]
+    if len(_PART_JSON) >= 64:
+        _PART_JSON.clear()
+    text = SORTED_JSON.encode(part.model_dump())
+    _PART_JSON[id(part)] = (part, text)  # the object is kept, so its id is not reused meanwhile
+    return text
+
+
+_PART_JSON: dict[int, tuple[BaseModel, str]] = {}
+
+
+#: A string as `SORTED_JSON` writes it (no ASCII escaping): the C function its encoder calls.
+_json_string = json.encoder.encode_basestring
 
 
 #: `json.dumps(value, sort_keys=True, ensure_ascii=False)`, with the encoder built once (json.dumps

@@ -151,6 +151,12 @@ class RunDirectory:
         `before_write` runs (once per group, however many of its verdicts name it) before the
         group that holds this verdict is written: the runner writes the judgment cache's queued
         answers there, so an answer is on disk before its verdict, in one transaction per group."""
+        await self.enqueue(verdict, before_write)
+
+    def enqueue(self, verdict: Verdict, before_write: Callable[[], None] | None = None) -> asyncio.Future[None]:
+        """`commit` without a coroutine: the returned future is done once the verdict is durable,
+        or holds the write's failure. The runner waits on it with a callback (a task per
+        verdict cost as much CPU as writing it)."""
         import asyncio  # here: reading a run directory needs no event loop (15 ms at start-up)
 
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -160,7 +166,7 @@ class RunDirectory:
         self._queued.append((verdict.model_dump_json() + "\n", verdict, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush_queued())
-        await future
+        return future
 
     async def _flush_queued(self) -> None:
         """Write and fsync what is queued, in a thread; repeat while more arrived meanwhile.

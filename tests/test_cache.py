@@ -186,3 +186,37 @@ def test_keys_hash_the_same_json_as_before_so_old_caches_and_runs_stay_valid() -
         assert copy.key != request.key
         assert cache_key(spec, copy, "7") == hashlib.sha256(json.dumps(
             {**fixed, **copy.call_payload()}, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def test_prefetched_keys_answer_as_the_file_does_and_an_answer_put_later_is_found(tmp_path: Path) -> None:
+    """`prefetch` looks many keys up at once; `get` then answers from what it found: a stored
+    answer is still read, an absent key is a miss, and an answer put after the prefetch (another
+    request with the same call, earlier in the run) is found, queued or written."""
+    path = tmp_path / "c.sqlite"
+    requests = [REQUEST.model_copy(update={"messages": (Message(role="user", content=f"Question {i}?"),)})
+                for i in range(1200)]  # more keys than one prefetch query takes
+    keys = [cache_key(SPEC, r, "1") for r in requests]
+    writer = JudgmentCache(path)
+    for key in keys[::3]:
+        writer.put(key, JudgeResponse(text=f"stored {key}"))
+    writer.close()
+
+    cache = JudgmentCache(path)
+    cache.prefetch(keys)
+    assert [cache.get(key) for key in keys[:6]] == [JudgeResponse(text=f"stored {keys[0]}"), None, None,
+                                                    JudgeResponse(text=f"stored {keys[3]}"), None, None]
+    assert cache.get(keys[-2]) is None and cache.get(keys[-3]) == JudgeResponse(text=f"stored {keys[-3]}")
+    cache.put(keys[7], JudgeResponse(text="paid now"))
+    assert cache.get(keys[7]) == JudgeResponse(text="paid now")  # queued
+    cache.flush()
+    assert cache.get(keys[7]) == JudgeResponse(text="paid now")  # written
+    cache.put(keys[8], JudgeResponse(text="paid too"))
+    cache.flush()
+    assert cache.get(keys[8]) == JudgeResponse(text="paid too")  # written before it was asked
+    other = JudgmentCache(path)
+    other.put(keys[10], JudgeResponse(text="another process"))
+    other.close()
+    cache.prefetch(keys[9:12])  # looked up again: what is stored now is found
+    assert cache.get(keys[10]) == JudgeResponse(text="another process")
+    assert (cache.hits, cache.misses) == (7, 5)
+    cache.close()

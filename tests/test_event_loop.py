@@ -32,13 +32,13 @@ def judged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[set[str], d
     task = write_task(tmp_path, name="loop-test", protocol="pairwise", rows=ROWS, dataset_name="data.jsonl",
                       options={"n_bootstrap": 20})
     loops: set[str] = set()
-    original = RunDirectory.commit
+    original = RunDirectory.enqueue
 
-    async def commit(self: RunDirectory, verdict: Any, **kwargs: Any) -> None:
+    def enqueue(self: RunDirectory, verdict: Any, **kwargs: Any) -> asyncio.Future[None]:
         loops.add(type(asyncio.get_running_loop()).__module__.split(".")[0])
-        await original(self, verdict, **kwargs)
+        return original(self, verdict, **kwargs)
 
-    monkeypatch.setattr(RunDirectory, "commit", commit)
+    monkeypatch.setattr(RunDirectory, "enqueue", enqueue)
     with OpenAIServer(judge) as server:
         run_task(task, RunOptions(judge="openai:judge", base_url=server.base_url, out=tmp_path / "run",
                                   progress=False, cache=False))

@@ -121,6 +121,23 @@ def test_request_key_is_stable() -> None:
     assert request(meta={"order": "ba", "len_a": 3}).key == key
 
 
+@pytest.mark.parametrize("contents", [
+    (), ("",), ('quote " backslash \\ slash /', "tab\tnew\nline\rcr\x00nul\x1funit\x7fdel"),
+    ("Sei fair — ✓ 🙂 日本語", "line\u2028separator\u2029", "\\u0041 is not A"),
+])
+def test_request_key_hashes_messages_as_json_dumps_writes_them(contents: tuple[str, ...]) -> None:
+    """The key hashes `json.dumps` of the call with sorted keys and no ASCII escaping; the messages
+    are written without it (harness.models.messages_json), so every escape must come out the same."""
+    import hashlib
+
+    messages = tuple(Message(role="user" if i % 2 else "system", content=c) for i, c in enumerate(contents))
+    made = request(messages=messages)
+    payload = {"id": made.id, "messages": [{"role": m.role, "content": m.content} for m in messages],
+               "sampling": made.sampling.model_dump(), "constraint": None}
+    expected = hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:32]
+    assert made.key == expected
+
+
 def test_request_key_is_stable_across_processes() -> None:
     script = (
         "from harness.models import JudgeRequest, Message, Sampling\n"

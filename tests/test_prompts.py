@@ -93,6 +93,18 @@ def test_prepare_hook_adds_filters(tmp_path: Path) -> None:
     assert PromptRenderer(env, "t.jinja").render()[0].content == "ABC!"
 
 
+
+def test_prepare_hook_adds_globals_that_blocks_see_and_variables_override(tmp_path: Path) -> None:
+    """A renderer takes the environment's globals as they are once prepared (harness.prompts keeps
+    them as one dict): a plugin's global is seen in every block, and a variable of the same name wins."""
+    (tmp_path / "t.jinja").write_text("{% block system %}{{ house }} {{ range(2) | list }}{% endblock %}"
+                                      "{% block user %}{{ house }}{% endblock %}", encoding="utf-8")
+    env = make_environment([tmp_path], prepare=lambda e: e.globals.__setitem__("house", "rules"))
+    renderer = PromptRenderer(env, "t.jinja")
+    assert [m.content for m in renderer.render()] == ["rules [0, 1]", "rules"]
+    assert [m.content for m in renderer.render(house="mine")] == ["mine [0, 1]", "mine"]
+    assert [m.content for m in renderer.render()] == ["rules [0, 1]", "rules"]
+
 # -- fence ---------------------------------------------------------------------------------------
 
 

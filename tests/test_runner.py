@@ -23,7 +23,7 @@ import pytest
 
 from harness.running.execute import run_task
 from harness.running.options import RunOptions
-from harness.running.runner import RetryPolicy
+from harness.running.runner import RetryPolicy, Runner
 from harness.store import RunDirectory, read_store
 from harness.testing import OpenAIServer, Reply
 from harness.testing.tasks import write_task as write_task_file
@@ -376,7 +376,7 @@ def test_next_call_goes_out_while_a_verdict_is_being_written(tmp_path: Path, mon
     that waited for the disk before its next call could never get there."""
     task = write_task(tmp_path)
     out = tmp_path / "run"
-    original = RunDirectory.commit
+    original = RunDirectory.enqueue
     seen_when_written: list[int] = []
 
     with OpenAIServer(prefers_alpha) as server:
@@ -388,11 +388,35 @@ def test_next_call_goes_out_while_a_verdict_is_being_written(tmp_path: Path, mon
             seen_when_written.append(len(server.requests))
             await original(self, verdict, **kwargs)
 
-        monkeypatch.setattr(RunDirectory, "commit", slow_commit)
+        def slow_enqueue(self: RunDirectory, verdict: Any, **kwargs: Any) -> asyncio.Future[None]:
+            return asyncio.ensure_future(slow_commit(self, verdict, **kwargs))
+
+        monkeypatch.setattr(RunDirectory, "enqueue", slow_enqueue)
         result = run(task, server, out, concurrency=1)
     assert seen_when_written[0] == N_REQUESTS
     assert result.manifest["counts"]["ok"] == N_REQUESTS
     assert len(read_store(out / "store.jsonl")) == N_REQUESTS
+
+
+def test_a_verdict_counts_only_once_its_line_is_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verdicts are written in groups while the calls go on; each is counted (and shown to the
+    plugins and the progress bar) only once the group holding it is written and fsynced."""
+    task = write_task(tmp_path)
+    out = tmp_path / "run"
+    original = Runner._count
+    on_disk_when_counted: list[bool] = []
+
+    def count(self: Runner, verdict: Any) -> None:
+        lines = (out / "store.jsonl").read_bytes().splitlines(keepends=True)
+        on_disk_when_counted.append(any(line.endswith(b"\n") and json.loads(line)["request_key"] == verdict.request_key
+                                        for line in lines))
+        original(self, verdict)
+
+    monkeypatch.setattr(Runner, "_count", count)
+    with OpenAIServer(prefers_alpha, latency_s=0.01) as server:
+        result = run(task, server, out, concurrency=8)
+    assert on_disk_when_counted == [True] * N_REQUESTS
+    assert result.manifest["counts"]["ok"] == N_REQUESTS
 
 
 def test_a_failed_write_stops_the_run_and_a_rerun_calls_only_what_was_not_stored(
@@ -400,19 +424,21 @@ def test_a_failed_write_stops_the_run_and_a_rerun_calls_only_what_was_not_stored
 ) -> None:
     task = write_task(tmp_path)
     out = tmp_path / "run"
-    original = RunDirectory.commit
+    original = RunDirectory.enqueue
     writes = 0
 
-    async def failing_third_write(self: RunDirectory, verdict: Any, **kwargs: Any) -> None:
+    def failing_third_write(self: RunDirectory, verdict: Any, **kwargs: Any) -> asyncio.Future[None]:
         nonlocal writes
         writes += 1
         if writes == 3:
-            raise OSError(28, "No space left on device")
-        await original(self, verdict, **kwargs)
+            failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            failed.set_exception(OSError(28, "No space left on device"))
+            return failed
+        return original(self, verdict, **kwargs)
 
     with OpenAIServer(prefers_alpha) as server:
         with monkeypatch.context() as patch:
-            patch.setattr(RunDirectory, "commit", failing_third_write)
+            patch.setattr(RunDirectory, "enqueue", failing_third_write)
             with pytest.raises(OSError, match="No space left"):
                 run(task, server, out, concurrency=1)
         first_calls = len(server.requests)

@@ -75,7 +75,8 @@ class AiohttpTransport:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=concurrency, ttl_dns_cache=300),
             timeout=aiohttp.ClientTimeout(total=timeout_s),
-            skip_auto_headers=("User-Agent",),
+            # The User-Agent is a session header, which aiohttp's own never replaces: no
+            # `skip_auto_headers`, which makes aiohttp copy and sort header dicts on every call.
             headers={"User-Agent": "harness-eval", "Content-Type": "application/json", "Accept": "application/json",
                      **headers},
             cookie_jar=aiohttp.DummyCookieJar(),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import math
 import os
@@ -22,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+from pydantic import TypeAdapter
 
 from harness.judges.base import (
     FatalJudgeError,
@@ -418,12 +420,19 @@ def _logprobs(block: Any) -> tuple[TokenLogprob, ...] | None:
     if not isinstance(content, list):
         return None
     try:
-        return tuple(
-            TokenLogprob(token=item["token"], logprob=float(item["logprob"]), top=_top(item.get("top_logprobs")))
-            for item in content
+        return _token_logprobs().validate_python(
+            [{"token": item["token"], "logprob": float(item["logprob"]), "top": _top(item.get("top_logprobs"))}
+             for item in content]
         )
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError):  # pydantic's ValidationError is a ValueError
         return None
+
+
+@functools.cache
+def _token_logprobs() -> TypeAdapter[tuple[TokenLogprob, ...]]:
+    """Validates a whole answer's tokens in one call (a model's __init__ per token cost a third
+    of reading them); built on first use, not at import."""
+    return TypeAdapter(tuple[TokenLogprob, ...])
 
 
 def _top(alternatives: Any) -> dict[str, float]:

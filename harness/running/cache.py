@@ -15,13 +15,12 @@ queued answer is found by `get` as if it were written, and `close` writes what i
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import time
 from pathlib import Path
 
-from harness.models import SORTED_JSON, JudgeRequest, JudgeResponse, JudgeSpec, sorted_json_object
+from harness.models import SORTED_JSON, JudgeRequest, JudgeResponse, JudgeSpec, json_members, sha256_of_members
 
 CACHE_ENV = "HARNESS_CACHE_DIR"
 CACHE_FILE = "judgments.sqlite"
@@ -53,17 +52,20 @@ class CacheKeys:
             "judge_options": {k: v for k, v in judge["options"].items() if k not in SCHEDULING_OPTIONS},
             "protocol_version": protocol_version,
         }
-        self._fixed = {name: SORTED_JSON.encode(value) for name, value in fixed.items()}
+        self._fixed = json_members({name: SORTED_JSON.encode(value) for name, value in fixed.items()})
 
     def __call__(self, request: JudgeRequest) -> str:
         """sha256 of json.dumps({judge part, **request.call_payload()}, sort_keys=True, ensure_ascii=False),
         put together from JSON the request already encoded for its own key."""
-        blob = sorted_json_object({**self._fixed, **request.payload_json()})
-        return hashlib.sha256(blob.encode()).hexdigest()
+        return str(sha256_of_members({**self._fixed, **request.payload_json()}).hexdigest())
 
 
 def cache_key(spec: JudgeSpec, request: JudgeRequest, protocol_version: str) -> str:
     return CacheKeys(spec, protocol_version)(request)
+
+
+#: Keys looked up by one `prefetch` query (SQLite allows 32766 parameters a statement).
+_PREFETCH_BATCH = 500
 
 
 class JudgmentCache:
@@ -76,6 +78,8 @@ class JudgmentCache:
         self.misses = 0
         #: Answers put but not yet written (key -> the response's JSON), in the order they came.
         self._queued: dict[str, str] = {}
+        #: Keys `prefetch` found absent and `get` has not been asked for yet.
+        self._absent: set[str] = set()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -92,6 +96,10 @@ class JudgmentCache:
         if queued is not None:
             self.hits += 1
             return JudgeResponse.model_validate_json(queued)
+        if key in self._absent:
+            self._absent.discard(key)  # once: a later get of the same key asks the file again
+            self.misses += 1
+            return None
         row = self._db.execute("SELECT response FROM judgments WHERE key = ?", (key,)).fetchone()
         if row is None:
             self.misses += 1
@@ -99,8 +107,24 @@ class JudgmentCache:
         self.hits += 1
         return JudgeResponse.model_validate_json(row[0])
 
+    def prefetch(self, keys: list[str]) -> None:
+        """Look up the keys about to be asked in one query per 500 of them, so that `get` answers
+        those absent without a query of its own: on a first run every call is a miss, and one
+        query per call was a tenth of a call's CPU. A key another process writes meanwhile is
+        then seen as absent, as it would be had that process written it just after the `get`."""
+        if self.refresh:
+            return
+        present: set[str] = set()
+        for start in range(0, len(keys), _PREFETCH_BATCH):
+            batch = keys[start:start + _PREFETCH_BATCH]
+            marks = ",".join("?" * len(batch))
+            present.update(row[0] for row in self._db.execute(f"SELECT key FROM judgments WHERE key IN ({marks})", batch))
+        self._absent.difference_update(present)
+        self._absent.update(key for key in keys if key not in present)
+
     def put(self, key: str, response: JudgeResponse) -> None:
         """Queue an answer; the next `flush` (or `close`) writes it."""
+        self._absent.discard(key)  # a request with the same call, asked later in the run, finds it
         self._queued.pop(key, None)  # a later answer of the same key is written last, as it was
         self._queued[key] = response.model_dump_json()
 

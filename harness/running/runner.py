@@ -11,6 +11,8 @@ few times before it is stored as `invalid`. Rate limits and budgets are checked 
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import random
 from collections import deque
 from collections.abc import Callable
@@ -70,6 +72,11 @@ def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, JudgeError) and exc.retryable
 
 
+#: Requests whose cache keys are looked up together (JudgmentCache.prefetch): one query each
+#: this many instead of one a request, with at most this many keys held at a time.
+PREFETCH = 512
+
+
 class _GaveUp(Exception):
     """A call that ended without an answer: becomes a `failed` verdict with this message."""
 
@@ -108,10 +115,14 @@ class Runner:
         #: Stops the run when connect failures in a row say the judge is gone (None: never).
         self.reachability = reachability
         self.reasks = int(getattr(task.config, "reask", 0) or 0)
+        #: The judge named in every verdict: one string, not one built per verdict.
+        self._label = backend.label
         self._stopped_by: str | None = None
         #: Verdicts being written (see `_worker`), and the first failure in writing or counting one.
         self._recording: set[asyncio.Future[None]] = set()
         self._record_error: Exception | None = None
+        #: Cache keys of requests looked up ahead (`_prefetch`), by request key, until judged.
+        self._prefetched: dict[str, str] = {}
 
     async def run(self, requests: list[JudgeRequest]) -> CallStats:
         """Judge every request, at most `backend.concurrency` at a time."""
@@ -133,24 +144,36 @@ class Runner:
     async def _worker(self, queue: deque[JudgeRequest]) -> None:
         while queue and self._record_error is None:
             request = queue.popleft()
+            if self.cache is not None and self._cache_key is not None and request.key not in self._prefetched:
+                self._prefetch([request, *itertools.islice(queue, PREFETCH - 1)])
             verdict = await self._judge(request)
             if verdict is None:  # a budget is spent: leave the request pending for the next run
                 queue.appendleft(request)
                 return
             # The worker takes its next request while this verdict is written and fsynced: making
             # it wait for the disk (and for the writer thread to get the GIL) cost a fifth of the
-            # judge's throughput. The verdict is counted only once it is durable.
-            task = asyncio.create_task(self._record(verdict))
-            self._recording.add(task)
-            task.add_done_callback(self._recording.discard)
-
-    async def _record(self, verdict: Verdict) -> None:
-        """Store one verdict durably, then count it, tell the plugins and move the progress bar."""
-        try:
+            # judge's throughput. The verdict is counted only once it is durable (`_stored`).
             # The answers first: the cache writes what is queued just before the group of verdicts
             # holding this one is written, so a verdict on disk always has its answer cached (one
             # cache transaction per group commit, not one per verdict).
-            await self.store.commit(verdict, before_write=self.cache.flush if self.cache is not None else None)
+            stored = self.store.enqueue(verdict, before_write=self.cache.flush if self.cache is not None else None)
+            self._recording.add(stored)
+            stored.add_done_callback(functools.partial(self._stored, verdict))
+
+    def _prefetch(self, requests: list[JudgeRequest]) -> None:
+        """Look up the cache keys of the next requests in one go (JudgmentCache.prefetch)."""
+        assert self.cache is not None and self._cache_key is not None
+        keys = {request.key: self._cache_key(request) for request in requests if request.key not in self._prefetched}
+        self._prefetched.update(keys)
+        self.cache.prefetch(list(keys.values()))
+
+    def _stored(self, verdict: Verdict, stored: asyncio.Future[None]) -> None:
+        """Once a verdict is durable: count it, tell the plugins and move the progress bar."""
+        self._recording.discard(stored)
+        if stored.cancelled():
+            return
+        try:
+            stored.result()  # the write's failure, if it failed
             self._count(verdict)
             if self.on_verdict is not None:
                 self.on_verdict(verdict)
@@ -163,7 +186,7 @@ class Runner:
     async def _recorded(self) -> None:
         """Wait for the verdicts still being written (the workers have stopped, so no more come);
         raise the failure that stopped the run, if any."""
-        await asyncio.gather(*self._recording)
+        await asyncio.gather(*self._recording, return_exceptions=True)
         if self._record_error is not None:
             raise self._record_error
 
@@ -187,7 +210,8 @@ class Runner:
         responses: list[JudgeResponse] = []
         paid = False
         for reask in range(self.reasks + 1):
-            key = self._cache_key(current) if self._cache_key else ""
+            key = ((self._prefetched.pop(current.key, None) if reask == 0 else None)
+                   or (self._cache_key(current) if self._cache_key else ""))
             response = self.cache.get(key) if self.cache else None
             if response is not None:
                 if self.progress is not None:
@@ -218,7 +242,8 @@ class Runner:
 
     async def _call(self, request: JudgeRequest) -> JudgeResponse:
         """One judge call with retries; raises _GaveUp (or RunFailed for a fatal error)."""
-        prompt_estimate = estimate_prompt_tokens(request)
+        # Estimates for the rate limits and the spending cap (none: not worked out for every call).
+        prompt_estimate = estimate_prompt_tokens(request) if self.limiter is not None or self.spending is not None else 0
         token_estimate = prompt_estimate + request.sampling.max_tokens
         attempts = 0
         gave_up_waiting: list[float] = []
@@ -311,7 +336,7 @@ class Runner:
             request_id=request.id,
             request_key=request.key,
             item_id=request.item_id,
-            judge=self.backend.label,
+            judge=self._label,
             status=status,  # type: ignore[arg-type]
             data={**request.meta, **(data or {}), **extra},
             output=last.text if last else None,

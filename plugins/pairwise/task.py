@@ -139,6 +139,16 @@ class PairwiseTask(Task):
         sampling, constraint = cfg.request_shape(None if cfg.reasoning else verdict_choices(cfg.verdict_format))
         schema = verdict_schema(cfg.verdict_format, cfg.reasoning) if cfg.structured_output and not constraint else None
         requests = []
+        # An answer's style counts, once per answer (it is in both orders of every pair it is in);
+        # each request gets its own copy, as it did when each computed its own.
+        styles: dict[tuple[int, str], dict[str, int]] = {}
+
+        def style(i: int, model: str) -> dict[str, int]:
+            counts = styles.get((i, model))
+            if counts is None:
+                counts = styles[(i, model)] = markdown_counts(self.items[i].answers[model])
+            return dict(counts)
+
         for i, k in cells:
             item = self.items[i]
             first, second = self.pairs[k]
@@ -171,8 +181,8 @@ class PairwiseTask(Task):
                             "order": order,
                             "len_a": len(answer_a),
                             "len_b": len(answer_b),
-                            "style_a": markdown_counts(answer_a),
-                            "style_b": markdown_counts(answer_b),
+                            "style_a": style(i, model_a),
+                            "style_b": style(i, model_b),
                             "category": item.category,
                         },
                     )
