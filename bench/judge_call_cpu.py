@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
 import os
 import pstats
 import resource
@@ -81,6 +82,17 @@ def profile(calls: int, args: argparse.Namespace) -> None:
     stats.sort_stats("cumulative").print_stats(40)
 
 
+def python_path(root: Path) -> str:
+    """PYTHONPATH that imports `harness` and `harness_plugins` (the checkout's plugins/ folder,
+    installed under that name) from `root`, ahead of whatever checkout the venv has installed."""
+    shim = Path(tempfile.gettempdir()) / f"harness-plugins-{hashlib.sha1(str(root).encode()).hexdigest()[:12]}"
+    shim.mkdir(exist_ok=True)
+    link = shim / "harness_plugins"
+    if not link.exists():
+        link.symlink_to(root / "plugins", target_is_directory=True)
+    return f"{root}{os.pathsep}{shim}"
+
+
 def compare(args: argparse.Namespace, small: int, large: int) -> None:
     """This checkout against `args.baseline`, run for run, alternating which goes first."""
     here = Path(__file__).resolve().parent.parent
@@ -95,11 +107,13 @@ def compare(args: argparse.Namespace, small: int, large: int) -> None:
                 for calls in (small, large):
                     command = [sys.executable, __file__, "--one", str(calls), "--cache", "on" if cache else "off",
                                "--concurrency", str(args.concurrency), "--latency", str(args.latency)]
-                    done = subprocess.run(command, env={**os.environ, "PYTHONPATH": str(root)}, cwd=root,
-                                          capture_output=True, text=True, check=True)
+                    done = subprocess.run(command, env={**os.environ, "PYTHONPATH": python_path(root)}, cwd=root,
+                                          capture_output=True, text=True)
+                    if done.returncode != 0:
+                        raise SystemExit(f"{name}: the run failed: {done.stderr.strip().splitlines()[-1:]}")
                     used_root, cpu = done.stdout.split()[-2:]
-                    if Path(used_root) != root:
-                        raise SystemExit(f"{name}: the run imported harness from {used_root}, not {root}")
+                    if used_root == "mixed" or Path(used_root) != root:
+                        raise SystemExit(f"{name}: the run imported harness or its plugins from {used_root}, not {root}")
                     runs[(name, calls)].append(float(cpu))
         slopes = {}
         for name in versions:
@@ -127,8 +141,11 @@ def main() -> None:
     if args.one:
         with tempfile.TemporaryDirectory() as workdir:
             import harness
+            import harness_plugins
 
-            print(Path(harness.__file__).resolve().parent.parent,
+            # both packages' checkout: harness and the built-in plugins must come from the same one
+            roots = {Path(harness.__file__).resolve().parent.parent, Path(harness_plugins.__file__).resolve().parent.parent}
+            print(roots.pop() if len(roots) == 1 else "mixed",
                   one_run(write_task(Path(workdir), args.one), args.one, args.cache == "on", args))
         return
     small, large = sorted(int(c) for c in args.calls.split(","))
