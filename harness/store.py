@@ -21,12 +21,13 @@ import fcntl
 import filecmp
 import json
 import os
+import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from sys import intern
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
@@ -254,10 +255,13 @@ class RunDirectory:
         _atomic_write(self.path / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
 
     def write_exports(self, verdicts: list[Verdict], scores: pd.DataFrame, ranking: pd.DataFrame) -> None:
+        # streamed to the file (at a million verdicts the export is half a gigabyte, and held whole
+        # as text and then as bytes it was the aggregation's peak)
         if self._holds_exactly(verdicts):  # the store's bytes are the export: copied, not encoded again
-            _atomic_write(self.path / VERDICTS_FILE, (self.path / STORE_FILE).read_bytes())
+            with (self.path / STORE_FILE).open("rb") as store:
+                _atomic_write(self.path / VERDICTS_FILE, lambda handle: shutil.copyfileobj(store, handle, 1 << 20))
         else:
-            _atomic_write(self.path / VERDICTS_FILE, export_lines(verdicts))
+            _atomic_write(self.path / VERDICTS_FILE, lambda handle: _write_export(handle, verdicts))
         _atomic_write(self.path / SCORES_FILE, frame_to_csv(honest_intervals(scores)))
         _atomic_write(self.path / RANKING_FILE, frame_to_csv(honest_intervals(ranking)))
 
@@ -288,6 +292,12 @@ def export_lines(verdicts: Iterable[Verdict]) -> str:
     """verdicts.jsonl's text (and an import's store): one line per verdict, keys sorted."""
     encode, dump = SORTED_JSON.encode, Verdict.model_dump
     return "".join([encode(dump(v, mode="json")) + "\n" for v in verdicts])
+
+
+def _write_export(handle: BinaryIO, verdicts: list[Verdict], chunk: int = 10_000) -> None:
+    """`export_lines(verdicts)` written to `handle` a few thousand lines at a time: the same bytes."""
+    for start in range(0, len(verdicts), chunk):
+        handle.write(export_lines(verdicts[start:start + chunk]).encode("utf-8"))
 
 
 def honest_intervals(frame: pd.DataFrame) -> pd.DataFrame:
@@ -422,13 +432,17 @@ def _repair_torn_tail(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def _atomic_write(path: Path, text: str | bytes) -> None:
+def _atomic_write(path: Path, text: str | bytes | Callable[[BinaryIO], object]) -> None:
     """Write a temporary file and rename it over `path`; a failed write (a full disk) leaves the
-    old file as it was, removes the temporary one and raises StoreWriteFailed."""
+    old file as it was, removes the temporary one and raises StoreWriteFailed. `text` may be a
+    function that writes the content to the file handle it is given (a large file, streamed)."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with tmp.open("wb") as handle:
-            handle.write(text.encode("utf-8") if isinstance(text, str) else text)
+            if callable(text):
+                text(handle)
+            else:
+                handle.write(text.encode("utf-8") if isinstance(text, str) else text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

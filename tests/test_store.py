@@ -426,3 +426,17 @@ def test_an_exported_file_is_read_line_by_line_as_its_bytes_say(tmp_path: Path) 
     (tmp_path / VERDICTS_FILE).write_bytes(prefix + b'{"request_id": "\xff"}\n')
     with pytest.raises(BadInput, match=rf"not UTF-8 text \(byte {len(prefix) + 16}\)"):
         load_run(tmp_path)
+
+
+def test_an_export_is_streamed_in_chunks_to_the_same_bytes(tmp_path: Path) -> None:
+    """verdicts.jsonl is written a few thousand lines at a time (half a gigabyte at a million
+    verdicts was held whole, as text and as bytes): chunk boundaries change nothing."""
+    import io
+
+    from harness.store import _write_export, export_lines
+
+    verdicts = [verdict(f"k{i}", level="A>B", note="\u2028é" * i) for i in range(7)]
+    for chunk in (1, 2, 3, 7, 100):
+        handle = io.BytesIO()
+        _write_export(handle, verdicts, chunk=chunk)
+        assert handle.getvalue() == export_lines(verdicts).encode("utf-8")
