@@ -122,7 +122,9 @@ class ItemWins:
         return ((self.wins > 0).astype(float) @ touches) > 0
 
     def dense(self) -> np.ndarray:
-        """The whole tensor, shape (n_items, m, m)."""
+        """The whole tensor, shape (n_items, m, m) (the columns themselves when every pair met)."""
+        if len(self.cells) == self.m * self.m:  # cells are sorted and distinct: every cell, in order
+            return self.wins.reshape(-1, self.m, self.m)
         flat = np.zeros((self.wins.shape[0], self.m * self.m))
         flat[:, self.cells] = self.wins
         return flat.reshape(-1, self.m, self.m)
@@ -209,10 +211,8 @@ def bootstrap_bradley_terry(
         wins = ItemWins(tensor.reshape(-1, m * m), np.arange(m * m), m)
     if wins.wins.shape[0] == 0:
         raise ValueError("cannot bootstrap with no items")
-    # the ranking's intervals (aggregate) and the pairs' significance (report) refit the same rounds;
-    # a whole tensor is its key as it always was, the columns of a compact one theirs
-    key = (wins.wins, wins.cells, wins.m) if wins.compact else (wins.dense() if isinstance(tensor, ItemWins) else tensor,)
-    return remembered("bt_bootstrap", (*key, n_rounds, seed, ridge, start, prior),
+    # the ranking's intervals (aggregate) and the pairs' significance (report) refit the same rounds
+    return remembered("bt_bootstrap", (wins.wins, wins.cells, wins.m, n_rounds, seed, ridge, start, prior),
                       lambda: _bootstrap(wins, n_rounds, seed, ridge, start, prior),
                       code=("harness.stats.bradley_terry", "harness.stats.bt_newton"))
 
