@@ -64,8 +64,9 @@ def cache_key(spec: JudgeSpec, request: JudgeRequest, protocol_version: str) -> 
     return CacheKeys(spec, protocol_version)(request)
 
 
-#: Keys looked up by one `prefetch` query (SQLite allows 32766 parameters a statement).
-_PREFETCH_BATCH = 500
+#: Keys looked up by one `prefetch` query: the runner's whole lookahead (PREFETCH, 512) in one, within
+#: the 999 parameters a statement every SQLite build allows (32766 since 3.32).
+_PREFETCH_BATCH = 999
 
 
 class JudgmentCache:
@@ -108,7 +109,7 @@ class JudgmentCache:
         return JudgeResponse.model_validate_json(row[0])
 
     def prefetch(self, keys: list[str]) -> None:
-        """Look up the keys about to be asked in one query per 500 of them, so that `get` answers
+        """Look up the keys about to be asked in one query per 999 of them, so that `get` answers
         those absent without a query of its own: on a first run every call is a miss, and one
         query per call was a tenth of a call's CPU. A key another process writes meanwhile is
         then seen as absent, as it would be had that process written it just after the `get`."""
