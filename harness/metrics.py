@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from harness.bulk_reads import flat_records_frame
 from harness.errors import BadInput
 
 if TYPE_CHECKING:
@@ -31,12 +32,7 @@ def verdicts_frame(verdicts: Iterable[Verdict]) -> pd.DataFrame:
     The same shape `harness.load_run(dir).verdicts` has, so a metric behaves identically on a
     fresh run and on `harness aggregate` of a stored one.
     """
-    rows = []
-    for verdict in verdicts:
-        record = verdict.model_dump(mode="json")
-        data = record.pop("data", {})
-        rows.append({**record, **{k: v for k, v in data.items() if k not in record}})
-    return pd.DataFrame(rows)
+    return flat_records_frame(verdict.model_dump(mode="json") for verdict in verdicts)
 
 
 def apply_metrics(
