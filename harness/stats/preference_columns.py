@@ -33,13 +33,26 @@ class DistributionValues:
     total: np.ndarray
 
 
+#: Distributions computed together: the groups' indices, weights and columns of temporaries are
+#: this many rows at most (a million at once held 160 bytes a verdict more at the peak).
+CHUNK = 1 << 16
+
+
 def distribution_values(dists: Sequence[dict[str, float]], strong_weight: float) -> DistributionValues:
-    """The values of every distribution in `dists` (each a dict level -> weight)."""
+    """The values of every distribution in `dists` (each a dict level -> weight). Every row's
+    values depend on its distribution alone, so they are computed CHUNK rows at a time."""
     n = len(dists)
     out = DistributionValues(*(np.empty(n, dtype=float) for _ in range(5)))
+    for begin in range(0, n, CHUNK):
+        _fill_rows(out, dists, range(begin, min(begin + CHUNK, n)), strong_weight)
+    return out
+
+
+def _fill_rows(out: DistributionValues, dists: Sequence[dict[str, float]], indices: range, strong_weight: float) -> None:
+    """The values of dists[i] for i in `indices`, into out[i]."""
     groups: dict[tuple[str, ...], list[int]] = {}
-    for index, dist in enumerate(dists):
-        groups.setdefault(tuple(dist), []).append(index)
+    for index in indices:
+        groups.setdefault(tuple(dists[index]), []).append(index)
     for levels, rows in groups.items():
         weights = list(chain.from_iterable(map(dict.values, [dists[i] for i in rows])))
         if all(level in REWARD_A for level in levels) and set(map(type, weights)) <= {float}:
@@ -48,7 +61,6 @@ def distribution_values(dists: Sequence[dict[str, float]], strong_weight: float)
         else:
             for i in rows:
                 _fill_one(out, i, dists[i], strong_weight)
-    return out
 
 
 def _fill_group(out: DistributionValues, rows: np.ndarray, levels: tuple[str, ...], p: np.ndarray,

@@ -8,6 +8,7 @@ import random
 import numpy as np
 import pytest
 
+import harness.stats.preference_columns as preference_columns
 from harness.stats.preference import LEVELS, battle_mass, expected_reward_a, expected_share_a
 from harness.stats.preference_columns import distribution_values
 
@@ -28,8 +29,11 @@ def planted(n: int, seed: int) -> list[dict[str, float]]:
     return out
 
 
-@pytest.mark.parametrize("strong_weight", [1.0, 3.0])
-def test_every_value_is_the_scalar_functions_bit_for_bit(strong_weight: float) -> None:
+@pytest.mark.parametrize(("strong_weight", "chunk"), [(1.0, 1 << 16), (3.0, 1 << 16), (3.0, 7)])
+def test_every_value_is_the_scalar_functions_bit_for_bit(
+    strong_weight: float, chunk: int, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(preference_columns, "CHUNK", chunk)  # 7: rows computed across 429 chunks
     dists = planted(3000, seed=int(strong_weight))
     values = distribution_values(dists, strong_weight)
     expected = np.array([(expected_share_a(d), expected_reward_a(d), *battle_mass(d, strong_weight), sum(d.values()))
