@@ -111,5 +111,11 @@ def test_split_among_threads_the_fits_are_those_of_one_thread(monkeypatch: pytes
     monkeypatch.setattr("harness.stats.alpaca_glm.usable_cores", lambda: 3)
     monkeypatch.setattr("harness.stats.soft_logistic.usable_cores", lambda: 3)
     several = cross_validated_fits(problems)
-    for a, b in zip(one, several):
-        assert a.c == b.c and np.array_equal(a.coef, b.coef) and np.array_equal(a.losses, b.losses)
+    monkeypatch.setattr("harness.stats.alpaca_glm.PROBLEMS_PER_CHUNK", 2)  # 3 stacks on 1 core
+    monkeypatch.setattr("harness.stats.alpaca_glm.usable_cores", lambda: 1)
+    monkeypatch.setattr("harness.stats.soft_logistic.usable_cores", lambda: 1)
+    small_stacks = cross_validated_fits(problems)
+    for a, b, c in zip(one, several, small_stacks):
+        assert a.c == b.c == c.c
+        assert np.array_equal(a.coef, b.coef) and np.array_equal(a.losses, b.losses)
+        assert np.array_equal(a.coef, c.coef) and np.array_equal(a.losses, c.losses)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from harness.stats.bradley_terry import COMPACT_CELLS, bootstrap_bradley_terry, item_win_tensor, item_wins
 
@@ -70,3 +71,27 @@ def test_a_small_or_dense_design_keeps_the_whole_tensor() -> None:
     round_robin = pd.DataFrame(rows, columns=["item_id", "model_a", "model_b", "score_a"])
     dense, _ = item_wins(round_robin, [f"m{i}" for i in range(20)])
     assert len(dense.cells) == 20 * 19 and not dense.compact  # every pair met: nothing to leave out
+
+
+def test_rounds_fitted_in_blocks_are_the_rounds_fitted_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """_bootstrap fits ROUND_BLOCK rounds at a time to bound its memory: the same rounds, to the
+    bit on a baseline design, to rounding on one whose rounds leave pairs unmet."""
+    import harness.stats.bradley_terry as bradley_terry
+
+    battles = baseline_battles(models=9, items=60, seed=2)
+    models = sorted(set(battles["model_a"]) | set(battles["model_b"]))
+    rng = np.random.default_rng(4)
+    sparse = np.zeros((80, 12, 12))  # one battle an item between two of 12 models: graphs fall apart
+    for item in range(80):
+        a, b = rng.choice(12, 2, replace=False)
+        sparse[item, a, b] = 1.0
+    for design, exact in ((whole_tensor(battles, models), True), (sparse, False)):
+        monkeypatch.setattr(bradley_terry, "ROUND_BLOCK", 1000)
+        at_once = bradley_terry.bootstrap_bradley_terry(design, n_rounds=300, seed=5)
+        monkeypatch.setattr(bradley_terry, "ROUND_BLOCK", 7)
+        in_blocks = bradley_terry.bootstrap_bradley_terry(design, n_rounds=300, seed=5)
+        if exact:
+            assert np.array_equal(in_blocks, at_once)
+        else:
+            np.testing.assert_allclose(in_blocks, at_once, rtol=0, atol=1e-9)
+        assert np.ptp(at_once, axis=0).max() > 0.01  # rounds that differ: the comparison means something
