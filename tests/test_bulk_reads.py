@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness.bulk_reads import bulk_read
 from harness.models import Verdict
 from harness.store import export_lines
@@ -67,3 +69,14 @@ def test_the_harness_script_turns_freezing_on_and_main_with_arguments_does_not(t
     as_script = subprocess.run([sys.executable, "-c", code, "script"], capture_output=True, text=True)
     assert as_library.stdout.split()[-1] == "False"
     assert as_script.stdout.split()[-1] == "True"
+
+
+def test_free_memory_is_handed_back_where_the_c_library_can(monkeypatch: pytest.MonkeyPatch) -> None:
+    import platform
+
+    import harness.bulk_reads as bulk_reads
+
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert bulk_reads.release_free_memory() is True  # glibc: malloc_trim found and called
+    monkeypatch.setattr(bulk_reads, "_malloc_trim", lambda: None)  # musl, macOS, Windows
+    assert bulk_reads.release_free_memory() is False

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.bulk_reads import release_free_memory
 from harness.errors import BadInput
 from harness.importers.common import ImportedRun
 from harness.importers.dataset_files import with_dataset
@@ -39,6 +40,7 @@ def write_imported_run(run: ImportedRun, out: str | Path, plugins: LoadedPlugins
         if run.texts is not None:  # written: the answers' text is not held through the aggregation
             run.texts.rows.clear()
         run = replace(run, extra_files={}, texts=None)
+        release_free_memory()  # nor the pages it was in
         (staging / MANIFEST_FILE).write_text(json.dumps(_manifest(run), indent=2, sort_keys=True) + "\n", encoding="utf-8")
         result = recompute(staging, plugins=plugins, written=run.verdicts)
         (staging / ".lock").unlink(missing_ok=True)
