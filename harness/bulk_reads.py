@@ -12,6 +12,12 @@ objects alive after a read are also moved out of its sight (`gc.freeze`): they l
 command ends, and reference counting still frees whatever dies. A library caller keeps its
 collector as it was, apart from the pause.
 
+The C heap: glibc keeps the pages of what a bulk phase frees (an import's answers' texts, the
+million-row lists a step builds and drops), and the next step stacks its peak on them.
+`release_free_memory` hands them back after such a phase; `large_blocks_returned_when_freed`
+(the `harness` process) has blocks of a megabyte or more mapped on their own, so freeing one
+returns it at once.
+
 `pd.DataFrame(records)` needs every record alive at once as a dict: at a million verdicts those
 dicts and their separate copies of every repeated text held 1.8 GB before the frame existed (the
 report's peak). `flat_records_frame` puts each record's values straight into one list per column
@@ -26,6 +32,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -34,6 +41,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _freeze = False
+#: glibc's mallopt parameter number for the mmap threshold, and the threshold the CLI sets (1 MiB).
+M_MMAP_THRESHOLD = -3
+LARGE_BLOCK = 1 << 20
 #: What pandas puts where a record lacks a column's key.
 ABSENT = float("nan")
 #: A column stops sharing its texts once it has this many distinct ones (ids unique per verdict:
@@ -60,10 +70,28 @@ def release_free_memory() -> bool:
     return True
 
 
+def large_blocks_returned_when_freed(threshold: int = LARGE_BLOCK) -> bool:
+    """Blocks of `threshold` bytes and more mapped on their own, so freeing one returns it to the
+    system (glibc's M_MMAP_THRESHOLD, for the `harness` process). glibc otherwise raises that
+    threshold to the size of each mapped block freed (up to 32 MB), after which the million-row
+    lists and arrays a command builds and drops come from the heap and stay there: at a million
+    verdicts that kept 0.1 GB that the aggregation's peak then stacked on. Left as it is when the
+    user set MALLOC_MMAP_THRESHOLD_; False, doing nothing, without glibc's mallopt."""
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    mallopt = _libc_function("mallopt")
+    return bool(mallopt is not None and mallopt(M_MMAP_THRESHOLD, threshold))
+
+
 def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
+    return _libc_function("malloc_trim")
+
+
+def _libc_function(name: str) -> Callable[..., int] | None:
+    """A function of the C library (glibc's malloc tuning), or None where it has none."""
+    library = ctypes.util.find_library("c")
     try:
-        return ctypes.CDLL(name).malloc_trim if name else None
+        return getattr(ctypes.CDLL(library), name) if library else None
     except (OSError, AttributeError):
         return None
 

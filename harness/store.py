@@ -81,7 +81,11 @@ class RunDirectory:
         #: The first failed store write; later writes raise it again, so nothing lands after a torn line.
         self._write_error: StoreWriteFailed | None = None
         self._records: dict[str, Verdict] = {}
-        self._by_judge: dict[tuple[str, str], Verdict] = {}
+        #: The latest record of every (judge, key), once records of a second judge are seen; until
+        #: then None, and `_records` under `_one_judge` is that index (a million keys' tuples and
+        #: a second dict of them held 0.1 GB through a one-judge run's aggregation).
+        self._by_judge: dict[tuple[str, str], Verdict] | None = None
+        self._one_judge: str | None = None
         self._write_lock = threading.Lock()
         self._queued: list[tuple[str, Verdict, asyncio.Future[None]]] = []
         #: Called once before each group of verdicts is written (see `commit`).
@@ -218,20 +222,36 @@ class RunDirectory:
                 raise self._write_error from None
 
     def _remember(self, verdict: Verdict) -> None:
+        if self._by_judge is None and verdict.judge != self._one_judge:
+            if not self._records:
+                self._one_judge = verdict.judge
+            else:  # a second judge: the (judge, key) index from here on, the first judge's records first
+                self._by_judge = self._one_judge_index()
         self._records[verdict.request_key] = verdict
-        self._by_judge[(verdict.judge, verdict.request_key)] = verdict
+        if self._by_judge is not None:
+            self._by_judge[(verdict.judge, verdict.request_key)] = verdict
+
+    def _one_judge_index(self) -> dict[tuple[str, str], Verdict]:
+        judge = self._one_judge or ""
+        return {(judge, key): verdict for key, verdict in self._records.items()}
 
     def latest(self, *, by_judge: bool = False) -> dict[Any, Verdict]:
         """The latest record of every request key (with `by_judge`, of every (judge, key)), in the
         order keys were first stored: what read_store gives, without reading the file again."""
-        return dict(self._by_judge if by_judge else self._records)
+        if not by_judge:
+            return dict(self._records)
+        return dict(self._by_judge) if self._by_judge is not None else self._one_judge_index()
 
     def stored_count(self) -> int:
         """Requests with a stored record (any status)."""
         return len(self._records)
 
     def get(self, key: str, judge: str | None = None) -> Verdict | None:
-        return self._records.get(key) if judge is None else self._by_judge.get((judge, key))
+        if judge is None:
+            return self._records.get(key)
+        if self._by_judge is None:
+            return self._records.get(key) if judge == self._one_judge else None
+        return self._by_judge.get((judge, key))
 
     def is_done(self, key: str, judge: str | None = None) -> bool:
         record = self.get(key, judge)
@@ -239,8 +259,10 @@ class RunDirectory:
 
     def verdicts_for(self, keys: Iterable[str], judge: str | None = None) -> list[Verdict]:
         """The latest record of each key, in the given order; keys never called are skipped."""
-        if judge is None:
+        if judge is None or (self._by_judge is None and judge == self._one_judge):
             return [self._records[k] for k in keys if k in self._records]
+        if self._by_judge is None:
+            return []
         return [v for k in keys if (v := self._by_judge.get((judge, k))) is not None]
 
     # -- manifest and exports ----------------------------------------------------------------
@@ -347,6 +369,10 @@ _ALL_FIELDS = _FIELD_SETS[frozenset(Verdict.model_fields)]
 _set_slot = object.__setattr__
 #: Verdict fields whose values repeat across records: one string each once interned.
 _SHARED_FIELDS = ("item_id", "judge", "status")
+#: Verdict data fields holding answer lengths, and one int object per length seen (a length
+#: repeats on every verdict of its answer: 56 bytes a verdict otherwise).
+_LENGTH_FIELDS = ("len_a", "len_b")
+_LENGTHS: dict[int, int] = {}
 
 
 def compact_verdict(verdict: Verdict, where: object = None, line: int | None = None) -> Verdict:
@@ -354,7 +380,7 @@ def compact_verdict(verdict: Verdict, where: object = None, line: int | None = N
     1.2 kB each, measured on an AlpacaEval store), so a million of them fit where half a million
     did: the names its data repeats on every line (models, level, order, category) interned to
     one string each, as are its item id, judge, status and the levels its probabilities are keyed
-    by (another 0.3 kB), and the set of fields it was given shared with every other complete
+    by (another 0.3 kB), one int object per answer length, and the set of fields it was given shared with every other complete
     record. pydantic only reads that set (copies copy it; a frozen model never adds to it)."""
     values = verdict.__dict__  # the frozen model's own fields, set once by pydantic
     for name in _SHARED_FIELDS:
@@ -371,6 +397,10 @@ def compact_verdict(verdict: Verdict, where: object = None, line: int | None = N
             data[key] = intern(value)
         elif value is not None and where is not None:
             check_verdict_data(data, where, line)  # raises, naming the field
+    for key in _LENGTH_FIELDS:  # an answer's length is on every verdict that judged the answer
+        value = data.get(key)
+        if value.__class__ is int:
+            data[key] = _LENGTHS.setdefault(value, value)
     probs = data.get("probs")
     if probs.__class__ is dict:
         data["probs"] = {intern(level) if level.__class__ is str else level: p for level, p in probs.items()}

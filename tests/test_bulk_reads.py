@@ -80,3 +80,28 @@ def test_free_memory_is_handed_back_where_the_c_library_can(monkeypatch: pytest.
         assert bulk_reads.release_free_memory() is True  # glibc: malloc_trim found and called
     monkeypatch.setattr(bulk_reads, "_malloc_trim", lambda: None)  # musl, macOS, Windows
     assert bulk_reads.release_free_memory() is False
+
+
+def test_large_blocks_are_set_to_go_back_when_freed_unless_the_user_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    import platform
+
+    import harness.bulk_reads as bulk_reads
+
+    calls: list[tuple[int, ...]] = []
+
+    def mallopt(*args: int) -> int:
+        calls.append(args)
+        return 1
+
+    monkeypatch.setattr(bulk_reads, "_libc_function", lambda name: mallopt)
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    assert bulk_reads.large_blocks_returned_when_freed() is True
+    assert calls == [(bulk_reads.M_MMAP_THRESHOLD, 1 << 20)]
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")  # the user's own setting stands
+    assert bulk_reads.large_blocks_returned_when_freed() is False and len(calls) == 1
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+    monkeypatch.setattr(bulk_reads, "_libc_function", lambda name: None)  # no glibc
+    assert bulk_reads.large_blocks_returned_when_freed() is False
+    monkeypatch.undo()
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert bulk_reads._libc_function("mallopt") is not None  # the real one is found here

@@ -90,6 +90,36 @@ def test_last_record_of_a_key_wins(tmp_path: Path) -> None:
         assert store.verdicts_for(["k"]) == [ok]
 
 
+def test_indexes_by_judge_as_one_dict_per_judge_would_whatever_judges_come(tmp_path: Path) -> None:
+    """One judge's records are indexed by key alone until a second judge's arrive; every answer
+    is still the one of a plain (judge, key) index, in first-stored order."""
+    def by(judge: str, key: str, level: str) -> Verdict:
+        return verdict(key, level=level).model_copy(update={"judge": judge})
+
+    sequence = [by("one", "k1", "A>B"), by("one", "k2", "A=B"), by("one", "k1", "B>A"),  # k1 again
+                by("two", "k2", "A>>B"), by("two", "k3", "B>>A"), by("one", "k3", "A=B"), by("two", "k1", "A>B")]
+    for stored in range(1, len(sequence) + 1):
+        folder = tmp_path / f"first-{stored}"
+        expected_by_judge: dict[tuple[str, str], Verdict] = {}
+        expected: dict[str, Verdict] = {}
+        for record in sequence[:stored]:
+            expected_by_judge[(record.judge, record.request_key)] = record
+            expected[record.request_key] = record
+        with RunDirectory(folder) as store:
+            for record in sequence[:stored]:
+                store.append(record)
+            assert list(store.latest(by_judge=True).items()) == list(expected_by_judge.items())
+        with RunDirectory(folder) as store:  # read back from the file, and as appended above
+            assert list(store.latest(by_judge=True).items()) == list(expected_by_judge.items())
+            assert list(store.latest().items()) == list(expected.items())
+            for judge in ("one", "two", "three"):
+                for key in ("k1", "k2", "k3", "k4"):
+                    assert store.get(key, judge) == expected_by_judge.get((judge, key)), (stored, judge, key)
+                wanted = [expected_by_judge[(judge, k)] for k in ("k3", "k1", "k4") if (judge, k) in expected_by_judge]
+                assert store.verdicts_for(["k3", "k1", "k4"], judge) == wanted
+            assert store.verdicts_for(["k3", "k1"]) == [expected[k] for k in ("k3", "k1") if k in expected]
+
+
 def test_is_done_for_ok_and_invalid_not_failed(tmp_path: Path) -> None:
     with RunDirectory(tmp_path) as store:
         store.append(verdict("ok", "ok"))

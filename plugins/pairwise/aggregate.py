@@ -402,6 +402,7 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig, battles:
     scores["win_rate"] = 100.0 * by_model["share"].mean()
     for value, column in OUTCOME_COLUMNS.items():
         scores[column] = sides[sides["hard"] == value].groupby("model").size()
+    del sides, by_model  # every battle twice (0.15 GB at a million): not held through the fits below
     scores["invalid"] = problem_counts(verdicts, "invalid")
     scores["failed"] = problem_counts(verdicts, "failed")
     count_columns = ["n", *OUTCOME_COLUMNS.values(), "invalid", "failed"]
