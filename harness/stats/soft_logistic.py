@@ -7,11 +7,13 @@ Newton's method together, as the Bradley-Terry bootstrap is (one stacked solve):
 - the point fits of all models in one batch (rows padded with weight 0, which add nothing);
 - each model's bootstrap rounds in blocks small enough that the per-iteration arrays stay in the
   CPU cache, every round starting from the model's point fit (it is close: a few steps);
-- each fit stops when its own Newton step is below `TOLERANCE` (no steps for converged fits
-  while a slow one finishes), and the target's constant part of the gradient is computed once.
+- each fit stops when its own Newton step is below `TOLERANCE`, or one step sooner once its
+  steps shrink quadratically below sqrt(TOLERANCE), as the Bradley-Terry fit stops (the skipped
+  step would have been below TOLERANCE); no steps for converged fits while a slow one finishes,
+  and the target's constant part of the gradient is computed once.
 
-The optimum is the one each fit alone reaches: the loss is strictly convex and every fit is
-iterated until its step is below the same tolerance.
+The optimum is the one each fit alone reaches, to about TOLERANCE: the loss is strictly convex
+and every fit is iterated by the same rule.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ def _newton(
     curvature = weights @ ((shared * (1.0 - shared))[..., None] * pairs)
     active = np.arange(rounds)  # rounds still moving (compacted away as they converge)
     done = np.zeros((problems, rounds), dtype=bool)
+    previous = np.full((problems, rounds), np.inf)  # each fit's last step size
     w, g0 = np.ascontiguousarray(weights), constant  # row-major like the buffers it divides: a strided divide is slow
     odds_buffer, weighted_buffer = np.empty(weights.shape), np.empty(weights.shape)
     rows_t = features.transpose(0, 2, 1)
@@ -112,7 +115,12 @@ def _newton(
         step = np.linalg.solve(hessian, grad[..., None])[..., 0]
         step[done[:, active]] = 0.0  # a converged fit of a batch whose other fits still move
         coef[:, active] = c - step
-        moved = np.max(np.abs(step), axis=2) >= TOLERANCE
+        size = np.max(np.abs(step), axis=2)
+        # Newton converges quadratically near the optimum: once a step is below sqrt(TOLERANCE)
+        # and shrank quadratically, the next would be ~size^2 < TOLERANCE, so it is skipped (as
+        # the Bradley-Terry fit does): a fit ends one step earlier, within about TOLERANCE of it
+        moved = (size >= TOLERANCE) & ~((size * size < TOLERANCE) & (size <= 10.0 * previous[:, active] ** 2))
+        previous[:, active] = size
         done[:, active] |= ~moved
         still = moved.any(axis=0)
         if not still.any():
