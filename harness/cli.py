@@ -170,13 +170,13 @@ def _calibration_options(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     """The command line. Without `argv` this is the process's own command (the `harness` script):
     the records a command reads live until it ends, so they are kept out of the cycle collector's
-    sight, and freed blocks of a megabyte or more go back to the system (harness.bulk_reads); a
-    caller passing `argv` (a test, a script) keeps its collector and its allocator as they were."""
+    sight, and after a large read freed blocks of a megabyte or more go back to the system
+    (harness.bulk_reads); a caller passing `argv` (a test, a script) keeps its collector and its
+    allocator as they were."""
     if argv is None:
-        from harness.bulk_reads import freeze_after_bulk_reads, large_blocks_returned_when_freed
+        from harness.bulk_reads import freeze_after_bulk_reads
 
         freeze_after_bulk_reads()
-        large_blocks_returned_when_freed()
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         plugins, registry = _load(argv)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
-from harness.bulk_reads import bulk_read, flat_records_frame
+from harness.bulk_reads import after_large_read, bulk_read, flat_records_frame
 from harness.errors import BadInput, RunFailed
 from harness.models import SORTED_JSON, Verdict
 
@@ -123,6 +123,7 @@ class RunDirectory:
                     self._remember(verdict)  # one read fills both indexes, as read_store would
                     read += 1
             self._read_lines = read
+            after_large_read(read)
             self._store_fd = os.open(store, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except BaseException:
             self.close()  # a corrupt store must not leave the directory locked

@@ -105,3 +105,20 @@ def test_large_blocks_are_set_to_go_back_when_freed_unless_the_user_chose(monkey
     monkeypatch.undo()
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         assert bulk_reads._libc_function("mallopt") is not None  # the real one is found here
+
+
+def test_only_a_large_read_of_the_command_line_process_sets_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.bulk_reads as bulk_reads
+
+    set_calls: list[int] = []
+
+    def setting() -> bool:
+        set_calls.append(1)
+        return True
+
+    monkeypatch.setattr(bulk_reads, "large_blocks_returned_when_freed", setting)
+    monkeypatch.setattr(bulk_reads, "_freeze", False)  # a library caller, or main(argv)
+    assert bulk_reads.after_large_read(10 * bulk_reads.LARGE_READ) is False and set_calls == []
+    monkeypatch.setattr(bulk_reads, "_freeze", True)  # the harness process
+    assert bulk_reads.after_large_read(bulk_reads.LARGE_READ - 1) is False and set_calls == []
+    assert bulk_reads.after_large_read(bulk_reads.LARGE_READ) is True and set_calls == [1]
