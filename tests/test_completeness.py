@@ -113,12 +113,13 @@ def test_a_budget_of_one_comparison_keeps_every_model_in_every_table(tmp_path: P
     assert done.returncode == 1
     assert any("no score for" in line and unjudged[0] in line for line in done.stderr.splitlines()), done.stderr
     report = harness("report", str(out), "--format", "md")
-    assert report.returncode == 0, report.stderr
+    assert report.returncode == 1, report.stderr  # written, but a model has no score: not final
+    assert "not final" in report.stderr.splitlines()[-1]
     text = (out / "report.md").read_text()
     ranking_section = text.split("## Ranking", 1)[1].split("###", 1)[0]
     assert all(f"| {m} |" in ranking_section for m in MODELS)
     compared = harness("compare", str(out), str(out))
-    assert all(m in compared.stdout for m in MODELS)
+    assert all(m in compared.stdout for m in MODELS) and compared.returncode == 1
 
 
 def test_answers_missing_from_the_dataset_are_counted_in_run_json_and_on_stderr(tmp_path: Path) -> None:
@@ -160,7 +161,8 @@ def test_the_report_of_a_partial_run_says_it_is_partial(partial_and_full: tuple[
     pending = pending_of(partial)
     assert pending > 0
     done = harness("report", str(partial), "--out", str(tmp_path), "--format", "md", "--format", "html")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # every page written, and a script need not read them to know
+    assert f"not final: {partial}" in done.stderr
     assert f"{pending} pending" in done.stderr and "partial" in done.stderr
     head = (tmp_path / "report.md").read_text().split("## Ranking", 1)[0]
     assert "partial" in head and f"{pending} pending" in head
@@ -170,6 +172,7 @@ def test_the_report_of_a_partial_run_says_it_is_partial(partial_and_full: tuple[
 def test_the_report_of_a_complete_run_says_it_is_complete(partial_and_full: tuple[Path, Path], tmp_path: Path) -> None:
     _, full = partial_and_full
     done = harness("report", str(full), "--out", str(tmp_path), "--format", "md")
+    assert done.returncode == 0, done.stderr
     # The run is small, so the few-items warning of the statistics may appear; no completeness one may.
     assert "partial" not in done.stderr and "pending" not in done.stderr and "cannot stand" not in done.stderr
     head = (tmp_path / "report.md").read_text().split("## Ranking", 1)[0]
@@ -179,7 +182,8 @@ def test_the_report_of_a_complete_run_says_it_is_complete(partial_and_full: tupl
 def test_compare_names_the_partial_run(partial_and_full: tuple[Path, Path], tmp_path: Path) -> None:
     partial, full = partial_and_full
     done = harness("compare", str(full), str(partial), "--out", str(tmp_path), "--format", "md", "--format", "csv")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # the files are written; one run is not final
+    assert f"not final: {partial} (" in done.stderr and str(full) not in done.stderr.splitlines()[-1]
     pending = pending_of(partial)
     said = " ".join(done.stdout.split())  # the terminal folds long lines
     assert f"run {partial.name} (" in said and f"partial: {pending} of" in said and f"({pending} pending" in said

@@ -54,7 +54,7 @@ def report(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> in
         print(f"harness: warning: {note}", file=sys.stderr)
     for path in files:
         print(f"wrote {path}")  # plain: rich would wrap a long path, and scripts read these lines
-    return 0
+    return _not_final_exit([(str(args.run_dir), result.run.manifest)])
 
 
 def _registry(plugins: LoadedPlugins | None) -> Registry | None:
@@ -80,4 +80,18 @@ def compare(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> i
 
     result = build_comparison(args.runs, out=args.out, formats=_formats(args), registry=_registry(plugins))
     print_summary(result, Console())
-    return 0
+    return _not_final_exit([(str(run.directory), run.manifest) for run in result.runs])
+
+
+def _not_final_exit(runs: list[tuple[str, dict]]) -> int:
+    """1 when a run shown is partial or its numbers cannot stand (as `harness aggregate` of it
+    exits), with one line naming those runs: the pages are written and open with the reason, but
+    a script must not have to read them to know. 0 otherwise."""
+    from harness.running.completeness import of_manifest
+
+    not_final = [name for name, manifest in runs if of_manifest(manifest)["problems"]]
+    if not not_final:
+        return 0
+    print(f"harness: not final: {', '.join(not_final)} (partial, or numbers that cannot stand: said above "
+          "and atop the pages); exit 1", file=sys.stderr)
+    return 1
