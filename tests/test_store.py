@@ -470,3 +470,24 @@ def test_an_export_is_streamed_in_chunks_to_the_same_bytes(tmp_path: Path) -> No
         handle = io.BytesIO()
         _write_export(handle, verdicts, chunk=chunk)
         assert handle.getvalue() == export_lines(verdicts).encode("utf-8")
+
+
+def test_a_large_store_shares_more_of_its_verdicts_texts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past THOROUGH_FROM_BYTES the judge, status, item id, probability levels and lengths of the
+    records read are one object each; below it the levels and lengths are the parser's own
+    (cheaper to read)."""
+    import harness.store as store_module
+
+    with RunDirectory(tmp_path) as store:
+        for key in ("a", "b"):
+            store.append(verdict(key, len_a=1000 + 234, probs={"A>B": 0.5, "B>A": 0.5}).model_copy(
+                update={"item_id": "item-shared"}))
+    for threshold, shared in ((0, True), (1 << 40, False)):
+        monkeypatch.setattr(store_module, "THOROUGH_FROM_BYTES", threshold)
+        first, second = read_store(tmp_path / STORE_FILE).values()
+        assert first == second.model_copy(update={"request_id": first.request_id, "request_key": first.request_key})
+        same = [first.judge is second.judge, first.item_id is second.item_id, first.status is second.status,
+                first.data["len_a"] is second.data["len_a"],
+                next(iter(first.data["probs"])) is next(iter(second.data["probs"]))]
+        # (pydantic's own cache of short strings may share the judge and item id either way)
+        assert all(same) if shared else not any(same[3:]), (threshold, same)
