@@ -284,10 +284,24 @@ def byte_compile(python: str) -> None:
     subprocess.run([python, "-c", code], check=True, stdout=subprocess.DEVNULL)
 
 
+def editable(python: str) -> bool:
+    """Whether `python` imports the harness from an editable install (pip install -e): its import
+    hook costs each command about 0.3 s of start-up that an installed wheel does not pay, so
+    timings of an editable checkout against a wheel are not like for like."""
+    code = ("import importlib.metadata as m, json\n"
+            "text = m.distribution('harness-eval').read_text('direct_url.json') or '{}'\n"
+            "print(json.loads(text).get('dir_info', {}).get('editable', False))\n")
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=tempfile.gettempdir())
+    return done.stdout.strip() == "True"
+
+
 def run(args: argparse.Namespace, work: Path) -> None:
     cli = harness_cli()
     for python in (sys.executable, *([args.reference] if args.reference else [])):
         byte_compile(python)
+    if args.reference and editable(sys.executable) != editable(args.reference):
+        print("note: one of the two versions is an editable install, the other not: each command of the editable "
+              "one starts about 0.3 s later; install both the same way (pip install DIR) to compare them")
     if args.alpaca:
         alpaca_steps(args.alpaca, work, args.repeat, args.reference)
         if args.models == 0:
