@@ -30,7 +30,6 @@ compares them).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -65,7 +64,7 @@ def release_free_memory() -> bool:
     so whatever comes next stacks its own peak on them (an import of a million verdicts held its
     0.8 GB of answers' texts through the aggregation that followed). False, doing nothing, where
     the C library has no malloc_trim (musl, macOS, Windows)."""
-    trim = _malloc_trim()
+    trim = _libc_function("malloc_trim")
     if trim is None:
         return False
     trim(0)
@@ -93,16 +92,13 @@ def large_blocks_returned_when_freed(threshold: int = LARGE_BLOCK) -> bool:
     return bool(mallopt is not None and mallopt(M_MMAP_THRESHOLD, threshold))
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
-    return _libc_function("malloc_trim")
-
-
 def _libc_function(name: str) -> Callable[..., int] | None:
-    """A function of the C library (glibc's malloc tuning), or None where it has none."""
-    library = ctypes.util.find_library("c")
+    """A function of the C library the process already has loaded (glibc's malloc tuning), or
+    None where it has none (or, on Windows, no such lookup). Looked up in the process's own
+    symbols: ctypes.util.find_library runs ldconfig, a subprocess, to name a library already there."""
     try:
-        return getattr(ctypes.CDLL(library), name) if library else None
-    except (OSError, AttributeError):
+        return getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError, TypeError):
         return None
 
 
