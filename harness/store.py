@@ -260,11 +260,7 @@ class RunDirectory:
 
     def verdicts_for(self, keys: Iterable[str], judge: str | None = None) -> list[Verdict]:
         """The latest record of each key, in the given order; keys never called are skipped."""
-        if judge is None or (self._by_judge is None and judge == self._one_judge):
-            return [self._records[k] for k in keys if k in self._records]
-        if self._by_judge is None:
-            return []
-        return [v for k in keys if (v := self._by_judge.get((judge, k))) is not None]
+        return [v for k in keys if (v := self.get(k, judge)) is not None]
 
     # -- manifest and exports ----------------------------------------------------------------
     def read_manifest(self) -> dict[str, Any] | None:
