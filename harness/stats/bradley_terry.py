@@ -231,6 +231,7 @@ def _bootstrap(
         start = fit_bradley_terry(wins.total() + extra, ridge=ridge)
     # every round's wins: the product over the pairs that met (every other cell of a round is zero)
     met = counts.astype(float) @ (wins.wins if wins.compact else wins.dense().reshape(n_items, m * m))
+    cells = wins.cells if wins.compact else np.arange(m * m)
     del counts
     # Each round is fitted on its own (its Newton steps, line search and stop are its own), so
     # the rounds are fitted ROUND_BLOCK at a time: the fit's stacked (rounds, m, m) arrays were
@@ -242,12 +243,8 @@ def _bootstrap(
     strengths = np.empty((n_rounds, m))
     for begin in range(0, n_rounds, ROUND_BLOCK):
         rows = slice(begin, min(begin + ROUND_BLOCK, n_rounds))
-        if wins.compact:
-            block = np.zeros((rows.stop - begin, m * m))
-            block[:, wins.cells] = met[rows]
-        else:
-            block = met[rows]
-        strengths[rows] = fit_bradley_terry(block.reshape(-1, m, m) + extra, ridge=ridge, start=start)
+        block = ItemWins(met[rows], cells, m).dense()  # the block's rounds as whole (m, m) matrices
+        strengths[rows] = fit_bradley_terry(block + extra, ridge=ridge, start=start)
     return strengths
 
 
