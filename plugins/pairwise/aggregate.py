@@ -4,6 +4,7 @@ judge's position behaviour (consistency across orders, first-position win rate).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter, methodcaller
 from typing import Any
 
 import numpy as np
@@ -304,15 +305,16 @@ def style_withheld(result: Any, n_items: int) -> str | None:
     return None
 
 
-def style_missing(styles: dict[str, tuple[Any, Any]], judged: list[Verdict], battles: pd.DataFrame) -> str | None:
+def style_missing(lacking: list[int], judged: list[Verdict], battles: pd.DataFrame) -> str | None:
     """What style control lacks, in words, or None when every judged battle has what it needs.
-    `judged`: the verdicts behind `battles`' rows (the ok ones), whose models name what lacks."""
-    lacking = {rid for rid, (a, b) in styles.items() if a is None or b is None}
+    `judged`: the verdicts behind `battles`' rows (the ok ones), whose models name what lacks;
+    `lacking`: the positions in `judged` of those without both answers' style counts."""
     if lacking:
         # from the verdicts, not the table's pyarrow strings (a tenth of a second per 50,000 rows)
-        models = sorted({v.data[side] for v in judged if v.request_id in lacking for side in ("model_a", "model_b")})
+        data = [judged[i].data for i in lacking]
+        models = sorted(set(map(itemgetter("model_a"), data)).union(map(itemgetter("model_b"), data)))
         shown = ", ".join(models[:5]) + (f" and {len(models) - 5} more" if len(models) > 5 else "")
-        return (f"{len(lacking)} of {len(styles)} judged verdicts ({shown}) carry no style features (the answers' "
+        return (f"{len(lacking)} of {len(judged)} judged verdicts ({shown}) carry no style features (the answers' "
                 "markdown counts: "
                 "a run judged before style control, or an import without the answers; an Arena-Hard import "
                 "takes them with --answers)")
@@ -331,14 +333,21 @@ def style_controlled(verdicts: list[Verdict], battles: pd.DataFrame, config: Pai
     if config.style_control is False or battles.empty or battles[["model_a", "model_b"]].stack().nunique() < 2:
         return None
     judged = [v for v in verdicts if v.status == "ok"]
-    styles: dict[str, tuple[Any, Any]] = {v.request_id: (v.data.get("style_a"), v.data.get("style_b")) for v in judged}
-    missing = style_missing(styles, judged, battles)
+    data = [v.data for v in judged]
+    # positions of verdicts without both answers' counts, found without a table of every verdict's
+    # counts by request id, which only the fit needs (300,000 verdicts lacking them: 0.26 s, was 0.42 s)
+    lacking = [i for i, (a, b) in enumerate(zip(map(methodcaller("get", "style_a"), data),
+                                                map(methodcaller("get", "style_b"), data)))
+               if a is None or b is None]
+    missing = style_missing(lacking, judged, battles)
     if missing is not None:
         if config.style_control:
             raise BadInput(f"options.style_control: cannot be honoured: {missing}")
         return StyleControl(table=pd.DataFrame(columns=["model"]), coefficients={}, withheld=f"not shown: {missing}",
                             shown=False)
     from harness.stats.style_control import style_controlled_table
+
+    styles = {v.request_id: (v.data["style_a"], v.data["style_b"]) for v in judged}
 
     # Arena-Hard's token counts when every answer has them (its conv_metadata), else characters
     tokens = all("tokens" in a and "tokens" in b for a, b in styles.values())

@@ -107,3 +107,29 @@ def test_the_printed_table_shows_a_style_controlled_rating_with_its_interval(run
     sc = run.scores.set_index("model").loc["shiny"]
     # the SC cell: rating and interval, as scores.csv holds them (one decimal)
     assert f"{sc.style_controlled_rating:.1f} [{sc.sc_ci_low:.1f}, {sc.sc_ci_high:.1f}]" in row
+
+
+def test_the_note_names_only_the_verdicts_that_lack_style_counts() -> None:
+    """A run whose later verdicts lack the answers' counts (judged before style control): the
+    note counts those verdicts among all judged, and names only their models."""
+    from harness.models import Verdict
+    from harness_plugins.pairwise.aggregate import judged_battles, style_controlled
+    from harness_plugins.pairwise.config import PairwiseConfig
+
+    counts = {"headers": 0, "lists": 1, "bold": 2}
+    verdicts = []
+    for i in range(30):
+        second = "old" if i < 20 else "new"  # the last 10 judge `new`, and lack the counts
+        data = {"model_a": "base", "model_b": second, "order": "ab", "len_a": 90, "len_b": 110, "level": "A>B"}
+        if i < 20:
+            data |= {"style_a": counts, "style_b": counts}
+        elif i == 29:
+            data |= {"style_a": counts}  # one side only: lacking too
+        verdicts.append(Verdict(request_id=f"q{i}::{second}", request_key=f"k{i}", item_id=f"q{i}", judge="j",
+                                status="ok", data=data))
+    verdicts.append(Verdict(request_id="q30::new", request_key="k30", item_id="q30", judge="j", status="failed",
+                            data={"model_a": "base", "model_b": "new"}))
+    config = PairwiseConfig(n_bootstrap=20)
+    result = style_controlled(verdicts, judged_battles(verdicts, config), config)
+    assert result is not None and not result.shown
+    assert result.withheld.startswith("not shown: 10 of 30 judged verdicts (base, new) carry no style features")
