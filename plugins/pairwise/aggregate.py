@@ -4,7 +4,7 @@ judge's position behaviour (consistency across orders, first-position win rate).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from operator import itemgetter, methodcaller
+from operator import methodcaller
 from typing import Any
 
 import numpy as np
@@ -311,8 +311,7 @@ def style_missing(lacking: list[int], judged: list[Verdict], battles: pd.DataFra
     `lacking`: the positions in `judged` of those without both answers' style counts."""
     if lacking:
         # from the verdicts, not the table's pyarrow strings (a tenth of a second per 50,000 rows)
-        data = [judged[i].data for i in lacking]
-        models = sorted(set(map(itemgetter("model_a"), data)).union(map(itemgetter("model_b"), data)))
+        models = sorted({m for i in lacking for m in (judged[i].data["model_a"], judged[i].data["model_b"])})
         shown = ", ".join(models[:5]) + (f" and {len(models) - 5} more" if len(models) > 5 else "")
         return (f"{len(lacking)} of {len(judged)} judged verdicts ({shown}) carry no style features (the answers' "
                 "markdown counts: "
