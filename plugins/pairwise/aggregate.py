@@ -3,6 +3,7 @@ judge's position behaviour (consistency across orders, first-position win rate).
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 from operator import methodcaller
 from typing import Any
@@ -15,6 +16,7 @@ from harness.models import Verdict
 from harness.protocol import Aggregate
 from harness.stats.bootstrap import bootstrap_group_means
 from harness.stats.bradley_terry import bradley_terry_table
+from harness.stats.bt_newton import _single_threaded_blas
 from harness.stats.bt_prior import PRIOR_TIES
 from harness.stats.preference import (
     A_WINS,
@@ -29,6 +31,7 @@ from harness.stats.preference import (
     position_consistency,
 )
 from harness.stats.preference_columns import distribution_values
+from harness.stats.soft_logistic import in_background
 from harness_plugins.pairwise.arena_hard_columns import COLUMNS as ARENA_HARD_COLUMNS
 from harness_plugins.pairwise.arena_hard_columns import SHOWN as ARENA_HARD_SHOWN
 from harness_plugins.pairwise.arena_hard_columns import arena_hard_columns
@@ -400,6 +403,18 @@ def reward_scores(verdicts: list[Verdict], config: PairwiseConfig, battles: pd.D
 
 def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig, battles: pd.DataFrame | None = None) -> Aggregate:
     battles = judged_battles(verdicts, config) if battles is None else battles
+    # The length-controlled win rates are numpy fits over the battles alone (10 s of the two cores
+    # at a million verdicts, half of it waiting on the other's GIL-bound work before): started here,
+    # they run while the rewards, Bradley-Terry and style control hold this thread. BLAS is held
+    # to one thread here, around both: only the thread that set its limit may lift it.
+    with _single_threaded_blas():
+        glms = in_background(lambda: (length_controlled(battles, config), alpaca_eval_length_controlled(battles, config)))
+        return _aggregate_beside(verdicts, config, battles, glms)
+
+
+def _aggregate_beside(verdicts: list[Verdict], config: PairwiseConfig, battles: pd.DataFrame,
+                      glms: Future[tuple[pd.DataFrame | None, tuple[pd.DataFrame, str] | None]]) -> Aggregate:
+    """aggregate_pairwise's tables, while `glms` (its length-controlled win rates) are fitted."""
     sides = per_model_rows(battles)
     scores = _reward_scores(verdicts, battles, sides, config)
     by_model = sides.groupby("model")
@@ -428,11 +443,10 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig, battles:
     if style is not None and style.shown:
         scores = scores.merge(style.table, on="model", how="left")
         columns += list(STYLE_COLUMNS.values()) + (["sc_note"] if style.withheld else [])
-    lc = length_controlled(battles, config)
+    lc, alpaca = glms.result()
     if lc is not None:
         scores = scores.merge(lc, on="model", how="left")
         columns[columns.index("win_rate") + 1:columns.index("win_rate") + 1] = list(LC_COLUMNS.values())
-    alpaca = alpaca_eval_length_controlled(battles, config)
     if alpaca is not None:
         scores = scores.merge(alpaca[0], on="model", how="left")
         columns.insert(columns.index("win_rate") + 1, "alpaca_eval_lc")
