@@ -403,18 +403,18 @@ def reward_scores(verdicts: list[Verdict], config: PairwiseConfig, battles: pd.D
 
 def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig, battles: pd.DataFrame | None = None) -> Aggregate:
     battles = judged_battles(verdicts, config) if battles is None else battles
+    scores = _model_rewards(verdicts, battles, config)
     # The length-controlled win rates are numpy fits over the battles alone (10 s of the two cores
-    # at a million verdicts, half of it waiting on the other's GIL-bound work before): started here,
-    # they run while the rewards, Bradley-Terry and style control hold this thread. BLAS is held
+    # at a million verdicts): started once the rewards' frame of every battle twice is gone (not
+    # to hold both), they run while Bradley-Terry and style control hold this thread. BLAS is held
     # to one thread here, around both: only the thread that set its limit may lift it.
     with _single_threaded_blas():
         glms = in_background(lambda: (length_controlled(battles, config), alpaca_eval_length_controlled(battles, config)))
-        return _aggregate_beside(verdicts, config, battles, glms)
+        return _aggregate_beside(verdicts, config, battles, scores, glms)
 
 
-def _aggregate_beside(verdicts: list[Verdict], config: PairwiseConfig, battles: pd.DataFrame,
-                      glms: Future[tuple[pd.DataFrame | None, tuple[pd.DataFrame, str] | None]]) -> Aggregate:
-    """aggregate_pairwise's tables, while `glms` (its length-controlled win rates) are fitted."""
+def _model_rewards(verdicts: list[Verdict], battles: pd.DataFrame, config: PairwiseConfig) -> pd.DataFrame:
+    """Per model: the score and its interval, the rewards, the win rate and the outcome counts."""
     sides = per_model_rows(battles)
     scores = _reward_scores(verdicts, battles, sides, config)
     by_model = sides.groupby("model")
@@ -425,7 +425,12 @@ def _aggregate_beside(verdicts: list[Verdict], config: PairwiseConfig, battles: 
     scores["win_rate"] = 100.0 * by_model["share"].mean()
     for value, column in OUTCOME_COLUMNS.items():
         scores[column] = sides[sides["hard"] == value].groupby("model").size()
-    del sides, by_model  # every battle twice (0.15 GB at a million): not held through the fits below
+    return scores  # every battle twice (0.15 GB at a million): not held through the fits
+
+
+def _aggregate_beside(verdicts: list[Verdict], config: PairwiseConfig, battles: pd.DataFrame, scores: pd.DataFrame,
+                      glms: Future[tuple[pd.DataFrame | None, tuple[pd.DataFrame, str] | None]]) -> Aggregate:
+    """aggregate_pairwise's tables, while `glms` (its length-controlled win rates) are fitted."""
     scores["invalid"] = problem_counts(verdicts, "invalid")
     scores["failed"] = problem_counts(verdicts, "failed")
     count_columns = ["n", *OUTCOME_COLUMNS.values(), "invalid", "failed"]
