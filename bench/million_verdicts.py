@@ -251,7 +251,8 @@ def alpaca_steps(folder: Path, work: Path, repeat: int, reference: str | None) -
 
 
 def differing_files(ours: Path, theirs: Path) -> list[str]:
-    """Files that differ between two run directories (run.json compared without timestamps)."""
+    """Files that differ between two run directories (run.json compared without timestamps,
+    JSON Lines files by their records)."""
     def without_times(value: object) -> object:
         if isinstance(value, dict):
             return {k: without_times(v) for k, v in value.items() if k != "at"}
@@ -267,9 +268,18 @@ def differing_files(ours: Path, theirs: Path) -> list[str]:
         elif name.name == "run.json":
             if without_times(json.loads(a.read_bytes())) != without_times(json.loads(b.read_bytes())):
                 differing.append(str(name))
+        elif name.suffix == ".jsonl":  # the same records: the lines' spacing and key order may differ by version
+            if a.read_bytes() != b.read_bytes() and jsonl_records(a) != jsonl_records(b):
+                differing.append(str(name))
         elif a.read_bytes() != b.read_bytes():
             differing.append(str(name))
     return differing
+
+
+def jsonl_records(path: Path) -> list[object]:
+    """A JSON Lines file's records, parsed (NaN as the standard library reads it)."""
+    with path.open("rb") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
 
 
 def byte_compile(python: str) -> None:
