@@ -187,10 +187,7 @@ def _line_search(theta, step, slope, f0, pairs: _Pairs, ridge) -> tuple[np.ndarr
 def _single_threaded_blas():
     """Context that keeps BLAS to one thread where threadpoolctl is installed: a stack of small
     m x m solves is already the unit of work, and threaded BLAS on each of them oversubscribes
-    the cores (measured 50x slower on a loaded 2-core machine). The limit is process-wide and
-    threadpoolctl lets only the thread that first set it change it: fits started on other threads
-    (harness.stats.soft_logistic.in_background) are kept to one thread by their caller holding
-    this context around them, as harness_plugins.pairwise.aggregate does."""
+    the cores (measured 50x slower on a loaded 2-core machine)."""
     global _CONTROLLER
     if ThreadpoolController is None:
         return contextlib.nullcontext()

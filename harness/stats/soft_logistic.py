@@ -18,12 +18,10 @@ and every fit is iterated by the same rule.
 
 from __future__ import annotations
 
-import contextvars
 import itertools
 import os
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import numpy as np
@@ -68,25 +66,6 @@ def in_threads(function: Callable[[T], R], items: Sequence[T], workers: int | No
             return [function(item) for item in items]
         with ThreadPoolExecutor(workers) as pool:
             return list(pool.map(function, items))
-
-
-def in_background(function: Callable[[], R]) -> Future[R]:
-    """function() started on a thread of its own, so its caller goes on meanwhile; `result()`
-    gives its value or raises its exception. Fits spend their time in numpy, which releases the
-    GIL, so the caller's Python fills the core they leave idle. It runs in a copy of the caller's
-    context (the run directory's memo). A daemon thread: a stopped command does not wait on it."""
-    future: Future[R] = Future()
-    context = contextvars.copy_context()
-
-    def run() -> None:
-        if future.set_running_or_notify_cancel():
-            try:
-                future.set_result(context.run(function))
-            except BaseException as exc:  # handed to whoever asks for the result
-                future.set_exception(exc)
-
-    threading.Thread(target=run, name="harness-background-fit", daemon=True).start()
-    return future
 
 
 def usable_cores() -> int:

@@ -3,7 +3,6 @@ judge's position behaviour (consistency across orders, first-position win rate).
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from dataclasses import dataclass
 from operator import methodcaller
 from typing import Any
@@ -16,7 +15,6 @@ from harness.models import Verdict
 from harness.protocol import Aggregate
 from harness.stats.bootstrap import bootstrap_group_means
 from harness.stats.bradley_terry import bradley_terry_table
-from harness.stats.bt_newton import _single_threaded_blas
 from harness.stats.bt_prior import PRIOR_TIES
 from harness.stats.preference import (
     A_WINS,
@@ -31,7 +29,6 @@ from harness.stats.preference import (
     position_consistency,
 )
 from harness.stats.preference_columns import distribution_values
-from harness.stats.soft_logistic import in_background
 from harness_plugins.pairwise.arena_hard_columns import COLUMNS as ARENA_HARD_COLUMNS
 from harness_plugins.pairwise.arena_hard_columns import SHOWN as ARENA_HARD_SHOWN
 from harness_plugins.pairwise.arena_hard_columns import arena_hard_columns
@@ -403,18 +400,6 @@ def reward_scores(verdicts: list[Verdict], config: PairwiseConfig, battles: pd.D
 
 def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig, battles: pd.DataFrame | None = None) -> Aggregate:
     battles = judged_battles(verdicts, config) if battles is None else battles
-    scores = _model_rewards(verdicts, battles, config)
-    # The length-controlled win rates are numpy fits over the battles alone (10 s of the two cores
-    # at a million verdicts): started once the rewards' frame of every battle twice is gone (not
-    # to hold both), they run while Bradley-Terry and style control hold this thread. BLAS is held
-    # to one thread here, around both: only the thread that set its limit may lift it.
-    with _single_threaded_blas():
-        glms = in_background(lambda: (length_controlled(battles, config), alpaca_eval_length_controlled(battles, config)))
-        return _aggregate_beside(verdicts, config, battles, scores, glms)
-
-
-def _model_rewards(verdicts: list[Verdict], battles: pd.DataFrame, config: PairwiseConfig) -> pd.DataFrame:
-    """Per model: the score and its interval, the rewards, the win rate and the outcome counts."""
     sides = per_model_rows(battles)
     scores = _reward_scores(verdicts, battles, sides, config)
     by_model = sides.groupby("model")
@@ -425,12 +410,7 @@ def _model_rewards(verdicts: list[Verdict], battles: pd.DataFrame, config: Pairw
     scores["win_rate"] = 100.0 * by_model["share"].mean()
     for value, column in OUTCOME_COLUMNS.items():
         scores[column] = sides[sides["hard"] == value].groupby("model").size()
-    return scores  # every battle twice (0.15 GB at a million): not held through the fits
-
-
-def _aggregate_beside(verdicts: list[Verdict], config: PairwiseConfig, battles: pd.DataFrame, scores: pd.DataFrame,
-                      glms: Future[tuple[pd.DataFrame | None, tuple[pd.DataFrame, str] | None]]) -> Aggregate:
-    """aggregate_pairwise's tables, while `glms` (its length-controlled win rates) are fitted."""
+    del sides, by_model  # every battle twice (0.15 GB at a million): not held through the fits below
     scores["invalid"] = problem_counts(verdicts, "invalid")
     scores["failed"] = problem_counts(verdicts, "failed")
     count_columns = ["n", *OUTCOME_COLUMNS.values(), "invalid", "failed"]
@@ -448,10 +428,11 @@ def _aggregate_beside(verdicts: list[Verdict], config: PairwiseConfig, battles: 
     if style is not None and style.shown:
         scores = scores.merge(style.table, on="model", how="left")
         columns += list(STYLE_COLUMNS.values()) + (["sc_note"] if style.withheld else [])
-    lc, alpaca = glms.result()
+    lc = length_controlled(battles, config)
     if lc is not None:
         scores = scores.merge(lc, on="model", how="left")
         columns[columns.index("win_rate") + 1:columns.index("win_rate") + 1] = list(LC_COLUMNS.values())
+    alpaca = alpaca_eval_length_controlled(battles, config)
     if alpaca is not None:
         scores = scores.merge(alpaca[0], on="model", how="left")
         columns.insert(columns.index("win_rate") + 1, "alpaca_eval_lc")
