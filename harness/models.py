@@ -337,7 +337,7 @@ _json_string = json.encoder.encode_basestring
 
 #: `json.dumps(value, sort_keys=True, ensure_ascii=False)`, with the encoder built once (json.dumps
 #: builds one per call when given options, which cost as much as encoding a short prompt): the
-#: request and cache keys, and the store's and verdicts.jsonl's lines (harness.store.export_lines).
+#: request and cache keys (the store's and verdicts.jsonl's lines are pydantic's: harness.store.store_line).
 SORTED_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
 
 

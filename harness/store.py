@@ -280,7 +280,7 @@ class RunDirectory:
             with (self.path / STORE_FILE).open("rb") as store:
                 _atomic_write(self.path / VERDICTS_FILE, lambda handle: shutil.copyfileobj(store, handle, 1 << 20))
         else:
-            _atomic_write(self.path / VERDICTS_FILE, lambda handle: _write_export(handle, verdicts))
+            _atomic_write(self.path / VERDICTS_FILE, lambda handle: write_export(handle, verdicts))
         _atomic_write(self.path / SCORES_FILE, frame_to_csv(honest_intervals(scores)))
         _atomic_write(self.path / RANKING_FILE, frame_to_csv(honest_intervals(ranking)))
 
@@ -319,8 +319,9 @@ def export_lines(verdicts: Iterable[Verdict]) -> str:
     return "".join(map(store_line, verdicts))
 
 
-def _write_export(handle: BinaryIO, verdicts: list[Verdict], chunk: int = 10_000) -> None:
-    """`export_lines(verdicts)` written to `handle` a few thousand lines at a time: the same bytes."""
+def write_export(handle: BinaryIO, verdicts: list[Verdict], chunk: int = 10_000) -> None:
+    """`export_lines(verdicts)` written to `handle` a few thousand lines at a time (a million lines
+    are not one string): the same bytes. verdicts.jsonl, and an import's store."""
     for start in range(0, len(verdicts), chunk):
         handle.write(export_lines(verdicts[start:start + chunk]).encode("utf-8"))
 

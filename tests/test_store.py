@@ -463,12 +463,12 @@ def test_an_export_is_streamed_in_chunks_to_the_same_bytes(tmp_path: Path) -> No
     verdicts was held whole, as text and as bytes): chunk boundaries change nothing."""
     import io
 
-    from harness.store import _write_export, export_lines
+    from harness.store import export_lines, write_export
 
     verdicts = [verdict(f"k{i}", level="A>B", note="\u2028é" * i) for i in range(7)]
     for chunk in (1, 2, 3, 7, 100):
         handle = io.BytesIO()
-        _write_export(handle, verdicts, chunk=chunk)
+        write_export(handle, verdicts, chunk=chunk)
         assert handle.getvalue() == export_lines(verdicts).encode("utf-8")
 
 

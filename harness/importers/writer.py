@@ -20,7 +20,7 @@ from harness.importers.dataset_files import with_dataset
 from harness.plugins import LoadedPlugins
 from harness.running.recompute import recompute
 from harness.running.result import RunResult
-from harness.store import MANIFEST_FILE, STORE_FILE, export_lines
+from harness.store import MANIFEST_FILE, STORE_FILE, write_export
 
 
 def write_imported_run(run: ImportedRun, out: str | Path, plugins: LoadedPlugins | None = None) -> RunResult:
@@ -31,9 +31,8 @@ def write_imported_run(run: ImportedRun, out: str | Path, plugins: LoadedPlugins
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.import-", dir=target.parent))
     try:
-        with (staging / STORE_FILE).open("w", encoding="utf-8") as handle:
-            for start in range(0, len(run.verdicts), 10_000):  # in slices: a million lines are not one string
-                handle.write(export_lines(run.verdicts[start:start + 10_000]))
+        with (staging / STORE_FILE).open("wb") as store:
+            write_export(store, run.verdicts)
         for name, text in run.extra_files.items():
             with (staging / name).open("w", encoding="utf-8") as handle:
                 handle.writelines([text] if isinstance(text, str) else text())
