@@ -49,3 +49,13 @@ def test_nan_in_a_previous_export_is_read_as_the_standard_library_reads_it(tmp_p
     assert all('"x":NaN' in line for line in lines)
     (tmp_path / VERDICTS_FILE).write_text("\n".join(lines) + "\n")
     assert ordered_verdicts(tmp_path) == verdicts[::-1]
+
+
+def test_a_previous_export_line_that_is_not_utf8_still_gives_its_order(tmp_path: Path) -> None:
+    # the export was read as text with bad bytes replaced: such a line's record keeps its place
+    verdicts = store(tmp_path, 8)
+    lines = [line.encode() for line in export_lines(verdicts[::-1]).splitlines()]
+    lines[3] = lines[3].replace(b'"data":{}', b'"data":{"x":"\xff"}')
+    assert b"\xff" in lines[3]
+    (tmp_path / VERDICTS_FILE).write_bytes(b"\n".join(lines) + b"\n")
+    assert ordered_verdicts(tmp_path) == verdicts[::-1]

@@ -21,7 +21,6 @@ from pydantic import BaseModel, ValidationError
 
 from harness.by_category import restrict_verdicts
 from harness.calibrate.identity import identity_from_manifest
-from harness.datasets import jsonl_lines
 from harness.errors import BadInput
 from harness.models import DatasetSpec, Item, Message, TaskSpec, Verdict
 from harness.plugins import LoadedPlugins, load_plugins
@@ -78,20 +77,37 @@ def ordered_verdicts(
     then in store order. `records`: the store as an open RunDirectory already read it."""
     if records is None:
         records = read_store(directory / STORE_FILE, by_judge=panel)
-    previous = directory / VERDICTS_FILE
-    order: list[Any] = []
-    if previous.is_file():
-        for line in jsonl_lines(previous.read_text(encoding="utf-8", errors="replace")):
-            try:
-                record = json_line(line)
-                key = (record.get("judge"), record.get("request_key")) if panel else record.get("request_key")
-            except (ValueError, AttributeError):
-                order = []
-                break
-            if key in records:
-                order.append(key)
+    order = _previous_order(directory / VERDICTS_FILE, records, panel)
     seen = set(order)
     return [records[k] for k in order] + [v for k, v in records.items() if k not in seen]
+
+
+def _previous_order(previous: Path, records: dict[Any, Verdict], panel: bool) -> list[Any]:
+    """The keys of `records` in the order the previous export lists them; empty when there is no
+    export or a line of it is no record. Read a line at a time: the file whole as text and the
+    list of its lines held a gigabyte at a million verdicts, the peak of a warm aggregate."""
+    order: list[Any] = []
+    if not previous.is_file():
+        return order
+    with previous.open("rb") as handle:
+        for line in handle:
+            try:
+                record = _export_record(line)
+                key = (record.get("judge"), record.get("request_key")) if panel else record.get("request_key")
+            except (ValueError, AttributeError):
+                return []
+            if key in records:
+                order.append(key)
+    return order
+
+
+def _export_record(line: bytes) -> Any:
+    """One line of an export as json_line reads it; a line that is not UTF-8 is read with its bad
+    bytes replaced, as the export's text always was (its key is still found)."""
+    try:
+        return json_line(line)
+    except UnicodeDecodeError:
+        return json_line(line.decode("utf-8", errors="replace"))
 
 
 def recompute(
