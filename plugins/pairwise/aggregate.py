@@ -277,6 +277,27 @@ def problem_counts(verdicts: list[Verdict], status: str) -> pd.Series:
     return pd.Series(models, dtype=object).value_counts()
 
 
+def unjudged(verdicts: list[Verdict]) -> list[Verdict]:
+    """The verdicts that are not ok (invalid, failed): few, so passes over them are cheap where a
+    pass over a million stored verdicts costs a second."""
+    return [v for v in verdicts if v.status != "ok"]
+
+
+def status_counts(verdicts: list[Verdict], unjudged: list[Verdict]) -> dict[str, int]:
+    """How many verdicts are ok, invalid and failed; `unjudged`: unjudged(verdicts)."""
+    invalid = sum(v.status == "invalid" for v in unjudged)
+    return {"ok": len(verdicts) - len(unjudged), "invalid": invalid, "failed": len(unjudged) - invalid}
+
+
+def verdict_models(battles: pd.DataFrame, unjudged: list[Verdict]) -> list[str]:
+    """Every model the verdicts name, sorted: the judged ones from their battles' columns (one row
+    per ok verdict, as judged_battles builds them), the others from the unjudged verdicts."""
+    named = {m for v in unjudged for m in (v.data["model_a"], v.data["model_b"])}
+    for column in ("model_a", "model_b"):
+        named.update(battles[column].unique())
+    return sorted(named)
+
+
 STYLE_COLUMNS = {"score": "style_controlled_rating", "ci_low": "sc_ci_low", "ci_high": "sc_ci_high"}
 STYLE_FEATURES = ("length", "headers", "lists", "bold")
 
@@ -373,10 +394,9 @@ def style_controlled(verdicts: list[Verdict], battles: pd.DataFrame, config: Pai
     return StyleControl(table=table, coefficients=coefficients)
 
 
-def _reward_scores(verdicts: list[Verdict], battles: pd.DataFrame, sides: pd.DataFrame,
-                   config: PairwiseConfig) -> pd.DataFrame:
-    """model (index), score, ci_low, ci_high, n: the WB-Reward with its item-bootstrap interval."""
-    models = sorted({m for v in verdicts for m in (v.data["model_a"], v.data["model_b"])})
+def _reward_scores(models: list[str], sides: pd.DataFrame, config: PairwiseConfig) -> pd.DataFrame:
+    """model (index), score, ci_low, ci_high, n: the WB-Reward with its item-bootstrap interval;
+    `models`: every model of the verdicts (verdict_models), those without a judged battle too."""
     reward = bootstrap_group_means(
         sides, item="item_id", group="model", value="reward", n_rounds=config.n_bootstrap, seed=config.seed
     ).set_index("model")
@@ -393,7 +413,7 @@ def reward_scores(verdicts: list[Verdict], config: PairwiseConfig, battles: pd.D
     columns (ratings, length and style control): what a category's row needs. `battles`: the
     verdicts' judged_battles when the caller has them."""
     battles = judged_battles(verdicts, config) if battles is None else battles
-    scores = _reward_scores(verdicts, battles, per_model_rows(battles), config)
+    scores = _reward_scores(verdict_models(battles, unjudged(verdicts)), per_model_rows(battles), config)
     scores["n"] = scores["n"].fillna(0).astype(int)
     return scores.reset_index()
 
@@ -401,7 +421,8 @@ def reward_scores(verdicts: list[Verdict], config: PairwiseConfig, battles: pd.D
 def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig, battles: pd.DataFrame | None = None) -> Aggregate:
     battles = judged_battles(verdicts, config) if battles is None else battles
     sides = per_model_rows(battles)
-    scores = _reward_scores(verdicts, battles, sides, config)
+    problems = unjudged(verdicts)
+    scores = _reward_scores(verdict_models(battles, problems), sides, config)
     by_model = sides.groupby("model")
     scores["wb_reward"] = by_model["hard"].mean()
     scores["expected_reward"] = by_model["expected"].mean()
@@ -411,8 +432,8 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig, battles:
     for value, column in OUTCOME_COLUMNS.items():
         scores[column] = sides[sides["hard"] == value].groupby("model").size()
     del sides, by_model  # every battle twice (0.15 GB at a million): not held through the fits below
-    scores["invalid"] = problem_counts(verdicts, "invalid")
-    scores["failed"] = problem_counts(verdicts, "failed")
+    scores["invalid"] = problem_counts(problems, "invalid")
+    scores["failed"] = problem_counts(problems, "failed")
     count_columns = ["n", *OUTCOME_COLUMNS.values(), "invalid", "failed"]
     scores[count_columns] = scores[count_columns].fillna(0).astype(int)
     scores = scores.reset_index().sort_values(["score", "model"], ascending=[False, True], na_position="last")
@@ -449,7 +470,7 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig, battles:
     if alpaca is not None:
         notes.append(alpaca[1])
     summary = {
-        "verdicts": {s: sum(v.status == s for v in verdicts) for s in ("ok", "invalid", "failed")},
+        "verdicts": status_counts(verdicts, problems),
         "length_k": config.length_k,
         "soft": config.soft,
         **({"soft_fallbacks": soft_fallbacks(battles, sorted(scores["model"]))} if config.soft else {}),
