@@ -314,6 +314,31 @@ def store_line(verdict: Verdict) -> str:
     return verdict.model_dump_json() + "\n"
 
 
+#: How every line store_line writes begins: a verdict's first two fields are its request id and key.
+_LINE_START, _KEY_FIELD = b'{"request_id":"', b'","request_key":"'
+
+
+def line_request_key(line: bytes) -> str | None:
+    """The request key of a line as store_line writes it, read off its start without parsing the
+    rest (a fifth of a full parse's time; a million export lines are read for their order), or
+    None where the line is not in that form (another writer's spacing or key order, escapes in
+    the id or key, not UTF-8, not a whole object): those take a full parse. Inside a JSON string
+    every quote is escaped, so the first unescaped one ends the id."""
+    if not line.startswith(_LINE_START) or not line.rstrip().endswith(b"}"):
+        return None
+    end = line.find(b'"', len(_LINE_START))
+    if end < 0 or line.find(b"\\", len(_LINE_START), end) >= 0 or not line.startswith(_KEY_FIELD, end):
+        return None
+    start = end + len(_KEY_FIELD)
+    stop = line.find(b'"', start)
+    if stop < 0 or line.find(b"\\", start, stop) >= 0:
+        return None
+    try:
+        return line[start:stop].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def export_lines(verdicts: Iterable[Verdict]) -> str:
     """verdicts.jsonl's text (and an import's store): `store_line` of each verdict."""
     return "".join(map(store_line, verdicts))

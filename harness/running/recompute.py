@@ -29,7 +29,7 @@ from harness.protocol.roles import options_with_role
 from harness.registry import Registry
 from harness.running.finish import finish_run, record_counts, run_calibration
 from harness.running.result import RunResult
-from harness.store import MANIFEST_FILE, STORE_FILE, VERDICTS_FILE, RunDirectory, json_line, read_store
+from harness.store import MANIFEST_FILE, STORE_FILE, VERDICTS_FILE, RunDirectory, json_line, line_request_key, read_store
 from harness.tasks import LoadedTask, describe_validation_error, parse_key_value
 
 
@@ -77,28 +77,36 @@ def ordered_verdicts(
     then in store order. `records`: the store as an open RunDirectory already read it."""
     if records is None:
         records = read_store(directory / STORE_FILE, by_judge=panel)
-    order = _previous_order(directory / VERDICTS_FILE, records, panel)
-    seen = set(order)
-    return [records[k] for k in order] + [v for k, v in records.items() if k not in seen]
+    listed = _previous_order(directory / VERDICTS_FILE, records, panel)
+    seen = set(map(id, listed))
+    if len(seen) == len(records):  # the export listed every record: nothing follows
+        return listed
+    return listed + [v for v in records.values() if id(v) not in seen]
 
 
-def _previous_order(previous: Path, records: dict[Any, Verdict], panel: bool) -> list[Any]:
-    """The keys of `records` in the order the previous export lists them; empty when there is no
+def _previous_order(previous: Path, records: dict[Any, Verdict], panel: bool) -> list[Verdict]:
+    """The records in the order the previous export lists their keys; empty when there is no
     export or a line of it is no record. Read a line at a time: the file whole as text and the
     list of its lines held a gigabyte at a million verdicts, the peak of a warm aggregate."""
-    order: list[Any] = []
+    listed: list[Verdict] = []
     if not previous.is_file():
-        return order
+        return listed
+    find = records.get
     with previous.open("rb") as handle:
         for line in handle:
-            try:
-                record = _export_record(line)
-                key = (record.get("judge"), record.get("request_key")) if panel else record.get("request_key")
-            except (ValueError, AttributeError):
-                return []
-            if key in records:
-                order.append(key)
-    return order
+            key = None if panel else line_request_key(line)
+            if key is None:
+                try:
+                    record = _export_record(line)
+                    key = (record.get("judge"), record.get("request_key")) if panel else record.get("request_key")
+                    found = find(key)
+                except (ValueError, AttributeError, TypeError):  # TypeError: a key that cannot be hashed
+                    return []
+            else:
+                found = find(key)
+            if found is not None:
+                listed.append(found)
+    return listed
 
 
 def _export_record(line: bytes) -> Any:
