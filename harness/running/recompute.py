@@ -94,8 +94,8 @@ def _previous_order(previous: Path, records: dict[Any, Verdict], panel: bool) ->
     find = records.get
     with previous.open("rb") as handle:
         for line in handle:
-            key = None if panel else line_request_key(line)
-            if key is None:
+            fast = None if panel else line_request_key(line)
+            if fast is None:
                 try:
                     record = _export_record(line)
                     key = (record.get("judge"), record.get("request_key")) if panel else record.get("request_key")
@@ -103,7 +103,7 @@ def _previous_order(previous: Path, records: dict[Any, Verdict], panel: bool) ->
                 except (ValueError, AttributeError, TypeError):  # TypeError: a key that cannot be hashed
                     return []
             else:
-                found = find(key)
+                found = find(fast)
             if found is not None:
                 listed.append(found)
     return listed
