@@ -20,9 +20,11 @@ import errno
 import fcntl
 import filecmp
 import json
+import mmap
 import os
 import shutil
 import threading
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,12 +70,21 @@ def write_failure(path: Path, exc: OSError) -> StoreWriteFailed:
 class RunDirectory:
     """One run's folder. Use as a context manager: it holds an exclusive lock while open."""
 
-    def __init__(self, path: str | Path, written: list[Verdict] | None = None):
+    def __init__(self, path: str | Path, written: list[Verdict] | None = None, *, index_lines: bool = False):
         """`written`: the verdicts the store file holds, in its order, each line `export_lines`
         of its verdict, when the caller has just written the file (an import): they are taken
-        as read instead of parsing the file again, and exports of exactly those verdicts copy it."""
+        as read instead of parsing the file again, and exports of exactly those verdicts copy it.
+        `index_lines`: remember where each record's latest line lies in the file (16 bytes a line
+        and a dict entry a key), so `stored_line` can hand back its bytes (see adopt_export)."""
         self.path = Path(path)
         self._written = written
+        #: Whether the previous verdicts.jsonl holds exactly `_written`'s lines (adopt_export).
+        self._export_holds_written = False
+        self._index_lines = index_lines
+        #: With index_lines, each stored line's end offset and each key's latest line.
+        self._line_ends: array[int] | None = None
+        self._line_of: dict[str, int] | None = None
+        self._store_map: mmap.mmap | None = None
         self._lock_handle: Any = None
         #: The store file's descriptor, written with os.write: an unbuffered write that fails
         #: leaves nothing queued in a buffer for a later flush (or close) to append after it.
@@ -118,9 +129,15 @@ class RunDirectory:
         try:
             _repair_torn_tail(store)
             read = 0
+            if self._index_lines and self._written is None:
+                self._line_ends, self._line_of = array("q"), {}
+            line_of = self._line_of
             with bulk_read():
-                for verdict in self._checked_written(store) if self._written is not None else stored_verdicts(store):
+                for verdict in (self._checked_written(store) if self._written is not None
+                                else stored_verdicts(store, line_ends=self._line_ends)):
                     self._remember(verdict)  # one read fills both indexes, as read_store would
+                    if line_of is not None:
+                        line_of[verdict.request_key] = read
                     read += 1
             self._read_lines = read
             after_large_read(read)
@@ -135,6 +152,7 @@ class RunDirectory:
             yield compact_verdict(verdict, store, number, thorough=False)  # an importer's: shared already
 
     def close(self) -> None:
+        self.release_line_index()
         with self._write_lock:  # a group commit still running in its thread finishes first
             if self._store_fd is not None:
                 os.close(self._store_fd)
@@ -147,7 +165,7 @@ class RunDirectory:
     # -- verdicts ----------------------------------------------------------------------------
     def append(self, verdict: Verdict) -> None:
         """Store one verdict durably before returning."""
-        self._written = self._read_lines = None
+        self._written = self._read_lines = self._line_of = None
         self._write(store_line(verdict))
         self._remember(verdict)
 
@@ -166,7 +184,7 @@ class RunDirectory:
         import asyncio  # here: reading a run directory needs no event loop (15 ms at start-up)
 
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._written = self._read_lines = None
+        self._written = self._read_lines = self._line_of = None
         if before_write is not None and before_write not in self._before_write:
             self._before_write.append(before_write)
         self._queued.append((store_line(verdict), verdict, future))
@@ -276,7 +294,9 @@ class RunDirectory:
     def write_exports(self, verdicts: list[Verdict], scores: pd.DataFrame, ranking: pd.DataFrame) -> None:
         # streamed to the file (at a million verdicts the export is half a gigabyte, and held whole
         # as text and then as bytes it was the aggregation's peak)
-        if self._holds_exactly(verdicts):  # the store's bytes are the export: copied, not encoded again
+        if self._export_holds_written and self._holds_exactly(verdicts):
+            pass  # verdicts.jsonl already holds these verdicts' lines, in this order (adopt_export)
+        elif self._holds_exactly(verdicts):  # the store's bytes are the export: copied, not encoded again
             with (self.path / STORE_FILE).open("rb") as store:
                 _atomic_write(self.path / VERDICTS_FILE, lambda handle: shutil.copyfileobj(store, handle, 1 << 20))
         else:
@@ -293,7 +313,38 @@ class RunDirectory:
                 or export.stat().st_size != store.stat().st_size or not filecmp.cmp(store, export, shallow=False)):
             return None
         self._written = list(self._records.values())
+        self.release_line_index()  # the store's bytes are copied whole: no line is looked up
         return list(self._written)
+
+    def stored_line(self, verdict: Verdict) -> bytes | None:
+        """The store's bytes of `verdict`'s latest line (opened with index_lines, nothing stored
+        since), or None."""
+        if self._line_of is None or self._line_ends is None:
+            return None
+        line = self._line_of.get(verdict.request_key)
+        if line is None:
+            return None
+        if self._store_map is None:
+            with (self.path / STORE_FILE).open("rb") as handle:
+                self._store_map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        start = self._line_ends[line - 1] if line else 0
+        return self._store_map[start:self._line_ends[line]]
+
+    def adopt_export(self, verdicts: list[Verdict]) -> None:
+        """The previous verdicts.jsonl was found to hold, line for line, the stored lines of exactly
+        `verdicts`, every latest record once: the export of these verdicts is that file as it is,
+        kept instead of encoded again (a run's export lists its requests in the design's order,
+        not the store's, so it is seldom the store's bytes). The line index is no longer needed."""
+        if len(verdicts) == len(self._records) and self._line_of is not None:
+            self._written, self._export_holds_written = list(verdicts), True
+        self.release_line_index()
+
+    def release_line_index(self) -> None:
+        """Drop what index_lines kept (a dict entry a key, 0.1 GB at a million): read once."""
+        self._line_of = self._line_ends = None
+        if self._store_map is not None:
+            self._store_map.close()
+            self._store_map = None
 
     def _holds_exactly(self, verdicts: list[Verdict]) -> bool:
         """Whether `verdicts` are the store's written records, the same objects in the same order."""
@@ -373,16 +424,21 @@ def read_store(path: Path, *, by_judge: bool = False) -> dict[Any, Verdict]:
     return records
 
 
-def stored_verdicts(path: Path) -> Iterator[Verdict]:
+def stored_verdicts(path: Path, line_ends: array[int] | None = None) -> Iterator[Verdict]:
     """Every complete record of a store file in file order (a torn last line ends it), each
-    checked; a line that is not a verdict is one BadInput naming the file and line."""
+    checked; a line that is not a verdict is one BadInput naming the file and line.
+    `line_ends`: gets each yielded line's end offset in the file."""
     if not path.exists():
         return
     thorough = path.stat().st_size >= THOROUGH_FROM_BYTES
+    end = 0
     with path.open("rb") as handle:  # binary lines split on "\n" only, as JSON Lines does
         for number, raw in enumerate(handle, start=1):
             if not raw.endswith(b"\n"):
                 break  # a torn last line: the call it held was in flight
+            if line_ends is not None:
+                end += len(raw)
+                line_ends.append(end)
             try:
                 verdict = Verdict.model_validate_json(raw)
             except ValueError:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,27 +72,44 @@ def items_from_verdicts(verdicts: list[Verdict]) -> list[Item]:
 
 def ordered_verdicts(
     directory: Path, *, panel: bool = False, records: dict[Any, Verdict] | None = None,
+    store: RunDirectory | None = None,
 ) -> list[Verdict]:
     """The store's latest record per request (per judge and request in a panel), in the order of
     the previous export when there is one (so recomputing an unchanged run reproduces its files),
-    then in store order. `records`: the store as an open RunDirectory already read it."""
+    then in store order. `records`: the store as an open RunDirectory already read it. `store`:
+    that RunDirectory, opened with index_lines: when every line of the previous export is the
+    stored line of one of these records, each once, the store adopts the export (see
+    RunDirectory.adopt_export) and writing it again is skipped."""
     if records is None:
         records = read_store(directory / STORE_FILE, by_judge=panel)
-    listed = _previous_order(directory / VERDICTS_FILE, records, panel)
-    seen = set(map(id, listed))
-    if len(seen) == len(records):  # the export listed every record: nothing follows
-        return listed
-    return listed + [v for v in records.values() if id(v) not in seen]
+    stored_line = store.stored_line if store is not None and not panel else None
+    try:
+        listed, matched = _previous_order(directory / VERDICTS_FILE, records, panel, stored_line)
+        if len(listed) == len(records):  # the export listed every record: nothing follows
+            if matched and store is not None:
+                store.adopt_export(listed)
+            return listed
+        seen = set(map(id, listed))
+        return listed + [v for v in records.values() if id(v) not in seen]
+    finally:
+        if store is not None:
+            store.release_line_index()
 
 
-def _previous_order(previous: Path, records: dict[Any, Verdict], panel: bool) -> list[Verdict]:
-    """The records in the order the previous export lists their keys; empty when there is no
-    export or a line of it is no record. Read a line at a time: the file whole as text and the
-    list of its lines held a gigabyte at a million verdicts, the peak of a warm aggregate."""
+def _previous_order(
+    previous: Path, records: dict[Any, Verdict], panel: bool,
+    stored_line: Callable[[Verdict], bytes | None] | None = None,
+) -> tuple[list[Verdict], bool]:
+    """The records in the order the previous export lists their keys, each once (empty when there
+    is no export or a line of it is no record), and whether every line of it is `stored_line` of
+    its record, byte for byte, each once (False without `stored_line`). Read a line at a time:
+    the file whole as text and the list of its lines held a gigabyte at a million verdicts."""
     listed: list[Verdict] = []
     if not previous.is_file():
-        return listed
+        return listed, False
+    matched = stored_line is not None
     find = records.get
+    seen: set[int] = set()  # a line listed twice would count its verdict twice
     with previous.open("rb") as handle:
         for line in handle:
             fast = None if panel else line_request_key(line)
@@ -101,12 +119,17 @@ def _previous_order(previous: Path, records: dict[Any, Verdict], panel: bool) ->
                     key = (record.get("judge"), record.get("request_key")) if panel else record.get("request_key")
                     found = find(key)
                 except (ValueError, AttributeError, TypeError):  # TypeError: a key that cannot be hashed
-                    return []
+                    return [], False
             else:
                 found = find(fast)
-            if found is not None:
-                listed.append(found)
-    return listed
+            if found is None or id(found) in seen:
+                matched = False  # a line of no stored record, or again: the export to write differs
+                continue
+            seen.add(id(found))
+            listed.append(found)
+            if matched and stored_line is not None and stored_line(found) != line:
+                matched = False
+    return listed, matched
 
 
 def _export_record(line: bytes) -> Any:
@@ -132,7 +155,7 @@ def recompute(
         raise BadInput(f"{directory}: not a run directory (needs {MANIFEST_FILE} and {STORE_FILE})")
     plugins = plugins or load_plugins()
     registry = Registry.collect(plugins.manager)
-    with RunDirectory(directory, written) as store:
+    with RunDirectory(directory, written, index_lines=written is None) as store:
         manifest = store.read_manifest() or {}
         protocol = manifest.get("protocol")
         if not isinstance(protocol, dict) or not isinstance(protocol.get("name"), str):
@@ -146,7 +169,7 @@ def recompute(
         spec = stored_task_spec(manifest, protocol["name"], config_data, directory)
         panel = isinstance(manifest.get("panel"), dict)
         verdicts = (None if panel else store.exported_as_stored()) or ordered_verdicts(
-            directory, panel=panel, records=store.latest(by_judge=panel))
+            directory, panel=panel, records=store.latest(by_judge=panel), store=store)
         if not verdicts:
             raise BadInput(f"{directory / STORE_FILE}: no verdicts to aggregate")
         task_dir = stored_task_dir(manifest)
