@@ -295,7 +295,9 @@ class RunDirectory:
         # streamed to the file (at a million verdicts the export is half a gigabyte, and held whole
         # as text and then as bytes it was the aggregation's peak)
         if self._export_holds_written and self._holds_exactly(verdicts):
-            pass  # verdicts.jsonl already holds these verdicts' lines, in this order (adopt_export)
+            # verdicts.jsonl already holds these verdicts' lines, in this order (adopt_export); its
+            # time is set as a rewrite would set it (a replay judge reads the store when it is newer)
+            os.utime(self.path / VERDICTS_FILE)
         elif self._holds_exactly(verdicts):  # the store's bytes are the export: copied, not encoded again
             with (self.path / STORE_FILE).open("rb") as store:
                 _atomic_write(self.path / VERDICTS_FILE, lambda handle: shutil.copyfileobj(store, handle, 1 << 20))

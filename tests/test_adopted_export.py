@@ -6,6 +6,7 @@ encoding a million verdicts again. Anything else is encoded as before."""
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
 
@@ -50,12 +51,14 @@ def keys(path: Path) -> list[str]:
 
 def test_an_export_of_the_stored_lines_in_another_order_is_kept(tmp_path: Path) -> None:
     design = judged_run(tmp_path)
+    os.utime(tmp_path / VERDICTS_FILE, ns=(1, 1))  # written long before the store's last line
     before = (tmp_path / VERDICTS_FILE).stat()
     got = aggregate_again(tmp_path)
     assert [v.request_key for v in got] == [v.request_key for v in design]
     assert all(v.status == "ok" for v in got)  # the retried calls' latest records
     after = (tmp_path / VERDICTS_FILE).stat()
     assert after.st_ino == before.st_ino  # not replaced: an encoded export is a new file
+    assert after.st_mtime_ns >= (tmp_path / STORE_FILE).stat().st_mtime_ns  # newer than the store, as rewritten
     assert (tmp_path / VERDICTS_FILE).read_text() == export_lines(design)
 
 
