@@ -40,6 +40,7 @@ from harness.models import Verdict
 if TYPE_CHECKING:
     import asyncio
 
+    import numpy as np
     import pandas as pd
 
 STORE_FILE = "store.jsonl"
@@ -74,17 +75,19 @@ class RunDirectory:
         """`written`: the verdicts the store file holds, in its order, each line `export_lines`
         of its verdict, when the caller has just written the file (an import): they are taken
         as read instead of parsing the file again, and exports of exactly those verdicts copy it.
-        `index_lines`: remember where each record's latest line lies in the file (16 bytes a line
-        and a dict entry a key), so `stored_line` can hand back its bytes (see adopt_export)."""
+        `index_lines`: remember where each record's latest line lies in the file (16 bytes a line,
+        in arrays: a dict of a million line numbers held int objects that fragmented the heap and
+        raised the aggregation's peak by 40 MiB), so adopt_export can compare an export with it."""
         self.path = Path(path)
         self._written = written
         #: Whether the previous verdicts.jsonl holds exactly `_written`'s lines (adopt_export).
         self._export_holds_written = False
         self._index_lines = index_lines
-        #: With index_lines, each stored line's end offset and each key's latest line.
+        #: With index_lines: each stored line's end offset; each record's first line, in the
+        #: records' order; the latest line of each key stored more than once (a retried call).
         self._line_ends: array[int] | None = None
-        self._line_of: dict[str, int] | None = None
-        self._store_map: mmap.mmap | None = None
+        self._first_line: array[int] | None = None
+        self._superseding: dict[str, int] | None = None
         self._lock_handle: Any = None
         #: The store file's descriptor, written with os.write: an unbuffered write that fails
         #: leaves nothing queued in a buffer for a later flush (or close) to append after it.
@@ -130,14 +133,17 @@ class RunDirectory:
             _repair_torn_tail(store)
             read = 0
             if self._index_lines and self._written is None:
-                self._line_ends, self._line_of = array("q"), {}
-            line_of = self._line_of
+                self._line_ends, self._first_line, self._superseding = array("q"), array("q"), {}
+            first, later, records = self._first_line, self._superseding, self._records
             with bulk_read():
                 for verdict in (self._checked_written(store) if self._written is not None
                                 else stored_verdicts(store, line_ends=self._line_ends)):
+                    if first is not None and later is not None:
+                        if verdict.request_key in records:
+                            later[verdict.request_key] = read
+                        else:
+                            first.append(read)
                     self._remember(verdict)  # one read fills both indexes, as read_store would
-                    if line_of is not None:
-                        line_of[verdict.request_key] = read
                     read += 1
             self._read_lines = read
             after_large_read(read)
@@ -165,7 +171,8 @@ class RunDirectory:
     # -- verdicts ----------------------------------------------------------------------------
     def append(self, verdict: Verdict) -> None:
         """Store one verdict durably before returning."""
-        self._written = self._read_lines = self._line_of = None
+        self._written = self._read_lines = None
+        self.release_line_index()
         self._write(store_line(verdict))
         self._remember(verdict)
 
@@ -184,7 +191,8 @@ class RunDirectory:
         import asyncio  # here: reading a run directory needs no event loop (15 ms at start-up)
 
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._written = self._read_lines = self._line_of = None
+        self._written = self._read_lines = None
+        self.release_line_index()
         if before_write is not None and before_write not in self._before_write:
             self._before_write.append(before_write)
         self._queued.append((store_line(verdict), verdict, future))
@@ -315,38 +323,65 @@ class RunDirectory:
                 or export.stat().st_size != store.stat().st_size or not filecmp.cmp(store, export, shallow=False)):
             return None
         self._written = list(self._records.values())
-        self.release_line_index()  # the store's bytes are copied whole: no line is looked up
+        self.release_line_index()  # the store's bytes are copied whole
         return list(self._written)
 
-    def stored_line(self, verdict: Verdict) -> bytes | None:
-        """The store's bytes of `verdict`'s latest line (opened with index_lines, nothing stored
-        since), or None."""
-        if self._line_of is None or self._line_ends is None:
-            return None
-        line = self._line_of.get(verdict.request_key)
-        if line is None:
-            return None
-        if self._store_map is None:
-            with (self.path / STORE_FILE).open("rb") as handle:
-                self._store_map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        start = self._line_ends[line - 1] if line else 0
-        return self._store_map[start:self._line_ends[line]]
+    def adopt_export(self, verdicts: list[Verdict]) -> bool:
+        """Whether the previous verdicts.jsonl is, line for line, the stored lines of exactly
+        `verdicts` (the store's latest records, each once, in the export's order); if so the export
+        of these verdicts is that file as it is, kept instead of encoded again (a run's export
+        lists its requests in the design's order, not the store's, so it is seldom the store's
+        bytes). Needs index_lines and nothing stored since; the index is released either way."""
+        import numpy as np  # here: opening a run directory to judge needs no numpy
 
-    def adopt_export(self, verdicts: list[Verdict]) -> None:
-        """The previous verdicts.jsonl was found to hold, line for line, the stored lines of exactly
-        `verdicts`, every latest record once: the export of these verdicts is that file as it is,
-        kept instead of encoded again (a run's export lists its requests in the design's order,
-        not the store's, so it is seldom the store's bytes). The line index is no longer needed."""
-        if len(verdicts) == len(self._records) and self._line_of is not None:
+        try:
+            if self._line_ends is None or self._first_line is None or self._superseding is None:
+                return False
+            if len(verdicts) != len(self._records) or not (self.path / VERDICTS_FILE).is_file():
+                return False
+            ends = np.frombuffer(self._line_ends, dtype=np.int64)
+            lines = self._latest_lines(verdicts)
+            starts = np.where(lines > 0, ends[lines - 1], 0).tolist()
+            stops = ends[lines].tolist()
+            with (self.path / STORE_FILE).open("rb") as store_handle, \
+                    mmap.mmap(store_handle.fileno(), 0, access=mmap.ACCESS_READ) as stored, \
+                    (self.path / VERDICTS_FILE).open("rb") as export:
+                count = 0
+                for line, start, stop in zip(export, starts, stops):
+                    if len(line) != stop - start or stored[start:stop] != line:
+                        return False
+                    count += 1
+                if count != len(verdicts) or export.read(1):
+                    return False
             self._written, self._export_holds_written = list(verdicts), True
-        self.release_line_index()
+            return True
+        finally:
+            self.release_line_index()
+
+    def _latest_lines(self, verdicts: list[Verdict]) -> np.ndarray:
+        """The store line of each of `verdicts`' latest record: its first line (by its place among
+        the records, found by identity), or the line of the call that superseded it."""
+        import numpy as np
+
+        assert self._first_line is not None and self._superseding is not None
+        placed = np.fromiter(map(id, self._records.values()), dtype=np.uint64, count=len(self._records))
+        order = np.argsort(placed, kind="stable")
+        wanted = np.fromiter(map(id, verdicts), dtype=np.uint64, count=len(verdicts))
+        lines = np.frombuffer(self._first_line, dtype=np.int64)[order[np.searchsorted(placed[order], wanted)]]
+        if self._superseding:  # retried calls: their latest line, matched by identity too
+            again = np.fromiter((id(self._records[key]) for key in self._superseding), dtype=np.uint64,
+                                count=len(self._superseding))
+            again_lines = np.fromiter(self._superseding.values(), dtype=np.int64, count=len(self._superseding))
+            by_id = np.argsort(again)
+            again, again_lines = again[by_id], again_lines[by_id]
+            at = np.minimum(np.searchsorted(again, wanted), len(again) - 1)
+            hit = again[at] == wanted
+            lines[hit] = again_lines[at[hit]]
+        return lines
 
     def release_line_index(self) -> None:
-        """Drop what index_lines kept (a dict entry a key, 0.1 GB at a million): read once."""
-        self._line_of = self._line_ends = None
-        if self._store_map is not None:
-            self._store_map.close()
-            self._store_map = None
+        """Drop what index_lines kept (read once)."""
+        self._line_ends = self._first_line = self._superseding = None
 
     def _holds_exactly(self, verdicts: list[Verdict]) -> bool:
         """Whether `verdicts` are the store's written records, the same objects in the same order."""

@@ -14,7 +14,7 @@ import pandas as pd
 
 from harness.models import Verdict
 from harness.running.recompute import ordered_verdicts
-from harness.store import STORE_FILE, VERDICTS_FILE, RunDirectory, export_lines, store_line
+from harness.store import STORE_FILE, VERDICTS_FILE, RunDirectory, export_lines
 
 EMPTY = pd.DataFrame({"x": [1.0]})
 
@@ -109,9 +109,17 @@ def test_a_duplicated_export_line_neither_counts_twice_nor_is_kept(tmp_path: Pat
     assert (tmp_path / VERDICTS_FILE).read_text() == export_lines(design)
 
 
-def test_storing_after_the_read_drops_the_line_index(tmp_path: Path) -> None:
+def test_storing_after_the_read_keeps_nothing_adopted(tmp_path: Path) -> None:
     design = judged_run(tmp_path, 5)
     with RunDirectory(tmp_path, index_lines=True) as store:
-        assert store.stored_line(design[2]) == store_line(design[2]).encode()
         store.append(verdict("k9"))
-        assert store.stored_line(design[2]) is None
+        listed = [store.latest()[v.request_key] for v in design]
+        assert not store.adopt_export(listed)
+
+
+def test_without_the_line_index_nothing_is_adopted(tmp_path: Path) -> None:
+    design = judged_run(tmp_path, 5)
+    with RunDirectory(tmp_path) as store:
+        assert not store.adopt_export([store.latest()[v.request_key] for v in design])
+    with RunDirectory(tmp_path, index_lines=True) as store:
+        assert store.adopt_export([store.latest()[v.request_key] for v in design])

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -77,16 +76,14 @@ def ordered_verdicts(
     """The store's latest record per request (per judge and request in a panel), in the order of
     the previous export when there is one (so recomputing an unchanged run reproduces its files),
     then in store order. `records`: the store as an open RunDirectory already read it. `store`:
-    that RunDirectory, opened with index_lines: when every line of the previous export is the
-    stored line of one of these records, each once, the store adopts the export (see
-    RunDirectory.adopt_export) and writing it again is skipped."""
+    that RunDirectory, opened with index_lines: when the previous export lists every record once
+    and nothing else, the store compares it with its lines and may keep it (adopt_export)."""
     if records is None:
         records = read_store(directory / STORE_FILE, by_judge=panel)
-    stored_line = store.stored_line if store is not None and not panel else None
     try:
-        listed, matched = _previous_order(directory / VERDICTS_FILE, records, panel, stored_line)
+        listed, only_records = _previous_order(directory / VERDICTS_FILE, records, panel)
         if len(listed) == len(records):  # the export listed every record: nothing follows
-            if matched and store is not None:
+            if only_records and store is not None and not panel:
                 store.adopt_export(listed)
             return listed
         seen = set(map(id, listed))
@@ -96,18 +93,15 @@ def ordered_verdicts(
             store.release_line_index()
 
 
-def _previous_order(
-    previous: Path, records: dict[Any, Verdict], panel: bool,
-    stored_line: Callable[[Verdict], bytes | None] | None = None,
-) -> tuple[list[Verdict], bool]:
+def _previous_order(previous: Path, records: dict[Any, Verdict], panel: bool) -> tuple[list[Verdict], bool]:
     """The records in the order the previous export lists their keys, each once (empty when there
-    is no export or a line of it is no record), and whether every line of it is `stored_line` of
-    its record, byte for byte, each once (False without `stored_line`). Read a line at a time:
-    the file whole as text and the list of its lines held a gigabyte at a million verdicts."""
+    is no export or a line of it is no record), and whether every line of it listed one (no line
+    of another record, none twice). Read a line at a time: the file whole as text and the list
+    of its lines held a gigabyte at a million verdicts."""
     listed: list[Verdict] = []
     if not previous.is_file():
         return listed, False
-    matched = stored_line is not None
+    only_records = True
     find = records.get
     seen: set[int] = set()  # a line listed twice would count its verdict twice
     with previous.open("rb") as handle:
@@ -123,13 +117,11 @@ def _previous_order(
             else:
                 found = find(fast)
             if found is None or id(found) in seen:
-                matched = False  # a line of no stored record, or again: the export to write differs
+                only_records = False
                 continue
             seen.add(id(found))
             listed.append(found)
-            if matched and stored_line is not None and stored_line(found) != line:
-                matched = False
-    return listed, matched
+    return listed, only_records
 
 
 def _export_record(line: bytes) -> Any:
