@@ -337,10 +337,12 @@ class RunDirectory:
         try:
             if self._line_ends is None or self._first_line is None or self._superseding is None:
                 return False
-            if len(verdicts) != len(self._records) or not (self.path / VERDICTS_FILE).is_file():
-                return False
+            if not verdicts or len(verdicts) != len(self._records) or not (self.path / VERDICTS_FILE).is_file():
+                return False  # (an empty store cannot be mapped)
             ends = np.frombuffer(self._line_ends, dtype=np.int64)
             lines = self._latest_lines(verdicts)
+            if lines is None:
+                return False
             starts = np.where(lines > 0, ends[lines - 1], 0).tolist()
             stops = ends[lines].tolist()
             with (self.path / STORE_FILE).open("rb") as store_handle, \
@@ -358,16 +360,20 @@ class RunDirectory:
         finally:
             self.release_line_index()
 
-    def _latest_lines(self, verdicts: list[Verdict]) -> np.ndarray:
+    def _latest_lines(self, verdicts: list[Verdict]) -> np.ndarray | None:
         """The store line of each of `verdicts`' latest record: its first line (by its place among
-        the records, found by identity), or the line of the call that superseded it."""
+        the records, found by identity), or the line of the call that superseded it; None when
+        one of them is not a stored record."""
         import numpy as np
 
         assert self._first_line is not None and self._superseding is not None
         placed = np.fromiter(map(id, self._records.values()), dtype=np.uint64, count=len(self._records))
         order = np.argsort(placed, kind="stable")
         wanted = np.fromiter(map(id, verdicts), dtype=np.uint64, count=len(verdicts))
-        lines = np.frombuffer(self._first_line, dtype=np.int64)[order[np.searchsorted(placed[order], wanted)]]
+        at = np.minimum(np.searchsorted(placed[order], wanted), len(order) - 1)
+        if not (placed[order[at]] == wanted).all():
+            return None
+        lines = np.frombuffer(self._first_line, dtype=np.int64)[order[at]]
         if self._superseding:  # retried calls: their latest line, matched by identity too
             again = np.fromiter((id(self._records[key]) for key in self._superseding), dtype=np.uint64,
                                 count=len(self._superseding))

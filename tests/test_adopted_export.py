@@ -123,3 +123,17 @@ def test_without_the_line_index_nothing_is_adopted(tmp_path: Path) -> None:
         assert not store.adopt_export([store.latest()[v.request_key] for v in design])
     with RunDirectory(tmp_path, index_lines=True) as store:
         assert store.adopt_export([store.latest()[v.request_key] for v in design])
+
+
+def test_an_empty_store_with_an_empty_export_is_no_verdicts_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / STORE_FILE).write_text("")
+    (tmp_path / VERDICTS_FILE).write_text("")
+    assert aggregate_again(tmp_path) == []
+    with RunDirectory(tmp_path, index_lines=True) as store:
+        assert not store.adopt_export([])  # an empty file cannot be mapped: nothing to keep
+
+
+def test_verdicts_that_are_not_the_stored_records_are_not_adopted(tmp_path: Path) -> None:
+    design = judged_run(tmp_path, 5)
+    with RunDirectory(tmp_path, index_lines=True) as store:
+        assert not store.adopt_export(design)  # equal records, other objects: not what the store read
