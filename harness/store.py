@@ -302,13 +302,14 @@ class RunDirectory:
     def write_exports(self, verdicts: list[Verdict], scores: pd.DataFrame, ranking: pd.DataFrame) -> None:
         # streamed to the file (at a million verdicts the export is half a gigabyte, and held whole
         # as text and then as bytes it was the aggregation's peak)
-        if self._export_holds_written and self._holds_exactly(verdicts):
-            # verdicts.jsonl already holds these verdicts' lines, in this order (adopt_export); its
-            # time is set as a rewrite would set it (a replay judge reads the store when it is newer)
-            os.utime(self.path / VERDICTS_FILE)
-        elif self._holds_exactly(verdicts):  # the store's bytes are the export: copied, not encoded again
-            with (self.path / STORE_FILE).open("rb") as store:
-                _atomic_write(self.path / VERDICTS_FILE, lambda handle: shutil.copyfileobj(store, handle, 1 << 20))
+        if self._holds_exactly(verdicts):
+            if self._export_holds_written:
+                # verdicts.jsonl already holds these verdicts' lines, in this order (adopt_export); its time
+                # is set as a rewrite would set it (a replay judge reads the store when it is newer)
+                os.utime(self.path / VERDICTS_FILE)
+            else:  # the store's bytes are the export: copied, not encoded again
+                with (self.path / STORE_FILE).open("rb") as store:
+                    _atomic_write(self.path / VERDICTS_FILE, lambda handle: shutil.copyfileobj(store, handle, 1 << 20))
         else:
             _atomic_write(self.path / VERDICTS_FILE, lambda handle: write_export(handle, verdicts))
         _atomic_write(self.path / SCORES_FILE, frame_to_csv(honest_intervals(scores)))

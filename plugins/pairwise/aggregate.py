@@ -283,16 +283,16 @@ def unjudged(verdicts: list[Verdict]) -> list[Verdict]:
     return [v for v in verdicts if v.status != "ok"]
 
 
-def status_counts(verdicts: list[Verdict], unjudged: list[Verdict]) -> dict[str, int]:
-    """How many verdicts are ok, invalid and failed; `unjudged`: unjudged(verdicts)."""
-    invalid = sum(v.status == "invalid" for v in unjudged)
-    return {"ok": len(verdicts) - len(unjudged), "invalid": invalid, "failed": len(unjudged) - invalid}
+def status_counts(verdicts: list[Verdict], problems: list[Verdict]) -> dict[str, int]:
+    """How many verdicts are ok, invalid and failed; `problems`: unjudged(verdicts)."""
+    invalid = sum(v.status == "invalid" for v in problems)
+    return {"ok": len(verdicts) - len(problems), "invalid": invalid, "failed": len(problems) - invalid}
 
 
-def verdict_models(battles: pd.DataFrame, unjudged: list[Verdict]) -> list[str]:
+def verdict_models(battles: pd.DataFrame, problems: list[Verdict]) -> list[str]:
     """Every model the verdicts name, sorted: the judged ones from their battles' columns (one row
-    per ok verdict, as judged_battles builds them), the others from the unjudged verdicts."""
-    named = {m for v in unjudged for m in (v.data["model_a"], v.data["model_b"])}
+    per ok verdict, as judged_battles builds them), the others from `problems`, unjudged(verdicts)."""
+    named = {m for v in problems for m in (v.data["model_a"], v.data["model_b"])}
     for column in ("model_a", "model_b"):
         named.update(battles[column].unique())
     return sorted(named)
