@@ -60,6 +60,13 @@ def recorded_categories(manifest: dict[str, Any], verdicts: Iterable[Verdict]) -
     recorded = manifest.get(MANIFEST_KEY)
     if isinstance(recorded, dict) and recorded:
         return {str(i): str(c) for c, ids in recorded.items() if isinstance(ids, list) for i in ids}
+    if isinstance(verdicts, list):  # the verdicts' gathered columns, when shared (a million: one pass less)
+        from harness.protocol.verdict_columns import MISSING, kept_columns
+
+        table = kept_columns(verdicts, "item_id", "category")
+        if table is not None:
+            return {item: str(category) for item, category in zip(table.item_id, table.category)
+                    if category not in (None, "", MISSING)}
     return {v.item_id: str(v.data["category"]) for v in verdicts if v.data.get("category") not in (None, "")}
 
 
@@ -131,19 +138,22 @@ def scores_by_category(task: Task, verdicts: list[Verdict], categories: dict[str
     category's items; `items` counts the category's items, `note` says what the row lacks."""
     import pandas as pd
 
+    from harness.protocol.verdict_columns import kept_columns, subset_of, verdict_columns
     from harness.stats.intervals import blank_zero_width
 
     rows = []
-    subsets: dict[str, list[Verdict]] = {category: [] for category in sorted(set(categories.values()))}
-    for v in verdicts:  # one pass over the verdicts, not one per category
-        category = categories.get(v.item_id)
+    positions: dict[str, list[int]] = {category: [] for category in sorted(set(categories.values()))}
+    item_ids = (kept_columns(verdicts, "item_id") or verdict_columns(verdicts)).item_id  # gathered once, when shared
+    for position, item in enumerate(item_ids):  # one pass, not one per category
+        category = categories.get(item)
         if category is not None:
-            subsets[category].append(v)
-    for category, subset in subsets.items():
-        table, why_none = _category_scores(task, subset)
+            positions[category].append(position)
+    for category, at in positions.items():
+        with subset_of(verdicts, at) as subset:  # with its columns, when the whole list's are shared
+            table, why_none = _category_scores(task, subset)
         table = table.set_index("model").reindex(list(dict.fromkeys([*models, *table["model"]]))).reset_index()
         table["n"] = pd.to_numeric(table["n"], errors="coerce").fillna(0).astype(int)
-        table = table.assign(category=category, items=len({v.item_id for v in subset}))
+        table = table.assign(category=category, items=len(set(map(item_ids.__getitem__, at))))
         few = table["items"] < MIN_ITEMS
         table["note"] = [
             (why_none or NO_VERDICT) if pd.isna(score) else FEW_ITEMS.format(min=MIN_ITEMS, items=n_items) if is_few else ""

@@ -16,6 +16,7 @@ from harness.by_category import write_scores_by_category
 from harness.calibrate.apply import apply_calibration, resolve_calibration
 from harness.errors import BadInput
 from harness.metrics import apply_metrics, verdicts_frame
+from harness.protocol.verdict_columns import columns_shared, kept_columns
 from harness.running.completeness import assess, task_models, with_every_model
 from harness.stats.memo import remembered_in
 
@@ -47,7 +48,8 @@ def run_calibration(
 
 def record_counts(manifest: dict[str, Any], verdicts: list[Verdict]) -> None:
     """run.json's `counts`: verdicts by status, and the requests of `manifest["requests"]` with none."""
-    tally: Counter[str] = Counter(v.status for v in verdicts)  # one pass, not one per status
+    table = kept_columns(verdicts)  # one pass, not one per status; none when the statuses are gathered
+    tally: Counter[str] = Counter(table.status if table is not None else (v.status for v in verdicts))
     counts = {status: tally[status] for status in STATUSES}
     counts["pending"] = max(0, int(manifest.get("requests") or 0) - sum(counts.values()))
     manifest["counts"] = counts
@@ -61,7 +63,8 @@ def finish_run(
     """Aggregate `verdicts`, write the exports and put the summary and completeness into
     `manifest` (not yet saved). `panel`: each judge's verdicts and how many requests it was asked.
     `keep_going`: a failing plugin metric is left out and listed in `metric_failures`."""
-    with remembered_in(store.path, keep_only_used=True):  # kept for the report and the next aggregate
+    # the memo: kept for the report and the next aggregate; the columns: gathered once for every step
+    with remembered_in(store.path, keep_only_used=True), columns_shared():
         return _finish(task, registry, store, manifest, verdicts, calibration=calibration, panel=panel,
                        keep_going=keep_going)
 

@@ -3,8 +3,9 @@ judge's position behaviour (consistency across orders, first-position win rate).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import methodcaller
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,14 @@ import pandas as pd
 from harness.errors import BadInput
 from harness.models import Verdict
 from harness.protocol import Aggregate
+from harness.protocol.verdict_columns import (
+    MISSING,
+    Absent,
+    kept_columns,
+    present,
+    release_columns,
+    verdict_columns,
+)
 from harness.stats.bootstrap import bootstrap_group_means
 from harness.stats.bradley_terry import bradley_terry_table
 from harness.stats.bt_prior import PRIOR_TIES
@@ -52,6 +61,9 @@ def design_prior_ties(value: float | None) -> float:
 LEVEL_CODES = {level: code for code, level in enumerate(REWARD_A)}
 HARD_REWARDS = np.array(list(REWARD_A.values()), dtype=np.int64)
 
+#: The gathered verdict columns only the battles and style control read.
+PAIRWISE_FIELDS = ("request_id", "model", "model_a", "model_b", "level", "len_a", "len_b", "probs", "length_unknown",
+                   "style_a", "style_b")
 OUTCOME_COLUMNS = {100: "win_much", 50: "win", 0: "tie", -50: "lose", -100: "lose_much"}
 SCORE_COLUMNS = [
     "model", "score", "ci_low", "ci_high", "n", "wb_reward", "expected_reward", "win_rate",
@@ -69,22 +81,32 @@ def judged_battles(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFr
     """
     columns = ["item_id", "request_id", "model_a", "model_b", "raw_level", "level", "hard_reward_a", "share_a",
                "len_a", "len_b", "length_known", "reward_a", "expected_a", "bt_score_a", "bt_weight", "soft_fallback"]
-    ok = [v for v in verdicts if v.status == "ok"]
-    if not ok:
+    table = verdict_columns(verdicts)
+    pick = None if table.all_ok() else table.ok_positions()
+    count = len(table) if pick is None else len(pick)
+    if not count:
         return pd.DataFrame([], columns=columns)
+
+    def judged(column: Sequence[Any], required: str | None = None) -> Sequence[Any]:
+        """The column's values of the ok verdicts; `required`: a data field every one must have."""
+        values = column if pick is None else list(map(column.__getitem__, pick))
+        if required is not None and MISSING in values:
+            raise KeyError(required)
+        return values
+
     # A verdict without a distribution is a point mass at its level: what it is worth depends on
     # the level alone, so it is computed once per level (by the same functions, so the same floats).
     # The distributions are computed as columns (harness.stats.preference_columns, the same floats
     # as one call per verdict), and the table is built column by column, not row by row.
     point = np.array([(expected_share_a({level: 1.0}), expected_reward_a({level: 1.0}),
                        *battle_mass({level: 1.0}, config.strong_weight)) for level in REWARD_A])
-    data = [v.data for v in ok]
-    len_a, len_b, raw = [d["len_a"] for d in data], [d["len_b"] for d in data], [d["level"] for d in data]
+    model_a, model_b = judged(table.model_a, "model_a"), judged(table.model_b, "model_b")
+    len_a, len_b, raw = judged(table.len_a, "len_a"), judged(table.len_b, "len_b"), judged(table.level, "level")
     k = config.length_k
     # the rule changes only the slight levels (A>B, B>A): the others pass without a call
     level = [apply_length_rule(lvl, a, b, k) if lvl in SLIGHT else lvl
              for lvl, a, b in zip(raw, len_a, len_b)] if k >= 0 else raw
-    probs = [d.get("probs") for d in data]
+    probs = judged(table.probs)  # MISSING is false, as None is
     soft = ([adjust_distribution(p, a, b, k) if p else None for p, a, b in zip(probs, len_a, len_b)] if k >= 0
             else [(p if p.__class__ is dict else dict(p)) if p else None for p in probs])  # read, never changed
     # rows with a distribution, as an index array (a list of a million ints held 36 bytes a row)
@@ -93,21 +115,38 @@ def judged_battles(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFr
     # each row's point-mass values looked up by its level's position on the scale (KeyError as before)
     codes = np.fromiter(map(LEVEL_CODES.__getitem__, level), dtype=np.intp, count=len(level))
     share_a, reward_a, bt_score_a, bt_weight = (point[codes, column] for column in range(4))
-    expected_a = np.full(len(ok), np.nan)
+    expected_a = np.full(count, np.nan)
     expected_a[with_soft] = values.reward_a
     if config.soft:
         for target, source in ((share_a, values.share_a), (reward_a, values.reward_a),
                                (bt_score_a, values.bt_score_a), (bt_weight, values.bt_weight)):
             target[with_soft] = source
+    # text columns as object arrays of the verdicts' own strings: pandas' default string columns
+    # copy every text into Arrow and make new objects of them whenever they are read back (60 MB per
+    # column at a million), and the names and levels are held once each
     cols = {
-        "item_id": [v.item_id for v in ok], "request_id": [v.request_id for v in ok],
-        "model_a": [d["model_a"] for d in data], "model_b": [d["model_b"] for d in data],
-        "raw_level": raw, "level": level, "hard_reward_a": HARD_REWARDS[codes], "share_a": share_a,
-        "len_a": len_a, "len_b": len_b, "length_known": [not d.get("length_unknown", False) for d in data],
+        "item_id": _texts(judged(table.item_id)), "request_id": _texts(judged(table.request_id)),
+        "model_a": _texts(model_a), "model_b": _texts(model_b),
+        "raw_level": _texts(raw), "level": _texts(level), "hard_reward_a": HARD_REWARDS[codes], "share_a": share_a,
+        "len_a": len_a, "len_b": len_b, "length_known": _length_known(judged(table.length_unknown)),
         "reward_a": reward_a, "expected_a": expected_a, "bt_score_a": bt_score_a, "bt_weight": bt_weight,
         "soft_fallback": [bool(config.soft and not s) for s in soft],
     }
     return pd.DataFrame(cols, columns=columns)
+
+
+def _texts(values: Sequence[Any]) -> np.ndarray:
+    """A column of texts as an object array holding the same string objects."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+def _length_known(unknown: Sequence[Any]) -> list[bool]:
+    """Whether each verdict's answer lengths are known: not when its data says length_unknown."""
+    if unknown.count(MISSING) == len(unknown):  # the usual case: no verdict says so
+        return [True] * len(unknown)
+    return [not (flag if flag is not MISSING else False) for flag in unknown]
 
 
 class JudgedRows:
@@ -135,8 +174,13 @@ class JudgedRows:
 
 
 def _identities(verdicts: list[Verdict]) -> np.ndarray:
-    """The judged (ok) verdicts' object identities, in order, as integers."""
-    return np.fromiter((id(v) for v in verdicts if v.status == "ok"), dtype=np.uint64)
+    """The judged (ok) verdicts' object identities, in order, as integers (their statuses read
+    from the gathered columns when shared: an identity needs no visit to the object)."""
+    table = kept_columns(verdicts)
+    if table is None:
+        return np.fromiter((id(v) for v in verdicts if v.status == "ok"), dtype=np.uint64)
+    judged = verdicts if table.all_ok() else list(map(verdicts.__getitem__, table.ok_positions()))
+    return np.fromiter(map(id, judged), dtype=np.uint64, count=len(judged))
 
 
 def soft_fallbacks(battles: pd.DataFrame, models: list[str]) -> dict[str, Any]:
@@ -151,14 +195,15 @@ def soft_fallbacks(battles: pd.DataFrame, models: list[str]) -> dict[str, Any]:
 LC_COLUMNS = {"lc_win_rate": "length_controlled_win_rate", "lc_ci_low": "lc_ci_low", "lc_ci_high": "lc_ci_high"}
 
 
-def length_controlled(battles: pd.DataFrame, config: PairwiseConfig) -> pd.DataFrame | None:
+def length_controlled(battles: pd.DataFrame, config: PairwiseConfig, rows: Any = ...) -> pd.DataFrame | None:
     """AlpacaEval's length-controlled win rate of every model against the one baseline (0-100).
 
     Only with exactly one baseline and every answer's length known; None otherwise. The GLM has
     one row per (model, instruction), as AlpacaEval's: both answer orders of an item count once,
     with their mean preference, so judging both orders does not weaken its regularisation.
+    `rows`: baseline_frame(battles, config), when the caller has it.
     """
-    frame = baseline_frame(battles, config)
+    frame = baseline_frame(battles, config) if rows is ... else rows
     if frame is None:
         return None
     from harness.stats.length_control import length_controlled_win_rates
@@ -181,7 +226,8 @@ def baseline_frame(battles: pd.DataFrame, config: PairwiseConfig) -> pd.DataFram
         return None
     baseline = config.baselines[0]
     a_is_base, b_is_base = battles["model_a"] == baseline, battles["model_b"] == baseline
-    vs_base = battles[a_is_base ^ b_is_base]
+    against = a_is_base ^ b_is_base
+    vs_base = battles if against.all() else battles[against]  # no copy of a million rows when all are
     if vs_base.empty:
         return None
     base_a = (vs_base["model_a"] == baseline).to_numpy()
@@ -196,12 +242,15 @@ def baseline_frame(battles: pd.DataFrame, config: PairwiseConfig) -> pd.DataFram
         p=("p", "mean"), len_model=("len_model", "first"), len_baseline=("len_baseline", "first"))
 
 
-def alpaca_eval_length_controlled(battles: pd.DataFrame, config: PairwiseConfig) -> tuple[pd.DataFrame, str] | None:
+def alpaca_eval_length_controlled(
+    battles: pd.DataFrame, config: PairwiseConfig, rows: Any = ...,
+) -> tuple[pd.DataFrame, str] | None:
     """AlpacaEval's LC win rate as AlpacaEval's code computes it (harness.stats.alpaca_glm), with a
-    note saying whether its gamed-baseline term was fitted; None unless asked for and computable."""
+    note saying whether its gamed-baseline term was fitted; None unless asked for and computable.
+    `rows`: baseline_frame(battles, config), when the caller has it."""
     if not config.alpaca_eval_lc:
         return None
-    frame = baseline_frame(battles, config)
+    frame = baseline_frame(battles, config) if rows is ... else rows
     if frame is None:
         return None
     from harness.stats.alpaca_glm import alpaca_eval_lc, is_gamed_baseline, several_models
@@ -279,8 +328,11 @@ def problem_counts(verdicts: list[Verdict], status: str) -> pd.Series:
 
 def unjudged(verdicts: list[Verdict]) -> list[Verdict]:
     """The verdicts that are not ok (invalid, failed): few, so passes over them are cheap where a
-    pass over a million stored verdicts costs a second."""
-    return [v for v in verdicts if v.status != "ok"]
+    pass over a million stored verdicts costs a second (their statuses' column, when gathered)."""
+    table = kept_columns(verdicts)
+    if table is None:
+        return [v for v in verdicts if v.status != "ok"]
+    return [] if table.all_ok() else [verdicts[i] for i, status in enumerate(table.status) if status != "ok"]
 
 
 def status_counts(verdicts: list[Verdict], problems: list[Verdict]) -> dict[str, int]:
@@ -326,15 +378,15 @@ def style_withheld(result: Any, n_items: int) -> str | None:
     return None
 
 
-def style_missing(lacking: list[int], judged: list[Verdict], battles: pd.DataFrame) -> str | None:
+def style_missing(lacking: int, models: set[Any], judged: int, battles: pd.DataFrame) -> str | None:
     """What style control lacks, in words, or None when every judged battle has what it needs.
-    `judged`: the verdicts behind `battles`' rows (the ok ones), whose models name what lacks;
-    `lacking`: the positions in `judged` of those without both answers' style counts."""
+    `lacking`: how many of the `judged` verdicts (those behind `battles`' rows, the ok ones) lack
+    both answers' style counts; `models`: the models of those (from the verdicts' columns, not
+    the table's text: a tenth of a second per 50,000 rows)."""
     if lacking:
-        # from the verdicts, not the table's pyarrow strings (a tenth of a second per 50,000 rows)
-        models = sorted({m for i in lacking for m in (judged[i].data["model_a"], judged[i].data["model_b"])})
-        shown = ", ".join(models[:5]) + (f" and {len(models) - 5} more" if len(models) > 5 else "")
-        return (f"{len(lacking)} of {len(judged)} judged verdicts ({shown}) carry no style features (the answers' "
+        named = sorted(models)
+        shown = ", ".join(named[:5]) + (f" and {len(named) - 5} more" if len(named) > 5 else "")
+        return (f"{lacking} of {judged} judged verdicts ({shown}) carry no style features (the answers' "
                 "markdown counts: "
                 "a run judged before style control, or an import without the answers; an Arena-Hard import "
                 "takes them with --answers)")
@@ -352,14 +404,24 @@ def style_controlled(verdicts: list[Verdict], battles: pd.DataFrame, config: Pai
     """
     if config.style_control is False or battles.empty or battles[["model_a", "model_b"]].stack().nunique() < 2:
         return None
-    judged = [v for v in verdicts if v.status == "ok"]
-    data = [v.data for v in judged]
-    # positions of verdicts without both answers' counts, found without a table of every verdict's
-    # counts by request id, which only the fit needs (300,000 verdicts lacking them: 0.26 s, was 0.42 s)
-    lacking = [i for i, (a, b) in enumerate(zip(map(methodcaller("get", "style_a"), data),
-                                                map(methodcaller("get", "style_b"), data)))
-               if a is None or b is None]
-    missing = style_missing(lacking, judged, battles)
+    table = verdict_columns(verdicts)
+    pick = None if table.all_ok() else table.ok_positions()
+
+    def judged(column: Sequence[Any]) -> Sequence[Any]:
+        return column if pick is None else list(map(column.__getitem__, pick))
+
+    style_a, style_b = judged(table.style_a), judged(table.style_b)
+    model_a, model_b = judged(table.model_a), judged(table.model_b)
+    # which verdicts lack both answers' counts, found without a table of every verdict's counts by
+    # request id, which only the fit needs, and without a list of their positions (a million ints:
+    # 36 MB, when a run has no style counts at all)
+    if isinstance(style_a, Absent) or isinstance(style_b, Absent):  # no verdict has them
+        lacking, models = len(style_a), set(model_a) | set(model_b)
+    else:
+        flags = [not present(a) or not present(b) for a, b in zip(style_a, style_b)]
+        lacking = flags.count(True)
+        models = set(compress(model_a, flags)) | set(compress(model_b, flags)) if lacking else set()
+    missing = style_missing(lacking, models, len(style_a), battles)
     if missing is not None:
         if config.style_control:
             raise BadInput(f"options.style_control: cannot be honoured: {missing}")
@@ -367,7 +429,7 @@ def style_controlled(verdicts: list[Verdict], battles: pd.DataFrame, config: Pai
                             shown=False)
     from harness.stats.style_control import style_controlled_table
 
-    styles = {v.request_id: (v.data["style_a"], v.data["style_b"]) for v in judged}
+    styles = dict(zip(judged(table.request_id), zip(style_a, style_b)))
 
     # Arena-Hard's token counts when every answer has them (its conv_metadata), else characters
     tokens = all("tokens" in a and "tokens" in b for a, b in styles.values())
@@ -420,6 +482,10 @@ def reward_scores(verdicts: list[Verdict], config: PairwiseConfig, battles: pd.D
 
 def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig, battles: pd.DataFrame | None = None) -> Aggregate:
     battles = judged_battles(verdicts, config) if battles is None else battles
+    style = style_controlled(verdicts, battles, config)  # first: the last step to read the verdicts' fields
+    # the verdicts' fields the battles and style control were made of: not read again, and the
+    # steps below need the memory (the statuses, items and categories stay for the categories' scores)
+    release_columns(verdicts, *PAIRWISE_FIELDS)
     sides = per_model_rows(battles)
     problems = unjudged(verdicts)
     scores = _reward_scores(verdict_models(battles, problems), sides, config)
@@ -445,15 +511,16 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig, battles:
         prior_ties=prior_ties(config),
     )
     columns = list(SCORE_COLUMNS)
-    style = style_controlled(verdicts, battles, config)
     if style is not None and style.shown:
         scores = scores.merge(style.table, on="model", how="left")
         columns += list(STYLE_COLUMNS.values()) + (["sc_note"] if style.withheld else [])
-    lc = length_controlled(battles, config)
+    glm_rows = baseline_frame(battles, config)  # both length-controlled fits' rows, built once
+    lc = length_controlled(battles, config, glm_rows)
     if lc is not None:
         scores = scores.merge(lc, on="model", how="left")
         columns[columns.index("win_rate") + 1:columns.index("win_rate") + 1] = list(LC_COLUMNS.values())
-    alpaca = alpaca_eval_length_controlled(battles, config)
+    alpaca = alpaca_eval_length_controlled(battles, config, glm_rows)
+    del glm_rows
     if alpaca is not None:
         scores = scores.merge(alpaca[0], on="model", how="left")
         columns.insert(columns.index("win_rate") + 1, "alpaca_eval_lc")

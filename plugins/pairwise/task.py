@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from harness.errors import BadInput
 from harness.models import JudgeRequest, JudgeResponse, Verdict
 from harness.protocol import Aggregate, Task
+from harness.protocol.verdict_columns import columns_shared
 from harness_plugins.pairwise.config import PairwiseConfig
 from harness_plugins.pairwise.pairs import choose_pairs
 from harness_plugins.pairwise.sampled_battles import SampledBattles
@@ -204,9 +205,10 @@ class PairwiseTask(Task):
         # pandas/scipy: only when needed
         from harness_plugins.pairwise.aggregate import JudgedRows, aggregate_pairwise, judged_battles
 
-        battles = judged_battles(verdicts, self.config)
-        self._judged_rows = JudgedRows(verdicts, battles)  # the categories' scores take their rows from it
-        return aggregate_pairwise(verdicts, self.config, battles=battles)
+        with columns_shared():  # the verdicts' fields gathered once for the steps below
+            battles = judged_battles(verdicts, self.config)
+            self._judged_rows = JudgedRows(verdicts, battles)  # the categories' scores take their rows from it
+            return aggregate_pairwise(verdicts, self.config, battles=battles)
 
     def category_scores(self, verdicts: list[Verdict]) -> pd.DataFrame:
         from harness_plugins.pairwise.aggregate import reward_scores
