@@ -29,13 +29,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from sys import intern
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, get_args
 
 import orjson
+from pydantic_core import from_json
 
 from harness.bulk_reads import after_large_read, bulk_read, flat_records_frame
 from harness.errors import BadInput, RunFailed
-from harness.models import Verdict
+from harness.models import Verdict, VerdictStatus
 
 if TYPE_CHECKING:
     import asyncio
@@ -485,11 +486,50 @@ def stored_verdicts(path: Path, line_ends: array[int] | None = None) -> Iterator
                 end += len(raw)
                 line_ends.append(end)
             try:
-                verdict = Verdict.model_validate_json(raw)
+                verdict = parse_verdict_line(raw)
             except ValueError:
                 raise BadInput(f"{path}:{number}: corrupt record; the store was edited by hand?") from None
             # pydantic has checked the ids and the status; the data's shapes are the readers' own
             yield compact_verdict(verdict, path, number, thorough=thorough)
+
+
+def parse_verdict_line(raw: bytes) -> Verdict:
+    """One stored line as a Verdict, as `Verdict.model_validate_json` makes it: a line as
+    store_line writes it (every field, each of its exact type, nothing else) is parsed by
+    pydantic's own JSON parser (the same values: integers beyond 64 bits stay exact, where orjson
+    makes them floats) and becomes the model without the validation, which would only confirm
+    those types (about 3.4 against 5.2 µs a line); any other line (a missing or extra field, a
+    value pydantic would convert or refuse, what is not JSON) goes through pydantic, which
+    decides. ValueError when it is not a verdict."""
+    try:
+        record = from_json(raw, cache_strings="keys")
+    except ValueError:
+        return Verdict.model_validate_json(raw)
+    if record.__class__ is not dict or not _plain_verdict(record):
+        return Verdict.model_validate_json(raw)
+    verdict = _new_verdict(Verdict)
+    _set_slot(verdict, "__dict__", record)
+    _set_slot(verdict, "__pydantic_fields_set__", _ALL_FIELDS)
+    _set_slot(verdict, "__pydantic_extra__", None)
+    _set_slot(verdict, "__pydantic_private__", None)
+    return verdict
+
+
+def _plain_verdict(record: dict[str, Any]) -> bool:
+    """Whether a parsed line holds exactly Verdict's fields, each already of its type: the values
+    pydantic would keep as they are."""
+    return (len(record) == len(_ALL_FIELDS) and record.keys() == _ALL_FIELDS
+            and record["request_id"].__class__ is str and record["request_key"].__class__ is str
+            and record["item_id"].__class__ is str and record["judge"].__class__ is str
+            and record["status"].__class__ is str and record["status"] in _STATUSES
+            and record["data"].__class__ is dict
+            and (record["output"] is None or record["output"].__class__ is str)
+            and (record["error"] is None or record["error"].__class__ is str)
+            and record["tokens_in"].__class__ is int and record["tokens_out"].__class__ is int)
+
+
+_new_verdict = object.__new__
+_STATUSES = frozenset(get_args(VerdictStatus))
 
 
 #: A store of this size or more (about 100,000 verdicts) is read with compact_verdict's thorough

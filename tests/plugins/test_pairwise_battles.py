@@ -46,7 +46,9 @@ def row_by_row(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFrame:
         })
     columns = ["item_id", "request_id", "model_a", "model_b", "raw_level", "level", "hard_reward_a", "share_a",
                "len_a", "len_b", "length_known", "reward_a", "expected_a", "bt_score_a", "bt_weight", "soft_fallback"]
-    return pd.DataFrame(rows, columns=columns)
+    # the text columns hold the verdicts' own strings (object columns, not copies into pandas' `str`)
+    texts = ["item_id", "request_id", "model_a", "model_b", "raw_level", "level"]
+    return pd.DataFrame(rows, columns=columns).astype(dict.fromkeys(texts, object))
 
 
 def planted_verdicts(n: int, seed: int) -> list[Verdict]:
@@ -75,6 +77,16 @@ def test_the_columnar_table_equals_the_row_by_row_one(soft: bool, length_k: int,
     config = PairwiseConfig(soft=soft, length_k=length_k, strong_weight=strong_weight)
     verdicts = planted_verdicts(400, seed=length_k + 7)
     pd.testing.assert_frame_equal(judged_battles(verdicts, config), row_by_row(verdicts, config), check_exact=True)
+
+
+def test_the_text_columns_hold_the_verdicts_own_strings() -> None:
+    """No copy of a text per row: the table's names, ids and levels are the verdicts' objects."""
+    verdicts = [v for v in planted_verdicts(200, seed=4) if v.status == "ok"]
+    table = judged_battles(verdicts, PairwiseConfig(length_k=-1))
+    for column, read in (("item_id", lambda v: v.item_id), ("request_id", lambda v: v.request_id),
+                         ("model_a", lambda v: v.data["model_a"]), ("raw_level", lambda v: v.data["level"])):
+        assert table[column].dtype == object
+        assert all(a is read(v) for a, v in zip(table[column], verdicts, strict=True)), column
 
 
 def test_no_parsed_verdict_gives_the_same_empty_table() -> None:
