@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.datasets import jsonl_lines
 from harness.errors import BadInput
 from harness.protocol.replay_view import ReplayView, Stored
 from harness.store import STORE_FILE, VERDICTS_FILE, check_verdict_record, read_store
@@ -70,25 +69,30 @@ def _records(directory: Path) -> list[dict[str, Any]]:
     last record of each request winning, as the run itself reads it)."""
     export, store = directory / VERDICTS_FILE, directory / STORE_FILE
     if export.is_file() and not (store.is_file() and store.stat().st_mtime > export.stat().st_mtime):
+        records = []
         try:
-            lines = jsonl_lines(export.read_text(encoding="utf-8"))
+            # a line at a time: the whole text and the list of its lines held a gigabyte more at a
+            # million verdicts. Text mode splits where read_text and a split on "\n" did.
+            with export.open(encoding="utf-8") as handle:
+                for number, line in enumerate(handle, start=1):
+                    if line.strip():
+                        records.append(_export_record(line, f"--judge replay: {export}:{number}"))
         except (OSError, UnicodeDecodeError) as exc:
             raise BadInput(
                 f"--judge replay:{directory}: cannot read {VERDICTS_FILE} ({exc.__class__.__name__})") from None
-        records = []
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                record = None
-            where = f"--judge replay: {export}:{number}"
-            if not isinstance(record, dict):
-                raise BadInput(f"{where}: not a verdict record")
-            check_verdict_record(record, where, complete=False)
-            records.append(record)
         return records
     if store.is_file():
         return [v.model_dump(mode="json") for v in read_store(store).values()]
     raise BadInput(f"--judge replay:{directory}: not a run directory (no {VERDICTS_FILE} or {STORE_FILE})")
+
+
+def _export_record(line: str, where: str) -> dict[str, Any]:
+    """One line of the export as a checked verdict record; BadInput naming `where` otherwise."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        raise BadInput(f"{where}: not a verdict record")
+    check_verdict_record(record, where, complete=False)
+    return record

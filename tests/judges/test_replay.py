@@ -200,6 +200,8 @@ def test_replay_neither_reads_nor_writes_the_judgment_cache(tmp_path: Path) -> N
     (["--judge", "replay:{source}", "--judge-option", "colour=blue"], "judge option colour"),
     (["--judge", "replay:{source}", "--judge-option", "judge=someone"], "has no verdicts there"),
     (["--judge", "replay:{broken}"], "broken/verdicts.jsonl:2: data must be an object"),
+    (["--judge", "replay:{notjson}"], "notjson/verdicts.jsonl:3: not a verdict record"),
+    (["--judge", "replay:{latin}"], "cannot read verdicts.jsonl (UnicodeDecodeError)"),
 ])
 def test_bad_replay_specs_are_one_line_errors(tmp_path: Path, args: list[str], message: str) -> None:
     task = write_task(tmp_path, name="t", protocol="rubric", rows=ROWS, options={"preset": "wb_score"})
@@ -213,7 +215,14 @@ def test_bad_replay_specs_are_one_line_errors(tmp_path: Path, args: list[str], m
     (broken / "verdicts.jsonl").write_text((source / "verdicts.jsonl").read_text(encoding="utf-8") + json.dumps({
         "request_id": "q1::alpha", "item_id": "q1", "judge": "openai:judge", "status": "ok", "data": [5]}) + "\n",
         encoding="utf-8")
-    args = [a.format(tmp=tmp_path, source=source, broken=broken) for a in args]
+    first = (source / "verdicts.jsonl").read_bytes()
+    notjson = tmp_path / "notjson"
+    notjson.mkdir()
+    (notjson / "verdicts.jsonl").write_bytes(first + b"\n" + b'{"request_id": "q1::alpha",\n')  # line 2 blank
+    latin = tmp_path / "latin"
+    latin.mkdir()
+    (latin / "verdicts.jsonl").write_bytes(first + first.replace(b"alpha", b"alph\xe9"))
+    args = [a.format(tmp=tmp_path, source=source, broken=broken, notjson=notjson, latin=latin) for a in args]
     result = harness_cli("run", task, *args, "--out", tmp_path / "out", "--no-progress")
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
@@ -255,3 +264,18 @@ def test_a_run_stopped_before_its_export_replays_from_its_store(tmp_path: Path) 
     os.utime(export, (1, 1))
     replayed = verdicts(replay(task, stopped, tmp_path / "replay"))
     assert len(replayed) == len(ROWS) * len(MODELS) and all(v["status"] == "ok" for v in replayed.values())
+
+
+def test_the_export_is_read_a_line_at_a_time_as_json_lines_splits_it(tmp_path: Path) -> None:
+    """Lines end at "\\n" only: a line break JSON allows raw inside a string (U+2028) keeps its
+    record whole, a "\\r" before the "\\n" is whitespace, blank lines are skipped."""
+    from harness.judges.replay_source import ReplaySource
+
+    records = [{"request_id": f"q{i}::alpha", "request_key": f"k{i}", "item_id": f"q{i}", "judge": "openai:judge",
+                "status": "ok", "data": {"model": "alpha", "score": i, "note": "one\u2028two\u0085three"}}
+               for i in range(3)]
+    lines = [json.dumps(r, ensure_ascii=False) for r in records]
+    (tmp_path / "verdicts.jsonl").write_bytes(
+        (lines[0] + "\r\n\n" + lines[1] + "\n" + lines[2]).encode("utf-8"))  # no final newline
+    source = ReplaySource.load(tmp_path)
+    assert source.records == records
