@@ -495,12 +495,12 @@ def stored_verdicts(path: Path, line_ends: array[int] | None = None) -> Iterator
 
 def parse_verdict_line(raw: bytes) -> Verdict:
     """One stored line as a Verdict, as `Verdict.model_validate_json` makes it: a line as
-    store_line writes it (every field, each of its exact type, nothing else) is parsed by
+    store_line writes it (every field in order, each of its exact type, nothing else) is parsed by
     pydantic's own JSON parser (the same values: integers beyond 64 bits stay exact, where orjson
     makes them floats) and becomes the model without the validation, which would only confirm
     those types (about 3.4 against 5.2 µs a line); any other line (a missing or extra field, a
-    value pydantic would convert or refuse, what is not JSON) goes through pydantic, which
-    decides. ValueError when it is not a verdict."""
+    value pydantic would convert or refuse, fields in another order, what is not JSON) goes
+    through pydantic, which decides. ValueError when it is not a verdict."""
     try:
         record = from_json(raw, cache_strings="keys")
     except ValueError:
@@ -516,9 +516,9 @@ def parse_verdict_line(raw: bytes) -> Verdict:
 
 
 def _plain_verdict(record: dict[str, Any]) -> bool:
-    """Whether a parsed line holds exactly Verdict's fields, each already of its type: the values
-    pydantic would keep as they are."""
-    return (len(record) == len(_ALL_FIELDS) and record.keys() == _ALL_FIELDS
+    """Whether a parsed line holds exactly Verdict's fields in their order, each already of its
+    type: the values pydantic would keep as they are."""
+    return (tuple(record) == _FIELD_ORDER  # in order too: the model keeps the dict, and writes it in its order
             and record["request_id"].__class__ is str and record["request_key"].__class__ is str
             and record["item_id"].__class__ is str and record["judge"].__class__ is str
             and record["status"].__class__ is str and record["status"] in _STATUSES
@@ -529,6 +529,7 @@ def _plain_verdict(record: dict[str, Any]) -> bool:
 
 
 _new_verdict = object.__new__
+_FIELD_ORDER = tuple(Verdict.model_fields)
 _STATUSES = frozenset(get_args(VerdictStatus))
 
 

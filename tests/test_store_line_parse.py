@@ -34,6 +34,9 @@ ODD_LINES = [
     LINE.replace('"status":"ok"', '"status":"ok","status":"failed"') % ("{}", "null", "1"),
     LINE % ("[]", "null", "1"),
     LINE % ("null", "null", "1"),
+    # another writer's key order (json.dumps with sort_keys): read, and written back in field order
+    '{"data":{},"error":null,"item_id":"i","judge":"j","output":null,"request_id":"r","request_key":"k",'
+    '"status":"ok","tokens_in":0,"tokens_out":0}',
     "[1,2]",
     "nonsense",
     '{"request_id":"r"',
