@@ -16,6 +16,7 @@ from harness.protocol.verdict_columns import (
     MISSING,
     Absent,
     Released,
+    columns_if_shared,
     columns_shared,
     gather_columns,
     kept_columns,
@@ -82,7 +83,11 @@ def test_columns_are_shared_within_the_block_for_that_list_only() -> None:
         assert kept_columns(listed) is None
         again = verdict_columns(listed)
         assert again is not first and again.request_id[-1] == listed[0].request_id
+        listed[-1] = listed[-1].model_copy(update={"status": "failed"})  # its end replaced: the same length
+        assert kept_columns(listed) is None and verdict_columns(listed).status[-1] == "failed"
+        assert columns_if_shared(listed) is verdict_columns(listed)
     assert kept_columns(listed) is None  # the block's end drops them
+    assert columns_if_shared(listed) is None
 
 
 def test_a_released_column_cannot_be_read_and_is_gathered_again_when_asked_for() -> None:

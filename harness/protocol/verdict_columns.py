@@ -172,8 +172,15 @@ def gather_columns(verdicts: Sequence[Verdict]) -> VerdictColumns:
                           *(Absent(count) if column.count(missing) == count else column for column in fields))
 
 
-_shared: ContextVar[dict[int, tuple[Sequence[Verdict], int, VerdictColumns]] | None] = ContextVar(
-    "harness_verdict_columns", default=None)
+#: Per shared list (by id): the list itself (so its id names no other list meanwhile), its length
+#: and first and last verdicts when gathered (a changed list is gathered again), its columns.
+_shared: ContextVar[dict[int, tuple[Sequence[Verdict], tuple[int, object, object], VerdictColumns]] | None] = (
+    ContextVar("harness_verdict_columns", default=None))
+
+
+def _shape(verdicts: Sequence[Verdict]) -> tuple[int, object, object]:
+    """What must not have changed for a list's kept columns to be its columns."""
+    return (len(verdicts), verdicts[0], verdicts[-1]) if verdicts else (0, None, None)
 
 
 @contextmanager
@@ -198,8 +205,8 @@ def verdict_columns(verdicts: Sequence[Verdict]) -> VerdictColumns:
         return kept
     columns = gather_columns(verdicts)
     shared = _shared.get()
-    if shared is not None:  # the list itself is held with its columns, so its id names no other list meanwhile
-        shared[id(verdicts)] = (verdicts, len(verdicts), columns)
+    if shared is not None:
+        shared[id(verdicts)] = (verdicts, _shape(verdicts), columns)
     return columns
 
 
@@ -214,7 +221,7 @@ def subset_of(verdicts: Sequence[Verdict], positions: Sequence[int]) -> Iterator
     if whole is None or shared is None:
         yield subset
         return
-    shared[id(subset)] = (subset, len(subset), whole.take(positions))
+    shared[id(subset)] = (subset, _shape(subset), whole.take(positions))
     try:
         yield subset
     finally:
@@ -227,7 +234,7 @@ def kept_columns(verdicts: Sequence[Verdict], *needs: str) -> VerdictColumns | N
     direct pass does as cheaply as gathering every field."""
     shared = _shared.get()
     kept = shared.get(id(verdicts)) if shared is not None else None
-    if kept is None or kept[0] is not verdicts or kept[1] != len(verdicts) or not _same_ends(kept[2], verdicts):
+    if kept is None or kept[0] is not verdicts or not _same(kept[1], _shape(verdicts)):
         return None
     return None if kept[2].released().intersection(needs or ("status",)) else kept[2]
 
@@ -239,14 +246,19 @@ def release_columns(verdicts: Sequence[Verdict], *names: str) -> None:
     shared = _shared.get()
     kept = shared.get(id(verdicts)) if shared is not None else None
     if shared is not None and kept is not None and kept[0] is verdicts:
-        handed_back: dict[str, Any] = {name: Released(kept[1]) for name in names}
-        columns = replace(kept[2], **handed_back)
-        shared[id(verdicts)] = (verdicts, kept[1], columns)
+        handed_back: dict[str, Any] = {name: Released(len(kept[2])) for name in names}
+        shared[id(verdicts)] = (verdicts, kept[1], replace(kept[2], **handed_back))
 
 
-def _same_ends(columns: VerdictColumns, verdicts: Sequence[Verdict]) -> bool:
-    """The list's first and last verdicts still have the item ids the columns hold."""
-    return not verdicts or (columns.item_id[0] == verdicts[0].item_id and columns.item_id[-1] == verdicts[-1].item_id)
+def _same(kept: tuple[int, object, object], now: tuple[int, object, object]) -> bool:
+    """The same length and the very same first and last verdicts."""
+    return kept[0] == now[0] and kept[1] is now[1] and kept[2] is now[2]
+
+
+def columns_if_shared(verdicts: Sequence[Verdict]) -> VerdictColumns | None:
+    """verdict_columns(verdicts) within columns_shared(), else None: for a step that reads a few
+    fields, which a direct pass reads more cheaply than gathering every field it would not share."""
+    return verdict_columns(verdicts) if _shared.get() is not None else None
 
 
 def present(value: Any) -> bool:

@@ -26,7 +26,7 @@ from harness.models import DatasetSpec, Item, Message, TaskSpec, Verdict
 from harness.plugins import LoadedPlugins, load_plugins
 from harness.prompts import PromptRenderer, builtin_prompt_dir, make_environment
 from harness.protocol.roles import options_with_role
-from harness.protocol.verdict_columns import columns_shared, verdict_columns
+from harness.protocol.verdict_columns import columns_if_shared, columns_shared
 from harness.registry import Registry
 from harness.running.finish import finish_run, record_counts, run_calibration
 from harness.running.result import RunResult
@@ -58,8 +58,10 @@ def apply_overrides(
 def items_from_verdicts(verdicts: list[Verdict]) -> list[Item]:
     """One placeholder item per item id, answered by every model its verdicts mention."""
     answers: dict[str, dict[str, str]] = {}
-    table = verdict_columns(verdicts)
-    for item_id, *names in zip(table.item_id, table.model, table.model_a, table.model_b):
+    table = columns_if_shared(verdicts)  # the first step of an aggregation: it gathers them for the rest
+    named = (zip(table.item_id, table.model, table.model_a, table.model_b) if table is not None else
+             ((v.item_id, v.data.get("model"), v.data.get("model_a"), v.data.get("model_b")) for v in verdicts))
+    for item_id, *names in named:
         models = answers.setdefault(item_id, {})
         for name in names:
             if isinstance(name, str):
