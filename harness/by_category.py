@@ -138,12 +138,13 @@ def scores_by_category(task: Task, verdicts: list[Verdict], categories: dict[str
     category's items; `items` counts the category's items, `note` says what the row lacks."""
     import pandas as pd
 
-    from harness.protocol.verdict_columns import kept_columns, subset_of, verdict_columns
+    from harness.protocol.verdict_columns import kept_columns, subset_of
     from harness.stats.intervals import blank_zero_width
 
     rows = []
     positions: dict[str, list[int]] = {category: [] for category in sorted(set(categories.values()))}
-    item_ids = (kept_columns(verdicts, "item_id") or verdict_columns(verdicts)).item_id  # gathered once, when shared
+    table = kept_columns(verdicts, "item_id")  # gathered once for the aggregation, when shared
+    item_ids = table.item_id if table is not None else [v.item_id for v in verdicts]
     for position, item in enumerate(item_ids):  # one pass, not one per category
         category = categories.get(item)
         if category is not None:

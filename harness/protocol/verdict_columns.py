@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from harness.models import Verdict
 
+
 class _Missing:
     """The value gathered where a verdict's data lacks the field: false, as `data.get`'s None is."""
 
@@ -125,11 +126,11 @@ class VerdictColumns:
         """The columns of the verdicts at `positions`."""
         taken: list[Any] = [
             type(column)(len(positions)) if isinstance(column, Absent) else list(map(column.__getitem__, positions))
-            for column in astuple_shallow(self)]
+            for column in _columns_in_order(self)]
         return VerdictColumns(*taken)
 
 
-def astuple_shallow(columns: VerdictColumns) -> tuple[Sequence[Any], ...]:
+def _columns_in_order(columns: VerdictColumns) -> tuple[Sequence[Any], ...]:
     """The columns in field order, not copied (dataclasses.astuple copies every list deeply)."""
     return tuple(getattr(columns, name) for name in COLUMN_NAMES)
 
@@ -232,27 +233,28 @@ def kept_columns(verdicts: Sequence[Verdict], *needs: str) -> VerdictColumns | N
     """The columns of `verdicts` when they are shared and already gathered, none of `needs`
     released (default: the statuses), else None: for a step that reads one field, which one
     direct pass does as cheaply as gathering every field."""
-    shared = _shared.get()
-    kept = shared.get(id(verdicts)) if shared is not None else None
-    if kept is None or kept[0] is not verdicts or not _same(kept[1], _shape(verdicts)):
-        return None
-    return None if kept[2].released().intersection(needs or ("status",)) else kept[2]
+    kept = _kept(verdicts)
+    return None if kept is None or kept.released().intersection(needs or ("status",)) else kept
 
 
 def release_columns(verdicts: Sequence[Verdict], *names: str) -> None:
     """Hand back the shared columns `names` of `verdicts` (a step that read them last): a million
     verdicts' column is 8 MB, and the steps after it need the memory. A step that asks for them
     later gets them gathered again."""
+    kept, shared = _kept(verdicts), _shared.get()
+    if kept is not None and shared is not None:
+        handed_back: dict[str, Any] = {name: Released(len(kept)) for name in names}
+        shared[id(verdicts)] = (verdicts, _shape(verdicts), replace(kept, **handed_back))
+
+
+def _kept(verdicts: Sequence[Verdict]) -> VerdictColumns | None:
+    """The shared columns of this very list, unchanged since they were gathered, or None."""
     shared = _shared.get()
     kept = shared.get(id(verdicts)) if shared is not None else None
-    if shared is not None and kept is not None and kept[0] is verdicts:
-        handed_back: dict[str, Any] = {name: Released(len(kept[2])) for name in names}
-        shared[id(verdicts)] = (verdicts, kept[1], replace(kept[2], **handed_back))
-
-
-def _same(kept: tuple[int, object, object], now: tuple[int, object, object]) -> bool:
-    """The same length and the very same first and last verdicts."""
-    return kept[0] == now[0] and kept[1] is now[1] and kept[2] is now[2]
+    if kept is None or kept[0] is not verdicts:
+        return None
+    (length, first, last), now = kept[1], _shape(verdicts)
+    return kept[2] if length == now[0] and first is now[1] and last is now[2] else None
 
 
 def columns_if_shared(verdicts: Sequence[Verdict]) -> VerdictColumns | None:

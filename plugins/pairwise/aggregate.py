@@ -17,6 +17,7 @@ from harness.protocol import Aggregate
 from harness.protocol.verdict_columns import (
     MISSING,
     Absent,
+    VerdictColumns,
     kept_columns,
     present,
     release_columns,
@@ -82,14 +83,14 @@ def judged_battles(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFr
     columns = ["item_id", "request_id", "model_a", "model_b", "raw_level", "level", "hard_reward_a", "share_a",
                "len_a", "len_b", "length_known", "reward_a", "expected_a", "bt_score_a", "bt_weight", "soft_fallback"]
     table = verdict_columns(verdicts)
-    pick = None if table.all_ok() else table.ok_positions()
+    pick = judged_positions(table)
     count = len(table) if pick is None else len(pick)
     if not count:
         return pd.DataFrame([], columns=columns)
 
     def judged(column: Sequence[Any], required: str | None = None) -> Sequence[Any]:
         """The column's values of the ok verdicts; `required`: a data field every one must have."""
-        values = column if pick is None else list(map(column.__getitem__, pick))
+        values = of_judged(column, pick)
         if required is not None and MISSING in values:
             raise KeyError(required)
         return values
@@ -133,6 +134,16 @@ def judged_battles(verdicts: list[Verdict], config: PairwiseConfig) -> pd.DataFr
         "soft_fallback": [bool(config.soft and not s) for s in soft],
     }
     return pd.DataFrame(cols, columns=columns, copy=False)
+
+
+def judged_positions(table: VerdictColumns) -> list[int] | None:
+    """The positions of the judged (ok) verdicts, or None when every verdict is judged."""
+    return None if table.all_ok() else table.ok_positions()
+
+
+def of_judged(column: Sequence[Any], pick: list[int] | None) -> Sequence[Any]:
+    """A gathered column's values at `pick` (judged_positions), or the column itself for None."""
+    return column if pick is None else list(map(column.__getitem__, pick))
 
 
 def _texts(values: Sequence[Any]) -> pd.Series:
@@ -180,7 +191,7 @@ def _identities(verdicts: list[Verdict]) -> np.ndarray:
     table = kept_columns(verdicts)
     if table is None:
         return np.fromiter((id(v) for v in verdicts if v.status == "ok"), dtype=np.uint64)
-    judged = verdicts if table.all_ok() else list(map(verdicts.__getitem__, table.ok_positions()))
+    judged = of_judged(verdicts, judged_positions(table))
     return np.fromiter(map(id, judged), dtype=np.uint64, count=len(judged))
 
 
@@ -196,15 +207,14 @@ def soft_fallbacks(battles: pd.DataFrame, models: list[str]) -> dict[str, Any]:
 LC_COLUMNS = {"lc_win_rate": "length_controlled_win_rate", "lc_ci_low": "lc_ci_low", "lc_ci_high": "lc_ci_high"}
 
 
-def length_controlled(battles: pd.DataFrame, config: PairwiseConfig, rows: Any = ...) -> pd.DataFrame | None:
+def length_controlled(frame: pd.DataFrame | None, config: PairwiseConfig) -> pd.DataFrame | None:
     """AlpacaEval's length-controlled win rate of every model against the one baseline (0-100).
 
     Only with exactly one baseline and every answer's length known; None otherwise. The GLM has
     one row per (model, instruction), as AlpacaEval's: both answer orders of an item count once,
     with their mean preference, so judging both orders does not weaken its regularisation.
-    `rows`: baseline_frame(battles, config), when the caller has it.
+    `frame`: the GLM's rows, baseline_frame(battles, config).
     """
-    frame = baseline_frame(battles, config) if rows is ... else rows
     if frame is None:
         return None
     from harness.stats.length_control import length_controlled_win_rates
@@ -243,16 +253,11 @@ def baseline_frame(battles: pd.DataFrame, config: PairwiseConfig) -> pd.DataFram
         p=("p", "mean"), len_model=("len_model", "first"), len_baseline=("len_baseline", "first"))
 
 
-def alpaca_eval_length_controlled(
-    battles: pd.DataFrame, config: PairwiseConfig, rows: Any = ...,
-) -> tuple[pd.DataFrame, str] | None:
+def alpaca_eval_length_controlled(frame: pd.DataFrame | None, config: PairwiseConfig) -> tuple[pd.DataFrame, str] | None:
     """AlpacaEval's LC win rate as AlpacaEval's code computes it (harness.stats.alpaca_glm), with a
     note saying whether its gamed-baseline term was fitted; None unless asked for and computable.
-    `rows`: baseline_frame(battles, config), when the caller has it."""
-    if not config.alpaca_eval_lc:
-        return None
-    frame = baseline_frame(battles, config) if rows is ... else rows
-    if frame is None:
+    `frame`: the GLM's rows, baseline_frame(battles, config)."""
+    if not config.alpaca_eval_lc or frame is None:
         return None
     from harness.stats.alpaca_glm import alpaca_eval_lc, is_gamed_baseline, several_models
     from harness.stats.memo import remembered_frame
@@ -297,7 +302,7 @@ def per_model_rows(battles: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([side_a, side_b], ignore_index=True)
 
 
-def battle_models(battles: pd.DataFrame) -> set[Any]:
+def distinct_models(battles: pd.DataFrame) -> set[Any]:
     """The models the battles name: each column's distinct values, where stacking the two columns
     built a million-row index for the same answer (100 MB at a million battles)."""
     named = set(battles["model_a"].unique()) | set(battles["model_b"].unique())
@@ -410,16 +415,12 @@ def style_controlled(verdicts: list[Verdict], battles: pd.DataFrame, config: Pai
     Same battles, weights and anchor as the plain rating, so the two columns differ only by the
     style covariates: a model that rises here was held back by the judge's taste for style.
     """
-    if config.style_control is False or battles.empty or len(battle_models(battles)) < 2:
+    if config.style_control is False or battles.empty or len(distinct_models(battles)) < 2:
         return None
     table = verdict_columns(verdicts)
-    pick = None if table.all_ok() else table.ok_positions()
-
-    def judged(column: Sequence[Any]) -> Sequence[Any]:
-        return column if pick is None else list(map(column.__getitem__, pick))
-
-    style_a, style_b = judged(table.style_a), judged(table.style_b)
-    model_a, model_b = judged(table.model_a), judged(table.model_b)
+    pick = judged_positions(table)
+    style_a, style_b = of_judged(table.style_a, pick), of_judged(table.style_b, pick)
+    model_a, model_b = of_judged(table.model_a, pick), of_judged(table.model_b, pick)
     # which verdicts lack both answers' counts, found without a table of every verdict's counts by
     # request id, which only the fit needs, and without a list of their positions (a million ints:
     # 36 MB, when a run has no style counts at all)
@@ -437,7 +438,7 @@ def style_controlled(verdicts: list[Verdict], battles: pd.DataFrame, config: Pai
                             shown=False)
     from harness.stats.style_control import style_controlled_table
 
-    styles = dict(zip(judged(table.request_id), zip(style_a, style_b)))
+    styles = dict(zip(of_judged(table.request_id, pick), zip(style_a, style_b)))
 
     # Arena-Hard's token counts when every answer has them (its conv_metadata), else characters
     tokens = all("tokens" in a and "tokens" in b for a, b in styles.values())
@@ -523,11 +524,11 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig, battles:
         scores = scores.merge(style.table, on="model", how="left")
         columns += list(STYLE_COLUMNS.values()) + (["sc_note"] if style.withheld else [])
     glm_rows = baseline_frame(battles, config)  # both length-controlled fits' rows, built once
-    lc = length_controlled(battles, config, glm_rows)
+    lc = length_controlled(glm_rows, config)
     if lc is not None:
         scores = scores.merge(lc, on="model", how="left")
         columns[columns.index("win_rate") + 1:columns.index("win_rate") + 1] = list(LC_COLUMNS.values())
-    alpaca = alpaca_eval_length_controlled(battles, config, glm_rows)
+    alpaca = alpaca_eval_length_controlled(glm_rows, config)
     del glm_rows
     if alpaca is not None:
         scores = scores.merge(alpaca[0], on="model", how="left")

@@ -30,7 +30,7 @@ from harness.stats.preference import (
 )
 from harness.stats.preference_columns import distribution_values
 from harness.stats.significance import pairwise_significance
-from harness_plugins.pairwise.aggregate import battle_models, design_prior_ties
+from harness_plugins.pairwise.aggregate import design_prior_ties, distinct_models
 from harness_plugins.pairwise.config import PairwiseConfig
 
 if TYPE_CHECKING:
@@ -215,7 +215,7 @@ class PairwiseView(ReportView):
     def significance(self, run: RunData, scores: pd.DataFrame, *, n_rounds: int, seed: int,
                      alpha: float) -> tuple[pd.DataFrame, str]:
         b = battles(run)
-        if b.empty or len(battle_models(b)) < 2:
+        if b.empty or len(distinct_models(b)) < 2:
             return pd.DataFrame(), "no parsed pairwise verdicts"
         bt = b[["item_id", "model_a", "model_b", "bt_score_a", "bt_weight"]]
         frame = pairwise_significance(bt.rename(columns={"bt_score_a": "score_a", "bt_weight": "weight"}),
