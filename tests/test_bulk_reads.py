@@ -95,10 +95,14 @@ def test_large_blocks_are_set_to_go_back_when_freed_unless_the_user_chose(monkey
 
     monkeypatch.setattr(bulk_reads, "_libc_function", lambda name: mallopt)
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.delenv("MALLOC_TOP_PAD_", raising=False)
     assert bulk_reads.large_blocks_returned_when_freed() is True
-    assert calls == [(bulk_reads.M_MMAP_THRESHOLD, 1 << 20)]
+    assert calls == [(bulk_reads.M_MMAP_THRESHOLD, 1 << 20), (bulk_reads.M_TOP_PAD, 64 << 20)]
+    monkeypatch.setenv("MALLOC_TOP_PAD_", "4096")  # the user's own top pad stands
+    assert bulk_reads.large_blocks_returned_when_freed() is True
+    assert calls[2:] == [(bulk_reads.M_MMAP_THRESHOLD, 1 << 20)]
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")  # the user's own setting stands
-    assert bulk_reads.large_blocks_returned_when_freed() is False and len(calls) == 1
+    assert bulk_reads.large_blocks_returned_when_freed() is False and len(calls) == 3
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
     monkeypatch.setattr(bulk_reads, "_libc_function", lambda name: None)  # no glibc
     assert bulk_reads.large_blocks_returned_when_freed() is False
