@@ -31,7 +31,14 @@ from scipy.special import expit
 
 from harness.stats.bootstrap import item_bootstrap_counts
 from harness.stats.bt_newton import _single_threaded_blas
-from harness.stats.soft_logistic import bootstrap_blocks, in_threads, loss_change, newton_fits, sigmoid
+from harness.stats.soft_logistic import (
+    ResampledFits,
+    bootstrap_blocks,
+    in_threads,
+    loss_change,
+    newton_fits,
+    sigmoid,
+)
 
 #: L2 strengths (on the summed log-loss). Weak: with 805 instructions they move coefficients
 #: only where the data hardly identify them.
@@ -303,13 +310,25 @@ class _ItemDraws:
 def _bootstrap_values(design: _ModelDesign, fit: np.ndarray, counts: np.ndarray, penalty: np.ndarray) -> np.ndarray:
     """The LC win rate of every bootstrap round (items resampled, difficulty fixed), in round order.
     `counts`: each round's multiplicity of each item (sorted), from _ItemDraws. Runs in
-    in_threads' workers: BLAS is already held to one thread there."""
+    in_threads' workers: BLAS is already held to one thread there.
+
+    The rows are taken in item order, so with one row per item (the GLM's rows) a round's weights
+    are its counts as drawn, not a copy; the sums over rows come in another order than the point
+    fit's, which moves a fit by rounding only."""
     item_codes, _ = pd.factorize(design.item_ids, sort=True)
-    controlled = design.controlled()
+    order = np.argsort(item_codes, kind="stable")
+    codes = item_codes[order]
+    every_item_once = len(codes) == counts.shape[1] and bool((codes == np.arange(len(codes))).all())
+    fits = ResampledFits(design.features[order], design.target[order], penalty, fit)
+    controlled_t = np.ascontiguousarray(design.controlled()[order].T)
     values = np.empty(len(counts))
-    for block in bootstrap_blocks(len(counts), len(item_codes)):
-        weights = counts[block][:, item_codes]  # column-major, as the fits always had it (their sums follow the layout)
-        boot = newton_fits(design.features[None], design.target[None], weights[None], penalty, start=fit[None],
-                           limit_blas=False)[0]
-        values[block] = 100.0 * np.einsum("rn,rn->r", sigmoid(boot @ controlled.T), weights) / weights.sum(axis=1)
+    for block in bootstrap_blocks(len(counts), len(codes)):
+        weights = counts[block] if every_item_once else np.take(counts[block], codes, axis=1)
+        boot = fits.fit(weights)
+        odds = np.matmul(-boot, controlled_t, out=fits.buffer(0, len(boot)))
+        with np.errstate(over="ignore"):  # exp(-z) = inf for z < -709: p = 0, as it should
+            np.exp(odds, out=odds)
+        np.add(odds, 1.0, out=odds)  # 1 / p, both answers of the same length
+        won = np.divide(weights, odds, out=odds).sum(axis=1)  # each round's weighted sum of p
+        values[block] = 100.0 * won / weights.sum(axis=1)
     return values

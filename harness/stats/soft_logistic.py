@@ -5,8 +5,9 @@ round: with 57 models and 1,000 rounds that is 57,057 fits of 805 rows each. The
 Newton's method together, as the Bradley-Terry bootstrap is (one stacked solve):
 
 - the point fits of all models in one batch (rows padded with weight 0, which add nothing);
-- each model's bootstrap rounds in blocks small enough that the per-iteration arrays stay in the
-  CPU cache, every round starting from the model's point fit (it is close: a few steps);
+- each model's bootstrap rounds in blocks of a few megabytes of working arrays, every round
+  starting from the model's point fit (it is close: a few steps), what all rounds share made
+  once per model and the blocks' arrays reused (ResampledFits);
 - each fit stops when its own Newton step is below `TOLERANCE`, or one step sooner once its
   steps shrink quadratically below sqrt(TOLERANCE), as the Bradley-Terry fit stops (the skipped
   step would have been below TOLERANCE); no steps for converged fits while a slow one finishes,
@@ -33,8 +34,9 @@ R = TypeVar("R")
 
 #: A fit is done when no coefficient moves by more than this in one Newton step.
 TOLERANCE = 1e-10
-#: Upper bound on rounds x rows of one block of bootstrap fits: about 1 MB per working array.
-BLOCK_ELEMENTS = 1 << 17
+#: Upper bound on rounds x rows of one block of bootstrap fits: about 2 MB per working array (on
+#: two threads, smaller blocks spend more of their time waiting on the interpreter between steps).
+BLOCK_ELEMENTS = 1 << 18
 
 
 def newton_fits(
@@ -128,6 +130,81 @@ def _newton(
         if problems == 1 and not still.all():  # one problem: drop its converged rounds
             active, w, g0 = active[still], w[:, still], g0[:, still]
     return coef
+
+
+class ResampledFits:
+    """The fits of one problem under many weightings of its rows (bootstrap rounds), each started
+    at the same point (the problem's own fit) and iterated as newton_fits iterates: what every
+    round shares is computed once for all blocks of rounds, not again for each block.
+
+    At the start every round has the same probability per row, so its first step needs no
+    elementwise work: the target's part of the gradient, the start's part and the start's
+    curvature are one matrix product of the round's weights with per-row terms made here."""
+
+    def __init__(self, features: np.ndarray, target: np.ndarray, l2: np.ndarray, start: np.ndarray,
+                 iterations: int = 50):
+        features = np.ascontiguousarray(features, dtype=float)
+        k = features.shape[1]
+        self.features, self.rows_t = features, np.ascontiguousarray(features.T)
+        self.pairs = row_pairs(features)  # the Hessian's distinct entries per row
+        self.first, self.second = np.triu_indices(k)
+        self.start, self.l2, self.iterations = np.asarray(start, dtype=float), np.asarray(l2, dtype=float), iterations
+        shared = _sigmoid(features @ self.start)
+        self.at_start = np.hstack([np.asarray(target, dtype=float)[:, None] * features, shared[:, None] * features,
+                                   (shared * (1.0 - shared))[:, None] * self.pairs])
+        self._buffers: list[np.ndarray] = []
+
+    def buffer(self, index: int, rounds: int) -> np.ndarray:
+        """Working array `index` (0-3) of `rounds` x rows, the same memory for every block: a
+        block's arrays are megabytes, and one allocated anew each time is mapped and faulted in anew."""
+        if not self._buffers or len(self._buffers[0]) < rounds:
+            self._buffers = [np.empty((rounds, len(self.features))) for _ in range(4)]
+        return self._buffers[index][:rounds]
+
+    def fit(self, weights: np.ndarray) -> np.ndarray:
+        """The coefficients (rounds, k) for weights (rounds, rows), one round per row of weights.
+        BLAS is the caller's to hold to one thread (in_threads' workers do). Buffers 0-3 are
+        overwritten (the caller may use them between fits)."""
+        w = np.ascontiguousarray(weights, dtype=float)
+        rounds, k = len(w), len(self.start)
+        sums = w @ self.at_start
+        g0 = sums[:, :k]  # the target's part of every round's gradient: constant
+        coef = np.repeat(self.start[None], rounds, axis=0)
+        grad = sums[:, k:2 * k] - g0 + coef * self.l2
+        curvature = sums[:, 2 * k:]
+        active = np.arange(rounds)  # rounds still moving (compacted away as they converge)
+        previous = np.full(rounds, np.inf)  # each fit's last step size
+        odds_buffer, weighted_buffer = self.buffer(0, rounds), self.buffer(1, rounds)
+        ridge = np.diag(self.l2)
+        for iteration in range(self.iterations):
+            c = coef[active] if len(active) < rounds else coef
+            if iteration:
+                odds, weighted = odds_buffer[:len(active)], weighted_buffer[:len(active)]
+                np.matmul(-c, self.rows_t, out=odds)
+                with np.errstate(over="ignore"):  # exp(-z) = inf for z < -709: p = 0, as it should
+                    np.exp(odds, out=odds)
+                np.add(odds, 1.0, out=odds)  # 1 + exp(-z) = 1 / p
+                np.divide(w, odds, out=weighted)  # w * p
+                grad = weighted @ self.features - g0 + c * self.l2
+                np.divide(weighted, odds, out=odds)  # w * p^2
+                np.subtract(weighted, odds, out=odds)  # curvature: w * p * (1 - p)
+                curvature = odds @ self.pairs
+            hessian = np.empty((len(active), k, k))
+            hessian[:, self.first, self.second] = curvature
+            hessian[:, self.second, self.first] = curvature
+            hessian += ridge
+            step = np.linalg.solve(hessian, grad[..., None])[..., 0]
+            coef[active] = c - step
+            size = np.max(np.abs(step), axis=1)
+            # as _newton: a step below sqrt(TOLERANCE) that shrank quadratically ends its fit
+            moved = (size >= TOLERANCE) & ~((size * size < TOLERANCE) & (size <= 10.0 * previous[active] ** 2))
+            previous[active] = size
+            if not moved.any():
+                break
+            if not moved.all():  # drop the converged rounds
+                into = self.buffer(3 if w.base is self._buffers[2] else 2, rounds)[:int(moved.sum())]
+                active, w, g0 = active[moved], np.compress(moved, w, axis=0, out=into), g0[moved]
+        return coef
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:

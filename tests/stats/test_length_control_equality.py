@@ -121,3 +121,23 @@ def test_bootstrap_on_several_threads_gives_the_numbers_of_one(monkeypatch: pyte
     monkeypatch.setattr("harness.stats.soft_logistic.usable_cores", lambda: 3)
     several = length_controlled_win_rates(frame, difficulty=gamma, n_bootstrap=50, seed=2)
     pd.testing.assert_frame_equal(one, several, check_exact=True)
+
+
+def test_resampled_fits_end_each_round_at_its_own_optimum() -> None:
+    """Rounds that need different numbers of steps (weights from near the start to far from it)
+    are dropped as each converges, their working rows moved between buffers that every block
+    reuses: each round still ends where its own Newton loop from zero ends."""
+    from harness.stats.soft_logistic import ResampledFits
+
+    rng = np.random.default_rng(4)
+    x = np.column_stack([np.ones(60), rng.normal(size=60), rng.normal(size=60)])
+    y = expit(x @ np.array([0.3, -1.0, 0.8]) + rng.normal(0, 0.3, 60))
+    start = newton_one(x, y, np.ones(60))
+    fits = ResampledFits(x, y, PENALTY, start)
+    for rounds in (9, 4):  # a smaller block after a larger one reuses the larger one's buffers
+        weights = np.ones((rounds, 60))
+        weights[1:] = rng.poisson(np.linspace(0.2, 3.0, rounds - 1)[:, None] ** 2, size=(rounds - 1, 60))
+        coef = fits.fit(weights)
+        for r in range(rounds):
+            assert coef[r] == pytest.approx(newton_one(x, y, weights[r]), abs=1e-9), r
+        assert coef[0] == pytest.approx(start, abs=1e-12)  # the start's own weights: no step to take
