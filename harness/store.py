@@ -494,18 +494,26 @@ def stored_verdicts(path: Path, line_ends: array[int] | None = None) -> Iterator
 
 
 def parse_verdict_line(raw: bytes) -> Verdict:
-    """One stored line as a Verdict, as `Verdict.model_validate_json` makes it: a line as
-    store_line writes it (every field in order, each of its exact type, nothing else) is parsed by
-    pydantic's own JSON parser (the same values: integers beyond 64 bits stay exact, where orjson
-    makes them floats) and becomes the model without the validation, which would only confirm
-    those types (about 3.4 against 5.2 µs a line); any other line (a missing or extra field, a
-    value pydantic would convert or refuse, fields in another order, what is not JSON) goes
-    through pydantic, which decides. ValueError when it is not a verdict."""
+    """One stored line as a Verdict, as `Verdict.model_validate_json` makes it: a line with
+    exactly Verdict's fields, each of its exact type (store_line's, or an older version's with
+    its keys sorted), is parsed by pydantic's own JSON parser (the same values: integers beyond 64
+    bits stay exact, where orjson makes them floats) and becomes the model without the
+    validation, which would only confirm those types (about 3.4 against 5.2 µs a line); its
+    fields are put in the model's order, as the validation puts them (the model keeps the dict
+    and writes it in its order). Any other line (a missing or extra field, a value pydantic would
+    convert or refuse, what is not JSON) goes through pydantic, which decides. ValueError when it
+    is not a verdict."""
     try:
         record = from_json(raw, cache_strings="keys")
     except ValueError:
         return Verdict.model_validate_json(raw)
-    if record.__class__ is not dict or not _plain_verdict(record):
+    if record.__class__ is not dict:
+        return Verdict.model_validate_json(raw)
+    if tuple(record) != _FIELD_ORDER:
+        if len(record) != len(_FIELD_ORDER) or not _FIELD_NAMES.issuperset(record):
+            return Verdict.model_validate_json(raw)
+        record = {name: record[name] for name in _FIELD_ORDER}
+    if not _plain_verdict(record):
         return Verdict.model_validate_json(raw)
     verdict = _new_verdict(Verdict)
     _set_slot(verdict, "__dict__", record)
@@ -516,10 +524,9 @@ def parse_verdict_line(raw: bytes) -> Verdict:
 
 
 def _plain_verdict(record: dict[str, Any]) -> bool:
-    """Whether a parsed line holds exactly Verdict's fields in their order, each already of its
-    type: the values pydantic would keep as they are."""
-    return (tuple(record) == _FIELD_ORDER  # in order too: the model keeps the dict, and writes it in its order
-            and record["request_id"].__class__ is str and record["request_key"].__class__ is str
+    """Whether a parsed line's fields (Verdict's, in order) each already have their type: the
+    values pydantic would keep as they are."""
+    return (record["request_id"].__class__ is str and record["request_key"].__class__ is str
             and record["item_id"].__class__ is str and record["judge"].__class__ is str
             and record["status"].__class__ is str and record["status"] in _STATUSES
             and record["data"].__class__ is dict
@@ -530,6 +537,7 @@ def _plain_verdict(record: dict[str, Any]) -> bool:
 
 _new_verdict = object.__new__
 _FIELD_ORDER = tuple(Verdict.model_fields)
+_FIELD_NAMES = frozenset(_FIELD_ORDER)
 _STATUSES = frozenset(get_args(VerdictStatus))
 
 

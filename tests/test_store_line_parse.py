@@ -37,6 +37,12 @@ ODD_LINES = [
     # another writer's key order (json.dumps with sort_keys): read, and written back in field order
     '{"data":{},"error":null,"item_id":"i","judge":"j","output":null,"request_id":"r","request_key":"k",'
     '"status":"ok","tokens_in":0,"tokens_out":0}',
+    SORTED := ('{"data":{"z":1,"a":{"y":2,"b":3}},"error":null,"item_id":"i","judge":"j","output":"o",'
+               '"request_id":"r","request_key":"k","status":"invalid","tokens_in":4,"tokens_out":5}'),
+    SORTED.replace('"tokens_in":4', '"tokens_in":"4"'),  # out of order and a value pydantic converts
+    SORTED.replace('"error":null', '"errors":null'),  # as many fields, one of them not Verdict's
+    SORTED.replace('"error":null,', ""),  # one missing
+    SORTED.replace('"error":null,', '"error":null,"error":"e",'),  # a duplicate key, out of order
     "[1,2]",
     "nonsense",
     '{"request_id":"r"',
@@ -56,6 +62,19 @@ def outcome(parse: Any, raw: bytes) -> tuple[Any, ...]:
 def test_any_line_reads_as_pydantic_reads_it(line: str) -> None:
     raw = line.encode()
     assert outcome(parse_verdict_line, raw) == outcome(Verdict.model_validate_json, raw)
+
+
+def test_lines_in_another_key_order_take_the_short_path_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stores older versions wrote (keys sorted) are read without pydantic's validation as well."""
+    expected = Verdict.model_validate_json(SORTED)
+
+    def refuse(*args: Any, **kwargs: Any) -> Verdict:
+        raise AssertionError("validated")
+
+    monkeypatch.setattr(Verdict, "model_validate_json", refuse)
+    read = parse_verdict_line(SORTED.encode())
+    assert read == expected and read.model_dump_json() == expected.model_dump_json()
+    assert list(read.__dict__) == list(Verdict.model_fields)
 
 
 def test_written_lines_read_back_as_the_verdicts_that_were_written() -> None:

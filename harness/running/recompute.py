@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from harness.bulk_reads import bulk_read
 from harness.by_category import restrict_verdicts
 from harness.calibrate.identity import identity_from_manifest
 from harness.errors import BadInput
@@ -164,8 +165,9 @@ def recompute(
             raise BadInput(f"{directory / MANIFEST_FILE}: {describe_validation_error(exc, prefix='options')}") from None
         spec = stored_task_spec(manifest, protocol["name"], config_data, directory)
         panel = isinstance(manifest.get("panel"), dict)
-        verdicts = (None if panel else store.exported_as_stored()) or ordered_verdicts(
-            directory, panel=panel, records=store.latest(by_judge=panel), store=store)
+        with bulk_read():  # a list of a million verdicts and its index: no cycles to look for
+            verdicts = (None if panel else store.exported_as_stored()) or ordered_verdicts(
+                directory, panel=panel, records=store.latest(by_judge=panel), store=store)
         if not verdicts:
             raise BadInput(f"{directory / STORE_FILE}: no verdicts to aggregate")
         task_dir = stored_task_dir(manifest)
