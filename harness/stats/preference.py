@@ -10,7 +10,7 @@ its importers, the report and the bias statistics all use these definitions.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -142,6 +142,16 @@ class PositionConsistency:
     def winner(self) -> float:
         return self.same_winner / self.pairs
 
+def _winners(levels: pd.Series) -> Any:
+    """winner() of every level (an array), worked out once per distinct level: a function mapped
+    over half a million pairs took 0.3 s a column."""
+    import numpy as np
+    import pandas as pd
+
+    codes, distinct = pd.factorize(levels, use_na_sentinel=False)
+    return np.array([winner(level) for level in distinct], dtype=int)[codes]
+
+
 def position_consistency(battles: pd.DataFrame) -> PositionConsistency | None:
     """How often the verdict survives swapping the answers; None when no pair has both orders.
     Reads the `level` column when there is one, else `score_a` (0-1, ties 0.5)."""
@@ -152,7 +162,7 @@ def position_consistency(battles: pd.DataFrame) -> PositionConsistency | None:
     if paired.empty:
         return None
     if by_level:
-        same_winner = paired["forward"].map(winner) == paired["reverse"].map(winner)
+        same_winner = _winners(paired["forward"]) == _winners(paired["reverse"])
         exact = float((paired["forward"] == paired["reverse"]).mean())
     else:
         forward, reverse = paired["forward"].astype(float), paired["reverse"].astype(float)
@@ -167,7 +177,7 @@ def inconsistent_pairs(battles: pd.DataFrame) -> set[tuple[str, str, str]]:
     paired = both_orders(battles)
     if paired.empty:
         return set()
-    flipped = paired[paired["forward"].map(winner) != paired["reverse"].map(winner)]
+    flipped = paired[_winners(paired["forward"]) != _winners(paired["reverse"])]
     return {pair_key(i, a, b) for i, a, b in zip(flipped["item_id"], flipped["model_a"], flipped["model_b"])}
 
 

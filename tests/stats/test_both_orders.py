@@ -49,3 +49,20 @@ def test_an_object_column_of_strings_is_kept_and_any_other_made_text() -> None:
     assert _text(mixed) is not mixed
     pd.testing.assert_series_equal(_text(mixed), mixed.astype(str))  # as before: astype(str)
     assert list(_text(pd.Series([1, 2]))) == ["1", "2"]
+
+
+def test_consistency_counts_the_pairs_whose_winner_and_level_survive_the_swap() -> None:
+    """Four pairs judged in both orders, counted by hand: the same level; the same winner at
+    another strength; a win turned into a tie; a win turned into a loss. One pair seen once."""
+    from harness.stats.preference import inconsistent_pairs
+
+    rows = [("q1", "m1", "m2", "A>B"), ("q1", "m2", "m1", "B>A"),  # same level seen from m1
+            ("q2", "m1", "m2", "A>>B"), ("q2", "m2", "m1", "B>A"),  # m1 wins both, not as strongly
+            ("q3", "m1", "m2", "A>B"), ("q3", "m2", "m1", "A=B"),  # a win, then a tie
+            ("q4", "m1", "m2", "B>A"), ("q4", "m2", "m1", "B>A"),  # m2 wins, then m1 wins
+            ("q5", "m1", "m2", "A>B")]  # one order only: not a pair
+    battles = pd.DataFrame(rows, columns=["item_id", "model_a", "model_b", "level"])
+    result = position_consistency(battles)
+    assert result is not None and result.pairs == 4
+    assert result.exact == 1 / 4 and result.same_winner == 2 and result.winner == 2 / 4
+    assert inconsistent_pairs(battles) == {("q3", "m1", "m2"), ("q4", "m1", "m2")}
