@@ -41,3 +41,25 @@ def test_every_line_reads_back_as_its_verdict(tmp_path) -> None:
     path = tmp_path / "store.jsonl"
     path.write_text(text, encoding="utf-8")
     assert [v.request_id for v in stored_verdicts(path)] == ["r0", "r1", "r2"]
+
+
+def test_the_bulk_export_writes_the_bytes_of_the_lines(tmp_path) -> None:
+    """write_export (verdicts.jsonl, an import's store) joins the serializer's bytes: the same
+    bytes as export_lines, in chunks of any size, also for a verdict of a subclass."""
+    import io
+
+    from harness.store import write_export
+
+    class Annotated(Verdict):
+        note: str = "kept"
+
+    verdicts = [*awkward_verdicts(), Annotated(request_id="s", request_key="ks", item_id="i", judge="j", status="failed",
+                                               data={}, error="HTTP 500")]
+    for chunk in (1, 2, 10_000):
+        written = io.BytesIO()
+        write_export(written, verdicts, chunk=chunk)
+        assert written.getvalue() == export_lines(verdicts).encode("utf-8")
+    assert b'"note":"kept"' in written.getvalue()
+    empty = io.BytesIO()
+    write_export(empty, [])
+    assert empty.getvalue() == b""
