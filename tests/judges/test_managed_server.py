@@ -149,8 +149,7 @@ def test_server_that_dies_at_startup_fails_with_its_last_output(tmp_path: Path) 
 
 @pytest.mark.slow
 def test_ctrl_c_mid_run_exits_130_and_leaves_no_server(tmp_path: Path) -> None:
-    # 120 calls: a run of 12 sometimes finished between its first stored verdict and the signal
-    task, out, mark = small_task(tmp_path, 60), tmp_path / "run", uuid.uuid4().hex
+    task, out, mark = small_task(tmp_path, 6), tmp_path / "run", uuid.uuid4().hex
     process = subprocess.Popen([*CLI, "run", str(task), "--out", str(out), "--no-progress",
                                 *FAST], cwd=REPO, env=marked_env(mark), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
@@ -165,7 +164,7 @@ def test_ctrl_c_mid_run_exits_130_and_leaves_no_server(tmp_path: Path) -> None:
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr
-    assert 1 <= store.read_bytes().count(b"\n") < 120
+    assert 1 <= store.read_bytes().count(b"\n") < 12
     assert servers_with(mark) == []
 
 
