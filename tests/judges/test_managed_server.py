@@ -150,7 +150,9 @@ def test_server_that_dies_at_startup_fails_with_its_last_output(tmp_path: Path) 
 @pytest.mark.slow
 def test_ctrl_c_mid_run_exits_130_and_leaves_no_server(tmp_path: Path) -> None:
     task, out, mark = small_task(tmp_path, 6), tmp_path / "run", uuid.uuid4().hex
-    process = subprocess.Popen([*CLI, "run", str(task), "--out", str(out), "--no-progress",
+    # one call at a time: the signal lands while the other calls wait (with several in flight the
+    # server sometimes answered all 12 between the first stored verdict and the signal)
+    process = subprocess.Popen([*CLI, "run", str(task), "--out", str(out), "--no-progress", "--concurrency", "1",
                                 *FAST], cwd=REPO, env=marked_env(mark), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     store = out / "store.jsonl"
