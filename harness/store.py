@@ -22,6 +22,7 @@ import filecmp
 import json
 import mmap
 import os
+import re
 import shutil
 import threading
 from array import array
@@ -345,8 +346,11 @@ class RunDirectory:
             lines = self._latest_lines(verdicts)
             if lines is None:
                 return False
-            starts = np.where(lines > 0, ends[lines - 1], 0).tolist()
-            stops = ends[lines].tolist()
+            starts = np.where(lines > 0, ends[lines - 1], 0)
+            stops = ends[lines]
+            if int((stops - starts).sum()) != (self.path / VERDICTS_FILE).stat().st_size:
+                return False  # not those lines' bytes: known without reading the export
+            starts, stops = starts.tolist(), stops.tolist()
             with (self.path / STORE_FILE).open("rb") as store_handle, \
                     mmap.mmap(store_handle.fileno(), 0, access=mmap.ACCESS_READ) as stored, \
                     (self.path / VERDICTS_FILE).open("rb") as export:
@@ -436,6 +440,46 @@ def line_request_key(line: bytes) -> str | None:
         return None
 
 
+#: The start of a line in line_request_key's form, after the newline before it: group 1 is its
+#: request key (a literal start, which the regex engine searches for fast; `^` made it 7x slower).
+_KEYED_LINE = re.compile(rb'\n\{"request_id":"[^"\\\n]*","request_key":"([^"\\\n]*)"')
+
+
+def block_request_keys(handle: BinaryIO, block: int = 8 << 20) -> Iterator[list[str] | None]:
+    """The request keys of a file's lines, a block of whole lines at a time, as line_request_key
+    reads them (0.4 against 2.4 s for the million lines of an export read for its order: one
+    regular expression a block, the ends of its lines counted); None for a block where some line
+    is not in that form (then the caller reads the file a line at a time, which decides)."""
+    rest = b""
+    while True:
+        data = handle.read(block)
+        if not data:
+            if rest:
+                yield _keys_of_lines(rest + b"\n")
+            return
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            rest += data
+            continue
+        lines, rest = rest + data[:cut], data[cut:]
+        yield _keys_of_lines(lines)
+
+
+def _keys_of_lines(lines: bytes) -> list[str] | None:
+    """The request key of each of these lines (each ends with a newline), or None unless every
+    one starts as store_line writes it and ends its object right before its newline."""
+    count = lines.count(b"\n")
+    if lines.count(b"}\n") != count:
+        return None
+    keys = _KEYED_LINE.findall(b"\n" + lines)
+    if len(keys) != count:
+        return None
+    try:
+        return b"\n".join(keys).decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        return None
+
+
 def export_lines(verdicts: Iterable[Verdict]) -> str:
     """verdicts.jsonl's text (and an import's store): `store_line` of each verdict."""
     return "".join(map(store_line, verdicts))
@@ -521,9 +565,16 @@ def parse_verdict_line(raw: bytes) -> Verdict:
         record = {name: record[name] for name in _FIELD_ORDER}
     if not _plain_verdict(record):
         return Verdict.model_validate_json(raw)
+    return built_verdict(record, _ALL_FIELDS)
+
+
+def built_verdict(values: dict[str, Any], fields_set: set[str]) -> Verdict:
+    """The Verdict pydantic's validation makes of `values` when each already has its field's type
+    (every field, in the model's order; the caller has checked), and `fields_set` the fields it
+    was given: the same object without running the validation. `values` becomes the model's own."""
     verdict = _new_verdict(Verdict)
-    _set_slot(verdict, "__dict__", record)
-    _set_slot(verdict, "__pydantic_fields_set__", _ALL_FIELDS)
+    _set_slot(verdict, "__dict__", values)
+    _set_slot(verdict, "__pydantic_fields_set__", fields_set)
     _set_slot(verdict, "__pydantic_extra__", None)
     _set_slot(verdict, "__pydantic_private__", None)
     return verdict
