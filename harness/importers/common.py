@@ -38,9 +38,9 @@ class ImportedRun:
     verdicts: list[Verdict]
     sources: list[str]
     notes: list[str] = field(default_factory=list)
-    #: Extra files to write into the run directory (name -> text, or a function giving the text in
-    #: pieces, so a large dataset is never one string), e.g. a dataset of the items.
-    extra_files: dict[str, str | Callable[[], Iterable[str]]] = field(default_factory=dict)
+    #: Extra files to write into the run directory (name -> text, or a function giving the file in
+    #: pieces of text or UTF-8 bytes, so a large dataset is never one string), e.g. a dataset of the items.
+    extra_files: dict[str, str | Callable[[], Iterable[str | bytes]]] = field(default_factory=dict)
     dataset_file: str | None = None
     #: The items' instructions and answers, when the source has them: written as dataset.jsonl and
     #: judge_task.yaml once the verdicts are final (after screening; see harness.importers.item_texts).

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,8 +35,8 @@ def write_imported_run(run: ImportedRun, out: str | Path, plugins: LoadedPlugins
         with (staging / STORE_FILE).open("wb") as store:
             write_export(store, run.verdicts)
         for name, text in run.extra_files.items():
-            with (staging / name).open("w", encoding="utf-8") as handle:
-                handle.writelines([text] if isinstance(text, str) else text())
+            with (staging / name).open("wb") as handle:
+                handle.writelines(_utf8([text] if isinstance(text, str) else text()))
         if run.texts is not None:  # written: the answers' text is not held through the aggregation
             run.texts.rows.clear()
         run = replace(run, extra_files={}, texts=None)
@@ -51,6 +52,12 @@ def write_imported_run(run: ImportedRun, out: str | Path, plugins: LoadedPlugins
     if loaded.path == staging / MANIFEST_FILE:  # an import names no task file: its run.json stands in
         loaded = replace(loaded, path=target / MANIFEST_FILE)
     return replace(result, directory=target, loaded=loaded)
+
+
+def _utf8(pieces: Iterable[str | bytes]) -> Iterator[bytes]:
+    """A file's pieces as UTF-8 bytes (bytes as they are)."""
+    for piece in pieces:
+        yield piece if isinstance(piece, bytes) else piece.encode("utf-8")
 
 
 def _check_target(target: Path, run: ImportedRun) -> None:

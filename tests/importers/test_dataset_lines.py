@@ -1,4 +1,4 @@
-"""An import's dataset.jsonl lines: orjson for speed, but never at the cost of a value: what
+"""An import's dataset.jsonl lines (UTF-8 bytes): orjson for speed, but never at the cost of a value: what
 orjson refuses (an integer beyond 64 bits) or would write as null (NaN, infinities) is written
 as the standard library writes it, and every line reads back as its row."""
 
@@ -17,7 +17,8 @@ ORDINARY = {"id": "q1", "instruction": "Say «hi»\u2028twice\n", "category": "x
 
 def test_an_ordinary_row_is_one_line_that_reads_back_as_it() -> None:
     line = dataset_line(ORDINARY)
-    assert line.endswith("\n") and line.count("\n") == 1
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert line == (json.dumps(ORDINARY, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
     assert json.loads(line) == ORDINARY
 
 
@@ -28,10 +29,10 @@ def test_values_orjson_cannot_keep_are_written_as_the_standard_library_writes_th
     back = json.loads(line)["meta"]["weight"][1]
     assert back is not None
     assert (math.isnan(back) and math.isnan(value)) or back == value
-    assert line == json.dumps(row, ensure_ascii=False) + "\n"
+    assert line == (json.dumps(row, ensure_ascii=False) + "\n").encode()
 
 
 def test_a_null_that_is_a_null_stays_the_fast_line() -> None:
     row = {**ORDINARY, "category": None, "answers": {"m": None}}
     assert json.loads(dataset_line(row)) == row
-    assert ", " not in dataset_line(row)  # orjson's compact form: no fallback was needed
+    assert b", " not in dataset_line(row)  # orjson's compact form: no fallback was needed
