@@ -39,17 +39,19 @@ def import_alpaca_eval(paths: list[Path], baseline: str | None = None) -> Import
     baselines: set[str] = set()
     judges: set[str] = set()
     texts = ItemTexts()
+    item_ids: dict[str, str] = {}  # each instruction's id, hashed once: every model's file repeats them
     for path in paths:
         records = read_json(path)
         if not isinstance(records, list):
             raise BadInput(f"{path}: expected a JSON list of annotations")
         seen: dict[str, int] = {}
+        prefix = f"{path}: annotation "
         for index, record in enumerate(records):
-            where = f"{path}: annotation {index}"
+            where = f"{prefix}{index}"
             if not isinstance(record, dict):
                 raise BadInput(f"{where}: expected an object")
             require(record, FIELDS, where)
-            verdicts.append(_verdict(record, where, seen))
+            verdicts.append(_verdict(record, where, seen, item_ids))
             texts.add(verdicts[-1].item_id, instruction=text_field(record, "instruction", where),
                       category=record.get("dataset"),
                       answers={name_field(record, g, where): text_field(record, o, where) for g, o in GENERATORS})
@@ -71,7 +73,7 @@ def import_alpaca_eval(paths: list[Path], baseline: str | None = None) -> Import
     )
 
 
-def _verdict(record: dict[str, Any], where: str, seen: dict[str, int]) -> Verdict:
+def _verdict(record: dict[str, Any], where: str, seen: dict[str, int], item_ids: dict[str, str]) -> Verdict:
     preference = record["preference"]
     try:
         preference = float(preference) if preference is not None else None
@@ -82,7 +84,9 @@ def _verdict(record: dict[str, Any], where: str, seen: dict[str, int]) -> Verdic
     instruction = text_field(record, "instruction", where)
     model, baseline = name_field(record, "generator_2", where), name_field(record, "generator_1", where)
     output_1, output_2 = text_field(record, "output_1", where), text_field(record, "output_2", where)
-    item_id = text_id("ae", instruction)
+    item_id = item_ids.get(instruction)
+    if item_id is None:
+        item_id = item_ids[instruction] = text_id("ae", instruction)
     seen[item_id] = seen.get(item_id, 0) + 1
     if seen[item_id] > 1:
         item_id = f"{item_id}-{seen[item_id]}"  # the same instruction twice in one file
