@@ -126,3 +126,42 @@ def test_only_a_large_read_of_the_command_line_process_sets_it(monkeypatch: pyte
     monkeypatch.setattr(bulk_reads, "_freeze", True)  # the harness process
     assert bulk_reads.after_large_read(bulk_reads.LARGE_READ - 1) is False and set_calls == []
     assert bulk_reads.after_large_read(bulk_reads.LARGE_READ) is True and set_calls == [1]
+
+
+def test_a_large_import_read_keeps_its_blocks_in_the_heap_then_hands_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import harness.bulk_reads as bulk_reads
+
+    calls: list[tuple[int, ...]] = []
+
+    def mallopt(*args: int) -> int:
+        calls.append(args)
+        return 1
+
+    files = [tmp_path / "a.json", tmp_path / "b.json"]
+    for path in files:
+        path.write_bytes(b"[]" + b" " * 598)
+    monkeypatch.setattr(bulk_reads, "_libc_function", lambda name: mallopt)
+    monkeypatch.setattr(bulk_reads, "LARGE_FILES", 1200)  # the two files together, not one alone
+    for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(bulk_reads, "_freeze", True)  # the harness process
+    heap = [(bulk_reads.M_MMAP_THRESHOLD, 256 << 20), (bulk_reads.M_TRIM_THRESHOLD, 512 << 20)]
+    after = [(bulk_reads.M_TRIM_THRESHOLD, 128 << 10), (bulk_reads.M_MMAP_THRESHOLD, 1 << 20),
+             (bulk_reads.M_TOP_PAD, 64 << 20)]
+    with pytest.raises(KeyError), bulk_reads.large_files_read(files) as large:  # a reader that fails
+        assert large is True and calls == heap
+        raise KeyError("the reader failed")
+    assert calls == heap + after  # handed over all the same
+    calls.clear()
+    with bulk_reads.large_files_read(files[:1] + [tmp_path / "missing.json"]) as large:
+        assert large is False
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "4096")  # the user's own setting stands
+    with bulk_reads.large_files_read(files) as large:
+        assert large is False
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+    monkeypatch.setattr(bulk_reads, "_freeze", False)  # a library caller, or main(argv)
+    with bulk_reads.large_files_read(files) as large:
+        assert large is False
+    assert calls == []

@@ -63,7 +63,7 @@ def accepted_options(function: Any) -> set[str] | None:
 
 
 def run_import(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> int:
-    from harness.bulk_reads import bulk_read
+    from harness.bulk_reads import bulk_read, large_files_read
     from harness.cli_output import print_run_result
     from harness.importers.writer import write_imported_run
     from harness.plugins import load_plugins
@@ -75,7 +75,8 @@ def run_import(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -
     extras = {key: value for key in ("answers", "judge") if (value := getattr(args, key, None))}
     if "answers" in extras:
         extras["answers"] = [Path(p) for p in extras["answers"]]
-    with bulk_read():  # the files' verdicts: a million records, no cycle among them
+    # the files' verdicts: a million records, no cycle among them; the heap kept for the parses
+    with bulk_read(), large_files_read([*paths, *extras.get("answers", [])]):
         run = call_importer(reader, args.format, paths, getattr(args, "baseline", None), extras)
     screen(run)
     result = write_imported_run(run, args.out, plugins)
