@@ -31,16 +31,7 @@ from harness.protocol.verdict_columns import columns_if_shared, columns_shared
 from harness.registry import Registry
 from harness.running.finish import finish_run, record_counts, run_calibration
 from harness.running.result import RunResult
-from harness.store import (
-    MANIFEST_FILE,
-    STORE_FILE,
-    VERDICTS_FILE,
-    RunDirectory,
-    block_request_keys,
-    json_line,
-    line_request_key,
-    read_store,
-)
+from harness.store import MANIFEST_FILE, STORE_FILE, VERDICTS_FILE, RunDirectory, json_line, line_request_key, read_store
 from harness.tasks import LoadedTask, describe_validation_error, parse_key_value
 
 
@@ -114,10 +105,6 @@ def _previous_order(previous: Path, records: dict[Any, Verdict], panel: bool) ->
     listed: list[Verdict] = []
     if not previous.is_file():
         return listed, False
-    if not panel:
-        in_blocks = _listed_in_blocks(previous, records)
-        if in_blocks is not None:
-            return in_blocks, True
     only_records = True
     find = records.get
     seen: set[int] = set()  # a line listed twice would count its verdict twice
@@ -139,27 +126,6 @@ def _previous_order(previous: Path, records: dict[Any, Verdict], panel: bool) ->
             seen.add(id(found))
             listed.append(found)
     return listed, only_records
-
-
-def _listed_in_blocks(previous: Path, records: dict[Any, Verdict]) -> list[Verdict] | None:
-    """_previous_order's list when every line of the export is in store_line's form and lists a
-    record once: the keys found a block at a time (block_request_keys) and looked up in bulk.
-    None as soon as a line is not of that form, names no record or names one again: the export
-    is then read a line at a time, which decides."""
-    listed: list[Verdict] = []
-    seen: set[int] = set()
-    with previous.open("rb") as handle:
-        for keys in block_request_keys(handle):
-            if keys is None:
-                return None
-            found: list[Any] = list(map(records.get, keys))
-            if None in found:
-                return None
-            seen.update(map(id, found))
-            listed += found
-            if len(seen) != len(listed):
-                return None
-    return listed
 
 
 def _export_record(line: bytes) -> Any:
