@@ -83,6 +83,17 @@ def test_an_export_line_in_another_form_is_encoded_again(tmp_path: Path) -> None
     assert (tmp_path / VERDICTS_FILE).read_text() == export_lines(design)
 
 
+def test_an_export_of_the_same_size_with_other_bytes_is_encoded_again(tmp_path: Path) -> None:
+    # the sizes agree (checked first, before the export is read), so the lines themselves decide
+    design = judged_run(tmp_path)
+    text = export_lines(design)
+    edited = text.replace('"level":"A>B"', '"level":"B>A"', 1)
+    assert len(edited) == len(text) and edited != text
+    (tmp_path / VERDICTS_FILE).write_text(edited)
+    aggregate_again(tmp_path)
+    assert (tmp_path / VERDICTS_FILE).read_text() == text
+
+
 def test_an_export_of_a_superseded_record_is_encoded_again(tmp_path: Path) -> None:
     design = judged_run(tmp_path)
     stale = [verdict(v.request_key, "failed") if i == 3 else v for i, v in enumerate(design)]
