@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, get_args
 import orjson
 from pydantic_core import from_json
 
-from harness.bulk_reads import after_large_read, bulk_read, flat_records_frame
+from harness.bulk_reads import after_large_read, before_large_read, bulk_read, flat_records_frame
 from harness.errors import BadInput, RunFailed
 from harness.models import Verdict, VerdictStatus
 
@@ -132,6 +132,8 @@ class RunDirectory:
         store = self.path / STORE_FILE
         try:
             _repair_torn_tail(store)
+            if self._written is None and store.exists():
+                before_large_read(store.stat().st_size)
             read = 0
             if self._index_lines and self._written is None:
                 self._line_ends, self._first_line, self._superseding = array("q"), array("q"), {}

@@ -97,7 +97,7 @@ def test_large_blocks_are_set_to_go_back_when_freed_unless_the_user_chose(monkey
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
     monkeypatch.delenv("MALLOC_TOP_PAD_", raising=False)
     assert bulk_reads.large_blocks_returned_when_freed() is True
-    assert calls == [(bulk_reads.M_MMAP_THRESHOLD, 1 << 20), (bulk_reads.M_TOP_PAD, 64 << 20)]
+    assert calls == [(bulk_reads.M_MMAP_THRESHOLD, 1 << 20), (bulk_reads.M_TOP_PAD, 256 << 20)]
     monkeypatch.setenv("MALLOC_TOP_PAD_", "4096")  # the user's own top pad stands
     assert bulk_reads.large_blocks_returned_when_freed() is True
     assert calls[2:] == [(bulk_reads.M_MMAP_THRESHOLD, 1 << 20)]
@@ -149,7 +149,7 @@ def test_a_large_import_read_keeps_its_blocks_in_the_heap_then_hands_over(
     monkeypatch.setattr(bulk_reads, "_freeze", True)  # the harness process
     heap = [(bulk_reads.M_MMAP_THRESHOLD, 256 << 20), (bulk_reads.M_TRIM_THRESHOLD, 512 << 20)]
     after = [(bulk_reads.M_TRIM_THRESHOLD, 128 << 10), (bulk_reads.M_MMAP_THRESHOLD, 1 << 20),
-             (bulk_reads.M_TOP_PAD, 64 << 20)]
+             (bulk_reads.M_TOP_PAD, 256 << 20)]
     with pytest.raises(KeyError), bulk_reads.large_files_read(files) as large:  # a reader that fails
         assert large is True and calls == heap
         raise KeyError("the reader failed")
@@ -165,3 +165,34 @@ def test_a_large_import_read_keeps_its_blocks_in_the_heap_then_hands_over(
     with bulk_reads.large_files_read(files) as large:
         assert large is False
     assert calls == []
+
+
+def test_the_top_pad_is_kept_before_a_large_store_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.bulk_reads as bulk_reads
+    from harness.store import STORE_FILE, RunDirectory
+
+    calls: list[tuple[int, ...]] = []
+
+    def mallopt(*args: int) -> int:
+        calls.append(args)
+        return 1
+
+    monkeypatch.setattr(bulk_reads, "_libc_function", lambda name: mallopt)
+    monkeypatch.delenv("MALLOC_TOP_PAD_", raising=False)
+    monkeypatch.setattr(bulk_reads, "_freeze", False)  # a library caller
+    assert bulk_reads.before_large_read(1 << 40) is False and calls == []
+    monkeypatch.setattr(bulk_reads, "_freeze", True)  # the harness process
+    assert bulk_reads.before_large_read(bulk_reads.LARGE_STORE_BYTES - 1) is False and calls == []
+    assert bulk_reads.before_large_read(bulk_reads.LARGE_STORE_BYTES) is True
+    assert calls == [(bulk_reads.M_TOP_PAD, 256 << 20)]
+    monkeypatch.setenv("MALLOC_TOP_PAD_", "4096")  # the user's own top pad stands
+    assert bulk_reads.before_large_read(1 << 40) is False and len(calls) == 1
+    monkeypatch.delenv("MALLOC_TOP_PAD_")
+    # a run directory asks with its store's size before reading it
+    calls.clear()
+    verdicts = [Verdict(request_id=f"r{i}", request_key=f"k{i}", item_id="i", judge="j", status="ok") for i in range(3)]
+    (tmp_path / STORE_FILE).write_text(export_lines(verdicts))
+    monkeypatch.setattr(bulk_reads, "LARGE_STORE_BYTES", (tmp_path / STORE_FILE).stat().st_size)
+    with RunDirectory(tmp_path) as store:
+        assert store.stored_count() == 3
+    assert calls[0] == (bulk_reads.M_TOP_PAD, 256 << 20)
