@@ -20,7 +20,7 @@ against another harness version on a subsample.
 5. With `--reference PYTHON` (the interpreter of a venv holding the harness version to compare
    with, e.g. the last release), the first `--sample-models` models' verdicts are aggregated
    by both (import, other order added, aggregate) and every number of scores.csv and ranking.csv
-   must agree to 1e-9 (the files are compared byte for byte too).
+   must agree to 1e-9 (the CSV files are compared byte for byte too, verdicts.jsonl by its records).
 6. `--alpaca DIR`: also import, aggregate and report a real AlpacaEval folder (e.g. the one
    bench/alpaca_case.py writes, the 58-model case): medians of `--repeat` runs; with
    `--reference`, the reference's steps too (alternately, CPU ratios printed) and every file of
@@ -189,7 +189,12 @@ def compare_numbers(ours: Path, theirs: Path) -> float:
         same = (ours / name).read_bytes() == (theirs / name).read_bytes()
         print(f"  {name}: byte-identical: {same}")
     same = (ours / "verdicts.jsonl").read_bytes() == (theirs / "verdicts.jsonl").read_bytes()
-    print(f"  verdicts.jsonl: byte-identical: {same}")
+    # a version that copies the store's own lines writes the other order's lines as add_other_order
+    # wrote them (sorted keys): other bytes, the same records
+    records = same or jsonl_records(ours / "verdicts.jsonl") == jsonl_records(theirs / "verdicts.jsonl")
+    print(f"  verdicts.jsonl: byte-identical: {same}; the same records in the same order: {records}")
+    if not records:
+        raise SystemExit("verdicts.jsonl: the records differ")
     return worst
 
 

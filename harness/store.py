@@ -89,6 +89,11 @@ class RunDirectory:
         self._line_ends: array[int] | None = None
         self._first_line: array[int] | None = None
         self._superseding: dict[str, int] | None = None
+        #: With index_lines: per stored line, 1 where the line is its record's own fields as they
+        #: are (read without the validation, no NaN or infinity): a valid export line of it.
+        self._plain: bytearray | None = None
+        #: keep_lines_for's list and, per verdict of it, its stored line's span or -1 (encode it).
+        self._copyable: tuple[list[Verdict], np.ndarray, np.ndarray] | None = None
         self._lock_handle: Any = None
         #: The store file's descriptor, written with os.write: an unbuffered write that fails
         #: leaves nothing queued in a buffer for a later flush (or close) to append after it.
@@ -137,10 +142,11 @@ class RunDirectory:
             read = 0
             if self._index_lines and self._written is None:
                 self._line_ends, self._first_line, self._superseding = array("q"), array("q"), {}
+                self._plain = bytearray()
             first, later, records = self._first_line, self._superseding, self._records
             with bulk_read():
                 for verdict in (self._checked_written(store) if self._written is not None
-                                else stored_verdicts(store, line_ends=self._line_ends)):
+                                else stored_verdicts(store, line_ends=self._line_ends, plain=self._plain)):
                     if first is not None and later is not None:
                         if verdict.request_key in records:
                             later[verdict.request_key] = read
@@ -174,7 +180,7 @@ class RunDirectory:
     # -- verdicts ----------------------------------------------------------------------------
     def append(self, verdict: Verdict) -> None:
         """Store one verdict durably before returning."""
-        self._written = self._read_lines = None
+        self._written = self._read_lines = self._copyable = None
         self.release_line_index()
         self._write(store_line(verdict))
         self._remember(verdict)
@@ -194,7 +200,7 @@ class RunDirectory:
         import asyncio  # here: reading a run directory needs no event loop (15 ms at start-up)
 
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._written = self._read_lines = None
+        self._written = self._read_lines = self._copyable = None
         self.release_line_index()
         if before_write is not None and before_write not in self._before_write:
             self._before_write.append(before_write)
@@ -313,8 +319,15 @@ class RunDirectory:
             else:  # the store's bytes are the export: copied, not encoded again
                 with (self.path / STORE_FILE).open("rb") as store:
                     _atomic_write(self.path / VERDICTS_FILE, lambda handle: shutil.copyfileobj(store, handle, 1 << 20))
+        elif (copyable := self._copyable_lines(verdicts)) is not None:
+            starts, stops = copyable
+            with (self.path / STORE_FILE).open("rb") as store_handle, \
+                    mmap.mmap(store_handle.fileno(), 0, access=mmap.ACCESS_READ) as stored:
+                _atomic_write(self.path / VERDICTS_FILE,
+                              lambda handle: write_export(handle, verdicts, stored=(stored, starts, stops)))
         else:
             _atomic_write(self.path / VERDICTS_FILE, lambda handle: write_export(handle, verdicts))
+        self._copyable = None
         _atomic_write(self.path / SCORES_FILE, frame_to_csv(honest_intervals(scores)))
         _atomic_write(self.path / RANKING_FILE, frame_to_csv(honest_intervals(ranking)))
 
@@ -335,7 +348,8 @@ class RunDirectory:
         `verdicts` (the store's latest records, each once, in the export's order); if so the export
         of these verdicts is that file as it is, kept instead of encoded again (a run's export
         lists its requests in the design's order, not the store's, so it is seldom the store's
-        bytes). Needs index_lines and nothing stored since; the index is released either way."""
+        bytes). Needs index_lines and nothing stored since; the index is released when it is kept
+        (else keep_lines_for may still use it)."""
         import numpy as np  # here: opening a run directory to judge needs no numpy
 
         try:
@@ -363,9 +377,11 @@ class RunDirectory:
                 if count != len(verdicts) or export.read(1):
                     return False
             self._written, self._export_holds_written = list(verdicts), True
-            return True
-        finally:
             self.release_line_index()
+            return True
+        except BaseException:
+            self.release_line_index()
+            raise
 
     def _latest_lines(self, verdicts: list[Verdict]) -> np.ndarray | None:
         """The store line of each of `verdicts`' latest record: its first line (by its place among
@@ -392,9 +408,46 @@ class RunDirectory:
             lines[hit] = again_lines[at[hit]]
         return lines
 
+    def keep_lines_for(self, verdicts: list[Verdict]) -> bool:
+        """Remember where the stored line of each of `verdicts` lies, where that line is a valid
+        export line of it (the record's own fields as they are: `_plain`), so that an export of
+        exactly these verdicts copies those lines instead of encoding them (a store another tool
+        or an older version wrote, whose lines differ in form from store_line's). Then the line
+        index is released. Needs index_lines, one judge and nothing stored since; False otherwise."""
+        import numpy as np
+
+        try:
+            if (self._line_ends is None or self._first_line is None or self._superseding is None
+                    or self._plain is None or self._by_judge is not None or not verdicts):
+                return False
+            lines = self._latest_lines(verdicts)
+            if lines is None:
+                return False
+            plain = np.frombuffer(self._plain, dtype=np.uint8)[lines].astype(bool)
+            if not plain.any():
+                return False
+            ends = np.frombuffer(self._line_ends, dtype=np.int64)
+            starts = np.where(lines > 0, ends[lines - 1], 0)
+            stops = ends[lines]
+            starts[~plain] = -1
+            self._copyable = (verdicts, starts, stops)
+            return True
+        finally:
+            self.release_line_index()
+
+    def _copyable_lines(self, verdicts: list[Verdict]) -> tuple[np.ndarray, np.ndarray] | None:
+        """keep_lines_for's spans when `verdicts` are its verdicts (the same objects, in order) and
+        the store has not changed since it was read."""
+        if self._copyable is None or self._read_lines is None:
+            return None
+        kept, starts, stops = self._copyable
+        if len(kept) != len(verdicts) or not all(a is b for a, b in zip(kept, verdicts, strict=True)):
+            return None
+        return starts, stops
+
     def release_line_index(self) -> None:
         """Drop what index_lines kept (read once)."""
-        self._line_ends = self._first_line = self._superseding = None
+        self._line_ends = self._first_line = self._superseding = self._plain = None
 
     def _holds_exactly(self, verdicts: list[Verdict]) -> bool:
         """Whether `verdicts` are the store's written records, the same objects in the same order."""
@@ -446,15 +499,25 @@ def export_lines(verdicts: Iterable[Verdict]) -> str:
     return "".join(map(store_line, verdicts))
 
 
-def write_export(handle: BinaryIO, verdicts: list[Verdict], chunk: int = 10_000) -> None:
+def write_export(handle: BinaryIO, verdicts: list[Verdict], chunk: int = 10_000,
+                 stored: tuple[mmap.mmap, np.ndarray, np.ndarray] | None = None) -> None:
     """`export_lines(verdicts)` written to `handle` a few thousand lines at a time (a million lines
     are not one string): the same bytes. verdicts.jsonl, and an import's store. Each line is the
     serializer's own bytes (what model_dump_json decodes), joined as bytes: no text made of them
-    only to encode it back (2.1 against 3.4 µs a verdict)."""
+    only to encode it back (2.1 against 3.4 µs a verdict). `stored`: the store's bytes and, per
+    verdict, the span of a stored line that is a valid export line of it (start -1: none), copied
+    instead of encoded (0.3 µs a line)."""
     to_json, exact = Verdict.__pydantic_serializer__.to_json, Verdict
     for start in range(0, len(verdicts), chunk):
-        lines = [to_json(v) if v.__class__ is exact else v.model_dump_json().encode("utf-8")
-                 for v in verdicts[start:start + chunk]]
+        if stored is None:
+            lines = [to_json(v) if v.__class__ is exact else v.model_dump_json().encode("utf-8")
+                     for v in verdicts[start:start + chunk]]
+        else:
+            data, starts, stops = stored
+            lines = [data[begin:end].rstrip(b"\n") if begin >= 0
+                     else to_json(v) if v.__class__ is exact else v.model_dump_json().encode("utf-8")
+                     for v, begin, end in zip(verdicts[start:start + chunk], starts[start:start + chunk].tolist(),
+                                              stops[start:start + chunk].tolist())]
         lines.append(b"")  # the last line's end
         handle.write(b"\n".join(lines))
 
@@ -481,10 +544,14 @@ def read_store(path: Path, *, by_judge: bool = False) -> dict[Any, Verdict]:
     return records
 
 
-def stored_verdicts(path: Path, line_ends: array[int] | None = None) -> Iterator[Verdict]:
+def stored_verdicts(path: Path, line_ends: array[int] | None = None,
+                    plain: bytearray | None = None) -> Iterator[Verdict]:
     """Every complete record of a store file in file order (a torn last line ends it), each
     checked; a line that is not a verdict is one BadInput naming the file and line.
-    `line_ends`: gets each yielded line's end offset in the file."""
+    `line_ends`: gets each yielded line's end offset in the file. `plain`: gets 1 for each line
+    that is its verdict's own fields as they are (parse_verdict_line took it without the
+    validation, so nothing was converted or left out) with no NaN or infinity (which an export
+    writes as null), else 0: a line that is, as it stands, a valid export line of its verdict."""
     if not path.exists():
         return
     thorough = path.stat().st_size >= THOROUGH_FROM_BYTES
@@ -500,6 +567,9 @@ def stored_verdicts(path: Path, line_ends: array[int] | None = None) -> Iterator
                 verdict = parse_verdict_line(raw)
             except ValueError:
                 raise BadInput(f"{path}:{number}: corrupt record; the store was edited by hand?") from None
+            if plain is not None:
+                plain.append(verdict.__pydantic_fields_set__ is _ALL_FIELDS  # only the short parse gives it
+                             and b"NaN" not in raw and b"Infinity" not in raw)
             # pydantic has checked the ids and the status; the data's shapes are the readers' own
             yield compact_verdict(verdict, path, number, thorough=thorough)
 

@@ -81,17 +81,22 @@ def ordered_verdicts(
     the previous export when there is one (so recomputing an unchanged run reproduces its files),
     then in store order. `records`: the store as an open RunDirectory already read it. `store`:
     that RunDirectory, opened with index_lines: when the previous export lists every record once
-    and nothing else, the store compares it with its lines and may keep it (adopt_export)."""
+    and nothing else, the store compares it with its lines and may keep it (adopt_export); else
+    it remembers which of its lines the new export can copy (keep_lines_for)."""
     if records is None:
         records = read_store(directory / STORE_FILE, by_judge=panel)
     try:
         listed, only_records = _previous_order(directory / VERDICTS_FILE, records, panel)
         if len(listed) == len(records):  # the export listed every record: nothing follows
-            if only_records and store is not None and not panel:
-                store.adopt_export(listed)
-            return listed
-        seen = set(map(id, listed))
-        return listed + [v for v in records.values() if id(v) not in seen]
+            if only_records and store is not None and not panel and store.adopt_export(listed):
+                return listed
+            ordered = listed
+        else:
+            seen = set(map(id, listed))
+            ordered = listed + [v for v in records.values() if id(v) not in seen]
+        if store is not None and not panel:
+            store.keep_lines_for(ordered)  # the export may copy lines of the store that need no encoding
+        return ordered
     finally:
         if store is not None:
             store.release_line_index()
