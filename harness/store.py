@@ -374,6 +374,8 @@ class RunDirectory:
                     if len(line) != stop - start or stored[start:stop] != line:
                         return False
                     count += 1
+                    if not count % 100_000:
+                        _drop_mapped_pages(stored)  # as write_export does: the store's pages add to the peak
                 if count != len(verdicts) or export.read(1):
                     return False
             self._written, self._export_holds_written = list(verdicts), True
@@ -520,6 +522,17 @@ def write_export(handle: BinaryIO, verdicts: list[Verdict], chunk: int = 10_000,
                                               stops[start:start + chunk].tolist())]
         lines.append(b"")  # the last line's end
         handle.write(b"\n".join(lines))
+        if stored is not None:
+            _drop_mapped_pages(stored[0])
+
+
+def _drop_mapped_pages(mapped: mmap.mmap) -> None:
+    """Unmap the pages of a store file mapped for reading that this process has touched (the
+    system keeps them cached): touched pages of a mapping count in the process's resident size,
+    and the store of a million verdicts is half a gigabyte (the aggregation's peak went from 1.86
+    to 2.35 GB). Reading them again costs a minor fault each. Not where mmap has no madvise."""
+    if hasattr(mapped, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        mapped.madvise(mmap.MADV_DONTNEED)
 
 
 def honest_intervals(frame: pd.DataFrame) -> pd.DataFrame:
