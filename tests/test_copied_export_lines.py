@@ -9,14 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from harness.models import Verdict
 from harness.running.recompute import ordered_verdicts
 from harness.store import STORE_FILE, VERDICTS_FILE, RunDirectory, export_lines, store_line
-
-EMPTY = pd.DataFrame({"x": [1.0]})
+from tests.test_adopted_export import EMPTY, aggregate_again  # what recompute does with a store
 
 
 def verdict(i: int, **data: object) -> Verdict:
@@ -28,13 +26,6 @@ def verdict(i: int, **data: object) -> Verdict:
 def foreign(v: Verdict) -> str:
     """An older writer's line: keys sorted, spaces, non-ASCII escaped, 1e-05 as Python writes it."""
     return json.dumps(json.loads(store_line(v)), sort_keys=True) + "\n"
-
-
-def aggregate_again(directory: Path) -> list[Verdict]:
-    with RunDirectory(directory, index_lines=True) as store:
-        verdicts = store.exported_as_stored() or ordered_verdicts(directory, records=store.latest(), store=store)
-        store.write_exports(verdicts, EMPTY, EMPTY)
-    return verdicts
 
 
 def records(path: Path) -> list[object]:
