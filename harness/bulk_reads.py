@@ -117,7 +117,7 @@ def large_blocks_returned_when_freed(threshold: int = LARGE_BLOCK, top_pad: int 
     heaps' top pad (M_TOP_PAD, `top_pad`) keeps that much of a free top: 64 MB took it to 4-5 s
     (peak RSS 1.82 against 1.80 GB); 256 MB, set before the store's read, took its page faults
     from 0.9-1.6 million to 0.7-1.0 million and its system time from 4.2-4.9 to 3.6-4.3 s (peak
-    1.83-1.85 against 1.82-1.83 GB). Each setting is left as it is when the user set its
+    1.87-1.89 against 1.86-1.87 GB). Each setting is left as it is when the user set its
     environment variable (MALLOC_MMAP_THRESHOLD_, MALLOC_TOP_PAD_); False, doing nothing,
     without glibc's mallopt."""
     if "MALLOC_MMAP_THRESHOLD_" in os.environ:

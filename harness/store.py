@@ -529,7 +529,7 @@ def write_export(handle: BinaryIO, verdicts: list[Verdict], chunk: int = 10_000,
 def _drop_mapped_pages(mapped: mmap.mmap) -> None:
     """Unmap the pages of a store file mapped for reading that this process has touched (the
     system keeps them cached): touched pages of a mapping count in the process's resident size,
-    and the store of a million verdicts is half a gigabyte (the aggregation's peak went from 1.86
+    and the store of a million verdicts is half a gigabyte (the aggregation's peak went from 1.88
     to 2.35 GB). Reading them again costs a minor fault each. Not where mmap has no madvise."""
     if hasattr(mapped, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
         mapped.madvise(mmap.MADV_DONTNEED)
