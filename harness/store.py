@@ -94,6 +94,8 @@ class RunDirectory:
         self._plain: bytearray | None = None
         #: keep_lines_for's list and, per verdict of it, its stored line's span or -1 (encode it).
         self._copyable: tuple[list[Verdict], np.ndarray, np.ndarray] | None = None
+        #: _line_spans' last list and its spans (released with the line index).
+        self._spans: tuple[list[Verdict], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
         self._lock_handle: Any = None
         #: The store file's descriptor, written with os.write: an unbuffered write that fails
         #: leaves nothing queued in a buffer for a later flush (or close) to append after it.
@@ -350,19 +352,13 @@ class RunDirectory:
         lists its requests in the design's order, not the store's, so it is seldom the store's
         bytes). Needs index_lines and nothing stored since; the index is released when it is kept
         (else keep_lines_for may still use it)."""
-        import numpy as np  # here: opening a run directory to judge needs no numpy
-
         try:
-            if self._line_ends is None or self._first_line is None or self._superseding is None:
-                return False
             if not verdicts or len(verdicts) != len(self._records) or not (self.path / VERDICTS_FILE).is_file():
                 return False  # (an empty store cannot be mapped)
-            ends = np.frombuffer(self._line_ends, dtype=np.int64)
-            lines = self._latest_lines(verdicts)
-            if lines is None:
+            spans = self._line_spans(verdicts)
+            if spans is None:
                 return False
-            starts = np.where(lines > 0, ends[lines - 1], 0)
-            stops = ends[lines]
+            _, starts, stops = spans
             if int((stops - starts).sum()) != (self.path / VERDICTS_FILE).stat().st_size:
                 return False  # not those lines' bytes: known without reading the export
             starts, stops = starts.tolist(), stops.tolist()
@@ -384,6 +380,25 @@ class RunDirectory:
         except BaseException:
             self.release_line_index()
             raise
+
+    def _line_spans(self, verdicts: list[Verdict]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Per verdict, its latest record's store line and that line's start and end offsets; None
+        without the line index or when one of them is not a stored record. Kept for the list it
+        was asked for (by identity, until the index is released): a failed adoption hands the same
+        list to keep_lines_for, and a million identities are matched once, not twice."""
+        import numpy as np
+
+        if self._line_ends is None or self._first_line is None or self._superseding is None:
+            return None
+        if self._spans is not None and self._spans[0] is verdicts:
+            return self._spans[1]
+        lines = self._latest_lines(verdicts)
+        if lines is None:
+            return None
+        ends = np.frombuffer(self._line_ends, dtype=np.int64)
+        spans = (lines, np.where(lines > 0, ends[lines - 1], 0), ends[lines])
+        self._spans = (verdicts, spans)
+        return spans
 
     def _latest_lines(self, verdicts: list[Verdict]) -> np.ndarray | None:
         """The store line of each of `verdicts`' latest record: its first line (by its place among
@@ -419,20 +434,16 @@ class RunDirectory:
         import numpy as np
 
         try:
-            if (self._line_ends is None or self._first_line is None or self._superseding is None
-                    or self._plain is None or self._by_judge is not None or not verdicts):
+            if self._plain is None or self._by_judge is not None or not verdicts:
                 return False
-            lines = self._latest_lines(verdicts)
-            if lines is None:
+            spans = self._line_spans(verdicts)  # adopt_export's, when it was given this list
+            if spans is None:
                 return False
+            lines, starts, stops = spans
             plain = np.frombuffer(self._plain, dtype=np.uint8)[lines].astype(bool)
             if not plain.any():
                 return False
-            ends = np.frombuffer(self._line_ends, dtype=np.int64)
-            starts = np.where(lines > 0, ends[lines - 1], 0)
-            stops = ends[lines]
-            starts[~plain] = -1
-            self._copyable = (verdicts, starts, stops)
+            self._copyable = (verdicts, np.where(plain, starts, -1), stops)
             return True
         finally:
             self.release_line_index()
@@ -443,19 +454,15 @@ class RunDirectory:
         if self._copyable is None or self._read_lines is None:
             return None
         kept, starts, stops = self._copyable
-        if len(kept) != len(verdicts) or not all(a is b for a, b in zip(kept, verdicts, strict=True)):
-            return None
-        return starts, stops
+        return (starts, stops) if _same_objects(kept, verdicts) else None
 
     def release_line_index(self) -> None:
         """Drop what index_lines kept (read once)."""
-        self._line_ends = self._first_line = self._superseding = self._plain = None
+        self._line_ends = self._first_line = self._superseding = self._plain = self._spans = None
 
     def _holds_exactly(self, verdicts: list[Verdict]) -> bool:
         """Whether `verdicts` are the store's written records, the same objects in the same order."""
-        written = self._written
-        return (written is not None and len(written) == len(verdicts)
-                and all(a is b for a, b in zip(written, verdicts, strict=True)))
+        return self._written is not None and _same_objects(self._written, verdicts)
 
     def write_frames(self, frames: dict[str, pd.DataFrame]) -> None:
         """More CSV exports by file name (a panel's per-judge tables), each written atomically."""
@@ -524,6 +531,11 @@ def write_export(handle: BinaryIO, verdicts: list[Verdict], chunk: int = 10_000,
         handle.write(b"\n".join(lines))
         if stored is not None:
             _drop_mapped_pages(stored[0])
+
+
+def _same_objects(kept: list[Verdict], verdicts: list[Verdict]) -> bool:
+    """Whether two lists hold the same verdict objects in the same order."""
+    return len(kept) == len(verdicts) and all(a is b for a, b in zip(kept, verdicts, strict=True))
 
 
 def _drop_mapped_pages(mapped: mmap.mmap) -> None:

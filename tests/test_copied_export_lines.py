@@ -97,3 +97,22 @@ def test_storing_after_the_read_encodes(tmp_path: Path) -> None:
         store.append(verdict(9))
         store.write_exports(verdicts, EMPTY, EMPTY)
     assert (tmp_path / VERDICTS_FILE).read_text() == export_lines(written)
+
+
+def test_a_failed_adoption_hands_its_spans_to_the_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the previous export lists every record, in store_line's form: not the stored lines, so not
+    # adopted; the same list is then copied from, and its records are matched to lines once
+    written = [verdict(i) for i in range(8)]
+    (tmp_path / STORE_FILE).write_text("".join(foreign(v) for v in written))
+    (tmp_path / VERDICTS_FILE).write_text(export_lines(written[::-1]))
+    calls: list[int] = []
+    matched = RunDirectory._latest_lines
+
+    def counted(self: RunDirectory, verdicts: list[Verdict]) -> object:
+        calls.append(len(verdicts))
+        return matched(self, verdicts)
+
+    monkeypatch.setattr(RunDirectory, "_latest_lines", counted)
+    aggregate_again(tmp_path)
+    assert calls == [8]
+    assert (tmp_path / VERDICTS_FILE).read_text() == "".join(foreign(v) for v in written[::-1])
