@@ -140,18 +140,18 @@ def large_files_read(paths: Iterable[os.PathLike[str] | str]) -> Iterator[bool]:
     3.7 s with these settings. Afterwards the settings are after_large_read's (the aggregation's).
     Yields whether they were set: nothing is, outside the CLI, for smaller reads, where the user
     set MALLOC_MMAP_THRESHOLD_ or MALLOC_TRIM_THRESHOLD_, or without glibc's mallopt."""
-    mallopt = _libc_function("mallopt") if _freeze else None
-    large = (mallopt is not None and not {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"} & set(os.environ)
-             and sum(_size(path) for path in paths) >= LARGE_FILES)
-    if large and mallopt is not None:
-        mallopt(M_MMAP_THRESHOLD, HEAP_BLOCK)
-        mallopt(M_TRIM_THRESHOLD, HEAP_TRIM)
+    user_set = {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"} & set(os.environ)
+    mallopt = _libc_function("mallopt") if _freeze and not user_set else None
+    if mallopt is None or sum(_size(path) for path in paths) < LARGE_FILES:
+        yield False
+        return
+    mallopt(M_MMAP_THRESHOLD, HEAP_BLOCK)
+    mallopt(M_TRIM_THRESHOLD, HEAP_TRIM)
     try:
-        yield bool(large)
+        yield True
     finally:
-        if large and mallopt is not None:
-            mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM)
-            large_blocks_returned_when_freed()
+        mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM)
+        large_blocks_returned_when_freed()
 
 
 def _size(path: os.PathLike[str] | str) -> int:
