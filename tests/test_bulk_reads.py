@@ -17,6 +17,21 @@ from harness.models import Verdict
 from harness.store import export_lines
 
 
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
+    """The arguments of every mallopt call harness.bulk_reads makes, recorded instead of made."""
+    import harness.bulk_reads as bulk_reads
+
+    made: list[tuple[int, ...]] = []
+
+    def mallopt(*args: int) -> int:
+        made.append(args)
+        return 1
+
+    monkeypatch.setattr(bulk_reads, "_libc_function", lambda name: mallopt)
+    return made
+
+
 def test_the_collector_is_paused_inside_and_restored_as_it_was() -> None:
     assert gc.isenabled()
     with bulk_read():
@@ -82,18 +97,13 @@ def test_free_memory_is_handed_back_where_the_c_library_can(monkeypatch: pytest.
     assert bulk_reads.release_free_memory() is False
 
 
-def test_large_blocks_are_set_to_go_back_when_freed_unless_the_user_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_blocks_are_set_to_go_back_when_freed_unless_the_user_chose(
+    monkeypatch: pytest.MonkeyPatch, calls: list[tuple[int, ...]],
+) -> None:
     import platform
 
     import harness.bulk_reads as bulk_reads
 
-    calls: list[tuple[int, ...]] = []
-
-    def mallopt(*args: int) -> int:
-        calls.append(args)
-        return 1
-
-    monkeypatch.setattr(bulk_reads, "_libc_function", lambda name: mallopt)
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
     monkeypatch.delenv("MALLOC_TOP_PAD_", raising=False)
     assert bulk_reads.large_blocks_returned_when_freed() is True
@@ -129,20 +139,13 @@ def test_only_a_large_read_of_the_command_line_process_sets_it(monkeypatch: pyte
 
 
 def test_a_large_import_read_keeps_its_blocks_in_the_heap_then_hands_over(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls: list[tuple[int, ...]],
 ) -> None:
     import harness.bulk_reads as bulk_reads
-
-    calls: list[tuple[int, ...]] = []
-
-    def mallopt(*args: int) -> int:
-        calls.append(args)
-        return 1
 
     files = [tmp_path / "a.json", tmp_path / "b.json"]
     for path in files:
         path.write_bytes(b"[]" + b" " * 598)
-    monkeypatch.setattr(bulk_reads, "_libc_function", lambda name: mallopt)
     monkeypatch.setattr(bulk_reads, "LARGE_FILES", 1200)  # the two files together, not one alone
     for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"):
         monkeypatch.delenv(name, raising=False)
@@ -167,17 +170,12 @@ def test_a_large_import_read_keeps_its_blocks_in_the_heap_then_hands_over(
     assert calls == []
 
 
-def test_the_top_pad_is_kept_before_a_large_store_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_top_pad_is_kept_before_a_large_store_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls: list[tuple[int, ...]],
+) -> None:
     import harness.bulk_reads as bulk_reads
     from harness.store import STORE_FILE, RunDirectory
 
-    calls: list[tuple[int, ...]] = []
-
-    def mallopt(*args: int) -> int:
-        calls.append(args)
-        return 1
-
-    monkeypatch.setattr(bulk_reads, "_libc_function", lambda name: mallopt)
     monkeypatch.delenv("MALLOC_TOP_PAD_", raising=False)
     monkeypatch.setattr(bulk_reads, "_freeze", False)  # a library caller
     assert bulk_reads.before_large_read(1 << 40) is False and calls == []
