@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from harness.judges import vllm_support
+from harness.testing.signals import sigint_as_from_a_terminal
 from harness.testing.tasks import write_task
 
 REPO = Path(__file__).resolve().parents[1]
@@ -253,19 +254,11 @@ def test_in_process_and_server_agree_at_temperature_0(in_process: tuple[Run, Pat
 
 def test_server_is_stopped_on_ctrl_c(model: Path, tmp_path: Path) -> None:
     mark, out = uuid.uuid4().hex, tmp_path / "run"
-    # as tests/judges/test_managed_server.py: a session started in the background without job
-    # control ignores SIGINT and its children inherit that; a handled signal is reset across exec
-    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
-    if ignored:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
+    with sigint_as_from_a_terminal():  # even from a session started in the background
         process = subprocess.Popen([*CLI, "run", DEMO, "--judge", f"vllm-server:{model}", "--out", str(out),
                                     "--no-progress", "--concurrency", "2"], cwd=REPO,
                                    env=env(tmp_path / "cache", HARNESS_TEST_MARK=mark),
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    finally:
-        if ignored:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
     store = out / "store.jsonl"
     deadline = time.monotonic() + 600
     while not (store.exists() and store.read_bytes().count(b"\n") >= 1):

@@ -31,6 +31,7 @@ from harness.judges.managed_server import (
 )
 from harness.judges.vllm_server import VLLM_SERVER_CONCURRENCY, vllm_server_command
 from harness.models import JudgeSpec
+from harness.testing.signals import sigint_as_from_a_terminal
 from harness.testing.tasks import write_task
 
 REPO = Path(__file__).resolve().parents[2]
@@ -150,19 +151,12 @@ def test_server_that_dies_at_startup_fails_with_its_last_output(tmp_path: Path) 
 @pytest.mark.slow
 def test_ctrl_c_mid_run_exits_130_and_leaves_no_server(tmp_path: Path) -> None:
     task, out, mark = small_task(tmp_path, 6), tmp_path / "run", uuid.uuid4().hex
-    # The run must meet Ctrl-C as a terminal delivers it. A test session started in the background
-    # without job control ignores SIGINT, and its children inherit that: the run then never
-    # stopped (exit 1 after all 12 calls). A handled signal is reset to its default across exec.
-    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
-    if ignored:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
+    # the run must meet Ctrl-C as a terminal delivers it, even from a session started in the
+    # background (which ignores SIGINT: the run then never stopped, exit 1 after all 12 calls)
+    with sigint_as_from_a_terminal():
         process = subprocess.Popen([*CLI, "run", str(task), "--out", str(out), "--no-progress",
                                     *FAST], cwd=REPO, env=marked_env(mark), stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
-    finally:
-        if ignored:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
     store = out / "store.jsonl"
     deadline = time.monotonic() + 240
     while not (store.exists() and store.read_bytes().count(b"\n") >= 1):
