@@ -172,12 +172,21 @@ def main(argv: list[str] | None = None) -> int:
     the records a command reads live until it ends, so they are kept out of the cycle collector's
     sight, and after a large read freed blocks of a megabyte or more go back to the system
     (harness.bulk_reads); a caller passing `argv` (a test, a script) keeps its collector and its
-    allocator as they were."""
+    allocator as they were. The process's own command line also ends as soon as its command
+    returns, without freeing a large store's records one by one (harness.running.process_end)."""
     if argv is None:
         from harness.bulk_reads import freeze_after_bulk_reads
+        from harness.running.process_end import ends_with_command, exit_now
 
         freeze_after_bulk_reads()
-    argv = sys.argv[1:] if argv is None else list(argv)
+        ends_with_command()
+        code = _main(sys.argv[1:])
+        exit_now(code)
+        return code
+    return _main(list(argv))
+
+
+def _main(argv: list[str]) -> int:
     try:
         plugins, registry = _load(argv)
         args = build_parser(registry).parse_args(argv)

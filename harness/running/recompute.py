@@ -30,6 +30,7 @@ from harness.protocol.roles import options_with_role
 from harness.protocol.verdict_columns import columns_if_shared, columns_shared
 from harness.registry import Registry
 from harness.running.finish import finish_run, record_counts, run_calibration
+from harness.running.process_end import keep_until_exit
 from harness.running.result import RunResult
 from harness.store import MANIFEST_FILE, STORE_FILE, VERDICTS_FILE, RunDirectory, json_line, line_request_key, read_store
 from harness.tasks import LoadedTask, describe_validation_error, parse_key_value
@@ -175,6 +176,7 @@ def recompute(
                 directory, panel=panel, records=store.latest(by_judge=panel), store=store)
         if not verdicts:
             raise BadInput(f"{directory / STORE_FILE}: no verdicts to aggregate")
+        keep_until_exit(verdicts)  # the harness process ends without freeing a million of them
         task_dir = stored_task_dir(manifest)
         env = make_environment([*([task_dir] if task_dir else []), builtin_prompt_dir()],
                                plugins.manager.prepare_jinja_environment)
