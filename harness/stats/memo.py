@@ -147,7 +147,7 @@ def _digest(name: str, inputs: tuple[object, ...], code: tuple[str, ...]) -> str
             digest.update(f"frame{list(part.columns)!r}{part.dtypes.tolist()!r}".encode())
             for _, series in part.items():
                 if series.dtype.kind == "O":
-                    digest.update("\x1f".join(map(repr, series.tolist())).encode("utf-8", "surrogatepass"))
+                    digest.update(_object_column_bytes(series))
                 else:
                     digest.update(np.ascontiguousarray(series.to_numpy()).data)
             digest.update(np.ascontiguousarray(part.index.to_numpy()).data if part.index.dtype.kind != "O"
@@ -159,6 +159,20 @@ def _digest(name: str, inputs: tuple[object, ...], code: tuple[str, ...]) -> str
         else:
             digest.update(f"{type(part).__name__}:{part!r};".encode())
     return digest.hexdigest()
+
+
+def _object_column_bytes(series: pd.Series) -> bytes:
+    """What identifies a column of objects: for text (model names, item ids), its distinct values
+    in order of appearance and each row's code among them, the same column and no other (a
+    million repr() calls took 0.2 s of every aggregation's key at a million verdicts, against
+    0.03 s); anything else (missing values, numbers, a str subclass) the repr of every value.
+    Each form is tagged, so the two cannot spell the same bytes."""
+    codes, uniques = pd.factorize(series, sort=False, use_na_sentinel=False)
+    values = uniques.tolist()
+    if all(value.__class__ is str for value in values):
+        return (b"text\x1e" + "\x1f".join(map(repr, values)).encode("utf-8", "surrogatepass") + b"\x1e"
+                + np.ascontiguousarray(codes, dtype=np.int64).tobytes())
+    return b"repr\x1e" + "\x1f".join(map(repr, series.tolist())).encode("utf-8", "surrogatepass")
 
 
 @cache

@@ -44,6 +44,37 @@ def test_any_changed_input_computes_again(tmp_path: Path) -> None:
     assert len(calls) == 5
 
 
+TEXT_COLUMNS = [
+    ["m1", "m2", "m1"],
+    ["m1", "m1", "m2"],  # the same names in another order
+    ["m2", "m1", "m2"],  # other names in the same pattern
+    ["m1", "m2", "m3"],  # another name
+    ["m1", "m2", "m1", "m1"],  # one row more
+    ["m1", "m2", None],  # a missing value: every value's repr
+    ["m1", "m2", 1],  # a number among the names
+    ["m1", "m2", "1"],  # ... and its text
+    ["'m1', 'm2'", "m1"],  # text that spells another column's values
+]
+
+
+@pytest.mark.parametrize("dtype", [object, "string"])
+def test_a_table_of_text_is_remembered_under_its_exact_values(tmp_path: Path, dtype: object) -> None:
+    """Text columns (model names, item ids) are keyed by their distinct values and each row's
+    code among them: equal columns, also built anew, read back; any other column computes again."""
+    import pandas as pd
+
+    calls, compute = counted(np.zeros(2))
+    columns = TEXT_COLUMNS if dtype is object else [c for c in TEXT_COLUMNS if 1 not in c]
+    with remembered_in(tmp_path):
+        for column in columns:
+            remembered("x", (pd.DataFrame({"model": pd.Series(column, dtype=dtype)}),), compute)  # type: ignore[arg-type]
+        assert len(calls) == len(columns)
+        for column in columns:  # the same values again, in new objects: every one read back
+            copy = [f"{value}" if isinstance(value, str) else value for value in column]
+            remembered("x", (pd.DataFrame({"model": pd.Series(copy, dtype=dtype)}),), compute)  # type: ignore[arg-type]
+    assert len(calls) == len(columns)
+
+
 def test_nothing_is_stored_outside_a_run_directory(tmp_path: Path) -> None:
     calls, compute = counted(np.zeros(2))
     remembered("x", (1,), compute)  # type: ignore[arg-type]
