@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     sight, and after a large read freed blocks of a megabyte or more go back to the system
     (harness.bulk_reads); a caller passing `argv` (a test, a script) keeps its collector and its
     allocator as they were. The process's own command line also ends as soon as its command
-    returns, without freeing a large store's records one by one (harness.running.process_end)."""
+    returns, without freeing an aggregation's records one by one (harness.running.process_end)."""
     if argv is None:
         from harness.bulk_reads import freeze_after_bulk_reads
         from harness.running.process_end import ends_with_command, exit_now

@@ -1,7 +1,7 @@
-"""The `harness` process ends as soon as an aggregation of a large store returns
-(harness.running.process_end): its output flushed, its atexit functions run, its files the ones a normal
-exit leaves; it exits normally below the size, while another thread still works, and never when
-main(argv) is called in a process that goes on."""
+"""The `harness` process ends as soon as an aggregation returns (harness.running.process_end):
+its output flushed, its atexit functions run, its files the ones a normal exit leaves; it exits
+normally where it aggregated nothing, while another thread still works, and never when main(argv)
+is called in a process that goes on."""
 
 from __future__ import annotations
 
@@ -20,10 +20,7 @@ from tests.importers.helpers import REPO, harness_cli
 #: whether it ended through os._exit and with which code, and whether its atexit function ran.
 AGGREGATE = """
 import atexit, os, sys, threading, time
-import harness.running.process_end as process_end
-large, marker, thread_file, run = sys.argv[1:5]
-if large == "yes":
-    process_end.LARGE_RECORDS = 1  # this small store counts as large
+marker, thread_file, run = sys.argv[1:4]
 real_exit = os._exit
 def recorded(code):
     sys.stderr.write(f"os._exit({code})\\n")
@@ -63,20 +60,21 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def aggregate(run: Path, tmp_path: Path, *, large: bool, thread: bool = False) -> subprocess.CompletedProcess[str]:
+def aggregate(run: Path, tmp_path: Path, *, thread: bool = False) -> subprocess.CompletedProcess[str]:
     copy = tmp_path / "copy"
-    shutil.copytree(run, copy)
+    if run.exists():
+        shutil.copytree(run, copy)
     return subprocess.run(
-        [sys.executable, "-c", AGGREGATE, "yes" if large else "no", str(tmp_path / "atexit.txt"),
-         str(tmp_path / "thread.txt") if thread else "-", str(copy)],
+        [sys.executable, "-c", AGGREGATE, str(tmp_path / "atexit.txt"), str(tmp_path / "thread.txt") if thread else "-",
+         str(copy)],
         capture_output=True, text=True, timeout=300, cwd=REPO)
 
 
 EXPORTS = ("scores.csv", "ranking.csv", "verdicts.jsonl", "scores_by_category.csv")
 
 
-def test_a_large_aggregation_ends_at_once_with_its_output_and_files_whole(imported: Path, tmp_path: Path) -> None:
-    result = aggregate(imported, tmp_path, large=True)
+def test_an_aggregation_ends_at_once_with_its_output_and_files_whole(imported: Path, tmp_path: Path) -> None:
+    result = aggregate(imported, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "os._exit(0)" in result.stderr
     assert "main returned" not in result.stdout  # ended before main's caller went on
@@ -89,28 +87,26 @@ def test_a_large_aggregation_ends_at_once_with_its_output_and_files_whole(import
     assert len(manifest["aggregations"]) == 3  # the import's, the fixture's and this one: written before the end
 
 
-def test_a_small_aggregation_exits_normally(imported: Path, tmp_path: Path) -> None:
-    result = aggregate(imported, tmp_path, large=False)
-    assert result.returncode == 0, result.stderr
-    assert "os._exit" not in result.stderr
-    assert "main returned 0" in result.stdout
+def test_a_command_that_aggregated_nothing_exits_normally(tmp_path: Path) -> None:
+    result = aggregate(tmp_path / "no-such-run", tmp_path)  # refused before any store is read
+    assert result.returncode == 2, result.stderr
+    assert "not a run directory" in result.stderr and "os._exit" not in result.stderr
+    assert "main returned 2" in result.stdout
     assert (tmp_path / "atexit.txt").read_text() == "atexit ran"
 
 
 def test_a_thread_still_working_keeps_the_normal_exit(imported: Path, tmp_path: Path) -> None:
-    result = aggregate(imported, tmp_path, large=True, thread=True)
+    result = aggregate(imported, tmp_path, thread=True)
     assert result.returncode == 0, result.stderr
     assert "os._exit" not in result.stderr
     assert "main returned 0" in result.stdout
     assert (tmp_path / "thread.txt").read_text() == "written"  # its work was not cut short
 
 
-def test_main_with_arguments_never_ends_the_process(imported: Path, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_main_with_arguments_never_ends_the_process(imported: Path, tmp_path: Path) -> None:
     import harness.running.process_end as process_end
     from harness.cli import main
 
-    monkeypatch.setattr(process_end, "LARGE_RECORDS", 1)
     shutil.copytree(imported, tmp_path / "copy")
     assert main(["aggregate", str(tmp_path / "copy")]) == 0  # this test is still running
     assert process_end._kept == []  # nothing held for a process that goes on
@@ -121,7 +117,7 @@ import atexit, sys
 import harness.running.process_end as process_end
 atexit.register(lambda: sys.stderr.write("atexit ran\\n"))
 process_end.ends_with_command()
-process_end.keep_until_exit(range(process_end.LARGE_RECORDS))
+process_end.keep_until_exit([1, 2, 3])
 sys.stdout.write("buffered, never flushed by the writer\\n")  # a pipe: held in the buffer
 process_end.exit_now(3)
 print("exit_now returned")
