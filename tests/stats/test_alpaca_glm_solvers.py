@@ -111,7 +111,7 @@ def test_split_among_threads_the_fits_are_those_of_one_thread(monkeypatch: pytes
     monkeypatch.setattr("harness.stats.alpaca_glm.usable_cores", lambda: 3)
     monkeypatch.setattr("harness.stats.soft_logistic.usable_cores", lambda: 3)
     several = cross_validated_fits(problems)
-    monkeypatch.setattr("harness.stats.alpaca_glm.PROBLEMS_PER_CHUNK", 2)  # 3 stacks on 1 core
+    monkeypatch.setattr("harness.stats.alpaca_glm.CHUNK_ROWS", 600)  # 2 problems of 300 rows a stack: 3 stacks on 1 core
     monkeypatch.setattr("harness.stats.alpaca_glm.usable_cores", lambda: 1)
     monkeypatch.setattr("harness.stats.soft_logistic.usable_cores", lambda: 1)
     small_stacks = cross_validated_fits(problems)
