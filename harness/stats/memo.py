@@ -165,11 +165,15 @@ def _object_column_bytes(series: pd.Series) -> bytes:
     """What identifies a column of objects: for text (model names, item ids), its distinct values
     in order of appearance and each row's code among them, the same column and no other (a
     million repr() calls took 0.2 s of every aggregation's key at a million verdicts, against
-    0.03 s); anything else (missing values, numbers, a str subclass) the repr of every value.
-    Each form is tagged, so the two cannot spell the same bytes."""
-    codes, uniques = pd.factorize(series, sort=False, use_na_sentinel=False)
-    values = uniques.tolist()
-    if all(value.__class__ is str for value in values):
+    0.03 s); anything else (missing values, numbers, a str subclass, values that cannot be
+    hashed such as lists) the repr of every value. Each form is tagged, so the two cannot spell
+    the same bytes."""
+    try:
+        codes, uniques = pd.factorize(series, sort=False, use_na_sentinel=False)
+        values = uniques.tolist()
+    except TypeError:  # unhashable values: not text
+        values = None
+    if values is not None and all(value.__class__ is str for value in values):
         return (b"text\x1e" + "\x1f".join(map(repr, values)).encode("utf-8", "surrogatepass") + b"\x1e"
                 + np.ascontiguousarray(codes, dtype=np.int64).tobytes())
     return b"repr\x1e" + "\x1f".join(map(repr, series.tolist())).encode("utf-8", "surrogatepass")

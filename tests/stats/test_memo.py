@@ -75,6 +75,17 @@ def test_a_table_of_text_is_remembered_under_its_exact_values(tmp_path: Path, dt
     assert len(calls) == len(columns)
 
 
+def test_a_table_of_unhashable_values_is_remembered_by_their_repr(tmp_path: Path) -> None:
+    """Lists in a column (which cannot be factorized) key the memo as before, by every value."""
+    import pandas as pd
+
+    calls, compute = counted(np.zeros(2))
+    with remembered_in(tmp_path):
+        for column in ([[1], [2]], [[1], [2]], [[1], [3]], [{"a": 1}, [2]]):
+            remembered("x", (pd.DataFrame({"probs": pd.Series(column, dtype=object)}),), compute)  # type: ignore[arg-type]
+    assert len(calls) == 3  # the second column is the first again
+
+
 def test_nothing_is_stored_outside_a_run_directory(tmp_path: Path) -> None:
     calls, compute = counted(np.zeros(2))
     remembered("x", (1,), compute)  # type: ignore[arg-type]
