@@ -210,10 +210,14 @@ def _print(table: Any) -> None:
 
 
 def _interval(score: float, low: float, high: float) -> str:
+    from harness.stats.intervals import apart_digits
+
     if math.isnan(score):
         return "-"
-    return f"{score:.1f} [{_number(low)}, {_number(high)}]" if not (math.isnan(low) or math.isnan(high)) \
-        else f"{score:.1f} [-]"
+    if math.isnan(low) or math.isnan(high):
+        return f"{score:.1f} [-]"
+    shown = apart_digits(low, high, 1)  # a narrow interval's ends print apart
+    return f"{score:.{shown}f} [{low:.{shown}f}, {high:.{shown}f}]"
 
 
 def _number(value: float) -> str:

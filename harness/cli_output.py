@@ -97,12 +97,19 @@ def list_judges(plugins: LoadedPlugins) -> int:
 
 
 def _interval(row: Any, value: str, low: str, high: str, digits: int) -> str:
+    """`value [low, high]` with `digits` decimals, more where the two ends would print alike
+    (a narrow interval is never shown as [x, x]); the value alone where the interval is missing
+    or a point by the rule the exported CSVs follow (harness.stats.intervals.zero_width), so the
+    table never shows an interval scores.csv leaves out."""
+    from harness.stats.intervals import apart_digits, zero_width
+
     if value not in row or _missing(row[value]):
         return "-"
-    text = f"{row[value]:.{digits}f}"
-    if not _missing(row.get(low)) and not _missing(row.get(high)) and row[high] > row[low]:  # never [x, x]
-        text += f" [{row[low]:.{digits}f}, {row[high]:.{digits}f}]"
-    return text
+    ends = (row.get(low), row.get(high))
+    if _missing(ends[0]) or _missing(ends[1]) or bool(zero_width(ends[0], ends[1])):
+        return f"{row[value]:.{digits}f}"
+    shown = apart_digits(ends[0], ends[1], digits)
+    return f"{row[value]:.{shown}f} [{ends[0]:.{shown}f}, {ends[1]:.{shown}f}]"
 
 
 def _missing_rank(value: Any) -> bool:

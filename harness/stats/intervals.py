@@ -38,6 +38,16 @@ def zero_width(low: np.ndarray, high: np.ndarray) -> np.ndarray:
         return np.isfinite(low) & np.isfinite(high) & (high - low <= 1e-9 * scale)
 
 
+def apart_digits(low: float, high: float, digits: int) -> int:
+    """The decimals, `digits` or more, at which an interval's two ends print apart, so a narrow
+    interval that is not a point (zero_width) is never shown as [x, x]: two different floats print
+    apart by 20 decimals (the cap only guards the loop; a point stays at `digits`)."""
+    shown = digits
+    while f"{low:.{shown}f}" == f"{high:.{shown}f}" and shown < 20 and low != high:
+        shown += 1
+    return shown
+
+
 def blank_zero_width(frame: pd.DataFrame, low: str = "ci_low", high: str = "ci_high", *,
                      reasons: pd.Series | None = None, note: str | None = NOTE) -> pd.DataFrame:
     """A copy with zero-width intervals set to NaN; with `note`, a column saying why (only when
