@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.reports.page import format_value
+from harness.reports.page import format_value, formatted_rows
 
 
 def md_text(value: object) -> str:
@@ -24,8 +24,7 @@ def md_table(frame: pd.DataFrame, digits: int = 3) -> str:
         return "_nothing to show_\n"
     header = "| " + " | ".join(md_text(c) for c in frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    rows = ["| " + " | ".join(md_text(format_value(v, digits)) for v in row) + " |"
-            for row in frame.itertuples(index=False)]
+    rows = ["| " + " | ".join(md_text(text) for text in row) + " |" for row in formatted_rows(frame, digits)]
     return "\n".join([header, rule, *rows]) + "\n"
 
 

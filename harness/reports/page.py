@@ -18,6 +18,8 @@ from numbers import Number
 
 import pandas as pd
 
+from harness.stats.intervals import apart_digits
+
 STYLE = """
 :root { color-scheme: light; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #1d1d1d; background: #fafafa; }
@@ -134,6 +136,35 @@ def format_value(value: object, digits: int = 3) -> str:
     return str(value)
 
 
+def interval_ends(low: object, high: object, digits: int = 3) -> tuple[str, str]:
+    """Both ends of an interval as format_value shows numbers, with the decimals it takes to tell
+    them apart: a narrow interval that is not a point ([69.99995, 70.0]) is never shown as 70 | 70."""
+    shown = format_value(low, digits), format_value(high, digits)
+    if shown[0] != shown[1] or not all(isinstance(v, Number) and not isinstance(v, bool) for v in (low, high)):
+        return shown
+    ends = float(low), float(high)  # type: ignore[arg-type]
+    if not all(math.isfinite(end) for end in ends) or ends[0] == ends[1]:
+        return shown
+    # format_value's own decimals: `digits` below 1000, one from there
+    decimals = apart_digits(*ends, digits if max(abs(ends[0]), abs(ends[1])) < 1000 else 1)
+    return tuple(f"{end:.{decimals}f}".rstrip("0").rstrip(".") for end in ends)  # type: ignore[return-value]
+
+
+def formatted_rows(frame: pd.DataFrame, digits: int = 3) -> list[list[str]]:
+    """Every cell as format_value shows it, each interval's two columns (a `...low` column beside
+    its `...high`: ci_low and ci_high, lc_ci_low and lc_ci_high) as interval_ends shows them."""
+    columns = [str(c) for c in frame.columns]
+    pairs = [(i, columns.index(c[:-3] + "high")) for i, c in enumerate(columns)
+             if c.endswith("low") and c[:-3] + "high" in columns]
+    rows = []
+    for row in frame.itertuples(index=False):
+        cells = [format_value(value, digits) for value in row]
+        for low, high in pairs:
+            cells[low], cells[high] = interval_ends(row[low], row[high], digits)
+        rows.append(cells)
+    return rows
+
+
 def table(frame: pd.DataFrame, *, css_class: str = "sortable", row_class: Iterable[str] | None = None,
           digits: int = 3) -> str:
     """A sortable HTML table; numeric cells carry their raw value for sorting."""
@@ -142,12 +173,12 @@ def table(frame: pd.DataFrame, *, css_class: str = "sortable", row_class: Iterab
     classes = list(row_class) if row_class is not None else [""] * len(frame)
     head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
     body = []
-    for klass, row in zip(classes, frame.itertuples(index=False)):
+    for klass, row, texts in zip(classes, frame.itertuples(index=False), formatted_rows(frame, digits)):
         cells = []
-        for value in row:
+        for value, text in zip(row, texts):
             numeric = isinstance(value, Number) and not isinstance(value, bool)
             raw = f' data-v="{float(value)!r}"' if numeric and math.isfinite(float(value)) else ""
-            cells.append(f'<td{" class=num" if numeric else ""}{raw}>{esc(format_value(value, digits))}</td>')
+            cells.append(f'<td{" class=num" if numeric else ""}{raw}>{esc(text)}</td>')
         body.append(f'<tr class="{esc(klass)}">{"".join(cells)}</tr>' if klass else f'<tr>{"".join(cells)}</tr>')
     return (f'<div class="wide"><table class="{esc(css_class)}"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>')
