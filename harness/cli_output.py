@@ -158,19 +158,25 @@ def print_run_result(result: RunResult) -> None:
     for note in summary.get("notes") or []:  # what explains a number shown: said where the user looks
         print("harness: note: " + " ".join(str(note).split()), file=sys.stderr)
     if (warning := few_items_warning(result.manifest)) is not None:
-        console.print(f"warning: {warning}", markup=False, highlight=False)  # stdout: stderr is for errors
+        # stdout: stderr is for errors; one line, as a script greps it (the terminal wraps it)
+        console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"run directory: {result.directory}")
 
 
 def few_items_warning(manifest: dict[str, Any]) -> str | None:
-    """Under MIN_ITEMS items the numbers stand, but no difference may be called significant."""
+    """Under MIN_ITEMS judged items the numbers stand, but no difference may be called significant.
+    The items judged (an ok verdict), not the dataset's: a budgeted or partial run of a large dataset
+    may rest on a handful, and a run stopped after one item of six rests on one (a run written
+    before they were recorded: the dataset's)."""
     from harness.stats.significance import MIN_ITEMS
 
-    items = (manifest.get("dataset") or {}).get("items")
-    if not isinstance(items, int) or items <= 0 or items >= MIN_ITEMS:
+    dataset = (manifest.get("dataset") or {}).get("items")
+    judged = (manifest.get("completeness") or {}).get("items_judged", dataset)
+    if not isinstance(judged, int) or judged <= 0 or judged >= MIN_ITEMS:
         return None
-    return (f"only {items} item(s): intervals (and the ranks drawn from them) are rough, and `harness report` "
-            f"calls no difference significant below {MIN_ITEMS} items (docs/statistics.md)")
+    of = f" of {dataset}" if isinstance(dataset, int) and dataset > judged else ""
+    return (f"only {judged}{of} item(s) judged: intervals (and the ranks drawn from them) are rough, and "
+            f"`harness report` calls no difference significant below {MIN_ITEMS} items (docs/statistics.md)")
 
 
 def panel_lines(manifest: dict[str, Any]) -> list[str]:

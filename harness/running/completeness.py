@@ -100,6 +100,8 @@ def assess(manifest: dict[str, Any], scores: pd.DataFrame, models: Sequence[str]
         "missing_answers": dict((manifest.get("dataset") or {}).get("missing_answers") or {}),
         "reasoning_traces": manifest.get("reasoning_traces"),
     }
+    if isinstance(verdicts, Sequence):
+        record["items_judged"] = judged_items(verdicts)
     record["problems"] = problems(record)
     record["complete"] = not record["problems"]
     return record
@@ -155,6 +157,17 @@ def of_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     record["problems"] = problems(record)
     record["complete"] = not record["problems"]
     return record
+
+
+def judged_items(verdicts: Sequence[Verdict]) -> int:
+    """The items with an ok verdict: what the numbers rest on, which a partial or budgeted run has
+    fewer of than its dataset (the significance minimum counts these, as `harness report` does)."""
+    from harness.protocol.verdict_columns import kept_columns
+
+    table = kept_columns(verdicts, "status", "item_id")  # the aggregation's, when still held
+    if table is not None:
+        return len({item for status, item in zip(table.status, table.item_id) if status == "ok"})
+    return len({v.item_id for v in verdicts if v.status == "ok"})
 
 
 def _invalid_by_model(verdicts: Iterable[Verdict]) -> dict[str, int]:

@@ -190,7 +190,7 @@ def test_harness_run_warns_on_a_tiny_run(tmp_path, capsys):
     capsys.readouterr()
     assert main(["aggregate", str(run)]) == 0
     captured = capsys.readouterr()
-    assert "warning: only 2 item(s)" in captured.out and "significant below 20 items" in captured.out
+    assert "warning: only 2 item(s) judged" in captured.out and "significant below 20 items" in captured.out
     assert captured.err == ""  # stderr stays for errors (an incomplete run's one line)
 
 
