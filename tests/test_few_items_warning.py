@@ -12,17 +12,10 @@ from pathlib import Path
 from harness.cli_output import few_items_warning
 from harness.testing import OpenAIServer, Reply
 from harness.testing.tasks import write_task
+from tests.test_budget import run  # `harness run` against the server, one request at a time
 
 ROWS = [{"id": f"q{i}", "instruction": f"question {i}", "answers": {"a": f"answer a{i}", "b": f"answer b{i}"}}
         for i in range(40)]  # 40 items x 1 pair x 2 orders = 80 requests
-
-
-def run(task: Path, out: Path, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", "run", str(task), "--judge", "openai:judge", "--base-url", url,
-         "--out", str(out), "--no-progress", "--concurrency", "1", *extra],
-        capture_output=True, text=True, timeout=120,
-    )
 
 
 def judged_items(out: Path) -> set[str]:
