@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -65,15 +64,7 @@ def _print(board: Any) -> None:
 
 def _interval(value: Any, low: Any, high: Any) -> str:
     from harness.reports.page import format_value
-    from harness.stats.intervals import apart_digits
+    from harness.stats.intervals import apart_digits, finite_number
 
-    shown = apart_digits(float(low), float(high), 1) if _finite(low) and _finite(high) else 1
+    shown = apart_digits(float(low), float(high), 1) if finite_number(low) and finite_number(high) else 1
     return f"{format_value(value, shown)} [{format_value(low, shown)}, {format_value(high, shown)}]"
-
-
-def _finite(value: Any) -> bool:
-    """A number, not missing (None, NaN, pandas' NA)."""
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False

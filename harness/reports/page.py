@@ -132,8 +132,14 @@ def format_value(value: object, digits: int = 3) -> str:
             return f"{int(number)}"
         if 0 < abs(number) < 10 ** -digits:
             return f"{number:.2g}"
-        return f"{number:.{digits}f}".rstrip("0").rstrip(".") if abs(number) < 1000 else f"{number:.1f}"
+        shown = f"{number:.{_decimals(number, digits)}f}"
+        return shown.rstrip("0").rstrip(".") if abs(number) < 1000 else shown
     return str(value)
+
+
+def _decimals(number: float, digits: int) -> int:
+    """The decimals format_value gives a number: `digits` below 1000, one from there."""
+    return digits if abs(number) < 1000 else 1
 
 
 def interval_ends(low: object, high: object, digits: int = 3) -> tuple[str, str]:
@@ -145,8 +151,7 @@ def interval_ends(low: object, high: object, digits: int = 3) -> tuple[str, str]
     ends = float(low), float(high)  # type: ignore[arg-type]
     if not all(math.isfinite(end) for end in ends) or ends[0] == ends[1]:
         return shown
-    # format_value's own decimals: `digits` below 1000, one from there
-    decimals = apart_digits(*ends, digits if max(abs(ends[0]), abs(ends[1])) < 1000 else 1)
+    decimals = apart_digits(*ends, _decimals(max(abs(ends[0]), abs(ends[1])), digits))
     return tuple(f"{end:.{decimals}f}".rstrip("0").rstrip(".") for end in ends)  # type: ignore[return-value]
 
 

@@ -19,7 +19,6 @@ The rule (docs/statistics.md, "When the numbers are incomplete"):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -89,7 +88,9 @@ def assess(manifest: dict[str, Any], scores: pd.DataFrame, models: Sequence[str]
     failed, pending = int(counts.get("failed", 0)), int(counts.get("pending", 0))
     scored = set()
     if "model" in scores.columns and "score" in scores.columns:
-        scored = {str(r.model) for r in scores.itertuples() if _number(getattr(r, "score", None))}
+        from harness.stats.intervals import finite_number
+
+        scored = {str(r.model) for r in scores.itertuples() if finite_number(getattr(r, "score", None))}
     invalid_by_model = _invalid_by_model(verdicts)
     record: dict[str, Any] = {
         "requests": int(manifest.get("requests") or 0), "ok": ok, "invalid": invalid, "failed": failed,
@@ -180,10 +181,3 @@ def _invalid_by_model(verdicts: Iterable[Verdict]) -> dict[str, int]:
                 if isinstance(name, str):
                     counts[name] = counts.get(name, 0) + 1
     return counts
-
-
-def _number(value: Any) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False

@@ -8,6 +8,9 @@ becomes NaN (printed '-') and the table says why in `ci_note`.
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -36,6 +39,14 @@ def zero_width(low: np.ndarray, high: np.ndarray) -> np.ndarray:
     scale = np.maximum(1.0, np.maximum(np.abs(low), np.abs(high)))
     with np.errstate(invalid="ignore"):
         return np.isfinite(low) & np.isfinite(high) & (high - low <= 1e-9 * scale)
+
+
+def finite_number(value: Any) -> bool:
+    """Whether `value` reads as a finite number (not None, NaN, pandas' NA or text that is no number)."""
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def apart_digits(low: float, high: float, digits: int) -> int:
