@@ -56,3 +56,7 @@ def test_the_gate_and_the_leaderboard_tables_print_narrow_intervals_apart_too() 
     assert leaderboard_interval(2.5, 2.46, 2.54) == "2.5 [2.46, 2.54]"  # apart at 2 decimals (trailing zeros dropped)
     assert leaderboard_interval(2.5, 2.0, 3.0) == "2.5 [2, 3]"
     assert leaderboard_interval(2.5, None, 3.0) == "2.5 [–, 3]"
+    # from 1000 on the page's numbers have one decimal: a narrow interval there printed as
+    # 1500.0 [1500.0, 1500.0]; the leaderboard now shares the report's cells' rule (interval_texts)
+    assert leaderboard_interval(1500.03, 1500.02, 1500.04) == "1500.03 [1500.02, 1500.04]"
+    assert leaderboard_interval(1000.0, 999.99, 1000.01) == "1000 [999.99, 1000.01]"

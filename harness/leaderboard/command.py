@@ -63,8 +63,6 @@ def _print(board: Any) -> None:
 
 
 def _interval(value: Any, low: Any, high: Any) -> str:
-    from harness.reports.page import format_value
-    from harness.stats.intervals import apart_digits, finite_number
+    from harness.reports.page import interval_texts
 
-    shown = apart_digits(float(low), float(high), 1) if finite_number(low) and finite_number(high) else 1
-    return f"{format_value(value, shown)} [{format_value(low, shown)}, {format_value(high, shown)}]"
+    return "{} [{}, {}]".format(*interval_texts(value, low, high, 1))

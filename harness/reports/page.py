@@ -145,14 +145,41 @@ def _decimals(number: float, digits: int) -> int:
 def interval_ends(low: object, high: object, digits: int = 3) -> tuple[str, str]:
     """Both ends of an interval as format_value shows numbers, with the decimals it takes to tell
     them apart: a narrow interval that is not a point ([69.99995, 70.0]) is never shown as 70 | 70."""
-    shown = format_value(low, digits), format_value(high, digits)
-    if shown[0] != shown[1] or not all(isinstance(v, Number) and not isinstance(v, bool) for v in (low, high)):
+    _, low_text, high_text = interval_texts(None, low, high, digits)
+    return low_text, high_text
+
+
+def interval_texts(value: object, low: object, high: object, digits: int = 3) -> tuple[str, str, str]:
+    """A value and its interval's ends as format_value shows numbers; where the two ends would
+    show the same number (70 and 70, or 1500 and 1500.0), all three with the decimals at which the
+    ends print apart."""
+    shown = format_value(value, digits), format_value(low, digits), format_value(high, digits)
+    if not _same_number(shown[1], shown[2]) or not all(_plain_number(v) for v in (low, high)):
         return shown
     ends = float(low), float(high)  # type: ignore[arg-type]
     if not all(math.isfinite(end) for end in ends) or ends[0] == ends[1]:
         return shown
     decimals = apart_digits(*ends, _decimals(max(abs(ends[0]), abs(ends[1])), digits))
-    return tuple(f"{end:.{decimals}f}".rstrip("0").rstrip(".") for end in ends)  # type: ignore[return-value]
+    value_text = shown[0]
+    if _plain_number(value) and math.isfinite(float(value)):  # type: ignore[arg-type]
+        value_text = _fixed(float(value), decimals)  # type: ignore[arg-type]
+    return value_text, _fixed(ends[0], decimals), _fixed(ends[1], decimals)
+
+
+def _fixed(number: float, decimals: int) -> str:
+    return f"{number:.{decimals}f}".rstrip("0").rstrip(".")
+
+
+def _plain_number(value: object) -> bool:
+    return isinstance(value, Number) and not isinstance(value, bool)
+
+
+def _same_number(first: str, second: str) -> bool:
+    """Whether two shown cells read as the same number ("1500" and "1500.0"), or are the same text."""
+    try:
+        return float(first) == float(second)
+    except ValueError:
+        return first == second
 
 
 def formatted_rows(frame: pd.DataFrame, digits: int = 3) -> list[list[str]]:

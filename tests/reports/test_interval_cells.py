@@ -68,3 +68,13 @@ def test_only_a_low_column_beside_its_high_column_is_an_interval() -> None:
     cells = html_cells(table(frame))[0]
     assert cells[:2] == ["0.1", "0.1"]  # `below` is no interval's low end
     assert cells[2:] == ["0.10001", "0.10002"]
+
+
+def test_ends_that_read_as_one_number_in_two_spellings_print_apart() -> None:
+    # format_value writes a whole number without decimals and numbers from 1000 on with one:
+    # "1500" and "1500.0" are different text for the same number
+    assert (format_value(1500.0), format_value(1500.04)) == ("1500", "1500.0")
+    assert interval_ends(1500.0, 1500.04) == ("1500", "1500.04")
+    assert (format_value(999.99995), format_value(1000.00004)) == ("1000", "1000.0")
+    low, high = interval_ends(999.99995, 1000.00004)
+    assert float(low) < 1000.0 < float(high)
