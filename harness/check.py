@@ -124,13 +124,25 @@ def read_scores(run: Path, model: str) -> dict[str, Score]:
     if model not in set(scores["model"].astype(str)):
         raise BadInput(f"--model {model!r}: not in {scores_file} (models: {', '.join(sorted(scores['model'].astype(str)))})")
     row = scores[scores["model"].astype(str) == model].iloc[0]
-    found = {OVERALL: Score(float(row["score"]), float(row["ci_low"]), float(row["ci_high"]), _items(run))}
+    found = {OVERALL: _score(row["score"], row["ci_low"], row["ci_high"], _items(run))}
     by_category = run / SCORES_BY_CATEGORY_FILE
     if by_category.is_file():
         table = pd.read_csv(by_category)
         for r in table[table["model"].astype(str) == model].itertuples():
-            found[str(r.category)] = Score(float(r.score), float(r.ci_low), float(r.ci_high), int(r.items))
+            found[str(r.category)] = _score(r.score, r.ci_low, r.ci_high, int(r.items))
     return found
+
+
+def _score(score: Any, low: Any, high: Any, items: int) -> Score:
+    """A scope's score; an interval of zero width (a file written before harness blanked them, or
+    by another tool) is no interval, as everywhere in harness: not printed, and no test resting
+    on a standard error of zero."""
+    from harness.stats.intervals import zero_width
+
+    ends: tuple[Any, Any] = (float(low), float(high))
+    if bool(zero_width(*ends)):
+        ends = (math.nan, math.nan)
+    return Score(float(score), *ends, items)
 
 
 def _items(run: Path) -> int:

@@ -84,3 +84,28 @@ def test_an_incomplete_run_cannot_gate_and_bad_arguments_are_exit_2(runs: Path) 
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     done = harness("check", str(runs / "before"), str(runs / "missing"), "--model", "cand")
     assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+def test_an_interval_of_zero_width_in_a_file_is_no_interval(runs: Path, tmp_path: Path) -> None:
+    """scores.csv written by an older harness or another tool may hold a point as an interval:
+    the gate neither prints it nor tests on a standard error of zero (which divided by zero)."""
+    import shutil
+
+    copies = []
+    for name in ("before", "again"):
+        copy = tmp_path / name
+        shutil.copytree(runs / name, copy)
+        scores = pd.read_csv(copy / "scores.csv")
+        at = scores["model"] == "cand"
+        scores.loc[at, "ci_low"] = scores.loc[at, "ci_high"] = scores.loc[at, "score"]
+        scores.to_csv(copy / "scores.csv", index=False)
+        copies.append(copy)
+    out = tmp_path / "gate.csv"
+    done = harness("check", str(copies[0]), str(copies[1]), "--model", "cand", "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    table = pd.read_csv(out).set_index("scope")
+    assert table.loc["(overall)", "verdict"] == "not tested: no interval"
+    assert pd.isna(table.loc["(overall)", ["baseline_ci_low", "new_ci_high", "p_value"]]).all()
+    assert table.loc["code", "p_value"] >= 0  # the categories' intervals are still tested
+    overall = next(line for line in done.stdout.splitlines() if "(overall)" in line)
+    assert "[-]" in overall and overall.count("[-]") == 2
