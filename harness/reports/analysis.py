@@ -47,7 +47,7 @@ def analyse(run: RunData, *, n_rounds: int = 1000, seed: int = 0, alpha: float =
         protocol=run.protocol, ranking=ranking_table(run, scores), score_label=score_label(run),
         pairs=pairs, pairs_note=pairs_note, win_rates=rates, win_rates_note=rates_note,
         categories=category_table(scores), item_scores=scores,
-        notes=few_items_notes(scores, pairs) + unresolvable_notes(pairs, n_rounds, alpha), rounds=n_rounds, alpha=alpha,
+        notes=few_items_notes(scores, pairs, dataset_items(run)) + unresolvable_notes(pairs, n_rounds, alpha), rounds=n_rounds, alpha=alpha,
     )
 
 
@@ -71,15 +71,25 @@ def unresolvable_notes(pairs: pd.DataFrame, n_rounds: int, alpha: float) -> list
             "'no difference': read each pair's interval"]
 
 
-def few_items_notes(scores: pd.DataFrame, pairs: pd.DataFrame) -> list[str]:
-    """A warning when the run has too few items for significance statements (MIN_ITEMS)."""
+def dataset_items(run: RunData) -> int | None:
+    """The dataset's number of items as run.json records it (None when it does not)."""
+    items = (run.manifest.get("dataset") or {}).get("items")
+    return items if isinstance(items, int) and not isinstance(items, bool) else None
+
+
+def few_items_notes(scores: pd.DataFrame, pairs: pd.DataFrame, dataset: int | None = None) -> list[str]:
+    """A warning when the run has too few items for significance statements (MIN_ITEMS); with
+    `dataset` (its item count) larger than the items judged, it says of how many, as the CLI's
+    warning does (a partial or budgeted run of a large dataset)."""
     n_items = int(scores["item_id"].nunique()) if "item_id" in scores.columns else 0
     untested = int(pairs["p_value"].isna().sum()) if not pairs.empty else 0
     if n_items == 0 or (n_items >= MIN_ITEMS and untested == 0):
         return []
     if n_items < MIN_ITEMS:
-        return [f"only {n_items} item(s): the numbers are shown, but their intervals (and the ranks drawn from them) "
-                f"are rough and no difference is called significant below {MIN_ITEMS} items (docs/statistics.md)"]
+        of = f" of {dataset}" if dataset is not None and dataset > n_items else ""
+        return [f"only {n_items}{of} item(s) judged: the numbers are shown, but their intervals (and the ranks drawn "
+                f"from them) are rough and no difference is called significant below {MIN_ITEMS} items "
+                "(docs/statistics.md)"]
     return [f"{untested} pair(s) share fewer than {MIN_ITEMS} items: shown without a p-value (docs/statistics.md)"]
 
 

@@ -72,7 +72,7 @@ def test_two_items_give_numbers_but_no_significance_and_no_point_intervals(tmp_p
     assert pairs["p_value"].isna().all() and not pairs["significant"].any()
     assert not any(" > " in s for s in pairs["statement"])
     markdown = (tmp_path / "report" / "report.md").read_text()
-    assert "Warning:** only 2 item(s)" in markdown and "(p " not in markdown
+    assert "Warning:** only 2 item(s) judged" in markdown and "(p " not in markdown
     assert report.analysis.notes
     tables = [pd.read_csv(run / "scores.csv"), pd.read_csv(run / "ranking.csv"), pairs,
               pd.read_csv(tmp_path / "report" / "report_ranking.csv")]
