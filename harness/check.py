@@ -115,19 +115,20 @@ def gate_table(baseline: Path, new: Path, model: str, *, threshold: float | None
 
 def read_scores(run: Path, model: str) -> dict[str, Score]:
     """The model's score overall and per category in a run directory."""
-    import pandas as pd
+    from harness.running.result_tables import read_result_table
 
     scores_file = run / "scores.csv"
     if not (run / "run.json").is_file() or not scores_file.is_file():
         raise BadInput(f"{run}: not a finished run directory (needs run.json and scores.csv)")
-    scores = pd.read_csv(scores_file)
+    scores = read_result_table(scores_file, required=("model", "score", "ci_low", "ci_high"))
     if model not in set(scores["model"].astype(str)):
         raise BadInput(f"--model {model!r}: not in {scores_file} (models: {', '.join(sorted(scores['model'].astype(str)))})")
     row = scores[scores["model"].astype(str) == model].iloc[0]
     found = {OVERALL: _score(row["score"], row["ci_low"], row["ci_high"], _items(run))}
     by_category = run / SCORES_BY_CATEGORY_FILE
     if by_category.is_file():
-        table = pd.read_csv(by_category)
+        table = read_result_table(by_category, required=("category", "model", "score", "ci_low", "ci_high", "items"),
+                                  key=("category", "model"))
         for r in table[table["model"].astype(str) == model].itertuples():
             found[str(r.category)] = _score(r.score, r.ci_low, r.ci_high, int(r.items))
     return found
@@ -147,21 +148,29 @@ def _score(score: Any, low: Any, high: Any, items: int) -> Score:
 
 def _items(run: Path) -> int:
     """Items behind the run's numbers: the distinct items of its exported verdicts."""
-    ids = set()
-    with (run / "verdicts.jsonl").open(encoding="utf-8") as handle:
-        for line in handle:
-            ids.add(json.loads(line).get("item_id"))
+    from harness.store import json_line
+
+    path, ids = run / "verdicts.jsonl", set()
+    if not path.is_file():
+        raise BadInput(f"{run}: not a finished run directory (needs verdicts.jsonl)")
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                record = json_line(line)
+            except ValueError:  # not JSON, or not UTF-8
+                record = None
+            if not isinstance(record, dict):
+                raise BadInput(f"{path}:{number}: not a verdict record; rebuild the file with `harness aggregate`")
+            ids.add(record.get("item_id"))
     return len(ids)
 
 
 def _manifest(run: Path) -> dict[str, Any]:
+    from harness.store import read_manifest_file
+
     if not (run / "run.json").is_file():
         raise BadInput(f"{run}: not a run directory (no run.json)")
-    try:
-        data = json.loads((run / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise BadInput(f"{run / 'run.json'}: cannot read: {exc}") from None
-    return data if isinstance(data, dict) else {}
+    return read_manifest_file(run / "run.json")  # not an object: bad input, not an incomplete run
 
 
 def _protocol(run: Path) -> Any:

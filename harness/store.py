@@ -773,7 +773,7 @@ def read_manifest_file(path: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadInput(f"{path}: not valid JSON (cut short or edited?); use another --out") from None
+        raise BadInput(f"{path}: not valid JSON (cut short, or edited by hand?)") from None
     except OSError as exc:
         raise BadInput(f"{path}: cannot read ({exc.strerror})") from None
     if not isinstance(manifest, dict):
@@ -867,6 +867,8 @@ def load_run(path: str | Path) -> LoadedRun:
     the store: its verdicts are read from the store then. Anything unreadable is one BadInput
     naming the file (and line), never a parser's exception.
     """
+    from harness.running.result_tables import read_result_table
+
     directory = Path(path)
     manifest_path = directory / MANIFEST_FILE
     if not manifest_path.is_file():
@@ -883,10 +885,10 @@ def load_run(path: str | Path) -> LoadedRun:
         directory=directory,
         manifest=manifest,
         verdicts=verdicts,
-        scores=_read_csv(directory / SCORES_FILE),
-        ranking=_read_csv(directory / RANKING_FILE),
-        scores_by_judge=_read_csv(directory / SCORES_BY_JUDGE_FILE),
-        ranking_by_judge=_read_csv(directory / RANKING_BY_JUDGE_FILE),
+        scores=read_result_table(directory / SCORES_FILE, required=("model",)),
+        ranking=read_result_table(directory / RANKING_FILE, required=("model",)),
+        scores_by_judge=read_result_table(directory / SCORES_BY_JUDGE_FILE, key=("judge", "model")),
+        ranking_by_judge=read_result_table(directory / RANKING_BY_JUDGE_FILE, key=("judge", "model")),
     )
 
 
@@ -928,17 +930,3 @@ def json_line(line: str | bytes) -> Any:
         return orjson.loads(line)
     except orjson.JSONDecodeError:
         return json.loads(line)
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    import pandas as pd
-
-    if not path.is_file():
-        return pd.DataFrame()
-    try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-    except (ValueError, pd.errors.ParserError) as exc:  # UnicodeDecodeError is a ValueError
-        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        raise BadInput(f"{path}: not a readable CSV ({reason}); rebuild it with `harness aggregate`") from None

@@ -14,14 +14,15 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from harness.cli import main
 from harness.testing import OpenAIServer, Reply
 from harness.testing.tasks import write_task
 
-ROWS = [{"id": f"q{i}", "instruction": f"Question {i}?", "answers": {"a": "x" * (i + 1), "b": "y", "c": "z"}}
-        for i in range(3)]
+ROWS = [{"id": f"q{i}", "instruction": f"Question {i}?", "category": "odd" if i % 2 else "even",
+         "answers": {"a": "x" * (i + 1), "b": "y", "c": "z"}} for i in range(3)]
 DEAD_URL = "http://127.0.0.1:9/v1"  # nothing listens on port 9 here; the runs below never get that far
 
 
@@ -103,6 +104,73 @@ EXPORT_DAMAGE = {
     "scores.csv not UTF-8": write("scores.csv", b"\xff\xfe,\n"),
     "ranking.csv garbled": write("ranking.csv", "a,b\n1\n2,3,4\n"),
 }
+
+
+
+
+def table_edit(name: str, change: Callable[[pd.DataFrame], pd.DataFrame]) -> Callable[[Path], None]:
+    """A result table edited as a spreadsheet would save it."""
+    return lambda run: change(pd.read_csv(run / name)).to_csv(run / name, index=False)
+
+
+def text_score(table: pd.DataFrame) -> pd.DataFrame:
+    table["score"] = table["score"].astype(object)
+    table.loc[0, "score"] = "about 40"
+    return table
+
+
+#: Tables whose content, not their syntax, is wrong: damage -> (what the one line says, the
+#: commands that read the file). Each used to end in an internal error (a pandas exception, or
+#: text minus a float deep in a report).
+TABLE_DAMAGE: dict[str, tuple[Callable[[Path], object], str, tuple[str, ...]]] = {
+    "scores.csv text in score": (table_edit("scores.csv", text_score),
+                                 "scores.csv: column 'score' holds 'about 40', not a number",
+                                 ("report", "compare", "check", "leaderboard")),
+    "scores.csv a row twice": (table_edit("scores.csv", lambda t: pd.concat([t, t[t["model"] == "a"]])),
+                               "scores.csv: model 'a' has 2 rows, not one", ("report", "compare")),
+    "scores.csv empty": (write("scores.csv", ""), "scores.csv: no 'model' column", ("report", "check", "leaderboard")),
+    "scores.csv without ci_low": (table_edit("scores.csv", lambda t: t.drop(columns=["ci_low"])),
+                                  "scores.csv: no 'ci_low' column", ("check",)),
+    "ranking.csv without model": (table_edit("ranking.csv", lambda t: t.drop(columns=["model"])),
+                                  "ranking.csv: no 'model' column", ("report", "compare")),
+    "scores_by_category.csv text in score": (table_edit("scores_by_category.csv", text_score),
+                                             "scores_by_category.csv: column 'score' holds 'about 40'",
+                                             ("report", "check")),
+    "verdicts.jsonl cut short": (lambda run: (run / "verdicts.jsonl").write_text(
+        (run / "verdicts.jsonl").read_text() + '{"request_id": '), "verdicts.jsonl:19: not a verdict record",
+        ("report", "check")),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(TABLE_DAMAGE))
+def test_damaged_result_tables_are_bad_input_for_every_reader(
+    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str
+) -> None:
+    edit, said, commands = TABLE_DAMAGE[damage]
+    run = damaged(runs, tmp_path, edit)
+    argv: dict[str, tuple[object, ...]] = {
+        "report": ("report", run, "--out", tmp_path / "r"),
+        "compare": ("compare", runs["pairwise"], run),
+        "check": ("check", runs["pairwise"], run, "--model", "a"),
+        "leaderboard": ("leaderboard", runs["pairwise"], run, "--out", tmp_path / "board"),
+    }
+    for command in commands:
+        line = assert_bad_input(*harness(capsys, *argv[command]))
+        assert said in line and str(run) in line and "harness aggregate" in line, (command, line)
+    # `harness aggregate` rebuilds the tables and the export from the store
+    assert harness(capsys, "aggregate", run)[0] == 0
+    assert all(harness(capsys, *argv[command])[0] == 0 for command in commands)
+
+
+@pytest.mark.parametrize("damage", ["run.json cut short", "run.json not UTF-8", "run.json a list"])
+@pytest.mark.parametrize("command", ["check", "leaderboard"])
+def test_damaged_run_json_is_bad_input_for_check_and_leaderboard(
+    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, damage: str
+) -> None:
+    run = damaged(runs, tmp_path, DAMAGE[damage])
+    argv = ("check", runs["pairwise"], run, "--model", "a") if command == "check" else (
+        "leaderboard", runs["pairwise"], run, "--out", tmp_path / "board")
+    assert str(run / "run.json") in assert_bad_input(*harness(capsys, *argv))  # a list is no incomplete run (1)
 
 
 @pytest.mark.parametrize("damage", sorted(DAMAGE))

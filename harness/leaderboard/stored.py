@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from harness.by_category import recorded_categories
 from harness.errors import BadInput
 from harness.running.recompute import items_from_verdicts, ordered_verdicts, stored_task_dir, stored_task_spec
+from harness.running.result_tables import read_result_table
 from harness.store import MANIFEST_FILE, SCORES_FILE, STORE_FILE, RunDirectory
 
 if TYPE_CHECKING:
@@ -57,8 +58,6 @@ class StoredRun:
 def load_stored_run(directory: Path, registry: Registry) -> StoredRun:
     """The run's task (aggregation only: no template), verdicts and scores; bad input when it is
     not a finished single-judge run directory."""
-    import pandas as pd
-
     if not (directory / MANIFEST_FILE).is_file() or not (directory / STORE_FILE).is_file() \
             or not (directory / SCORES_FILE).is_file():
         raise BadInput(f"{directory}: not a finished run directory (needs {MANIFEST_FILE}, {STORE_FILE}, {SCORES_FILE})")
@@ -82,6 +81,6 @@ def load_stored_run(directory: Path, registry: Registry) -> StoredRun:
     spec = stored_task_spec(manifest, protocol["name"], options, directory)
     task = kind.task_class(spec, config, items_from_verdicts(verdicts), None)  # type: ignore[arg-type]
     task.base_dir, task.items_from_store = stored_task_dir(manifest), True
-    scores = pd.read_csv(directory / SCORES_FILE)
+    scores = read_result_table(directory / SCORES_FILE, required=("model", "score"))
     return StoredRun(directory=directory, name=spec.name, manifest=manifest, task=task, verdicts=verdicts,
                      scores=scores, kind=kind)

@@ -20,6 +20,7 @@ from harness.reports.markdown import md_table
 from harness.reports.page import esc, section, table
 from harness.reports.rundata import RunData
 from harness.reports.svg import FONT, _fmt
+from harness.running.result_tables import read_result_table
 
 
 @dataclass
@@ -53,7 +54,7 @@ def side_by_side(run: RunData, calibrator: Calibrator) -> pd.DataFrame:
     path = run.directory / RANKING_CALIBRATED
     if run.ranking.empty or not path.is_file():
         return pd.DataFrame()
-    calibrated = pd.read_csv(path)
+    calibrated = read_result_table(path, required=("model", "rank", "score", "ci_low", "ci_high"))
     raw = run.ranking[["model", "rank", "score"]].rename(columns={"rank": "raw rank", "score": "raw score"})
     cal = calibrated[["model", "rank", "score", "ci_low", "ci_high"]].rename(
         columns={

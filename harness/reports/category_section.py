@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from harness.by_category import MIN_ITEMS, SCORES_BY_CATEGORY_FILE
+from harness.running.result_tables import read_result_table
 
 if TYPE_CHECKING:
     from harness.reports.rundata import RunData
@@ -23,6 +24,6 @@ def category_scores(run: RunData) -> pd.DataFrame | None:
     path = run.directory / SCORES_BY_CATEGORY_FILE
     if not path.is_file():
         return None
-    table = pd.read_csv(path, keep_default_na=True)
+    table = read_result_table(path, required=("category", "model"), key=("category", "model"))
     table["note"] = table["note"].astype(object).fillna("") if "note" in table.columns else ""
     return table

@@ -16,6 +16,7 @@ import pandas as pd
 from harness.reports.markdown import md_table
 from harness.reports.page import section, table
 from harness.reports.rundata import RunData
+from harness.running.result_tables import read_result_table
 from harness.store import RANKING_BY_JUDGE_FILE
 
 
@@ -69,7 +70,7 @@ def _rankings(run: RunData) -> pd.DataFrame:
     path = run.directory / RANKING_BY_JUDGE_FILE
     if not path.is_file() or run.ranking.empty:
         return pd.DataFrame()
-    per_judge = pd.read_csv(path)
+    per_judge = read_result_table(path, key=("judge", "model"))
     if per_judge.empty or not {"judge", "model", "rank", "score"} <= set(per_judge.columns):
         return pd.DataFrame()
     out = run.ranking[["model", "rank", "score"]].rename(columns={"rank": "pooled rank", "score": "pooled score"})

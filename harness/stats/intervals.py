@@ -74,7 +74,7 @@ def blank_zero_width(frame: pd.DataFrame, low: str = "ci_low", high: str = "ci_h
             given = reasons.reindex(out.index)
             why = why.where(~(point & given.notna().to_numpy()), given)
         previous = out[note] if note in out.columns else pd.Series("", index=out.index, dtype=object)
-        out[note] = [p if p else w for p, w in zip(previous.fillna(""), why)]
+        out[note] = [p if p else w for p, w in zip(previous.astype(object).fillna(""), why)]
     return out
 
 
