@@ -34,6 +34,8 @@ def read_result_table(path: Path, *, required: Sequence[str] = (), key: Sequence
     most once (checked when the table has them all)."""
     import pandas as pd
 
+    from harness.stats.intervals import blank_every_zero_width
+
     if not path.is_file():
         return pd.DataFrame()
     try:
@@ -55,24 +57,9 @@ def read_result_table(path: Path, *, required: Sequence[str] = (), key: Sequence
         if len(repeated):
             named = ", ".join(f"{column} {repeated.iloc[0][column]!r}" for column in key)
             raise BadInput(f"{path}: {named} has {len(repeated)} rows, not one; {REBUILD}")
-    return _without_points(table, path)
-
-
-def _without_points(table: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """Intervals of zero width blanked, as the writer blanks them (harness.stats.intervals), with
-    the reason in the interval's note column: a file written before that rule, or by another tool,
-    shows no interval [x, x] (the writer's own files come back unchanged)."""
-    import pandas as pd
-
-    from harness.stats.intervals import NOTE, blank_zero_width
-
-    for low in [column for column in table.columns if str(column).endswith("ci_low")]:
-        high = low[: -len("low")] + "high"
-        if high in table.columns:
-            prefix = low[: -len("ci_low")]
-            reason = pd.Series(f"no interval: {path.name} gives a point (zero width)", index=table.index)
-            table = blank_zero_width(table, low, high, reasons=reason, note=f"{prefix}note" if prefix else NOTE)
-    return table
+    # as the writer blanks them, with a reason naming the file: a file written before that rule,
+    # or by another tool, shows no interval [x, x] (the writer's own files come back unchanged)
+    return blank_every_zero_width(table, reason=f"no interval: {path.name} gives a point (zero width)")
 
 
 def _numbers(values: pd.Series, path: Path, column: str) -> pd.Series:

@@ -93,13 +93,15 @@ def note_missing_intervals(frame: pd.DataFrame, low: str = "ci_low", high: str =
     return out
 
 
-def blank_every_zero_width(frame: pd.DataFrame) -> pd.DataFrame:
+def blank_every_zero_width(frame: pd.DataFrame, reason: str | None = None) -> pd.DataFrame:
     """Every interval of a table as written (`ci_low`/`ci_high`, `sc_ci_low`/`sc_ci_high`,
     `calibrated_ci_low`/...) without zero-width ones: the last guard before a file, whichever
-    statistic made them. The reason goes to `ci_note`, or `<prefix>note` (e.g. `lc_note`)."""
+    statistic made them, and the reader's of a file (harness.running.result_tables). The reason
+    goes to `ci_note`, or `<prefix>note` (e.g. `lc_note`); `reason`: another than ZERO_WIDTH."""
+    reasons = None if reason is None else pd.Series(reason, index=frame.index, dtype=object)
     for low in [c for c in frame.columns if str(c).endswith("ci_low")]:
         high = low[: -len("low")] + "high"
         if high in frame.columns:
             prefix = low[: -len("ci_low")]
-            frame = blank_zero_width(frame, low, high, note=f"{prefix}note" if prefix else NOTE)
+            frame = blank_zero_width(frame, low, high, reasons=reasons, note=f"{prefix}note" if prefix else NOTE)
     return frame
