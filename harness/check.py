@@ -124,45 +124,27 @@ def read_scores(run: Path, model: str) -> dict[str, Score]:
     if model not in set(scores["model"].astype(str)):
         raise BadInput(f"--model {model!r}: not in {scores_file} (models: {', '.join(sorted(scores['model'].astype(str)))})")
     row = scores[scores["model"].astype(str) == model].iloc[0]
-    found = {OVERALL: _score(row["score"], row["ci_low"], row["ci_high"], _items(run))}
+    # read_result_table blanks an interval of zero width (an older harness's file, or another
+    # tool's): no test rests on a standard error of zero, and none is printed
+    found = {OVERALL: Score(float(row["score"]), float(row["ci_low"]), float(row["ci_high"]), _items(run))}
     by_category = run / SCORES_BY_CATEGORY_FILE
     if by_category.is_file():
         table = read_result_table(by_category, required=("category", "model", "score", "ci_low", "ci_high", "items"),
                                   key=("category", "model"))
         for r in table[table["model"].astype(str) == model].itertuples():
-            found[str(r.category)] = _score(r.score, r.ci_low, r.ci_high, int(r.items))
+            found[str(r.category)] = Score(float(r.score), float(r.ci_low), float(r.ci_high), int(r.items))
     return found
 
 
-def _score(score: Any, low: Any, high: Any, items: int) -> Score:
-    """A scope's score; an interval of zero width (a file written before harness blanked them, or
-    by another tool) is no interval, as everywhere in harness: not printed, and no test resting
-    on a standard error of zero."""
-    from harness.stats.intervals import zero_width
-
-    ends: tuple[Any, Any] = (float(low), float(high))
-    if bool(zero_width(*ends)):
-        ends = (math.nan, math.nan)
-    return Score(float(score), *ends, items)
-
-
 def _items(run: Path) -> int:
-    """Items behind the run's numbers: the distinct items of its exported verdicts."""
-    from harness.store import json_line
+    """Items behind the run's numbers: the distinct items of its exported verdicts, each line
+    checked as `harness report` checks it."""
+    from harness.store import read_verdict_lines
 
-    path, ids = run / "verdicts.jsonl", set()
+    path = run / "verdicts.jsonl"
     if not path.is_file():
         raise BadInput(f"{run}: not a finished run directory (needs verdicts.jsonl)")
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            try:
-                record = json_line(line)
-            except ValueError:  # not JSON, or not UTF-8
-                record = None
-            if not isinstance(record, dict):
-                raise BadInput(f"{path}:{number}: not a verdict record; rebuild the file with `harness aggregate`")
-            ids.add(record.get("item_id"))
-    return len(ids)
+    return len({record.get("item_id") for record in read_verdict_lines(path)})
 
 
 def _manifest(run: Path) -> dict[str, Any]:

@@ -877,7 +877,7 @@ def load_run(path: str | Path) -> LoadedRun:
     verdicts_path = directory / VERDICTS_FILE
     with bulk_read():
         if verdicts_path.is_file():
-            records: Iterable[dict[str, Any]] = _read_verdict_lines(verdicts_path)
+            records: Iterable[dict[str, Any]] = read_verdict_lines(verdicts_path)
         else:
             records = (v.model_dump(mode="json") for v in read_store(directory / STORE_FILE, by_judge=True).values())
         verdicts = flat_records_frame(records)
@@ -892,7 +892,7 @@ def load_run(path: str | Path) -> LoadedRun:
     )
 
 
-def _read_verdict_lines(path: Path) -> Iterator[dict[str, Any]]:
+def read_verdict_lines(path: Path) -> Iterator[dict[str, Any]]:
     """Every record of an exported verdicts.jsonl, checked, one at a time; anything else is one
     BadInput naming the file and line. Read line by line as bytes (lines end at "\n" only, as in
     jsonl_lines): the whole file as one text and the list of its lines held another gigabyte at a
