@@ -22,9 +22,14 @@ def run(task: Path, out: Path, url: str, *extra: str) -> subprocess.CompletedPro
     )
 
 
-def test_max_calls_stops_cleanly_and_a_rerun_continues(tmp_path: Path) -> None:
-    task = write_task(tmp_path, name="budget", protocol="pairwise", rows=ROWS,
+def binary_task(tmp_path: Path, name: str, rows: list[dict]) -> Path:
+    """A pairwise task whose judge answers one letter (a loopback server's "A" is a verdict)."""
+    return write_task(tmp_path, name=name, protocol="pairwise", rows=rows,
                       options={"verdict_format": "binary", "reasoning": False, "n_bootstrap": 10})
+
+
+def test_max_calls_stops_cleanly_and_a_rerun_continues(tmp_path: Path) -> None:
+    task = binary_task(tmp_path, "budget", ROWS)
     out = tmp_path / "run"
     with OpenAIServer(lambda body: Reply(text="A")) as server:
         stopped = run(task, out, server.base_url, "--max-calls", "5")

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from harness.cli_output import few_items_warning
 from harness.testing import OpenAIServer, Reply
-from harness.testing.tasks import write_task
-from tests.test_budget import run  # `harness run` against the server, one request at a time
+from tests.test_budget import binary_task, run  # `harness run` against the server, one request at a time
 
 ROWS = [{"id": f"q{i}", "instruction": f"question {i}", "answers": {"a": f"answer a{i}", "b": f"answer b{i}"}}
         for i in range(40)]  # 40 items x 1 pair x 2 orders = 80 requests
@@ -24,8 +23,7 @@ def judged_items(out: Path) -> set[str]:
 
 
 def test_a_stopped_run_of_a_large_dataset_warns_with_the_items_it_judged(tmp_path: Path) -> None:
-    task = write_task(tmp_path, name="few", protocol="pairwise", rows=ROWS,
-                      options={"verdict_format": "binary", "reasoning": False, "n_bootstrap": 10})
+    task = binary_task(tmp_path, "few", ROWS)
     out = tmp_path / "run"
     with OpenAIServer(lambda body: Reply(text="A")) as server:
         stopped = run(task, out, server.base_url, "--max-calls", "6")
