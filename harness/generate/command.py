@@ -62,6 +62,11 @@ def run(args: argparse.Namespace, plugins: Any) -> int:
     print(f"generated: {result.manifest.get('answered', 0)} of {result.manifest['items']} items answered by "
           f"{args.name} ({usage.get('calls', 0)} calls in all, {usage.get('tokens_in', 0)} tokens in, "
           f"{usage.get('tokens_out', 0)} out{spent}); run directory {result.run_dir}")
+    if empty := result.manifest.get("empty_answers"):
+        # kept (an empty answer is an answer, and a judge can rank it), but rarely what was meant:
+        # a server that returned nothing, a model stopped at once, a content filter's empty reply
+        print(f"warning: {empty} of {result.manifest.get('answered', 0)} answers are empty (the model returned no "
+              "text); they are kept as answers: check the model and its --max-tokens")
     if result.complete:
         print(f"wrote {result.out}")
         return 0

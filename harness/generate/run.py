@@ -14,7 +14,7 @@ import asyncio
 import re
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -84,7 +84,10 @@ def generate(target: str | Path, options: GenerateOptions, plugins: LoadedPlugin
     items = source.items[: options.limit] if options.limit is not None else source.items
     if options.limit is not None and options.limit < 1:
         raise BadInput("--limit must be at least 1")
+    if not options.name.strip() or options.name != options.name.strip():
+        raise BadInput(f"--as {options.name!r}: a model name must be non-empty, without spaces at its ends")
     spec = _spec(options)
+    options = replace(options, retry=options.retry.with_judge_options(spec.options))  # --model-option max_attempts=...
     settings = GenerationSettings(model=spec.label, system=options.system, temperature=options.temperature,
                                   max_tokens=options.max_tokens, seed=options.seed)
     if options.max_tokens < 1:
@@ -132,6 +135,7 @@ def generate(target: str | Path, options: GenerateOptions, plugins: LoadedPlugin
                 cache.close()
             turns = _turns(task, store, requests)
             manifest.update(status=status, requests=len(requests), answered=len(turns),
+                            empty_answers=sum(1 for answers in turns.values() if not any(a.strip() for a in answers)),
                             usage=_usage(manifest["invocations"], price), judge_notices=backend.notices)
             store.write_manifest(manifest)
         verdicts = [v for r in requests if (v := store.get(r.key)) is not None]

@@ -11,7 +11,6 @@ import platform
 import sys
 import time
 from collections import Counter
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,9 +31,8 @@ from harness.running.finish import finish_run, record_counts, run_calibration
 from harness.running.judges import check_panel_task, check_resumable, judge_fingerprint, judge_specs, run_fingerprint
 from harness.running.lanes import Lane, first_error, judge_lanes
 from harness.running.options import RunOptions
-from harness.running.ratelimit import RateLimiter, positive_options
+from harness.running.ratelimit import RateLimiter
 from harness.running.result import RunResult
-from harness.running.runner import RetryPolicy
 from harness.store import RunDirectory, StoreWriteFailed
 from harness.tasks import LoadedTask, load_task
 
@@ -142,7 +140,7 @@ def _lane(loaded: LoadedTask, spec: JudgeSpec, registry: Registry, options: RunO
     backend = make_backend(registry, spec)
     backend.bind_task(loaded.task)
     return Lane(
-        spec=spec, backend=backend, retry=_retry_policy(spec, options.retry),
+        spec=spec, backend=backend, retry=options.retry.with_judge_options(spec.options),
         limiter=RateLimiter.from_options(spec.options), price=price,
         spending=SpendingCap(price, options.max_cost) if price is not None else None,
         store_judge=spec.label if panel else None,
@@ -228,19 +226,6 @@ def _identity(loaded: LoadedTask, backend: JudgeBackend) -> dict[str, Any]:
         template=loaded.task.prompts.source_hash, config=loaded.config.model_dump(mode="json"),
         options=loaded.kind.config_model,
     )
-
-
-def _retry_policy(spec: JudgeSpec, base: RetryPolicy) -> RetryPolicy:
-    """The run's retry policy with the judge's `max_attempts` / `max_retry_wait_s` options on top."""
-    given = positive_options(spec.options, ("max_attempts", "max_retry_wait_s"))
-    changes: dict[str, Any] = {}
-    if "max_attempts" in given:
-        if given["max_attempts"] != int(given["max_attempts"]):
-            raise BadInput("judge option max_attempts: must be a whole number")
-        changes["max_attempts"] = int(given["max_attempts"])
-    if "max_retry_wait_s" in given:
-        changes["max_total_wait_s"] = given["max_retry_wait_s"]
-    return replace(base, **changes) if changes else base
 
 
 def run_price(loaded: LoadedTask, spec: JudgeSpec, options: RunOptions) -> Price | None:

@@ -16,7 +16,8 @@ import itertools
 import random
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
@@ -29,7 +30,7 @@ from harness.protocol import InvalidOutput, Task
 from harness.reasoning_traces import without_judge_trace
 from harness.running.cache import CacheKeys, JudgmentCache
 from harness.running.progress import Progress
-from harness.running.ratelimit import RateLimiter, estimate_prompt_tokens
+from harness.running.ratelimit import RateLimiter, estimate_prompt_tokens, positive_options
 from harness.store import RunDirectory
 
 
@@ -51,6 +52,19 @@ class RetryPolicy:
             return float(retry_after)
         ceiling = min(self.max_wait_s, self.initial_wait_s * 2 ** (state.attempt_number - 1))
         return random.uniform(ceiling / 2, ceiling)
+
+    def with_judge_options(self, options: dict[str, Any]) -> RetryPolicy:
+        """This policy with a judge's (or a generating model's) `max_attempts` and
+        `max_retry_wait_s` options on top: every command that calls a model honours them."""
+        given = positive_options(options, ("max_attempts", "max_retry_wait_s"))
+        changes: dict[str, Any] = {}
+        if "max_attempts" in given:
+            if given["max_attempts"] != int(given["max_attempts"]):
+                raise BadInput("judge option max_attempts: must be a whole number")
+            changes["max_attempts"] = int(given["max_attempts"])
+        if "max_retry_wait_s" in given:
+            changes["max_total_wait_s"] = given["max_retry_wait_s"]
+        return replace(self, **changes) if changes else self
 
 
 @dataclass

@@ -225,8 +225,33 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capture
                  "--out", str(tmp_path / "o.jsonl")]) == 2
     assert main(["generate", str(tmp_path / "missing.jsonl"), "--model", "openai:gen", "--as", "x",
                  "--out", str(tmp_path / "o.jsonl")]) == 2
+    assert generate(dataset, tmp_path / "o.jsonl", "http://127.0.0.1:9/v1", name="") == 2
+    assert generate(dataset, tmp_path / "o.jsonl", "http://127.0.0.1:9/v1", name=" padded ") == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and all(line.startswith("harness: error:") for line in err)
+    assert len(err) == 4 and all(line.startswith("harness: error:") for line in err)
+    assert "--as ''" in err[2] and not (tmp_path / "o.jsonl..generate").exists()
+
+
+def test_the_models_max_attempts_option_bounds_its_retries(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dataset = write_jsonl(tmp_path / "items.jsonl", [ITEMS[0], ITEMS[2]])
+    with OpenAIServer(lambda body: Reply(status=500, retry_after="0", error="down")) as server:
+        assert generate(dataset, tmp_path / "o.jsonl", server.base_url, "--model-option", "max_attempts=2") == 1
+        asked = len(server.requests)
+    assert asked == 2 * 2  # two items, two attempts each (the default is four)
+    assert "after 2 attempts" in capsys.readouterr().err
+
+
+def test_empty_answers_are_kept_and_counted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dataset = write_jsonl(tmp_path / "items.jsonl", ITEMS)
+    out = tmp_path / "out.jsonl"
+    with OpenAIServer(lambda body: Reply(text="" if "colour" in body["messages"][-1]["content"] else answer_to(body))) \
+            as server:
+        assert generate(dataset, out, server.base_url) == 0
+    printed = capsys.readouterr().out
+    assert "warning: 1 of 3 answers are empty" in printed
+    assert {r["id"]: r["answers"]["newbie"] for r in read_jsonl(out)}["q1"] == ""
+    manifest = json.loads((tmp_path / "out.jsonl.newbie.generate" / "run.json").read_text())
+    assert manifest["empty_answers"] == 1
 
 
 def test_a_reasoning_models_trace_is_kept_in_the_dataset_but_not_in_its_next_turns_history(tmp_path: Path) -> None:
