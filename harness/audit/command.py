@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from harness.audit.config import AuditSettings, audit_settings
 from harness.audit.design import Probe, build_probes, compare_options, compare_values, grade_values
 from harness.audit.effects import ALPHA, Effect, adjust, estimate
-from harness.audit.summary import AUDIT_FILE, print_table, write_summary
+from harness.audit.summary import AUDIT_FILE, print_table, without_number, write_summary
 from harness.errors import BadInput, BudgetReached, RunFailed
 
 if TYPE_CHECKING:
@@ -94,8 +94,11 @@ def audit(loaded: LoadedTask, probes: list[Probe], settings: AuditSettings, shap
         stopped.directory = out  # type: ignore[attr-defined]  # the CLI's hint: the same --out resumes
         raise stopped
     if not report["complete"]:
-        print(f"harness: incomplete: some probe verdicts are missing or unusable; rerun with --out {out}",
-              file=sys.stderr)
+        print(f"harness: incomplete: some probe requests have no verdict; rerun with --out {out}", file=sys.stderr)
+        return 1
+    if empty := without_number(report):
+        print(f"harness: incomplete: no item has usable verdicts for {', '.join(empty)}; check the judge's answers "
+              f"in {out / 'runs'}", file=sys.stderr)
         return 1
     return 0
 

@@ -44,6 +44,31 @@ def frame(report: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def without_number(report: dict[str, Any]) -> list[str]:
+    """Probes that ran to the end yet have no number: not one usable verdict (every answer of the
+    judge unparseable). Rerunning asks nothing again; the judge or its template needs a look."""
+    return [name for name, e in report["probes"].items()
+            if isinstance(e, dict) and e.get("items") and e.get("unfinished_requests") == 0 and not e.get("n")]
+
+
+def is_complete(report: dict[str, Any]) -> bool:
+    """Every request has a verdict and every probe run has a number (an audit.json written before
+    the second rule may say complete without it)."""
+    return bool(report.get("complete")) and not without_number(report)
+
+
+def incomplete_lines(report: dict[str, Any]) -> list[str]:
+    """What the audit's numbers lack, said where its table is: requests still without a verdict,
+    and probes with no usable verdict at all."""
+    lines = []
+    if not report.get("complete"):
+        lines.append("partial: some probe requests have no verdict yet; the numbers above leave them out")
+    if empty := without_number(report):
+        lines.append(f"not final: no item has usable verdicts for {', '.join(empty)} (the judge's answers did not "
+                     "parse: see the probes' runs under runs/); check the judge and its template")
+    return lines
+
+
 def unit(report: dict[str, Any]) -> str:
     if report.get("shape") == "compare":
         return "effect in points of win rate: 100 x (P(perturbed preferred) - 1/2), both orders, ties half"
@@ -62,8 +87,8 @@ def print_table(report: dict[str, Any]) -> None:
                    floatfmt=".3g"))
     for entry in report["probes"].values():
         print(entry["meaning"])
-    if not report.get("complete", False):
-        print("partial: some probe requests have no verdict yet; the numbers above leave them out")
+    for line in incomplete_lines(report):
+        print(line)
 
 
 def write_summary(directory: Path, report: dict[str, Any]) -> list[Path]:
@@ -73,7 +98,7 @@ def write_summary(directory: Path, report: dict[str, Any]) -> list[Path]:
 
     data = frame(report)
     notes = [e["meaning"] for e in report["probes"].values()]
-    partial = [] if report.get("complete") else ["partial: some probe requests have no verdict yet"]
+    partial = incomplete_lines(report)
     head = f"Audit of {report['task']} with judge {report['judge']}"
     md = (f"# {md_text(head)}\n\n{md_text(unit(report))}; 95% item-bootstrap intervals; "
           f"p Holm-adjusted across probes, significant at {report['alpha']}.\n\n"
@@ -98,7 +123,7 @@ def report_audit(directory: Path, out: Path | None) -> int:
     print_table(report)
     for path in files:
         print(f"wrote {path}")
-    return 0 if report.get("complete") else 1
+    return 0 if is_complete(report) else 1
 
 
 def _esc(text: str) -> str:

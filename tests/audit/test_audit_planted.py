@@ -185,6 +185,25 @@ def test_failed_calls_exit_1_with_a_partial_audit_and_the_same_command_resumes(
     assert code == 0 and report["complete"] and report["probes"]["verbosity"]["n"] == 6
 
 
+def test_a_judge_whose_answers_never_parse_gives_no_number_and_exit_1(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.testing import OpenAIServer, Reply
+
+    task = write_task(tmp_path / "task")
+    out = tmp_path / "out"
+    with OpenAIServer(lambda body: Reply(text="Both answers have merits.")) as rambling:
+        code = main(["audit", str(task), "--judge", "openai:biased", "--base-url", rambling.base_url, "--out", str(out),
+                     "--no-progress", "--probes", "verbosity,quality", "--limit", "4"])
+    captured = capsys.readouterr()
+    report = json.loads((out / "audit.json").read_text())
+    # every request has its (unparseable) verdict, so nothing is pending, yet no probe has a number
+    assert report["complete"] and all(e["n"] == 0 and e["items_left_out"] == 4 for e in report["probes"].values())
+    assert code == 1
+    assert "no item has usable verdicts for verbosity, quality" in captured.err
+    assert "not final" in captured.out and "not final" in (out / "audit.md").read_text()
+    assert main(["report", str(out)]) == 1  # the report says the same of the same directory
+
+
 def test_harness_report_on_an_audit_directory_writes_its_page(tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     task = write_task(tmp_path / "task")
