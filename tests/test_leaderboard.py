@@ -100,3 +100,33 @@ def test_bad_input_is_one_line_exit_2(board: dict[str, object], tmp_path: Path) 
     assert done.returncode == 2 and "two or more" in done.stderr
     done = harness("leaderboard", runs[0], str(tmp_path), "--out", str(tmp_path))  # type: ignore[index]
     assert done.returncode == 2 and "not a finished run directory" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_rubric_task_takes_its_place_beside_a_pairwise_one(board: dict[str, object], tmp_path: Path) -> None:
+    """A rubric run is aggregated again on every resample, as `harness aggregate` does it: its task
+    checked first (the check is what reads the rubric's scale)."""
+    from typing import Any
+
+    from harness.testing import OpenAIServer, Reply
+    from harness.testing.planted import _TAG
+
+    grades = {"A": 2, "B": 9, "C": 6}
+
+    def respond(body: dict[str, Any]) -> Reply:
+        prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+        model, item = _TAG.findall(prompt)[0]
+        return Reply(text=f"Fine.\n[[{grades[model] + int(item[1:]) % 2}]]")
+
+    task = write_task(tmp_path, name="graded", protocol="rubric", rows=planted_rows(sorted(grades), 8),
+                      options={"n_bootstrap": 50, "preset": "mt_bench"})
+    with OpenAIServer(respond) as server:
+        done = harness("run", str(task), "--judge", "openai:judge", "--base-url", server.base_url,
+                       "--out", str(tmp_path / "graded-run"), "--no-progress", "--no-cache")
+    assert done.returncode == 0, done.stderr
+    runs = board["runs"]
+    done = harness("leaderboard", runs[0], str(tmp_path / "graded-run"), "--out", str(tmp_path / "b"),  # type: ignore[index]
+                   "--rounds", "5")
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(tmp_path / "b" / "leaderboard.csv").set_index("model")
+    assert [table.loc[m, "rank:graded"] for m in ("B", "C", "A")] == [1, 2, 3]
+    assert table.loc["B", "score:graded"] == pytest.approx(9.5)  # the run's own score: 9 and 10 alternating

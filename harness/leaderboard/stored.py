@@ -15,7 +15,13 @@ from pydantic import ValidationError
 
 from harness.by_category import recorded_categories
 from harness.errors import BadInput
-from harness.running.recompute import items_from_verdicts, ordered_verdicts, stored_task_dir, stored_task_spec
+from harness.running.recompute import (
+    items_from_verdicts,
+    ordered_verdicts,
+    stored_task,
+    stored_task_dir,
+    stored_task_spec,
+)
 from harness.running.result_tables import read_result_table
 from harness.store import MANIFEST_FILE, SCORES_FILE, STORE_FILE, RunDirectory
 
@@ -42,8 +48,8 @@ class StoredRun:
         """The protocol's scores of these verdicts (a resample), with one round of its own bootstrap (some statistics need one):
         only the point estimates are used."""
         config = self.task.config.model_copy(update={"n_bootstrap": 1})
-        task = self.kind.task_class(self.task.spec, config, items_from_verdicts(verdicts), None)
-        task.base_dir, task.items_from_store = self.task.base_dir, True
+        task = stored_task(self.kind, self.task.spec, config, items_from_verdicts(verdicts), None, self.task.base_dir,
+                           self.directory)
         return task.aggregate(verdicts).scores
 
     @property
@@ -79,8 +85,7 @@ def load_stored_run(directory: Path, registry: Registry) -> StoredRun:
         categories = recorded_categories(manifest, verdicts)
         verdicts = [v for v in verdicts if categories.get(v.item_id) in set(manifest["category_filter"])]
     spec = stored_task_spec(manifest, protocol["name"], options, directory)
-    task = kind.task_class(spec, config, items_from_verdicts(verdicts), None)  # type: ignore[arg-type]
-    task.base_dir, task.items_from_store = stored_task_dir(manifest), True
+    task = stored_task(kind, spec, config, items_from_verdicts(verdicts), None, stored_task_dir(manifest), directory)
     scores = read_result_table(directory / SCORES_FILE, required=("model", "score"))
     return StoredRun(directory=directory, name=spec.name, manifest=manifest, task=task, verdicts=verdicts,
                      scores=scores, kind=kind)

@@ -26,6 +26,7 @@ from harness.errors import BadInput
 from harness.models import DatasetSpec, Item, Message, TaskSpec, Verdict
 from harness.plugins import LoadedPlugins, load_plugins
 from harness.prompts import PromptRenderer, builtin_prompt_dir, make_environment
+from harness.protocol import Task
 from harness.protocol.roles import options_with_role
 from harness.protocol.verdict_columns import columns_if_shared, columns_shared
 from harness.registry import Registry
@@ -182,13 +183,7 @@ def recompute(
                                plugins.manager.prepare_jinja_environment)
         renderer = _renderer(env, spec.template or kind.task_class.default_template)
         items = items_from_verdicts(verdicts)
-        task = kind.task_class(spec, config, items, renderer)  # type: ignore[arg-type]
-        task.base_dir = task_dir
-        task.items_from_store = True
-        try:
-            task.check()
-        except BadInput as exc:
-            raise BadInput(f"{directory / MANIFEST_FILE}: {exc}") from None
+        task = stored_task(kind, spec, config, items, renderer, task_dir, directory)
         applied = run_calibration(calibration, directory,
                                   lambda: identity_from_manifest(manifest, str(directory / MANIFEST_FILE), registry),
                                   registry, panel=panel, force=force_calibration)
@@ -235,6 +230,20 @@ def _renderer(env: Any, template: str | None) -> PromptRenderer | None:
         return PromptRenderer(env, template)
     except BadInput:
         return None
+
+
+def stored_task(kind: Any, spec: TaskSpec, config: Any, items: list[Item], renderer: PromptRenderer | None,
+                task_dir: Path | None, directory: Path) -> Task:
+    """The task of a stored run, checked as a run checks it (check() also derives what aggregate
+    needs: a rubric's scale, the pairs of a pairwise design), its items those of the store."""
+    task = kind.task_class(spec, config, items, renderer)
+    task.base_dir = task_dir
+    task.items_from_store = True
+    try:
+        task.check()
+    except BadInput as exc:
+        raise BadInput(f"{directory / MANIFEST_FILE}: {exc}") from None
+    return task
 
 
 def stored_task_spec(manifest: dict[str, Any], protocol: str, options: dict[str, Any], directory: Path) -> TaskSpec:
