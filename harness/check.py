@@ -62,6 +62,8 @@ def check_command(args: argparse.Namespace) -> int:
     (EXIT_REGRESSION), or incomplete runs that cannot gate (1)."""
     if not 0.0 < args.alpha < 1.0:
         raise BadInput("--alpha must lie strictly between 0 and 1")
+    if args.threshold is not None and not math.isfinite(args.threshold):
+        raise BadInput(f"--threshold {args.threshold}: must be a finite score")  # nan: no score is below it
     baseline, new = Path(args.baseline), Path(args.new)
     incomplete = [str(d) for d in (baseline, new) if not _complete(d)]
     if incomplete:
@@ -78,8 +80,18 @@ def check_command(args: argparse.Namespace) -> int:
         print(f"harness: check: regression: {args.model} in {scopes}", file=sys.stderr)
         return EXIT_REGRESSION
     tested = int(table["p_value"].notna().sum())
+    scored = int(table["new"].notna().sum())  # scopes the threshold could be held against
+    if not tested and (args.threshold is None or not scored):
+        print(f"harness: check: cannot tell: no scope of {args.model} could be tested (see the verdicts: "
+              f"fewer than 20 items, no interval, or no score){'' if args.threshold is None else ', and none has a new score'}",
+              file=sys.stderr)
+        return 1
+    untested = len(table) - tested
     print(f"harness: check: passed: {args.model} is not significantly worse in {tested} tested scope(s)"
-          + (f" and not below {args.threshold:g} anywhere" if args.threshold is not None else ""))
+          + (f" ({untested} not tested: see the table)" if untested else "")
+          + (f" and not below {args.threshold:g} in the {scored} scope(s) with a new score"
+             + (f" ({len(table) - scored} without one)" if scored < len(table) else "")
+             if args.threshold is not None else ""))
     return 0
 
 
@@ -126,25 +138,38 @@ def read_scores(run: Path, model: str) -> dict[str, Score]:
     row = scores[scores["model"].astype(str) == model].iloc[0]
     # read_result_table blanks an interval of zero width (an older harness's file, or another
     # tool's): no test rests on a standard error of zero, and none is printed
-    found = {OVERALL: Score(float(row["score"]), float(row["ci_low"]), float(row["ci_high"]), _items(run))}
+    judged = _judged_items(run, model)
+    found = {OVERALL: Score(float(row["score"]), float(row["ci_low"]), float(row["ci_high"]), len(judged))}
     by_category = run / SCORES_BY_CATEGORY_FILE
     if by_category.is_file():
         table = read_result_table(by_category, required=("category", "model", "score", "ci_low", "ci_high", "items"),
                                   key=("category", "model"))
         for r in table[table["model"].astype(str) == model].itertuples():
-            found[str(r.category)] = Score(float(r.score), float(r.ci_low), float(r.ci_high), int(r.items))
+            # the category's items the model has a usable verdict on (its `items` counts the category's)
+            items = sum(1 for category in judged.values() if category == str(r.category))
+            found[str(r.category)] = Score(float(r.score), float(r.ci_low), float(r.ci_high), items)
     return found
 
 
-def _items(run: Path) -> int:
-    """Items behind the run's numbers: the distinct items of its exported verdicts, each line
-    checked as `harness report` checks it."""
+def _judged_items(run: Path, model: str) -> dict[str, str | None]:
+    """The items the model's scores rest on, with each one's category: those with an ok verdict
+    about the model in the exported verdicts (each line checked as `harness report` checks it).
+    Not the run's items: a model answering 3 of 24 items has a score resting on 3."""
+    from harness.by_category import recorded_categories
+    from harness.running.completeness import models_named
     from harness.store import read_verdict_lines
 
     path = run / "verdicts.jsonl"
     if not path.is_file():
         raise BadInput(f"{run}: not a finished run directory (needs verdicts.jsonl)")
-    return len({record.get("item_id") for record in read_verdict_lines(path)})
+    categories = recorded_categories(_manifest(run), [])  # run.json's record; else each verdict's own below
+    judged: dict[str, str | None] = {}
+    for record in read_verdict_lines(path):
+        data = record.get("data") or {}
+        if record.get("status") == "ok" and model in models_named(data):
+            item = str(record.get("item_id"))
+            judged[item] = categories.get(item, data.get("category"))
+    return judged
 
 
 def _manifest(run: Path) -> dict[str, Any]:
@@ -230,7 +255,8 @@ def _number(value: float) -> str:
 def _write(table: Any, path: Path) -> None:
     from harness.store import frame_to_csv
 
-    if path.suffix == ".json":
-        path.write_text(table.to_json(orient="records", indent=1), encoding="utf-8")
-    else:
-        path.write_text(frame_to_csv(table), encoding="utf-8")
+    text = table.to_json(orient="records", indent=1) if path.suffix == ".json" else frame_to_csv(table)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:  # a typo in the path is bad input (2), never "could not tell" (1)
+        raise BadInput(f"--out {path}: cannot write the table ({exc.strerror})") from None

@@ -109,3 +109,44 @@ def test_an_interval_of_zero_width_in_a_file_is_no_interval(runs: Path, tmp_path
     assert table.loc["code", "p_value"] >= 0  # the categories' intervals are still tested
     overall = next(line for line in done.stdout.splitlines() if "(overall)" in line)
     assert "[-]" in overall and overall.count("[-]") == 2
+
+
+def test_a_score_resting_on_few_of_the_runs_items_is_not_tested(tmp_path: Path) -> None:
+    """The items of a scope are the gated model's own (those with a usable verdict about it), not
+    the run's: a candidate answering 3 of 24 items has a score resting on 3, and no test may
+    call it significantly worse; with nothing tested and no threshold the gate cannot tell (1)."""
+    from harness.testing.planted import planted_rows
+
+    strengths = {"cand": 1.0, "base": 0.0}
+    for name, skip in (("full", {}), ("sparse", {"cand": set(range(3, 24))})):
+        (tmp_path / name).mkdir()
+        task = write_task(tmp_path / name, name="few", protocol="pairwise", options={"n_bootstrap": 200},
+                          rows=planted_rows(sorted(strengths), 24, skip=skip))
+        with PlantedJudge(strengths if name == "full" else {"cand": -2.0, "base": 0.0}) as judge:
+            done = harness("run", str(task), "--judge", judge.spec, "--base-url", judge.base_url,
+                           "--out", str(tmp_path / f"run-{name}"), "--no-progress", "--no-cache")
+        assert done.returncode == 0, done.stderr
+    out = tmp_path / "gate.csv"
+    done = harness("check", str(tmp_path / "run-full"), str(tmp_path / "run-sparse"), "--model", "cand",
+                   "--out", str(out))
+    table = pd.read_csv(out).set_index("scope")
+    assert table.loc["(overall)", "items"] == 3 and pd.isna(table.loc["(overall)", "p_value"])
+    assert table.loc["(overall)", "verdict"] == "not tested: 3 items, fewer than 20"
+    assert done.returncode == 1 and "cannot tell: no scope of cand could be tested" in done.stderr
+    # a threshold still gates the point estimate, and the pass line counts what was not tested
+    done = harness("check", str(tmp_path / "run-full"), str(tmp_path / "run-sparse"), "--model", "cand",
+                   "--threshold", "-100")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "in 0 tested scope(s) (1 not tested: see the table) and not below -100 in the 1 scope(s)" in done.stdout
+
+
+def test_an_unusable_threshold_or_output_path_is_bad_input(runs: Path, tmp_path: Path) -> None:
+    for extra in (("--threshold", "nan"), ("--out", str(tmp_path / "no" / "such" / "gate.csv")),
+                  ("--out", str(tmp_path))):
+        done = harness("check", str(runs / "before"), str(runs / "again"), "--model", "cand", *extra)
+        assert done.returncode == 2, (extra, done.stdout, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    (tmp_path / "afile").write_text("")
+    done = harness("leaderboard", str(runs / "before"), str(runs / "again"), "--out", str(tmp_path / "afile"),
+                   "--rounds", "2")
+    assert done.returncode == 2 and "--out" in done.stderr and "internal error" not in done.stderr

@@ -117,8 +117,9 @@ def report_audit(directory: Path, out: Path | None) -> int:
     """`harness report AUDIT_DIR`: the audit's page and Markdown again (into `out` if given), and
     its table on the terminal; exit 1 for a partial audit, as the audit itself does."""
     report = load_audit(directory)
-    target = out or directory
-    target.mkdir(parents=True, exist_ok=True)
+    from harness.reports.report import output_directory
+
+    target = output_directory(out or directory)
     files = write_summary(target, report)
     print_table(report)
     for path in files:

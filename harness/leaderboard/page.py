@@ -27,7 +27,9 @@ def method_note(board: Leaderboard) -> str:
 
 
 def write(board: Leaderboard, out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
+    from harness.reports.report import output_directory
+
+    output_directory(out)  # or one line saying why not (exit 2)
     files = {
         LEADERBOARD_FILE: frame_to_csv(board.table),
         TASKS_FILE: frame_to_csv(board.tasks),

@@ -176,8 +176,13 @@ def _invalid_by_model(verdicts: Iterable[Verdict]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for v in verdicts:
         if v.status == "invalid":
-            named = [v.data.get(key) for key in ("model", "model_a", "model_b")] + list(v.data.get("models") or ())
-            for name in named:
-                if isinstance(name, str):
-                    counts[name] = counts.get(name, 0) + 1
+            for name in models_named(v.data):
+                counts[name] = counts.get(name, 0) + 1
     return counts
+
+
+def models_named(data: dict[str, Any]) -> list[str]:
+    """The models a verdict's data is about, whatever the protocol calls them (`model`; `model_a`
+    and `model_b`; a list `models`)."""
+    named = [data.get(key) for key in ("model", "model_a", "model_b")] + list(data.get("models") or ())
+    return [name for name in named if isinstance(name, str)]
