@@ -15,13 +15,24 @@ from typing import Any
 
 from harness import __version__
 from harness.bulk_reads import release_free_memory
+from harness.by_category import SCORES_BY_CATEGORY_FILE
 from harness.errors import BadInput
 from harness.importers.common import ImportedRun
 from harness.importers.dataset_files import with_dataset
+from harness.importers.item_texts import DATASET_FILE, TASK_FILE
 from harness.plugins import LoadedPlugins
 from harness.running.recompute import recompute
 from harness.running.result import RunResult
-from harness.store import MANIFEST_FILE, STORE_FILE, write_export
+from harness.stats.memo import MEMO_DIR
+from harness.store import (
+    LOCK_FILE,
+    MANIFEST_FILE,
+    RANKING_FILE,
+    SCORES_FILE,
+    STORE_FILE,
+    VERDICTS_FILE,
+    write_export,
+)
 
 
 def write_imported_run(run: ImportedRun, out: str | Path, plugins: LoadedPlugins | None = None) -> RunResult:
@@ -42,7 +53,11 @@ def write_imported_run(run: ImportedRun, out: str | Path, plugins: LoadedPlugins
         run = replace(run, extra_files={}, texts=None)
         release_free_memory()  # nor the pages it was in
         (staging / MANIFEST_FILE).write_text(json.dumps(_manifest(run), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        result = recompute(staging, plugins=plugins, written=run.verdicts)
+        try:
+            result = recompute(staging, plugins=plugins, written=run.verdicts)
+        except BadInput as exc:  # name the --out the user gave, not the staging folder deleted below
+            raise BadInput(str(exc).replace(str(staging / MANIFEST_FILE), "the imported run")
+                           .replace(str(staging), str(target))) from None
         (staging / ".lock").unlink(missing_ok=True)
         _swap_into_place(staging, target)
     except BaseException:
@@ -77,6 +92,25 @@ def _check_target(target: Path, run: ImportedRun) -> None:
         raise BadInput(
             f"--out {target}: not empty and not an earlier import of the same files; choose another --out"
         )
+    # the new import replaces the folder: whatever it would not write again (a note, a nested run,
+    # an applied calibration) is the user's, and never deleted without a word
+    foreign = sorted(entry.name for entry in target.iterdir() if not _rewritten(entry.name, run))
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise BadInput(f"--out {target}: an earlier import of the same files, but it also holds {shown}, which the "
+                       "import would delete; move them away or choose another --out")
+
+
+#: What an import (with its aggregation) writes, what `harness report` writes from it (derived
+#: from the numbers the new import replaces, so removed with them), and the process's own files.
+REWRITTEN = frozenset({STORE_FILE, MANIFEST_FILE, VERDICTS_FILE, SCORES_FILE, RANKING_FILE, SCORES_BY_CATEGORY_FILE,
+                       DATASET_FILE, TASK_FILE, LOCK_FILE, MEMO_DIR, "report.html", "report.md"})
+
+
+def _rewritten(name: str, run: ImportedRun) -> bool:
+    """Whether a file of an earlier import's folder is one the new import writes or replaces."""
+    return (name in REWRITTEN or name in run.extra_files or name == run.dataset_file
+            or (name.startswith("report_") and name.endswith(".csv")))
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:

@@ -103,6 +103,27 @@ def test_existing_foreign_directory_is_refused_and_untouched(judgments: Path, tm
     assert harness_cli("import", "arena_hard", judgments, "--out", again, "--baseline", "b").returncode == 0
     assert harness_cli("import", "arena_hard", judgments, "--out", again, "--baseline", "b").returncode == 0
     assert len((again / "store.jsonl").read_text(encoding="utf-8").splitlines()) == 6
+    # ... with its report (derived from the numbers replaced), but never with what the import does
+    # not write: the user's notes, a nested run
+    assert harness_cli("report", again).returncode == 0
+    assert harness_cli("import", "arena_hard", judgments, "--out", again, "--baseline", "b").returncode == 0
+    assert not (again / "report.md").exists()
+    (again / "NOTES.md").write_text("keep me", encoding="utf-8")
+    (again / "replay").mkdir()
+    result = harness_cli("import", "arena_hard", judgments, "--out", again, "--baseline", "b")
+    assert result.returncode == 2 and "NOTES.md, replay" in result.stderr and "would delete" in result.stderr
+    assert (again / "NOTES.md").read_text(encoding="utf-8") == "keep me" and (again / "scores.csv").is_file()
+
+
+def test_an_option_refused_names_the_imported_run_not_a_staging_folder(tmp_path: Path) -> None:
+    """The options are checked where the import is aggregated, in a temporary folder deleted at once."""
+    pair = tmp_path / "pair.jsonl"
+    pair.write_text(json.dumps({"question_id": 81, "model_1": "a", "model_2": "b", "g1_winner": "model_1",
+                                "g2_winner": "tie", "judge": ["gpt-4", "pair-v2"], "turn": 1}) + "\n", encoding="utf-8")
+    result = harness_cli("import", "mt_bench", pair, "--baseline", "gpt-4", "--out", tmp_path / "run")
+    assert result.returncode == 2 and "'gpt-4' has no answers" in result.stderr
+    assert ".import-" not in result.stderr and "the imported run" in result.stderr, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pair.jsonl"]
 
 
 # --- today's upstream formats (lmarena/arena-hard-auto) -------------------------------------------
