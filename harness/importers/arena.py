@@ -16,6 +16,7 @@ from harness.importers.common import ImportedRun
 from harness.importers.human import (
     PAIRWISE_CONFIG,
     HumanLabels,
+    at_record,
     last_user_turn_only,
     pairwise_task,
     read_rows,
@@ -32,34 +33,35 @@ def import_arena(paths: list[Path], baseline: str | None = None, *, judge: str |
     for path in paths:
         for number, record in read_rows(path):
             where = f"{path}:{number}"
-            model_a, model_b = required_text(record, "model_a", where), required_text(record, "model_b", where)
-            winner = required_text(record, "winner", where)
-            if winner not in WINNERS:
-                raise BadInput(f"{where}: winner: {winner!r} is not model_a, model_b, tie or tie (bothbad)")
-            bothbad += winner == "tie (bothbad)"
-            item_id = text_or_none(record.get("question_id")) or f"arena-{len(labels.verdicts):06d}"
-            instruction, answer_a = last_user_turn_only(record.get("conversation_a"))
-            second, answer_b = last_user_turn_only(record.get("conversation_b"))
-            if instruction is not None and second == instruction:
-                labels.texts.add(
+            with at_record(where):
+                model_a, model_b = required_text(record, "model_a", where), required_text(record, "model_b", where)
+                winner = required_text(record, "winner", where)
+                if winner not in WINNERS:
+                    raise BadInput(f"{where}: winner: {winner!r} is not model_a, model_b, tie or tie (bothbad)")
+                bothbad += winner == "tie (bothbad)"
+                item_id = text_or_none(record.get("question_id")) or f"arena-{len(labels.verdicts):06d}"
+                instruction, answer_a = last_user_turn_only(record.get("conversation_a"))
+                second, answer_b = last_user_turn_only(record.get("conversation_b"))
+                if instruction is not None and second == instruction:
+                    labels.texts.add(
+                        where,
+                        item_id,
+                        instruction,
+                        {model_a: answer_a, model_b: answer_b},
+                        text_or_none(record.get("language")),
+                    )
+                labels.pair(
                     where,
-                    item_id,
-                    instruction,
-                    {model_a: answer_a, model_b: answer_b},
-                    text_or_none(record.get("language")),
+                    item_id=item_id,
+                    model_a=model_a,
+                    model_b=model_b,
+                    level=WINNERS[winner],
+                    annotator=record.get("judge"),
+                    category=text_or_none(record.get("language")),
+                    len_a=len(answer_a) if answer_a else None,
+                    len_b=len(answer_b) if answer_b else None,
+                    output=f"winner {winner}",
                 )
-            labels.pair(
-                where,
-                item_id=item_id,
-                model_a=model_a,
-                model_b=model_b,
-                level=WINNERS[winner],
-                annotator=record.get("judge"),
-                category=text_or_none(record.get("language")),
-                len_a=len(answer_a) if answer_a else None,
-                len_b=len(answer_b) if answer_b else None,
-                output=f"winner {winner}",
-            )
     config = {**PAIRWISE_CONFIG, "baselines": [baseline] if baseline else []}
     return labels.run(
         name="arena_battles",

@@ -16,6 +16,7 @@ Question rows: `question_id` or `uid`, `turns[0].content` (v0.1) or `prompt` (v2
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +56,7 @@ def _total(value: Any, where: str, key: str) -> int:
     """A metadata count: a number, or a dict of counts per kind (summed, as Arena-Hard does)."""
     if isinstance(value, dict):
         value = sum(v for v in value.values() if isinstance(v, (int, float)) and not isinstance(v, bool))
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:  # not NaN
         raise BadInput(f"{where}: {key}: expected a count or an object of counts")
     return int(value)
 

@@ -33,7 +33,7 @@ def import_autoj(paths: list[Path], baseline: str | None = None, *, judge: str |
             where = f"{path}:{number}"
             require(record, ("prompt", "response 1", "response 2", "label"), where)
             label = record["label"]
-            if isinstance(label, bool) or label not in LABELS:
+            if isinstance(label, bool) or not isinstance(label, int) or label not in LABELS:
                 raise BadInput(f"{where}: label {label!r} is not 0, 1 or 2")
             item_id = f"autoj-{len(verdicts):04d}"
             first, second = text_field(record, "response 1", where), text_field(record, "response 2", where)

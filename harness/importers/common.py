@@ -90,6 +90,18 @@ def id_field(record: dict[str, Any], key: str, where: str) -> str:
     return str(value)
 
 
+def turn_field(record: dict[str, Any], where: str) -> int:
+    """An MT-Bench turn: 1 (the default) or 2."""
+    raw = record.get("turn", 1)
+    try:
+        turn = int(raw)
+    except (TypeError, ValueError, OverflowError):  # a list, text, NaN or infinity
+        raise BadInput(f"{where}: turn: {_shown(raw)} is not 1 or 2") from None
+    if turn not in (1, 2) or turn != raw and not isinstance(raw, str):  # 1.5 is no turn
+        raise BadInput(f"{where}: turn: {_shown(raw)} is not 1 or 2")
+    return turn
+
+
 def text_field(record: dict[str, Any], key: str, where: str) -> str:
     """An instruction or an answer: text, or null for an empty one."""
     value = record.get(key)

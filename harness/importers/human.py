@@ -14,6 +14,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,12 +39,36 @@ def human_judge(annotator: Any, judge: str = HUMAN) -> str:
     return f"{judge}:{name}" if name else judge
 
 
+class NotText(BadInput):
+    """A field holding a list or an object where text (a name, an id, a label) belongs: its
+    Python form would become a model or item name. `at_record` names the file and line."""
+
+
 def text_or_none(value: Any) -> str | None:
-    """A field's text, or None for a missing, null or empty (CSV) value."""
+    """A field's text, or None for a missing, null or empty (CSV) value; a number is its text
+    (an id); a list or an object is NotText."""
     if value is None or (isinstance(value, float) and value != value):
         return None
+    if isinstance(value, (list, dict)):
+        shown = repr(value)
+        raise NotText(f"{shown if len(shown) <= 40 else shown[:39] + '…'} is not text (a name, an id or a label)")
     text = str(value).strip()
     return text or None
+
+
+def message_text(value: Any) -> str | None:
+    """A chat message's content as text, or None when it has none as plain text (a list of
+    content parts, an image): such a message gives no item text, and is no error."""
+    return text_or_none(value) if isinstance(value, (str, int, float)) else None
+
+
+@contextmanager
+def at_record(where: str) -> Iterator[None]:
+    """Within one record's reading: a field that is not text is bad input naming the record."""
+    try:
+        yield
+    except NotText as exc:
+        raise BadInput(f"{where}: {exc}") from None
 
 
 def required_text(record: dict[str, Any], key: str, where: str) -> str:
@@ -105,7 +130,7 @@ def last_user_turn_only(conversation: Any) -> tuple[str | None, str | None]:
         return None, None
     if first.get("role") != "user" or second.get("role") != "assistant":
         return None, None
-    return text_or_none(first.get("content")), text_or_none(second.get("content"))
+    return message_text(first.get("content")), message_text(second.get("content"))
 
 
 @dataclass

@@ -23,6 +23,7 @@ from harness.importers.human import (
     PAIRWISE_CONFIG,
     WINNER_LEVELS,
     HumanLabels,
+    at_record,
     pairwise_task,
     read_rows,
     required_text,
@@ -37,12 +38,13 @@ def import_labels(paths: list[Path], baseline: str | None = None, *, judge: str 
     pairwise = "winner" in rows[0][1] or "model_a" in rows[0][1]
     labels = HumanLabels("labels", judge)
     for where, record in rows:
-        if ("model_a" in record or "winner" in record) != pairwise:
-            raise BadInput(
-                f"{where}: mixes pairwise rows (model_a, model_b, winner) and rubric rows "
-                "(model, score); import them separately"
-            )
-        (_pair_row if pairwise else _score_row)(labels, record, where)
+        with at_record(where):
+            if ("model_a" in record or "winner" in record) != pairwise:
+                raise BadInput(
+                    f"{where}: mixes pairwise rows (model_a, model_b, winner) and rubric rows "
+                    "(model, score); import them separately"
+                )
+            (_pair_row if pairwise else _score_row)(labels, record, where)
     if pairwise:
         config = {**PAIRWISE_CONFIG, "baselines": [baseline] if baseline else []}
         return labels.run(name="human_labels", protocol="pairwise", config=config, paths=paths, task=pairwise_task())

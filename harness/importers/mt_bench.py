@@ -26,6 +26,7 @@ from harness.importers.common import (
     read_jsonl,
     require,
     rubric_verdict,
+    turn_field,
 )
 from harness.importers.item_texts import ItemTexts
 from harness.models import Verdict
@@ -47,7 +48,8 @@ def import_mt_bench(paths: list[Path], baseline: str | None = None) -> ImportedR
     for where, record in records:
         if ("model_1" in record) != pairwise:
             raise BadInput(f"{where}: mixes single and pairwise judgments; import them separately")
-        judge = _judge_name(record.get("judge"))
+        record = {**record, "turn": turn_field(record, where)}  # the item id holds it: 1 or 2, nothing else
+        judge = _judge_name(record.get("judge"), where)
         judges.add(judge)
         verdicts.extend(_pair_verdicts(record, judge, where) if pairwise else [_single_verdict(record, judge, where)])
         _add_texts(texts, record)
@@ -76,10 +78,12 @@ def _add_texts(texts: ItemTexts, record: dict[str, Any]) -> None:
     texts.add(_item(record), instruction=question.group(1), category=record.get("category"), answers=answers)
 
 
-def _judge_name(judge: Any) -> str:
+def _judge_name(judge: Any, where: str) -> str:
     if isinstance(judge, list) and judge:
-        return str(judge[0])  # FastChat: [judge model, prompt name]
-    return str(judge or "mt_bench")
+        judge = judge[0]  # FastChat: [judge model, prompt name]
+    if judge is not None and not isinstance(judge, str):
+        raise BadInput(f"{where}: judge: expected a name or [name, prompt], not {type(judge).__name__}")
+    return judge or "mt_bench"
 
 
 def _item(record: dict[str, Any]) -> str:
@@ -96,6 +100,9 @@ def _single_verdict(record: dict[str, Any], judge: str, where: str) -> Verdict:
         raise BadInput(f"{where}: score {record['score']!r} is not a number") from None
     if score != -1 and not 1 <= score <= 10:
         raise BadInput(f"{where}: score {score} is outside 1-10 (or -1 for no rating)")
+    judgment = record.get("judgment")
+    if judgment is not None and not isinstance(judgment, str):
+        raise BadInput(f"{where}: judgment is {type(judgment).__name__}, expected the judge's text")
     return rubric_verdict(
         "mt_bench", item_id=_item(record), model=str(record["model"]), score=None if score == -1 else score,
         judge=judge, category=record.get("category"), output=record.get("judgment"),

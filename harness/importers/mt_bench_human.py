@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput
-from harness.importers.common import ImportedRun
+from harness.importers.common import ImportedRun, turn_field
 from harness.importers.human import (
     PAIRWISE_CONFIG,
     WINNER_LEVELS,
     HumanLabels,
+    at_record,
     last_user_turn_only,
     pairwise_task,
     read_rows,
@@ -31,40 +32,30 @@ def import_mt_bench_human(paths: list[Path], baseline: str | None = None, *, jud
     for path in paths:
         for number, record in read_rows(path):
             where = f"{path}:{number}"
-            question = required_text(record, "question_id", where)
-            model_a, model_b = required_text(record, "model_a", where), required_text(record, "model_b", where)
-            winner = required_text(record, "winner", where)
-            if winner not in WINNER_LEVELS:
-                raise BadInput(f"{where}: winner: {winner!r} is not model_a, model_b or tie")
-            turn = _turn(record, where)
-            item_id = f"mt-{question}-t{turn}"
-            if turn == 1:
-                instruction, answer_a = last_user_turn_only(_first_turn(record.get("conversation_a")))
-                second, answer_b = last_user_turn_only(_first_turn(record.get("conversation_b")))
-                if instruction is not None and second == instruction:
-                    labels.texts.add(where, item_id, instruction, {model_a: answer_a, model_b: answer_b})
-            labels.pair(
-                where,
-                item_id=item_id,
-                model_a=model_a,
-                model_b=model_b,
-                level=WINNER_LEVELS[winner],
-                annotator=record.get("judge"),
-                output=f"winner {winner}",
-            )
+            with at_record(where):
+                question = required_text(record, "question_id", where)
+                model_a, model_b = required_text(record, "model_a", where), required_text(record, "model_b", where)
+                winner = required_text(record, "winner", where)
+                if winner not in WINNER_LEVELS:
+                    raise BadInput(f"{where}: winner: {winner!r} is not model_a, model_b or tie")
+                turn = turn_field(record, where)
+                item_id = f"mt-{question}-t{turn}"
+                if turn == 1:
+                    instruction, answer_a = last_user_turn_only(_first_turn(record.get("conversation_a")))
+                    second, answer_b = last_user_turn_only(_first_turn(record.get("conversation_b")))
+                    if instruction is not None and second == instruction:
+                        labels.texts.add(where, item_id, instruction, {model_a: answer_a, model_b: answer_b})
+                labels.pair(
+                    where,
+                    item_id=item_id,
+                    model_a=model_a,
+                    model_b=model_b,
+                    level=WINNER_LEVELS[winner],
+                    annotator=record.get("judge"),
+                    output=f"winner {winner}",
+                )
     config = {**PAIRWISE_CONFIG, "baselines": [baseline] if baseline else []}
     return labels.run(name="mt_bench_human", protocol="pairwise", config=config, paths=paths, task=pairwise_task())
-
-
-def _turn(record: dict[str, Any], where: str) -> int:
-    raw = record.get("turn", 1)
-    try:
-        turn = int(raw)
-    except (TypeError, ValueError):
-        raise BadInput(f"{where}: turn: {raw!r} is not 1 or 2") from None
-    if turn not in (1, 2):
-        raise BadInput(f"{where}: turn: {raw!r} is not 1 or 2")
-    return turn
 
 
 def _first_turn(conversation: Any) -> Any:

@@ -15,7 +15,15 @@ from typing import Any
 
 from harness.errors import BadInput
 from harness.importers.common import ImportedRun
-from harness.importers.human import PAIRWISE_CONFIG, HumanLabels, pairwise_task, read_rows, text_or_none
+from harness.importers.human import (
+    PAIRWISE_CONFIG,
+    HumanLabels,
+    at_record,
+    message_text,
+    pairwise_task,
+    read_rows,
+    text_or_none,
+)
 
 MODELS = ("chosen", "rejected")
 _HH_TURN = "\n\nAssistant:"
@@ -28,21 +36,22 @@ def import_preference(paths: list[Path], baseline: str | None = None, *, judge: 
     for path in paths:
         for number, record in read_rows(path):
             where = f"{path}:{number}"
-            prompt, chosen, rejected = _texts(record, where)
-            item_id = text_or_none(record.get("id")) or f"pref-{len(labels.verdicts):06d}"
-            category = text_or_none(record.get("subset")) or text_or_none(record.get("category"))
-            labels.texts.add(where, item_id, prompt, {"chosen": chosen, "rejected": rejected}, category)
-            labels.pair(
-                where,
-                item_id=item_id,
-                model_a="chosen",
-                model_b="rejected",
-                level="A>>B",
-                category=category,
-                len_a=len(chosen),
-                len_b=len(rejected),
-                output="chosen over rejected",
-            )
+            with at_record(where):
+                prompt, chosen, rejected = _texts(record, where)
+                item_id = text_or_none(record.get("id")) or f"pref-{len(labels.verdicts):06d}"
+                category = text_or_none(record.get("subset")) or text_or_none(record.get("category"))
+                labels.texts.add(where, item_id, prompt, {"chosen": chosen, "rejected": rejected}, category)
+                labels.pair(
+                    where,
+                    item_id=item_id,
+                    model_a="chosen",
+                    model_b="rejected",
+                    level="A>>B",
+                    category=category,
+                    len_a=len(chosen),
+                    len_b=len(rejected),
+                    output="chosen over rejected",
+                )
     config = {**PAIRWISE_CONFIG, "baselines": ["rejected"]}
     task = pairwise_task()
     task["options"] = {**task["options"], "baselines": ["rejected"]}
@@ -76,14 +85,15 @@ def _answer(value: Any, key: str, where: str) -> tuple[str, str | None]:
     if isinstance(value, list):
         messages = [m for m in value if isinstance(m, dict)]
         answers = [i for i, m in enumerate(messages) if m.get("role") == "assistant"]
-        if not answers or not text_or_none(messages[answers[-1]].get("content")):
-            raise BadInput(f"{where}: {key}: a message list without an assistant answer")
+        if not answers or not message_text(messages[answers[-1]].get("content")):
+            raise BadInput(f"{where}: {key}: a message list without an assistant answer as text")
         users = [m for m in messages[: answers[-1]] if m.get("role") == "user"]
-        return str(messages[answers[-1]]["content"]), text_or_none(users[-1].get("content")) if users else None
-    text = text_or_none(value)
-    if text is None:
+        return str(messages[answers[-1]]["content"]), message_text(users[-1].get("content")) if users else None
+    if not isinstance(value, str):  # an object or a number is no answer (its repr would become one)
+        raise BadInput(f"{where}: {key} is {type(value).__name__}, expected text or a message list")
+    if text_or_none(value) is None:
         raise BadInput(f"{where}: {key}: empty")
-    return str(value), None
+    return value, None
 
 
 def _split_transcripts(chosen: str, rejected: str, where: str) -> tuple[str, str, str]:

@@ -157,3 +157,53 @@ def test_unknown_labels_are_bad_input_on_one_line(tmp_path: Path, fmt: str, name
     result = harness_cli("import", fmt, path, "--out", tmp_path / "run", *(["--baseline", "b"] if fmt == "arena_hard" else []))
     assert result.returncode == 2
     assert expected in one_error(result.stderr)
+
+
+ANSWER_META = {"token_len": 3, "header_count": 0, "list_count": 0, "bold_count": 0}
+
+
+@pytest.mark.parametrize(("fmt", "name", "content", "expected"), [
+    ("mt_bench", "s.jsonl", json.dumps({"question_id": 81, "model": "a", "judge": ["gpt-4", "single-v1"], "score": 5,
+                                        "turn": 1, "judgment": ["Rating: [[5]]"]}) + "\n",
+     "s.jsonl:1: judgment is list, expected the judge's text"),
+    ("mt_bench", "s.jsonl", json.dumps({"question_id": 81, "model": "a", "judge": "x", "score": 5, "turn": [1]}) + "\n",
+     "s.jsonl:1: turn: [1] is not 1 or 2"),
+    ("mt_bench", "s.jsonl", json.dumps({"question_id": 81, "model": "a", "judge": {"x": 1}, "score": 5}) + "\n",
+     "s.jsonl:1: judge: expected a name"),
+    ("autoj", "a.jsonl", json.dumps({"prompt": "p", "response 1": "x", "response 2": "y", "label": [0]}) + "\n",
+     "a.jsonl:1: label [0] is not 0, 1 or 2"),
+    ("mt_bench_human", "h.jsonl", '{"question_id": 81, "model_a": "a", "model_b": "b", "winner": "model_a", '
+                                  '"judge": "expert_0", "turn": Infinity}\n', "h.jsonl:1: turn: inf is not 1 or 2"),
+    ("labels", "l.jsonl", json.dumps({"item_id": "q1", "model_a": {"name": "x"}, "model_b": "b", "winner": "model_a"})
+     + "\n", "l.jsonl:1: {'name': 'x'} is not text"),
+    ("labels", "l.jsonl", json.dumps({"item_id": "q1", "model_a": "a", "model_b": "b", "winner": "model_a",
+                                      "annotator": ["ann"]}) + "\n", "l.jsonl:1: ['ann'] is not text"),
+    ("arena", "b.jsonl", json.dumps({"question_id": {"id": 2}, "model_a": "a", "model_b": "b", "winner": "model_a"})
+     + "\n", "b.jsonl:1: {'id': 2} is not text"),
+    ("preference", "p.jsonl", json.dumps({"prompt": "p", "chosen": {"text": "c"}, "rejected": "r"}) + "\n",
+     "p.jsonl:1: chosen is dict, expected text"),
+    ("preference", "p.jsonl", json.dumps({"prompt": "p", "chosen": "c", "rejected": 7}) + "\n",
+     "p.jsonl:1: rejected is int, expected text"),
+])
+def test_fields_of_the_wrong_type_are_bad_input_naming_the_record(tmp_path: Path, fmt: str, name: str, content: str,
+                                                                  expected: str) -> None:
+    """A list or an object where a name, an id, a turn or a text belongs: one line, exit 2 (its
+    Python form once became a model named "{'name': 'x'}", and some made internal errors)."""
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    result = harness_cli("import", fmt, path, "--out", tmp_path / "run")
+    assert result.returncode == 2 and expected in one_error(result.stderr)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("count", ["NaN", "Infinity"])
+def test_an_arena_hard_answer_count_that_is_no_number_is_bad_input(tmp_path: Path, count: str) -> None:
+    judgments = tmp_path / "m.jsonl"
+    judgments.write_text(arena_line("q1", "m", "A>B", "B>A") + "\n", encoding="utf-8")
+    answers = tmp_path / "ans.jsonl"
+    meta = json.dumps(ANSWER_META).replace('"token_len": 3', f'"token_len": {count}')
+    answers.write_text(json.dumps({"question_id": "q1", "model_id": "m", "choices": [{"turns": [{"content": "x"}]}]})
+                       [:-1] + f', "conv_metadata": {meta}}}\n', encoding="utf-8")
+    result = harness_cli("import", "arena_hard", judgments, "--answers", answers, "--baseline", "b",
+                         "--out", tmp_path / "run")
+    assert result.returncode == 2 and "conv_metadata.token_len" in one_error(result.stderr)
