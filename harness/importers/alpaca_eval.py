@@ -59,10 +59,11 @@ def import_alpaca_eval(paths: list[Path], baseline: str | None = None) -> Import
             judges.add(str(record.get("annotator") or "alpaca_eval"))
     if not verdicts:
         raise BadInput(f"{paths[0]}: no annotations")
-    if baseline is None:
-        if len(baselines) != 1:
-            raise BadInput(f"the files have several baselines ({', '.join(sorted(baselines))}); they cannot be one run")
-        baseline = baselines.pop()
+    if len(baselines) != 1:
+        raise BadInput(f"the files have several baselines ({', '.join(sorted(baselines))}); they cannot be one run")
+    if baseline is not None and baseline not in baselines:  # the records say whom each model was judged against
+        raise BadInput(f"--baseline {baseline}: the files' baseline (generator_1) is {next(iter(baselines))}")
+    baseline = baselines.pop()
     return ImportedRun(
         format="alpaca_eval", name="alpaca_eval", protocol="pairwise",
         config={"baselines": [baseline], "soft": True, "verdict_format": "binary", "strong_weight": 1.0,

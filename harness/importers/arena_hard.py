@@ -55,6 +55,8 @@ class _Reader:
         self.baselines: set[str] = set()
         self.texts = ItemTexts()
         self.null_games = 0
+        #: Every model a record names, judged or not: one whose games are all null is still listed.
+        self.models: set[str] = set()
         self.self_games: dict[str, dict[str, Counter[str]]] = {}
         self.unstyled: set[str] = set()
 
@@ -70,6 +72,7 @@ class _Reader:
             raise BadInput(f"{where}: games: expected a list of two games")
         base = self._baseline(record, where)
         judge = self._judge(record, where)
+        self.models.add(model)
         category = record.get("category")
         if category is None and self.answers is not None:
             category = self.answers.categories.get(item)
@@ -148,10 +151,18 @@ class _Reader:
                        answers={model: self._answer(game, model, item, model_slot),
                                 base: self._answer(game, base, item, base_slot)})
 
+    def unjudged(self) -> list[str]:
+        """Models the records name that no kept verdict is about."""
+        judged = {m for v in self.verdicts for m in (v.data.get("model_a"), v.data.get("model_b"))}
+        return sorted(self.models - judged - self.baselines)
+
     def notes(self) -> list[str]:
         notes = []
         if self.null_games:
             notes.append(f"{self.null_games} game(s) are null (a failed judge call); left out, as Arena-Hard drops them")
+        if unjudged := self.unjudged():
+            notes.append(f"no judged game of {', '.join(unjudged)} (every one null, or the baseline's own): "
+                         "listed in every table without a score")
         for base, games in sorted(self.self_games.items()):
             n = sum(sum(c.values()) for c in games.values())
             notes.append(f"{n} game(s) judge the baseline {base} against itself (Arena-Hard's results include them): "
@@ -159,6 +170,9 @@ class _Reader:
         if self.unstyled:
             notes.append(f"no answer file gives the style features of {', '.join(sorted(self.unstyled))}: "
                          "style control leaves their battles out")
+        if self.answers is not None and self.answers.repeated:
+            notes.append(f"{self.answers.repeated} answer row(s) repeat a model's answer to a question already read "
+                         f"({self.answers.repeated_differ} with another text); kept the first of each")
         if self.answers is not None and "markdown only" in self.answers.sources:
             notes.append("some answers have no conv_metadata and tiktoken is not installed: their token counts "
                          "are unknown, so Arena-Hard's length and style control cannot use them")
@@ -184,7 +198,7 @@ def import_arena_hard(paths: list[Path], baseline: str | None = None, *, answers
     return ImportedRun(
         format="arena_hard", name="arena_hard", protocol="pairwise", config=config,
         judge=", ".join(sorted(reader.judges)), verdicts=reader.verdicts, sources=[str(p.resolve()) for p in files],
-        notes=reader.notes(), texts=reader.texts,
+        notes=reader.notes(), texts=reader.texts, unjudged_models=reader.unjudged(),
     )
 
 

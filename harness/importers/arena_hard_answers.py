@@ -81,6 +81,10 @@ class AnswerFiles:
     categories: dict[str, str] = field(default_factory=dict)
     #: Where the features came from: "conv_metadata", "computed" (no token count: "markdown only").
     sources: set[str] = field(default_factory=set)
+    #: Answer rows of a model to a question already read (the first is kept), and how many of them
+    #: give another text.
+    repeated: int = 0
+    repeated_differ: int = 0
 
     def style(self, model: str, item: str) -> dict[str, int] | None:
         return self.features.get((model, item))
@@ -103,6 +107,10 @@ def read_answer_files(paths: list[Path]) -> AnswerFiles:
             if not isinstance(model, str) or not model.strip():
                 raise BadInput(f"{where}: model_id is not a model name")
             text = _answer_text(row, where)
+            if (model, item) in found.texts:  # the first is kept, as every importer keeps it
+                found.repeated += 1
+                found.repeated_differ += found.texts[(model, item)] != text
+                continue
             found.texts[(model, item)] = text
             meta = row.get("conv_metadata", row.get("metadata"))
             if meta is not None:

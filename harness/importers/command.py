@@ -64,24 +64,36 @@ def accepted_options(function: Any) -> set[str] | None:
 
 def run_import(args: argparse.Namespace, plugins: LoadedPlugins | None = None) -> int:
     from harness.bulk_reads import bulk_read, large_files_read
-    from harness.cli_output import print_run_result
+    from harness.cli_output import print_run_result, report_completeness
     from harness.importers.writer import write_imported_run
     from harness.plugins import load_plugins
     from harness.registry import Registry
 
     plugins = plugins or load_plugins()
     reader = Registry.collect(plugins.manager, only=("harness_register_importers",)).importer(args.format)
-    paths = [Path(p) for p in args.paths]
+    # a file named twice (overlapping shell globs) is read once: where ids are positions (autoj,
+    # preference) its judgments would otherwise count twice, with no repeat left to screen
+    given: dict[Path, Path] = {}
+    twice: list[str] = []
+    for path in map(Path, args.paths):
+        if path.resolve() in given:
+            twice.append(f"{given[path.resolve()]}: given twice; read once")
+        else:
+            given[path.resolve()] = path
+    paths = list(given.values())
     extras = {key: value for key in ("answers", "judge") if (value := getattr(args, key, None))}
     if "answers" in extras:
         extras["answers"] = [Path(p) for p in extras["answers"]]
     # the files' verdicts: a million records, no cycle among them; the heap kept for the parses
     with bulk_read(), large_files_read([*paths, *extras.get("answers", [])]):
         run = call_importer(reader, args.format, paths, getattr(args, "baseline", None), extras)
+    run.notes[:0] = twice
     screen(run)
     result = write_imported_run(run, args.out, plugins)
     # every note of the import (what was left out, what could not be written), where the user looks
     for notice in (result.manifest.get("import") or {}).get("notes") or []:
         print(f"harness: note: {notice}", file=sys.stderr)
     print_run_result(result)
-    return 0
+    # as `harness aggregate` of the same run says: a model without a score, or all verdicts
+    # invalid, are numbers that cannot stand (exit 1), said one line each
+    return 1 if report_completeness(result.manifest) else 0

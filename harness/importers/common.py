@@ -45,6 +45,9 @@ class ImportedRun:
     #: The items' instructions and answers, when the source has them: written as dataset.jsonl and
     #: judge_task.yaml once the verdicts are final (after screening; see harness.importers.item_texts).
     texts: ItemTexts | None = None
+    #: Models the files name that no kept verdict is about (every judgment failed): run.json lists
+    #: them with the others, so every table shows them, without a score.
+    unjudged_models: list[str] = field(default_factory=list)
 
 
 def read_json(path: Path) -> Any:

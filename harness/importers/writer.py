@@ -128,7 +128,7 @@ def _manifest(run: ImportedRun) -> dict[str, Any]:
     models = sorted({
         m for v in run.verdicts for m in (v.data.get("model"), v.data.get("model_a"), v.data.get("model_b"))
         if isinstance(m, str)
-    })
+    } | set(run.unjudged_models))
     return {
         "harness_version": __version__,
         "name": run.name,

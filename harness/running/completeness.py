@@ -37,6 +37,11 @@ INVALID_FIX = ("the judge's answers did not parse in the task's verdict format: 
                "`--set options.structured_output=true`, a simpler `options.verdict_format`, or a stronger judge")
 
 
+#: The same, for imported judgments: another tool's judge gave them, and no option of ours re-asks it.
+IMPORTED_INVALID = ("the imported judge gave no verdict the format reads there (no rating, an unknown label): "
+                    "the numbers would rest on the rest; judge the items again, or leave those judgments out of the files")
+
+
 def task_models(manifest: dict[str, Any], verdicts: Iterable[Verdict] = ()) -> list[str]:
     """The models of the task: those of the dataset (run.json), else those the verdicts name."""
     models = (manifest.get("dataset") or {}).get("models")
@@ -100,6 +105,8 @@ def assess(manifest: dict[str, Any], scores: pd.DataFrame, models: Sequence[str]
         "models_only_invalid": [m for m in models if m not in scored and invalid_by_model.get(m, 0) > 0],
         "missing_answers": dict((manifest.get("dataset") or {}).get("missing_answers") or {}),
         "reasoning_traces": manifest.get("reasoning_traces"),
+        # an import's verdicts are another tool's judge's: what to try differs from a run's
+        "imported": ((manifest.get("judge") or {}).get("spec") or {}).get("backend") == "imported",
     }
     if isinstance(verdicts, Sequence):
         record["items_judged"] = judged_items(verdicts)
@@ -118,17 +125,21 @@ def problems(record: dict[str, Any]) -> list[str]:
     ok, invalid = int(record.get("ok", 0)), int(record.get("invalid", 0))
     share = invalid / (ok + invalid) if ok + invalid else 0.0
     only_invalid = list(record.get("models_only_invalid") or [])
+    imported = bool(record.get("imported"))
+    fix = IMPORTED_INVALID if imported else INVALID_FIX
     if ok == 0 and invalid:
-        lines.append(f"no usable verdict: all {invalid} verdicts are invalid; {INVALID_FIX}")
+        lines.append(f"no usable verdict: all {invalid} verdicts are invalid; {fix}")
     elif share > INVALID_SHARE_LIMIT or only_invalid:
         above = f" ({share:.0%}, above {INVALID_SHARE_LIMIT:.0%})" if share > INVALID_SHARE_LIMIT else ""
         who = f" (no valid verdict for {', '.join(only_invalid)})" if only_invalid else ""
-        lines.append(f"unusable verdicts: {invalid} of {ok + invalid} verdicts are invalid{above}{who}; {INVALID_FIX}")
+        lines.append(f"unusable verdicts: {invalid} of {ok + invalid} verdicts are invalid{above}{who}; {fix}")
     unasked = [m for m in record.get("models_without_score") or [] if m not in only_invalid]
     if unasked and ok:
         them = "it" if len(unasked) == 1 else "them"
-        lines.append(f"no score for {', '.join(unasked)}: no valid verdict about {them} (a larger "
-                     f"`options.budget`, or the answers, would give one); the tables list {them} with n = 0, unranked")
+        why = ("the files hold no kept judgment of it" if imported
+               else "a larger `options.budget`, or the answers, would give one")
+        lines.append(f"no score for {', '.join(unasked)}: no valid verdict about {them} ({why}); "
+                     f"the tables list {them} with n = 0, unranked")
     return lines
 
 

@@ -71,8 +71,7 @@ def test_a_file_given_twice_counts_once(baseline_folder: tuple[Path, Path, str],
     out = tmp_path / "run"
     result = harness_cli("import", "alpaca_eval", real, real, "--out", out)
     assert result.returncode == 0, result.stderr
-    [note] = [n for n in notes(result.stderr) if "repeat" in n]
-    assert "805 judgment(s) repeat one already read" in note and "0 of them differ" in note
+    assert any(f"{real}: given twice; read once" in n for n in notes(result.stderr))
     assert float(read_scores(out)["claude-2"]["win_rate"]) == pytest.approx(published()["claude-2"][0], abs=1e-6)
     assert json.loads((out / "run.json").read_text(encoding="utf-8"))["requests"] == 805
 
@@ -136,7 +135,8 @@ def test_wildbench_reference_compared_with_itself_is_left_out(tmp_path: Path) ->
     path.write_text(json.dumps([entry("s1", "m", "A+"), entry("s2", "m", "B++"), entry("s3", "ref", "A=B"),
                                 entry("s4", "m", "A+++")]), encoding="utf-8")
     result = harness_cli("import", "wildbench", path, "--out", tmp_path / "run", "--baseline", "ref")
-    assert result.returncode == 0, result.stderr
+    # 1 of the 3 verdicts kept is invalid: numbers that cannot stand, as `harness aggregate` says (exit 1)
+    assert result.returncode == 1 and "1 of 3 verdicts are invalid" in result.stderr, result.stderr
     assert any("1 judgment(s) compare a model with itself (ref)" in n for n in notes(result.stderr))
     m = read_scores(tmp_path / "run")["m"]
     assert m["n"] == "2" and m["invalid"] == "1"  # "A+++" is no WildBench choice: an invalid verdict, not in n
@@ -207,3 +207,59 @@ def test_an_arena_hard_answer_count_that_is_no_number_is_bad_input(tmp_path: Pat
     result = harness_cli("import", "arena_hard", judgments, "--answers", answers, "--baseline", "b",
                          "--out", tmp_path / "run")
     assert result.returncode == 2 and "conv_metadata.token_len" in one_error(result.stderr)
+
+
+def test_a_file_named_twice_is_read_once_whatever_its_ids(tmp_path: Path) -> None:
+    """autoj and preference files number their items by position, so a file given twice (an
+    overlapping shell glob) showed no repeat to screen and counted every judgment twice."""
+    path = tmp_path / "autoj.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"p{i}", "response 1": "x", "response 2": "y", "label": i % 2}) + "\n"
+                            for i in range(4)), encoding="utf-8")
+    result = harness_cli("import", "autoj", path, tmp_path / "." / "autoj.jsonl", "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    assert any("autoj.jsonl: given twice; read once" in n for n in notes(result.stderr))
+    assert json.loads((tmp_path / "run" / "run.json").read_text(encoding="utf-8"))["requests"] == 4
+
+
+def test_an_arena_hard_model_whose_games_are_all_null_is_listed_and_not_final(tmp_path: Path) -> None:
+    path = tmp_path / "judgments.jsonl"
+    lines = [arena_line(f"q{i}", "m", "B>A", "A>B") for i in range(4)]
+    lines += [json.dumps({"question_id": f"q{i}", "model": "down", "judge": "j", "games": [None, None]}) for i in range(4)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = harness_cli("import", "arena_hard", path, "--out", tmp_path / "run", "--baseline", "b")
+    assert result.returncode == 1, result.stderr  # a model without a score: numbers that cannot stand
+    assert any("8 game(s) are null" in n for n in notes(result.stderr))
+    assert any("no judged game of down" in n for n in notes(result.stderr))
+    assert "no score for down" in result.stderr
+    scores = read_scores(tmp_path / "run")
+    assert scores["down"]["n"] == "0" and scores["down"]["score"] == "" and scores["m"]["n"] == "8"
+
+
+def test_a_repeated_arena_hard_answer_row_keeps_the_first(tmp_path: Path) -> None:
+    judgments = tmp_path / "m.jsonl"
+    judgments.write_text(arena_line("q1", "m", "A>B", "B>A") + "\n", encoding="utf-8")
+
+    def answer(model: str, text: str, tokens: int) -> str:
+        return json.dumps({"question_id": "q1", "model_id": model, "choices": [{"turns": [{"content": text}]}],
+                           "conv_metadata": {**ANSWER_META, "token_len": tokens}})
+
+    answers = tmp_path / "ans.jsonl"
+    answers.write_text("\n".join([answer("m", "FIRST answer", 3), answer("m", "SECOND, longer answer", 9),
+                                  answer("b", "base answer", 4),
+                                  json.dumps({"question_id": "q1", "turns": [{"content": "the question"}]})]) + "\n",
+                       encoding="utf-8")
+    out = tmp_path / "run"
+    result = harness_cli("import", "arena_hard", judgments, "--answers", answers, "--baseline", "b", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert any("1 answer row(s) repeat" in n and "kept the first" in n for n in notes(result.stderr))
+    row = json.loads((out / "dataset.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert row["answers"]["m"] == "FIRST answer"
+
+
+def test_an_alpaca_eval_baseline_contradicting_the_files_is_bad_input(tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps([{"instruction": "i", "output_1": "a", "generator_1": "gpt4", "output_2": "c",
+                                 "generator_2": "m", "preference": 1.5}]), encoding="utf-8")
+    result = harness_cli("import", "alpaca_eval", path, "--baseline", "m", "--out", tmp_path / "run")
+    assert result.returncode == 2 and "the files' baseline (generator_1) is gpt4" in one_error(result.stderr)
+    assert harness_cli("import", "alpaca_eval", path, "--baseline", "gpt4", "--out", tmp_path / "run").returncode == 0
