@@ -159,7 +159,8 @@ def test_damaged_result_tables_are_bad_input_for_every_reader(
         assert said in line and str(run) in line and "harness aggregate" in line, (command, line)
     # `harness aggregate` rebuilds the tables and the export from the store
     assert harness(capsys, "aggregate", run)[0] == 0
-    assert all(harness(capsys, *argv[command])[0] == 0 for command in commands)
+    # (the fixture's few items leave the gate nothing to test: it cannot tell, exit 1, as for the undamaged run)
+    assert all(harness(capsys, *argv[command])[0] == (1 if command == "check" else 0) for command in commands)
 
 
 @pytest.mark.parametrize("damage", ["run.json cut short", "run.json not UTF-8", "run.json a list"])

@@ -36,6 +36,18 @@ def test_the_reader_checks_columns_numbers_and_keys(tmp_path: Path) -> None:
     assert table["lc_note"].tolist()[0] == "no interval: scores.csv gives a point (zero width)"
 
 
+def test_names_are_read_as_written_and_missing_numbers_as_missing(tmp_path: Path) -> None:
+    """Models and categories named NA, null, None, 1 or 001 are those texts (pandas' defaults made
+    them missing values or the number 1, so `harness report` found "model 1.0 has 2 rows"); a
+    number column's NA spellings stay missing."""
+    path = tmp_path / "scores_by_category.csv"
+    path.write_text("category,model,score,ci_low,ci_high,n,items\nNA,NA,1,0,2,4,4\nnull,null,2,1,3,4,4\n"
+                    "None,None,3,n/a,#N/A,4,4\n1,1,4,,,4,4\n001,001,5,NA,NA,4,4\n")
+    table = read_result_table(path, required=("category", "model"), key=("category", "model"))
+    assert table["model"].tolist() == ["NA", "null", "None", "1", "001"] == table["category"].tolist()
+    assert table["score"].tolist() == [1, 2, 3, 4, 5] and table["ci_low"].isna().tolist() == [False] * 2 + [True] * 3
+
+
 def test_an_interval_of_zero_width_in_a_table_shows_as_none_with_its_reason(tmp_path: Path) -> None:
     run = make_pairwise_run(tmp_path / "run")
     pd.DataFrame({"model": ["X", "Y"], "rank": [1, 2], "score": [1550.5, 1449.5], "ci_low": [1550.5, 1400.0],

@@ -26,6 +26,10 @@ NUMBER_COLUMNS = ("score", "ci_low", "ci_high", "n", "rank", "items")
 #: Interval ends (`ci_low`, `lc_ci_high`, `calibrated_ci_low`, ...): numbers too.
 INTERVAL_ENDS = ("ci_low", "ci_high")
 REBUILD = "rebuild it with `harness aggregate`"
+#: Columns that name things (models, categories, judges, items): read as text, whatever they spell.
+TEXT_COLUMNS = ("model", "category", "judge", "item_id", "model_a", "model_b", "task")
+#: What a spreadsheet or pandas writes for a missing number: read as missing in number columns.
+MISSING_NUMBER = frozenset({"nan", "NaN", "NA", "N/A", "n/a", "#N/A", "NULL", "null", "None", "-nan", "<NA>"})
 
 
 def read_result_table(path: Path, *, required: Sequence[str] = (), key: Sequence[str] = ("model",)) -> pd.DataFrame:
@@ -39,7 +43,9 @@ def read_result_table(path: Path, *, required: Sequence[str] = (), key: Sequence
     if not path.is_file():
         return pd.DataFrame()
     try:
-        table = pd.read_csv(path)
+        # names as written: a model or category called NA, null, None or 001 is that text (pandas'
+        # default would make it a missing value or the number 1); only an empty cell is missing
+        table = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=dict.fromkeys(TEXT_COLUMNS, str))
     except pd.errors.EmptyDataError:
         table = pd.DataFrame()
     except (ValueError, pd.errors.ParserError) as exc:  # UnicodeDecodeError is a ValueError
@@ -66,6 +72,7 @@ def _numbers(values: pd.Series, path: Path, column: str) -> pd.Series:
     """The column as numbers; BadInput naming the first cell that is text rather than a number."""
     import pandas as pd
 
+    values = values.where(~values.isin(MISSING_NUMBER))
     converted = pd.to_numeric(values, errors="coerce")
     text = values[converted.isna() & values.notna()]
     if len(text):
