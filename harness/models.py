@@ -119,8 +119,14 @@ class TaskSpec(BaseModel):
         return self
 
     def record(self) -> dict[str, Any]:
-        """The task as run.json keeps it: validated, with only the judge key the file used."""
-        return self.model_dump(mode="json", exclude={"audit", "judge" if self.judges is not None else "judges"})
+        """The task as run.json keeps it: validated, with only the judge key the file used, and its
+        judges' settings without secrets (a base_url's `user:pass@`, an extra_body `api_key`), as
+        JudgeSpec.public_dict writes a judge."""
+        record = self.model_dump(mode="json", exclude={"audit", "judge" if self.judges is not None else "judges"})
+        for key in ("judge", "judges"):
+            if key in record:
+                record[key] = _without_secrets(record[key])
+        return record
 
     @property
     def judge_entries(self) -> list[str | JudgeSettings]:
@@ -418,8 +424,8 @@ def _without_secrets(value: Any) -> Any:
         return {k: _without_secrets(v) for k, v in value.items() if not (isinstance(k, str) and _looks_secret(k))}
     if isinstance(value, (list, tuple)):
         return [_without_secrets(v) for v in value]
-    if isinstance(value, str) and "://" in value:
-        return strip_url_credentials(value)
+    if isinstance(value, str) and "://" in value:  # one URL, or several joined by commas (a base_url)
+        return ",".join(strip_url_credentials(url) or "" for url in split_base_urls(value))
     return value
 
 

@@ -368,6 +368,24 @@ def test_secrets_never_reach_the_run_directory(tmp_path: Path) -> None:
     assert judge["base_url"] == f"http://127.0.0.1:{server.port}/v1"
 
 
+def test_secrets_in_the_task_files_judge_never_reach_the_run_directory(tmp_path: Path) -> None:
+    """A task file's judge mapping is recorded in run.json's `task`: without its base_url's
+    credentials, and without secret-looking extra_body keys."""
+    task = write_task(tmp_path)
+    with OpenAIServer(prefers_alpha) as server:
+        spec = json.loads(task.read_text())  # the task file as JSON (a YAML document)
+        spec["judge"] = {"spec": "openai:judge",
+                         "base_url": f"http://user:hunter2pw@127.0.0.1:{server.port}/v1",
+                         "options": {"extra_body": {"api_key": "BODYLEAK", "password": "PWLEAK", "top_k": 5}}}
+        task.write_text(json.dumps(spec))
+        proc = cli("run", str(task), "--out", str(tmp_path / "run"), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    for needle in ("hunter2pw", "BODYLEAK", "PWLEAK"):
+        assert files_containing(tmp_path / "run", needle) == [], needle
+    recorded = manifest(tmp_path / "run")["task"]["judge"]
+    assert recorded["base_url"] == f"http://127.0.0.1:{server.port}/v1" and recorded["options"]["extra_body"] == {"top_k": 5}
+
+
 # -- verdicts are written while the next calls go out ----------------------------------------------
 
 
