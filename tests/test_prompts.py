@@ -61,6 +61,32 @@ def test_sandbox_escape_is_not_executed(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+@pytest.mark.parametrize(("source", "said"), [
+    ("{{ 1/0 }}", "ZeroDivisionError"),
+    ("{{ answer + 1 }}", "TypeError"),
+    ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "recursion without end"),
+    ("{% for i in range(10**9) %}{% endfor %}", "Range too big"),
+    ("{{ answer | fence }}", "missing 1 required positional argument"),
+    ("{{ reference | fence('r') }}", "no text to fence"),
+    ("{{ 'x' * (10**10) }}", "repeated to more than 10,000,000"),
+    ("{{ 10 ** 100000 }}", "a power above 256"),
+])
+def test_a_template_failing_on_its_data_is_one_line_of_bad_input(tmp_path: Path, source: str, said: str) -> None:
+    """What a template's own expressions raise (arithmetic, types, recursion, a huge text that once
+    filled memory until the kernel killed the process) is the template's error, not an internal one."""
+    renderer = renderer_for(tmp_path, source)
+    with pytest.raises(BadInput) as info:
+        renderer.render(answer="x", reference=None)
+    message = str(info.value)
+    assert said in message and "t.jinja" in message and "\n" not in message
+
+
+def test_a_template_not_in_utf8_is_bad_input(tmp_path: Path) -> None:
+    (tmp_path / "latin.jinja").write_bytes("caf\xe9 {{ answer }}".encode("latin-1"))
+    with pytest.raises(BadInput, match="latin.jinja: not UTF-8"):
+        PromptRenderer(make_environment([tmp_path]), "latin.jinja")
+
+
 def test_undefined_variable_names_it(tmp_path: Path) -> None:
     renderer = renderer_for(tmp_path, "{% block user %}Hello {{ instruction }} {{ no_such_thing }}{% endblock %}")
     with pytest.raises(BadInput) as info:
