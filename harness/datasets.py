@@ -10,6 +10,7 @@ a JSON string in CSV) instead of, or besides, an `instruction`.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import math
@@ -58,9 +59,20 @@ def _read_rows(path: Path, fmt: str) -> list[dict[str, Any]]:
 
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False) if fmt == "csv" else pd.read_parquet(path)
+        header = _csv_header(path) if fmt == "csv" else [str(name) for name in frame.columns]
     except Exception as exc:
         raise BadInput(f"{path.name}: cannot read as {fmt}: {str(exc).splitlines()[0][:200]}") from None
+    # pandas renames a repeated column (answer:base, answer:base.1): a model nobody named
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise BadInput(f"{path.name}: column {repeated[0]!r} appears {header.count(repeated[0])} times in the header")
     return frame.to_dict(orient="records")
+
+
+def _csv_header(path: Path) -> list[str]:
+    """A CSV file's column names as written (pandas renames repeated ones)."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return next(csv.reader(handle), [])
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

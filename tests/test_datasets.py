@@ -94,6 +94,13 @@ def test_csv_answer_columns(tmp_path: Path) -> None:
     assert items[0].metadata == {}  # answer:* columns are answers, not metadata
 
 
+def test_a_csv_column_named_twice_is_bad_input(tmp_path: Path) -> None:
+    """pandas renames the second `answer:base` to `answer:base.1`: a model nobody named, judged and ranked."""
+    (tmp_path / "d.csv").write_text("id,instruction,answer:base,answer:base,answer:good\nq1,hi,a,b,c\n")
+    with pytest.raises(BadInput, match="column 'answer:base' appears 2 times in the header"):
+        load_items(DatasetSpec(path="d.csv"), tmp_path)
+
+
 def test_parquet_wide_struct_with_a_missing_model(tmp_path: Path) -> None:
     """Parquet fills a model absent from one row's struct with null: that item has no answer of it."""
     pd.DataFrame([

@@ -87,3 +87,26 @@ def test_judge_timeout_from_the_command_line_reaches_the_backend(tmp_path: Path)
     assert manifest["counts"]["failed"] == 2
     verdicts = [json.loads(line) for line in (out / "verdicts.jsonl").read_text().splitlines()]
     assert all("no answer within 0.2s" in v["error"] for v in verdicts)
+
+
+def test_an_empty_judge_or_zero_concurrency_on_the_command_line_is_refused(tmp_path: Path) -> None:
+    """`--judge "$JUDGE"` with JUDGE unset ran the task's default judge (a different judge, maybe
+    a different bill); `--concurrency 0` was ignored while -3 was refused."""
+    with pytest.raises(BadInput, match="--judge: an empty judge spec"):
+        spec_for(tmp_path, "openai:gpt-x", judge="")
+    with pytest.raises(BadInput, match="--concurrency must be at least 1"):
+        spec_for(tmp_path, "openai:gpt-x", concurrency=0)
+
+
+@pytest.mark.parametrize(("option", "said"), [
+    ("seed", "options.seed: Input should be greater than or equal to 0"),
+    ("n_bootstrap", "options.n_bootstrap: Input should be greater than or equal to 1"),
+    ("prior_ties", "options.prior_ties: Input should be a finite number"),
+    ("strong_weight", "options.strong_weight: Input should be a finite number"),
+])
+def test_options_the_statistics_would_refuse_are_refused_before_any_call(tmp_path: Path, option: str, said: str) -> None:
+    """Once refused only after every judge call was paid for (some as an internal error)."""
+    value = {"seed": -1, "n_bootstrap": 0, "prior_ties": float("inf"), "strong_weight": float("inf")}[option]
+    path = write_task(tmp_path, name="opts", protocol="pairwise", rows=ROWS, options={option: value})
+    with pytest.raises(BadInput, match=said):
+        load_task(path, Registry.collect(load_plugins().manager))

@@ -24,13 +24,15 @@ class JudgeOptions(BaseModel):
     #: Let the judge explain before its answer.
     reasoning: bool = True
     max_tokens: int = Field(default=1024, ge=1)
-    temperature: float = Field(default=0.0, ge=0)
+    temperature: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     #: Ask for token logprobs, from which protocols derive distributions and expected scores.
     logprobs: bool = True
     top_logprobs: int = Field(default=10, ge=1, le=20)
     #: Bootstrap rounds (over items) for every interval, and their seed.
-    n_bootstrap: int = Field(default=1000, ge=0, json_schema_extra=role("aggregation"))
-    seed: int = Field(default=0, json_schema_extra=role("aggregation"))
+    #: Checked here, before any judge call is paid for (the statistics refuse 0 and negative seeds
+    #: too, but only once the verdicts are in); 100,000 rounds is far past where intervals settle.
+    n_bootstrap: int = Field(default=1000, ge=1, le=100_000, json_schema_extra=role("aggregation"))
+    seed: int = Field(default=0, ge=0, json_schema_extra=role("aggregation"))
     #: Ask for JSON matching the verdict's schema where the backend supports it (OpenAI
     #: `response_format`, llama.cpp grammars, vLLM structured outputs); text parsing otherwise.
     structured_output: bool = False

@@ -39,7 +39,9 @@ def command_line_judges(options: RunOptions) -> list[str]:
     if given is None:
         return []
     specs = [given] if isinstance(given, str) else list(given)
-    return [s for s in specs if s]
+    if any(not s.strip() for s in specs):  # `--judge "$JUDGE"` with JUDGE unset: never another judge instead
+        raise BadInput("--judge: an empty judge spec (give one, e.g. openai:MODEL, or leave --judge out)")
+    return specs
 
 
 def judge_specs(loaded: LoadedTask, options: RunOptions) -> list[JudgeSpec]:
@@ -80,7 +82,7 @@ def _command_line_settings(options: RunOptions) -> dict[str, Any]:
         settings["timeout_s"] = options.judge_timeout_s
     if options.base_url:
         settings["base_url"] = options.base_url
-    if options.concurrency:
+    if options.concurrency is not None:
         if options.concurrency < 1:
             raise BadInput("--concurrency must be at least 1")
         settings["concurrency"] = options.concurrency

@@ -32,7 +32,7 @@ class PairwiseConfig(JudgeOptions):
     #: changed without judging again.
     length_k: int = Field(default=-1, ge=-1, json_schema_extra=role("aggregation"))
     #: How many battles a "much better" verdict counts as in the Bradley-Terry fit (Arena-Hard: 3).
-    strong_weight: float = Field(default=3.0, gt=0, json_schema_extra=role("aggregation"))
+    strong_weight: float = Field(default=3.0, gt=0, allow_inf_nan=False, json_schema_extra=role("aggregation"))
     #: `scale`: the judge answers [[1]]..[[5]] (a logprob distribution over the five levels);
     #: `labels`: Arena-Hard style [[A>>B]]; `binary`: a forced choice A or B (AlpacaEval style).
     verdict_format: Literal["scale", "labels", "binary"] = "scale"
@@ -52,7 +52,7 @@ class PairwiseConfig(JudgeOptions):
     #: Bradley-Terry rating (harness.stats.bt_prior): keeps an unbeaten model's rating finite. 0
     #: gives plain maximum likelihood, Arena-Hard's choice (its published v0.1 scores without
     #: control). None (the default): one virtual tie per model, for every design.
-    prior_ties: float | None = Field(default=None, ge=0.0, json_schema_extra=role("aggregation"))
+    prior_ties: float | None = Field(default=None, ge=0.0, allow_inf_nan=False, json_schema_extra=role("aggregation"))
     #: Arena-Hard-Auto's own scores as columns (harness.stats.arena_hard_score): v0.1's win
     #: probability against the baseline (Bradley-Terry, "much better" = 3 battles) with no
     #: control, style, length-only and markdown-only control, and v2.0's score. Needs one
@@ -92,7 +92,7 @@ class PairwiseConfig(JudgeOptions):
     #: the whole budget.
     stop_confidence: float | None = Field(default=None, gt=0.5, lt=1.0, json_schema_extra=role("selection"))
     #: Elo points within which two neighbours count as tied for the stopping rule (0: never).
-    stop_margin: float = Field(default=0.0, ge=0.0, json_schema_extra=role("selection"))
+    stop_margin: float = Field(default=0.0, ge=0.0, allow_inf_nan=False, json_schema_extra=role("selection"))
     #: Calls per adaptive round (default: 64, or twice the judge's concurrency if that is more);
     #: later rounds grow to a tenth of the calls made so far. Set it to make a run resumed with
     #: another --concurrency choose exactly as before.

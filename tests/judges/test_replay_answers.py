@@ -31,7 +31,7 @@ DISTRIBUTIONS = [
 
 
 def task(tmp_path: Path, protocol: str, options: dict[str, Any]) -> Any:
-    path = write_task(tmp_path, name="t", protocol=protocol, rows=ROWS, options={"n_bootstrap": 0, **options})
+    path = write_task(tmp_path, name="t", protocol=protocol, rows=ROWS, options={"n_bootstrap": 1, **options})
     return load_task(path, Registry.collect(load_plugins().manager)).task
 
 
