@@ -6,6 +6,7 @@ and the field, never a traceback.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,10 +112,20 @@ def load_task(
                       dataset_facts=facts, reasoning_traces=describe_traces(strip, changed))
 
 
+#: The names pydantic puts in an error's location for the member of a union it tried
+#: (`judge.JudgeSettings.concurrency`, `judge.str`): types, never the fields of a task file.
+_UNION_MEMBER = re.compile(r"^(str|int|float|bool|none|list\[.*\]|dict\[.*\]|tuple\[.*\]|[A-Z]\w*)$")
+
+
 def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
-    """The first pydantic error as `field.path: message`, in a user's words."""
-    error = exc.errors()[0]
-    loc = ".".join(str(p) for p in (prefix, *error["loc"]) if p != "")
+    """The first pydantic error as `field.path: message`, in a user's words. Of a union's
+    members (a judge given as text or as a mapping), the one whose shape the input has speaks:
+    a mapping with a bad field is not "Input should be a valid string"."""
+    errors = exc.errors()
+    shaped = [e for e in errors if not e["type"].endswith("_type")]  # not a mismatch of the input's own type
+    error = (shaped or errors)[0]
+    loc = ".".join(str(p) for p in (prefix, *error["loc"])
+                   if p != "" and not (isinstance(p, str) and _UNION_MEMBER.match(p) and len(error["loc"]) > 1))
     if error["type"] == "extra_forbidden":
         return f"{loc}: unknown key"
     if error["type"] == "missing":

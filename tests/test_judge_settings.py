@@ -110,3 +110,16 @@ def test_options_the_statistics_would_refuse_are_refused_before_any_call(tmp_pat
     path = write_task(tmp_path, name="opts", protocol="pairwise", rows=ROWS, options={option: value})
     with pytest.raises(BadInput, match=said):
         load_task(path, Registry.collect(load_plugins().manager))
+
+
+@pytest.mark.parametrize(("judge", "said"), [
+    ({"spec": "openai:j", "concurrency": 0}, "judge.concurrency: Input should be greater than or equal to 1"),
+    ({"spec": "openai:j", "timeout": 5}, "judge.timeout: unknown key"),
+    ({"spec": "openai:j", "timeout_s": -1}, "judge.timeout_s: Input should be greater than 0"),
+])
+def test_a_bad_field_of_a_judge_mapping_is_named(tmp_path: Path, judge: dict[str, object], said: str) -> None:
+    """The judge is text or a mapping: a mapping's bad field is what is wrong, not "judge.str:
+    Input should be a valid string" (the text member's complaint, which every case said)."""
+    with pytest.raises(BadInput) as info:
+        load_task(task_with_judge(tmp_path, judge), Registry.collect(load_plugins().manager))
+    assert str(info.value).endswith(said)
