@@ -90,6 +90,7 @@ def test_the_page_lists_every_model_and_what_the_numbers_rest_on(board: dict[str
     for text in (page, markdown):
         assert all(f">{m}<" in text or f"| {m} |" in text for m in "ABCD")
         assert "missing from some task" in text and "40 rounds resampling items within each task" in text
+        assert "<NA>" not in text and "&lt;NA&gt;" not in text  # D's rank in math: a dash, as its score
     tasks = pd.read_csv(folder / "leaderboard_tasks.csv")
     assert list(tasks["items"]) == [ITEMS] * 3 and tasks["complete"].all()
 

@@ -119,8 +119,9 @@ def data_values(values: list[str]) -> str:
 
 
 def format_value(value: object, digits: int = 3) -> str:
-    """Numbers compactly, missing values as a dash, everything else as text."""
-    if value is None:
+    """Numbers compactly, missing values as a dash (pandas' NA of an integer column too: it printed
+    `<NA>`), everything else as text."""
+    if value is None or value.__class__.__name__ in ("NAType", "NaTType"):
         return "–"
     if isinstance(value, bool):
         return "yes" if value else "no"
