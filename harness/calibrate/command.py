@@ -75,6 +75,9 @@ def calibrate(args: argparse.Namespace, plugins: LoadedPlugins) -> int:
         raise BadInput("--min-pairs must be at least 1, --folds at least 2, --bins at least 1")
     judge_dir, human_dir = Path(args.judge_run), Path(args.against)
     judge_manifest, judge_verdicts = load_run_verdicts(judge_dir, "JUDGE_RUN")
+    if isinstance(judge_manifest.get("panel"), dict):  # one verdict per request, whichever judge's: a mix
+        raise BadInput(f"JUDGE_RUN {judge_dir}: a judge panel's run has several judges; calibrate each judge's own "
+                       "run (harness run with that one --judge)")
     human_manifest, human_verdicts = load_run_verdicts(human_dir, "--against")
     registry = Registry.collect(plugins.manager)
     identity = identity_from_manifest(judge_manifest, str(judge_dir / MANIFEST_FILE), registry)

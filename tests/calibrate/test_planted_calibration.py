@@ -278,6 +278,22 @@ def test_bad_calibration_files_exit_2(world, args, message) -> None:
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_panel_run_is_refused_not_mixed(world, tmp_path: Path) -> None:
+    """A panel's store holds each request once per judge; the calibration read one record per
+    request, whichever judge wrote it, fitted a mix of judges and named it 'unknown'."""
+    import shutil
+
+    root, _ = world
+    panel = tmp_path / "panel"
+    shutil.copytree(root / "judge_cal", panel)
+    manifest = json.loads((panel / "run.json").read_text(encoding="utf-8"))
+    manifest["panel"] = {"judges": [{"label": "j1"}, {"label": "j2"}]}  # what a panel run records
+    (panel / "run.json").write_text(json.dumps(manifest), encoding="utf-8")
+    result = cli("calibrate", panel, "--against", root / "human_cal", "--out", tmp_path / "c.json")
+    assert result.returncode == 2 and "a judge panel's run has several judges" in result.stderr
+    assert not (tmp_path / "c.json").exists()
+
+
 def test_a_pairwise_map_never_maps_a_rubric_run(world, tmp_path: Path) -> None:
     root, _ = world
     rows = [{"item_id": f"q{i}", "model": m, "score": 1 + (i + k) % 5} for i in range(12) for k, m in enumerate("ab")]
