@@ -49,6 +49,30 @@ def test_max_calls_stops_cleanly_and_a_rerun_continues(tmp_path: Path) -> None:
     assert [i["calls"] for i in manifest["invocations"]] == [5, 7]
 
 
+def test_reasks_count_against_max_calls_and_a_rerun_pays_only_the_rest(tmp_path: Path, monkeypatch) -> None:
+    """A judge whose first answers do not parse is asked again (reask 2); each re-ask is a call,
+    so --max-calls 1 makes one call (it made three), and the rerun takes the first answer from
+    the cache and pays only for the re-asks."""
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    task = binary_task(tmp_path, "reasks", ROWS[:1])
+    out = tmp_path / "run"
+    seen: list[str] = []
+
+    def unsure_twice(body: dict) -> Reply:
+        seen.append(body["messages"][-1]["content"])
+        return Reply(text="A" if len(seen) % 3 == 0 else "hmm, hard to say")
+
+    with OpenAIServer(unsure_twice) as server:
+        stopped = run(task, out, server.base_url, "--max-calls", "1")
+        assert stopped.returncode == 1 and "--max-calls 1 reached" in stopped.stderr, stopped.stderr
+        assert len(server.requests) == 1
+        assert json.loads((out / "run.json").read_text())["counts"]["pending"] == 2
+        finished = run(task, out, server.base_url)
+        assert finished.returncode == 0, finished.stderr
+        # request 1: its first answer from the cache, then 2 re-asks; request 2: 3 calls
+        assert len(server.requests) == 1 + 2 + 3
+
+
 def test_max_calls_must_be_positive(tmp_path: Path) -> None:
     task = write_task(tmp_path, name="budget", protocol="pairwise", rows=ROWS)
     result = run(task, tmp_path / "run", "http://127.0.0.1:9/v1", "--max-calls", "0")

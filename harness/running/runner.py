@@ -219,10 +219,10 @@ class Runner:
 
     # -- one request: cache, calls with retries, parse, re-asks --------------------------------
     async def _judge(self, request: JudgeRequest) -> Verdict | None:
-        """The verdict of one request; None when a budget stops it before anything was paid."""
+        """The verdict of one request; None when a budget stops it, before its first call or before
+        a re-ask (the answers already paid for are in the cache)."""
         current = request
         responses: list[JudgeResponse] = []
-        paid = False
         for reask in range(self.reasks + 1):
             key = ((self._prefetched.pop(current.key, None) if reask == 0 else None)
                    or (self._cache_key(current) if self._cache_key else ""))
@@ -231,9 +231,10 @@ class Runner:
                 if self.progress is not None:
                     self.progress.cached()
             else:
-                if not paid and not self._may_start(current):
+                if not self._may_start(current):
+                    # a re-ask is a paid call too: past the budget the request stays unjudged, its
+                    # answers so far cached, so the next run pays only for the re-asks left
                     return None
-                paid = True
                 try:
                     response = await self._call(current)
                 except _GaveUp as exc:
