@@ -84,8 +84,8 @@ def problem_counts(verdicts: list[Verdict], items: list[Item], status: str) -> p
     for v in verdicts:
         if v.status != status:
             continue
-        if v.data.get("stage") == "generate":
-            models.extend(answered.get(v.item_id, []))
+        if v.data.get("stage") == "generate":  # its own record of the models, else the items' (older runs)
+            models.extend(v.data.get("models") or answered.get(v.item_id, []))
         elif "model" in v.data:
             models.append(v.data["model"])
     return pd.Series(models, dtype=object).value_counts()

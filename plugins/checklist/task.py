@@ -95,7 +95,10 @@ class ChecklistTask(Task):
             messages=messages,
             sampling=Sampling(temperature=cfg.temperature, max_tokens=cfg.generate_max_tokens),
             json_schema=questions_schema() if cfg.structured_output else None,
-            meta={"stage": "generate", "category": item.category},
+            # the models waiting on this checklist, stored with its verdict: a failed generation is
+            # counted against them also where the items are rebuilt from the store (which has no
+            # verdict of theirs for this item)
+            meta={"stage": "generate", "category": item.category, "models": sorted(item.answers)},
         )
 
     def _judge_requests(self, item: Item, questions: list[str], source: str) -> list[JudgeRequest]:

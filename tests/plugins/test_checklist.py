@@ -249,6 +249,12 @@ def test_failed_generation_is_counted_then_retried(tmp_path: Path) -> None:
     assert list(scores.loc[["good", "half", "evil"], "n"]) == [1, 1, 1]
     assert result.aggregate.summary["generation"] == {"ok": 1, "invalid": 0, "failed": 1}
     assert result.manifest["counts"]["failed"] == 1
+    # aggregated again from the store (items rebuilt from the verdicts, none of them q2's
+    # answers): the failed generation still counts against the three models that answered q2
+    from harness.running.recompute import recompute
+
+    again = recompute(out).aggregate.scores.set_index("model")
+    assert list(again.loc[["good", "half", "evil"], "failed"]) == [1, 1, 1]
 
     with OpenAIServer(responder) as server:
         result = run_task(task, RunOptions(**{**options.__dict__, "base_url": server.base_url}))
