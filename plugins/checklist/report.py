@@ -27,10 +27,9 @@ class ChecklistView(ReportView):
 
     def item_scores(self, run: RunData) -> pd.DataFrame:
         """% of the item's questions answered YES for the model."""
-        frame = ok_verdicts(run)
-        if not {"model", "answer"} <= set(frame.columns):
+        judged = question_answers(run)
+        if judged.empty:
             return super().item_scores(run)
-        judged = frame[frame["answer"].isin(["YES", "NO"])]
         return mean_per_item(pd.DataFrame({
             "item_id": judged["item_id"], "model": judged["model"], "category": judged["category"],
             "score": 100.0 * (judged["answer"] == "YES").astype(float),
@@ -63,11 +62,32 @@ class ChecklistView(ReportView):
         return ("question", "questions")
 
 
-def question_units(run: RunData) -> pd.DataFrame:
+def question_answers(run: RunData) -> pd.DataFrame:
+    """One row per checklist question answered YES or NO (item_id, model, category, question,
+    answer), from both modes' verdicts: `each` stores one `question` and `answer` per verdict,
+    `all` the lists `questions` and `answers` of the item's checklist (mode `all`, the default,
+    had no per-item scores, pairs or comparison units at all)."""
     frame = ok_verdicts(run)
-    if not {"model", "question", "answer"} <= set(frame.columns):
+    columns = ["item_id", "model", "category", "question", "answer"]
+    parts = []
+    if {"model", "question", "answer"} <= set(frame.columns):
+        parts.append(frame[frame["answer"].isin(["YES", "NO"])].reindex(columns=columns))
+    if {"model", "questions", "answers"} <= set(frame.columns):
+        lists = frame[[isinstance(a, list) and isinstance(q, list) and len(a) == len(q)
+                       for a, q in zip(frame["answers"], frame["questions"])]]
+        if len(lists):
+            long = lists.reindex(columns=["item_id", "model", "category", "questions", "answers"]).explode(
+                ["questions", "answers"]).rename(columns={"questions": "question", "answers": "answer"})
+            parts.append(long[long["answer"].isin(["YES", "NO"])][columns])
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)
+
+
+def question_units(run: RunData) -> pd.DataFrame:
+    frame = question_answers(run)
+    if frame.empty:
         return pd.DataFrame(columns=UNIT_COLUMNS)
-    frame = frame[frame["answer"].isin(["YES", "NO"])]
     unit = frame["item_id"] + "::" + frame["model"].astype(str) + "::" + frame["question"].astype(str)
     out = pd.DataFrame({"unit": unit, "item_id": frame["item_id"], "value": (frame["answer"] == "YES").astype(float)})
     return out.groupby(["unit", "item_id"], as_index=False)["value"].mean()

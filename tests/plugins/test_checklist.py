@@ -529,3 +529,26 @@ def test_demo_checklist_on_the_embedded_judge(tmp_path: Path) -> None:
     for row in scores.values():
         if int(row["n"]):
             assert 0.0 <= float(row["score"]) <= 100.0 and 0.0 <= float(row["expected_pass_rate"]) <= 100.0
+
+
+def test_mode_all_runs_have_per_item_scores_pairs_and_comparison_units(tmp_path: Path) -> None:
+    """Mode `all` (the default) stores the checklist's questions and answers as lists, one verdict
+    per answer: the report and compare once read only mode `each`'s one-question verdicts, so such
+    a run had no pairs or win rates ("fewer than two scored models" beside a ranking of three),
+    and two identical runs shared "0 units"."""
+    from harness.reports.compare import compare_runs, read_runs
+    from harness.reports.report import build_report
+
+    answers = {k: ANSWERS[k] for k in ("q1", "q2")}
+    task = make_task(tmp_path, answers, {"mode": "all"})
+    with OpenAIServer(responder) as server:
+        assert run_cli(task, tmp_path / "run", server).returncode == 0
+    result = build_report(tmp_path / "run", n_rounds=20, formats=("md",))
+    pairs = result.analysis.pairs
+    assert len(pairs) == 3 and set(pairs["items"]) == {2}
+    good_minus_evil = pairs[(pairs["model_1"] == "good") & (pairs["model_2"] == "evil")]["diff"]
+    scores = result.run.scores.set_index("model")["score"]
+    assert float(good_minus_evil.iloc[0]) == pytest.approx(scores["good"] - scores["evil"])
+    compared = compare_runs(read_runs([str(tmp_path / "run")] * 2), n_rounds=20)
+    # 2 items x 3 answers: 3 + 2 questions each, every one answered in both runs
+    assert len(compared.units) == 3 * 5 and compared.unit_kind.startswith("checklist question")
