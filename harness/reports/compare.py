@@ -83,6 +83,12 @@ def compare_runs(runs: list[RunData], *, n_rounds: int = 1000) -> Comparison:
         kind, level, frames = "", "", []
         notes.append(f"the runs use different protocols ({', '.join(sorted(protocols))}): verdicts are not "
                      "comparable one by one, so only the rankings are compared")
+    only_own = [(label, len(items) - len(shared)) for label, items in zip(labels, item_sets) if len(items) > len(shared)]
+    if only_own:  # the agreement is on shared items; the rankings are not: say what they rest on
+        own = ", ".join(f"{label} {count}" for label, count in only_own)
+        notes.append(f"the rankings, rank changes and correlations are each run's own, over all its judged items: "
+                     f"{len(shared)} item(s) are shared, and these runs judged more that the others did not "
+                     f"({own}); a rank change may come from those alone")
     units = _unit_table(frames, labels, shared)
     if frames and units.empty:
         notes.append("no unit (item and answer, or pair) was judged in more than one run")

@@ -77,6 +77,20 @@ def test_cli_compare_prints_a_summary_and_writes_files(tmp_path):
     assert (tmp_path / "out" / "compare.html").is_file()
 
 
+def test_items_only_one_run_judged_are_counted_beside_the_rankings(tmp_path):
+    """The agreement rests on shared items, the rankings on each run's own: a rank change may come
+    from items the other run never judged, which the notes say, with the counts."""
+    one = make_checklist_run(tmp_path / "a", RUN_1)
+    two = make_checklist_run(tmp_path / "b", {m: marks + "YN" for m, marks in RUN_1.items()},
+                             items=("i0", "i1", "i2", "i3", "x4", "x5"))
+    result = build_comparison([str(one), str(two)], out=tmp_path / "out", n_rounds=50)
+    [note] = [n for n in result.notes if "each run's own" in n]
+    assert "4 item(s) are shared" in note and "(b 2)" in note
+    assert note in (tmp_path / "out" / "compare.md").read_text()
+    same = build_comparison([str(one), str(one)], n_rounds=50)
+    assert not [n for n in same.notes if "each run's own" in n]
+
+
 def test_runs_without_shared_items_are_bad_input(tmp_path):
     one = make_checklist_run(tmp_path / "a", RUN_1)
     two = make_checklist_run(tmp_path / "b", RUN_2, items=("x0", "x1", "x2", "x3"))
