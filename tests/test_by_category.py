@@ -146,6 +146,14 @@ def test_the_report_shows_the_category_scores_with_their_intervals(runs: dict[st
         line = next(line for line in section.splitlines() if f"| {row.category} | {row.model} |" in line)
         assert f"{row.ci_low:.3f}".rstrip("0").rstrip(".") in line, (line, row.ci_low)
     assert section.count("fewer than 20 items (4)") == 3
+    # report_categories.csv is the table the page shows: every row of scores_by_category.csv, its numbers
+    done = harness("report", str(runs["tmp"] / "full"), "--out", str(tmp_path / "csv"), "--format", "csv")
+    assert done.returncode == 0, done.stderr
+    written = pd.read_csv(tmp_path / "csv" / "report_categories.csv").set_index(["category", "model"]).sort_index()
+    expected = table.set_index(["category", "model"]).sort_index()
+    assert list(written.index) == list(expected.index)
+    for column in ("score", "ci_low", "ci_high", "n", "items"):
+        assert written[column].tolist() == pytest.approx(expected[column].tolist(), nan_ok=True), column
 
 
 RUBRIC = {"code": {"new": 8, "base": 5}, "chat": {"new": 3, "base": 6}}

@@ -69,7 +69,7 @@ def build_report(run_dir: str | Path, *, out: str | Path | None = None, sample: 
     target = output_directory(Path(out) if out else run.directory)
     files: list[Path] = []
     if "csv" in formats:
-        files += write_csvs(target, analysis, diagnostics)
+        files += write_csvs(target, analysis, diagnostics, categories=category_scores(run))
     if "md" in formats:
         path = target / "report.md"
         path.write_text(markdown_report(run, analysis, diagnostics), encoding="utf-8")
@@ -152,11 +152,14 @@ def page_pairs(analysis: Analysis) -> tuple[pd.DataFrame, str]:
                    "every pair is in report_pairs.csv")
 
 
-def write_csvs(target: Path, analysis: Analysis, diagnostics: pd.DataFrame) -> list[Path]:
+def write_csvs(target: Path, analysis: Analysis, diagnostics: pd.DataFrame, *,
+               categories: pd.DataFrame | None = None) -> list[Path]:
+    """The report's tables as CSV; `categories`: the Categories table the pages show (the run's
+    scores_by_category.csv, every model in every category), else the per-item means."""
     outputs = {
         "report_ranking.csv": analysis.ranking,
         "report_pairs.csv": analysis.pairs,
-        "report_categories.csv": analysis.categories,
+        "report_categories.csv": analysis.categories if categories is None else categories,
         "report_win_rates.csv": analysis.win_rates.reset_index() if not analysis.win_rates.empty else pd.DataFrame(),
         "report_diagnostics.csv": diagnostics,
     }
