@@ -1,6 +1,7 @@
 """WildBench v2 evaluation files.
 
-- Score files (`score.v2.eval=JUDGE.MODEL.json`, a JSON list, one entry per session): the
+- Score files (`score.v2.eval=JUDGE.MODEL.json`, or `score.v2/eval=JUDGE/MODEL.json` as WildBench's
+  repository keeps them; a JSON list, one entry per session): the
   WB-Score judge's 1-10 `score` for `model_output`. They become a rubric run with the wb_score
   preset, so scores.csv carries `wb_score` (the mean) and `wb_score_adjusted` ((mean - 5) * 2),
   WildBench's published `score` and `adjusted_score`. The model is named as in the file name.
@@ -36,6 +37,21 @@ from harness.models import Verdict
 
 CHOICES = {"A++": "A>>B", "A+": "A>B", "A=B": "A=B", "B+": "B>A", "B++": "B>>A"}
 _SCORE_FILE = re.compile(r"^score\.v2\.eval=(?P<judge>.+?-\d{4}-\d{2}-\d{2})\.(?P<model>.+)\.json$")
+#: WildBench's repository keeps the same files in folders: eval_results/.../score.v2/eval=JUDGE/MODEL.json
+_EVAL_FOLDER = re.compile(r"^eval=(?P<judge>.+)$")
+
+
+def score_file_names(path: Path) -> tuple[str, str] | None:
+    """(judge, model) a score file's name gives: `score.v2.eval=JUDGE.MODEL.json`, or WildBench's
+    own layout `score.v2/eval=JUDGE/MODEL.json`; None when it gives neither (the entries'
+    `model_test`, a Hugging Face path that two result files may share, is the fallback)."""
+    named = _SCORE_FILE.match(path.name)
+    if named:
+        return named.group("judge"), named.group("model")
+    folder = _EVAL_FOLDER.match(path.parent.name)
+    if folder and path.parent.parent.name.startswith("score") and path.suffix == ".json":
+        return folder.group("judge"), path.stem
+    return None
 
 
 def import_wildbench(paths: list[Path], baseline: str | None = None) -> ImportedRun:
@@ -54,6 +70,9 @@ def import_wildbench(paths: list[Path], baseline: str | None = None) -> Imported
     texts = ItemTexts()
     if kinds == {"score"}:
         verdicts, judges = _score_verdicts(documents, texts)
+        if len(judges) > 1:  # WildBench scores each judge apart: pooled, each session would count twice
+            raise BadInput(f"the score files are of {len(judges)} judges ({', '.join(sorted(judges))}); "
+                           "import each judge's files as a run of its own")
         run = ImportedRun(format="wildbench", name="wildbench_score", protocol="rubric",
                           config={"preset": "wb_score"}, judge=", ".join(sorted(judges)),
                           verdicts=verdicts, sources=sources, texts=texts)
@@ -84,9 +103,10 @@ def _add_texts(texts: ItemTexts, entry: dict[str, Any], answers: dict[str, Any])
 def _score_verdicts(documents: list[tuple[Path, list[Any]]], texts: ItemTexts) -> tuple[list[Verdict], set[str]]:
     verdicts: list[Verdict] = []
     judges: set[str] = set()
+    models_of_files: dict[tuple[str, str], Path] = {}
     for path, entries in documents:
-        named = _SCORE_FILE.match(path.name)
-        judge = named.group("judge") if named else "wildbench"
+        named = score_file_names(path)
+        judge = named[0] if named else "wildbench"
         judges.add(judge)
         for index, entry in enumerate(entries):
             where = f"{path}: entry {index}"
@@ -94,11 +114,15 @@ def _score_verdicts(documents: list[tuple[Path, list[Any]]], texts: ItemTexts) -
                 raise BadInput(f"{where}: expected an object")
             require(entry, ("session_id", "score"), where)
             id_field(entry, "session_id", where)
-            model = named.group("model") if named else entry.get("model_test")
+            model = named[1] if named else entry.get("model_test")
             if not model:
                 raise BadInput(f"{where}: no model (name the file score.v2.eval=JUDGE.MODEL.json or give model_test)")
             if not named:
                 name_field(entry, "model_test", where)
+            first = models_of_files.setdefault((judge, str(model)), path)
+            if first != path:  # two result files of one model name would pool, and one vanish
+                raise BadInput(f"{path}: model {model!r} is also {first}'s; name the files "
+                               "score.v2.eval=JUDGE.MODEL.json (or keep WildBench's score.v2/eval=JUDGE/MODEL.json)")
             score = _score(entry["score"], where)
             parsed = entry.get("parsed_result")
             feedback = None

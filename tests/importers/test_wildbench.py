@@ -40,6 +40,42 @@ def test_wb_score_reproduces_the_leaderboard(tmp_path: Path) -> None:
         assert table.loc[model, "wb_score_adjusted"] == pytest.approx(board[model]["adjusted_score"], rel=1e-12)
 
 
+def test_wildbench_repository_layout_names_models_and_judge_by_path(tmp_path: Path) -> None:
+    """WildBench's repository keeps score files as score.v2/eval=JUDGE/MODEL.json: the model is the
+    file's stem and the judge the folder's (the entries' model_test, a Hugging Face path two result
+    files may share, once merged two models into one and dropped the other as repeats)."""
+    root = shared_data("wildbench")
+    board = json.loads((root / "leaderboard_score.json").read_text(encoding="utf-8"))
+    folder = tmp_path / "score.v2" / "eval=gpt-4o-2024-05-13"
+    folder.mkdir(parents=True)
+    for source in sorted(root.glob("score.v2.eval=*.json")):
+        model = source.name.split(".", 3)[-1].removesuffix(".json")
+        (folder / f"{model}.json").write_bytes(source.read_bytes())
+        entries = json.loads(source.read_text(encoding="utf-8"))
+    # a second result file of the last model's base model, as Qwen1.5-72B-Chat-greedy is upstream
+    (folder / f"{model}-greedy.json").write_text(json.dumps([dict(e, score="9") for e in entries]), encoding="utf-8")
+    out = tmp_path / "wb"
+    result = harness_cli("import", "wildbench", *sorted(folder.glob("*.json")), "--out", out)
+    assert result.returncode == 0, result.stderr
+    scores = read_scores(out)
+    assert set(scores) == {p.stem for p in folder.glob("*.json")} and float(scores[f"{model}-greedy"]["wb_score"]) == 9
+    assert float(scores[model]["wb_score"]) == pytest.approx(board[model]["score"], abs=5e-7)
+    assert json.loads((out / "run.json").read_text(encoding="utf-8"))["judge"]["original"] == "gpt-4o-2024-05-13"
+
+
+def test_score_files_of_two_judges_or_one_model_twice_are_bad_input(tmp_path: Path) -> None:
+    source = sorted(shared_data("wildbench").glob("score.v2.eval=gpt-4o-2024-05-13.*.json"))[0]
+    other_judge = tmp_path / source.name.replace("gpt-4o-2024-05-13", "gpt-4-turbo-2024-04-09")
+    other_judge.write_bytes(source.read_bytes())
+    result = harness_cli("import", "wildbench", source, other_judge, "--out", tmp_path / "two")
+    assert result.returncode == 2 and "of 2 judges" in result.stderr and not (tmp_path / "two").exists()
+    entries = json.loads(source.read_text(encoding="utf-8"))
+    for name in ("a.json", "b.json"):  # no name to go by: both files fall back to the same model_test
+        (tmp_path / name).write_text(json.dumps([dict(e, model_test="org/same") for e in entries]), encoding="utf-8")
+    result = harness_cli("import", "wildbench", tmp_path / "a.json", tmp_path / "b.json", "--out", tmp_path / "same")
+    assert result.returncode == 2 and "model 'org/same' is also" in result.stderr
+
+
 @pytest.mark.parametrize("k", ["500", "-1"])
 def test_wb_reward_formula_matches_the_published_tables(k: str) -> None:
     table = json.loads(shared_data("wildbench", f"leaderboard_pairwise-gpt4t-K={k}.json").read_text(encoding="utf-8"))
