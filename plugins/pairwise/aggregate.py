@@ -253,6 +253,22 @@ def baseline_frame(battles: pd.DataFrame, config: PairwiseConfig) -> pd.DataFram
         p=("p", "mean"), len_model=("len_model", "first"), len_baseline=("len_baseline", "first"))
 
 
+def length_notes(battles: pd.DataFrame, config: PairwiseConfig) -> list[str]:
+    """What verdicts without their answers' lengths leave out, said: the length-controlled win
+    rate (its GLM needs every length; its columns are then absent) and the K rule (not applied to
+    them)."""
+    unknown = int((~battles["length_known"].astype(bool)).sum()) if len(battles) else 0
+    if not unknown:
+        return []
+    of = f"{unknown} of {len(battles)} verdicts"
+    notes = []
+    if len(config.baselines) == 1:
+        notes.append(f"length-controlled win rate: not computed: the answer lengths of {of} are unknown")
+    if config.length_k >= 0:
+        notes.append(f"length_k {config.length_k}: not applied to the {of} whose answer lengths are unknown")
+    return notes
+
+
 def alpaca_eval_length_controlled(frame: pd.DataFrame | None, config: PairwiseConfig) -> tuple[pd.DataFrame, str] | None:
     """AlpacaEval's LC win rate as AlpacaEval's code computes it (harness.stats.alpaca_glm), with a
     note saying whether its gamed-baseline term was fitted; None unless asked for and computable.
@@ -545,6 +561,7 @@ def aggregate_pairwise(verdicts: list[Verdict], config: PairwiseConfig, battles:
     notes = list(arena.notes) if arena is not None else []
     if alpaca is not None:
         notes.append(alpaca[1])
+    notes += length_notes(battles, config)
     summary = {
         "verdicts": status_counts(verdicts, problems),
         "length_k": config.length_k,

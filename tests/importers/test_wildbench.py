@@ -137,6 +137,25 @@ def test_pairwise_import_and_length_rule_at_aggregation(tmp_path: Path) -> None:
     assert json.loads((out / "run.json").read_text(encoding="utf-8"))["protocol"]["config"]["length_k"] == 500
 
 
+def test_a_session_without_its_answers_is_said_to_leave_length_control_out(tmp_path: Path) -> None:
+    """One verdict whose answer lengths are unknown: the length-controlled win rate (which needs
+    every length) is not computed, and the K rule is not applied to it; both are said."""
+    source = tmp_path / "m.json"
+    wildbench_pairwise_file(source)
+    entries = json.loads(source.read_text(encoding="utf-8"))
+    entries[0]["model_outputs"] = {}  # s1: m's slight win, lengths unknown
+    source.write_text(json.dumps(entries), encoding="utf-8")
+    out = tmp_path / "run"
+    assert harness_cli("import", "wildbench", source, "--out", out).returncode == 0
+    result = harness_cli("aggregate", out, "--set", "options.length_k=500")
+    assert result.returncode == 0, result.stderr
+    assert "length-controlled win rate: not computed: the answer lengths of 1 of 4 verdicts are unknown" in result.stderr
+    assert "length_k 500: not applied to the 1 of 4 verdicts whose answer lengths are unknown" in result.stderr
+    m = read_scores(out)["m"]
+    assert "length_controlled_win_rate" not in m
+    assert float(m["wb_reward"]) == pytest.approx((50 + 100 + 0 - 50) / 4)  # s1 kept, s3 a tie
+
+
 def test_wrong_choice_shape_names_the_entry(tmp_path: Path) -> None:
     source = tmp_path / "m.json"
     source.write_text(json.dumps([{"session_id": "s", "model_A": "m", "model_B": "ref"}]), encoding="utf-8")
