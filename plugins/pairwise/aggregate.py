@@ -285,9 +285,18 @@ def alpaca_eval_length_controlled(frame: pd.DataFrame | None, config: PairwiseCo
                  else alpaca_eval_lc(frame, baseline))
         return table[["model", "lc_win_rate"]].reset_index(drop=True)
 
-    table = remembered_frame("alpaca_eval_lc", (frame, baseline, config.alpaca_eval_lc_exact), compute,
-                             code=(__name__, "harness.stats.alpaca_glm", "harness.stats.length_control",
-                                   "harness.stats.soft_logistic"))
+    try:
+        table = remembered_frame("alpaca_eval_lc", (frame, baseline, config.alpaca_eval_lc_exact), compute,
+                                 code=(__name__, "harness.stats.alpaca_glm", "harness.stats.length_control",
+                                       "harness.stats.soft_logistic"))
+    except np.linalg.LinAlgError:
+        # its unpenalised joint fit has no finite optimum when the verdicts separate perfectly
+        # (every model beats the baseline on every item, say): no number, said, never a crash
+        models = sorted(str(m) for m in frame["model"].unique())
+        return (pd.DataFrame({"model": models, "alpaca_eval_lc": np.nan}),
+                "AlpacaEval LC (its GLM): not computed: its fit has no finite optimum on these verdicts (they "
+                "separate perfectly, e.g. a model won every one); the harness's own length-controlled win rate "
+                "stands")
     gamed = sorted(str(m) for m in frame["model"].unique() if is_gamed_baseline(str(m), baseline))
     models = frame["model"].nunique()
     several = several_models(frame, baseline)

@@ -92,3 +92,23 @@ def test_the_text_columns_hold_the_verdicts_own_strings() -> None:
 def test_no_parsed_verdict_gives_the_same_empty_table() -> None:
     verdicts = [v for v in planted_verdicts(50, seed=1) if v.status != "ok"]
     pd.testing.assert_frame_equal(judged_battles(verdicts, PairwiseConfig()), row_by_row(verdicts, PairwiseConfig()))
+
+
+def test_alpaca_eval_lc_without_a_finite_fit_is_said_not_a_crash() -> None:
+    """Two models beat the baseline on every item: AlpacaEval's unpenalised joint fit has no finite
+    optimum (its Newton step met a singular matrix and the aggregate died with an internal error,
+    after every judge call was paid). Its column stays empty, with the reason; the harness's own
+    length-controlled win rate is still computed."""
+    from harness.importers.common import pairwise_verdict as imported_verdict
+    from harness_plugins.pairwise.aggregate import aggregate_pairwise
+    from harness_plugins.pairwise.config import PairwiseConfig
+
+    verdicts = [imported_verdict("t", item_id=f"q{i}", model=model, opponent="base", model_is_a=True, level="A>>B",
+                                 judge="j", len_model=100 + 10 * i, len_opponent=80 + i)
+                for model in ("good", "mid") for i in range(6)]
+    config = PairwiseConfig(baselines=["base"], alpaca_eval_lc=True, n_bootstrap=20)
+    aggregate = aggregate_pairwise(verdicts, config)
+    scores = aggregate.scores.set_index("model")
+    assert scores["alpaca_eval_lc"].isna().all()
+    assert scores.loc[["good", "mid"], "length_controlled_win_rate"].notna().all()
+    assert any("AlpacaEval LC (its GLM): not computed" in note for note in aggregate.summary["notes"])
