@@ -257,11 +257,14 @@ def interval_ranks(ci_low: np.ndarray, ci_high: np.ndarray) -> np.ndarray:
     """Rank = 1 + number of models whose interval lies entirely above this model's.
 
     Models that are not clearly separated share a rank, so ranks only claim what the data
-    supports (the Chatbot Arena convention).
+    supports (the Chatbot Arena convention). "Above" is beyond rounding (the tolerance of
+    harness.stats.intervals.zero_width): two intervals that are the same point, as bootstrap
+    refits give it to the last bits, never rank apart (three equal ratings ranked 2, 4 and 2).
     """
     low = np.asarray(ci_low, dtype=float)
     high = np.asarray(ci_high, dtype=float)
-    return 1 + (low[None, :] > high[:, None]).sum(axis=1)
+    scale = np.maximum(1.0, np.maximum(np.abs(low)[None, :], np.abs(high)[:, None]))
+    return 1 + (low[None, :] - high[:, None] > 1e-9 * scale).sum(axis=1)
 
 
 def _to_rating(theta: np.ndarray, scale: float, base: float, offset: float) -> np.ndarray:

@@ -350,6 +350,15 @@ def test_rank_rule_on_constructed_intervals():
     np.testing.assert_array_equal(interval_ranks(low, high), [1, 2, 2, 4, 4, 4])
 
 
+def test_points_equal_to_rounding_share_a_rank() -> None:
+    """Zero-width intervals at one value, as bootstrap refits give it (the last bits differ),
+    rank together; a real gap still ranks apart."""
+    point = 888.605845
+    low = np.array([1334.18, point, point * (1 + 3e-16), point * (1 - 2e-16), 500.0])
+    high = np.array([1334.18, point * (1 + 1e-16), point * (1 + 4e-16), point, 500.0])
+    np.testing.assert_array_equal(interval_ranks(low, high), [1, 2, 2, 2, 5])
+
+
 def test_table_ranks_follow_the_rule(arena):
     table = bradley_terry_table(arena, n_bootstrap=200)
     expected = [1 + int((table.ci_low > high).sum()) for high in table.ci_high]
