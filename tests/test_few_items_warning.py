@@ -38,12 +38,13 @@ def test_a_stopped_run_of_a_large_dataset_warns_with_the_items_it_judged(tmp_pat
         assert manifest["completeness"]["items_judged"] == len(judged)
         assert f"warning: only {len(judged)} of 40 item(s) judged" in partial.stdout
         # the report of the partial run counts them the same way, on stderr and in its pages
-        report = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(out), "--format", "md"],
-                                capture_output=True, text=True, timeout=120)
+        report = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(out), "--format", "md",
+                                 "--format", "html"], capture_output=True, text=True, timeout=120)
         assert report.returncode == 1, report.stderr
         said = f"only {len(judged)} of 40 item(s) judged"
         assert f"harness: warning: {said}" in report.stderr
         assert f"**Warning:** {said}" in (out / "report.md").read_text()
+        assert f"<strong>Warning:</strong> {said}" in (out / "report.html").read_text()  # once lost on the page
 
         finished = run(task, out, server.base_url)
         assert finished.returncode == 0, finished.stderr

@@ -259,7 +259,10 @@ def html_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame, sam
     statements = page_statements(analysis)
     statement_html = ('<ul class="statements">' + "".join(f"<li>{esc(s)}</li>" for s in statements) + "</ul>"
                       if statements else f'<p class="muted">{esc(no_statement(analysis))}</p>')
-    warnings = "".join(f'<p class="warning"><strong>Warning:</strong> {esc(note)}</p>' for note in analysis.notes)
+    # as report.md: the run's warnings atop the page, the analysis's (few items, untestable pairs)
+    # under the ranking they qualify
+    analysis_warnings = "".join(f'<p class="warning"><strong>Warning:</strong> {esc(note)}</p>'
+                                for note in analysis.notes)
     ranking = analysis.ranking
     pairs, pairs_more = page_pairs(analysis)
     sig = pairs["significant"].astype(bool) if not pairs.empty else []
@@ -271,7 +274,7 @@ def html_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame, sam
         ("overview", "Overview", section("overview", "Overview", f"{warnings}<table>{overview}</table>")),
         ("ranking", "Ranking", section(
             "ranking", "Ranking",
-            warnings + table(ranking) + "<h3>Significant differences</h3>" + statement_html
+            analysis_warnings + table(ranking) + "<h3>Significant differences</h3>" + statement_html
             + forest_plot(ranking, label=analysis.score_label),
             f"score: {analysis.score_label}; interval: 95% bootstrap over items ({NO_INTERVAL}); rank: 1 + the number of models "
             "whose interval lies entirely above. " + (f"{note}. " if (note := run.view.ranking_note(run)) else "")
