@@ -152,6 +152,15 @@ def page_pairs(analysis: Analysis) -> tuple[pd.DataFrame, str]:
                    "every pair is in report_pairs.csv")
 
 
+def win_rate_rows(win_rates: pd.DataFrame) -> pd.DataFrame:
+    """The win-rate matrix with its row models as a first column, named `model` unless a model
+    is itself called that (its column would clash: the report died with an internal error)."""
+    if win_rates.empty:
+        return pd.DataFrame()
+    label = "model" if "model" not in win_rates.columns else "row model"
+    return win_rates.rename_axis(label).reset_index()
+
+
 def write_csvs(target: Path, analysis: Analysis, diagnostics: pd.DataFrame, *,
                categories: pd.DataFrame | None = None) -> list[Path]:
     """The report's tables as CSV; `categories`: the Categories table the pages show (the run's
@@ -160,7 +169,7 @@ def write_csvs(target: Path, analysis: Analysis, diagnostics: pd.DataFrame, *,
         "report_ranking.csv": analysis.ranking,
         "report_pairs.csv": analysis.pairs,
         "report_categories.csv": analysis.categories if categories is None else categories,
-        "report_win_rates.csv": analysis.win_rates.reset_index() if not analysis.win_rates.empty else pd.DataFrame(),
+        "report_win_rates.csv": win_rate_rows(analysis.win_rates),
         "report_diagnostics.csv": diagnostics,
     }
     files = []
@@ -236,7 +245,7 @@ def markdown_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame)
         md_table(pairs),
         f"\n## Win rates\n\n{analysis.win_rates_note}\n\n",
         (f"{len(analysis.win_rates)} models: the matrix is in report_win_rates.csv\n" if heatmap_is_image(analysis.win_rates)
-         else md_table(analysis.win_rates.reset_index() if not analysis.win_rates.empty else pd.DataFrame())),
+         else md_table(win_rate_rows(analysis.win_rates))),
         f"\n## Categories\n\n{_category_note(run)}.\n\n",
         md_table(_category_table(run, analysis)),
         *(f"\n## {own.title}\n\n{own.note}\n\n" + md_table(own.table) for own in run.view.sections(run)),

@@ -351,3 +351,14 @@ def test_a_test_that_cannot_call_any_pair_significant_says_so(tmp_path, models, 
         assert not result.analysis.pairs["significant"].astype(bool).any()
     else:
         assert not warned and "no difference can be called significant" not in markdown
+
+
+def test_models_named_like_the_tables_columns_are_reported(tmp_path):
+    """Model names are the dataset's: a model called `model` clashed with the win-rate table's
+    row labels (the report died with an internal error in its Markdown and CSV formats)."""
+    verdicts = [pairwise_verdict(f"i{i}", a, b, "A>B", "ab") for i in range(3) for a, b in (("model", "rank"),)]
+    run = write_run(tmp_path / "run", protocol="pairwise", verdicts=verdicts)
+    result = build_report(run, out=tmp_path / "out", n_rounds=20)
+    assert {p.name for p in result.files} >= {"report.md", "report_win_rates.csv"}
+    rates = pd.read_csv(tmp_path / "out" / "report_win_rates.csv").set_index("row model")
+    assert rates.loc["model", "rank"] == 1.0 and rates.loc["rank", "model"] == 0.0
