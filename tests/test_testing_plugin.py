@@ -102,13 +102,27 @@ def test_unknown_protocol_is_bad_input(harness_run_task):
 
 def test_run_dir_is_fresh(harness_run_dir):
     assert not harness_run_dir.exists()
+
+
+def test_each_run_of_a_test_is_its_own(harness_judge_server, harness_run_task, harness_run_dir):
+    """A second run with the judge scripted otherwise judges anew: it once resumed the first run's
+    directory and returned its verdicts (the test then passed on stale numbers)."""
+    harness_judge_server.otherwise("YES")
+    first = harness_run_task("yesno", ROWS, plugins=[YesNoPlugin()], files={"unused.jinja": "x"},
+                             overrides=["template=unused.jinja"])
+    harness_judge_server.otherwise("NO")
+    second = harness_run_task("yesno", ROWS, plugins=[YesNoPlugin()], files={"unused.jinja": "x"},
+                              overrides=["template=unused.jinja"])
+    assert first.directory == harness_run_dir and second.directory != harness_run_dir
+    assert set(first.scores["score"]) == {1.0} and set(second.scores["score"]) == {0.0}
+    assert len(harness_judge_server.prompts) == 8
 '''
 
 
 def test_author_tests_pass_with_the_fixtures(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_author=AUTHOR_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=300)
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)
 
 
 def test_fixtures_are_listed_and_documented(pytester: pytest.Pytester) -> None:

@@ -46,7 +46,9 @@ def harness_run_dir(tmp_path: Path) -> Path:
 def harness_run_task(request: pytest.FixtureRequest, tmp_path: Path, harness_run_dir: Path) -> Callable[..., LoadedRun]:
     """`harness_run_task(protocol, rows, *, options, judge, base_url, out, name, plugins, blocked,
     autoload, overrides, files)` -> `harness.api.LoadedRun`: writes the rows and a task file, runs
-    it against `harness_judge_server` (unless `judge` is given) and reads the run back."""
+    it against `harness_judge_server` (unless `judge` is given) and reads the run back. Each call
+    of a test runs in a directory of its own: the first in `harness_run_dir`, then `run-2`, ..."""
+    calls: list[str] = []
 
     def run(
         protocol: str,
@@ -89,7 +91,10 @@ def harness_run_task(request: pytest.FixtureRequest, tmp_path: Path, harness_run
         failures = [f"{p.name}: {p.error}" for p in loaded.failures]
         if failures:
             raise AssertionError("plugins failed to load: " + "; ".join(failures))
-        options_ = RunOptions(judge=judge, base_url=base_url, out=out or harness_run_dir, progress=False,
+        if out is None:  # the first run in `harness_run_dir`, each later one of the test in a fresh one
+            calls.append(name)  # (the same directory resumed the first run: its verdicts, not the new script's)
+            out = harness_run_dir if len(calls) == 1 else harness_run_dir.with_name(f"{harness_run_dir.name}-{len(calls)}")
+        options_ = RunOptions(judge=judge, base_url=base_url, out=out, progress=False,
                               cache=False, overrides=tuple(overrides))
         result = run_task(task, options_, loaded)
         return load_run(result.directory)
