@@ -244,3 +244,25 @@ def test_the_invalid_share_limit_is_a_fifth_of_the_verdicts(ok: int, invalid: in
                     pd.DataFrame({"model": ["a"], "score": [1.0]}), ["a"])
     assert record["complete"] is stands
     assert all("structured_output" in line for line in record["problems"])
+
+
+def test_a_run_that_asked_nothing_is_not_complete(tmp_path: Path) -> None:
+    """A plugin whose modify_requests leaves no request: every model without a number, which once
+    counted as complete (exit 0) because only models unscored beside scored ones were named."""
+    from harness.hookspecs import hookimpl
+    from harness.plugins import load_plugins
+    from harness.running.execute import run_task
+    from harness.running.options import RunOptions
+
+    class DropsEverything:
+        @hookimpl
+        def harness_modify_requests(self, task, requests):
+            return []
+
+    task = write_task(tmp_path, name="none", protocol="pairwise", rows=planted_rows(["a", "b"], 3),
+                      options={"n_bootstrap": 10})
+    result = run_task(task, RunOptions(judge="openai:j", base_url="http://127.0.0.1:9/v1", out=tmp_path / "run",
+                                       progress=False, cache=False), load_plugins(extra=(DropsEverything(),)))
+    completeness = result.manifest["completeness"]
+    assert not completeness["complete"] and completeness["models_without_score"] == ["a", "b"]
+    assert any(line.startswith("no verdict: the run has 0 request(s)") for line in completeness["problems"])

@@ -134,6 +134,11 @@ def problems(record: dict[str, Any]) -> list[str]:
         who = f" (no valid verdict for {', '.join(only_invalid)})" if only_invalid else ""
         lines.append(f"unusable verdicts: {invalid} of {ok + invalid} verdicts are invalid{above}{who}; {fix}")
     unasked = [m for m in record.get("models_without_score") or [] if m not in only_invalid]
+    if unasked and not ok and not invalid and not failed and not pending:
+        # nothing was asked (a plugin's modify_requests left no request, a design of no pairs):
+        # no model has a number, which is no complete result
+        lines.append(f"no verdict: the run has {requests or 0} request(s), so no model has a score; "
+                     "the tables list every model with n = 0, unranked")
     if unasked and ok:
         them = "it" if len(unasked) == 1 else "them"
         why = ("the files hold no kept judgment of it" if imported
