@@ -68,7 +68,7 @@ class Registry:
     def collect(cls, pm: pluggy.PluginManager, only: Collection[str] | None = None) -> Registry:
         """Ask every plugin to register; a name claimed twice is a plugin bug, said loudly.
 
-        Each plugin's hook is called on its own (in pluggy's call order), so an error names the
+        Each plugin's hook is called on its own (in registration order), so an error names the
         plugin: both owners of a clashing name, or the plugin whose hook raised. `only`: the
         registration hooks to call (e.g. `("harness_register_commands",)`), the others left
         unasked, so building the command line does not depend on every plugin's protocols.
@@ -116,7 +116,10 @@ class Registry:
         for caller, add in hooks:
             if only is not None and caller.name not in only:
                 continue
-            for impl in reversed(caller.get_hookimpls()):  # pluggy calls the last registered first
+            # registration order, as the tables promise (built-ins first, then third-party plugins by
+            # entry-point name): metrics run in it, each seeing the previous ones' columns (pluggy's
+            # own call order, last registered first, ran a plugin's metric before the built-ins')
+            for impl in caller.get_hookimpls():
                 if impl.hookwrapper or impl.wrapper:
                     continue  # a wrapper around a registration hook has nothing to register
                 register = _bound(add, impl.plugin_name)

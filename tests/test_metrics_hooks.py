@@ -283,3 +283,27 @@ def test_a_failing_metric_keeps_the_runs_files_and_fails_the_run(tmp_path: Path)
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["status"] == "failed" and manifest["invocations"][-1]["status"] == "failed"
     assert manifest["metric_failures"] == [message.split("; every other file")[0]]
+
+
+def test_metrics_run_in_registration_order_each_seeing_the_previous_columns() -> None:
+    """docs/plugins.md: built-ins first, then plugins in the order they were registered; a metric
+    sees the columns of those before it (pluggy's own order, last registered first, ran them
+    backwards: the second plugin's metric could not read the first's column)."""
+
+    class First:
+        @hookimpl
+        def harness_register_metrics(self, register):
+            register("first", lambda frame, scores, manifest: pd.DataFrame({"model": scores["model"], "first_col": 1.0}))
+
+    class Second:
+        @hookimpl
+        def harness_register_metrics(self, register):
+            def second(frame, scores, manifest):
+                return pd.DataFrame({"model": scores["model"], "second_col": scores["first_col"] + 1.0})
+            register("second", second)
+
+    registry = Registry.collect(load_plugins(extra=(First(), Second())).manager)
+    assert list(registry.metrics) == ["first", "second"]
+    scores = pd.DataFrame({"model": ["a", "b"], "score": [1.0, 2.0]})
+    out = apply_metrics(registry, pd.DataFrame(), scores, {})
+    assert out["second_col"].tolist() == [2.0, 2.0]
