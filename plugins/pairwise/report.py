@@ -200,7 +200,9 @@ class PairwiseView(ReportView):
         judge's logprobs (`soft`), so it is shown only when it differs (`ranking_note` says why)."""
         if "score" not in scores.columns:
             return scores
-        scores = scores.rename(columns={"score": "reward"})
+        # a plugin metric's own `reward` column keeps its values under a name of its own (the two
+        # columns of one name made the report die with an internal error, for every later report)
+        scores = scores.rename(columns={"reward": "reward (metric)"}).rename(columns={"score": "reward"})
         if "wb_reward" in scores.columns and np.allclose(scores["reward"], scores["wb_reward"], atol=1e-9, equal_nan=True):
             scores = scores.drop(columns="wb_reward")
         return scores

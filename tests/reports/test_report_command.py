@@ -362,3 +362,14 @@ def test_models_named_like_the_tables_columns_are_reported(tmp_path):
     assert {p.name for p in result.files} >= {"report.md", "report_win_rates.csv"}
     rates = pd.read_csv(tmp_path / "out" / "report_win_rates.csv").set_index("row model")
     assert rates.loc["model", "rank"] == 1.0 and rates.loc["rank", "model"] == 0.0
+
+
+def test_a_metric_column_named_reward_keeps_its_values_beside_the_ranking(tmp_path):
+    """The pairwise ranking shows scores.csv's score as `reward`: a plugin metric's own `reward`
+    column made two of one name, and every report of the run died with an internal error."""
+    run = make_pairwise_run(tmp_path / "run")  # verdicts only: its scores.csv is written here
+    pd.DataFrame({"model": ["X", "Y"], "score": [50.0, -50.0], "n": [6, 6], "reward": 12345.0}).to_csv(
+        run / "scores.csv", index=False)
+    result = build_report(run, out=tmp_path / "out", n_rounds=20, formats=("md",))
+    assert "reward (metric)" in result.analysis.ranking.columns
+    assert set(result.analysis.ranking["reward (metric)"]) == {12345.0}
