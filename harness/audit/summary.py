@@ -95,6 +95,7 @@ def write_summary(directory: Path, report: dict[str, Any]) -> list[Path]:
     """audit.md and audit.html beside audit.json."""
     from harness.reports.markdown import md_list, md_table, md_text
     from harness.reports.page import document, section, table
+    from harness.reports.report import write_output
 
     data = frame(report)
     notes = [e["meaning"] for e in report["probes"].values()]
@@ -103,13 +104,13 @@ def write_summary(directory: Path, report: dict[str, Any]) -> list[Path]:
     md = (f"# {md_text(head)}\n\n{md_text(unit(report))}; 95% item-bootstrap intervals; "
           f"p Holm-adjusted across probes, significant at {report['alpha']}.\n\n"
           + md_table(data) + "\n## What it means for rankings\n\n" + md_list(partial + notes))
-    (directory / "audit.md").write_text(md, encoding="utf-8")
+    write_output(directory / "audit.md", md)
     body = table(data, row_class=["sig" if s else "" for s in data["significant"]]) + (
         "<ul class=\"statements\">" + "".join(f"<li>{_esc(line)}</li>" for line in partial + notes) + "</ul>")
     html = document(head, f"{report.get('protocol')} task, {len(report['probes'])} probes",
                     [("audit", "Judge audit", section("audit", "Judge audit: biases measured with controlled pairs",
                                                       body, unit(report)))])
-    (directory / "audit.html").write_text(html, encoding="utf-8")
+    write_output(directory / "audit.html", html)
     return [directory / "audit.md", directory / "audit.html"]
 
 

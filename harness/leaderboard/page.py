@@ -27,7 +27,7 @@ def method_note(board: Leaderboard) -> str:
 
 
 def write(board: Leaderboard, out: Path) -> list[Path]:
-    from harness.reports.report import output_directory
+    from harness.reports.report import output_directory, write_output
 
     output_directory(out)  # or one line saying why not (exit 2)
     files = {
@@ -37,7 +37,7 @@ def write(board: Leaderboard, out: Path) -> list[Path]:
         "leaderboard.html": html(board),
     }
     for name, text in files.items():
-        (out / name).write_text(text, encoding="utf-8")
+        write_output(out / name, text)
     return [out / name for name in files]
 
 

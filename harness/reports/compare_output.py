@@ -18,7 +18,7 @@ from harness import __version__
 from harness.reports.compare import Comparison, compare_runs, read_runs
 from harness.reports.markdown import md_list, md_table
 from harness.reports.page import document, esc, format_value, section, table
-from harness.reports.report import output_directory
+from harness.reports.report import output_directory, write_output
 from harness.running.completeness import of_manifest
 from harness.store import frame_to_csv
 
@@ -70,15 +70,15 @@ def write_outputs(comparison: Comparison, target: Path, formats: tuple[str, ...]
                             ("compare_rank_swaps.csv", comparison.swaps),
                             ("compare_disagreements.csv", comparison.disagreements)):
             path = target / name
-            path.write_text(frame_to_csv(frame), encoding="utf-8")
+            write_output(path, frame_to_csv(frame))
             files.append(path)
     if "md" in formats:
         path = target / "compare.md"
-        path.write_text(markdown(comparison), encoding="utf-8")
+        write_output(path, markdown(comparison))
         files.append(path)
     if "html" in formats:
         path = target / "compare.html"
-        path.write_text(html(comparison), encoding="utf-8")
+        write_output(path, html(comparison))
         files.append(path)
     return files
 

@@ -44,6 +44,15 @@ class ReportResult:
     files: list[Path]
 
 
+def write_output(path: Path, text: str) -> None:
+    """One output file written, or one line saying why it cannot be (a directory or a dangling
+    link of that name in --out, a read-only folder): bad input, exit 2, not an internal error."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"--out {path.parent}: cannot write {path.name} ({exc.strerror or exc})") from None
+
+
 def output_directory(target: Path) -> Path:
     """Create the folder the files go to, or say in one line why it cannot be."""
     try:
@@ -72,11 +81,11 @@ def build_report(run_dir: str | Path, *, out: str | Path | None = None, sample: 
         files += write_csvs(target, analysis, diagnostics, categories=category_scores(run))
     if "md" in formats:
         path = target / "report.md"
-        path.write_text(markdown_report(run, analysis, diagnostics), encoding="utf-8")
+        write_output(path, markdown_report(run, analysis, diagnostics))
         files.append(path)
     if "html" in formats:
         path = target / "report.html"
-        path.write_text(html_report(run, analysis, diagnostics, sample), encoding="utf-8")
+        write_output(path, html_report(run, analysis, diagnostics, sample))
         files.append(path)
     return ReportResult(run=run, analysis=analysis, diagnostics=diagnostics, files=files)
 
@@ -175,7 +184,7 @@ def write_csvs(target: Path, analysis: Analysis, diagnostics: pd.DataFrame, *,
     files = []
     for name, frame in outputs.items():
         path = target / name
-        path.write_text(frame_to_csv(frame), encoding="utf-8")
+        write_output(path, frame_to_csv(frame))
         files.append(path)
     return files
 

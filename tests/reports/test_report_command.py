@@ -373,3 +373,15 @@ def test_a_metric_column_named_reward_keeps_its_values_beside_the_ranking(tmp_pa
     result = build_report(run, out=tmp_path / "out", n_rounds=20, formats=("md",))
     assert "reward (metric)" in result.analysis.ranking.columns
     assert set(result.analysis.ranking["reward (metric)"]) == {12345.0}
+
+
+def test_an_output_name_taken_by_a_directory_is_bad_input(tmp_path):
+    """--out holding a directory (or a dangling link) where report.md goes: one line, exit 2 (an
+    internal error before, after some files were written)."""
+    run = make_pairwise_run(tmp_path / "run")
+    out = tmp_path / "out"
+    (out / "report.md").mkdir(parents=True)
+    done = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(run), "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        f"harness: error: --out {out}: cannot write report.md (Is a directory)"], done.stderr
