@@ -131,7 +131,9 @@ def print_run_result(result: RunResult) -> None:
     table = Table(title=f"{result.loaded.spec.name}: {aggregate.title}")
     headers = ("rank", "model", f"{aggregate.rank_label} [CI]", *aggregate.columns, "n", "invalid")
     for column in headers:
-        table.add_column(escape(column), justify="left" if column == "model" else "right")
+        # a model's name wraps rather than ending in "…": two long names sharing a prefix looked alike
+        table.add_column(escape(column), justify="left" if column == "model" else "right",
+                         overflow="fold" if column == "model" else "ellipsis")
     digits = 0 if aggregate.ranking["score"].abs().max() >= 500 else 1  # Elo-scale ratings: whole numbers
     for _, row in aggregate.ranking.iterrows():
         extra = scores.loc[row["model"]] if row["model"] in scores.index else {}

@@ -60,3 +60,22 @@ def test_the_gate_and_the_leaderboard_tables_print_narrow_intervals_apart_too() 
     # 1500.0 [1500.0, 1500.0]; the leaderboard now shares the report's cells' rule (interval_texts)
     assert leaderboard_interval(1500.03, 1500.02, 1500.04) == "1500.03 [1500.02, 1500.04]"
     assert leaderboard_interval(1000.0, 999.99, 1000.01) == "1000 [999.99, 1000.01]"
+
+
+def test_long_model_names_are_shown_whole_in_the_runs_table(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two names sharing a long prefix ended alike in "…" in the terminal's ranking: which scored
+    what could not be told. The model column wraps instead."""
+    from harness.testing.planted import PlantedJudge, planted_rows
+    from harness.testing.tasks import harness_cli, write_task
+
+    prefix = "org/very-long-model-name-" + "x" * 60
+    strengths = {f"{prefix}-7b": 1.0, f"{prefix}-70b": -1.0}
+    task = write_task(tmp_path, name="long", protocol="pairwise", rows=planted_rows(sorted(strengths), 4),
+                      options={"n_bootstrap": 20})
+    with PlantedJudge(strengths) as judge:
+        done = harness_cli("run", str(task), "--judge", judge.spec, "--base-url", judge.base_url,
+                           "--out", str(tmp_path / "run"), "--no-progress", "--no-cache")
+    assert done.returncode == 0, done.stderr
+    table = [line for line in done.stdout.splitlines() if line.startswith("│")]
+    model_cells = "".join(line.split("│")[2].strip() for line in table)
+    assert "…" not in done.stdout and f"{prefix}-7b" in model_cells and f"{prefix}-70b" in model_cells
