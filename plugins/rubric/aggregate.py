@@ -56,10 +56,9 @@ def aggregate_rubric(verdicts: list[Verdict], config: RubricConfig, rubric: Rubr
     low = ranking["ci_low"].fillna(ranking["score"]).to_numpy(dtype=float)
     high = ranking["ci_high"].fillna(ranking["score"]).to_numpy(dtype=float)
     ranked = ranking["score"].notna().to_numpy()
-    ranks = np.zeros(len(ranking), dtype=int)
+    ranks = pd.array([pd.NA] * len(ranking), dtype="Int64")  # a model with no score is unranked, as pairwise's
     if ranked.any():
         ranks[ranked] = interval_ranks(low[ranked], high[ranked])
-    ranks[~ranked] = ranked.sum() + 1
     ranking["rank"] = ranks
     ranking = ranking[RANKING_COLUMNS].reset_index(drop=True)
 

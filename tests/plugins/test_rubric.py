@@ -457,3 +457,17 @@ def test_demo_rubric_on_the_embedded_judge(tmp_path: Path) -> None:
     for row in scores.values():
         assert int(row["n"]) == 2
         assert float(row["wb_score_adjusted"]) == pytest.approx((float(row["score"]) - 5) * 2)
+
+
+def test_a_model_without_a_score_is_unranked() -> None:
+    """Every answer of c unparseable: listed with n 0 and no rank (it was ranked last, as if judged
+    worst), as the pairwise and listwise protocols leave such a model."""
+    import pandas as pd
+
+    from harness.importers.common import rubric_verdict
+
+    verdicts = [rubric_verdict("t", item_id=f"q{i}", model=m, score=s if m != "c" else None, judge="j")
+                for i in range(4) for m, s in (("a", 8.0 + i % 2), ("b", 4.0 + i % 2), ("c", None))]
+    aggregate = aggregate_rubric(verdicts, RubricConfig(preset="mt_bench", n_bootstrap=20), PRESETS["mt_bench"])
+    ranks = dict(zip(aggregate.ranking["model"], aggregate.ranking["rank"]))
+    assert ranks["a"] == 1 and ranks["b"] == 2 and ranks["c"] is pd.NA
