@@ -19,4 +19,9 @@ class RunFailed(Exception):
 
 
 class BudgetReached(RunFailed):
-    """A budget (--max-calls) stopped the run cleanly; rerunning continues where it stopped."""
+    """A budget (--max-calls) stopped the run cleanly; rerunning continues where it stopped.
+    `budget`: which one ("--max-calls 3"); `unjudged`: the requests it left."""
+
+    def __init__(self, budget: str, unjudged: int):
+        super().__init__(f"{budget} reached with {unjudged} requests not judged")
+        self.budget, self.unjudged = budget, unjudged

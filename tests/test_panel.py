@@ -253,6 +253,19 @@ def test_a_judge_with_a_fatal_error_stops_only_itself(tmp_path: Path, rubric_pan
     assert not any("sk-test" in path.read_text() for path in (tmp_path / "run").iterdir() if path.is_file())
 
 
+def test_a_panel_stopped_by_its_budget_says_so_once_with_every_judges_count(tmp_path: Path, rubric_panel) -> None:
+    """--max-calls stops the panel cleanly: "stopped", once, counting what every judge left (it said
+    "run failed", once per judge, each with its own count)."""
+    fair_a, fair_b, _ = rubric_panel
+    task = write_panel_task(tmp_path / "task", [judge_entry(fair_a, "fair-a"), judge_entry(fair_b, "fair-b")])
+    result = cli("run", str(task), "--out", str(tmp_path / "run"), "--no-progress", "--max-calls", "3",
+                 "--concurrency", "1")
+    pending = json.loads((tmp_path / "run" / "run.json").read_text())["counts"]["pending"]
+    assert result.returncode == 1 and pending > 0
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("harness: ")]
+    assert line.startswith(f"harness: stopped: --max-calls 3 reached with {pending} requests not judged"), line
+
+
 def test_judges_on_the_command_line_and_growing_a_panel(tmp_path: Path, rubric_panel) -> None:
     fair_a, fair_b, harsh = rubric_panel
     task = write_panel_task(tmp_path / "task", [judge_entry(j, j.name) for j in rubric_panel])

@@ -133,11 +133,15 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def first_error(lanes: list[Lane]) -> Exception | None:
-    """The error to end the run with: a failed judge before a spent budget."""
+    """The error to end the run with: a failed judge before a spent budget; the budget stops of a
+    panel's judges as one (it is one budget: the requests it left, of every judge)."""
     errors = [lane.error for lane in lanes if lane.error is not None]
-    failed = [e for e in errors if isinstance(e, RunFailed)]
+    failed = [e for e in errors if isinstance(e, RunFailed) and not isinstance(e, BudgetReached)]
     if failed:
         if len(failed) > 1:
             return RunFailed("; ".join(str(e) for e in failed))
         return failed[0]
+    stops = [e for e in errors if isinstance(e, BudgetReached)]
+    if len(stops) > 1:
+        return BudgetReached(stops[0].budget, sum(stop.unjudged for stop in stops))
     return errors[0] if errors else None

@@ -146,7 +146,7 @@ class Runner:
             await asyncio.gather(*workers)
             await self._recorded()
             if queue:
-                raise BudgetReached(f"{self._stopped_by} reached with {len(queue)} requests not judged")
+                raise BudgetReached(self._stopped_by or "a budget", len(queue))
         finally:
             for worker in workers:
                 worker.cancel()
