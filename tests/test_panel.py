@@ -129,6 +129,17 @@ def test_a_harsh_judges_severity_is_recovered_and_removed_from_the_pooled_scores
     assert kappas[("openai:fair-a", "openai:fair-b")] > kappas[("openai:fair-a", "openai:harsh")]
     assert 0 < agreement["krippendorff_alpha"] < 1 and agreement["units"] == N_ITEMS * 4
 
+    # The report and the terminal's note describe the fair score and its interval as what they are
+    # (the report called it the mean rubric score, with an interval bootstrapped over items)
+    from harness.reports.report import build_report
+
+    build_report(tmp_path / "run", n_rounds=20, formats=("md",))
+    ranking_text = (tmp_path / "run" / "report.md").read_text().split("## Ranking", 1)[1].split("\n## ", 1)[0]
+    assert "Score: fair score" in ranking_text and "interval: ability +-1.96 SE" in ranking_text
+    assert "mean rubric score" not in ranking_text and "bootstrap over items" not in ranking_text
+    note = json.loads((tmp_path / "run" / "run.json").read_text())["summary"]["score_note"]
+    assert "score is the fair score" in note and "score: mean rubric score" not in note
+
 
 def test_rasch_pooling_fixes_what_the_plain_mean_gets_wrong_when_the_harsh_judge_skips_answers(tmp_path: Path) -> None:
     """The harsh judge grades only the two best models: their plain pooled mean sinks below a

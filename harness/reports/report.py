@@ -243,7 +243,7 @@ def markdown_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame)
         f"# Report: {run.name}\n\n",
         *(["".join(f"> **Warning:** {md_text(line)}\n>\n" for line in warnings), "\n"] if warnings else []),
         md_table(overview),
-        f"\n## Ranking\n\nScore: {analysis.score_label}; interval: 95% bootstrap over items ({NO_INTERVAL}); "
+        f"\n## Ranking\n\nScore: {analysis.score_label}; interval: {run.view.interval_label(run)} ({NO_INTERVAL}); "
         "rank 1 + the number of models whose interval lies entirely above.\n\n",
         f"{note}\n\n" if (note := run.view.ranking_note(run)) else "",
         "".join(f"**Warning:** {note}\n\n" for note in analysis.notes),
@@ -294,7 +294,7 @@ def html_report(run: RunData, analysis: Analysis, diagnostics: pd.DataFrame, sam
             "ranking", "Ranking",
             analysis_warnings + table(ranking) + "<h3>Significant differences</h3>" + statement_html
             + forest_plot(ranking, label=analysis.score_label),
-            f"score: {analysis.score_label}; interval: 95% bootstrap over items ({NO_INTERVAL}); rank: 1 + the number of models "
+            f"score: {analysis.score_label}; interval: {run.view.interval_label(run)} ({NO_INTERVAL}); rank: 1 + the number of models "
             "whose interval lies entirely above. " + (f"{note}. " if (note := run.view.ranking_note(run)) else "")
             + "Click a column to sort.")),
         ("pairs", "Pairs", section("pairs", "All pairs", table(pairs, row_class=["sig" if s else "" for s in sig]),

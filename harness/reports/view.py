@@ -130,6 +130,10 @@ class ReportView:
         """What the ranking's score means."""
         return "score"
 
+    def interval_label(self, run: RunData) -> str:
+        """What the ranking's interval is."""
+        return "95% bootstrap over items"
+
     def item_scores(self, run: RunData) -> pd.DataFrame:
         """One score per (item, model): item_id, model, category, score; the numbers a model's
         score averages. Default: the mean `score` of the verdicts on that answer."""

@@ -86,7 +86,9 @@ def rasch_pool(base: Aggregate, verdicts: dict[str, list[Verdict]], by_judge: di
     columns[at:at] = ["raw_mean", "ability", "ability_se"]
     scores = scores.reset_index().sort_values(["score", "model"], ascending=[False, True], na_position="last")
     scores = scores[columns].reset_index(drop=True)
-    summary = noted(base.summary, (
+    # the protocol's own note describes its score as the mean, which the fair score replaces
+    kept = "; ".join(part for part in str(base.summary.get("score_note", "")).split("; ") if not part.startswith("score:"))
+    summary = noted({**base.summary, "score_note": kept}, (
         "the many-facet Rasch model: score is the fair score, the expected rubric score on an average item "
         "under a typical judge of the panel (median severity), each judge's severity removed; interval: "
         "ability +-1.96 SE on the score scale; raw_mean: the plain mean of every judge's scores"))

@@ -22,7 +22,12 @@ class RubricView(ReportView):
     card_headline: ClassVar[tuple[str, ...]] = ("score", "expected")
 
     def score_label(self, run: RunData) -> str:
+        if _rasch(run):
+            return "fair score (many-facet Rasch model over the judge panel, each judge's severity removed)"
         return "mean rubric score"
+
+    def interval_label(self, run: RunData) -> str:
+        return "ability +-1.96 SE of the Rasch fit, on the score scale" if _rasch(run) else super().interval_label(run)
 
     def disagreements(self, run: RunData) -> np.ndarray:
         verdicts = run.verdicts
@@ -31,3 +36,8 @@ class RubricView(ReportView):
         score = pd.to_numeric(verdicts["score"], errors="coerce")
         gap = (score - pd.to_numeric(verdicts["expected"], errors="coerce")).abs()
         return (gap >= UNSURE_GAP).to_numpy()
+
+
+def _rasch(run: RunData) -> bool:
+    """Whether the run's scores are a judge panel's Rasch fair scores (plugins/rubric/panel.py)."""
+    return bool(((run.manifest or {}).get("summary") or {}).get("rasch"))
