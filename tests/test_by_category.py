@@ -120,6 +120,13 @@ def test_aggregate_reproduces_the_table_and_category_restricts_it(runs: dict[str
     assert restricted.loc[MODELS, "score"].tolist() == pytest.approx(code.loc[MODELS, "score"].tolist())
     assert json.loads((full / "run.json").read_text())["category_filter"] == ["code"]
     assert "restricted to category code" in done.stdout
+    # the report says it too, atop both pages (it showed the category's numbers as the run's)
+    report = harness("report", str(full), "--out", str(runs["tmp"] / "restricted-report"), "--format", "md",
+                     "--format", "html")
+    assert report.returncode == 0, report.stderr
+    for page in ("report.md", "report.html"):
+        assert "restricted to category code: the numbers cover only its items" in (
+            runs["tmp"] / "restricted-report" / page).read_text()
     assert harness("aggregate", str(full), "--category", "poetry").returncode == 2
     assert harness("aggregate", str(full)).returncode == 0  # the restriction is lifted
     assert "category_filter" not in json.loads((full / "run.json").read_text())

@@ -215,9 +215,15 @@ def completeness_text(manifest: dict) -> str:
 
 
 def warning_lines(manifest: dict) -> list[str]:
-    """What the reader must see before any number (empty for a complete run)."""
+    """What the reader must see before any number (empty for a complete run): what the numbers
+    lack, and an aggregate restricted to some categories (`harness aggregate --category`)."""
+    from harness.by_category import FILTER_KEY
+
     record = of_manifest(manifest)
-    return [*record["problems"], *notes(record)]
+    restricted = ([f"restricted to category {', '.join(map(str, manifest[FILTER_KEY]))}: the numbers cover only "
+                   "its items (`harness aggregate` without --category covers them all)"]
+                  if manifest.get(FILTER_KEY) else [])
+    return [*restricted, *record["problems"], *notes(record)]
 
 
 def _import_rows(manifest: dict) -> list[tuple[str, str]]:
