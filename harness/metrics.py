@@ -71,10 +71,17 @@ def apply_metrics(
 def _merge(scores: pd.DataFrame, rows: Any, where: str) -> pd.DataFrame:
     if not isinstance(rows, pd.DataFrame):
         raise BadInput(f"{where} returned {type(rows).__name__}, not a DataFrame or None")
+    if not all(isinstance(c, str) for c in rows.columns):  # MultiIndex tuples, numbers: no CSV header
+        raise BadInput(f"{where} returned columns that are not names (text)")
+    if rows.columns.duplicated().any():  # each would be written twice over, as scores.csv headers
+        raise BadInput(f"{where} returned the column {rows.columns[rows.columns.duplicated()][0]!r} twice")
     if "model" not in rows.columns:
         raise BadInput(f"{where} returned no 'model' column")
     if rows["model"].duplicated().any():
         raise BadInput(f"{where} returned more than one row for a model")
+    unknown = sorted({str(m) for m in rows["model"]} - {str(m) for m in scores["model"]})
+    if unknown or not all(isinstance(m, str) for m in rows["model"]):
+        raise BadInput(f"{where} returned model names that are not the run's ({', '.join(unknown[:3]) or 'not text'})")
     new = [c for c in rows.columns if c != "model"]
     clash = sorted(str(c) for c in new if c in scores.columns)
     if clash:

@@ -307,3 +307,23 @@ def test_metrics_run_in_registration_order_each_seeing_the_previous_columns() ->
     scores = pd.DataFrame({"model": ["a", "b"], "score": [1.0, 2.0]})
     out = apply_metrics(registry, pd.DataFrame(), scores, {})
     assert out["second_col"].tolist() == [2.0, 2.0]
+
+
+@pytest.mark.parametrize(("returned", "said"), [
+    (lambda scores: pd.DataFrame({"model": range(len(scores)), "x": 1.0}), "model names that are not the run's"),
+    (lambda scores: pd.DataFrame({("model", ""): scores["model"], ("x", "y"): 1.0}), "columns that are not names"),
+    (lambda scores: pd.DataFrame([[m, 1.0, 2.0] for m in scores["model"]], columns=["model", "zz", "zz"]),
+     "returned the column 'zz' twice"),
+])
+def test_a_malformed_metric_table_is_one_line_naming_the_metric(returned: Any, said: str) -> None:
+    """A metric's table with model numbers, tuple columns or a column twice: an internal error
+    (or a scores.csv with the column four times) before; now one line naming the metric."""
+
+    class Odd:
+        @hookimpl
+        def harness_register_metrics(self, register):
+            register("odd", lambda frame, scores, manifest: returned(scores))
+
+    registry = Registry.collect(load_plugins(extra=(Odd(),)).manager)
+    with pytest.raises(BadInput, match=f"metric 'odd'.*{said}"):
+        apply_metrics(registry, pd.DataFrame(), pd.DataFrame({"model": ["a", "b"], "score": [1.0, 2.0]}), {})
