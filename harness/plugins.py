@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from harness import hookspecs
+from harness.errors import BadInput, RunFailed
 
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
@@ -50,17 +51,46 @@ class HarnessPluginManager(pluggy.PluginManager):
         self.add_hookspecs(hookspecs)
 
     def prepare_jinja_environment(self, env: SandboxedEnvironment) -> None:
-        self.hook.harness_prepare_jinja_environment(env=env)
+        self._each(self.hook.harness_prepare_jinja_environment, env=env)
 
     def modify_requests(self, task: Task, requests: list[JudgeRequest]) -> list[list[JudgeRequest] | None]:
         """Every plugin's replacement (or None), the plugin loaded first first."""
-        return list(reversed(self.hook.harness_modify_requests(task=task, requests=requests)))
+        from harness.models import JudgeRequest
+
+        replies = self._each(self.hook.harness_modify_requests, task=task, requests=requests)
+        for (name, reply) in zip(self._names(self.hook.harness_modify_requests), replies):
+            if reply is not None and not (isinstance(reply, list) and all(isinstance(r, JudgeRequest) for r in reply)):
+                raise BadInput(f"plugin {name!r} returned {type(reply).__name__} from harness_modify_requests, "
+                               f"not a list of JudgeRequest or None (skip it with --block-plugin {name})")
+        return replies
 
     def verdict_recorded(self, verdict: Verdict) -> None:
-        self.hook.harness_verdict_recorded(verdict=verdict)
+        self._each(self.hook.harness_verdict_recorded, verdict=verdict)
 
     def run_finished(self, run: RunResult) -> None:
-        self.hook.harness_run_finished(run=run)
+        self._each(self.hook.harness_run_finished, run=run)
+
+    @staticmethod
+    def _names(hook: Any) -> list[str]:
+        return [impl.plugin_name for impl in hook.get_hookimpls() if not (impl.hookwrapper or impl.wrapper)]
+
+    @staticmethod
+    def _each(hook: Any, **arguments: Any) -> list[Any]:
+        """Each plugin's implementation of `hook`, in registration order (built-ins first, as the
+        registries), its reply or None; one that raises is one line naming it (it was an internal
+        error naming nobody), so the user can block it."""
+        replies = []
+        for impl in hook.get_hookimpls():
+            if impl.hookwrapper or impl.wrapper:
+                continue
+            try:
+                replies.append(impl.function(**{name: arguments[name] for name in impl.argnames}))
+            except (BadInput, RunFailed):
+                raise
+            except Exception as exc:
+                raise BadInput(f"plugin {impl.plugin_name!r} failed in {hook.name}: {_one_line(exc)} "
+                               f"(skip it with --block-plugin {impl.plugin_name})") from None
+        return replies
 
 
 @dataclass

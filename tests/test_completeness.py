@@ -266,3 +266,31 @@ def test_a_run_that_asked_nothing_is_not_complete(tmp_path: Path) -> None:
     completeness = result.manifest["completeness"]
     assert not completeness["complete"] and completeness["models_without_score"] == ["a", "b"]
     assert any(line.startswith("no verdict: the run has 0 request(s)") for line in completeness["problems"])
+
+
+@pytest.mark.parametrize("fault", ["raises", "not a list"])
+def test_a_plugin_failing_in_a_run_hook_is_named_in_one_line(tmp_path: Path, fault: str) -> None:
+    """A plugin raising in harness_modify_requests (or returning something that is no list of
+    requests) ended the run in an internal error naming nobody; now one line names it, exit 2."""
+    from harness.errors import BadInput
+    from harness.hookspecs import hookimpl
+    from harness.plugins import load_plugins
+    from harness.running.execute import run_task
+    from harness.running.options import RunOptions
+
+    class Faulty:
+        @hookimpl
+        def harness_modify_requests(self, task, requests):
+            if fault == "raises":
+                raise RuntimeError("oops")
+            return "all of them"
+
+    task = write_task(tmp_path, name="faulty", protocol="pairwise", rows=planted_rows(["a", "b"], 2),
+                      options={"n_bootstrap": 10})
+    loaded = load_plugins(extra=(Faulty(),))
+    with pytest.raises(BadInput) as info:
+        run_task(task, RunOptions(judge="openai:j", base_url="http://127.0.0.1:9/v1", out=tmp_path / "run",
+                                  progress=False, cache=False), loaded)
+    message = str(info.value)
+    assert "plugin 'Faulty'" in message and "harness_modify_requests" in message and "--block-plugin" in message
+    assert ("RuntimeError: oops" if fault == "raises" else "returned str") in message
