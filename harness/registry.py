@@ -160,11 +160,28 @@ class Registry:
     def judge(self, spec: JudgeSpec) -> JudgeBackend:
         """The backend for `spec`, its options checked against the backend's options model first
         (BadInput naming an unknown or ill-typed option)."""
+        from harness.judges.base import JudgeConfigError
         from harness.judges.options import check_options, options_model
 
         factory = self.judge_factory(spec.backend)
-        check_options(spec, options_model(factory))
-        return factory(spec)
+        owner = self.owner("judge backend", spec.backend)
+        try:
+            model = options_model(factory)
+        except Exception as exc:  # a plugin's options_model that is no model: name the plugin
+            raise BadInput(f"plugin {owner!r}: the judge backend {spec.backend!r} has no usable options model "
+                           f"({type(exc).__name__}: {exc}) (skip it with --block-plugin {owner})") from None
+        check_options(spec, model)
+        try:
+            backend = factory(spec)
+        except (BadInput, JudgeConfigError):
+            raise
+        except Exception as exc:
+            raise BadInput(f"plugin {owner!r}: the judge backend {spec.backend!r} failed to start: "
+                           f"{type(exc).__name__}: {exc} (skip it with --block-plugin {owner})") from None
+        if backend is None:  # a factory that forgot its return
+            raise BadInput(f"plugin {owner!r}: the judge backend {spec.backend!r} made no backend (None) "
+                           f"(skip it with --block-plugin {owner})")
+        return backend
 
 
 def _bound(add: Callable[..., None], plugin: str) -> Callable[..., None]:

@@ -115,3 +115,28 @@ def test_harness_judges_lists_each_backends_options_with_defaults() -> None:
     local = text.split("local (plugin", 1)[1].split("└", 1)[0]
     assert "n_ctx" in local and "4096" in local and "n_threads" in local and "rpm" in local
     assert "any other option is passed through" in text
+
+
+@pytest.mark.parametrize("fault", ["raises", "none"])
+def test_a_plugin_judge_factory_that_fails_is_named(fault: str) -> None:
+    """A third-party backend whose factory raises (or returns nothing) ended a run in an internal
+    error naming nobody; now one line names the plugin and how to block it."""
+    from harness.errors import BadInput
+    from harness.hookspecs import hookimpl
+    from harness.models import JudgeSpec
+    from harness.plugins import load_plugins
+    from harness.registry import Registry
+
+    def factory(spec):  # type: ignore[no-untyped-def]
+        if fault == "raises":
+            raise RuntimeError("no GPU here")
+        return None
+
+    class Broken:
+        @hookimpl
+        def harness_register_judges(self, register):  # type: ignore[no-untyped-def]
+            register("broken", factory)
+
+    registry = Registry.collect(load_plugins(extra=(Broken(),)).manager)
+    with pytest.raises(BadInput, match="plugin 'Broken': the judge backend 'broken'.*--block-plugin Broken"):
+        registry.judge(JudgeSpec.parse("broken:model"))
