@@ -295,6 +295,25 @@ def test_judges_on_the_command_line_and_growing_a_panel(tmp_path: Path, rubric_p
     assert three.returncode == 2 and "openai:fair-b" in three.stderr and len(three.stderr.strip().splitlines()) == 1
 
 
+def test_a_run_grown_into_a_panel_drops_its_single_judges_category_table(tmp_path: Path, rubric_panel) -> None:
+    """A panel has no per-category table (docs/leaderboard.md): the one left by the run's first,
+    single judge is that judge's, and the report showed it as the panel's numbers."""
+    fair_a, fair_b, _ = rubric_panel
+    task = write_panel_task(tmp_path / "task", [judge_entry(fair_a, "fair-a"), judge_entry(fair_b, "fair-b")])
+    data = tmp_path / "task" / "data.jsonl"
+    rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
+    data.write_text("".join(json.dumps({**r, "category": "x" if k % 2 else "y"}) + "\n" for k, r in enumerate(rows)),
+                    encoding="utf-8")
+    out = tmp_path / "run"
+    assert cli("run", str(task), "--judge", fair_a.spec, "--out", str(out), "--no-progress").returncode == 0
+    assert (out / "scores_by_category.csv").is_file()
+    assert cli("run", str(task), "--out", str(out), "--no-progress").returncode == 0
+    assert not (out / "scores_by_category.csv").exists()
+    assert "by_category" not in json.loads((out / "run.json").read_text())
+    assert cli("report", str(out), "--format", "md").returncode == 0
+    assert "a panel's run has no scores_by_category.csv" in (out / "report.md").read_text()
+
+
 @pytest.mark.parametrize(("change", "word"), [
     ({"judge": "local"}, "not both"),
     ({"judges": []}, "at least one"),

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 NOTE = (f"the protocol's score on each category's items, 95% bootstrap interval over those items; a category "
         f"with fewer than {MIN_ITEMS} items has a rough interval and no significance is claimed from it")
 FALLBACK_NOTE = "mean per-item score of each model in each category (no scores_by_category.csv: run `harness aggregate`)"
+#: A panel's run has no per-category table (docs/leaderboard.md): aggregating again gives none.
+PANEL_FALLBACK_NOTE = ("mean per-item score of each model in each category, over every judge of the panel (a panel's "
+                       "run has no scores_by_category.csv: judge the task with one judge for per-category scores)")
 
 
 def category_scores(run: RunData) -> pd.DataFrame | None:

@@ -15,7 +15,7 @@ from harness.reports.calibration import html_section as calibration_html
 from harness.reports.calibration import markdown_section as calibration_markdown
 from harness.reports.category_section import FALLBACK_NOTE as CATEGORY_FALLBACK_NOTE
 from harness.reports.category_section import NOTE as CATEGORY_NOTE
-from harness.reports.category_section import category_scores
+from harness.reports.category_section import PANEL_FALLBACK_NOTE, category_scores
 from harness.reports.diagnostics import judge_diagnostics
 from harness.reports.markdown import md_list, md_table, md_text
 from harness.reports.page import document, esc, section, table
@@ -335,7 +335,9 @@ def _category_table(run: RunData, analysis: Analysis) -> pd.DataFrame:
 
 
 def _category_note(run: RunData) -> str:
-    return CATEGORY_NOTE if category_scores(run) is not None else CATEGORY_FALLBACK_NOTE
+    if category_scores(run) is not None:
+        return CATEGORY_NOTE
+    return PANEL_FALLBACK_NOTE if isinstance(run.manifest.get("panel"), dict) else CATEGORY_FALLBACK_NOTE
 
 
 def _own_section(own: ReportSection) -> tuple[str, str, str]:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from harness.by_category import write_scores_by_category
+from harness.by_category import SCORES_BY_CATEGORY_FILE, write_scores_by_category
 from harness.calibrate.apply import apply_calibration, resolve_calibration
 from harness.errors import BadInput
 from harness.metrics import apply_metrics, verdicts_frame
@@ -79,6 +79,10 @@ def _finish(
 
         by_judge, asked = panel
         aggregate = write_panel(task, registry, store, manifest, by_judge, asked, keep_going=keep_going)
+        # a panel has no per-category table yet (docs/leaderboard.md): one left by an earlier
+        # single-judge aggregation is that judge's, and shown as the panel's it misled
+        (store.path / SCORES_BY_CATEGORY_FILE).unlink(missing_ok=True)
+        manifest.pop("by_category", None)
     else:
         aggregate = task.aggregate(verdicts)
         # the verdicts' frame only when a plugin metric reads it: a million rows cost seconds
