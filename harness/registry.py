@@ -73,6 +73,8 @@ class Registry:
         registration hooks to call (e.g. `("harness_register_commands",)`), the others left
         unasked, so building the command line does not depend on every plugin's protocols.
         """
+        from pydantic import BaseModel
+
         registry = cls()
 
         def claim(what: str, name: str, plugin: str) -> None:
@@ -102,6 +104,11 @@ class Registry:
                     wanted = f"a {kind.__module__}.{kind.__name__}" if kind else "a callable"
                     raise BadInput(f"plugin {plugin!r} registers the {what} {name!r} as {type(thing).__name__}, "
                                    f"not {wanted} (skip it with --block-plugin NAME)")
+                model = getattr(thing, "options_model", None) if what == "judge backend" else None
+                if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
+                    # checked here, once: `harness judges`, doctor and every run read it
+                    raise BadInput(f"plugin {plugin!r} registers the judge backend {name!r} with an options_model "
+                                   f"that is no pydantic model ({model!r}) (skip it with --block-plugin NAME)")
                 table[name] = thing
             return add
 
@@ -165,12 +172,7 @@ class Registry:
 
         factory = self.judge_factory(spec.backend)
         owner = self.owner("judge backend", spec.backend)
-        try:
-            model = options_model(factory)
-        except Exception as exc:  # a plugin's options_model that is no model: name the plugin
-            raise BadInput(f"plugin {owner!r}: the judge backend {spec.backend!r} has no usable options model "
-                           f"({type(exc).__name__}: {exc}) (skip it with --block-plugin {owner})") from None
-        check_options(spec, model)
+        check_options(spec, options_model(factory))  # a pydantic model or None: checked when registered
         try:
             backend = factory(spec)
         except (BadInput, JudgeConfigError):

@@ -140,3 +140,25 @@ def test_a_plugin_judge_factory_that_fails_is_named(fault: str) -> None:
     registry = Registry.collect(load_plugins(extra=(Broken(),)).manager)
     with pytest.raises(BadInput, match="plugin 'Broken': the judge backend 'broken'.*--block-plugin Broken"):
         registry.judge(JudgeSpec.parse("broken:model"))
+
+
+def test_a_judge_backend_whose_options_model_is_no_model_is_refused_when_registered() -> None:
+    """It broke `harness judges` and every run using it with an internal error; the registration
+    names the plugin instead, once."""
+    from harness.errors import BadInput
+    from harness.hookspecs import hookimpl
+    from harness.plugins import load_plugins
+    from harness.registry import Registry
+
+    def factory(spec):  # type: ignore[no-untyped-def]
+        raise AssertionError("never made")
+
+    factory.options_model = dict  # type: ignore[attr-defined]
+
+    class OddOptions:
+        @hookimpl
+        def harness_register_judges(self, register):  # type: ignore[no-untyped-def]
+            register("odd", factory)
+
+    with pytest.raises(BadInput, match="plugin 'OddOptions' registers the judge backend 'odd' with an options_model"):
+        Registry.collect(load_plugins(extra=(OddOptions(),)).manager)
