@@ -511,3 +511,28 @@ def test_ctrl_c_with_calls_in_flight_keeps_every_stored_verdict_and_resumes_with
     assert paid_first + paid_second >= n_requests
     verdicts = records(out)
     assert len(verdicts) == len({v["request_id"] for v in verdicts}) == n_requests
+
+
+def test_an_aggregation_that_fails_after_judging_leaves_run_json_failed_not_finished(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every verdict is stored, but no table was written: run.json said "finished" beside no
+    scores.csv. It says "failed", with the aggregation's error, and `harness aggregate` mends it."""
+    import harness.running.execute as execute
+    from harness.running.recompute import recompute
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a statistic that blew up")
+
+    task = write_task(tmp_path)
+    out = tmp_path / "run"
+    monkeypatch.setattr(execute, "finish_run", broken)
+    with OpenAIServer(prefers_alpha) as server, pytest.raises(RuntimeError):
+        execute.run_task(task, RunOptions(judge="openai:judge", base_url=server.base_url, out=out, progress=False,
+                                          cache=False))
+    stored = manifest(out)
+    assert stored["status"] == "failed" and stored["invocations"][-1]["status"] == "failed"
+    assert stored["invocations"][-1]["error"] == "aggregation failed: RuntimeError: a statistic that blew up"
+    assert not (out / "scores.csv").exists() and (out / "store.jsonl").read_text().count("\n") == N_REQUESTS
+    monkeypatch.undo()
+    recompute(out)
+    assert (out / "scores.csv").is_file()

@@ -7,6 +7,7 @@ with the same files as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import sys
 import time
@@ -121,8 +122,17 @@ def run_loaded(loaded: LoadedTask, options: RunOptions, plugins: LoadedPlugins, 
         if panel and error is not None and not any(v.status == "ok" for v in every):
             raise error  # no judge of the panel gave a verdict: nothing to aggregate
         by_judge = (verdicts, {lane.label: len(lane.requests) for lane in lanes}) if panel else None
-        aggregate = finish_run(loaded.task, registry, store, manifest, every, calibration=calibration, panel=by_judge,
-                               keep_going=True)
+        try:
+            aggregate = finish_run(loaded.task, registry, store, manifest, every, calibration=calibration,
+                                   panel=by_judge, keep_going=True)
+        except BaseException as exc:
+            # the verdicts are stored, their numbers are not: run.json must not say "finished" beside
+            # no tables; `harness aggregate` computes them once the cause is mended
+            manifest["status"] = invocation["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            invocation["error"] = f"aggregation failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            with contextlib.suppress(OSError, StoreWriteFailed):  # the cause says more than a full disk
+                store.write_manifest(manifest)
+            raise
         if error is None and manifest.get("metric_failures"):
             error = _metric_failed(manifest, invocation, directory)
         store.write_manifest(manifest)
