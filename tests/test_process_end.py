@@ -30,8 +30,15 @@ os._exit = recorded
 atexit.register(lambda: open(marker, "w").write("atexit ran"))
 if thread_file != "-":  # a thread still writing when the command returns
     started = threading.Event()
+    manifest = os.path.join(run, "run.json")
+    before = os.stat(manifest).st_mtime_ns
     def late_writer():
         started.set()
+        # alive until the aggregation has written run.json (its last step), however slow the
+        # machine, then a second more: a fixed sleep could end before a loaded CI's aggregate did
+        deadline = time.monotonic() + 120
+        while os.stat(manifest).st_mtime_ns == before and time.monotonic() < deadline:
+            time.sleep(0.02)
         time.sleep(1.0)
         open(thread_file, "w").write("written")
     threading.Thread(target=late_writer).start()
