@@ -8,6 +8,7 @@ hook that does not exist is reported by name and skipped; the rest keeps working
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
@@ -51,46 +52,46 @@ class HarnessPluginManager(pluggy.PluginManager):
         self.add_hookspecs(hookspecs)
 
     def prepare_jinja_environment(self, env: SandboxedEnvironment) -> None:
-        self._each(self.hook.harness_prepare_jinja_environment, env=env)
+        call_each_plugin(self.hook.harness_prepare_jinja_environment, lambda plugin: {"env": env})
 
     def modify_requests(self, task: Task, requests: list[JudgeRequest]) -> list[list[JudgeRequest] | None]:
         """Every plugin's replacement (or None), the plugin loaded first first."""
         from harness.models import JudgeRequest
 
-        replies = self._each(self.hook.harness_modify_requests, task=task, requests=requests)
-        for (name, reply) in zip(self._names(self.hook.harness_modify_requests), replies):
+        replies = call_each_plugin(self.hook.harness_modify_requests,
+                                   lambda plugin: {"task": task, "requests": requests})
+        for name, reply in replies:
             if reply is not None and not (isinstance(reply, list) and all(isinstance(r, JudgeRequest) for r in reply)):
                 raise BadInput(f"plugin {name!r} returned {type(reply).__name__} from harness_modify_requests, "
                                f"not a list of JudgeRequest or None (skip it with --block-plugin {name})")
-        return replies
+        return [reply for _, reply in replies]
 
     def verdict_recorded(self, verdict: Verdict) -> None:
-        self._each(self.hook.harness_verdict_recorded, verdict=verdict)
+        call_each_plugin(self.hook.harness_verdict_recorded, lambda plugin: {"verdict": verdict})
 
     def run_finished(self, run: RunResult) -> None:
-        self._each(self.hook.harness_run_finished, run=run)
+        call_each_plugin(self.hook.harness_run_finished, lambda plugin: {"run": run})
 
-    @staticmethod
-    def _names(hook: Any) -> list[str]:
-        return [impl.plugin_name for impl in hook.get_hookimpls() if not (impl.hookwrapper or impl.wrapper)]
 
-    @staticmethod
-    def _each(hook: Any, **arguments: Any) -> list[Any]:
-        """Each plugin's implementation of `hook`, in registration order (built-ins first, as the
-        registries), its reply or None; one that raises is one line naming it (it was an internal
-        error naming nobody), so the user can block it."""
-        replies = []
-        for impl in hook.get_hookimpls():
-            if impl.hookwrapper or impl.wrapper:
-                continue
-            try:
-                replies.append(impl.function(**{name: arguments[name] for name in impl.argnames}))
-            except (BadInput, RunFailed):
-                raise
-            except Exception as exc:
-                raise BadInput(f"plugin {impl.plugin_name!r} failed in {hook.name}: {_one_line(exc)} "
-                               f"(skip it with --block-plugin {impl.plugin_name})") from None
-        return replies
+def call_each_plugin(hook: Any, arguments: Callable[[str], dict[str, Any]]) -> list[tuple[str, Any]]:
+    """Each plugin's implementation of `hook` called on its own, in registration order (built-ins
+    first, then third-party plugins by entry-point name), with `arguments(plugin name)`; its name
+    and reply. One that raises is one line naming it, so the user can block it (pluggy's own call
+    runs them last registered first, and its error names nobody). Registration hooks (each plugin
+    its own `register`) and the hooks a run calls go through it alike."""
+    replies = []
+    for impl in hook.get_hookimpls():
+        if impl.hookwrapper or impl.wrapper:
+            continue  # a wrapper around the hook has nothing of its own to give
+        given = arguments(impl.plugin_name)
+        try:
+            replies.append((impl.plugin_name, impl.function(**{name: given[name] for name in impl.argnames})))
+        except (BadInput, RunFailed):
+            raise
+        except Exception as exc:
+            raise BadInput(f"plugin {impl.plugin_name!r} failed in {hook.name}: {_one_line(exc)} "
+                           f"(skip it with --block-plugin {impl.plugin_name})") from None
+    return replies
 
 
 @dataclass

@@ -4,6 +4,7 @@ subcommands, by name."""
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,8 @@ class Registry:
         """
         from pydantic import BaseModel
 
+        from harness.plugins import call_each_plugin
+
         registry = cls()
 
         def claim(what: str, name: str, plugin: str) -> None:
@@ -123,22 +126,9 @@ class Registry:
         for caller, add in hooks:
             if only is not None and caller.name not in only:
                 continue
-            # registration order, as the tables promise (built-ins first, then third-party plugins by
-            # entry-point name): metrics run in it, each seeing the previous ones' columns (pluggy's
-            # own call order, last registered first, ran a plugin's metric before the built-ins')
-            for impl in caller.get_hookimpls():
-                if impl.hookwrapper or impl.wrapper:
-                    continue  # a wrapper around a registration hook has nothing to register
-                register = _bound(add, impl.plugin_name)
-                try:
-                    impl.function(**dict.fromkeys(impl.argnames, register))
-                except BadInput:
-                    raise
-                except Exception as exc:  # a broken plugin: name it, so it can be blocked
-                    raise BadInput(
-                        f"plugin {impl.plugin_name!r} failed in {caller.name}: {type(exc).__name__}: {exc}"
-                        " (skip it with --block-plugin NAME)"
-                    ) from None
+            # registration order, as the tables promise: metrics run in it, each seeing the previous
+            # ones' columns; a plugin whose hook raises is named (harness.plugins.call_each_plugin)
+            call_each_plugin(caller, functools.partial(_registration, add))
         return registry
 
     def owner(self, what: str, name: str) -> str:
@@ -184,6 +174,11 @@ class Registry:
             raise BadInput(f"plugin {owner!r}: the judge backend {spec.backend!r} made no backend (None) "
                            f"(skip it with --block-plugin {owner})")
         return backend
+
+
+def _registration(add: Callable[..., None], plugin: str) -> dict[str, Any]:
+    """A registration hook's arguments for `plugin`: its own `register`."""
+    return {"register": _bound(add, plugin)}
 
 
 def _bound(add: Callable[..., None], plugin: str) -> Callable[..., None]:
