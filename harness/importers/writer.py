@@ -21,6 +21,7 @@ from harness.importers.common import ImportedRun
 from harness.importers.dataset_files import with_dataset
 from harness.importers.item_texts import DATASET_FILE, TASK_FILE
 from harness.plugins import LoadedPlugins
+from harness.running.completeness import models_named
 from harness.running.recompute import recompute
 from harness.running.result import RunResult
 from harness.stats.memo import MEMO_DIR
@@ -125,10 +126,7 @@ def _swap_into_place(staging: Path, target: Path) -> None:
 
 
 def _manifest(run: ImportedRun) -> dict[str, Any]:
-    models = sorted({
-        m for v in run.verdicts for m in (v.data.get("model"), v.data.get("model_a"), v.data.get("model_b"))
-        if isinstance(m, str)
-    } | set(run.unjudged_models))
+    models = sorted({m for v in run.verdicts for m in models_named(v.data)} | set(run.unjudged_models))
     return {
         "harness_version": __version__,
         "name": run.name,
