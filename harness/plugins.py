@@ -8,7 +8,6 @@ hook that does not exist is reported by name and skipped; the rest keeps working
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
@@ -17,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from harness import hookspecs
-from harness.errors import BadInput, RunFailed
+from harness.errors import BadInput
+from harness.registry import call_each_plugin, error_line
 
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
@@ -71,27 +71,6 @@ class HarnessPluginManager(pluggy.PluginManager):
 
     def run_finished(self, run: RunResult) -> None:
         call_each_plugin(self.hook.harness_run_finished, lambda plugin: {"run": run})
-
-
-def call_each_plugin(hook: Any, arguments: Callable[[str], dict[str, Any]]) -> list[tuple[str, Any]]:
-    """Each plugin's implementation of `hook` called on its own, in registration order (built-ins
-    first, then third-party plugins by entry-point name), with `arguments(plugin name)`; its name
-    and reply. One that raises is one line naming it, so the user can block it (pluggy's own call
-    runs them last registered first, and its error names nobody). Registration hooks (each plugin
-    its own `register`) and the hooks a run calls go through it alike."""
-    replies = []
-    for impl in hook.get_hookimpls():
-        if impl.hookwrapper or impl.wrapper:
-            continue  # a wrapper around the hook has nothing of its own to give
-        given = arguments(impl.plugin_name)
-        try:
-            replies.append((impl.plugin_name, impl.function(**{name: given[name] for name in impl.argnames})))
-        except (BadInput, RunFailed):
-            raise
-        except Exception as exc:
-            raise BadInput(f"plugin {impl.plugin_name!r} failed in {hook.name}: {_one_line(exc)} "
-                           f"(skip it with --block-plugin {impl.plugin_name})") from None
-    return replies
 
 
 @dataclass
@@ -154,7 +133,7 @@ def _load_entry_point(pm: HarnessPluginManager, ep: EntryPoint, builtin: bool) -
     try:
         plugin = ep.load()
     except Exception as exc:  # a broken third-party plugin must not take the core down
-        return PluginInfo(ep.name, source, error=_one_line(exc), builtin=builtin)
+        return PluginInfo(ep.name, source, error=error_line(exc), builtin=builtin)
     return _register(pm, plugin, ep.name, source, builtin)
 
 
@@ -167,7 +146,7 @@ def _register(pm: HarnessPluginManager, plugin: Any, name: str, source: str, bui
     except Exception as exc:
         if pm.is_registered(plugin):
             pm.unregister(plugin)
-        return PluginInfo(name, source, error=_one_line(exc), builtin=builtin)
+        return PluginInfo(name, source, error=error_line(exc), builtin=builtin)
     hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
     return PluginInfo(name, source, hooks=hooks, builtin=builtin)
 
@@ -180,8 +159,3 @@ def _check_hook_names(pm: HarnessPluginManager, plugin: Any) -> None:
             caller = getattr(pm.hook, attr, None)
             if caller is None or not caller.has_spec():
                 raise ValueError(f"unknown hook {attr!r} (no such hookspec)")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import BadInput
+from harness.errors import BadInput, RunFailed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,8 +75,6 @@ class Registry:
         unasked, so building the command line does not depend on every plugin's protocols.
         """
         from pydantic import BaseModel
-
-        from harness.plugins import call_each_plugin
 
         registry = cls()
 
@@ -186,3 +184,31 @@ def _bound(add: Callable[..., None], plugin: str) -> Callable[..., None]:
     def register(*args: Any, **kwargs: Any) -> None:
         add(plugin, *args, **kwargs)
     return register
+
+
+def call_each_plugin(hook: Any, arguments: Callable[[str], dict[str, Any]]) -> list[tuple[str, Any]]:
+    """Each plugin's implementation of `hook` called on its own, in registration order (built-ins
+    first, then third-party plugins by entry-point name), with `arguments(plugin name)`; its name
+    and reply. One that raises is one line naming it, so the user can block it (pluggy's own call
+    runs them last registered first, and its error names nobody). Registration hooks (each plugin
+    its own `register`) and the hooks a run calls go through it alike."""
+    replies = []
+    for impl in hook.get_hookimpls():
+        if impl.hookwrapper or impl.wrapper:
+            continue  # a wrapper around the hook has nothing of its own to give
+        given = arguments(impl.plugin_name)
+        try:
+            replies.append((impl.plugin_name, impl.function(**{name: given[name] for name in impl.argnames})))
+        except (BadInput, RunFailed):
+            raise
+        except Exception as exc:
+            raise BadInput(f"plugin {impl.plugin_name!r} failed in {hook.name}: {error_line(exc)} "
+                           f"(skip it with --block-plugin {impl.plugin_name})") from None
+    return replies
+
+
+def error_line(exc: BaseException) -> str:
+    """An exception as one line (its type and first line, at most 300 characters): a plugin's
+    failure said in one line."""
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
